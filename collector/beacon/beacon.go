@@ -1,0 +1,491 @@
+// Package beacon holds the collector's HTTP handlers: it turns a pixel
+// request, a JSON beacon or a server-side API call into encoded events on
+// the Kafka queue, answering each request with a clear status.
+package beacon
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+
+	"footfall/collector/kafkaout"
+	"footfall/internal/event"
+	"footfall/internal/useragent"
+)
+
+// Queue takes encoded events; *kafkaout.Producer in production.
+type Queue interface {
+	Enqueue(msgs ...kafkaout.Msg) error
+}
+
+// Config is what the handlers need to know about sites and privacy.
+type Config struct {
+	// Sites, when not empty, is the only site ids accepted.
+	Sites map[string]bool
+	// SiteKeys maps a server API secret to the site it may write to.
+	SiteKeys map[string]string
+	// KeepFullIP stores client addresses whole; by default the last octet of
+	// IPv4 and the last 80 bits of IPv6 are zeroed before the event leaves.
+	KeepFullIP bool
+	// TrustProxy takes the client address from X-Forwarded-For.
+	TrustProxy bool
+	// CookielessSecret salts the daily visitor hash used when a hit has no
+	// visitor id. Collectors behind one load balancer must share it.
+	CookielessSecret []byte
+	// MaxBatchEvents is the most events one POST may carry.
+	MaxBatchEvents int
+	// MaxBodyBytes is the largest body accepted (the server enforces it too).
+	MaxBodyBytes int
+	// Now returns the receive time; time.Now outside tests.
+	Now func() time.Time
+}
+
+// Handler serves the collector's endpoints.
+type Handler struct {
+	cfg     Config
+	q       Queue
+	ready   atomic.Bool
+	metrics fasthttp.RequestHandler
+	script  []byte // the JS snippet served at /t.js, if set
+	pool    sync.Pool
+}
+
+// New returns a Handler that enqueues into q. metrics serves /metrics.
+func New(cfg Config, q Queue, metrics fasthttp.RequestHandler) *Handler {
+	if cfg.MaxBatchEvents <= 0 {
+		cfg.MaxBatchEvents = 100
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Handler{cfg: cfg, q: q, metrics: metrics}
+	h.pool.New = func() any {
+		return &scratch{
+			events: make([]event.Event, 0, 1),
+			buf:    make([]byte, 0, 4096),
+			// Raw JSON numbers, addresses and cookieless ids are copied
+			// here; numbers are never longer in total than the body and the
+			// rest is bounded per event, so the arena never moves.
+			arena: make([]byte, 0, cfg.MaxBodyBytes+cfg.MaxBatchEvents*arenaPerEvent),
+		}
+	}
+	return h
+}
+
+// SetReady sets what /readyz answers; the server clears it first on
+// shutdown so load balancers stop sending before the listener closes.
+func (h *Handler) SetReady(ok bool) { h.ready.Store(ok) }
+
+// SetScript sets the JavaScript served at /t.js.
+func (h *Handler) SetScript(js []byte) { h.script = js }
+
+// scratch is the per-request working memory, pooled so that a hit costs no
+// allocation once the pool is warm.
+type scratch struct {
+	events []event.Event
+	buf    []byte // encoded events, back to back
+	ends   []int
+	msgs   []kafkaout.Msg
+	arena  []byte
+	hashIn []byte
+	parser fastjson.Parser
+}
+
+func (h *Handler) get() *scratch { return h.pool.Get().(*scratch) }
+
+func (h *Handler) put(s *scratch) {
+	s.events = s.events[:0]
+	s.buf = s.buf[:0]
+	clear(s.msgs)
+	s.msgs = s.msgs[:0]
+	s.arena = s.arena[:0]
+	h.pool.Put(s)
+}
+
+// next returns a reset event appended to s.events.
+func (s *scratch) next() *event.Event {
+	if len(s.events) < cap(s.events) {
+		s.events = s.events[:len(s.events)+1]
+	} else {
+		s.events = append(s.events, event.Event{})
+	}
+	e := &s.events[len(s.events)-1]
+	e.Reset()
+	return e
+}
+
+var (
+	gif = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+	pathPixel    = "/p.gif"
+	pathPixelAlt = "/p"
+	pathBeacon   = "/e"
+	pathAPI      = "/api/v1/events"
+)
+
+// Handle routes a request.
+func (h *Handler) Handle(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch string(path) {
+	case pathPixel, pathPixelAlt:
+		h.pixel(ctx)
+	case pathBeacon:
+		h.beacon(ctx)
+	case pathAPI:
+		h.api(ctx)
+	case "/healthz":
+		ctx.SetContentType("text/plain")
+		ctx.SetBodyString("ok\n")
+	case "/readyz":
+		ctx.SetContentType("text/plain")
+		if h.ready.Load() {
+			ctx.SetBodyString("ready\n")
+		} else {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString("not ready: kafka unreachable or shutting down\n")
+		}
+	case "/metrics":
+		if h.metrics != nil {
+			h.metrics(ctx)
+			return
+		}
+		ctx.NotFound()
+	case "/t.js":
+		h.serveScript(ctx)
+	default:
+		ctx.Error("not found\n", fasthttp.StatusNotFound)
+	}
+}
+
+func (h *Handler) serveScript(ctx *fasthttp.RequestCtx) {
+	if h.script == nil {
+		ctx.NotFound()
+		return
+	}
+	ctx.SetContentType("application/javascript; charset=utf-8")
+	// An hour keeps page loads fast; a new release reaches everyone the
+	// same day without renaming the script in every site's page.
+	ctx.Response.Header.Set("Cache-Control", "public, max-age=3600")
+	ctx.Response.Header.Set("Access-Control-Allow-Origin", "*")
+	ctx.SetBody(h.script)
+}
+
+// pixel serves GET /p.gif: the hit is in the query string. A well-formed
+// request always gets the image, even when it is dropped as a bot, so pages
+// and e-mails never show a broken image; the reason is in a header.
+func (h *Handler) pixel(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		h.reject(ctx, epPixel, fasthttp.StatusMethodNotAllowed, rsMethod, errMethodGet)
+		return
+	}
+	s := h.get()
+	defer h.put(s)
+	e := s.next()
+	var err error
+	ctx.QueryArgs().VisitAll(func(k, v []byte) {
+		if err == nil {
+			err = setQueryArg(e, k, v)
+		}
+	})
+	if err != nil {
+		h.reject(ctx, epPixel, fasthttp.StatusBadRequest, rsInvalid, err)
+		return
+	}
+	if len(e.F[event.Type]) == 0 {
+		e.F[event.Type] = typePageview
+	}
+	if len(e.F[event.URL]) == 0 {
+		_ = e.Set(event.URL, ctx.Referer())
+	}
+	h.respondEvents(ctx, s, epPixel, event.IngestPixel)
+}
+
+var (
+	typePageview = []byte("pageview")
+	propPrefix   = []byte("p.")
+)
+
+func setQueryArg(e *event.Event, k, v []byte) error {
+	if len(k) > 2 && k[0] == 'p' && k[1] == '.' {
+		return e.AddProp(k[2:], v)
+	}
+	f, ok := event.FieldByKey(k)
+	if !ok || !event.Specs[f].Client {
+		return nil // unknown parameters (cache busters and the like) are ignored
+	}
+	return e.Set(f, v)
+}
+
+// beacon serves POST /e: a JSON object or array of objects, sent by the
+// snippet with fetch or navigator.sendBeacon (which says text/plain, so the
+// content type is not checked).
+func (h *Handler) beacon(ctx *fasthttp.RequestCtx) {
+	setCORS(ctx)
+	if ctx.IsOptions() {
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	}
+	if !ctx.IsPost() {
+		h.reject(ctx, epBeacon, fasthttp.StatusMethodNotAllowed, rsMethod, errMethodPost)
+		return
+	}
+	s := h.get()
+	defer h.put(s)
+	if err := h.parseBody(ctx, s, false); err != nil {
+		h.reject(ctx, epBeacon, fasthttp.StatusBadRequest, rsInvalid, err)
+		return
+	}
+	h.respondEvents(ctx, s, epBeacon, event.IngestBeacon)
+}
+
+// api serves POST /api/v1/events for shop backends, authenticated by a
+// per-site secret in "Authorization: Bearer <key>".
+func (h *Handler) api(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsPost() {
+		h.reject(ctx, epAPI, fasthttp.StatusMethodNotAllowed, rsMethod, errMethodPost)
+		return
+	}
+	site, ok := h.authSite(ctx.Request.Header.Peek("Authorization"))
+	if !ok {
+		h.reject(ctx, epAPI, fasthttp.StatusUnauthorized, rsUnauthorized, errUnauthorized)
+		return
+	}
+	s := h.get()
+	defer h.put(s)
+	if err := h.parseBody(ctx, s, true); err != nil {
+		h.reject(ctx, epAPI, fasthttp.StatusBadRequest, rsInvalid, err)
+		return
+	}
+	for i := range s.events {
+		e := &s.events[i]
+		switch {
+		case len(e.F[event.Site]) == 0:
+			e.F[event.Site] = []byte(site)
+		case string(e.F[event.Site]) != site:
+			h.reject(ctx, epAPI, fasthttp.StatusForbidden, rsUnauthorized, errWrongSite)
+			return
+		}
+	}
+	h.respondEvents(ctx, s, epAPI, event.IngestAPI)
+}
+
+// authSite finds the site whose key is in the Authorization header,
+// comparing in constant time so that response timing leaks nothing.
+func (h *Handler) authSite(auth []byte) (string, bool) {
+	const prefix = "Bearer "
+	if len(auth) <= len(prefix) || string(auth[:len(prefix)]) != prefix {
+		return "", false
+	}
+	key := auth[len(prefix):]
+	found, site := 0, ""
+	for k, s := range h.cfg.SiteKeys {
+		if subtle.ConstantTimeCompare([]byte(k), key) == 1 {
+			found, site = 1, s
+		}
+	}
+	return site, found == 1
+}
+
+// respondEvents finishes the events in s (id, time, client address, visitor
+// id), drops bots, validates, enqueues them all or none, and answers.
+func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoint, in event.Ingest) {
+	now := h.cfg.Now()
+	ms := now.UnixMilli()
+	ua := ctx.UserAgent()
+	if in != event.IngestAPI && useragent.IsBot(ua) {
+		dropped[ep].Add(float64(len(s.events)))
+		h.answer(ctx, ep, fasthttp.StatusOK, "bot")
+		return
+	}
+	var addr netip.Addr
+	if in != event.IngestAPI {
+		addr = h.clientAddr(ctx)
+	}
+	for i := range s.events {
+		e := &s.events[i]
+		e.ID = event.NewID(ms)
+		e.TimeMs = ms
+		e.Ingest = in
+		if in != event.IngestAPI {
+			e.F[event.UserAgent] = truncateUA(ua)
+			if len(e.F[event.VisitorID]) == 0 {
+				e.F[event.VisitorID] = h.cookielessID(s, now, e.F[event.Site], addr, ua)
+			}
+			e.F[event.IP] = h.appendIP(s, addr)
+		}
+		if len(e.F[event.Site]) > 0 && len(h.cfg.Sites) > 0 && !h.cfg.Sites[string(e.F[event.Site])] {
+			h.reject(ctx, ep, fasthttp.StatusBadRequest, rsInvalid, errUnknownSite)
+			return
+		}
+		if err := e.Validate(); err != nil {
+			h.reject(ctx, ep, fasthttp.StatusBadRequest, rsInvalid, batchErr(len(s.events), i, err))
+			return
+		}
+	}
+	// Encode every event back to back, then point the messages into the
+	// finished buffer: appending may have moved it.
+	s.ends = s.ends[:0]
+	for i := range s.events {
+		s.buf = event.Append(s.buf, &s.events[i])
+		s.ends = append(s.ends, len(s.buf))
+	}
+	start := 0
+	for i, end := range s.ends {
+		s.msgs = append(s.msgs, kafkaout.Msg{Key: partitionKey(&s.events[i]), Value: s.buf[start:end]})
+		start = end
+	}
+	switch err := h.q.Enqueue(s.msgs...); {
+	case err == nil:
+	case errors.Is(err, kafkaout.ErrFull):
+		ctx.Response.Header.Set("Retry-After", "1")
+		h.reject(ctx, ep, fasthttp.StatusServiceUnavailable, rsQueueFull, err)
+		return
+	case errors.Is(err, kafkaout.ErrClosed):
+		h.reject(ctx, ep, fasthttp.StatusServiceUnavailable, rsShutdown, err)
+		return
+	default:
+		h.reject(ctx, ep, fasthttp.StatusRequestEntityTooLarge, rsTooLarge, err)
+		return
+	}
+	accepted[ep].Add(float64(len(s.events)))
+	if ep == epPixel {
+		h.answer(ctx, ep, fasthttp.StatusOK, "")
+	} else {
+		ctx.SetStatusCode(fasthttp.StatusAccepted)
+	}
+}
+
+// partitionKey keeps one visitor's events in one partition, in order. The
+// server API may know only the person (user_id), never neither: then the
+// event id spreads the load.
+func partitionKey(e *event.Event) []byte {
+	switch {
+	case len(e.F[event.VisitorID]) > 0:
+		return e.F[event.VisitorID]
+	case len(e.F[event.UserID]) > 0:
+		return e.F[event.UserID]
+	}
+	return e.ID[:]
+}
+
+// answer writes the pixel (for the pixel endpoint) or an empty success,
+// with the drop reason in a header when the hit was not kept.
+func (h *Handler) answer(ctx *fasthttp.RequestCtx, ep endpoint, status int, dropReason string) {
+	if dropReason != "" {
+		ctx.Response.Header.Set("X-Footfall-Dropped", dropReason)
+	}
+	if ep != epPixel {
+		ctx.SetStatusCode(fasthttp.StatusAccepted)
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("image/gif")
+	ctx.Response.Header.Set("Cache-Control", "no-store, max-age=0")
+	ctx.SetBody(gif)
+}
+
+func truncateUA(ua []byte) []byte {
+	if max := event.Specs[event.UserAgent].MaxLen; len(ua) > max {
+		return ua[:max]
+	}
+	return ua
+}
+
+// clientAddr is the connection's address, or the first X-Forwarded-For
+// entry when the collector sits behind a trusted proxy.
+func (h *Handler) clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	if h.cfg.TrustProxy {
+		if xff := ctx.Request.Header.Peek("X-Forwarded-For"); len(xff) > 0 {
+			first := xff
+			for i, c := range xff {
+				if c == ',' {
+					first = xff[:i]
+					break
+				}
+			}
+			if a, err := netip.ParseAddr(string(trimSpace(first))); err == nil {
+				return a.Unmap()
+			}
+		}
+	}
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// arenaPerEvent bounds what one event adds to the arena: an address
+// (at most 45 bytes of IPv6 text) and a cookieless id (18 bytes).
+const arenaPerEvent = 64
+
+// keep appends b to the arena and returns the copy.
+func (s *scratch) keep(b []byte) []byte {
+	start := len(s.arena)
+	s.arena = append(s.arena, b...)
+	return s.arena[start:len(s.arena):len(s.arena)]
+}
+
+// appendIP formats addr into the arena, anonymised unless configured otherwise.
+func (h *Handler) appendIP(s *scratch, addr netip.Addr) []byte {
+	if !addr.IsValid() {
+		return nil
+	}
+	if !h.cfg.KeepFullIP {
+		bits := 24
+		if addr.Is6() {
+			bits = 48
+		}
+		if p, err := addr.Prefix(bits); err == nil {
+			addr = p.Addr()
+		}
+	}
+	var buf [48]byte
+	return s.keep(addr.AppendTo(buf[:0]))
+}
+
+// cookielessID is the visitor id of a hit that brought none: a hash of the
+// site, the full client address and the user agent, salted with a secret and
+// the day, so a visitor is recognised for one day and never beyond it.
+func (h *Handler) cookielessID(s *scratch, now time.Time, site []byte, addr netip.Addr, ua []byte) []byte {
+	day := now.UTC().Unix() / 86400
+	in := append(s.hashIn[:0], h.cfg.CookielessSecret...)
+	in = append(in, byte(day>>24), byte(day>>16), byte(day>>8), byte(day), 0)
+	in = append(in, site...)
+	in = append(in, 0)
+	in = addr.AppendTo(in)
+	in = append(in, 0)
+	in = append(in, ua...)
+	s.hashIn = in
+	sum := sha256.Sum256(in)
+	var id [18]byte
+	id[0], id[1] = 'c', '-'
+	hex.Encode(id[2:], sum[:8])
+	return s.keep(id[:])
+}
+
+func setCORS(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "86400")
+}

@@ -1,0 +1,88 @@
+package beacon
+
+import (
+	"encoding/json"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/valyala/fasthttp"
+)
+
+type endpoint int
+
+const (
+	epPixel endpoint = iota
+	epBeacon
+	epAPI
+	numEndpoints
+)
+
+var endpointNames = [numEndpoints]string{"pixel", "beacon", "api"}
+
+type reason int
+
+const (
+	rsInvalid reason = iota
+	rsTooLarge
+	rsQueueFull
+	rsShutdown
+	rsUnauthorized
+	rsMethod
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"invalid", "too_large", "queue_full", "shutting_down", "unauthorized", "method"}
+
+var (
+	acceptedVec = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "collector_events_accepted_total",
+		Help: "Events queued for Kafka, by endpoint.",
+	}, []string{"endpoint"})
+	droppedVec = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "collector_events_dropped_bot_total",
+		Help: "Well-formed events dropped because the client is a bot, by endpoint.",
+	}, []string{"endpoint"})
+	rejectedVec = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "collector_requests_rejected_total",
+		Help: "Requests refused, by endpoint and reason.",
+	}, []string{"endpoint", "reason"})
+
+	// Resolved once so that a hit costs no label lookup.
+	accepted [numEndpoints]prometheus.Counter
+	dropped  [numEndpoints]prometheus.Counter
+	rejected [numEndpoints][numReasons]prometheus.Counter
+)
+
+func init() {
+	for ep := endpoint(0); ep < numEndpoints; ep++ {
+		accepted[ep] = acceptedVec.WithLabelValues(endpointNames[ep])
+		dropped[ep] = droppedVec.WithLabelValues(endpointNames[ep])
+		for r := reason(0); r < numReasons; r++ {
+			rejected[ep][r] = rejectedVec.WithLabelValues(endpointNames[ep], reasonNames[r])
+		}
+	}
+}
+
+// reject answers status with a JSON reason and counts it.
+func (h *Handler) reject(ctx *fasthttp.RequestCtx, ep endpoint, status int, r reason, err error) {
+	rejected[ep][r].Inc()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("X-Footfall-Rejected", reasonNames[r])
+	// A cold path: encoding/json escapes whatever bytes a parse error quotes.
+	msg, _ := json.Marshal(err.Error())
+	ctx.SetBodyString(`{"error":` + string(msg) + "}\n")
+}
+
+// TooLarge answers a body over the size limit; the server calls it from its
+// error handler, where fasthttp reports the limit.
+func TooLarge(ctx *fasthttp.RequestCtx) {
+	ep := epBeacon
+	if string(ctx.Path()) == pathAPI {
+		ep = epAPI
+	}
+	rejected[ep][rsTooLarge].Inc()
+	ctx.SetStatusCode(fasthttp.StatusRequestEntityTooLarge)
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"error":"body too large"}` + "\n")
+}

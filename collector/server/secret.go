@@ -1,0 +1,9 @@
+package server
+
+import "crypto/rand"
+
+func randomSecret() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b
+}

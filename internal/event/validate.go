@@ -1,0 +1,155 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Set stores v in field f after checking it against the field's Spec:
+// free text is cut at MaxLen on a rune boundary, identifiers that are too
+// long or hold other characters are refused. v is kept, not copied.
+func (e *Event) Set(f Field, v []byte) error {
+	s := &Specs[f]
+	switch s.Kind {
+	case Text:
+		e.F[f] = truncate(v, s.MaxLen)
+		return nil
+	case Ident:
+		if len(v) > s.MaxLen {
+			return fieldError{f, "is longer than the limit"}
+		}
+		for _, c := range v {
+			if !isIdentByte(c) {
+				return fieldError{f, "has a character outside [A-Za-z0-9_.:@+-]"}
+			}
+		}
+	case Lower:
+		if len(v) > s.MaxLen {
+			return fieldError{f, "is longer than the limit"}
+		}
+		for _, c := range v {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+				return fieldError{f, "has a character outside [a-z0-9_]"}
+			}
+		}
+	case CurrencyCode:
+		if len(v) != 0 && (len(v) != 3 || !isUpper(v[0]) || !isUpper(v[1]) || !isUpper(v[2])) {
+			return fieldError{f, "is not a three-letter upper-case ISO 4217 code"}
+		}
+	}
+	e.F[f] = v
+	return nil
+}
+
+// AddProp appends a custom property, refusing more than MaxProps or an empty
+// or over-long key; the value is cut at MaxPropValueLen.
+func (e *Event) AddProp(k, v []byte) error {
+	if len(e.Props) >= MaxProps {
+		return ErrTooManyProps
+	}
+	if len(k) == 0 || len(k) > MaxPropKeyLen {
+		return ErrPropKey
+	}
+	e.Props = append(e.Props, Prop{Key: k, Value: truncate(v, MaxPropValueLen)})
+	return nil
+}
+
+// Errors returned for bad input; their text is what clients see.
+var (
+	ErrNoSite           = errors.New("site is required")
+	ErrNoType           = errors.New("type is required")
+	ErrRevenueNoCurency = errors.New("revenue needs a currency")
+	ErrTooManyProps     = fmt.Errorf("more than %d props", MaxProps)
+	ErrPropKey          = fmt.Errorf("a prop key must be 1 to %d bytes", MaxPropKeyLen)
+	ErrAmount           = errors.New("revenue is not a decimal number with at most 6 decimals")
+)
+
+// Validate checks what no single field can: the required fields and the
+// fields that only make sense together.
+func (e *Event) Validate() error {
+	if len(e.F[Site]) == 0 {
+		return ErrNoSite
+	}
+	if len(e.F[Type]) == 0 {
+		return ErrNoType
+	}
+	if e.Revenue != 0 && len(e.F[Currency]) == 0 {
+		return ErrRevenueNoCurency
+	}
+	return nil
+}
+
+type fieldError struct {
+	f      Field
+	reason string
+}
+
+func (e fieldError) Error() string { return Specs[e.f].Key + " " + e.reason }
+
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+
+func isIdentByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '.' || c == ':' || c == '@' || c == '+' || c == '-'
+}
+
+// truncate cuts b to at most max bytes without splitting a UTF-8 sequence.
+func truncate(b []byte, max int) []byte {
+	if len(b) <= max {
+		return b
+	}
+	cut := max
+	for cut > 0 && cut > max-utf8.UTFMax && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return b[:cut]
+}
+
+// ParseAmount reads a decimal amount such as "19.99" or "-5" into millionths
+// (19990000), exactly, without going through a float.
+func ParseAmount(b []byte) (int64, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	neg := false
+	if b[0] == '-' {
+		neg, b = true, b[1:]
+	}
+	var whole, frac int64
+	digits, fracDigits, seenDot := 0, 0, false
+	for _, c := range b {
+		switch {
+		case c == '.' && !seenDot:
+			seenDot = true
+		case c >= '0' && c <= '9':
+			if seenDot {
+				if fracDigits == 6 {
+					return 0, ErrAmount
+				}
+				frac = frac*10 + int64(c-'0')
+				fracDigits++
+			} else {
+				// 12 whole digits keep the micros within int64.
+				if digits == 12 {
+					return 0, ErrAmount
+				}
+				whole = whole*10 + int64(c-'0')
+				digits++
+			}
+		default:
+			return 0, ErrAmount
+		}
+	}
+	if digits == 0 && fracDigits == 0 {
+		return 0, ErrAmount
+	}
+	for i := fracDigits; i < 6; i++ {
+		frac *= 10
+	}
+	v := whole*1_000_000 + frac
+	if neg {
+		v = -v
+	}
+	return v, nil
+}

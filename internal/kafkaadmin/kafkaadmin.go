@@ -1,0 +1,122 @@
+// Package kafkaadmin creates and checks the events topic, so that a fresh
+// broker needs no separate tooling before the collector and processor run.
+package kafkaadmin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// EnsureTopic creates topic with the given partitions on the cluster behind
+// brokers if it does not exist yet. An existing topic is left as it is, even
+// with another partition count: repartitioning moves visitors between
+// partitions and is an operator's decision.
+func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions, replication int) error {
+	conn, err := controller(ctx, brokers)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	err = conn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: replication})
+	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	// Metadata reaches every broker shortly after creation; wait until the
+	// topic's partitions have leaders so a first produce does not fail.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := Partitions(ctx, brokers, topic)
+		if err == nil && n > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s has no partition leaders after creation: %v", topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// DeleteTopic removes topic; tests use it to leave the broker as they found it.
+func DeleteTopic(ctx context.Context, brokers []string, topic string) error {
+	conn, err := controller(ctx, brokers)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.DeleteTopics(topic); err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Partitions returns how many partitions with a leader topic has.
+func Partitions(ctx context.Context, brokers []string, topic string) (int, error) {
+	conn, err := dialAny(ctx, brokers)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	parts, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("read partitions of %s: %w", topic, err)
+	}
+	n := 0
+	for _, p := range parts {
+		if p.Leader.Host != "" && p.Error == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Ping reports whether one of brokers answers a metadata request.
+func Ping(ctx context.Context, brokers []string) error {
+	conn, err := dialAny(ctx, brokers)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.Brokers()
+	return err
+}
+
+func dialAny(ctx context.Context, brokers []string) (*kafka.Conn, error) {
+	var last error
+	for _, b := range brokers {
+		d := kafka.Dialer{Timeout: 3 * time.Second}
+		conn, err := d.DialContext(ctx, "tcp", b)
+		if err == nil {
+			return conn, nil
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("dial kafka %v: %w", brokers, last)
+}
+
+func controller(ctx context.Context, brokers []string) (*kafka.Conn, error) {
+	conn, err := dialAny(ctx, brokers)
+	if err != nil {
+		return nil, err
+	}
+	c, err := conn.Controller()
+	conn.Close()
+	if err != nil {
+		return nil, fmt.Errorf("find kafka controller: %w", err)
+	}
+	d := kafka.Dialer{Timeout: 3 * time.Second}
+	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(c.Host, strconv.Itoa(c.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("dial kafka controller: %w", err)
+	}
+	return cc, nil
+}
