@@ -127,6 +127,10 @@ func New(cfg Config) (*Producer, error) {
 		Compression:  codec,
 		MaxAttempts:  3,
 		WriteTimeout: 10 * time.Second,
+		// Its own transport: the shared default caches topic metadata for
+		// every writer of the process, and a topic created after that cache
+		// was filled stays unknown to it for a while.
+		Transport: &kafka.Transport{MetadataTTL: 30 * time.Second},
 	}
 	return NewWithWriter(cfg, w), nil
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -87,6 +88,9 @@ type Server struct {
 
 	stopPing context.CancelFunc
 	served   chan error
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // Start connects to Kafka, creating the topic if needed, and starts serving.
@@ -181,8 +185,14 @@ func (s *Server) watchKafka(ctx context.Context, brokers []string) {
 // Shutdown drains the collector: /readyz fails first so load balancers stop
 // sending, then after ShutdownDelay the listener closes and in-flight
 // requests finish, then everything queued is written to Kafka. ctx bounds
-// the whole; events still queued when it ends are counted as lost.
+// the whole; events still queued when it ends are counted as lost. Calling
+// it again returns the first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	s.stopPing()
 	s.h.SetReady(false)
 	if s.cfg.ShutdownDelay > 0 {

@@ -18,25 +18,30 @@ import (
 // with another partition count: repartitioning moves visitors between
 // partitions and is an operator's decision.
 func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions, replication int) error {
+	if n, err := Partitions(ctx, brokers, topic); err == nil && n > 0 {
+		return nil
+	}
 	conn, err := controller(ctx, brokers)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	// kafka-go's CreateTopics passes over "already exists", which covers a
+	// concurrent creator too; either way the wait below sees the partitions.
 	err = conn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: replication})
 	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
-	// Metadata reaches every broker shortly after creation; wait until the
-	// topic's partitions have leaders so a first produce does not fail.
-	deadline := time.Now().Add(10 * time.Second)
+	// Metadata reaches the brokers shortly after creation; wait until every
+	// partition has a leader so that a first produce does not fail.
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		n, err := Partitions(ctx, brokers, topic)
-		if err == nil && n > 0 {
+		if err == nil && n > 0 && n >= partitions {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("topic %s has no partition leaders after creation: %v", topic, err)
+			return fmt.Errorf("topic %s has %d of %d partition leaders after creation: %v", topic, n, partitions, err)
 		}
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,168 @@
+// Package stacktest gives integration tests their own topic on the real
+// Kafka and their own database on the real ClickHouse that
+// deploy/local/stack.sh starts, and removes them afterwards.
+package stacktest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"footfall/internal/kafkaadmin"
+	"footfall/processor/chstore"
+)
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// Brokers returns the Kafka brokers, failing the test when none answers.
+// Integration tests are skipped with -short.
+func Brokers(t testing.TB) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs Kafka and ClickHouse (make test starts them)")
+	}
+	brokers := strings.Split(env("FOOTFALL_KAFKA_BROKERS", "127.0.0.1:9092"), ",")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := kafkaadmin.Ping(ctx, brokers); err != nil {
+		t.Fatalf("Kafka is not reachable (%v): start it with `deploy/local/stack.sh up` or run `make test`", err)
+	}
+	return brokers
+}
+
+// Name returns a name unique to this test run, usable as a topic, group or
+// database name.
+func Name(t testing.TB, prefix string) string {
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, t.Name())
+	if len(clean) > 40 {
+		clean = clean[:40]
+	}
+	return fmt.Sprintf("%s_%s_%d_%04x", prefix, clean, time.Now().Unix(), rand.Uint32()&0xffff)
+}
+
+// Topic creates a fresh topic with the given partitions, deleted when the
+// test ends.
+func Topic(t testing.TB, brokers []string, partitions int) string {
+	t.Helper()
+	topic := Name(t, "t")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := kafkaadmin.EnsureTopic(ctx, brokers, topic, partitions, 1); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := kafkaadmin.DeleteTopic(ctx, brokers, topic); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
+	return topic
+}
+
+// ClickHouse returns the config of a fresh database, dropped when the test
+// ends, and a migrated Store on it.
+func ClickHouse(t testing.TB) (chstore.Config, *chstore.Store) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs Kafka and ClickHouse (make test starts them)")
+	}
+	cfg := chstore.Config{
+		Addr:     env("FOOTFALL_CLICKHOUSE_ADDR", "127.0.0.1:9000"),
+		Database: Name(t, "test"),
+		User:     "default",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := chstore.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("ClickHouse is not reachable (%v): start it with `deploy/local/stack.sh up` or run `make test`", err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := store.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.Database); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+		store.Close()
+	})
+	return cfg, store
+}
+
+// Count runs a query returning one UInt64.
+func Count(t testing.TB, store *chstore.Store, query string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	if err := store.Conn().QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// WaitCount polls query until it returns want, then checks it still does a
+// moment later, so a count that overshoots is caught too.
+func WaitCount(t testing.TB, store *chstore.Store, timeout time.Duration, want uint64, query string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var got uint64
+	for time.Now().Before(deadline) {
+		if got = Count(t, store, query, args...); got >= want {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got != want {
+		t.Fatalf("%s = %d after %v, want %d", query, got, timeout, want)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if got = Count(t, store, query, args...); got != want {
+		t.Fatalf("%s = %d a moment after reaching %d", query, got, want)
+	}
+}
+
+// WaitAssigned waits until consumer group has the given number of members
+// holding partitions, so that a test produces only once the group is set.
+func WaitAssigned(t testing.TB, brokers []string, group string, members int) {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := client.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+		if err == nil && len(res.Groups) == 1 && res.Groups[0].GroupState == "Stable" {
+			with := 0
+			for _, m := range res.Groups[0].Members {
+				n := 0
+				for _, tp := range m.MemberAssignments.Topics {
+					n += len(tp.Partitions)
+				}
+				if n > 0 {
+					with++
+				}
+			}
+			if with == members {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("group %s did not settle with %d members holding partitions", group, members)
+}

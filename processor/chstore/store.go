@@ -1,0 +1,306 @@
+// Package chstore is the processor's ClickHouse side: schema migrations,
+// batched inserts of enriched events, and the look-up that lets a
+// redelivered Kafka batch be recognised and skipped.
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+
+	"footfall/internal/event"
+	"footfall/processor/enrich"
+)
+
+// Config says where ClickHouse is.
+type Config struct {
+	Addr     string // native protocol, host:9000
+	Database string
+	User     string
+	Password string
+}
+
+// Store writes events to one ClickHouse database.
+type Store struct {
+	conn driver.Conn
+	db   string
+}
+
+var dbName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Open connects, creating the database if it does not exist.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if !dbName.MatchString(cfg.Database) {
+		return nil, fmt.Errorf("clickhouse database name %q: want letters, digits and _", cfg.Database)
+	}
+	boot, err := connect(ctx, cfg, "default")
+	if err != nil {
+		return nil, err
+	}
+	// The name is checked above; DDL cannot take it as a bound parameter.
+	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database)
+	boot.Close()
+	if err != nil {
+		return nil, fmt.Errorf("create database %s: %w", cfg.Database, err)
+	}
+	conn, err := connect(ctx, cfg, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{conn: conn, db: cfg.Database}, nil
+}
+
+func connect(ctx context.Context, cfg Config, db string) (driver.Conn, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{cfg.Addr},
+		Auth:        clickhouse.Auth{Database: db, Username: cfg.User, Password: cfg.Password},
+		DialTimeout: 5 * time.Second,
+		ReadTimeout: 60 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping clickhouse %s: %w", cfg.Addr, err)
+	}
+	return conn, nil
+}
+
+// Conn is the underlying connection, for queries outside the write path.
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Close closes the connection.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Row is one event ready to insert: the decoded event and what enrich added.
+type Row struct {
+	Event    event.Event
+	Enriched enrich.Result
+}
+
+// Insert writes rows in one INSERT. ClickHouse applies a block of this size
+// atomically: after a crash either all rows are there or none.
+func (s *Store) Insert(ctx context.Context, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	b, err := s.conn.PrepareBatch(ctx, insertEvents)
+	if err != nil {
+		return fmt.Errorf("prepare insert of %d events: %w", len(rows), err)
+	}
+	defer b.Abort()
+	n := len(rows)
+	for i, c := range columns {
+		var col any
+		switch {
+		case c.text != nil:
+			v := make([]string, n)
+			for j := range rows {
+				v[j] = c.text(&rows[j].Event, &rows[j].Enriched)
+			}
+			col = v
+		case c.name == "event_id":
+			v := make([]uuid.UUID, n)
+			for j := range rows {
+				v[j] = uuid.UUID(rows[j].Event.ID)
+			}
+			col = v
+		case c.name == "time":
+			v := make([]time.Time, n)
+			for j := range rows {
+				v[j] = time.UnixMilli(rows[j].Event.TimeMs).UTC()
+			}
+			col = v
+		case c.name == "revenue_micros":
+			v := make([]int64, n)
+			for j := range rows {
+				v[j] = rows[j].Event.Revenue
+			}
+			col = v
+		case c.name == "is_bot":
+			v := make([]uint8, n)
+			for j := range rows {
+				if rows[j].Enriched.UA.Bot {
+					v[j] = 1
+				}
+			}
+			col = v
+		case c.name == "prop_keys", c.name == "prop_values":
+			v := make([][]string, n)
+			for j := range rows {
+				props := rows[j].Event.Props
+				v[j] = make([]string, len(props))
+				for k, p := range props {
+					if c.name == "prop_keys" {
+						v[j][k] = enrich.String(p.Key)
+					} else {
+						v[j][k] = enrich.String(p.Value)
+					}
+				}
+			}
+			col = v
+		default:
+			return fmt.Errorf("column %s has no source", c.name)
+		}
+		if err := b.Column(i).Append(col); err != nil {
+			return fmt.Errorf("fill column %s of %d events: %w", c.name, n, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert batch of %d events: %w", n, err)
+	}
+	return nil
+}
+
+type textColumn func(e *event.Event, r *enrich.Result) string
+
+// column is one column of events as the processor writes it: text columns
+// say where their string comes from, the others are filled by name.
+type column struct {
+	name string
+	text textColumn
+}
+
+func field(f event.Field) textColumn {
+	return func(e *event.Event, _ *enrich.Result) string { return enrich.String(e.F[f]) }
+}
+
+// columns lists what Insert writes, in order. The INSERT names them
+// explicitly: ClickHouse 18.16 needs that for batch inserts, and it keeps
+// inserts valid when a later migration adds a column.
+var columns = []column{
+	{"event_id", nil},
+	{"time", nil},
+	{"site_id", field(event.Site)},
+	{"type", field(event.Type)},
+	{"name", field(event.Name)},
+	{"visitor_id", field(event.VisitorID)},
+	{"session_id", field(event.SessionID)},
+	{"user_id", field(event.UserID)},
+	{"url", field(event.URL)},
+	{"url_host", func(_ *event.Event, r *enrich.Result) string { return r.URLHost }},
+	{"url_path", func(_ *event.Event, r *enrich.Result) string { return r.URLPath }},
+	{"title", field(event.Title)},
+	{"referrer", field(event.Referrer)},
+	{"referrer_host", func(_ *event.Event, r *enrich.Result) string { return r.ReferrerHost }},
+	{"source", func(_ *event.Event, r *enrich.Result) string { return r.Source }},
+	{"medium", func(_ *event.Event, r *enrich.Result) string { return r.Medium }},
+	{"utm_source", func(_ *event.Event, r *enrich.Result) string { return r.UTMSource }},
+	{"utm_medium", func(_ *event.Event, r *enrich.Result) string { return r.UTMMedium }},
+	{"utm_campaign", func(_ *event.Event, r *enrich.Result) string { return r.UTMCampaign }},
+	{"utm_term", func(_ *event.Event, r *enrich.Result) string { return r.UTMTerm }},
+	{"utm_content", func(_ *event.Event, r *enrich.Result) string { return r.UTMContent }},
+	{"affiliate", func(_ *event.Event, r *enrich.Result) string { return r.Affiliate }},
+	{"click_id", func(_ *event.Event, r *enrich.Result) string { return r.ClickID }},
+	{"order_id", field(event.OrderID)},
+	{"revenue_micros", nil},
+	{"currency", field(event.Currency)},
+	{"browser", func(_ *event.Event, r *enrich.Result) string { return r.UA.Browser }},
+	{"browser_version", func(_ *event.Event, r *enrich.Result) string { return r.UA.BrowserVersion }},
+	{"os", func(_ *event.Event, r *enrich.Result) string { return r.UA.OS }},
+	{"device", func(_ *event.Event, r *enrich.Result) string { return r.UA.Device }},
+	{"is_bot", nil},
+	{"ip", field(event.IP)},
+	{"user_agent", field(event.UserAgent)},
+	{"ingest", func(e *event.Event, _ *enrich.Result) string { return e.Ingest.String() }},
+	{"prop_keys", nil},
+	{"prop_values", nil},
+}
+
+var insertEvents = func() string {
+	names := make([]string, len(columns))
+	for i, c := range columns {
+		names[i] = c.name
+	}
+	return "INSERT INTO events (" + strings.Join(names, ", ") + ")"
+}()
+
+// maxIDsPerQuery keeps the id list under ClickHouse's default
+// max_query_size (256 KiB) at 40 bytes an id.
+const maxIDsPerQuery = 4000
+
+const selectExisting = `SELECT event_id FROM events
+WHERE site_id IN ? AND time >= ? AND time <= ? AND event_id IN ?`
+
+// Existing returns which of rows are already in ClickHouse. The site and
+// time bounds let the primary key skip to the few granules that can hold
+// them, so the check stays cheap however large events grows.
+func (s *Store) Existing(ctx context.Context, rows []Row) (map[[16]byte]bool, error) {
+	found := map[[16]byte]bool{}
+	for start := 0; start < len(rows); start += maxIDsPerQuery {
+		chunk := rows[start:min(start+maxIDsPerQuery, len(rows))]
+		sites := map[string]bool{}
+		var ids []any
+		lo, hi := chunk[0].Event.TimeMs, chunk[0].Event.TimeMs
+		for i := range chunk {
+			e := &chunk[i].Event
+			sites[string(e.F[event.Site])] = true
+			ids = append(ids, uuid.UUID(e.ID))
+			lo, hi = min(lo, e.TimeMs), max(hi, e.TimeMs)
+		}
+		var siteList []any
+		for s := range sites {
+			siteList = append(siteList, s)
+		}
+		rs, err := s.conn.Query(ctx, selectExisting,
+			clickhouse.GroupSet{Value: siteList},
+			time.UnixMilli(lo).UTC().Truncate(time.Second), time.UnixMilli(hi).UTC(),
+			clickhouse.GroupSet{Value: ids})
+		if err != nil {
+			return nil, fmt.Errorf("look up %d event ids: %w", len(ids), err)
+		}
+		for rs.Next() {
+			var id uuid.UUID
+			if err := rs.Scan(&id); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("read event id: %w", err)
+			}
+			found[id] = true
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return nil, fmt.Errorf("look up event ids: %w", err)
+		}
+	}
+	return found, nil
+}
+
+// Rejected is a Kafka message that did not decode.
+type Rejected struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Err       string
+	Payload   []byte
+}
+
+const insertRejected = `INSERT INTO events_rejected (time, topic, kafka_partition, kafka_offset, error, payload)`
+
+// InsertRejected keeps undecodable messages whole.
+func (s *Store) InsertRejected(ctx context.Context, rej []Rejected) error {
+	if len(rej) == 0 {
+		return nil
+	}
+	b, err := s.conn.PrepareBatch(ctx, insertRejected)
+	if err != nil {
+		return fmt.Errorf("prepare insert of %d rejected messages: %w", len(rej), err)
+	}
+	defer b.Abort()
+	now := time.Now().UTC()
+	for _, r := range rej {
+		if err := b.Append(now, r.Topic, int32(r.Partition), r.Offset, r.Err, string(r.Payload)); err != nil {
+			return fmt.Errorf("append rejected message: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert %d rejected messages: %w", len(rej), err)
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package consume
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	inserted = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_events_inserted_total",
+		Help: "Events written to ClickHouse.",
+	})
+	duplicates = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_events_redelivered_skipped_total",
+		Help: "Redelivered events skipped because ClickHouse already had them.",
+	})
+	decodeErrors = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_messages_undecodable_total",
+		Help: "Kafka messages that did not decode, kept in events_rejected.",
+	})
+	insertRetries = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_insert_retries_total",
+		Help: "ClickHouse batch writes retried after an error.",
+	})
+	commitErrors = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_commit_errors_total",
+		Help: "Kafka offset commits that failed (the events are skipped on redelivery).",
+	})
+	fetchErrors = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_fetch_errors_total",
+		Help: "Kafka fetches that failed.",
+	})
+	flushSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "processor_flush_seconds",
+		Help:    "Time to write and commit one batch.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+	})
+	batchEvents = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "processor_batch_events",
+		Help:    "Events per ClickHouse insert.",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+	})
+	freshness = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "processor_freshness_seconds",
+		Help:    "Age of the newest event of a batch when ClickHouse acknowledged it.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+	})
+)

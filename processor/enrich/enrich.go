@@ -1,0 +1,240 @@
+// Package enrich derives what reports group by from a raw event: URL host
+// and path, traffic source and medium from the referrer or campaign tags,
+// and browser, OS and device class from the user agent.
+package enrich
+
+import (
+	"net/url"
+	"strings"
+
+	"footfall/internal/event"
+	"footfall/internal/useragent"
+)
+
+// Result is what Enrich adds to an event. Its strings may share memory with
+// the event's buffers.
+type Result struct {
+	URLHost, URLPath    string
+	ReferrerHost        string
+	Source, Medium      string
+	UTMSource           string
+	UTMMedium           string
+	UTMCampaign         string
+	UTMTerm, UTMContent string
+	Affiliate, ClickID  string
+	UA                  useragent.Info
+}
+
+// Enricher keeps a user-agent cache; one per goroutine, it is not locked.
+type Enricher struct {
+	ua    map[string]useragent.Info
+	uaOld map[string]useragent.Info
+	max   int
+}
+
+// New returns an Enricher caching up to cacheSize user agents. Real traffic
+// has few distinct user agents, so most lookups hit.
+func New(cacheSize int) *Enricher {
+	if cacheSize <= 0 {
+		cacheSize = 10000
+	}
+	return &Enricher{ua: make(map[string]useragent.Info), max: cacheSize}
+}
+
+// Enrich fills r from e.
+func (en *Enricher) Enrich(e *event.Event, r *Result) {
+	*r = Result{
+		UTMSource: s(e, event.UTMSource), UTMMedium: s(e, event.UTMMedium),
+		UTMCampaign: s(e, event.UTMCampaign), UTMTerm: s(e, event.UTMTerm),
+		UTMContent: s(e, event.UTMContent), Affiliate: s(e, event.Affiliate),
+		ClickID: s(e, event.ClickID),
+	}
+	u := splitURL(s(e, event.URL))
+	r.URLHost, r.URLPath = u.host, u.path
+	if r.URLPath == "" && r.URLHost != "" {
+		r.URLPath = "/"
+	}
+	var ref string // the ref= landing parameter, a source name by convention
+	var clickKind string
+	eachParam(u.query, func(k, v string) {
+		switch k {
+		case "utm_source":
+			setIfEmpty(&r.UTMSource, v)
+		case "utm_medium":
+			setIfEmpty(&r.UTMMedium, v)
+		case "utm_campaign":
+			setIfEmpty(&r.UTMCampaign, v)
+		case "utm_term":
+			setIfEmpty(&r.UTMTerm, v)
+		case "utm_content":
+			setIfEmpty(&r.UTMContent, v)
+		case "aff", "affiliate", "affiliate_id":
+			setIfEmpty(&r.Affiliate, v)
+		case "gclid", "msclkid", "fbclid":
+			if r.ClickID == "" {
+				r.ClickID, clickKind = v, k
+			}
+		case "ref":
+			ref = v
+		}
+	})
+	rh := splitURL(s(e, event.Referrer)).host
+	r.ReferrerHost = rh
+	r.Source, r.Medium = source(r, ref, clickKind, rh)
+	r.UA = en.userAgent(s(e, event.UserAgent))
+}
+
+// source picks the traffic source and medium, most explicit signal first.
+func source(r *Result, ref, clickKind, refHost string) (string, string) {
+	switch {
+	case r.UTMSource != "":
+		return strings.ToLower(r.UTMSource), orDefault(strings.ToLower(r.UTMMedium), "(not set)")
+	case clickKind == "gclid":
+		return "google", "cpc"
+	case clickKind == "msclkid":
+		return "bing", "cpc"
+	case ref != "":
+		return strings.ToLower(ref), "referral"
+	case refHost == "":
+		return "(direct)", "(none)"
+	case refHost == r.URLHost:
+		return "(internal)", "(internal)"
+	}
+	h := strings.TrimPrefix(refHost, "www.")
+	for _, k := range knownReferrers {
+		if h == k.host || strings.HasSuffix(h, "."+k.host) || (k.prefix && strings.HasPrefix(h, k.host)) {
+			return k.source, k.medium
+		}
+	}
+	return h, "referral"
+}
+
+type known struct {
+	host           string
+	prefix         bool // match "google." in google.fr, google.co.uk
+	source, medium string
+}
+
+// Webmail first: mail.google.com is not Google search.
+var knownReferrers = []known{
+	{"mail.google.com", false, "gmail", "email"},
+	{"outlook.live.com", false, "outlook", "email"},
+	{"mail.yahoo.com", false, "yahoo mail", "email"},
+	{"google.", true, "google", "organic"},
+	{"bing.com", false, "bing", "organic"},
+	{"duckduckgo.com", false, "duckduckgo", "organic"},
+	{"search.yahoo.com", false, "yahoo", "organic"},
+	{"ecosia.org", false, "ecosia", "organic"},
+	{"qwant.com", false, "qwant", "organic"},
+	{"baidu.com", false, "baidu", "organic"},
+	{"yandex.", true, "yandex", "organic"},
+	{"startpage.com", false, "startpage", "organic"},
+	{"facebook.com", false, "facebook", "social"},
+	{"l.facebook.com", false, "facebook", "social"},
+	{"instagram.com", false, "instagram", "social"},
+	{"t.co", false, "twitter", "social"},
+	{"twitter.com", false, "twitter", "social"},
+	{"x.com", false, "twitter", "social"},
+	{"linkedin.com", false, "linkedin", "social"},
+	{"lnkd.in", false, "linkedin", "social"},
+	{"pinterest.", true, "pinterest", "social"},
+	{"reddit.com", false, "reddit", "social"},
+	{"youtube.com", false, "youtube", "social"},
+	{"tiktok.com", false, "tiktok", "social"},
+}
+
+func (en *Enricher) userAgent(ua string) useragent.Info {
+	if in, ok := en.ua[ua]; ok {
+		return in
+	}
+	if in, ok := en.uaOld[ua]; ok {
+		en.ua[strings.Clone(ua)] = in
+		return in
+	}
+	in := useragent.Parse(ua)
+	// Two generations bound the cache without an LRU list: when the young
+	// one is full it becomes the old one, and what is still used moves back.
+	if len(en.ua) >= en.max {
+		en.uaOld, en.ua = en.ua, make(map[string]useragent.Info, en.max)
+	}
+	en.ua[strings.Clone(ua)] = in // ua points into a Kafka message
+	return in
+}
+
+type urlParts struct{ host, path, query string }
+
+// splitURL cuts an absolute URL into host (lower-case, without port or
+// credentials), path and query, without url.Parse's allocations.
+func splitURL(raw string) urlParts {
+	var p urlParts
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return p
+	}
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	host := rest[:end]
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		host = host[at+1:]
+	}
+	if c := strings.LastIndexByte(host, ':'); c >= 0 && !strings.Contains(host[c:], "]") {
+		host = host[:c]
+	}
+	p.host = lower(host)
+	rest = rest[end:]
+	if h := strings.IndexByte(rest, '#'); h >= 0 {
+		rest = rest[:h]
+	}
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		p.path, p.query = rest[:q], rest[q+1:]
+	} else {
+		p.path = rest
+	}
+	return p
+}
+
+func eachParam(query string, f func(k, v string)) {
+	for query != "" {
+		var kv string
+		kv, query, _ = strings.Cut(query, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "utm_") && k != "aff" && k != "affiliate" && k != "affiliate_id" &&
+			k != "gclid" && k != "msclkid" && k != "fbclid" && k != "ref" {
+			continue
+		}
+		if u, err := url.QueryUnescape(v); err == nil {
+			v = u
+		}
+		if v != "" {
+			f(k, v)
+		}
+	}
+}
+
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+func setIfEmpty(dst *string, v string) {
+	if *dst == "" {
+		*dst = v
+	}
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+// s views a field as a string without copying; see Result.
+func s(e *event.Event, f event.Field) string { return unsafeString(e.F[f]) }

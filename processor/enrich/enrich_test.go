@@ -1,0 +1,80 @@
+package enrich
+
+import (
+	"testing"
+
+	"footfall/internal/event"
+)
+
+func ev(url, ref, ua string, fields map[event.Field]string) *event.Event {
+	e := &event.Event{}
+	e.F[event.URL] = []byte(url)
+	e.F[event.Referrer] = []byte(ref)
+	e.F[event.UserAgent] = []byte(ua)
+	for f, v := range fields {
+		e.F[f] = []byte(v)
+	}
+	return e
+}
+
+const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0"
+
+func TestSourceAndURL(t *testing.T) {
+	cases := []struct {
+		name, url, ref  string
+		fields          map[event.Field]string
+		host, path      string
+		source, medium  string
+		campaign, affil string
+	}{
+		{"direct", "https://Shop.Example:8443/p/42?x=1#top", "", nil, "shop.example", "/p/42", "(direct)", "(none)", "", ""},
+		{"root path", "https://shop.example", "", nil, "shop.example", "/", "(direct)", "(none)", "", ""},
+		{"internal", "https://shop.example/b", "https://shop.example/a", nil, "shop.example", "/b", "(internal)", "(internal)", "", ""},
+		{"google fr", "https://shop.example/", "https://www.google.fr/", nil, "shop.example", "/", "google", "organic", "", ""},
+		{"gmail is email", "https://shop.example/", "https://mail.google.com/mail/u/0/", nil, "shop.example", "/", "gmail", "email", "", ""},
+		{"social", "https://shop.example/", "https://t.co/abc", nil, "shop.example", "/", "twitter", "social", "", ""},
+		{"plain referral", "https://shop.example/", "https://www.blog.example/post", nil, "shop.example", "/", "blog.example", "referral", "", ""},
+		{"utm in url", "https://shop.example/?utm_source=Newsletter&utm_medium=email&utm_campaign=spring%20sale", "https://mail.google.com/", nil,
+			"shop.example", "/", "newsletter", "email", "spring sale", ""},
+		{"utm fields win over url", "https://shop.example/?utm_source=a", "", map[event.Field]string{event.UTMSource: "partner", event.UTMMedium: "affiliate"},
+			"shop.example", "/", "partner", "affiliate", "", ""},
+		{"gclid", "https://shop.example/?gclid=XYZ", "https://www.google.com/", nil, "shop.example", "/", "google", "cpc", "", ""},
+		{"affiliate", "https://shop.example/?aff=julie42&ref=partnersite", "", nil, "shop.example", "/", "partnersite", "referral", "", "julie42"},
+		{"no url", "", "", nil, "", "", "(direct)", "(none)", "", ""},
+	}
+	en := New(10)
+	for _, c := range cases {
+		var r Result
+		en.Enrich(ev(c.url, c.ref, firefox, c.fields), &r)
+		if r.URLHost != c.host || r.URLPath != c.path || r.Source != c.source || r.Medium != c.medium ||
+			r.UTMCampaign != c.campaign || r.Affiliate != c.affil {
+			t.Errorf("%s: got host=%q path=%q source=%q medium=%q campaign=%q aff=%q", c.name,
+				r.URLHost, r.URLPath, r.Source, r.Medium, r.UTMCampaign, r.Affiliate)
+		}
+	}
+}
+
+func TestUserAgentCacheBounded(t *testing.T) {
+	en := New(2)
+	var r Result
+	for _, ua := range []string{firefox, "a/1", "b/1", "c/1", "d/1"} {
+		en.Enrich(ev("", "", ua, nil), &r)
+	}
+	if len(en.ua)+len(en.uaOld) > 4 {
+		t.Fatalf("cache holds %d entries with size 2", len(en.ua)+len(en.uaOld))
+	}
+	en.Enrich(ev("", "", firefox, nil), &r)
+	if r.UA.Browser != "Firefox" || r.UA.OS != "Linux" {
+		t.Fatalf("ua %+v", r.UA)
+	}
+}
+
+func BenchmarkEnrich(b *testing.B) {
+	en := New(100)
+	e := ev("https://shop.example/p/42?utm_source=news&utm_campaign=spring", "https://www.google.com/", firefox, nil)
+	var r Result
+	b.ReportAllocs()
+	for b.Loop() {
+		en.Enrich(e, &r)
+	}
+}

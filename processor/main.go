@@ -1,0 +1,117 @@
+// Command processor consumes events from Kafka, enriches them and writes
+// them to ClickHouse. "processor migrate" only prepares the schema and the
+// topic, then exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"footfall/internal/envflag"
+	"footfall/internal/kafkaadmin"
+	"footfall/processor/chstore"
+	"footfall/processor/consume"
+)
+
+type config struct {
+	KafkaBrokers     string
+	KafkaTopic       string
+	KafkaGroup       string
+	KafkaPartitions  int
+	KafkaReplication int
+	CH               chstore.Config
+	BatchSize        int
+	FlushInterval    time.Duration
+	ShutdownTimeout  time.Duration
+	MetricsListen    string
+}
+
+func (c *config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
+	fs.StringVar(&c.KafkaTopic, "kafka-topic", "footfall-events", "Kafka topic to consume")
+	fs.StringVar(&c.KafkaGroup, "kafka-group", "footfall-processor", "consumer group; processors in one group share the partitions")
+	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", 6, "partitions of the topic when it has to be created")
+	fs.IntVar(&c.KafkaReplication, "kafka-replication", 1, "replication factor of the topic when it has to be created")
+	fs.StringVar(&c.CH.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
+	fs.StringVar(&c.CH.Database, "clickhouse-db", "footfall", "ClickHouse database, created if missing")
+	fs.StringVar(&c.CH.User, "clickhouse-user", "default", "ClickHouse user")
+	fs.StringVar(&c.CH.Password, "clickhouse-password", "", "ClickHouse password")
+	fs.IntVar(&c.BatchSize, "batch-size", 10000, "events per ClickHouse insert at most")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "longest an event waits before it is inserted")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long the final insert and commit may take")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9101", "address of /metrics and /healthz; empty turns it off")
+}
+
+func main() {
+	args := os.Args[1:]
+	migrateOnly := len(args) > 0 && args[0] == "migrate"
+	if migrateOnly {
+		args = args[1:]
+	}
+	var cfg config
+	fs := flag.NewFlagSet("processor", flag.ExitOnError)
+	cfg.register(fs)
+	if err := envflag.Parse(fs, args, nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	slog.Info("processor starting", envflag.Describe(fs, envflag.Secret{"clickhouse-password": true})...)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, stop, cfg, migrateOnly); err != nil {
+		slog.Error("processor", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, stop func(), cfg config, migrateOnly bool) error {
+	brokers := strings.Split(cfg.KafkaBrokers, ",")
+	if err := kafkaadmin.EnsureTopic(ctx, brokers, cfg.KafkaTopic, cfg.KafkaPartitions, cfg.KafkaReplication); err != nil {
+		return fmt.Errorf("prepare kafka topic: %w", err)
+	}
+	store, err := chstore.Open(ctx, cfg.CH)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	if migrateOnly {
+		slog.Info("schema and topic ready", "database", cfg.CH.Database, "topic", cfg.KafkaTopic)
+		return nil
+	}
+	if cfg.MetricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.Handler())
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		srv := &http.Server{Addr: cfg.MetricsListen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				slog.Error("metrics listener", "err", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	c := consume.New(consume.Config{
+		Brokers: brokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup,
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout,
+	}, store)
+	slog.Info("processor consuming", "topic", cfg.KafkaTopic, "group", cfg.KafkaGroup)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal now kills the process at once
+	}()
+	return c.Run(ctx)
+}
