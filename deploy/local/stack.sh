@@ -47,6 +47,7 @@ install() {
   command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
   command -v java >/dev/null || need+=(default-jre-headless)
   command -v mvn >/dev/null || need+=(maven)
+  command -v curl >/dev/null || need+=(curl)
   if ((${#need[@]})); then
     log "installing ${need[*]} from Debian"
     apt_install "${need[@]}"

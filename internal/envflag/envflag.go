@@ -58,3 +58,15 @@ func Describe(fs *flag.FlagSet, secret Secret) []any {
 	})
 	return out
 }
+
+// Undocumented lists the flags of fs that doc (a README) does not mention
+// as `-name`, so a test can keep the documentation complete.
+func Undocumented(fs *flag.FlagSet, doc string) []string {
+	var missing []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(doc, "`-"+f.Name+"`") {
+			missing = append(missing, f.Name)
+		}
+	})
+	return missing
+}

@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make up` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+STACK := deploy/local/stack.sh
+GOTEST_TIMEOUT ?= 20m
+
+.PHONY: up down test demo bench build stack fmt-check
+
+## up: install and start Kafka and ClickHouse, build and start collector, processor and dashboards
+up: stack build
+	deploy/local/run.sh start
+
+## down: stop everything make up started
+down:
+	deploy/local/run.sh stop
+	$(STACK) down
+
+## test: start the real stack if needed, then check formatting, vet and run every test
+test: stack fmt-check
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+
+## demo: send realistic sample traffic to the running collector
+demo:
+	$(GO) run ./cmd/demo
+
+## bench: microbenchmarks of the hot paths (allocations per hit included)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./collector/... ./processor/enrich
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/collector ./collector
+	$(GO) build -o bin/processor ./processor
+	$(GO) build -o bin/dashboards ./dashboards
+
+stack:
+	$(STACK) up
+
+fmt-check:
+	@out="$$(gofmt -l .)"; if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,153 @@
+// Command demo sends a bounded amount of realistic shop traffic to a running
+// collector, so a new install shows data at once: visitors from search,
+// social, a newsletter and an affiliate browse pages, fill carts and order.
+// Every hit goes through the real collector, Kafka and processor.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"footfall/internal/envflag"
+)
+
+var pages = []struct{ path, title string }{
+	{"/", "Home"}, {"/shoes", "Shoes"}, {"/shoes/trail-runner", "Trail Runner"},
+	{"/shoes/city-walker", "City Walker"}, {"/hats", "Hats"}, {"/hats/wool-beanie", "Wool Beanie"},
+	{"/blog/choosing-running-shoes", "Choosing running shoes"}, {"/about", "About us"},
+}
+
+// entry is how a visit starts: its referrer and the landing page's query,
+// with weight out of 100.
+type entry struct {
+	weight          int
+	referrer, query string
+}
+
+var entries = []entry{
+	{35, "https://www.google.com/", ""},
+	{20, "", ""},
+	{15, "https://mail.google.com/", "?utm_source=newsletter&utm_medium=email&utm_campaign=november"},
+	{10, "https://t.co/xyz", ""},
+	{10, "https://partner-blog.example/best-shoes", "?aff=partnerblog"},
+	{10, "https://www.bing.com/", ""},
+}
+
+var agents = []string{
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.122 Mobile Safari/537.36",
+	"Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
+}
+
+func main() {
+	collector := "http://127.0.0.1:8080"
+	site, key := "demo", "demo-secret-key"
+	visitors := 300
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	fs.StringVar(&collector, "collector-url", collector, "collector base URL")
+	fs.StringVar(&site, "demo-site", site, "site id the traffic is for")
+	fs.StringVar(&key, "demo-site-key", key, "server API key of that site (as in the collector's -site-keys)")
+	fs.IntVar(&visitors, "demo-visitors", visitors, "visitors to simulate")
+	if err := envflag.Parse(fs, os.Args[1:], nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	d := demo{base: collector, site: site, key: key, client: &http.Client{Timeout: 5 * time.Second}}
+	start := time.Now()
+	for v := 0; v < visitors; v++ {
+		if err := d.visit(v); err != nil {
+			slog.Error("demo stopped", "err", err)
+			os.Exit(1)
+		}
+	}
+	slog.Info("demo traffic sent", "visitors", visitors, "hits", d.hits, "orders", d.orders, "took", time.Since(start).Round(time.Millisecond))
+}
+
+type demo struct {
+	base, site, key string
+	client          *http.Client
+	hits, orders    int
+}
+
+func (d *demo) visit(n int) error {
+	vid := fmt.Sprintf("demo-%04d-%04x", n, rand.Uint32()&0xffff)
+	ua := agents[rand.IntN(len(agents))]
+	e := pickEntry()
+	ref := e.referrer
+	views := 1 + rand.IntN(6)
+	for i := 0; i < views; i++ {
+		p := pages[rand.IntN(len(pages))]
+		if i == 0 {
+			p = pages[rand.IntN(3)]
+		}
+		page := "https://shop.example" + p.path
+		if i == 0 {
+			page += e.query
+		}
+		q := url.Values{"site": {d.site}, "visitor_id": {vid}, "url": {page}, "referrer": {ref}, "title": {p.title}}
+		if err := d.do("GET", "/p.gif?"+q.Encode(), ua, nil, ""); err != nil {
+			return err
+		}
+		ref = page
+	}
+	if rand.IntN(4) == 0 { // a quarter fill a cart
+		body := fmt.Sprintf(`{"site":%q,"type":"add_to_cart","visitor_id":%q,"url":"https://shop.example/shoes/trail-runner","props":{"sku":"TR-42","price":"89.00"}}`, d.site, vid)
+		if err := d.do("POST", "/e", ua, []byte(body), ""); err != nil {
+			return err
+		}
+		if rand.IntN(2) == 0 { // half of them order, reported by the shop's backend
+			body := fmt.Sprintf(`{"type":"purchase","visitor_id":%q,"order_id":"D-%05d","revenue":"%d.%02d","currency":"EUR"}`,
+				vid, n, 40+rand.IntN(150), rand.IntN(100))
+			if err := d.do("POST", "/api/v1/events", "", []byte(body), d.key); err != nil {
+				return err
+			}
+			d.orders++
+		}
+	}
+	return nil
+}
+
+func pickEntry() entry {
+	r := rand.IntN(100)
+	for _, e := range entries {
+		if r < e.weight {
+			return e
+		}
+		r -= e.weight
+	}
+	return entries[0]
+}
+
+func (d *demo) do(method, path, ua string, body []byte, key string) error {
+	req, err := http.NewRequest(method, d.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if ua != "" {
+		req.Header.Set("User-Agent", ua)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w (is the collector running? make up)", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, msg)
+	}
+	d.hits++
+	return nil
+}

@@ -1,0 +1,238 @@
+// Package api is the query API the dashboards call: JSON reports read from
+// the tables the processor maintains, with bound parameters only.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// API serves /api/v1/*.
+type API struct {
+	conn  driver.Conn
+	token string
+	now   func() time.Time
+}
+
+// New returns an API reading through conn. An empty token leaves the API
+// open, for a local setup on loopback.
+func New(conn driver.Conn, token string) *API {
+	return &API{conn: conn, token: token, now: time.Now}
+}
+
+// Register mounts the API's routes on mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/overview", a.auth(a.overview))
+}
+
+func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.token != "" {
+			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if got == "" {
+				got = r.URL.Query().Get("token")
+			}
+			if subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
+				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+// Point is one step of a time series.
+type Point struct {
+	Time      time.Time `json:"time"`
+	Pageviews uint64    `json:"pageviews"`
+	Visitors  uint64    `json:"visitors"`
+}
+
+// Row is one line of a top list.
+type Row struct {
+	Key      string `json:"key"`
+	Visitors uint64 `json:"visitors"`
+	Views    uint64 `json:"pageviews"`
+}
+
+// Overview is the dashboard's first screen.
+type Overview struct {
+	Site      string    `json:"site"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Interval  string    `json:"interval"`
+	Pageviews uint64    `json:"pageviews"`
+	Visitors  uint64    `json:"visitors"`
+	Series    []Point   `json:"series"`
+	Pages     []Row     `json:"top_pages"`
+	Sources   []Row     `json:"top_sources"`
+}
+
+// The rollup answers totals and series; top lists need the raw events.
+const (
+	qTotals = `SELECT countIfMerge(pageviews), uniqIfMerge(visitors)
+FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ?`
+	qSeriesHour = `SELECT hour AS t, countIfMerge(pageviews), uniqIfMerge(visitors)
+FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t ORDER BY t`
+	qSeriesDay = `SELECT toStartOfDay(hour) AS t, countIfMerge(pageviews), uniqIfMerge(visitors)
+FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t ORDER BY t`
+	qTopPages = `SELECT url_path, uniq(visitor_id) AS v, count() AS pv
+FROM events WHERE site_id = ? AND time >= ? AND time < ? AND type = 'pageview' AND is_bot = 0
+GROUP BY url_path ORDER BY pv DESC, url_path LIMIT 10`
+	qTopSources = `SELECT source, uniq(visitor_id) AS v, countIf(type = 'pageview') AS pv
+FROM events WHERE site_id = ? AND time >= ? AND time < ? AND is_bot = 0 AND source != '(internal)'
+GROUP BY source ORDER BY v DESC, source LIMIT 10`
+)
+
+var siteID = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,64}$`)
+
+// overview answers GET /api/v1/overview?site=demo&from=2026-11-01&to=2026-11-08&interval=day
+// (to is exclusive; the default is the last 7 days; interval hour or day).
+func (a *API) overview(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	site := q.Get("site")
+	if !siteID.MatchString(site) {
+		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		return
+	}
+	from, to, err := a.period(q.Get("from"), q.Get("to"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	interval := q.Get("interval")
+	if interval == "" {
+		interval = "day"
+		if to.Sub(from) <= 48*time.Hour {
+			interval = "hour"
+		}
+	}
+	series, step := qSeriesDay, 24*time.Hour
+	switch interval {
+	case "day":
+	case "hour":
+		series, step = qSeriesHour, time.Hour
+	default:
+		writeError(w, http.StatusBadRequest, errors.New("interval must be hour or day"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	o := Overview{Site: site, From: from, To: to, Interval: interval, Series: []Point{}}
+	if err := a.conn.QueryRow(ctx, qTotals, site, from, to).Scan(&o.Pageviews, &o.Visitors); err != nil {
+		a.fail(w, "totals", err)
+		return
+	}
+	rows, err := a.conn.Query(ctx, series, site, from, to)
+	if err != nil {
+		a.fail(w, "series", err)
+		return
+	}
+	for rows.Next() {
+		var p Point
+		if err := rows.Scan(&p.Time, &p.Pageviews, &p.Visitors); err != nil {
+			rows.Close()
+			a.fail(w, "series", err)
+			return
+		}
+		o.Series = append(o.Series, p)
+	}
+	rows.Close()
+	o.Series = fill(o.Series, from, to, step)
+	if o.Pages, err = a.top(ctx, qTopPages, site, from, to); err != nil {
+		a.fail(w, "top pages", err)
+		return
+	}
+	if o.Sources, err = a.top(ctx, qTopSources, site, from, to); err != nil {
+		a.fail(w, "top sources", err)
+		return
+	}
+	writeJSON(w, o)
+}
+
+// fill returns one point per step from from to to, zero where the rollup
+// had no row, so a chart shows quiet periods as quiet.
+func fill(have []Point, from, to time.Time, step time.Duration) []Point {
+	out := make([]Point, 0, int(to.Sub(from)/step))
+	i := 0
+	for t := from; t.Before(to); t = t.Add(step) {
+		p := Point{Time: t}
+		for i < len(have) && have[i].Time.Before(t) {
+			i++
+		}
+		if i < len(have) && have[i].Time.Equal(t) {
+			p = have[i]
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (a *API) top(ctx context.Context, query, site string, from, to time.Time) ([]Row, error) {
+	rows, err := a.conn.Query(ctx, query, site, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Row{}
+	for rows.Next() {
+		var r Row
+		if err := rows.Scan(&r.Key, &r.Visitors, &r.Views); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// period reads from and to (YYYY-MM-DD, UTC, to exclusive).
+func (a *API) period(fromS, toS string) (time.Time, time.Time, error) {
+	today := a.now().UTC().Truncate(24 * time.Hour)
+	to := today.Add(24 * time.Hour)
+	from := to.Add(-7 * 24 * time.Hour)
+	var err error
+	if toS != "" {
+		if to, err = time.Parse(time.DateOnly, toS); err != nil {
+			return from, to, fmt.Errorf("to must be YYYY-MM-DD")
+		}
+	}
+	if fromS != "" {
+		if from, err = time.Parse(time.DateOnly, fromS); err != nil {
+			return from, to, fmt.Errorf("from must be YYYY-MM-DD")
+		}
+	}
+	if !from.Before(to) {
+		return from, to, fmt.Errorf("from must be before to")
+	}
+	if to.Sub(from) > 400*24*time.Hour {
+		return from, to, fmt.Errorf("period longer than 400 days")
+	}
+	return from, to, nil
+}
+
+func (a *API) fail(w http.ResponseWriter, what string, err error) {
+	slog.Error("query failed", "report", what, "err", err)
+	writeError(w, http.StatusInternalServerError, fmt.Errorf("query %s failed", what))
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,119 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"footfall/dashboards/api"
+	"footfall/internal/event"
+	"footfall/internal/stacktest"
+	"footfall/processor/chstore"
+	"footfall/processor/enrich"
+)
+
+// seed inserts page views: visitor, path, source, time.
+func seed(t *testing.T, store *chstore.Store) {
+	type hit struct {
+		visitor, path, ref string
+		at                 time.Time
+	}
+	d1 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+	d2 := d1.Add(24 * time.Hour)
+	hits := []hit{
+		{"a", "/", "https://www.google.com/", d1},
+		{"a", "/shoes", "", d1.Add(time.Minute)},
+		{"b", "/", "https://t.co/x", d1.Add(2 * time.Hour)},
+		{"b", "/shoes", "", d2},
+		{"c", "/shoes", "https://www.google.com/", d2.Add(time.Hour)},
+		{"c", "/hats", "", d2.Add(time.Hour)},
+		{"z", "/", "", d2.AddDate(0, 0, 10)}, // outside the period
+	}
+	en := enrich.New(10)
+	var rows []chstore.Row
+	for _, h := range hits {
+		var r chstore.Row
+		r.Event = event.Event{ID: event.NewID(h.at.UnixMilli()), TimeMs: h.at.UnixMilli(), Ingest: event.IngestBeacon}
+		r.Event.F[event.Site] = []byte("shop")
+		r.Event.F[event.Type] = []byte("pageview")
+		r.Event.F[event.VisitorID] = []byte(h.visitor)
+		r.Event.F[event.URL] = []byte("https://shop.example" + h.path)
+		r.Event.F[event.Referrer] = []byte(h.ref)
+		r.Event.F[event.UserAgent] = []byte("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0")
+		en.Enrich(&r.Event, &r.Enriched)
+		rows = append(rows, r)
+	}
+	if err := store.Insert(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, srv *httptest.Server, path, token string, into any) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if into != nil {
+		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestOverview(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	seed(t, store)
+	mux := http.NewServeMux()
+	api.New(store.Conn(), "tok").Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	var o api.Overview
+	if code := get(t, srv, "/api/v1/overview?site=shop&from=2026-11-10&to=2026-11-12", "tok", &o); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if o.Pageviews != 6 || o.Visitors != 3 || o.Interval != "hour" {
+		t.Errorf("totals %d views %d visitors interval %s", o.Pageviews, o.Visitors, o.Interval)
+	}
+	if len(o.Series) != 48 || o.Series[9].Pageviews != 2 || o.Series[11].Pageviews != 1 || o.Series[10].Pageviews != 0 {
+		t.Errorf("hourly series of %d points: %+v", len(o.Series), o.Series)
+	}
+	if code := get(t, srv, "/api/v1/overview?site=shop&from=2026-11-10&to=2026-11-12&interval=day", "tok", &o); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if len(o.Series) != 2 || o.Series[0].Pageviews != 3 || o.Series[0].Visitors != 2 || o.Series[1].Pageviews != 3 || o.Series[1].Visitors != 2 {
+		t.Errorf("series %+v", o.Series)
+	}
+	wantPages := []api.Row{{"/shoes", 3, 3}, {"/", 2, 2}, {"/hats", 1, 1}}
+	if len(o.Pages) != 3 || o.Pages[0] != wantPages[0] || o.Pages[1] != wantPages[1] || o.Pages[2] != wantPages[2] {
+		t.Errorf("pages %+v", o.Pages)
+	}
+	sources := map[string]uint64{}
+	for _, r := range o.Sources {
+		sources[r.Key] = r.Visitors
+	}
+	if _, internal := sources["(internal)"]; internal || sources["google"] != 2 || sources["twitter"] != 1 || sources["(direct)"] != 3 {
+		t.Errorf("sources %+v", o.Sources)
+	}
+
+	var e struct{ Error string }
+	if code := get(t, srv, "/api/v1/overview?site=shop", "", &e); code != 401 {
+		t.Errorf("no token: %d", code)
+	}
+	if code := get(t, srv, "/api/v1/overview?site=bad%20site", "tok", &e); code != 400 || e.Error == "" {
+		t.Errorf("bad site: %d %q", code, e.Error)
+	}
+	if code := get(t, srv, "/api/v1/overview?site=shop&from=2026-11-12&to=2026-11-10", "tok", &e); code != 400 || e.Error != "from must be before to" {
+		t.Errorf("reversed period: %d %q", code, e.Error)
+	}
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Starts or stops the collector, processor and dashboards built in bin/,
+# against the local stack, with logs and pid files under .local/.
+#
+#   deploy/local/run.sh start | stop
+#
+# Every program takes flags with FOOTFALL_* environment fallbacks (see the
+# README), so exporting e.g. FOOTFALL_LISTEN=127.0.0.1:9080 before `make up`
+# moves the collector.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+STATE="${FOOTFALL_STATE_DIR:-$ROOT/.local}"
+LOGS="$STATE/logs"
+COLLECTOR="${FOOTFALL_LISTEN:-127.0.0.1:8080}"
+DASHBOARDS="${FOOTFALL_DASHBOARDS_LISTEN:-127.0.0.1:8090}"
+
+log() { printf 'run: %s\n' "$*" >&2; }
+
+stop_one() {
+  local pidfile="$STATE/$1.pid"
+  [[ -f "$pidfile" ]] || return 0
+  local pid
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for ((i = 0; i < 300; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$1 did not stop in 30 s; killing it"
+      kill -9 "$pid"
+    else
+      log "stopped $1"
+    fi
+  fi
+  rm -f "$pidfile"
+}
+
+start_one() { # name args...
+  local name="$1"
+  shift
+  setsid "$ROOT/bin/$name" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$STATE/$name.pid"
+}
+
+wait_http() { # name url seconds
+  for ((i = 0; i < $3 * 10; i++)); do
+    if curl -fsS -o /dev/null "$2" 2>/dev/null; then return 0; fi
+    kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  log "$1 is not answering at $2; last log lines:"
+  tail -n 20 "$LOGS/$1.log" >&2
+  return 1
+}
+
+case "${1:-start}" in
+  start)
+    mkdir -p "$LOGS"
+    for p in dashboards collector processor; do stop_one "$p"; done
+    # The processor first: it creates the topic and the schema.
+    "$ROOT/bin/processor" migrate >>"$LOGS/processor.log" 2>&1 || { tail -n 20 "$LOGS/processor.log" >&2; exit 1; }
+    start_one processor
+    start_one collector
+    start_one dashboards
+    wait_http collector "http://$COLLECTOR/readyz" 30
+    wait_http processor "http://${FOOTFALL_METRICS_LISTEN:-127.0.0.1:9101}/healthz" 30
+    wait_http dashboards "http://$DASHBOARDS/healthz" 30
+    cat <<MSG
+
+  collector   http://$COLLECTOR   (pixel /p.gif, beacon /e, server API /api/v1/events, snippet /t.js)
+  dashboards  http://$DASHBOARDS/?site=demo
+  metrics     http://$COLLECTOR/metrics  http://${FOOTFALL_METRICS_LISTEN:-127.0.0.1:9101}/metrics
+  logs        $LOGS/
+
+  make demo   sends sample traffic; make down stops everything.
+MSG
+    ;;
+  stop)
+    for p in dashboards collector processor; do stop_one "$p"; done
+    ;;
+  *)
+    echo "usage: $0 start|stop" >&2
+    exit 2
+    ;;
+esac
