@@ -73,8 +73,10 @@ start_clickhouse() {
     "$HERE/clickhouse/config.xml" >"$conf/config.xml"
   cp "$HERE/clickhouse/users.xml" "$conf/users.xml"
   log "starting clickhouse on 127.0.0.1:$CH_PORT"
-  setsid clickhouse-server --config-file="$conf/config.xml" --pid-file="$STATE/clickhouse.pid" \
+  # The pid comes from $!: this clickhouse-server does not write --pid-file.
+  setsid clickhouse-server --config-file="$conf/config.xml" \
     >"$LOGS/clickhouse.out" 2>&1 </dev/null &
+  echo $! >"$STATE/clickhouse.pid"
   wait_port clickhouse "$CH_PORT" 60
   for ((i = 0; i < 100; i++)); do
     clickhouse-client --port "$CH_PORT" --query "SELECT 1" >/dev/null 2>&1 && return
