@@ -4,7 +4,7 @@ GO ?= go
 STACK := deploy/local/stack.sh
 GOTEST_TIMEOUT ?= 20m
 
-.PHONY: up down test demo bench build stack fmt-check
+.PHONY: up down test demo bench build stack fmt-check sdk sdk-deps
 
 ## up: install and start Kafka and ClickHouse, build and start collector, processor and dashboards
 up: stack build
@@ -16,9 +16,18 @@ down:
 	$(STACK) down
 
 ## test: start the real stack if needed, then check formatting, vet and run every test
-test: stack fmt-check
+test: stack sdk-deps fmt-check
+	cd sdk-js && npm run --silent check && npm test
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+
+## sdk: rebuild sdk-js/dist (commit the result: the collector embeds it)
+sdk: sdk-deps
+	cd sdk-js && npm run --silent build
+
+sdk-deps:
+	$(STACK) browser
+	cd sdk-js && npm ci --no-audit --no-fund --loglevel=error
 
 ## demo: send realistic sample traffic to the running collector
 demo:

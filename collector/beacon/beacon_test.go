@@ -333,3 +333,21 @@ func BenchmarkBeacon(b *testing.B) {
 		}
 	})
 }
+
+func TestScript(t *testing.T) {
+	h := newHandler(&queue{})
+	if c := do(h, req{method: "GET", uri: "/t.js"}); c.Response.StatusCode() != 404 {
+		t.Errorf("no script set: %d", c.Response.StatusCode())
+	}
+	h.SetScript([]byte("(()=>{})();"))
+	c := do(h, req{method: "GET", uri: "/t.js"})
+	if c.Response.StatusCode() != 200 || string(c.Response.Body()) != "(()=>{})();" {
+		t.Fatalf("status %d body %q", c.Response.StatusCode(), c.Response.Body())
+	}
+	if cc := string(c.Response.Header.Peek("Cache-Control")); cc != "public, max-age=3600" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	if ct := string(c.Response.Header.ContentType()); !strings.HasPrefix(ct, "application/javascript") {
+		t.Errorf("Content-Type %q", ct)
+	}
+}

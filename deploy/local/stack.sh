@@ -4,7 +4,7 @@
 # under .local/ in the repository. Safe to run again: what is running stays,
 # what was fetched is reused.
 #
-#   deploy/local/stack.sh up | down | status
+#   deploy/local/stack.sh up | down | status | browser
 #
 # Ports: FOOTFALL_KAFKA_PORT (9092), FOOTFALL_KAFKA_CONTROLLER_PORT (9093),
 # FOOTFALL_CLICKHOUSE_PORT (9000).
@@ -155,12 +155,20 @@ case "${1:-up}" in
     stop_pid kafka "$STATE/kafka.pid"
     stop_pid clickhouse "$STATE/clickhouse.pid"
     ;;
+  browser)
+    # Debian's Chromium, for the snippet's real-browser tests.
+    mkdir -p "$LOGS"
+    if ! command -v chromium >/dev/null; then
+      log "installing chromium from Debian"
+      apt_install chromium
+    fi
+    ;;
   status)
     port_open "$KAFKA_PORT" && echo "kafka: up on $KAFKA_PORT" || echo "kafka: down"
     port_open "$CH_PORT" && echo "clickhouse: up on $CH_PORT" || echo "clickhouse: down"
     ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|browser" >&2
     exit 2
     ;;
 esac

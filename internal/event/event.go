@@ -84,7 +84,7 @@ var Specs = [NumFields]Spec{
 const (
 	MaxProps        = 32
 	MaxPropKeyLen   = 64
-	MaxPropValueLen = 512
+	MaxPropValueLen = 2048
 )
 
 // Ingest says through which door an event came in.

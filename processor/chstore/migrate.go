@@ -132,7 +132,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 func (s *Store) record(ctx context.Context, m Migration) error {
-	b, err := s.conn.PrepareBatch(ctx, insertMigration)
+	b, err := s.conn.PrepareBatch(batchContext(ctx), insertMigration)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(ctx, insertEvents)
+	b, err := s.conn.PrepareBatch(batchContext(ctx), insertEvents)
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d events: %w", len(rows), err)
 	}
@@ -288,7 +288,7 @@ func (s *Store) InsertRejected(ctx context.Context, rej []Rejected) error {
 	if len(rej) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(ctx, insertRejected)
+	b, err := s.conn.PrepareBatch(batchContext(ctx), insertRejected)
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d rejected messages: %w", len(rej), err)
 	}
@@ -304,3 +304,11 @@ func (s *Store) InsertRejected(ctx context.Context, rej []Rejected) error {
 	}
 	return nil
 }
+
+// batchContext detaches a batch insert from ctx's cancellation. In
+// clickhouse-go (v2.50) Send starts a goroutine that closes the connection
+// when ctx ends; if that goroutine runs late and the caller cancels ctx just
+// after Send returned, it can close a connection already back in the pool,
+// and the next query on it fails with "use of closed network connection".
+// The connection's ReadTimeout still bounds a stuck insert.
+func batchContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

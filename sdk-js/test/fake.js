@@ -1,0 +1,64 @@
+// A fake browser window, just enough for the tracker: location that history
+// changes in place, localStorage (or one that throws), one cookie jar,
+// listeners that tests fire, and sendBeacon recording what was sent.
+export function fakeWindow({ href = "https://shop.example/", referrer = "", storage = true, dnt, gpc } = {}) {
+  const sent = [];
+  const store = new Map();
+  const jar = new Map();
+  const listeners = new Map();
+  const on = (type, f) => listeners.set(type, [...(listeners.get(type) || []), f]);
+  const loc = {};
+  const go = (url) => {
+    const u = new URL(url, loc.href || undefined);
+    loc.href = u.href;
+    loc.host = u.host;
+  };
+  go(href);
+  let n = 0;
+  const document = {
+    referrer,
+    title: "Title",
+    visibilityState: "visible",
+    addEventListener: on,
+    get cookie() {
+      return [...jar].map(([k, v]) => k + "=" + v).join("; ");
+    },
+    set cookie(c) {
+      const [k, v] = c.split(";")[0].split("=");
+      jar.set(k, v);
+    },
+  };
+  const w = {
+    document,
+    location: loc,
+    navigator: {
+      doNotTrack: dnt,
+      globalPrivacyControl: gpc,
+      sendBeacon: (url, body) => (sent.push({ url, ev: JSON.parse(body) }), true),
+    },
+    crypto: { randomUUID: () => "uuid-" + ++n },
+    history: {
+      pushState: (s, t, url) => go(url),
+      replaceState: (s, t, url) => go(url),
+    },
+    addEventListener: on,
+    fetch: () => {
+      throw new Error("fetch must not be used when sendBeacon works");
+    },
+  };
+  if (storage) {
+    w.localStorage = {
+      getItem: (k) => (store.has(k) ? store.get(k) : null),
+      setItem: (k, v) => store.set(k, String(v)),
+      removeItem: (k) => store.delete(k),
+    };
+  } else {
+    Object.defineProperty(w, "localStorage", {
+      get() {
+        throw new Error("SecurityError: storage is blocked");
+      },
+    });
+  }
+  const fire = (type, event = {}) => (listeners.get(type) || []).forEach((f) => f(event));
+  return { w, sent, store, jar, fire, go };
+}
