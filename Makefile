@@ -16,8 +16,9 @@ down:
 	$(STACK) down
 
 ## test: start the real stack if needed, then check formatting, vet and run every test
-test: stack sdk-deps fmt-check
+test: stack sdk-deps fmt-check build
 	cd sdk-js && npm run --silent check && npm test
+	bin/bench run -bench-smoke
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 
@@ -33,15 +34,17 @@ sdk-deps:
 demo:
 	$(GO) run ./cmd/demo
 
-## bench: microbenchmarks of the hot paths (allocations per hit included)
-bench:
+## bench: hot-path microbenchmarks, then the pipeline measured against its baselines (bin/bench run)
+bench: stack build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./collector/... ./processor/enrich
+	bin/bench run
 
 build:
 	@mkdir -p bin
 	$(GO) build -o bin/collector ./collector
 	$(GO) build -o bin/processor ./processor
 	$(GO) build -o bin/dashboards ./dashboards
+	$(GO) build -o bin/bench ./cmd/bench
 
 stack:
 	$(STACK) up

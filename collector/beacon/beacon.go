@@ -18,7 +18,6 @@ import (
 
 	"footfall/collector/kafkaout"
 	"footfall/internal/event"
-	"footfall/internal/useragent"
 )
 
 // Queue takes encoded events; *kafkaout.Producer in production.
@@ -55,6 +54,7 @@ type Handler struct {
 	ready   atomic.Bool
 	metrics fasthttp.RequestHandler
 	script  []byte // the JS snippet served at /t.js, if set
+	bots    *botCache
 	pool    sync.Pool
 }
 
@@ -69,7 +69,7 @@ func New(cfg Config, q Queue, metrics fasthttp.RequestHandler) *Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, q: q, metrics: metrics}
+	h := &Handler{cfg: cfg, q: q, metrics: metrics, bots: newBotCache()}
 	h.pool.New = func() any {
 		return &scratch{
 			events: make([]event.Event, 0, 1),
@@ -303,7 +303,7 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 	now := h.cfg.Now()
 	ms := now.UnixMilli()
 	ua := ctx.UserAgent()
-	if in != event.IngestAPI && useragent.IsBot(ua) {
+	if in != event.IngestAPI && h.bots.isBot(ua) {
 		dropped[ep].Add(float64(len(s.events)))
 		h.answer(ctx, ep, fasthttp.StatusOK, "bot")
 		return

@@ -46,6 +46,7 @@ type Config struct {
 	ShutdownDelay     time.Duration
 	ShutdownTimeout   time.Duration
 	ReadinessInterval time.Duration
+	Pprof             bool
 	// Script is served at /t.js when set (the built sdk-js snippet).
 	Script []byte
 }
@@ -73,6 +74,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz fails before the listener closes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long to wait for Kafka to take queued events")
 	fs.DurationVar(&c.ReadinessInterval, "readiness-interval", 2*time.Second, "how often Kafka is checked for /readyz")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; keep it off in production)")
 }
 
 // Secrets names the flags Describe must not print.
@@ -131,8 +133,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	s := &Server{cfg: cfg, prod: prod, h: h, ln: ln, served: make(chan error, 1)}
+	handler := h.Handle
+	if cfg.Pprof {
+		handler = withPprof(handler)
+	}
 	s.srv = &fasthttp.Server{
-		Handler:               h.Handle,
+		Handler:               handler,
 		Name:                  "footfall",
 		MaxRequestBodySize:    cfg.MaxBodyBytes,
 		ReadTimeout:           10 * time.Second,
