@@ -27,7 +27,7 @@ sdk: sdk-deps
 	cd sdk-js && npm run --silent build
 
 sdk-deps:
-	$(STACK) browser
+	$(STACK) tools
 	cd sdk-js && npm ci --no-audit --no-fund --loglevel=error
 
 ## demo: send realistic sample traffic to the running collector
@@ -36,6 +36,7 @@ demo:
 
 ## bench: hot-path microbenchmarks, then the pipeline measured against its baselines (bin/bench run)
 bench: stack build
+	$(STACK) tools
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./collector/... ./processor/enrich
 	bin/bench run
 

@@ -118,7 +118,11 @@ func run(cfg config) error {
 	}
 	brokers := strings.Split(cfg.Brokers, ",")
 	stamp := strconv.FormatInt(time.Now().Unix(), 10)
-	fmt.Printf("footfall bench: %d CPUs (%s), %s per step, %d connections\n\n", runtime.NumCPU(), cpuModel(), cfg.Duration, cfg.Conns)
+	tool := "wrk"
+	if _, err := exec.LookPath("wrk"); err != nil {
+		tool = "the Go generator (install wrk for a faster one)"
+	}
+	fmt.Printf("footfall bench: %d CPUs (%s), %s per step, %d connections, load by %s\n\n", runtime.NumCPU(), cpuModel(), cfg.Duration, cfg.Conns, tool)
 	uri := fmt.Sprintf(hit, "v-1")
 
 	// 1. Baseline and collector, same generator, same connections, measured

@@ -4,7 +4,7 @@
 # under .local/ in the repository. Safe to run again: what is running stays,
 # what was fetched is reused.
 #
-#   deploy/local/stack.sh up | down | status | browser
+#   deploy/local/stack.sh up | down | status | tools
 #
 # Ports: FOOTFALL_KAFKA_PORT (9092), FOOTFALL_KAFKA_CONTROLLER_PORT (9093),
 # FOOTFALL_CLICKHOUSE_PORT (9000).
@@ -155,12 +155,15 @@ case "${1:-up}" in
     stop_pid kafka "$STATE/kafka.pid"
     stop_pid clickhouse "$STATE/clickhouse.pid"
     ;;
-  browser)
-    # Debian's Chromium, for the snippet's real-browser tests.
+  tools)
+    # Debian's Chromium for the snippet's real-browser tests, wrk for bench.
     mkdir -p "$LOGS"
-    if ! command -v chromium >/dev/null; then
-      log "installing chromium from Debian"
-      apt_install chromium
+    need=()
+    command -v chromium >/dev/null || need+=(chromium)
+    command -v wrk >/dev/null || need+=(wrk)
+    if ((${#need[@]})); then
+      log "installing ${need[*]} from Debian"
+      apt_install "${need[@]}"
     fi
     ;;
   status)
@@ -168,7 +171,7 @@ case "${1:-up}" in
     port_open "$CH_PORT" && echo "clickhouse: up on $CH_PORT" || echo "clickhouse: down"
     ;;
   *)
-    echo "usage: $0 up|down|status|browser" >&2
+    echo "usage: $0 up|down|status|tools" >&2
     exit 2
     ;;
 esac
