@@ -37,7 +37,7 @@ demo:
 ## bench: hot-path microbenchmarks, then the pipeline measured against its baselines (bin/bench run)
 bench: stack build
 	$(STACK) tools
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./collector/... ./processor/enrich
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./collector/... ./processor/enrich ./processor/consume
 	bin/bench run
 
 build:

@@ -53,6 +53,7 @@ type config struct {
 	Conns      int
 	E2ERate    float64
 	Smoke      bool
+	Queries    bool
 	Brokers    string
 	ClickHouse string
 }
@@ -60,6 +61,10 @@ type config struct {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "bare" {
 		bare(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "latency" {
+		latency(os.Args[2:])
 		return
 	}
 	args := os.Args[1:]
@@ -73,6 +78,7 @@ func main() {
 	fs.IntVar(&cfg.Conns, "bench-connections", 64, "connections of the closed-loop throughput runs")
 	fs.Float64Var(&cfg.E2ERate, "bench-e2e-rate", 20000, "hits per second of the end-to-end run")
 	fs.BoolVar(&cfg.Smoke, "bench-smoke", false, "a one-second run of every step, for make test")
+	fs.BoolVar(&cfg.Queries, "bench-queries", true, "also time the report queries on 1M and 10M generated events")
 	fs.StringVar(&cfg.Brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
 	fs.StringVar(&cfg.ClickHouse, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
 	if err := envflag.Parse(fs, args, nil); err != nil {
@@ -103,6 +109,20 @@ func bare(args []string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// latency runs the open-loop generator against a running server, for
+// trying one setting at a time: bench latency -addr 127.0.0.1:8080 -rate 20000
+func latency(args []string) {
+	fs := flag.NewFlagSet("latency", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "server address")
+	rate := fs.Float64("rate", 20000, "requests per second")
+	d := fs.Duration("duration", 10*time.Second, "how long")
+	fs.Parse(args)
+	uri := fmt.Sprintf(hit, "v-1")
+	lat, failed := openLoop(*addr, *rate, *d, func(int) string { return uri })
+	fmt.Printf("%.0f/s for %s: p50 %s p90 %s p99 %s p99.9 %s max %s, %d failed\n", *rate, *d,
+		ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)), ms(percentile(lat, 99.9)), ms(percentile(lat, 100)), failed)
 }
 
 func run(cfg config) error {
@@ -166,6 +186,9 @@ func run(cfg config) error {
 	}
 	bareRate, colRate := median(bareRates), median(colRates)
 	rss := peakRSS(col.cmd.Process.Pid)
+	// The same fixed rate against the bare handler shows what this machine
+	// and generator add by themselves.
+	bareLat, _ := openLoop(bareAddr, colRate/2, cfg.Duration, func(int) string { return uri })
 	lat, failed := openLoop(addr, colRate/2, cfg.Duration, func(int) string { return uri })
 	col.stop()
 	b.stop()
@@ -173,15 +196,22 @@ func run(cfg config) error {
 	fmt.Printf("%-34s %12s %12s %8s  %s\n", "", "baseline", "footfall", "ratio", "target")
 	fmt.Printf("%-34s %12.0f %12.0f %8.2f  %s\n", "pixel hits/s (1 server core)", bareRate, colRate, colRate/bareRate, ">= 0.70 of the bare handler")
 	fmt.Printf("%-34s %12s %12s\n", "  rounds (bare | collector)", spread(bareRates), spread(colRates))
-	fmt.Printf("%-34s %12s %12s %8s  %s\n", fmt.Sprintf("latency at %.0f hits/s, p50", colRate/2), "", ms(percentile(lat, 50)), "", "")
-	fmt.Printf("%-34s %12s %12s %8s  %s\n", "latency p99", "", ms(percentile(lat, 99)), "", "< 5 ms")
+	fmt.Printf("%-34s %12s %12s %8s  %s\n", fmt.Sprintf("latency at %.0f hits/s, p50", colRate/2), ms(percentile(bareLat, 50)), ms(percentile(lat, 50)), "", "")
+	fmt.Printf("%-34s %12s %12s %8s  %s\n", "latency p99", ms(percentile(bareLat, 99)), ms(percentile(lat, 99)), "", "< 5 ms")
 	if failed > 0 {
 		fmt.Printf("%-34s %12s %12d\n", "failed requests at that rate", "", failed)
 	}
 	fmt.Printf("%-34s %12s %12s %8s  %s\n", "collector peak RSS at max rate", "", fmt.Sprintf("%.0f MB", rss), "", "< 150 MB")
 
 	// 2. End to end: collector, Kafka, processor, ClickHouse on this machine.
-	return endToEnd(cfg, brokers, stamp)
+	if err := endToEnd(cfg, brokers, stamp); err != nil {
+		return err
+	}
+	// 3. Report queries on generated data, at two sizes.
+	if !cfg.Queries {
+		return nil
+	}
+	return benchQueries(cfg, stamp)
 }
 
 // measureMax warms up, then measures closed-loop throughput for a share of

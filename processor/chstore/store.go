@@ -96,34 +96,48 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 		return fmt.Errorf("prepare insert of %d events: %w", len(rows), err)
 	}
 	defer b.Abort()
+	for i, col := range Columns(rows) {
+		if err := b.Column(i).Append(col); err != nil {
+			return fmt.Errorf("fill column %s of %d events: %w", columns[i].name, len(rows), err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert batch of %d events: %w", len(rows), err)
+	}
+	return nil
+}
+
+// Columns turns rows into one slice per column of insertEvents, in order:
+// the form clickhouse-go sends without boxing every value.
+func Columns(rows []Row) []any {
 	n := len(rows)
+	out := make([]any, len(columns))
 	for i, c := range columns {
-		var col any
 		switch {
 		case c.text != nil:
 			v := make([]string, n)
 			for j := range rows {
 				v[j] = c.text(&rows[j].Event, &rows[j].Enriched)
 			}
-			col = v
+			out[i] = v
 		case c.name == "event_id":
 			v := make([]uuid.UUID, n)
 			for j := range rows {
 				v[j] = uuid.UUID(rows[j].Event.ID)
 			}
-			col = v
+			out[i] = v
 		case c.name == "time":
 			v := make([]time.Time, n)
 			for j := range rows {
 				v[j] = time.UnixMilli(rows[j].Event.TimeMs).UTC()
 			}
-			col = v
+			out[i] = v
 		case c.name == "revenue_micros":
 			v := make([]int64, n)
 			for j := range rows {
 				v[j] = rows[j].Event.Revenue
 			}
-			col = v
+			out[i] = v
 		case c.name == "is_bot":
 			v := make([]uint8, n)
 			for j := range rows {
@@ -131,7 +145,7 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 					v[j] = 1
 				}
 			}
-			col = v
+			out[i] = v
 		case c.name == "prop_keys", c.name == "prop_values":
 			v := make([][]string, n)
 			for j := range rows {
@@ -145,18 +159,12 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 					}
 				}
 			}
-			col = v
+			out[i] = v
 		default:
-			return fmt.Errorf("column %s has no source", c.name)
-		}
-		if err := b.Column(i).Append(col); err != nil {
-			return fmt.Errorf("fill column %s of %d events: %w", c.name, n, err)
+			panic("chstore: column " + c.name + " has no source")
 		}
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert batch of %d events: %w", n, err)
-	}
-	return nil
+	return out
 }
 
 type textColumn func(e *event.Event, r *enrich.Result) string

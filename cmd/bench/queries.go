@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"time"
+
+	"footfall/dashboards/api"
+	"footfall/internal/event"
+	"footfall/processor/chstore"
+	"footfall/processor/enrich"
+)
+
+// The report queries beside the dashboard's overview: a breakdown with a
+// filter, an ordered funnel, and a segment of customers by orders and
+// revenue, as the coming reports will ask them.
+const (
+	qBreakdown = `SELECT browser, uniq(visitor_id) AS v, count() AS pv FROM events
+WHERE site_id = 'demo' AND time >= ? AND time < ? AND type = 'pageview' AND device = 'mobile' AND source = 'google'
+GROUP BY browser ORDER BY v DESC LIMIT 10`
+	qFunnel = `SELECT level, count() FROM (
+  SELECT visitor_id, windowFunnel(86400)(time, type = 'pageview', type = 'add_to_cart', type = 'begin_checkout', type = 'purchase') AS level
+  FROM events WHERE site_id = 'demo' AND time >= ? AND time < ? GROUP BY visitor_id
+) GROUP BY level ORDER BY level`
+	qSegment = `SELECT count() FROM (
+  SELECT visitor_id, countIf(type = 'purchase') AS orders, sum(revenue_micros) AS revenue, max(time) AS last
+  FROM events WHERE site_id = 'demo' GROUP BY visitor_id
+  HAVING orders >= 2 AND revenue >= 100000000
+)`
+)
+
+// benchQueries fills a database with generated events in two steps, to 1M
+// then to 10M (smaller in smoke mode), and times each report at both sizes.
+func benchQueries(cfg config, stamp string) error {
+	ctx := context.Background()
+	db := "bench_q_" + stamp
+	store, err := chstore.Open(ctx, chstore.Config{Addr: cfg.ClickHouse, Database: db, User: "default"})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		store.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		store.Close()
+	}()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	sizes := []int{1_000_000, 10_000_000}
+	if cfg.Smoke {
+		sizes = []int{20_000, 100_000}
+	}
+	end := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	from := end.Add(-30 * 24 * time.Hour)
+	mux := http.NewServeMux()
+	api.New(store.Conn(), "").Register(mux)
+	overviewURL := "/api/v1/overview?site=demo&from=" + from.Format(time.DateOnly) + "&to=" + end.Format(time.DateOnly)
+
+	reports := []struct {
+		name string
+		run  func() error
+	}{
+		{"overview API (all its queries)", func() error {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest("GET", overviewURL, nil))
+			if rec.Code != 200 {
+				return fmt.Errorf("overview: %d %s", rec.Code, rec.Body)
+			}
+			return nil
+		}},
+		{"breakdown: mobile from google, by browser", func() error { return drain(ctx, store, qBreakdown, from, end) }},
+		{"funnel: view, cart, checkout, order", func() error { return drain(ctx, store, qFunnel, from, end) }},
+		{"segment: 2+ orders, 100+ EUR", func() error { return drain(ctx, store, qSegment) }},
+	}
+	times := make([][]time.Duration, len(reports))
+	have := 0
+	for _, n := range sizes {
+		start := time.Now()
+		if err := generate(ctx, store, have, n-have, from, end); err != nil {
+			return err
+		}
+		fmt.Printf("\nqueries on %d generated events (%d inserted in %s)\n", n, n-have, time.Since(start).Round(time.Second))
+		have = n
+		for i, r := range reports {
+			var runs []time.Duration
+			for k := 0; k < 3; k++ {
+				t := time.Now()
+				if err := r.run(); err != nil {
+					return fmt.Errorf("%s: %w", r.name, err)
+				}
+				runs = append(runs, time.Since(t))
+			}
+			sort.Slice(runs, func(a, b int) bool { return runs[a] < runs[b] })
+			times[i] = append(times[i], runs[1])
+			growth := ""
+			if len(times[i]) > 1 {
+				growth = fmt.Sprintf("x%.1f for x%d rows", float64(times[i][1])/float64(times[i][0]), sizes[1]/sizes[0])
+			}
+			target := ""
+			if i == 0 {
+				target = "< 300 ms at 10M"
+			}
+			if i == 3 {
+				target = "< 1 s"
+			}
+			fmt.Printf("%-42s %10s %22s  %s\n", r.name, ms(runs[1]), growth, target)
+		}
+	}
+	return nil
+}
+
+func drain(ctx context.Context, store *chstore.Store, q string, args ...any) error {
+	rows, err := store.Conn().Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	return rows.Err()
+}
+
+// generate inserts n events spread over [from, end): visitors who mostly
+// browse, some of whom fill carts and order, from a mix of sources and
+// devices. Ids continue from offset so a second call adds new visitors.
+func generate(ctx context.Context, store *chstore.Store, offset, n int, from, end time.Time) error {
+	const batch = 200_000
+	rng := rand.New(rand.NewPCG(uint64(offset), 42))
+	en := enrich.New(0)
+	span := end.Sub(from).Milliseconds()
+	refs := []string{"https://www.google.com/", "", "https://t.co/x", "https://mail.google.com/", "https://www.bing.com/", "https://partner.example/"}
+	agents := []string{
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+		"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.122 Mobile Safari/537.36",
+		"Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
+	}
+	rows := make([]chstore.Row, 0, batch)
+	buf := make([]byte, 0, batch*64) // backs the generated strings of one batch
+	keep := func(s string) []byte {
+		start := len(buf)
+		buf = append(buf, s...)
+		return buf[start:len(buf):len(buf)]
+	}
+	visitors := max(n/20, 1)
+	for i := 0; i < n; i++ {
+		v := offset/20 + rng.IntN(visitors)
+		at := from.UnixMilli() + rng.Int64N(span)
+		var r chstore.Row
+		e := &r.Event
+		e.ID, e.TimeMs, e.Ingest = event.NewID(at), at, event.IngestBeacon
+		e.F[event.Site] = keep("demo")
+		e.F[event.VisitorID] = keep("v" + strconv.Itoa(v))
+		e.F[event.UserAgent] = keep(agents[v%len(agents)])
+		e.F[event.Referrer] = keep(refs[v%len(refs)])
+		e.F[event.URL] = keep("https://shop.example/p/" + strconv.Itoa(rng.IntN(500)))
+		switch x := rng.IntN(100); {
+		case x < 85:
+			e.F[event.Type] = keep("pageview")
+		case x < 93:
+			e.F[event.Type] = keep("add_to_cart")
+		case x < 96:
+			e.F[event.Type] = keep("begin_checkout")
+		case x < 98:
+			e.F[event.Type] = keep("purchase")
+			e.Revenue = int64(20+rng.IntN(180)) * 1_000_000
+			e.F[event.Currency] = keep("EUR")
+		default:
+			e.F[event.Type] = keep("event")
+		}
+		en.Enrich(e, &r.Enriched)
+		rows = append(rows, r)
+		if len(rows) == batch || i == n-1 {
+			if err := store.Insert(ctx, rows); err != nil {
+				return err
+			}
+			rows, buf = rows[:0], buf[:0]
+		}
+	}
+	return nil
+}
