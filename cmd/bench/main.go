@@ -53,7 +53,8 @@ type config struct {
 	Conns      int
 	E2ERate    float64
 	Smoke      bool
-	Queries    bool
+	Steps      string
+	KeepDB     bool
 	Brokers    string
 	ClickHouse string
 }
@@ -78,7 +79,8 @@ func main() {
 	fs.IntVar(&cfg.Conns, "bench-connections", 64, "connections of the closed-loop throughput runs")
 	fs.Float64Var(&cfg.E2ERate, "bench-e2e-rate", 20000, "hits per second of the end-to-end run")
 	fs.BoolVar(&cfg.Smoke, "bench-smoke", false, "a one-second run of every step, for make test")
-	fs.BoolVar(&cfg.Queries, "bench-queries", true, "also time the report queries on 1M and 10M generated events")
+	fs.BoolVar(&cfg.KeepDB, "bench-keep-db", false, "keep the generated query database (bench_q_<time>) to look into it")
+	fs.StringVar(&cfg.Steps, "bench-steps", "collector,e2e,queries", "which steps to run: collector (throughput, latency, memory), e2e (freshness), queries (1M and 10M events)")
 	fs.StringVar(&cfg.Brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
 	fs.StringVar(&cfg.ClickHouse, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
 	if err := envflag.Parse(fs, args, nil); err != nil {
@@ -138,13 +140,35 @@ func run(cfg config) error {
 	}
 	brokers := strings.Split(cfg.Brokers, ",")
 	stamp := strconv.FormatInt(time.Now().Unix(), 10)
+	steps := map[string]bool{}
+	for _, s := range strings.Split(cfg.Steps, ",") {
+		steps[strings.TrimSpace(s)] = true
+	}
 	tool := "wrk"
 	if _, err := exec.LookPath("wrk"); err != nil {
 		tool = "the Go generator (install wrk for a faster one)"
 	}
 	fmt.Printf("footfall bench: %d CPUs (%s), %s per step, %d connections, load by %s\n\n", runtime.NumCPU(), cpuModel(), cfg.Duration, cfg.Conns, tool)
-	uri := fmt.Sprintf(hit, "v-1")
+	if steps["collector"] {
+		if err := collectorStep(cfg, brokers, stamp); err != nil {
+			return err
+		}
+	}
+	if steps["e2e"] {
+		// End to end: collector, Kafka, processor, ClickHouse on this machine.
+		if err := endToEnd(cfg, brokers, stamp); err != nil {
+			return err
+		}
+	}
+	if steps["queries"] {
+		// Report queries on generated data, at two sizes.
+		return benchQueries(cfg, stamp)
+	}
+	return nil
+}
 
+func collectorStep(cfg config, brokers []string, stamp string) error {
+	uri := fmt.Sprintf(hit, "v-1")
 	// 1. Baseline and collector, same generator, same connections, measured
 	// in alternating rounds so that a noisy neighbour hurts both alike.
 	bareAddr := freeAddr()
@@ -158,15 +182,11 @@ func run(cfg config) error {
 	}
 	topic := "bench-" + stamp
 	defer kafkaadmin.DeleteTopic(context.Background(), brokers, topic)
-	addr := freeAddr()
-	col, err := start(cfg, filepath.Join(cfg.Bin, "collector"), "-listen", addr, "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic)
+	col, addr, err := startCollector(cfg, topic)
 	if err != nil {
 		return err
 	}
 	defer col.stop()
-	if err := waitHTTP(addr, "/readyz"); err != nil {
-		return err
-	}
 	// Kafka runs here too; in production it runs elsewhere. Keep it off the
 	// collector's core for the measurement.
 	restore := keepKafkaOffCPU0()
@@ -203,15 +223,7 @@ func run(cfg config) error {
 	}
 	fmt.Printf("%-34s %12s %12s %8s  %s\n", "collector peak RSS at max rate", "", fmt.Sprintf("%.0f MB", rss), "", "< 150 MB")
 
-	// 2. End to end: collector, Kafka, processor, ClickHouse on this machine.
-	if err := endToEnd(cfg, brokers, stamp); err != nil {
-		return err
-	}
-	// 3. Report queries on generated data, at two sizes.
-	if !cfg.Queries {
-		return nil
-	}
-	return benchQueries(cfg, stamp)
+	return nil
 }
 
 // measureMax warms up, then measures closed-loop throughput for a share of
@@ -261,29 +273,22 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 	topic, db := "bench-e2e-"+stamp, "bench_e2e_"+stamp
 	defer kafkaadmin.DeleteTopic(context.Background(), brokers, topic)
 	ctx := context.Background()
-	store, err := chstore.Open(ctx, chstore.Config{Addr: cfg.ClickHouse, Database: db, User: "default"})
+	store, drop, err := scratchDB(cfg, db)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		store.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		store.Close()
-	}()
+	defer drop()
 	proc, err := start(cfg, filepath.Join(cfg.Bin, "processor"), "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic,
 		"-kafka-group", "bench-"+stamp, "-clickhouse-addr", cfg.ClickHouse, "-clickhouse-db", db, "-metrics-listen", "")
 	if err != nil {
 		return err
 	}
 	defer proc.stop()
-	addr := freeAddr()
-	col, err := start(cfg, filepath.Join(cfg.Bin, "collector"), "-listen", addr, "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic)
+	col, addr, err := startCollector(cfg, topic)
 	if err != nil {
 		return err
 	}
 	defer col.stop()
-	if err := waitHTTP(addr, "/readyz"); err != nil {
-		return err
-	}
 	if err := waitTable(store); err != nil {
 		return err
 	}
@@ -379,6 +384,34 @@ func waitTable(store *chstore.Store) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return errors.New("the processor did not create the events table")
+}
+
+// startCollector runs the collector binary producing to topic and waits
+// until it is ready.
+func startCollector(cfg config, topic string) (*proc, string, error) {
+	addr := freeAddr()
+	col, err := start(cfg, filepath.Join(cfg.Bin, "collector"), "-listen", addr, "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitHTTP(addr, "/readyz"); err != nil {
+		col.stop()
+		return nil, "", err
+	}
+	return col, addr, nil
+}
+
+// scratchDB opens a fresh ClickHouse database and returns how to drop it.
+func scratchDB(cfg config, db string) (*chstore.Store, func(), error) {
+	ctx := context.Background()
+	store, err := chstore.Open(ctx, chstore.Config{Addr: cfg.ClickHouse, Database: db, User: "default"})
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, func() {
+		store.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		store.Close()
+	}, nil
 }
 
 type proc struct{ cmd *exec.Cmd }

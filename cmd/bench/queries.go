@@ -39,14 +39,15 @@ GROUP BY browser ORDER BY v DESC LIMIT 10`
 func benchQueries(cfg config, stamp string) error {
 	ctx := context.Background()
 	db := "bench_q_" + stamp
-	store, err := chstore.Open(ctx, chstore.Config{Addr: cfg.ClickHouse, Database: db, User: "default"})
+	store, drop, err := scratchDB(cfg, db)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		store.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		store.Close()
-	}()
+	if cfg.KeepDB {
+		fmt.Println("keeping database", db)
+	} else {
+		defer drop()
+	}
 	if err := store.Migrate(ctx); err != nil {
 		return err
 	}

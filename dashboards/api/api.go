@@ -78,7 +78,8 @@ type Overview struct {
 	Sources   []Row     `json:"top_sources"`
 }
 
-// The rollup answers totals and series; top lists need the raw events.
+// Rollups answer everything: events_hourly the totals and series,
+// pages_daily and sources_daily the top lists (periods are whole UTC days).
 const (
 	qTotals = `SELECT countIfMerge(pageviews), uniqIfMerge(visitors)
 FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ?`
@@ -86,11 +87,11 @@ FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ?`
 FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t ORDER BY t`
 	qSeriesDay = `SELECT toStartOfDay(hour) AS t, countIfMerge(pageviews), uniqIfMerge(visitors)
 FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t ORDER BY t`
-	qTopPages = `SELECT url_path, uniq(visitor_id) AS v, count() AS pv
-FROM events WHERE site_id = ? AND time >= ? AND time < ? AND type = 'pageview' AND is_bot = 0
+	qTopPages = `SELECT url_path, uniqMerge(visitors) AS v, countMerge(pageviews) AS pv
+FROM pages_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?)
 GROUP BY url_path ORDER BY pv DESC, url_path LIMIT 10`
-	qTopSources = `SELECT source, uniq(visitor_id) AS v, countIf(type = 'pageview') AS pv
-FROM events WHERE site_id = ? AND time >= ? AND time < ? AND is_bot = 0 AND source != '(internal)'
+	qTopSources = `SELECT source, uniqMerge(visitors) AS v, countIfMerge(pageviews) AS pv
+FROM sources_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?) AND source != '(internal)'
 GROUP BY source ORDER BY v DESC, source LIMIT 10`
 )
 

@@ -3,9 +3,12 @@ package chstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
+	"footfall/internal/event"
 	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
+	"footfall/processor/enrich"
 )
 
 func TestMigrationsNumberedAndSplit(t *testing.T) {
@@ -39,7 +42,73 @@ func TestMigrateTwiceIsHarmless(t *testing.T) {
 	if got := stacktest.Count(t, store, "SELECT uniqExact(version) FROM schema_migrations"); got != uint64(len(ms)) {
 		t.Errorf("schema_migrations records %d versions, want %d", got, len(ms))
 	}
-	if got := stacktest.Count(t, store, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events', 'events_hourly', 'events_hourly_mv', 'events_rejected')"); got != 4 {
-		t.Errorf("%d of 4 tables exist", got)
+	if got := stacktest.Count(t, store, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events', 'events_hourly', 'events_hourly_mv', 'events_rejected', 'pages_daily', 'pages_daily_mv', 'sources_daily', 'sources_daily_mv')"); got != 8 {
+		t.Errorf("%d of 8 tables exist", got)
+	}
+}
+
+// TestTopListsBackfill stores events under the schema of migrations 1 to 3,
+// then migrates: 0004 must fill pages_daily and sources_daily from them.
+func TestTopListsBackfill(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	ctx := context.Background()
+	conn := store.Conn()
+	// Take the database back to where it stood before 0004.
+	for _, stmt := range []string{
+		"DROP TABLE pages_daily_mv", "DROP TABLE sources_daily_mv", "DROP TABLE pages_daily", "DROP TABLE sources_daily",
+		"DROP TABLE schema_migrations",
+		"CREATE TABLE schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version",
+	} {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO schema_migrations (version, name, applied_at)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := 1; v <= 3; v++ {
+		if err := b.Append(uint32(v), "before", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	var rows []chstore.Row
+	add := func(visitor, path, ref string) {
+		var r chstore.Row
+		now := time.Now().UnixMilli()
+		r.Event = event.Event{ID: event.NewID(now), TimeMs: now}
+		r.Event.F[event.Site] = []byte("s")
+		r.Event.F[event.Type] = []byte("pageview")
+		r.Event.F[event.VisitorID] = []byte(visitor)
+		r.Event.F[event.URL] = []byte("https://s.example" + path)
+		r.Event.F[event.Referrer] = []byte(ref)
+		r.Event.F[event.UserAgent] = []byte("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0")
+		enrich.New(1).Enrich(&r.Event, &r.Enriched)
+		rows = append(rows, r)
+	}
+	add("a", "/x", "https://www.google.com/")
+	add("a", "/x", "")
+	add("b", "/x", "https://www.google.com/")
+	add("b", "/y", "")
+	if err := store.Insert(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]uint64{
+		"SELECT countMerge(pageviews) FROM pages_daily WHERE url_path = '/x'":   3,
+		"SELECT uniqMerge(visitors) FROM pages_daily WHERE url_path = '/x'":     2,
+		"SELECT countMerge(pageviews) FROM pages_daily":                         4,
+		"SELECT uniqMerge(visitors) FROM sources_daily WHERE source = 'google'": 2,
+		"SELECT countIfMerge(pageviews) FROM sources_daily":                     4,
+	}
+	for q, want := range checks {
+		if got := stacktest.Count(t, store, q); got != want {
+			t.Errorf("%s = %d, want %d", q, got, want)
+		}
 	}
 }
