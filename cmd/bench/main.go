@@ -208,8 +208,14 @@ func collectorStep(cfg config, brokers []string, stamp string) error {
 	rss := peakRSS(col.cmd.Process.Pid)
 	// The same fixed rate against the bare handler shows what this machine
 	// and generator add by themselves.
+	// CPU time per hit at that rate is steadier than maximum throughput on
+	// a shared machine: it does not depend on what the generator gets.
+	c0 := cpuTime(b.cmd.Process.Pid)
 	bareLat, _ := openLoop(bareAddr, colRate/2, cfg.Duration, func(int) string { return uri })
+	bareCPU := perHit(cpuTime(b.cmd.Process.Pid)-c0, len(bareLat))
+	c0 = cpuTime(col.cmd.Process.Pid)
 	lat, failed := openLoop(addr, colRate/2, cfg.Duration, func(int) string { return uri })
+	colCPU := perHit(cpuTime(col.cmd.Process.Pid)-c0, len(lat))
 	col.stop()
 	b.stop()
 	restore()
@@ -218,6 +224,7 @@ func collectorStep(cfg config, brokers []string, stamp string) error {
 	fmt.Printf("%-34s %12s %12s\n", "  rounds (bare | collector)", spread(bareRates), spread(colRates))
 	fmt.Printf("%-34s %12s %12s %8s  %s\n", fmt.Sprintf("latency at %.0f hits/s, p50", colRate/2), ms(percentile(bareLat, 50)), ms(percentile(lat, 50)), "", "")
 	fmt.Printf("%-34s %12s %12s %8s  %s\n", "latency p99", ms(percentile(bareLat, 99)), ms(percentile(lat, 99)), "", "< 5 ms")
+	fmt.Printf("%-34s %12s %12s %8.2f  %s\n", "CPU per hit at that rate", us(bareCPU), us(colCPU), bareCPU.Seconds()/colCPU.Seconds(), "(baseline / footfall, like the hits/s ratio)")
 	if failed > 0 {
 		fmt.Printf("%-34s %12s %12d\n", "failed requests at that rate", "", failed)
 	}
@@ -488,5 +495,27 @@ func cpuModel() string {
 	}
 	return "unknown CPU"
 }
+
+// cpuTime is a process's user plus system CPU time so far.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func perHit(cpu time.Duration, hits int) time.Duration {
+	if hits == 0 {
+		return 0
+	}
+	return cpu / time.Duration(hits)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1f us", float64(d)/float64(time.Microsecond)) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
