@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -25,24 +24,18 @@ import (
 )
 
 type config struct {
-	KafkaBrokers     string
-	KafkaTopic       string
-	KafkaGroup       string
-	KafkaPartitions  int
-	KafkaReplication int
-	CH               chstore.Config
-	BatchSize        int
-	FlushInterval    time.Duration
-	ShutdownTimeout  time.Duration
-	MetricsListen    string
+	Kafka           kafkaadmin.TopicConfig
+	KafkaGroup      string
+	CH              chstore.Config
+	BatchSize       int
+	FlushInterval   time.Duration
+	ShutdownTimeout time.Duration
+	MetricsListen   string
 }
 
 func (c *config) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
-	fs.StringVar(&c.KafkaTopic, "kafka-topic", "footfall-events", "Kafka topic to consume")
+	c.Kafka.RegisterFlags(fs)
 	fs.StringVar(&c.KafkaGroup, "kafka-group", "footfall-processor", "consumer group; processors in one group share the partitions")
-	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", 6, "partitions of the topic when it has to be created")
-	fs.IntVar(&c.KafkaReplication, "kafka-replication", 1, "replication factor of the topic when it has to be created")
 	fs.StringVar(&c.CH.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
 	fs.StringVar(&c.CH.Database, "clickhouse-db", "footfall", "ClickHouse database, created if missing")
 	fs.StringVar(&c.CH.User, "clickhouse-user", "default", "ClickHouse user")
@@ -76,8 +69,7 @@ func main() {
 }
 
 func run(ctx context.Context, stop func(), cfg config, migrateOnly bool) error {
-	brokers := strings.Split(cfg.KafkaBrokers, ",")
-	if err := kafkaadmin.EnsureTopic(ctx, brokers, cfg.KafkaTopic, cfg.KafkaPartitions, cfg.KafkaReplication); err != nil {
+	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return fmt.Errorf("prepare kafka topic: %w", err)
 	}
 	store, err := chstore.Open(ctx, cfg.CH)
@@ -89,7 +81,7 @@ func run(ctx context.Context, stop func(), cfg config, migrateOnly bool) error {
 		return err
 	}
 	if migrateOnly {
-		slog.Info("schema and topic ready", "database", cfg.CH.Database, "topic", cfg.KafkaTopic)
+		slog.Info("schema and topic ready", "database", cfg.CH.Database, "topic", cfg.Kafka.Topic)
 		return nil
 	}
 	if cfg.MetricsListen != "" {
@@ -105,10 +97,10 @@ func run(ctx context.Context, stop func(), cfg config, migrateOnly bool) error {
 		defer srv.Close()
 	}
 	c := consume.New(consume.Config{
-		Brokers: brokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup,
+		Brokers: cfg.Kafka.BrokerList(), Topic: cfg.Kafka.Topic, Group: cfg.KafkaGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout,
 	}, store)
-	slog.Info("processor consuming", "topic", cfg.KafkaTopic, "group", cfg.KafkaGroup)
+	slog.Info("processor consuming", "topic", cfg.Kafka.Topic, "group", cfg.KafkaGroup)
 	go func() {
 		<-ctx.Done()
 		stop() // a second signal now kills the process at once

@@ -109,8 +109,8 @@ func (s *stack) startCollector(t *testing.T, edit func(*server.Config)) (*server
 		t.Fatal(err)
 	}
 	cfg.Listen = "127.0.0.1:0"
-	cfg.KafkaBrokers = strings.Join(s.brokers, ",")
-	cfg.KafkaTopic = s.topic
+	cfg.Kafka.Brokers = strings.Join(s.brokers, ",")
+	cfg.Kafka.Topic = s.topic
 	if edit != nil {
 		edit(&cfg)
 	}

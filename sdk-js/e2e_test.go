@@ -36,7 +36,7 @@ func TestBrowserJourney(t *testing.T) {
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
 	fs.Parse(nil)
-	cfg.Listen, cfg.KafkaBrokers, cfg.KafkaTopic, cfg.Script = "127.0.0.1:0", strings.Join(brokers, ","), topic, sdkjs.Script
+	cfg.Listen, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Script = "127.0.0.1:0", strings.Join(brokers, ","), topic, sdkjs.Script
 	col, err := server.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -26,10 +26,7 @@ import (
 // Config is the collector's whole configuration.
 type Config struct {
 	Listen            string
-	KafkaBrokers      string
-	KafkaTopic        string
-	KafkaPartitions   int
-	KafkaReplication  int
+	Kafka             kafkaadmin.TopicConfig
 	KafkaCompression  string
 	BatchEvents       int
 	BatchBytes        int
@@ -54,10 +51,7 @@ type Config struct {
 // RegisterFlags declares the collector's flags on fs, with their defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address the collector listens on")
-	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
-	fs.StringVar(&c.KafkaTopic, "kafka-topic", "footfall-events", "Kafka topic events are produced to")
-	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", 6, "partitions of the topic when it has to be created")
-	fs.IntVar(&c.KafkaReplication, "kafka-replication", 1, "replication factor of the topic when it has to be created")
+	c.Kafka.RegisterFlags(fs)
 	fs.StringVar(&c.KafkaCompression, "kafka-compression", "lz4", "compression of produced batches: none, gzip, snappy, lz4, zstd")
 	fs.IntVar(&c.BatchEvents, "batch-events", 1000, "events per Kafka batch at most")
 	fs.IntVar(&c.BatchBytes, "batch-bytes", 1<<20, "bytes per Kafka batch at most")
@@ -105,12 +99,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if len(secret) == 0 {
 		secret = randomSecret()
 	}
-	brokers := splitList(cfg.KafkaBrokers)
-	if err := kafkaadmin.EnsureTopic(ctx, brokers, cfg.KafkaTopic, cfg.KafkaPartitions, cfg.KafkaReplication); err != nil {
+	brokers := cfg.Kafka.BrokerList()
+	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("prepare kafka topic: %w", err)
 	}
 	prod, err := kafkaout.New(kafkaout.Config{
-		Brokers: brokers, Topic: cfg.KafkaTopic,
+		Brokers: brokers, Topic: cfg.Kafka.Topic,
 		BatchEvents: cfg.BatchEvents, BatchBytes: cfg.BatchBytes, Linger: cfg.Linger,
 		Batches: cfg.QueueBatches, Writers: cfg.Writers, Compression: cfg.KafkaCompression,
 	})

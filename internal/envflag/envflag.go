@@ -59,14 +59,22 @@ func Describe(fs *flag.FlagSet, secret Secret) []any {
 	return out
 }
 
-// Undocumented lists the flags of fs that doc (a README) does not mention
-// as `-name`, so a test can keep the documentation complete.
-func Undocumented(fs *flag.FlagSet, doc string) []string {
+// CheckDocumented returns an error naming the flags of fs that the file at
+// path (a README) does not mention as `-name`, so that a test keeps the
+// documentation complete.
+func CheckDocumented(fs *flag.FlagSet, path string) error {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
 	var missing []string
 	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.Contains(doc, "`-"+f.Name+"`") {
+		if !strings.Contains(string(doc), "`-"+f.Name+"`") {
 			missing = append(missing, f.Name)
 		}
 	})
-	return missing
+	if len(missing) > 0 {
+		return fmt.Errorf("%s does not document %v", path, missing)
+	}
+	return nil
 }

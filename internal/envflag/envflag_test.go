@@ -2,6 +2,8 @@ package envflag
 
 import (
 	"flag"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +49,19 @@ func TestDescribeHidesSecrets(t *testing.T) {
 	kv := Describe(fs, Secret{"site-keys": true})
 	if kv[1] != "(set)" {
 		t.Fatalf("secret printed: %v", kv)
+	}
+}
+
+func TestCheckDocumented(t *testing.T) {
+	doc := t.TempDir() + "/README.md"
+	os.WriteFile(doc, []byte("| `-listen` | where |\n"), 0o644)
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.String("listen", "", "")
+	if err := CheckDocumented(fs, doc); err != nil {
+		t.Fatal(err)
+	}
+	fs.String("hidden", "", "")
+	if err := CheckDocumented(fs, doc); err == nil || !strings.Contains(err.Error(), "[hidden]") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -5,9 +5,11 @@ package kafkaadmin
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -124,4 +126,39 @@ func controller(ctx context.Context, brokers []string) (*kafka.Conn, error) {
 		return nil, fmt.Errorf("dial kafka controller: %w", err)
 	}
 	return cc, nil
+}
+
+// TopicConfig is the Kafka configuration the collector and the processor
+// share: where the brokers are, the events topic, and how to create it.
+// Declared once so that both programs agree on names and defaults.
+type TopicConfig struct {
+	Brokers     string // comma-separated host:port list
+	Topic       string
+	Partitions  int
+	Replication int
+}
+
+// RegisterFlags declares -kafka-brokers, -kafka-topic, -kafka-partitions and
+// -kafka-replication on fs.
+func (c *TopicConfig) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Brokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
+	fs.StringVar(&c.Topic, "kafka-topic", "footfall-events", "Kafka topic of the events")
+	fs.IntVar(&c.Partitions, "kafka-partitions", 6, "partitions of the topic when it has to be created")
+	fs.IntVar(&c.Replication, "kafka-replication", 1, "replication factor of the topic when it has to be created")
+}
+
+// BrokerList splits Brokers, dropping blanks.
+func (c TopicConfig) BrokerList() []string {
+	var out []string
+	for _, b := range strings.Split(c.Brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Ensure creates the topic if it does not exist.
+func (c TopicConfig) Ensure(ctx context.Context) error {
+	return EnsureTopic(ctx, c.BrokerList(), c.Topic, c.Partitions, c.Replication)
 }
