@@ -31,6 +31,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 
+	"footfall/collector/beacon"
 	"footfall/internal/envflag"
 	"footfall/internal/kafkaadmin"
 	"footfall/processor/chstore"
@@ -38,7 +39,6 @@ import (
 
 const userAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 
-var gif = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 
 // hit is a realistic pixel request.
 const hit = "/p.gif?site=bench&visitor_id=%s&url=https%%3A%%2F%%2Fshop.example%%2Fshoes%%2Ftrail-runner&referrer=https%%3A%%2F%%2Fwww.google.com%%2F&title=Trail+Runner&p.sku=TR-42"
@@ -105,7 +105,7 @@ func bare(args []string) {
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("image/gif")
 		ctx.Response.Header.Set("Cache-Control", "no-store, max-age=0")
-		ctx.SetBody(gif)
+		ctx.SetBody(beacon.GIF)
 	}, NoDefaultServerHeader: true}
 	if err := srv.ListenAndServe(*listen); err != nil {
 		fmt.Fprintln(os.Stderr, err)

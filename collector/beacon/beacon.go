@@ -126,7 +126,8 @@ func (s *scratch) next() *event.Event {
 }
 
 var (
-	gif = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+	// GIF is the 1x1 transparent image the pixel endpoint answers.
+	GIF = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 
 	pathPixel    = "/p.gif"
 	pathPixelAlt = "/p"
@@ -309,8 +310,10 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 		return
 	}
 	var addr netip.Addr
+	var ip []byte // the same for every event of the request
 	if in != event.IngestAPI {
 		addr = h.clientAddr(ctx)
+		ip = h.appendIP(s, addr)
 	}
 	for i := range s.events {
 		e := &s.events[i]
@@ -322,7 +325,7 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 			if len(e.F[event.VisitorID]) == 0 {
 				e.F[event.VisitorID] = h.cookielessID(s, now, e.F[event.Site], addr, ua)
 			}
-			e.F[event.IP] = h.appendIP(s, addr)
+			e.F[event.IP] = ip
 		}
 		if len(e.F[event.Site]) > 0 && len(h.cfg.Sites) > 0 && !h.cfg.Sites[string(e.F[event.Site])] {
 			h.reject(ctx, ep, fasthttp.StatusBadRequest, rsInvalid, errUnknownSite)
@@ -392,7 +395,7 @@ func (h *Handler) answer(ctx *fasthttp.RequestCtx, ep endpoint, status int, drop
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("image/gif")
 	ctx.Response.Header.Set("Cache-Control", "no-store, max-age=0")
-	ctx.SetBody(gif)
+	ctx.SetBody(GIF)
 }
 
 func truncateUA(ua []byte) []byte {
@@ -433,8 +436,8 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// arenaPerEvent bounds what one event adds to the arena: an address
-// (at most 45 bytes of IPv6 text) and a cookieless id (18 bytes).
+// arenaPerEvent bounds what one event adds to the arena: a cookieless id
+// (18 bytes), and for the request an address (at most 45 bytes of text).
 const arenaPerEvent = 64
 
 // keep appends b to the arena and returns the copy.

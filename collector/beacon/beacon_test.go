@@ -95,7 +95,7 @@ func TestPixel(t *testing.T) {
 	q := &queue{}
 	h := newHandler(q)
 	ctx := do(h, req{method: "GET", uri: "/p.gif?site=demo&url=https%3A%2F%2Fshop.example%2Fa%3Fx%3D1&title=Caf%C3%A9&p.plan=pro&cb=123"})
-	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), gif) {
+	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), GIF) {
 		t.Fatalf("status %d body %q", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
 	if cc := string(ctx.Response.Header.Peek("Cache-Control")); !strings.Contains(cc, "no-store") {
@@ -156,7 +156,7 @@ func TestPixelIPv6Anonymised(t *testing.T) {
 func TestPixelBotGetsImageButIsDropped(t *testing.T) {
 	q := &queue{}
 	ctx := do(newHandler(q), req{method: "GET", uri: "/p.gif?site=demo", ua: "Mozilla/5.0 (compatible; bingbot/2.0)"})
-	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), gif) {
+	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), GIF) {
 		t.Fatalf("bot did not get the image: %d", ctx.Response.StatusCode())
 	}
 	if string(ctx.Response.Header.Peek("X-Footfall-Dropped")) != "bot" || len(q.got) != 0 {
