@@ -39,7 +39,6 @@ import (
 
 const userAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 
-
 // hit is a realistic pixel request.
 const hit = "/p.gif?site=bench&visitor_id=%s&url=https%%3A%%2F%%2Fshop.example%%2Fshoes%%2Ftrail-runner&referrer=https%%3A%%2F%%2Fwww.google.com%%2F&title=Trail+Runner&p.sku=TR-42"
 
