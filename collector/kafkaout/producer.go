@@ -147,9 +147,13 @@ func NewWithWriter(cfg Config, w Writer) *Producer {
 		stopL: make(chan struct{}),
 	}
 	p.hardCtx, p.hardStop = context.WithCancel(context.Background())
+	// A buffer starts with room for its events at a typical size and grows
+	// (once, then it is reused) up to BatchBytes if its events are larger:
+	// messages only point into it after it is sealed.
+	bufCap := min(cfg.BatchBytes, cfg.BatchEvents*512)
 	for i := 0; i < cfg.Batches; i++ {
 		p.free <- &batch{
-			buf:  make([]byte, 0, cfg.BatchBytes),
+			buf:  make([]byte, 0, bufCap),
 			ends: make([]int32, 0, 2*cfg.BatchEvents),
 			msgs: make([]kafka.Message, 0, cfg.BatchEvents),
 		}
