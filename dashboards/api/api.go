@@ -73,9 +73,21 @@ type Overview struct {
 	Interval  string    `json:"interval"`
 	Pageviews uint64    `json:"pageviews"`
 	Visitors  uint64    `json:"visitors"`
-	Series    []Point   `json:"series"`
-	Pages     []Row     `json:"top_pages"`
-	Sources   []Row     `json:"top_sources"`
+	SessionStats
+	Series  []Point `json:"series"`
+	Pages   []Row   `json:"top_pages"`
+	Sources []Row   `json:"top_sources"`
+}
+
+// SessionStats sums up the sessions that began in the period. A session is
+// new when its visitor was first seen in it, returning otherwise: the
+// visitor came back, recognised by the first-party id alone.
+type SessionStats struct {
+	Sessions          uint64  `json:"sessions"`
+	NewSessions       uint64  `json:"new_sessions"`
+	ReturningSessions uint64  `json:"returning_sessions"`
+	BounceRate        float64 `json:"bounce_rate"`            // share of sessions with one page view or none
+	VisitDuration     float64 `json:"visit_duration_seconds"` // mean time from first to last event
 }
 
 // Rollups answer everything: events_hourly the totals and series,
@@ -94,6 +106,20 @@ GROUP BY url_path ORDER BY pv DESC, url_path LIMIT 10`
 FROM sources_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?) AND source != '(internal)'
 GROUP BY source ORDER BY v DESC, source LIMIT 10`
 )
+
+// qSessions merges each session, keeps those that began in the period, and
+// joins its visitor's first sighting. It reads the whole site's sessions:
+// fine for now, a per-day rollup when sites grow.
+const qSessions = `SELECT count(), countIf(started_at = first_seen), countIf(pageviews <= 1), sum(ended_at - started_at)
+FROM (
+    SELECT visitor_id, started_at, ended_at, pageviews FROM (
+        SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
+               maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
+        FROM sessions WHERE site_id = ? GROUP BY session_id
+    ) WHERE started_at >= ? AND started_at < ?
+) ANY LEFT JOIN (
+    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitors WHERE site_id = ? GROUP BY visitor_id
+) USING visitor_id`
 
 var siteID = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,64}$`)
 
@@ -133,6 +159,17 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	if err := a.conn.QueryRow(ctx, qTotals, site, from, to).Scan(&o.Pageviews, &o.Visitors); err != nil {
 		a.fail(w, "totals", err)
 		return
+	}
+	var bounces uint64
+	var duration int64
+	if err := a.conn.QueryRow(ctx, qSessions, site, from, to, site).Scan(&o.Sessions, &o.NewSessions, &bounces, &duration); err != nil {
+		a.fail(w, "sessions", err)
+		return
+	}
+	o.ReturningSessions = o.Sessions - o.NewSessions
+	if n := o.Sessions; n > 0 {
+		o.BounceRate = float64(bounces) / float64(n)
+		o.VisitDuration = float64(duration) / float64(n)
 	}
 	rows, err := a.conn.Query(ctx, series, site, from, to)
 	if err != nil {

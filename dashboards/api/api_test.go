@@ -20,17 +20,18 @@ func seed(t *testing.T, store *chstore.Store) {
 	type hit struct {
 		visitor, path, ref string
 		at                 time.Time
+		session            string
 	}
 	d1 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
 	d2 := d1.Add(24 * time.Hour)
 	hits := []hit{
-		{"a", "/", "https://www.google.com/", d1},
-		{"a", "/shoes", "", d1.Add(time.Minute)},
-		{"b", "/", "https://t.co/x", d1.Add(2 * time.Hour)},
-		{"b", "/shoes", "", d2},
-		{"c", "/shoes", "https://www.google.com/", d2.Add(time.Hour)},
-		{"c", "/hats", "", d2.Add(time.Hour)},
-		{"z", "/", "", d2.AddDate(0, 0, 10)}, // outside the period
+		{"a", "/", "https://www.google.com/", d1, "a1"},
+		{"a", "/shoes", "", d1.Add(time.Minute), "a1"},
+		{"b", "/", "https://t.co/x", d1.Add(2 * time.Hour), "b1"},
+		{"b", "/shoes", "", d2, "b2"}, // b comes back the next day
+		{"c", "/shoes", "https://www.google.com/", d2.Add(time.Hour), "c1"},
+		{"c", "/hats", "", d2.Add(time.Hour), "c1"},
+		{"z", "/", "", d2.AddDate(0, 0, 10), "z1"}, // outside the period
 	}
 	en := enrich.New(10)
 	var rows []chstore.Row
@@ -40,6 +41,7 @@ func seed(t *testing.T, store *chstore.Store) {
 		r.Event.F[event.Site] = []byte("shop")
 		r.Event.F[event.Type] = []byte("pageview")
 		r.Event.F[event.VisitorID] = []byte(h.visitor)
+		r.Event.F[event.SessionID] = []byte(h.session)
 		r.Event.F[event.URL] = []byte("https://shop.example" + h.path)
 		r.Event.F[event.Referrer] = []byte(h.ref)
 		r.Event.F[event.UserAgent] = []byte("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0")
@@ -84,6 +86,10 @@ func TestOverview(t *testing.T) {
 	}
 	if o.Pageviews != 6 || o.Visitors != 3 || o.Interval != "hour" {
 		t.Errorf("totals %d views %d visitors interval %s", o.Pageviews, o.Visitors, o.Interval)
+	}
+	want := api.SessionStats{Sessions: 4, NewSessions: 3, ReturningSessions: 1, BounceRate: 0.5, VisitDuration: 15}
+	if o.SessionStats != want {
+		t.Errorf("sessions %+v, want %+v", o.SessionStats, want)
 	}
 	if len(o.Series) != 48 || o.Series[9].Pageviews != 2 || o.Series[11].Pageviews != 1 || o.Series[10].Pageviews != 0 {
 		t.Errorf("hourly series of %d points: %+v", len(o.Series), o.Series)

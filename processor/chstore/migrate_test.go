@@ -42,20 +42,21 @@ func TestMigrateTwiceIsHarmless(t *testing.T) {
 	if got := stacktest.Count(t, store, "SELECT uniqExact(version) FROM schema_migrations"); got != uint64(len(ms)) {
 		t.Errorf("schema_migrations records %d versions, want %d", got, len(ms))
 	}
-	if got := stacktest.Count(t, store, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events', 'events_hourly', 'events_hourly_mv', 'events_rejected', 'pages_daily', 'pages_daily_mv', 'sources_daily', 'sources_daily_mv')"); got != 8 {
-		t.Errorf("%d of 8 tables exist", got)
+	if got := stacktest.Count(t, store, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events', 'events_hourly', 'events_hourly_mv', 'events_rejected', 'pages_daily', 'pages_daily_mv', 'sources_daily', 'sources_daily_mv', 'sessions', 'sessions_mv', 'visitors', 'visitors_mv')"); got != 12 {
+		t.Errorf("%d of 12 tables exist", got)
 	}
 }
 
-// TestTopListsBackfill stores events under the schema of migrations 1 to 3,
-// then migrates: 0004 must fill pages_daily and sources_daily from them.
-func TestTopListsBackfill(t *testing.T) {
+// TestBackfills stores events under the schema of migrations 1 to 3, then
+// migrates: 0004 and 0005 must fill their rollups from the stored events.
+func TestBackfills(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	ctx := context.Background()
 	conn := store.Conn()
 	// Take the database back to where it stood before 0004.
 	for _, stmt := range []string{
 		"DROP TABLE pages_daily_mv", "DROP TABLE sources_daily_mv", "DROP TABLE pages_daily", "DROP TABLE sources_daily",
+		"DROP TABLE sessions_mv", "DROP TABLE visitors_mv", "DROP TABLE sessions", "DROP TABLE visitors",
 		"DROP TABLE schema_migrations",
 		"CREATE TABLE schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version",
 	} {
@@ -77,12 +78,14 @@ func TestTopListsBackfill(t *testing.T) {
 	}
 	var rows []chstore.Row
 	add := func(visitor, path, ref string) {
+		session := visitor + "-s"
 		var r chstore.Row
 		now := time.Now().UnixMilli()
 		r.Event = event.Event{ID: event.NewID(now), TimeMs: now}
 		r.Event.F[event.Site] = []byte("s")
 		r.Event.F[event.Type] = []byte("pageview")
 		r.Event.F[event.VisitorID] = []byte(visitor)
+		r.Event.F[event.SessionID] = []byte(session)
 		r.Event.F[event.URL] = []byte("https://s.example" + path)
 		r.Event.F[event.Referrer] = []byte(ref)
 		r.Event.F[event.UserAgent] = []byte("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0")
@@ -100,11 +103,15 @@ func TestTopListsBackfill(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks := map[string]uint64{
-		"SELECT countMerge(pageviews) FROM pages_daily WHERE url_path = '/x'":   3,
-		"SELECT uniqMerge(visitors) FROM pages_daily WHERE url_path = '/x'":     2,
-		"SELECT countMerge(pageviews) FROM pages_daily":                         4,
-		"SELECT uniqMerge(visitors) FROM sources_daily WHERE source = 'google'": 2,
-		"SELECT countIfMerge(pageviews) FROM sources_daily":                     4,
+		"SELECT countMerge(pageviews) FROM pages_daily WHERE url_path = '/x'":       3,
+		"SELECT uniqMerge(visitors) FROM pages_daily WHERE url_path = '/x'":         2,
+		"SELECT countMerge(pageviews) FROM pages_daily":                             4,
+		"SELECT uniqMerge(visitors) FROM sources_daily WHERE source = 'google'":     2,
+		"SELECT countIfMerge(pageviews) FROM sources_daily":                         4,
+		"SELECT count() FROM (SELECT session_id FROM sessions GROUP BY session_id)": 2,
+		"SELECT countIfMerge(pageviews) FROM sessions WHERE session_id = 'a-s'":     2,
+		"SELECT uniqMerge(sessions) FROM visitors WHERE visitor_id = 'b'":           1,
+		"SELECT count() FROM (SELECT visitor_id FROM visitors GROUP BY visitor_id)": 2,
 	}
 	for q, want := range checks {
 		if got := stacktest.Count(t, store, q); got != want {
