@@ -62,26 +62,42 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	d := demo{base: collector, site: site, key: key, client: &http.Client{Timeout: 5 * time.Second}}
+	d := demo{base: collector, site: site, key: key, run: fmt.Sprintf("%04x", rand.Uint32()&0xffff), client: &http.Client{Timeout: 5 * time.Second}}
 	start := time.Now()
+	var back []int
 	for v := 0; v < visitors; v++ {
-		if err := d.visit(v); err != nil {
+		if err := d.visit(v, 1); err != nil {
+			slog.Error("demo stopped", "err", err)
+			os.Exit(1)
+		}
+		if rand.IntN(4) == 0 {
+			back = append(back, v)
+		}
+	}
+	// A quarter come back for a second session. Times are kept to the
+	// second, so the return waits for the next one.
+	time.Sleep(1100 * time.Millisecond)
+	for _, v := range back {
+		if err := d.visit(v, 2); err != nil {
 			slog.Error("demo stopped", "err", err)
 			os.Exit(1)
 		}
 	}
-	slog.Info("demo traffic sent", "visitors", visitors, "hits", d.hits, "orders", d.orders, "took", time.Since(start).Round(time.Millisecond))
+	slog.Info("demo traffic sent", "visitors", visitors, "returning", len(back), "hits", d.hits, "orders", d.orders, "took", time.Since(start).Round(time.Millisecond))
 }
 
 type demo struct {
 	base, site, key string
+	run             string // tells this run's visitors from an earlier run's
 	client          *http.Client
 	hits, orders    int
 }
 
-func (d *demo) visit(n int) error {
-	vid := fmt.Sprintf("demo-%04d-%04x", n, rand.Uint32()&0xffff)
-	ua := agents[rand.IntN(len(agents))]
+// visit sends one session of visitor n; the same n is the same visitor.
+func (d *demo) visit(n, session int) error {
+	vid := fmt.Sprintf("demo-%04d-%s", n, d.run)
+	sid := fmt.Sprintf("%s-s%d", vid, session)
+	ua := agents[n%len(agents)]
 	e := pickEntry()
 	ref := e.referrer
 	views := 1 + rand.IntN(6)
@@ -94,14 +110,14 @@ func (d *demo) visit(n int) error {
 		if i == 0 {
 			page += e.query
 		}
-		q := url.Values{"site": {d.site}, "visitor_id": {vid}, "url": {page}, "referrer": {ref}, "title": {p.title}}
+		q := url.Values{"site": {d.site}, "visitor_id": {vid}, "session_id": {sid}, "url": {page}, "referrer": {ref}, "title": {p.title}}
 		if err := d.do("GET", "/p.gif?"+q.Encode(), ua, nil, ""); err != nil {
 			return err
 		}
 		ref = page
 	}
 	if rand.IntN(4) == 0 { // a quarter fill a cart
-		body := fmt.Sprintf(`{"site":%q,"type":"add_to_cart","visitor_id":%q,"url":"https://shop.example/shoes/trail-runner","props":{"sku":"TR-42","price":"89.00"}}`, d.site, vid)
+		body := fmt.Sprintf(`{"site":%q,"type":"add_to_cart","visitor_id":%q,"session_id":%q,"url":"https://shop.example/shoes/trail-runner","props":{"sku":"TR-42","price":"89.00"}}`, d.site, vid, sid)
 		if err := d.do("POST", "/e", ua, []byte(body), ""); err != nil {
 			return err
 		}
