@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ func New(conn driver.Conn, token string) *API {
 // Register mounts the API's routes on mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/overview", a.auth(a.overview))
+	mux.HandleFunc("GET /api/v1/recently-viewed", a.auth(a.recentlyViewed))
 }
 
 func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
@@ -121,7 +123,78 @@ FROM (
     SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitors WHERE site_id = ? GROUP BY visitor_id
 ) USING visitor_id`
 
-var siteID = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,64}$`)
+var (
+	siteID    = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,64}$`)
+	visitorID = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,128}$`)
+)
+
+// Product is one product a visitor viewed.
+type Product struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	LastViewed time.Time `json:"last_viewed"`
+	Views      uint64    `json:"views"`
+}
+
+// RecentlyViewed is a visitor's products, the most recently viewed first.
+type RecentlyViewed struct {
+	Site      string    `json:"site"`
+	VisitorID string    `json:"visitor_id"`
+	Products  []Product `json:"products"`
+}
+
+// viewed_products is keyed by (site, visitor, product): one visitor's rows
+// are found through the primary key, however large the site.
+const qRecentlyViewed = `SELECT product_id, argMaxMerge(name) AS name, maxMerge(last_viewed) AS last, countMerge(views)
+FROM viewed_products WHERE site_id = ? AND visitor_id = ?
+GROUP BY product_id ORDER BY last DESC, product_id LIMIT ?`
+
+// recentlyViewed answers GET /api/v1/recently-viewed?site=demo&visitor_id=V&limit=10,
+// for a shop that shows a returning visitor what they looked at last time.
+// The visitor id is the snippet's ff_vid cookie.
+func (a *API) recentlyViewed(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	site, visitor := q.Get("site"), q.Get("visitor_id")
+	if !siteID.MatchString(site) {
+		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		return
+	}
+	if !visitorID.MatchString(visitor) {
+		writeError(w, http.StatusBadRequest, errors.New("visitor_id is required: [A-Za-z0-9_.:@+-], up to 128 characters"))
+		return
+	}
+	limit := uint64(10)
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.ParseUint(l, 10, 8)
+		if err != nil || n == 0 || n > 100 {
+			writeError(w, http.StatusBadRequest, errors.New("limit must be 1 to 100"))
+			return
+		}
+		limit = n
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	rows, err := a.conn.Query(ctx, qRecentlyViewed, site, visitor, limit)
+	if err != nil {
+		a.fail(w, "recently viewed", err)
+		return
+	}
+	defer rows.Close()
+	out := RecentlyViewed{Site: site, VisitorID: visitor, Products: []Product{}}
+	for rows.Next() {
+		var p Product
+		if err := rows.Scan(&p.ID, &p.Name, &p.LastViewed, &p.Views); err != nil {
+			a.fail(w, "recently viewed", err)
+			return
+		}
+		out.Products = append(out.Products, p)
+	}
+	if err := rows.Err(); err != nil {
+		a.fail(w, "recently viewed", err)
+		return
+	}
+	writeJSON(w, out)
+}
 
 // overview answers GET /api/v1/overview?site=demo&from=2026-11-01&to=2026-11-08&interval=day
 // (to is exclusive; the default is the last 7 days; interval hour or day).
