@@ -99,8 +99,9 @@ export function createTracker(w, cfg) {
     send("pageview", { referrer: lastRef, title: d.title });
   };
 
-  const product = (type) => (p = {}) =>
-    send(type, { name: p.name, props: { id: p.id, price: p.price, quantity: p.quantity, category: p.category } });
+  // Product and checkout fields go as props, nested values as JSON.
+  const product = (type) => (p = {}) => send(type, { name: p.name, props: flat(p) });
+  const person = (type) => (id, traits) => send(type, { user_id: str(id), props: flat(traits) });
 
   const api = {
     page: () => page(true),
@@ -108,18 +109,17 @@ export function createTracker(w, cfg) {
     viewProduct: product("product_view"),
     addToCart: product("add_to_cart"),
     removeFromCart: product("remove_from_cart"),
-    beginCheckout: (c = {}) =>
-      send("begin_checkout", { props: { value: c.value, currency: c.currency, items: c.items && JSON.stringify(c.items) } }),
-    createAccount: (id, traits) => send("sign_up", { user_id: str(id), props: flat(traits) }),
+    beginCheckout: (c) => send("begin_checkout", { props: flat(c) }),
+    createAccount: person("sign_up"),
     purchase: (o = {}) =>
       send("purchase", {
         order_id: str(o.orderId),
         revenue: str(o.revenue),
         currency: o.currency,
-        props: { items: o.items && JSON.stringify(o.items) },
+        props: flat({ items: o.items }),
       }),
     subscribe: (email, lists) => send("subscribe", { user_id: str(email), props: { lists: [].concat(lists || []).join() } }),
-    identify: (id, traits) => send("identify", { user_id: str(id), props: flat(traits) }),
+    identify: person("identify"),
     // Each purpose is recorded as given, separately.
     consent: (purposes) => send("consent", { props: flat(purposes) }),
     optOut: () => set("optout", 1),
