@@ -27,6 +27,14 @@ var (
 		Name: "collector_kafka_lost_events_total",
 		Help: "Accepted events abandoned because shutdown's deadline passed before Kafka took them.",
 	})
+	spooled = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "collector_kafka_spooled_events_total",
+		Help: "Events written to the spool because Kafka had not taken them by shutdown's deadline.",
+	})
+	spoolReplayed = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "collector_kafka_spool_replayed_events_total",
+		Help: "Spooled events produced to Kafka at a later start.",
+	})
 	produceSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "collector_kafka_produce_seconds",
 		Help:    "Time from a batch being sealed to Kafka acknowledging it.",

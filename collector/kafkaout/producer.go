@@ -25,6 +25,9 @@ type Config struct {
 	Batches     int           // batch buffers in all: the queue bound (default 64)
 	Writers     int           // batches written concurrently (default 4)
 	Compression string        // none, gzip, snappy, lz4, zstd (default lz4)
+	// SpoolDir, when set, receives the events still queued when Close's
+	// deadline passes, and its files are produced again at start.
+	SpoolDir string
 }
 
 func (c *Config) defaults() {
@@ -105,6 +108,8 @@ type Producer struct {
 	// hardStop cancels in-flight writes when Close's context ends.
 	hardCtx  context.Context
 	hardStop context.CancelFunc
+
+	replayDone chan struct{} // closed when the spool replay has finished
 }
 
 // New starts a producer writing to cfg.Topic.
@@ -172,6 +177,13 @@ func NewWithWriter(cfg Config, w Writer) *Producer {
 		close(p.done)
 	}()
 	go p.lingerLoop()
+	if cfg.SpoolDir != "" {
+		p.replayDone = make(chan struct{})
+		go func() {
+			defer close(p.replayDone)
+			p.replaySpool(p.hardCtx, cfg.SpoolDir)
+		}()
+	}
 	return p
 }
 
@@ -317,6 +329,15 @@ func (p *Producer) write(b *batch) {
 		}
 		if p.hardCtx.Err() != nil {
 			abandoned = len(msgs)
+			if p.cfg.SpoolDir != "" {
+				serr := spoolWrite(p.cfg.SpoolDir, msgs)
+				if serr == nil {
+					spooled.Add(float64(abandoned))
+					slog.Warn("kafka did not take the queue before shutdown: events spooled for the next start", "events", abandoned, "dir", p.cfg.SpoolDir)
+					break
+				}
+				slog.Error("spool events", "events", abandoned, "err", serr)
+			}
 			lost.Add(float64(abandoned))
 			slog.Error("kafka produce abandoned at shutdown", "events", len(msgs), "err", err)
 			break
@@ -339,8 +360,9 @@ func (p *Producer) write(b *batch) {
 }
 
 // Close stops taking events, writes everything queued, and closes the Kafka
-// writer. If ctx ends first, in-flight writes are abandoned and their events
-// counted in collector_kafka_lost_events_total.
+// writer. If ctx ends first, in-flight writes are abandoned: their events go
+// to the spool when one is configured, else they are counted in
+// collector_kafka_lost_events_total.
 func (p *Producer) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -364,6 +386,9 @@ func (p *Producer) Close(ctx context.Context) error {
 		err = fmt.Errorf("flush kafka queue: %w", ctx.Err())
 	}
 	p.hardStop()
+	if p.replayDone != nil {
+		<-p.replayDone // an unfinished replay keeps its file for the next start
+	}
 	if cerr := p.w.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close kafka writer: %w", cerr)
 	}

@@ -44,6 +44,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	ReadinessInterval time.Duration
 	Pprof             bool
+	SpoolDir          string
 	// Script is served at /t.js when set (the built sdk-js snippet).
 	Script []byte
 }
@@ -68,6 +69,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz fails before the listener closes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long to wait for Kafka to take queued events")
 	fs.DurationVar(&c.ReadinessInterval, "readiness-interval", 2*time.Second, "how often Kafka is checked for /readyz")
+	fs.StringVar(&c.SpoolDir, "spool-dir", "", "where events Kafka has not taken by the shutdown deadline are kept, and replayed from at start; empty counts them lost")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; keep it off in production)")
 }
 
@@ -107,6 +109,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Brokers: brokers, Topic: cfg.Kafka.Topic,
 		BatchEvents: cfg.BatchEvents, BatchBytes: cfg.BatchBytes, Linger: cfg.Linger,
 		Batches: cfg.QueueBatches, Writers: cfg.Writers, Compression: cfg.KafkaCompression,
+		SpoolDir: cfg.SpoolDir,
 	})
 	if err != nil {
 		return nil, err

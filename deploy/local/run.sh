@@ -64,7 +64,7 @@ case "${1:-start}" in
     # The processor first: it creates the topic and the schema.
     "$ROOT/bin/processor" migrate >>"$LOGS/processor.log" 2>&1 || { tail -n 20 "$LOGS/processor.log" >&2; exit 1; }
     start_one processor
-    start_one collector
+    start_one collector -spool-dir "${FOOTFALL_SPOOL_DIR:-$STATE/spool}"
     start_one dashboards
     wait_http collector "http://$COLLECTOR/readyz" 30
     wait_http processor "http://${FOOTFALL_METRICS_LISTEN:-127.0.0.1:9101}/healthz" 30
