@@ -286,7 +286,11 @@ func (p *Producer) lingerLoop() {
 				first = time.Time{}
 			case first.IsZero():
 				first = now
-			case now.Sub(first) >= p.cfg.Linger:
+			case now.Sub(first) >= p.cfg.Linger && len(p.full) == 0:
+				// A sealed batch already waiting means the writers are
+				// behind (Kafka slow or away): sealing this one too would
+				// only spend a buffer on a few events. It fills instead,
+				// so the queue's bound counts in full batches.
 				p.sealLocked()
 				first = time.Time{}
 			}

@@ -186,3 +186,32 @@ func BenchmarkEnqueue(b *testing.B) {
 		}
 	})
 }
+
+// With Kafka away, linger must not spend a batch buffer on every few
+// events: the queue would refuse hits after Batches times a handful.
+func TestLingerDoesNotFragmentWhileKafkaIsAway(t *testing.T) {
+	rec := &recorder{gate: make(chan struct{})} // writes hang
+	p := NewWithWriter(Config{BatchEvents: 100, Batches: 8, Writers: 1, Linger: 2 * time.Millisecond}, rec)
+	accepted := 0
+	for i := 0; i < 2000; i++ {
+		if err := p.Enqueue(Msg{Key: []byte("k"), Value: []byte("v")}); err != nil {
+			break
+		}
+		accepted++
+		if i%20 == 0 {
+			time.Sleep(3 * time.Millisecond) // slow traffic: lingers pass
+		}
+	}
+	// One batch in the writer, one sealed and waiting, then batches fill:
+	// at least 6 full batches more.
+	if accepted < 600 {
+		t.Fatalf("accepted %d events in 8 batches of 100 while Kafka was away", accepted)
+	}
+	close(rec.gate)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rec.values()); got != accepted {
+		t.Fatalf("delivered %d of %d", got, accepted)
+	}
+}
