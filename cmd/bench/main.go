@@ -431,6 +431,9 @@ func start(cfg config, bin string, args ...string) (*proc, error) {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// If the bench is killed, its servers go with it instead of lingering
+	// on their ports (the setting survives taskset's exec).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
