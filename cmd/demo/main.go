@@ -19,10 +19,11 @@ import (
 	"footfall/internal/envflag"
 )
 
-var pages = []struct{ path, title string }{
-	{"/", "Home"}, {"/shoes", "Shoes"}, {"/shoes/trail-runner", "Trail Runner"},
-	{"/shoes/city-walker", "City Walker"}, {"/hats", "Hats"}, {"/hats/wool-beanie", "Wool Beanie"},
-	{"/blog/choosing-running-shoes", "Choosing running shoes"}, {"/about", "About us"},
+// pages of the demo shop; product pages have a product id.
+var pages = []struct{ path, title, product string }{
+	{"/", "Home", ""}, {"/shoes", "Shoes", ""}, {"/shoes/trail-runner", "Trail Runner", "TR-42"},
+	{"/shoes/city-walker", "City Walker", "CW-7"}, {"/hats", "Hats", ""}, {"/hats/wool-beanie", "Wool Beanie", "WB-3"},
+	{"/blog/choosing-running-shoes", "Choosing running shoes", ""}, {"/about", "About us", ""},
 }
 
 // entry is how a visit starts: its referrer and the landing page's query,
@@ -113,6 +114,13 @@ func (d *demo) visit(n, session int) error {
 		q := url.Values{"site": {d.site}, "visitor_id": {vid}, "session_id": {sid}, "url": {page}, "referrer": {ref}, "title": {p.title}}
 		if err := d.do("GET", "/p.gif?"+q.Encode(), ua, nil, ""); err != nil {
 			return err
+		}
+		if p.product != "" { // as the snippet's viewProduct sends it
+			body := fmt.Sprintf(`{"site":%q,"type":"product_view","name":%q,"visitor_id":%q,"session_id":%q,"url":%q,"props":{"id":%q,"price":89}}`,
+				d.site, p.title, vid, sid, page, p.product)
+			if err := d.do("POST", "/e", ua, []byte(body), ""); err != nil {
+				return err
+			}
 		}
 		ref = page
 	}
