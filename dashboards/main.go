@@ -19,12 +19,14 @@ import (
 	"footfall/dashboards/web"
 	"footfall/internal/envflag"
 	"footfall/processor/chstore"
+	"footfall/processor/profiles"
 )
 
 type config struct {
 	Listen string
 	Token  string
 	CH     chstore.Config
+	Rules  profiles.Rules
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -34,6 +36,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.CH.Database, "clickhouse-db", "footfall", "ClickHouse database the processor writes")
 	fs.StringVar(&c.CH.User, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.CH.Password, "clickhouse-password", "", "ClickHouse password")
+	c.Rules.RegisterFlags(fs)
 }
 
 func main() {
@@ -50,25 +53,25 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg.Listen, cfg.Token, cfg.CH); err != nil {
+	if err := run(ctx, cfg); err != nil {
 		slog.Error("dashboards", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, listen, token string, ch chstore.Config) error {
-	store, err := chstore.Open(ctx, ch)
+func run(ctx context.Context, cfg config) error {
+	store, err := chstore.Open(ctx, cfg.CH)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	mux := http.NewServeMux()
-	api.New(store.Conn(), token).Register(mux)
+	api.New(store.Conn(), cfg.Token, cfg.Rules).Register(mux)
 	mux.Handle("GET /", http.FileServerFS(web.Files))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	ln, err := net.Listen("tcp", listen)
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", listen, err)
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	slog.Info("dashboards listening", "url", "http://"+ln.Addr().String()+"/")

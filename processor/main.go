@@ -21,6 +21,9 @@ import (
 	"footfall/internal/kafkaadmin"
 	"footfall/processor/chstore"
 	"footfall/processor/consume"
+	"footfall/processor/profiles"
+	"footfall/processor/segments"
+	"footfall/processor/triggers"
 )
 
 type config struct {
@@ -31,6 +34,8 @@ type config struct {
 	FlushInterval   time.Duration
 	ShutdownTimeout time.Duration
 	MetricsListen   string
+	Rules           profiles.Rules
+	Triggers        triggers.Config
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -44,6 +49,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "longest an event waits before it is inserted")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long the final insert and commit may take")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9101", "address of /metrics and /healthz; empty turns it off")
+	c.Rules.RegisterFlags(fs)
+	c.Triggers.RegisterFlags(fs)
 }
 
 func main() {
@@ -59,7 +66,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	slog.Info("processor starting", envflag.Describe(fs, envflag.Secret{"clickhouse-password": true})...)
+	slog.Info("processor starting", envflag.Describe(fs, envflag.Secret{"clickhouse-password": true, "webhook-secret": true})...)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, stop, cfg, migrateOnly); err != nil {
@@ -100,6 +107,25 @@ func run(ctx context.Context, stop func(), cfg config, migrateOnly bool) error {
 		Brokers: cfg.Kafka.BrokerList(), Topic: cfg.Kafka.Topic, Group: cfg.KafkaGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout,
 	}, store)
+	if cfg.Triggers.Interval > 0 {
+		n, err := triggers.New(ctx, cfg.Triggers, cfg.Kafka.BrokerList())
+		if err != nil {
+			return err
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.Run(ctx, segments.NewStore(profiles.NewStore(store.Conn(), cfg.Rules)))
+		}()
+		defer func() {
+			<-done
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			if err := n.Close(sctx); err != nil {
+				slog.Error("triggers", "err", err)
+			}
+		}()
+	}
 	slog.Info("processor consuming", "topic", cfg.Kafka.Topic, "group", cfg.KafkaGroup)
 	go func() {
 		<-ctx.Done()

@@ -14,6 +14,7 @@ import (
 	"footfall/internal/event"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
+	"footfall/processor/profiles"
 )
 
 // The report queries beside the dashboard's overview: a breakdown with a
@@ -58,7 +59,7 @@ func benchQueries(cfg config, stamp string) error {
 	end := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	from := end.Add(-30 * 24 * time.Hour)
 	mux := http.NewServeMux()
-	api.New(store.Conn(), "").Register(mux)
+	api.New(store.Conn(), "", profiles.DefaultRules).Register(mux)
 	overviewURL := "/api/v1/overview?site=demo&from=" + from.Format(time.DateOnly) + "&to=" + end.Format(time.DateOnly)
 
 	reports := []struct {

@@ -16,25 +16,45 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"footfall/processor/profiles"
+	"footfall/processor/segments"
 )
 
 // API serves /api/v1/*.
 type API struct {
-	conn  driver.Conn
-	token string
-	now   func() time.Time
+	conn     driver.Conn
+	token    string
+	now      func() time.Time
+	people   *profiles.Store
+	segments *segments.Store
 }
 
-// New returns an API reading through conn. An empty token leaves the API
-// open, for a local setup on loopback.
-func New(conn driver.Conn, token string) *API {
-	return &API{conn: conn, token: token, now: time.Now}
+// New returns an API reading through conn and classifying people by rules.
+// An empty token leaves the reports open, for a local setup on loopback;
+// the people and segment API then refuses to answer.
+func New(conn driver.Conn, token string, rules profiles.Rules) *API {
+	people := profiles.NewStore(conn, rules)
+	return &API{conn: conn, token: token, now: time.Now, people: people, segments: segments.NewStore(people)}
 }
 
 // Register mounts the API's routes on mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/overview", a.auth(a.overview))
 	mux.HandleFunc("GET /api/v1/recently-viewed", a.auth(a.recentlyViewed))
+	mux.HandleFunc("GET /api/v1/lifecycle", a.auth(a.lifecycle))
+	mux.HandleFunc("GET /api/v1/profile", a.private(a.profile))
+	mux.HandleFunc("DELETE /api/v1/profile", a.private(a.erase))
+	mux.HandleFunc("GET /api/v1/profile/export", a.private(a.export))
+	mux.HandleFunc("POST /api/v1/profile/manual", a.private(a.manual))
+	mux.HandleFunc("GET /api/v1/segments", a.private(a.listSegments))
+	mux.HandleFunc("POST /api/v1/segments", a.private(a.createSegment))
+	mux.HandleFunc("GET /api/v1/segments/{id}", a.private(a.getSegment))
+	mux.HandleFunc("PUT /api/v1/segments/{id}", a.private(a.updateSegment))
+	mux.HandleFunc("DELETE /api/v1/segments/{id}", a.private(a.deleteSegment))
+	mux.HandleFunc("GET /api/v1/segments/{id}/members", a.private(a.members))
+	mux.HandleFunc("GET /api/v1/segments/{id}/export.csv", a.private(a.exportCSV))
+	mux.HandleFunc("GET /api/v1/segments/{id}/sizes", a.private(a.sizes))
 }
 
 func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {

@@ -13,6 +13,7 @@ import (
 	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
+	"footfall/processor/profiles"
 )
 
 // seed inserts page views: visitor, path, source, time.
@@ -76,7 +77,7 @@ func TestOverview(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	seed(t, store)
 	mux := http.NewServeMux()
-	api.New(store.Conn(), "tok").Register(mux)
+	api.New(store.Conn(), "tok", profiles.DefaultRules).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

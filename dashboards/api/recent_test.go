@@ -12,6 +12,7 @@ import (
 	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
+	"footfall/processor/profiles"
 )
 
 func TestRecentlyViewed(t *testing.T) {
@@ -58,7 +59,7 @@ func TestRecentlyViewed(t *testing.T) {
 	}
 
 	mux := http.NewServeMux()
-	api.New(store.Conn(), "tok").Register(mux)
+	api.New(store.Conn(), "tok", profiles.DefaultRules).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

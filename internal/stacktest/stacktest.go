@@ -14,8 +14,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"footfall/internal/event"
 	"footfall/internal/kafkaadmin"
 	"footfall/processor/chstore"
+	"footfall/processor/enrich"
 )
 
 func env(name, def string) string {
@@ -165,4 +167,37 @@ func WaitAssigned(t testing.TB, brokers []string, group string, members int) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("group %s did not settle with %d members holding partitions", group, members)
+}
+
+// Hit is an event as a test writes it: site, type, visitor and any other
+// fields, with props as key, value pairs.
+type Hit struct {
+	At      time.Time
+	Fields  map[event.Field]string
+	Revenue int64 // micros
+	Props   []string
+}
+
+// Insert enriches hits and writes them through the processor's insert, so
+// the materialized views see them as they see real traffic.
+func Insert(t testing.TB, store *chstore.Store, hits ...Hit) {
+	t.Helper()
+	en := enrich.New(10)
+	rows := make([]chstore.Row, len(hits))
+	for i, h := range hits {
+		e := &rows[i].Event
+		e.ID, e.TimeMs, e.Ingest = event.NewID(h.At.UnixMilli()), h.At.UnixMilli(), event.IngestBeacon
+		e.F[event.UserAgent] = []byte("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0")
+		for f, v := range h.Fields {
+			e.F[f] = []byte(v)
+		}
+		e.Revenue = h.Revenue
+		for j := 0; j+1 < len(h.Props); j += 2 {
+			e.Props = append(e.Props, event.Prop{Key: []byte(h.Props[j]), Value: []byte(h.Props[j+1])})
+		}
+		en.Enrich(e, &rows[i].Enriched)
+	}
+	if err := store.Insert(context.Background(), rows); err != nil {
+		t.Fatalf("insert %d hits: %v", len(hits), err)
+	}
 }

@@ -48,7 +48,7 @@ func TestMigrateTwiceIsHarmless(t *testing.T) {
 }
 
 // TestBackfills stores events under the schema of migrations 1 to 3, then
-// migrates: 0004 and 0005 must fill their rollups from the stored events.
+// migrates: 0004 to 0007 must fill their tables from the stored events.
 func TestBackfills(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	ctx := context.Background()
@@ -58,6 +58,8 @@ func TestBackfills(t *testing.T) {
 		"DROP TABLE pages_daily_mv", "DROP TABLE sources_daily_mv", "DROP TABLE pages_daily", "DROP TABLE sources_daily",
 		"DROP TABLE sessions_mv", "DROP TABLE visitors_mv", "DROP TABLE sessions", "DROP TABLE visitors",
 		"DROP TABLE viewed_products_mv", "DROP TABLE viewed_products",
+		"DROP TABLE identities_mv", "DROP TABLE visitor_profiles_mv", "DROP TABLE visitor_interests_mv", "DROP TABLE consents_mv",
+		"DROP TABLE identities", "DROP TABLE visitor_profiles", "DROP TABLE visitor_interests", "DROP TABLE consents",
 		"DROP TABLE schema_migrations",
 		"CREATE TABLE schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version",
 	} {
@@ -103,6 +105,13 @@ func TestBackfills(t *testing.T) {
 	view.Event.F[event.Name] = []byte("Hat")
 	view.Event.Props = []event.Prop{{Key: []byte("id"), Value: []byte("H-1")}}
 	rows = append(rows, view)
+	sub := rows[0] // a subscribes
+	sub.Event.ID = event.NewID(sub.Event.TimeMs)
+	sub.Event.F[event.Type] = []byte("subscribe")
+	sub.Event.F[event.UserID] = []byte("a@s.example")
+	sub.Event.Props = []event.Prop{{Key: []byte("lists"), Value: []byte("news,tips")}}
+	enrich.New(1).Enrich(&sub.Event, &sub.Enriched)
+	rows = append(rows, sub)
 	if err := store.Insert(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
@@ -110,15 +119,19 @@ func TestBackfills(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks := map[string]uint64{
-		"SELECT countMerge(pageviews) FROM pages_daily WHERE url_path = '/x'":       3,
-		"SELECT uniqMerge(visitors) FROM pages_daily WHERE url_path = '/x'":         2,
-		"SELECT countMerge(pageviews) FROM pages_daily":                             4,
-		"SELECT uniqMerge(visitors) FROM sources_daily WHERE source = 'google'":     2,
-		"SELECT countIfMerge(pageviews) FROM sources_daily":                         4,
-		"SELECT count() FROM (SELECT session_id FROM sessions GROUP BY session_id)": 2,
-		"SELECT countIfMerge(pageviews) FROM sessions WHERE session_id = 'a-s'":     2,
-		"SELECT uniqMerge(sessions) FROM visitors WHERE visitor_id = 'b'":           1,
-		"SELECT count() FROM (SELECT visitor_id FROM visitors GROUP BY visitor_id)": 2,
+		"SELECT countMerge(pageviews) FROM pages_daily WHERE url_path = '/x'":         3,
+		"SELECT uniqMerge(visitors) FROM pages_daily WHERE url_path = '/x'":           2,
+		"SELECT countMerge(pageviews) FROM pages_daily":                               4,
+		"SELECT uniqMerge(visitors) FROM sources_daily WHERE source = 'google'":       2,
+		"SELECT countIfMerge(pageviews) FROM sources_daily":                           4,
+		"SELECT count() FROM (SELECT session_id FROM sessions GROUP BY session_id)":   2,
+		"SELECT countIfMerge(pageviews) FROM sessions WHERE session_id = 'a-s'":       2,
+		"SELECT uniqMerge(sessions) FROM visitors WHERE visitor_id = 'b'":             1,
+		"SELECT count() FROM (SELECT visitor_id FROM visitors GROUP BY visitor_id)":   2,
+		"SELECT countIfMerge(pageviews) FROM visitor_profiles WHERE visitor_id = 'b'": 2,
+		"SELECT count() FROM identities WHERE visitor_id = 'a'":                       1,
+		"SELECT countMerge(views) FROM visitor_interests WHERE interest = '/x'":       3,
+		"SELECT count() FROM consents WHERE visitor_id = 'a' AND granted = 1":         2,
 	}
 	for q, want := range checks {
 		if got := stacktest.Count(t, store, q); got != want {

@@ -23,6 +23,9 @@ type Result struct {
 	UTMTerm, UTMContent string
 	Affiliate, ClickID  string
 	UA                  useragent.Info
+	// UserID is normalised (see event.NormalizeUser); VisitorID falls back
+	// to event.UserVisitorPrefix + UserID when the event has none.
+	UserID, VisitorID string
 }
 
 // Enricher keeps a user-agent cache; one per goroutine, it is not locked.
@@ -82,6 +85,11 @@ func (en *Enricher) Enrich(e *event.Event, r *Result) {
 	r.ReferrerHost = rh
 	r.Source, r.Medium = source(r, ref, clickKind, rh)
 	r.UA = en.userAgent(s(e, event.UserAgent))
+	r.UserID = event.NormalizeUser(s(e, event.UserID))
+	r.VisitorID = s(e, event.VisitorID)
+	if r.VisitorID == "" && r.UserID != "" {
+		r.VisitorID = event.UserVisitorPrefix + r.UserID
+	}
 }
 
 // source picks the traffic source and medium, most explicit signal first.

@@ -78,3 +78,24 @@ func BenchmarkEnrich(b *testing.B) {
 		en.Enrich(e, &r)
 	}
 }
+
+func TestPersonFields(t *testing.T) {
+	cases := []struct {
+		visitor, user     string
+		wantVisitor, want string
+	}{
+		{"v1", " Ann@Shop.Example ", "v1", "ann@shop.example"},
+		{"", "ann@shop.example", "u:ann@shop.example", "ann@shop.example"},
+		{"", "Cust-42", "u:Cust-42", "Cust-42"},
+		{"v2", "", "v2", ""},
+		{"", "", "", ""},
+	}
+	en := New(10)
+	for _, c := range cases {
+		var r Result
+		en.Enrich(ev("", "", firefox, map[event.Field]string{event.VisitorID: c.visitor, event.UserID: c.user}), &r)
+		if r.VisitorID != c.wantVisitor || r.UserID != c.want {
+			t.Errorf("visitor %q user %q: got visitor %q user %q, want %q %q", c.visitor, c.user, r.VisitorID, r.UserID, c.wantVisitor, c.want)
+		}
+	}
+}

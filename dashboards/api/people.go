@@ -1,0 +1,246 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"footfall/internal/event"
+	"footfall/processor/profiles"
+)
+
+// The people API hands out e-mail addresses and erases data: it answers
+// only when a token is configured and given, never on an open API.
+func (a *API) private(h http.HandlerFunc) http.HandlerFunc {
+	return a.auth(func(w http.ResponseWriter, r *http.Request) {
+		if a.token == "" {
+			writeError(w, http.StatusForbidden, errors.New("the people and segment API needs -api-token: it serves personal data"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// Profile is what GET /api/v1/profile answers.
+type Profile struct {
+	profiles.Person
+	Key       string              `json:"person_key"`
+	Visitors  []string            `json:"visitor_ids"`
+	Manual    profiles.Override   `json:"manual"`
+	Consents  []profiles.Consent  `json:"consents"`
+	Interests []profiles.Interest `json:"interests"`
+	Products  []Product           `json:"recently_viewed"`
+	Timeline  []profiles.Event    `json:"timeline"`
+}
+
+// ref reads the site and the person of a people request.
+func ref(q url.Values) (string, profiles.Ref, error) {
+	site := q.Get("site")
+	if !siteID.MatchString(site) {
+		return "", profiles.Ref{}, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters")
+	}
+	r := profiles.Ref{VisitorID: q.Get("visitor_id"), UserID: q.Get("user_id")}
+	if r.UserID == "" {
+		r.UserID = q.Get("email")
+	}
+	switch {
+	case r.VisitorID == "" && r.UserID == "":
+		return "", r, errors.New("name the person with visitor_id, user_id or email")
+	case r.VisitorID != "" && !visitorID.MatchString(r.VisitorID):
+		return "", r, errors.New("visitor_id: [A-Za-z0-9_.:@+-], up to 128 characters")
+	case len(r.UserID) > event.Specs[event.UserID].MaxLen:
+		return "", r, errors.New("user_id longer than 256 bytes")
+	}
+	return site, r, nil
+}
+
+func (a *API) personError(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, profiles.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err)
+		return
+	}
+	a.fail(w, what, err)
+}
+
+// profile answers GET /api/v1/profile?site=&visitor_id=|user_id=|email=:
+// the person, their class and stage, consents, interests, recently viewed
+// products and latest 50 events.
+func (a *API) profile(w http.ResponseWriter, r *http.Request) {
+	site, pr, err := ref(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	p, visitors, err := a.people.Get(ctx, site, pr)
+	if err != nil {
+		a.personError(w, "profile", err)
+		return
+	}
+	out := Profile{Person: p, Key: p.Key, Visitors: visitors}
+	if out.Manual, err = a.people.Manual(ctx, site, p.Key); err != nil {
+		a.fail(w, "manual changes", err)
+		return
+	}
+	if out.Consents, err = a.people.Consents(ctx, site, visitors); err != nil {
+		a.fail(w, "consents", err)
+		return
+	}
+	if out.Interests, err = a.people.Interests(ctx, site, visitors, 10); err != nil {
+		a.fail(w, "interests", err)
+		return
+	}
+	if out.Timeline, err = a.people.Events(ctx, site, visitors, 50); err != nil {
+		a.fail(w, "timeline", err)
+		return
+	}
+	out.Products = []Product{}
+	rows, err := a.conn.Query(ctx, qPersonViewed, profiles.Bind([]any{site, visitors, uint64(10)})...)
+	if err != nil {
+		a.fail(w, "recently viewed", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p Product
+		if err := rows.Scan(&p.ID, &p.Name, &p.LastViewed, &p.Views); err != nil {
+			a.fail(w, "recently viewed", err)
+			return
+		}
+		out.Products = append(out.Products, p)
+	}
+	writeJSON(w, out)
+}
+
+const qPersonViewed = `SELECT product_id, argMaxMerge(name) AS name, maxMerge(last_viewed) AS last, countMerge(views)
+FROM viewed_products WHERE site_id = ? AND visitor_id IN ?
+GROUP BY product_id ORDER BY last DESC, product_id LIMIT ?`
+
+// manual answers POST /api/v1/profile/manual?site=&...: body
+// {"class": "loyal", "populations": ["pro"]}; a field left out stays, a
+// class of "" goes back to the computed one.
+func (a *API) manual(w http.ResponseWriter, r *http.Request) {
+	site, pr, err := ref(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	var body struct {
+		Class       *string  `json:"class"`
+		Populations []string `json:"populations"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		return
+	}
+	for _, p := range body.Populations {
+		if p == "" || len(p) > 64 {
+			writeError(w, http.StatusBadRequest, errors.New("a population is 1 to 64 bytes"))
+			return
+		}
+	}
+	if body.Class != nil && *body.Class != "" && !profiles.IsClass(*body.Class) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("class %q: want one of %v, or \"\" for the computed class", *body.Class, profiles.Classes))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	key, _, err := a.people.Resolve(ctx, site, pr)
+	if err != nil {
+		a.personError(w, "manual change", err)
+		return
+	}
+	o, err := a.people.SetOverride(ctx, site, key, body.Class, body.Populations)
+	if err != nil {
+		a.fail(w, "manual change", err)
+		return
+	}
+	writeJSON(w, o)
+}
+
+// erase answers DELETE /api/v1/profile?site=&...: every row about the
+// person goes, in every table, before it answers.
+func (a *API) erase(w http.ResponseWriter, r *http.Request) {
+	site, pr, err := ref(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+	defer cancel()
+	e, err := a.people.Erase(ctx, site, pr)
+	if err != nil {
+		a.personError(w, "erasure", err)
+		return
+	}
+	writeJSON(w, e)
+}
+
+// export answers GET /api/v1/profile/export?site=&...: everything about the
+// person as one JSON file.
+func (a *API) export(w http.ResponseWriter, r *http.Request) {
+	site, pr, err := ref(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	x, err := a.people.Export(ctx, site, pr)
+	if err != nil {
+		a.personError(w, "export", err)
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="person.json"`)
+	writeJSON(w, x)
+}
+
+// Lifecycle counts people per class and per stage.
+type Lifecycle struct {
+	Site    string            `json:"site"`
+	Classes map[string]uint64 `json:"classes"`
+	Stages  map[string]uint64 `json:"stages"`
+}
+
+// lifecycle answers GET /api/v1/lifecycle?site=.
+func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
+	site := r.URL.Query().Get("site")
+	if !siteID.MatchString(site) {
+		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	sql, args := a.people.Query(site).SQL()
+	rows, err := a.conn.Query(ctx, "SELECT class, stage, count() FROM ("+sql+") GROUP BY class, stage", profiles.Bind(args)...)
+	if err != nil {
+		a.fail(w, "lifecycle", err)
+		return
+	}
+	defer rows.Close()
+	out := Lifecycle{Site: site, Classes: map[string]uint64{}, Stages: map[string]uint64{}}
+	for _, c := range profiles.Classes {
+		out.Classes[c] = 0
+	}
+	for _, s := range profiles.Stages {
+		out.Stages[s] = 0
+	}
+	for rows.Next() {
+		var class, stage string
+		var n uint64
+		if err := rows.Scan(&class, &stage, &n); err != nil {
+			a.fail(w, "lifecycle", err)
+			return
+		}
+		out.Classes[class] += n
+		out.Stages[stage] += n
+	}
+	writeJSON(w, out)
+}

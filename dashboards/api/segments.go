@@ -1,0 +1,326 @@
+package api
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"footfall/processor/profiles"
+	"footfall/processor/segments"
+)
+
+var purposeName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+// segmentBody is what POST and PUT /api/v1/segments take.
+type segmentBody struct {
+	Site       string               `json:"site"`
+	Name       string               `json:"name"`
+	Conditions []segments.Condition `json:"conditions"`
+}
+
+func (a *API) readSegment(w http.ResponseWriter, r *http.Request) (segments.Segment, bool) {
+	var b segmentBody
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		return segments.Segment{}, false
+	}
+	if b.Site == "" {
+		b.Site = r.URL.Query().Get("site")
+	}
+	if !siteID.MatchString(b.Site) {
+		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		return segments.Segment{}, false
+	}
+	return segments.Segment{Site: b.Site, Name: b.Name, Conditions: b.Conditions}, true
+}
+
+// SegmentInfo is a segment with its current size.
+type SegmentInfo struct {
+	segments.Segment
+	Members uint64 `json:"members"`
+}
+
+// createSegment answers POST /api/v1/segments.
+func (a *API) createSegment(w http.ResponseWriter, r *http.Request) {
+	seg, ok := a.readSegment(w, r)
+	if !ok {
+		return
+	}
+	a.saveSegment(w, r, seg, http.StatusCreated)
+}
+
+// updateSegment answers PUT /api/v1/segments/{id}.
+func (a *API) updateSegment(w http.ResponseWriter, r *http.Request) {
+	seg, ok := a.readSegment(w, r)
+	if !ok {
+		return
+	}
+	seg.ID = r.PathValue("id")
+	if segments.IsBuiltin(seg.ID) {
+		writeError(w, http.StatusBadRequest, errors.New("built-in segments follow the class rules and cannot be changed"))
+		return
+	}
+	a.saveSegment(w, r, seg, http.StatusOK)
+}
+
+func (a *API) saveSegment(w http.ResponseWriter, r *http.Request, seg segments.Segment, status int) {
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	// Check runs the count: a definition ClickHouse cannot evaluate is the
+	// caller's mistake when compile refused it, ours otherwise.
+	if _, err := segments.Compile(a.people, seg.Site, seg.Conditions); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	saved, err := a.segments.Save(ctx, seg)
+	switch {
+	case errors.Is(err, segments.ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+		return
+	case err != nil && (seg.Name == "" || len(seg.Conditions) == 0 || len(seg.Conditions) > 20 || len(seg.Name) > 200):
+		writeError(w, http.StatusBadRequest, err)
+		return
+	case err != nil:
+		a.fail(w, "segment", err)
+		return
+	}
+	n, err := a.segments.Count(ctx, saved)
+	if err != nil {
+		a.fail(w, "segment size", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(SegmentInfo{saved, n})
+}
+
+// listSegments answers GET /api/v1/segments?site=: built-in ones first.
+func (a *API) listSegments(w http.ResponseWriter, r *http.Request) {
+	site := r.URL.Query().Get("site")
+	if !siteID.MatchString(site) {
+		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	defined, err := a.segments.List(ctx, site)
+	if err != nil {
+		a.fail(w, "segments", err)
+		return
+	}
+	out := []segments.Segment{}
+	for _, b := range segments.Builtin() {
+		b.Site = site
+		out = append(out, b)
+	}
+	writeJSON(w, append(out, defined...))
+}
+
+func (a *API) segmentOf(w http.ResponseWriter, r *http.Request, ctx context.Context) (segments.Segment, bool) {
+	site := r.URL.Query().Get("site")
+	if !siteID.MatchString(site) {
+		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		return segments.Segment{}, false
+	}
+	seg, err := a.segments.Get(ctx, site, r.PathValue("id"))
+	if errors.Is(err, segments.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err)
+		return seg, false
+	}
+	if err != nil {
+		a.fail(w, "segment", err)
+		return seg, false
+	}
+	return seg, true
+}
+
+// getSegment answers GET /api/v1/segments/{id}?site=.
+func (a *API) getSegment(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	seg, ok := a.segmentOf(w, r, ctx)
+	if !ok {
+		return
+	}
+	n, err := a.segments.Count(ctx, seg)
+	if err != nil {
+		a.fail(w, "segment size", err)
+		return
+	}
+	writeJSON(w, SegmentInfo{seg, n})
+}
+
+// deleteSegment answers DELETE /api/v1/segments/{id}?site=.
+func (a *API) deleteSegment(w http.ResponseWriter, r *http.Request) {
+	if segments.IsBuiltin(r.PathValue("id")) {
+		writeError(w, http.StatusBadRequest, errors.New("built-in segments cannot be deleted"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	seg, ok := a.segmentOf(w, r, ctx)
+	if !ok {
+		return
+	}
+	if err := a.segments.Delete(ctx, seg.Site, seg.ID); err != nil {
+		a.fail(w, "delete segment", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type memberView struct {
+	Key string `json:"person_key"`
+	profiles.Person
+}
+
+// members answers GET /api/v1/segments/{id}/members?site=&after=&limit=&consent=.
+func (a *API) members(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 100
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, errors.New("limit must be 1 to 1000"))
+			return
+		}
+		limit = n
+	}
+	consent := q.Get("consent")
+	if consent != "" && !purposeName.MatchString(consent) {
+		writeError(w, http.StatusBadRequest, errors.New("consent: a purpose name, [A-Za-z0-9_.:-]"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	seg, ok := a.segmentOf(w, r, ctx)
+	if !ok {
+		return
+	}
+	page := []memberView{}
+	err := a.segments.Members(ctx, seg, consent, q.Get("after"), limit+1, func(p profiles.Person) error {
+		page = append(page, memberView{p.Key, p})
+		return nil
+	})
+	if err != nil {
+		a.fail(w, "members", err)
+		return
+	}
+	var next string
+	if len(page) > limit {
+		page = page[:limit]
+		next = page[limit-1].Key
+	}
+	// Next is the after= of the next page; empty on the last page.
+	writeJSON(w, struct {
+		Members []memberView `json:"members"`
+		Next    string       `json:"next"`
+	}{page, next})
+}
+
+// csvHeader is the export's first line: what an e-mail tool imports.
+var csvHeader = []string{"email", "user_id", "class", "stage", "populations", "first_seen", "last_seen", "sessions", "orders", "revenue", "last_order", "consents"}
+
+// exportCSV answers GET /api/v1/segments/{id}/export.csv?site=&consent=:
+// every member, streamed page by page. With consent=newsletter, only
+// people whose latest word on that purpose was yes are in it.
+func (a *API) exportCSV(w http.ResponseWriter, r *http.Request) {
+	consent := r.URL.Query().Get("consent")
+	if consent != "" && !purposeName.MatchString(consent) {
+		writeError(w, http.StatusBadRequest, errors.New("consent: a purpose name, [A-Za-z0-9_.:-]"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
+	defer cancel()
+	seg, ok := a.segmentOf(w, r, ctx)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="segment-%s.csv"`, strings.ReplaceAll(seg.ID, ":", "-")))
+	out := csv.NewWriter(w)
+	out.Write(csvHeader)
+	const page = 5000
+	after := ""
+	for {
+		var batch []profiles.Person
+		err := a.segments.Members(ctx, seg, consent, after, page, func(p profiles.Person) error {
+			batch = append(batch, p)
+			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			err = a.writeCSV(ctx, out, seg.Site, batch)
+		}
+		if err != nil {
+			// The header is out: the status cannot change any more, so the
+			// file ends with a line that says it is cut short.
+			slog.Error("query failed", "report", "segment export", "err", err)
+			out.Write([]string{"# export failed: " + err.Error()})
+			out.Flush()
+			return
+		}
+		if len(batch) < page {
+			break
+		}
+		after = batch[len(batch)-1].Key
+	}
+	out.Flush()
+}
+
+func (a *API) writeCSV(ctx context.Context, out *csv.Writer, site string, batch []profiles.Person) error {
+	keys := make([]string, len(batch))
+	for i, p := range batch {
+		keys[i] = p.Key
+	}
+	consents, err := a.people.ConsentsOf(ctx, site, keys)
+	if err != nil {
+		return err
+	}
+	for _, p := range batch {
+		email := ""
+		if strings.Contains(p.UserID, "@") {
+			email = p.UserID
+		}
+		lastOrder := ""
+		if p.Orders > 0 {
+			lastOrder = p.LastOrder.Format(time.DateOnly)
+		}
+		out.Write([]string{email, p.UserID, p.Class, p.Stage, strings.Join(p.Populations, " "),
+			p.FirstSeen.Format(time.DateOnly), p.LastSeen.Format(time.DateOnly),
+			strconv.FormatUint(p.Sessions, 10), strconv.FormatUint(p.Orders, 10),
+			strconv.FormatFloat(p.Revenue, 'f', 2, 64), lastOrder, strings.Join(consents[p.Key], " ")})
+	}
+	out.Flush()
+	return out.Error()
+}
+
+// sizes answers GET /api/v1/segments/{id}/sizes?site=&from=&to=.
+func (a *API) sizes(w http.ResponseWriter, r *http.Request) {
+	from, to, err := a.period(r.URL.Query().Get("from"), r.URL.Query().Get("to"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	seg, ok := a.segmentOf(w, r, ctx)
+	if !ok {
+		return
+	}
+	out, err := a.segments.Sizes(ctx, seg.Site, seg.ID, from, to)
+	if err != nil {
+		a.fail(w, "segment sizes", err)
+		return
+	}
+	writeJSON(w, out)
+}

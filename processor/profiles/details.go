@@ -1,0 +1,148 @@
+package profiles
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Interest is a section or product category a person looked at.
+type Interest struct {
+	Kind     string    `json:"kind"` // section or category
+	Name     string    `json:"name"`
+	Views    uint64    `json:"views"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// Consent is the current state of one purpose for a person: the latest
+// consent, subscribe or unsubscribe event that named it.
+type Consent struct {
+	Purpose string    `json:"purpose"`
+	Granted bool      `json:"granted"`
+	Time    time.Time `json:"time"`
+	Source  string    `json:"source"`
+	Wording string    `json:"wording,omitempty"`
+}
+
+// Event is one line of a person's timeline.
+type Event struct {
+	ID        string      `json:"id"`
+	Time      time.Time   `json:"time"`
+	VisitorID string      `json:"visitor_id"`
+	SessionID string      `json:"session_id,omitempty"`
+	Type      string      `json:"type"`
+	Name      string      `json:"name,omitempty"`
+	URL       string      `json:"url,omitempty"`
+	Referrer  string      `json:"referrer,omitempty"`
+	Source    string      `json:"source,omitempty"`
+	Campaign  string      `json:"utm_campaign,omitempty"`
+	OrderID   string      `json:"order_id,omitempty"`
+	Revenue   float64     `json:"revenue,omitempty"`
+	Currency  string      `json:"currency,omitempty"`
+	Device    string      `json:"device,omitempty"`
+	IP        string      `json:"ip,omitempty"`
+	UserAgent string      `json:"user_agent,omitempty"`
+	Props     [][2]string `json:"props,omitempty"`
+}
+
+const (
+	qInterests = `SELECT kind, interest, countMerge(views) AS v, maxMerge(last_seen) AS t
+FROM visitor_interests WHERE site_id = ? AND visitor_id IN ?
+GROUP BY kind, interest ORDER BY v DESC, t DESC, interest LIMIT ?`
+	// Ties within a second go to the later event id (UUIDv7, in time order).
+	qConsents = `SELECT purpose, argMax(granted, (time, toString(event_id))), max(time),
+       argMax(source, (time, toString(event_id))), argMax(wording, (time, toString(event_id)))
+FROM consents WHERE site_id = ? AND visitor_id IN ? GROUP BY purpose ORDER BY purpose`
+	qEvents = `SELECT toString(event_id), time, visitor_id, session_id, type, name, url, referrer, source, utm_campaign,
+       order_id, revenue_micros, currency, device, ip, user_agent, prop_keys, prop_values
+FROM events WHERE site_id = ? AND visitor_id IN ? ORDER BY time DESC, event_id LIMIT ?`
+)
+
+// Interests returns the sections and categories visitors looked at most.
+func (s *Store) Interests(ctx context.Context, site string, visitors []string, limit int) ([]Interest, error) {
+	out := []Interest{}
+	err := s.each(ctx, qInterests, []any{site, visitors, uint64(limit)}, func(r scanner) error {
+		var i Interest
+		err := r.Scan(&i.Kind, &i.Name, &i.Views, &i.LastSeen)
+		out = append(out, i)
+		return err
+	})
+	return out, err
+}
+
+// Consents returns the current state of every purpose visitors named.
+func (s *Store) Consents(ctx context.Context, site string, visitors []string) ([]Consent, error) {
+	out := []Consent{}
+	err := s.each(ctx, qConsents, []any{site, visitors}, func(r scanner) error {
+		var c Consent
+		var g uint8
+		err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording)
+		c.Granted = g == 1
+		out = append(out, c)
+		return err
+	})
+	return out, err
+}
+
+// Events returns visitors' events, the latest first.
+func (s *Store) Events(ctx context.Context, site string, visitors []string, limit int) ([]Event, error) {
+	out := []Event{}
+	err := s.each(ctx, qEvents, []any{site, visitors, uint64(limit)}, func(r scanner) error {
+		var e Event
+		var rev int64
+		var keys, vals []string
+		err := r.Scan(&e.ID, &e.Time, &e.VisitorID, &e.SessionID, &e.Type, &e.Name, &e.URL, &e.Referrer, &e.Source,
+			&e.Campaign, &e.OrderID, &rev, &e.Currency, &e.Device, &e.IP, &e.UserAgent, &keys, &vals)
+		e.Revenue = float64(rev) / 1e6
+		for i := range keys {
+			e.Props = append(e.Props, [2]string{keys[i], vals[i]})
+		}
+		out = append(out, e)
+		return err
+	})
+	return out, err
+}
+
+// scanner is a row being read.
+type scanner interface{ Scan(dest ...any) error }
+
+// each runs query and calls f on every row.
+func (s *Store) each(ctx context.Context, query string, args []any, f func(row scanner) error) error {
+	rows, err := s.conn.Query(ctx, query, Bind(args)...)
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := f(rows); err != nil {
+			return fmt.Errorf("read row: %w", err)
+		}
+	}
+	return rows.Err()
+}
+
+// qConsentsOf lists the purposes each person's latest word was yes to;
+// arguments: site, site (PersonKeys), site, person keys.
+const qConsentsOf = `SELECT person_key, purpose FROM (
+    SELECT person_key, purpose, argMax(granted, (time, toString(event_id))) AS g
+    FROM consents ANY INNER JOIN (` + PersonKeys + `) USING visitor_id
+    WHERE site_id = ? AND person_key IN ? GROUP BY person_key, purpose
+) WHERE g = 1 ORDER BY person_key, purpose`
+
+// ConsentsOf returns the purposes each of keys currently consents to.
+func (s *Store) ConsentsOf(ctx context.Context, site string, keys []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	err := s.each(ctx, qConsentsOf, []any{site, site, site, keys}, func(r scanner) error {
+		var key, purpose string
+		err := r.Scan(&key, &purpose)
+		out[key] = append(out[key], purpose)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read consents: %w", err)
+	}
+	return out, nil
+}

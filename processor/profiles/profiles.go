@@ -1,0 +1,181 @@
+package profiles
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"footfall/internal/event"
+)
+
+// Person is one row of the people query.
+type Person struct {
+	Key         string    `json:"-"`
+	UserID      string    `json:"user_id,omitempty"`
+	Devices     uint64    `json:"devices"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+	Sessions    uint64    `json:"sessions"`
+	Pageviews   uint64    `json:"pageviews"`
+	Carts       uint64    `json:"carts"`
+	Checkouts   uint64    `json:"checkouts"`
+	Signups     uint64    `json:"signups"`
+	Orders      uint64    `json:"orders"`
+	Revenue     float64   `json:"revenue"`
+	FirstOrder  time.Time `json:"first_order"`
+	LastOrder   time.Time `json:"last_order"`
+	Subscribed  bool      `json:"subscribed"`
+	Populations []string  `json:"populations"`
+	Class       string    `json:"class"`
+	Stage       string    `json:"stage"`
+	DaysSeen    int64     `json:"days_since_last_seen"`
+	DaysOrdered int64     `json:"days_since_last_order"`
+}
+
+// Scan reads one row of the people query.
+func Scan(rows driver.Rows) (Person, error) {
+	var p Person
+	var revenue int64
+	var subscribed uint8
+	err := rows.Scan(&p.Key, &p.UserID, &p.Devices, &p.FirstSeen, &p.LastSeen, &p.Sessions, &p.Pageviews,
+		&p.Carts, &p.Checkouts, &p.Signups, &p.Orders, &revenue, &p.FirstOrder, &p.LastOrder, &subscribed,
+		&p.Populations, &p.Class, &p.Stage, &p.DaysSeen, &p.DaysOrdered)
+	p.Revenue = float64(revenue) / 1e6
+	p.Subscribed = subscribed == 1
+	if p.Populations == nil {
+		p.Populations = []string{}
+	}
+	return p, err
+}
+
+// Store reads and changes people in one ClickHouse database.
+type Store struct {
+	conn  driver.Conn
+	rules Rules
+	now   func() time.Time
+}
+
+// NewStore returns a Store classifying by rules.
+func NewStore(conn driver.Conn, rules Rules) *Store {
+	return &Store{conn: conn, rules: rules, now: time.Now}
+}
+
+// Rules returns the store's classification rules.
+func (s *Store) Rules() Rules { return s.rules }
+
+// Conn is the store's connection.
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Query starts a people query of site, classified now.
+func (s *Store) Query(site string) *Query {
+	return &Query{Site: site, Now: s.now(), Rules: s.rules}
+}
+
+// ErrNotFound says no such person has been seen on the site.
+var ErrNotFound = errors.New("no such person on this site")
+
+// Ref names a person as an API caller knows them: by a visitor id, or by a
+// user id (an e-mail address or a shop account id).
+type Ref struct {
+	VisitorID string
+	UserID    string
+}
+
+const (
+	qPersonOfVisitor = `SELECT argMinMerge(person) FROM identities WHERE site_id = ? AND visitor_id = ? GROUP BY visitor_id`
+	qVisitorsOf      = `SELECT visitor_id FROM identities WHERE site_id = ? GROUP BY visitor_id HAVING argMinMerge(person) = ? ORDER BY visitor_id`
+	qVisitorKnown    = `SELECT count() FROM visitor_profiles WHERE site_id = ? AND visitor_id = ?`
+)
+
+// Resolve finds a person's key and every visitor id that belongs to them.
+func (s *Store) Resolve(ctx context.Context, site string, ref Ref) (key string, visitors []string, err error) {
+	user := event.NormalizeUser(ref.UserID)
+	if user == "" {
+		if ref.VisitorID == "" {
+			return "", nil, errors.New("a person is named by visitor_id or user_id")
+		}
+		if err := s.conn.QueryRow(ctx, qPersonOfVisitor, site, ref.VisitorID).Scan(&user); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return "", nil, fmt.Errorf("look up the person of visitor %s: %w", ref.VisitorID, err)
+		}
+		if user == "" {
+			var n uint64
+			if err := s.conn.QueryRow(ctx, qVisitorKnown, site, ref.VisitorID).Scan(&n); err != nil {
+				return "", nil, fmt.Errorf("look up visitor %s: %w", ref.VisitorID, err)
+			}
+			if n == 0 {
+				return "", nil, ErrNotFound
+			}
+			return ref.VisitorID, []string{ref.VisitorID}, nil
+		}
+	}
+	rows, err := s.conn.Query(ctx, qVisitorsOf, site, user)
+	if err != nil {
+		return "", nil, fmt.Errorf("look up the visitor ids of a person: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return "", nil, fmt.Errorf("read visitor id: %w", err)
+		}
+		visitors = append(visitors, v)
+	}
+	if err := rows.Err(); err != nil {
+		return "", nil, fmt.Errorf("look up the visitor ids of a person: %w", err)
+	}
+	if len(visitors) == 0 {
+		return "", nil, ErrNotFound
+	}
+	return user, visitors, nil
+}
+
+// Get returns the person ref names.
+func (s *Store) Get(ctx context.Context, site string, ref Ref) (Person, []string, error) {
+	key, visitors, err := s.Resolve(ctx, site, ref)
+	if err != nil {
+		return Person{}, nil, err
+	}
+	q := s.Query(site)
+	q.Visitors = visitors
+	sql, args := q.SQL()
+	rows, err := s.conn.Query(ctx, sql, Bind(args)...)
+	if err != nil {
+		return Person{}, nil, fmt.Errorf("read profile: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := Scan(rows)
+		if err != nil {
+			return Person{}, nil, fmt.Errorf("read profile: %w", err)
+		}
+		if p.Key == key {
+			return p, visitors, rows.Err()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Person{}, nil, fmt.Errorf("read profile: %w", err)
+	}
+	return Person{}, nil, ErrNotFound
+}
+
+// Bind turns string slices into the (a, b, c) form IN wants.
+func Bind(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		if v, ok := a.([]string); ok {
+			set := make([]any, len(v))
+			for j := range v {
+				set[j] = v[j]
+			}
+			out[i] = clickhouse.GroupSet{Value: set}
+			continue
+		}
+		out[i] = a
+	}
+	return out
+}

@@ -1,0 +1,242 @@
+package profiles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"footfall/internal/event"
+	"footfall/internal/stacktest"
+	"footfall/processor/chstore"
+)
+
+type journey struct {
+	t     *testing.T
+	store *chstore.Store
+	s     *Store
+	site  string
+}
+
+func (j *journey) hit(at time.Time, visitor, typ string, more map[event.Field]string, revenue int64, props ...string) {
+	f := map[event.Field]string{event.Site: j.site, event.Type: typ, event.VisitorID: visitor, event.URL: "https://shop.example/"}
+	for k, v := range more {
+		f[k] = v
+	}
+	stacktest.Insert(j.t, j.store, stacktest.Hit{At: at, Fields: f, Revenue: revenue, Props: props})
+}
+
+// expect checks the person ref names as classified at now.
+func (j *journey) expect(step string, now time.Time, ref Ref, class, stage string, check func(Person) string) Person {
+	j.t.Helper()
+	j.s.now = func() time.Time { return now }
+	p, _, err := j.s.Get(context.Background(), j.site, ref)
+	if err != nil {
+		j.t.Fatalf("%s: %v", step, err)
+	}
+	if p.Class != class || p.Stage != stage {
+		j.t.Errorf("%s: class %s stage %s, want %s %s (%+v)", step, p.Class, p.Stage, class, stage, p)
+	}
+	if check != nil {
+		if msg := check(p); msg != "" {
+			j.t.Errorf("%s: %s (%+v)", step, msg, p)
+		}
+	}
+	return p
+}
+
+// TestJourney walks one person from anonymous visitor to inactive loyal
+// customer on two devices, checking the class and stage at each step, then
+// erases them.
+func TestJourney(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	j := &journey{t: t, store: store, s: NewStore(store.Conn(), DefaultRules), site: "shop"}
+	day := 24 * time.Hour
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-300 * day)
+	a := Ref{VisitorID: "dev-a"}
+
+	j.hit(t0, "dev-a", "pageview", map[event.Field]string{event.URL: "https://shop.example/shoes/trail", event.SessionID: "s1"}, 0)
+	j.expect("first visit", t0, a, "visitor", "attraction", func(p Person) string {
+		if p.UserID != "" || p.Pageviews != 1 || p.Devices != 1 {
+			return "want one anonymous page view"
+		}
+		return ""
+	})
+	j.hit(t0.Add(day), "dev-a", "pageview", map[event.Field]string{event.URL: "https://shop.example/hats", event.SessionID: "s2"}, 0)
+	j.expect("returns", t0.Add(day), a, "visitor", "attraction", func(p Person) string {
+		if p.Sessions != 2 || p.Pageviews != 2 {
+			return "want 2 sessions, 2 page views"
+		}
+		return ""
+	})
+	// Device B browses anonymously before anyone knows it is the same person.
+	j.hit(t0.Add(day), "dev-b", "pageview", map[event.Field]string{event.URL: "https://shop.example/shoes/city", event.SessionID: "s3"}, 0)
+
+	j.hit(t0.Add(2*day), "dev-a", "subscribe", map[event.Field]string{event.UserID: " Ann@Shop.Example "}, 0, "lists", "newsletter")
+	ann := Ref{UserID: "ann@shop.example"}
+	j.expect("subscribes", t0.Add(2*day), ann, "subscriber", "acquisition", func(p Person) string {
+		if p.Key != "ann@shop.example" || p.UserID != "ann@shop.example" || !p.Subscribed {
+			return "want the normalised e-mail as key and user id, subscribed"
+		}
+		return ""
+	})
+	j.expect("visitor id finds the person", t0.Add(2*day), a, "subscriber", "acquisition", nil)
+
+	j.hit(t0.Add(3*day), "dev-a", "add_to_cart", nil, 0, "id", "TR-1", "category", "running")
+	j.expect("adds to cart", t0.Add(3*day), ann, "prospect", "qualification", nil)
+
+	j.hit(t0.Add(3*day), "dev-a", "purchase", map[event.Field]string{event.OrderID: "o1", event.Currency: "EUR"}, 29_900_000)
+	j.expect("orders", t0.Add(3*day), ann, "customer", "conversion", func(p Person) string {
+		if p.Orders != 1 || p.Revenue != 29.9 || !p.FirstOrder.Equal(t0.Add(3*day)) {
+			return "want 1 order of 29.90"
+		}
+		return ""
+	})
+	// The second order comes from the shop's backend, which knows only the
+	// customer's e-mail: it joins the person through the 'u:' visitor id.
+	j.hit(t0.Add(10*day), "", "purchase", map[event.Field]string{event.UserID: "ann@shop.example", event.OrderID: "o2"}, 50_000_000)
+	j.expect("orders again", t0.Add(10*day), ann, "customer", "retention", func(p Person) string {
+		if p.Orders != 2 || p.Devices != 2 {
+			return "want 2 orders over 2 visitor ids (dev-a, u:ann@shop.example)"
+		}
+		return ""
+	})
+	j.hit(t0.Add(20*day), "dev-a", "purchase", map[event.Field]string{event.OrderID: "o3"}, 10_000_000)
+	// The same order redelivered counts once.
+	j.hit(t0.Add(20*day), "dev-a", "purchase", map[event.Field]string{event.OrderID: "o3"}, 0)
+	j.expect("third order", t0.Add(20*day), ann, "loyal", "retention", func(p Person) string {
+		if p.Orders != 3 || !p.LastOrder.Equal(t0.Add(20*day)) {
+			return "want 3 distinct orders"
+		}
+		return ""
+	})
+	j.expect("89 days without an order", t0.Add(109*day), ann, "loyal", "retention", nil)
+	j.expect("90 days without an order", t0.Add(110*day), ann, "loyal", "reactivation", func(p Person) string {
+		if p.DaysOrdered != 90 {
+			return fmt.Sprintf("days since last order %d, want 90", p.DaysOrdered)
+		}
+		return ""
+	})
+
+	// Device B identifies as Ann: its anonymous history joins her. A later
+	// identify on B with another address does not move it away.
+	j.hit(t0.Add(30*day), "dev-b", "identify", map[event.Field]string{event.UserID: "ann@shop.example"}, 0)
+	j.hit(t0.Add(31*day), "dev-b", "identify", map[event.Field]string{event.UserID: "someone@else.example"}, 0)
+	j.expect("second device", t0.Add(31*day), Ref{VisitorID: "dev-b"}, "loyal", "retention", func(p Person) string {
+		if p.Key != "ann@shop.example" || p.Devices != 3 || p.Pageviews != 3 || !p.FirstSeen.Equal(t0) {
+			return "want dev-b's page view in Ann's profile, 3 visitor ids"
+		}
+		return ""
+	})
+	_, visitors, _ := j.s.Resolve(context.Background(), "shop", ann)
+	if want := []string{"dev-a", "dev-b", "u:ann@shop.example"}; !slices.Equal(visitors, want) {
+		t.Errorf("visitor ids %v, want %v", visitors, want)
+	}
+
+	// Manual changes survive recomputation.
+	ctx := context.Background()
+	j.s.now = time.Now
+	pro, vip, gold := "", "loyal", "gold"
+	if _, err := j.s.SetOverride(ctx, "shop", "dev-c", &vip, []string{"pro"}); err != nil {
+		t.Fatal(err)
+	}
+	j.hit(t0.Add(40*day), "dev-c", "pageview", nil, 0)
+	j.expect("manual class", t0.Add(40*day), Ref{VisitorID: "dev-c"}, "loyal", "attraction", func(p Person) string {
+		if !slices.Equal(p.Populations, []string{"pro"}) {
+			return "want population pro"
+		}
+		return ""
+	})
+	if _, err := j.s.SetOverride(ctx, "shop", "dev-c", &pro, nil); err != nil {
+		t.Fatal(err)
+	}
+	j.expect("manual class cleared, population kept", t0.Add(40*day), Ref{VisitorID: "dev-c"}, "visitor", "attraction", func(p Person) string {
+		if !slices.Equal(p.Populations, []string{"pro"}) {
+			return "want population pro"
+		}
+		return ""
+	})
+	if _, err := j.s.SetOverride(ctx, "shop", "dev-c", &gold, nil); err == nil {
+		t.Error("class gold accepted")
+	}
+	if _, err := j.s.SetOverride(ctx, "shop", "ann@shop.example", nil, []string{"reseller"}); err != nil {
+		t.Fatal(err)
+	}
+
+	cs, err := j.s.Consents(ctx, "shop", visitors)
+	if err != nil || len(cs) != 1 || cs[0].Purpose != "newsletter" || !cs[0].Granted {
+		t.Errorf("consents %+v %v", cs, err)
+	}
+	x, err := j.s.Export(ctx, "shop", ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.Events) != 11 || !slices.Equal(x.Override.Populations, []string{"reseller"}) || len(x.Ledger) != 1 {
+		t.Errorf("export: %d events, manual %+v, ledger %+v", len(x.Events), x.Override, x.Ledger)
+	}
+
+	// Erasure: no row in any table may still name Ann or her devices.
+	names := []string{"dev-a", "dev-b", "u:ann@shop.example", "ann@shop.example"}
+	if n := rowsNaming(t, store, names); n == 0 {
+		t.Fatal("before erasure no row names Ann: the check below would prove nothing")
+	}
+	e, err := j.s.Erase(ctx, "shop", Ref{VisitorID: "dev-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Visitors) != 3 || e.Sessions != 3 {
+		t.Errorf("erasure %+v", e)
+	}
+	if n := rowsNaming(t, store, names); n != 0 {
+		t.Errorf("%d rows still name Ann after erasure", n)
+	}
+	if _, _, err := j.s.Get(ctx, "shop", ann); !errors.Is(err, ErrNotFound) {
+		t.Errorf("erased person: %v", err)
+	}
+	j.expect("others stay", t0.Add(40*day), Ref{VisitorID: "dev-c"}, "visitor", "attraction", nil)
+}
+
+// rowsNaming counts the rows of every table of the database with a String
+// or Array(String) column holding one of names: a table added later is
+// covered without changing the test.
+func rowsNaming(t *testing.T, store *chstore.Store, names []string) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := store.Conn().Query(ctx, `SELECT table, name, type FROM system.columns
+WHERE database = currentDatabase() AND (type = 'String' OR type = 'Array(String)')
+AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT LIKE '%View')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type col struct{ table, name, typ string }
+	var cols []col
+	for rows.Next() {
+		var c col
+		if err := rows.Scan(&c.table, &c.name, &c.typ); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, c)
+	}
+	rows.Close()
+	var quoted []string
+	for _, n := range names {
+		quoted = append(quoted, "'"+n+"'")
+	}
+	set := "(" + strings.Join(quoted, ", ") + ")"
+	var total uint64
+	for _, c := range cols {
+		cond := c.name + " IN " + set
+		if c.typ == "Array(String)" {
+			cond = "hasAny(" + c.name + ", [" + strings.Join(quoted, ", ") + "])"
+		}
+		n := stacktest.Count(t, store, "SELECT count() FROM "+c.table+" WHERE "+cond)
+		if n > 0 {
+			t.Logf("%s.%s: %d rows", c.table, c.name, n)
+		}
+		total += n
+	}
+	return total
+}

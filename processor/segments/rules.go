@@ -1,0 +1,234 @@
+// Package segments keeps rule segments: definitions made through the API,
+// compiled to conditions on the people query and evaluated in ClickHouse;
+// their members and sizes over time; and the evaluation that tells who
+// entered or left a segment or a lifecycle class, for triggers.
+package segments
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"footfall/processor/profiles"
+)
+
+// Condition is one rule of a segment; a segment's conditions all hold for
+// its members.
+//
+//	{"field": "revenue", "op": ">=", "value": 100}
+//	{"field": "class", "op": "in", "value": ["customer", "loyal"]}
+//	{"field": "population", "value": "pro"}
+//	{"field": "viewed_section", "value": "/shoes", "days": 30}
+//	{"field": "event", "value": "email_open", "campaign": "spring", "days": 60}
+//	{"field": "event", "op": "not", "value": "email_click", "campaign": "spring"}
+//	{"field": "consent", "value": "newsletter"}
+type Condition struct {
+	Field    string          `json:"field"`
+	Op       string          `json:"op,omitempty"`
+	Value    json.RawMessage `json:"value"`
+	Days     int             `json:"days,omitempty"`
+	Name     string          `json:"name,omitempty"`     // event: the event's name
+	Campaign string          `json:"campaign,omitempty"` // event: its utm_campaign
+}
+
+// numeric person columns a condition can compare, and the factor from the
+// API's unit to the column's.
+var numeric = map[string]struct {
+	column string
+	scale  float64
+}{
+	"orders":                {"orders", 1},
+	"revenue":               {"revenue", 1e6},
+	"sessions":              {"sessions", 1},
+	"pageviews":             {"pageviews", 1},
+	"carts":                 {"carts", 1},
+	"devices":               {"devices", 1},
+	"days_since_last_seen":  {"days_seen", 1},
+	"days_since_last_order": {"days_ordered", 1},
+}
+
+var comparisons = map[string]bool{"=": true, "!=": true, ">": true, ">=": true, "<": true, "<=": true}
+
+// maxDays bounds how far back an event condition looks.
+const maxDays = 3660
+
+// compile adds cond to q. now anchors the "in the last N days" windows.
+func compile(q *profiles.Query, c Condition, now time.Time) error {
+	if n, ok := numeric[c.Field]; ok {
+		op := c.Op
+		if op == "" {
+			op = ">="
+		}
+		if !comparisons[op] {
+			return fmt.Errorf("%s: op %q, want one of = != > >= < <=", c.Field, c.Op)
+		}
+		var v float64
+		if err := json.Unmarshal(c.Value, &v); err != nil {
+			return fmt.Errorf("%s: value must be a number", c.Field)
+		}
+		q.Where(fmt.Sprintf("toFloat64(%s) %s ?", n.column, op), v*n.scale)
+		return nil
+	}
+	switch c.Field {
+	case "class", "stage":
+		allowed := profiles.Classes
+		if c.Field == "stage" {
+			allowed = profiles.Stages
+		}
+		vals, err := stringList(c.Value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.Field, err)
+		}
+		for _, v := range vals {
+			if !contains(allowed, v) {
+				return fmt.Errorf("%s %q: want one of %v", c.Field, v, allowed)
+			}
+		}
+		switch c.Op {
+		case "", "=", "in":
+			q.Where(c.Field+" IN ?", vals)
+		case "!=", "not in":
+			q.Where(c.Field+" NOT IN ?", vals)
+		default:
+			return fmt.Errorf("%s: op %q, want = != in or not in", c.Field, c.Op)
+		}
+		return nil
+	case "population":
+		v, err := oneString(c.Value)
+		if err != nil {
+			return fmt.Errorf("population: %w", err)
+		}
+		return negatable(q, c, "has(populations, ?)", v)
+	case "identified", "subscribed":
+		var b bool
+		if err := json.Unmarshal(c.Value, &b); err != nil {
+			return fmt.Errorf("%s: value must be true or false", c.Field)
+		}
+		cond := map[string]string{"identified": "user_id != ''", "subscribed": "subscribed = 1"}[c.Field]
+		if !b {
+			cond = "NOT (" + cond + ")"
+		}
+		q.Where(cond)
+		return nil
+	case "consent":
+		purpose, err := oneString(c.Value)
+		if err != nil {
+			return fmt.Errorf("consent: %w", err)
+		}
+		return negatable(q, c, "person_key IN ("+consentedSQL+")", q.Site, q.Site, q.Site, purpose)
+	case "viewed_section", "event":
+		v, err := oneString(c.Value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.Field, err)
+		}
+		days := c.Days
+		if days == 0 {
+			days = 30
+		}
+		if days < 0 || days > maxDays {
+			return fmt.Errorf("%s: days %d, want 1 to %d", c.Field, c.Days, maxDays)
+		}
+		since := now.UTC().Add(-time.Duration(days) * 24 * time.Hour).Truncate(time.Second)
+		what := "type = 'pageview' AND startsWith(url_path, ?)"
+		args := []any{v}
+		if c.Field == "event" {
+			what = "type = ?"
+			if c.Name != "" {
+				what += " AND name = ?"
+				args = append(args, c.Name)
+			}
+			if c.Campaign != "" {
+				what += " AND utm_campaign = ?"
+				args = append(args, c.Campaign)
+			}
+		}
+		return negatable(q, c, "person_key IN ("+didSQL(what)+")", append([]any{q.Site, q.Site, q.Site, since}, args...)...)
+	}
+	return fmt.Errorf("unknown field %q", c.Field)
+}
+
+// consentedSQL lists the person keys whose latest word on a purpose was
+// yes; arguments: site, site, site, purpose.
+const consentedSQL = `SELECT person_key FROM (
+    SELECT person_key, argMax(granted, (time, toString(event_id))) AS g
+    FROM consents ANY INNER JOIN (` + profiles.PersonKeys + `) USING visitor_id
+    WHERE site_id = ? AND purpose = ? GROUP BY person_key
+) WHERE g = 1`
+
+// didSQL lists the person keys with an event matching what since a time;
+// arguments: site, site, site, since, then what's.
+func didSQL(what string) string {
+	return `SELECT person_key FROM (` + profiles.PersonKeys + `) WHERE visitor_id IN (
+    SELECT visitor_id FROM events WHERE site_id = ? AND time >= ? AND is_bot = 0 AND ` + what + `)`
+}
+
+func negatable(q *profiles.Query, c Condition, cond string, args ...any) error {
+	switch c.Op {
+	case "", "=", "has", "did":
+		q.Where(cond, args...)
+	case "not", "!=":
+		q.Where("NOT ("+cond+")", args...)
+	default:
+		return fmt.Errorf("%s: op %q, want none or \"not\"", c.Field, c.Op)
+	}
+	return nil
+}
+
+func oneString(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil || s == "" {
+		return "", fmt.Errorf("value must be a non-empty string")
+	}
+	return s, nil
+}
+
+func stringList(raw json.RawMessage) ([]string, error) {
+	var list []string
+	if err := json.Unmarshal(raw, &list); err == nil && len(list) > 0 {
+		return list, nil
+	}
+	s, err := oneString(raw)
+	if err != nil {
+		return nil, fmt.Errorf("value must be a string or a list of strings")
+	}
+	return []string{s}, nil
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Compile turns conditions into a people query of site.
+func Compile(store *profiles.Store, site string, conds []Condition) (*profiles.Query, error) {
+	q := store.Query(site)
+	for i, c := range conds {
+		if err := compile(q, c, q.Now); err != nil {
+			return nil, fmt.Errorf("condition %d: %w", i+1, err)
+		}
+	}
+	return q, nil
+}
+
+// Builtin segments follow the lifecycle classes and the reactivation
+// stage, so that a new subscriber, a first order, a newly loyal customer
+// or one gone quiet fires a trigger like any segment does.
+func Builtin() []Segment {
+	var out []Segment
+	for _, c := range profiles.Classes[1:] {
+		out = append(out, Segment{ID: "class:" + c, Name: "class " + c,
+			Conditions: []Condition{{Field: "class", Value: json.RawMessage(`"` + c + `"`)}}})
+	}
+	return append(out, Segment{ID: "stage:reactivation", Name: "stage reactivation",
+		Conditions: []Condition{{Field: "stage", Value: json.RawMessage(`"reactivation"`)}}})
+}
+
+// IsBuiltin says whether id names a built-in segment.
+func IsBuiltin(id string) bool {
+	return strings.HasPrefix(id, "class:") || strings.HasPrefix(id, "stage:")
+}
