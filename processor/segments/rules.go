@@ -67,7 +67,11 @@ func compile(q *profiles.Query, c Condition, now time.Time) error {
 		if err := json.Unmarshal(c.Value, &v); err != nil {
 			return fmt.Errorf("%s: value must be a number", c.Field)
 		}
-		q.Where(fmt.Sprintf("toFloat64(%s) %s ?", n.column, op), v*n.scale)
+		cond := fmt.Sprintf("toFloat64(%s) %s ?", n.column, op)
+		if c.Field == "days_since_last_order" {
+			cond = "orders > 0 AND " + cond // who never ordered has no such number
+		}
+		q.Where(cond, v*n.scale)
 		return nil
 	}
 	switch c.Field {
