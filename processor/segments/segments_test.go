@@ -35,7 +35,9 @@ func Seed(t *testing.T) (*chstore.Store, *profiles.Store, *segments.Store) {
 	}
 	user := func(u string) map[event.Field]string { return map[event.Field]string{event.UserID: u} }
 	order := func(id string) map[event.Field]string { return map[event.Field]string{event.OrderID: id} }
-	url := func(u string) map[event.Field]string { return map[event.Field]string{event.URL: "https://shop.example" + u} }
+	url := func(u string) map[event.Field]string {
+		return map[event.Field]string{event.URL: "https://shop.example" + u}
+	}
 	spring := map[event.Field]string{event.UTMCampaign: "spring"}
 	stacktest.Insert(t, store,
 		hit(ago(50), "va", "subscribe", user("ann@x"), 0),
