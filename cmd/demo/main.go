@@ -124,14 +124,21 @@ func (d *demo) visit(n, session int) error {
 		}
 		ref = page
 	}
+	if n%5 == 0 && session == 1 { // a fifth subscribe to the newsletter on their first visit
+		body := fmt.Sprintf(`{"site":%q,"type":"subscribe","visitor_id":%q,"session_id":%q,"user_id":"demo-%04d@example.com","url":"https://shop.example/","props":{"lists":"newsletter","source":"footer-form","wording":"nl-2026-10"}}`,
+			d.site, vid, sid, n)
+		if err := d.do("POST", "/e", ua, []byte(body), ""); err != nil {
+			return err
+		}
+	}
 	if rand.IntN(4) == 0 { // a quarter fill a cart
 		body := fmt.Sprintf(`{"site":%q,"type":"add_to_cart","visitor_id":%q,"session_id":%q,"url":"https://shop.example/shoes/trail-runner","props":{"sku":"TR-42","price":"89.00"}}`, d.site, vid, sid)
 		if err := d.do("POST", "/e", ua, []byte(body), ""); err != nil {
 			return err
 		}
 		if rand.IntN(2) == 0 { // half of them order, reported by the shop's backend
-			body := fmt.Sprintf(`{"type":"purchase","visitor_id":%q,"order_id":"D-%05d","revenue":"%d.%02d","currency":"EUR"}`,
-				vid, n, 40+rand.IntN(150), rand.IntN(100))
+			body := fmt.Sprintf(`{"type":"purchase","visitor_id":%q,"order_id":"D-%s-%04d-%d","revenue":"%d.%02d","currency":"EUR"}`,
+				vid, d.run, n, session, 40+rand.IntN(150), rand.IntN(100))
 			if err := d.do("POST", "/api/v1/events", "", []byte(body), d.key); err != nil {
 				return err
 			}

@@ -65,6 +65,13 @@ case "${1:-start}" in
     "$ROOT/bin/processor" migrate >>"$LOGS/processor.log" 2>&1 || { tail -n 20 "$LOGS/processor.log" >&2; exit 1; }
     start_one processor
     start_one collector -spool-dir "${FOOTFALL_SPOOL_DIR:-$STATE/spool}"
+    # The people and segment API serves personal data and answers only
+    # with a token: one is made once and kept in .local/api-token.
+    if [[ -z "${FOOTFALL_API_TOKEN:-}" ]]; then
+      [[ -s "$STATE/api-token" ]] || (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$STATE/api-token")
+      FOOTFALL_API_TOKEN="$(cat "$STATE/api-token")"
+      export FOOTFALL_API_TOKEN
+    fi
     start_one dashboards
     wait_http collector "http://$COLLECTOR/readyz" 30
     wait_http processor "http://${FOOTFALL_METRICS_LISTEN:-127.0.0.1:9101}/healthz" 30
@@ -72,7 +79,8 @@ case "${1:-start}" in
     cat <<MSG
 
   collector   http://$COLLECTOR   (pixel /p.gif, beacon /e, server API /api/v1/events, snippet /t.js)
-  dashboards  http://$DASHBOARDS/?site=demo
+  dashboards  http://$DASHBOARDS/?site=demo&token=$FOOTFALL_API_TOKEN
+  API token   $FOOTFALL_API_TOKEN   (Authorization: Bearer; kept in $STATE/api-token)
   metrics     http://$COLLECTOR/metrics  http://${FOOTFALL_METRICS_LISTEN:-127.0.0.1:9101}/metrics
   logs        $LOGS/
 
