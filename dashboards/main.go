@@ -18,6 +18,7 @@ import (
 	"footfall/dashboards/api"
 	"footfall/dashboards/web"
 	"footfall/internal/envflag"
+	"footfall/internal/links"
 	"footfall/processor/chstore"
 	"footfall/processor/profiles"
 )
@@ -27,6 +28,9 @@ type config struct {
 	Token  string
 	CH     chstore.Config
 	Rules  profiles.Rules
+	// LinkSecret and CollectorURL let the API rewrite newsletter links.
+	LinkSecret   string
+	CollectorURL string
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -37,6 +41,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.CH.User, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.CH.Password, "clickhouse-password", "", "ClickHouse password")
 	c.Rules.RegisterFlags(fs)
+	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the collector's)")
+	fs.StringVar(&c.CollectorURL, "collector-url", "http://127.0.0.1:8080", "the collector's public address, which newsletter links and pixels point to")
 }
 
 func main() {
@@ -47,7 +53,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	slog.Info("dashboards starting", envflag.Describe(fs, envflag.Secret{"api-token": true, "clickhouse-password": true})...)
+	slog.Info("dashboards starting", envflag.Describe(fs, envflag.Secret{"api-token": true, "clickhouse-password": true, "link-secret": true})...)
 	if cfg.Token == "" {
 		slog.Warn("the query API is open: set -api-token before exposing it beyond this machine")
 	}
@@ -66,7 +72,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer store.Close()
 	mux := http.NewServeMux()
-	api.New(store.Conn(), cfg.Token, cfg.Rules).Register(mux)
+	acfg := api.Config{Token: cfg.Token, Rules: cfg.Rules, CollectorURL: cfg.CollectorURL}
+	if cfg.LinkSecret != "" {
+		if acfg.Links, err = links.NewSigner(cfg.LinkSecret); err != nil {
+			return fmt.Errorf("-link-secret: %w", err)
+		}
+	}
+	api.New(store, acfg).Register(mux)
 	mux.Handle("GET /", http.FileServerFS(web.Files))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	ln, err := net.Listen("tcp", cfg.Listen)

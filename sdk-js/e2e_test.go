@@ -103,7 +103,7 @@ func TestBrowserJourney(t *testing.T) {
 		{"type = 'product_view' AND name = 'Trail Runner' AND has(prop_keys, 'price')", 1},
 		{"type = 'add_to_cart' AND url_path = '/product.html'", 1},
 		{"type = 'begin_checkout' AND url_path = '/checkout'", 1},
-		{"type = 'subscribe' AND user_id = 'Ann@Example.com'", 1},
+		{"type = 'subscribe' AND user_id = 'ann@example.com'", 1}, // the processor lower-cases e-mail addresses
 		{"type = 'purchase' AND order_id = 'E2E-1' AND revenue_micros = 89900000 AND currency = 'EUR'", 1},
 		{"type = 'outbound' AND has(prop_values, 'https://partner.example/offer')", 1},
 		// Landing campaign tags stay with every event of the session, and the

@@ -18,6 +18,7 @@ import (
 
 	"footfall/collector/kafkaout"
 	"footfall/internal/event"
+	"footfall/internal/links"
 )
 
 // Queue takes encoded events; *kafkaout.Producer in production.
@@ -43,6 +44,9 @@ type Config struct {
 	MaxBatchEvents int
 	// MaxBodyBytes is the largest body accepted (the server enforces it too).
 	MaxBodyBytes int
+	// Links checks newsletter click and unsubscribe links; nil turns those
+	// endpoints off (opens are still recorded).
+	Links *links.Signer
 	// Now returns the receive time; time.Now outside tests.
 	Now func() time.Time
 }
@@ -165,7 +169,9 @@ func (h *Handler) Handle(ctx *fasthttp.RequestCtx) {
 	case "/t.js":
 		h.serveScript(ctx)
 	default:
-		ctx.Error("not found\n", fasthttp.StatusNotFound)
+		if !h.email(ctx, path) {
+			ctx.Error("not found\n", fasthttp.StatusNotFound)
+		}
 	}
 }
 
@@ -336,6 +342,20 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 			return
 		}
 	}
+	if err := h.enqueue(s); err != nil {
+		h.refuse(ctx, ep, err)
+		return
+	}
+	accepted[ep].Add(float64(len(s.events)))
+	if ep == epPixel {
+		h.answer(ctx, ep, fasthttp.StatusOK, "")
+	} else {
+		ctx.SetStatusCode(fasthttp.StatusAccepted)
+	}
+}
+
+// enqueue encodes the events of s and hands them to the queue, all or none.
+func (h *Handler) enqueue(s *scratch) error {
 	// Encode every event back to back, then point the messages into the
 	// finished buffer: appending may have moved it.
 	s.ends = s.ends[:0]
@@ -348,24 +368,19 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 		s.msgs = append(s.msgs, kafkaout.Msg{Key: partitionKey(&s.events[i]), Value: s.buf[start:end]})
 		start = end
 	}
-	switch err := h.q.Enqueue(s.msgs...); {
-	case err == nil:
+	return h.q.Enqueue(s.msgs...)
+}
+
+// refuse answers a request whose events the queue did not take.
+func (h *Handler) refuse(ctx *fasthttp.RequestCtx, ep endpoint, err error) {
+	switch {
 	case errors.Is(err, kafkaout.ErrFull):
 		ctx.Response.Header.Set("Retry-After", "1")
 		h.reject(ctx, ep, fasthttp.StatusServiceUnavailable, rsQueueFull, err)
-		return
 	case errors.Is(err, kafkaout.ErrClosed):
 		h.reject(ctx, ep, fasthttp.StatusServiceUnavailable, rsShutdown, err)
-		return
 	default:
 		h.reject(ctx, ep, fasthttp.StatusRequestEntityTooLarge, rsTooLarge, err)
-		return
-	}
-	accepted[ep].Add(float64(len(s.events)))
-	if ep == epPixel {
-		h.answer(ctx, ep, fasthttp.StatusOK, "")
-	} else {
-		ctx.SetStatusCode(fasthttp.StatusAccepted)
 	}
 }
 

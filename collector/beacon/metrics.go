@@ -14,10 +14,13 @@ const (
 	epPixel endpoint = iota
 	epBeacon
 	epAPI
+	epOpen
+	epClick
+	epUnsubscribe
 	numEndpoints
 )
 
-var endpointNames = [numEndpoints]string{"pixel", "beacon", "api"}
+var endpointNames = [numEndpoints]string{"pixel", "beacon", "api", "email_open", "email_click", "unsubscribe"}
 
 type reason int
 

@@ -21,6 +21,7 @@ import (
 	"footfall/collector/beacon"
 	"footfall/collector/kafkaout"
 	"footfall/internal/kafkaadmin"
+	"footfall/internal/links"
 )
 
 // Config is the collector's whole configuration.
@@ -40,6 +41,7 @@ type Config struct {
 	KeepFullIP        bool
 	TrustProxy        bool
 	CookielessSecret  string
+	LinkSecret        string
 	ShutdownDelay     time.Duration
 	ShutdownTimeout   time.Duration
 	ReadinessInterval time.Duration
@@ -66,6 +68,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.KeepFullIP, "keep-full-ip", false, "store client addresses whole instead of anonymised")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For")
 	fs.StringVar(&c.CookielessSecret, "cookieless-secret", "", "salt of the daily visitor hash for hits without a visitor id; random per start when empty")
+	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the dashboards'); empty turns those links off")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz fails before the listener closes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long to wait for Kafka to take queued events")
 	fs.DurationVar(&c.ReadinessInterval, "readiness-interval", 2*time.Second, "how often Kafka is checked for /readyz")
@@ -74,7 +77,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 }
 
 // Secrets names the flags Describe must not print.
-var Secrets = map[string]bool{"site-keys": true, "cookieless-secret": true}
+var Secrets = map[string]bool{"site-keys": true, "cookieless-secret": true, "link-secret": true}
 
 // Server is a running collector.
 type Server struct {
@@ -101,6 +104,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if len(secret) == 0 {
 		secret = randomSecret()
 	}
+	var signer *links.Signer
+	if cfg.LinkSecret != "" {
+		if signer, err = links.NewSigner(cfg.LinkSecret); err != nil {
+			return nil, fmt.Errorf("-link-secret: %w", err)
+		}
+	}
 	brokers := cfg.Kafka.BrokerList()
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("prepare kafka topic: %w", err)
@@ -117,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	h := beacon.New(beacon.Config{
 		Sites: setOf(splitList(cfg.Sites)), SiteKeys: keys,
 		KeepFullIP: cfg.KeepFullIP, TrustProxy: cfg.TrustProxy, CookielessSecret: secret,
-		MaxBatchEvents: cfg.MaxBatchEvents, MaxBodyBytes: cfg.MaxBodyBytes,
+		MaxBatchEvents: cfg.MaxBatchEvents, MaxBodyBytes: cfg.MaxBodyBytes, Links: signer,
 	}, prod, fasthttpadaptor.NewFastHTTPHandler(promhttp.Handler()))
 	if cfg.Script != nil {
 		h.SetScript(cfg.Script)

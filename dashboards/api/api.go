@@ -17,25 +17,42 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"footfall/internal/links"
+	"footfall/processor/campaigns"
+	"footfall/processor/chstore"
 	"footfall/processor/profiles"
 	"footfall/processor/segments"
 )
 
 // API serves /api/v1/*.
 type API struct {
-	conn     driver.Conn
-	token    string
-	now      func() time.Time
-	people   *profiles.Store
-	segments *segments.Store
+	conn      driver.Conn
+	cfg       Config
+	token     string
+	now       func() time.Time
+	people    *profiles.Store
+	segments  *segments.Store
+	campaigns *campaigns.Store
 }
 
-// New returns an API reading through conn and classifying people by rules.
-// An empty token leaves the reports open, for a local setup on loopback;
-// the people and segment API then refuses to answer.
-func New(conn driver.Conn, token string, rules profiles.Rules) *API {
-	people := profiles.NewStore(conn, rules)
-	return &API{conn: conn, token: token, now: time.Now, people: people, segments: segments.NewStore(people)}
+// Config is what the API needs beyond the database.
+type Config struct {
+	// Token is what callers must send. Empty leaves the reports open, for a
+	// local setup on loopback; the people, segment and campaign API then
+	// refuses to answer.
+	Token string
+	Rules profiles.Rules
+	// Links signs newsletter links and CollectorURL is the collector's
+	// public address they point to; both are needed to rewrite newsletters.
+	Links        *links.Signer
+	CollectorURL string
+}
+
+// New returns an API reading through store.
+func New(store *chstore.Store, cfg Config) *API {
+	people := profiles.NewStore(store.Conn(), cfg.Rules)
+	return &API{conn: store.Conn(), cfg: cfg, token: cfg.Token, now: time.Now, people: people,
+		segments: segments.NewStore(people), campaigns: campaigns.NewStore(store)}
 }
 
 // Register mounts the API's routes on mux.
@@ -55,6 +72,13 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/segments/{id}/members", a.private(a.members))
 	mux.HandleFunc("GET /api/v1/segments/{id}/export.csv", a.private(a.exportCSV))
 	mux.HandleFunc("GET /api/v1/segments/{id}/sizes", a.private(a.sizes))
+	mux.HandleFunc("GET /api/v1/campaigns", a.private(a.listCampaigns))
+	mux.HandleFunc("POST /api/v1/campaigns", a.private(a.createCampaign))
+	mux.HandleFunc("POST /api/v1/campaigns/{id}/recipients", a.private(a.addRecipients))
+	mux.HandleFunc("GET /api/v1/campaigns/{id}/recipients", a.private(a.recipients))
+	mux.HandleFunc("POST /api/v1/campaigns/{id}/rewrite", a.private(a.rewrite))
+	mux.HandleFunc("GET /api/v1/campaigns/{id}/report", a.private(a.report))
+	mux.HandleFunc("GET /api/v1/campaigns-compare", a.private(a.compare))
 }
 
 func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {

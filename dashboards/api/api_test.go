@@ -77,7 +77,7 @@ func TestOverview(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	seed(t, store)
 	mux := http.NewServeMux()
-	api.New(store.Conn(), "tok", profiles.DefaultRules).Register(mux)
+	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

@@ -58,7 +58,7 @@ func TestPeopleAPI(t *testing.T) {
 		hit("vd", "pageview", nil, 0),
 	)
 	mux := http.NewServeMux()
-	api.New(store.Conn(), "tok", profiles.DefaultRules).Register(mux)
+	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -173,7 +173,7 @@ func TestPeopleAPI(t *testing.T) {
 
 	// Without a configured token the people API does not answer at all.
 	open := http.NewServeMux()
-	api.New(store.Conn(), "", profiles.DefaultRules).Register(open)
+	api.New(store, api.Config{Rules: profiles.DefaultRules}).Register(open)
 	osrv := httptest.NewServer(open)
 	defer osrv.Close()
 	var e struct{ Error string }

@@ -94,6 +94,9 @@ const (
 	IngestPixel  Ingest = 1 // GET /p.gif
 	IngestBeacon Ingest = 2 // POST /e
 	IngestAPI    Ingest = 3 // POST /api/v1/events
+	// IngestEmail is a newsletter open, click or unsubscribe: its site,
+	// campaign and recipient come from its token, in the processor.
+	IngestEmail Ingest = 4
 )
 
 // String names the ingest path as stored in ClickHouse.
@@ -105,6 +108,8 @@ func (i Ingest) String() string {
 		return "beacon"
 	case IngestAPI:
 		return "api"
+	case IngestEmail:
+		return "email"
 	}
 	return "unknown"
 }

@@ -68,7 +68,7 @@ var (
 // Validate checks what no single field can: the required fields and the
 // fields that only make sense together.
 func (e *Event) Validate() error {
-	if len(e.F[Site]) == 0 {
+	if len(e.F[Site]) == 0 && e.Ingest != IngestEmail {
 		return ErrNoSite
 	}
 	if len(e.F[Type]) == 0 {

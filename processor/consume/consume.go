@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"footfall/internal/event"
+	"footfall/processor/campaigns"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
 )
@@ -51,6 +52,7 @@ type Consumer struct {
 	store  *chstore.Store
 	r      *kafka.Reader
 	en     *enrich.Enricher
+	rcpt   *campaigns.Resolver
 	rows   []chstore.Row
 	rowMsg []int // partition of each row, for the redelivery check
 	rej    []chstore.Rejected
@@ -93,7 +95,7 @@ func New(cfg Config, store *chstore.Store) *Consumer {
 		}),
 	})
 	return &Consumer{
-		cfg: cfg, store: store, r: r, en: enrich.New(0),
+		cfg: cfg, store: store, r: r, en: enrich.New(0), rcpt: campaigns.NewResolver(store.Conn()),
 		last: map[int]kafka.Message{}, next: map[int]int64{}, verified: map[int]bool{},
 	}
 }
@@ -219,6 +221,9 @@ func (c *Consumer) write(ctx context.Context) error {
 	if err := c.dropStored(ctx); err != nil {
 		return err
 	}
+	if err := c.resolveRecipients(ctx); err != nil {
+		return err
+	}
 	if err := c.store.InsertRejected(ctx, c.rej); err != nil {
 		return err
 	}
@@ -268,6 +273,29 @@ func (c *Consumer) dropStored(ctx context.Context) error {
 	}
 	if skipped := len(c.rows) - len(keep); skipped > 0 {
 		slog.Info("skipped events already in clickhouse", "events", skipped)
+	}
+	c.rows, c.rowMsg = keep, keepPart
+	return nil
+}
+
+// resolveRecipients gives newsletter events their site and person from
+// their recipient token; those with an unknown token (a deleted campaign, a
+// made-up token) are kept in events_rejected, not lost.
+func (c *Consumer) resolveRecipients(ctx context.Context) error {
+	unknown, err := c.rcpt.Resolve(ctx, c.rows)
+	if err != nil || len(unknown) == 0 {
+		return err
+	}
+	keep, keepPart := c.rows[:0], c.rowMsg[:0]
+	u := 0
+	for i := range c.rows {
+		if u < len(unknown) && unknown[u] == i {
+			u++
+			c.rej = append(c.rej, chstore.Rejected{Topic: c.cfg.Topic, Err: "unknown recipient token", Payload: event.Append(nil, &c.rows[i].Event)})
+			unknownTokens.Inc()
+			continue
+		}
+		keep, keepPart = append(keep, c.rows[i]), append(keepPart, c.rowMsg[i])
 	}
 	c.rows, c.rowMsg = keep, keepPart
 	return nil

@@ -14,6 +14,10 @@ var (
 		Name: "processor_events_redelivered_skipped_total",
 		Help: "Redelivered events skipped because ClickHouse already had them.",
 	})
+	unknownTokens = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_email_events_unknown_token_total",
+		Help: "Newsletter events whose recipient token matched no recipient, kept in events_rejected.",
+	})
 	decodeErrors = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "processor_messages_undecodable_total",
 		Help: "Kafka messages that did not decode, kept in events_rejected.",

@@ -26,6 +26,9 @@ type Result struct {
 	// UserID is normalised (see event.NormalizeUser); VisitorID falls back
 	// to event.UserVisitorPrefix + UserID when the event has none.
 	UserID, VisitorID string
+	// RecipientToken is the ff_rt landing parameter a newsletter click
+	// adds: the processor turns it into the recipient's user id.
+	RecipientToken string
 }
 
 // Enricher keeps a user-agent cache; one per goroutine, it is not locked.
@@ -79,12 +82,19 @@ func (en *Enricher) Enrich(e *event.Event, r *Result) {
 			}
 		case "ref":
 			ref = v
+		case "ff_rt":
+			r.RecipientToken = v
 		}
 	})
 	rh := splitURL(s(e, event.Referrer)).host
 	r.ReferrerHost = rh
 	r.Source, r.Medium = source(r, ref, clickKind, rh)
-	r.UA = en.userAgent(s(e, event.UserAgent))
+	// A shop's backend and a newsletter's pixel or link have no browser to
+	// judge: the server API is trusted, and e-mail events are told apart by
+	// their own rules (campaigns.OpenKind), so neither is ever a bot here.
+	if e.Ingest != event.IngestAPI && e.Ingest != event.IngestEmail {
+		r.UA = en.userAgent(s(e, event.UserAgent))
+	}
 	r.UserID = event.NormalizeUser(s(e, event.UserID))
 	r.VisitorID = s(e, event.VisitorID)
 	if r.VisitorID == "" && r.UserID != "" {
@@ -210,7 +220,7 @@ func eachParam(query string, f func(k, v string)) {
 		kv, query, _ = strings.Cut(query, "&")
 		k, v, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(k, "utm_") && k != "aff" && k != "affiliate" && k != "affiliate_id" &&
-			k != "gclid" && k != "msclkid" && k != "fbclid" && k != "ref" {
+			k != "gclid" && k != "msclkid" && k != "fbclid" && k != "ref" && k != "ff_rt" {
 			continue
 		}
 		if u, err := url.QueryUnescape(v); err == nil {

@@ -43,6 +43,11 @@ func TestSourceAndURL(t *testing.T) {
 		{"no url", "", "", nil, "", "", "(direct)", "(none)", "", ""},
 	}
 	en := New(10)
+	var landing Result
+	en.Enrich(ev("https://shop.example/sale?utm_campaign=spring&ff_rt=AbCdEfGhIjKlMnOpQrStUv", "", firefox, nil), &landing)
+	if landing.RecipientToken != "AbCdEfGhIjKlMnOpQrStUv" || landing.UTMCampaign != "spring" {
+		t.Errorf("landing from a newsletter: %+v", landing)
+	}
 	for _, c := range cases {
 		var r Result
 		en.Enrich(ev(c.url, c.ref, firefox, c.fields), &r)
@@ -91,6 +96,18 @@ func TestPersonFields(t *testing.T) {
 		{"", "", "", ""},
 	}
 	en := New(10)
+	var landing Result
+	en.Enrich(ev("https://shop.example/sale?utm_campaign=spring&ff_rt=AbCdEfGhIjKlMnOpQrStUv", "", firefox, nil), &landing)
+	if landing.RecipientToken != "AbCdEfGhIjKlMnOpQrStUv" || landing.UTMCampaign != "spring" {
+		t.Errorf("landing from a newsletter: %+v", landing)
+	}
+	server := ev("", "", "", nil)
+	server.Ingest = event.IngestAPI
+	var order Result
+	en.Enrich(server, &order)
+	if order.UA.Bot {
+		t.Error("a server API event without a user agent is taken for a bot")
+	}
 	for _, c := range cases {
 		var r Result
 		en.Enrich(ev("", "", firefox, map[event.Field]string{event.VisitorID: c.visitor, event.UserID: c.user}), &r)

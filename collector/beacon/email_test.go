@@ -1,0 +1,113 @@
+package beacon
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"footfall/internal/event"
+	"footfall/internal/links"
+)
+
+func emailHandler(t *testing.T, q Queue) (*Handler, *links.Signer) {
+	t.Helper()
+	signer, err := links.NewSigner("0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHandler(q)
+	h.cfg.Links = signer
+	return h, signer
+}
+
+const tok = "AbCdEfGhIjKlMnOpQrStUv"
+
+func TestOpenPixel(t *testing.T) {
+	q := &queue{}
+	h, _ := emailHandler(t, q)
+	// Apple's privacy proxy looks like a bot to a browser check; an open is
+	// kept anyway, with what tells machine opens apart.
+	ctx := do(h, req{method: "GET", uri: "/o/" + tok + ".gif", ua: "Mozilla/5.0", ip: "17.58.1.9"})
+	if ctx.Response.StatusCode() != 200 || string(ctx.Response.Header.ContentType()) != "image/gif" || len(q.got) != 1 {
+		t.Fatalf("open: %d %s, %d events", ctx.Response.StatusCode(), ctx.Response.Header.ContentType(), len(q.got))
+	}
+	e := q.got[0]
+	if e.Get(event.Type) != "email_open" || e.Ingest != event.IngestEmail || e.Get(event.Site) != "" || e.Get(event.VisitorID) != "" ||
+		len(e.Props) != 1 || string(e.Props[0].Value) != tok || e.Get(event.IP) != "17.58.1.0" || e.Get(event.UserAgent) != "Mozilla/5.0" {
+		t.Errorf("open event %+v", e)
+	}
+	for _, bad := range []string{"/o/short.gif", "/o/" + tok + "x.gif", "/o/{{ff_token}}.gif"} {
+		ctx := do(h, req{method: "GET", uri: bad})
+		if ctx.Response.StatusCode() != 200 || string(ctx.Response.Header.ContentType()) != "image/gif" || string(ctx.Response.Header.Peek("X-Footfall-Dropped")) != "bad-token" {
+			t.Errorf("%s: %d %q", bad, ctx.Response.StatusCode(), ctx.Response.Header.Peek("X-Footfall-Dropped"))
+		}
+	}
+	if len(q.got) != 1 {
+		t.Errorf("%d events after bad tokens", len(q.got))
+	}
+}
+
+func TestClickRedirectsOnlySignedTargets(t *testing.T) {
+	q := &queue{}
+	h, s := emailHandler(t, q)
+	target := "https://shop.example/sale?utm_campaign=spring&utm_source=newsletter"
+	link := "/c/" + tok + "/3?u=" + url.QueryEscape(target) + "&s=" + s.ClickSig("3", target)
+	ctx := do(h, req{method: "GET", uri: link})
+	if ctx.Response.StatusCode() != 302 || string(ctx.Response.Header.Peek("Location")) != target+"&ff_rt="+tok {
+		t.Fatalf("click: %d %q", ctx.Response.StatusCode(), ctx.Response.Header.Peek("Location"))
+	}
+	if len(q.got) != 1 || q.got[0].Get(event.Type) != "email_click" || q.got[0].Get(event.URL) != target ||
+		string(q.got[0].Props[0].Value) != tok || string(q.got[0].Props[1].Value) != "3" {
+		t.Errorf("click events %+v", q.got)
+	}
+	tampered := []string{
+		strings.Replace(link, "shop.example", "evil.example", 1), // another target
+		strings.Replace(link, "/3?", "/4?", 1),                   // another link
+		link[:strings.Index(link, "&s=")],                        // no signature
+		"/c/" + tok + "/1?u=" + url.QueryEscape("javascript:alert(1)") + "&s=" + s.ClickSig("1", "javascript:alert(1)"), // signed, not http
+		"/c/" + tok,
+	}
+	for _, bad := range tampered {
+		ctx := do(h, req{method: "GET", uri: bad})
+		if ctx.Response.StatusCode() != 400 || len(ctx.Response.Header.Peek("Location")) != 0 || !strings.Contains(string(ctx.Response.Body()), "not valid") {
+			t.Errorf("%s: %d, Location %q", bad, ctx.Response.StatusCode(), ctx.Response.Header.Peek("Location"))
+		}
+	}
+	// A token the e-mail tool did not fill in: the reader still gets there.
+	unmerged := "/c/{{ff_token}}/3?u=" + url.QueryEscape(target) + "&s=" + s.ClickSig("3", target)
+	ctx = do(h, req{method: "GET", uri: unmerged})
+	if ctx.Response.StatusCode() != 302 || string(ctx.Response.Header.Peek("Location")) != target {
+		t.Errorf("unmerged token: %d %q", ctx.Response.StatusCode(), ctx.Response.Header.Peek("Location"))
+	}
+	if len(q.got) != 1 {
+		t.Errorf("%d events, want only the good click", len(q.got))
+	}
+}
+
+func TestUnsubscribe(t *testing.T) {
+	q := &queue{}
+	h, s := emailHandler(t, q)
+	for _, method := range []string{"GET", "POST"} {
+		ctx := do(h, req{method: method, uri: "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)})
+		if ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), "unsubscribed") {
+			t.Errorf("%s: %d %s", method, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	if len(q.got) != 2 || q.got[0].Get(event.Type) != "unsubscribe" || string(q.got[0].Props[0].Value) != tok {
+		t.Fatalf("events %+v", q.got)
+	}
+	other := "BbCdEfGhIjKlMnOpQrStUv"
+	for _, bad := range []string{"/u/" + other + "?s=" + s.UnsubscribeSig(tok), "/u/" + tok, "/u/x?s=" + s.UnsubscribeSig("x")} {
+		if ctx := do(h, req{method: "GET", uri: bad}); ctx.Response.StatusCode() != 400 {
+			t.Errorf("%s: %d", bad, ctx.Response.StatusCode())
+		}
+	}
+	q.full = true
+	if ctx := do(h, req{method: "GET", uri: "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)}); ctx.Response.StatusCode() != 503 || strings.Contains(string(ctx.Response.Body()), "You are unsubscribed") {
+		t.Errorf("queue full: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	h.cfg.Links = nil
+	if ctx := do(h, req{method: "GET", uri: "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)}); ctx.Response.StatusCode() != 404 {
+		t.Errorf("no link secret: %d", ctx.Response.StatusCode())
+	}
+}

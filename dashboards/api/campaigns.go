@@ -1,0 +1,302 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"footfall/internal/links"
+	"footfall/processor/campaigns"
+)
+
+func (a *API) campaignOf(w http.ResponseWriter, r *http.Request, ctx context.Context) (campaigns.Campaign, bool) {
+	site := r.URL.Query().Get("site")
+	if !siteID.MatchString(site) {
+		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		return campaigns.Campaign{}, false
+	}
+	c, err := a.campaigns.Get(ctx, site, r.PathValue("id"))
+	if errors.Is(err, campaigns.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err)
+		return c, false
+	}
+	if err != nil {
+		a.fail(w, "campaign", err)
+		return c, false
+	}
+	return c, true
+}
+
+// createCampaign answers POST /api/v1/campaigns: {"site", "name", "id",
+// "purpose", "sent_at", "cost", "currency"}; the id (its utm_campaign) is
+// made from the name when left out.
+func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
+	var c campaigns.Campaign
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		return
+	}
+	if !siteID.MatchString(c.Site) {
+		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	c, err := a.campaigns.Save(ctx, c)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(c)
+}
+
+// listCampaigns answers GET /api/v1/campaigns?site=.
+func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
+	site := r.URL.Query().Get("site")
+	if !siteID.MatchString(site) {
+		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	list, err := a.campaigns.List(ctx, site)
+	if err != nil {
+		a.fail(w, "campaigns", err)
+		return
+	}
+	writeJSON(w, list)
+}
+
+// addRecipients answers POST /api/v1/campaigns/{id}/recipients?site=: a
+// CSV (Content-Type text/csv; a header line naming email and optionally
+// external_id) or JSON {"recipients": [{"email", "external_id"}],
+// "consent_wording": "..."}. Sent is the number of recipients.
+func (a *API) addRecipients(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+	defer cancel()
+	c, ok := a.campaignOf(w, r, ctx)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<20))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body: %w", err))
+		return
+	}
+	var in struct {
+		Recipients     []campaigns.Recipient `json:"recipients"`
+		ConsentWording string                `json:"consent_wording"`
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
+		in.Recipients, err = readRecipientsCSV(body)
+		in.ConsentWording = r.URL.Query().Get("consent_wording")
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&in)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	added, err := a.campaigns.AddRecipients(ctx, c, in.Recipients, in.ConsentWording)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	all, err := a.campaigns.Recipients(ctx, c)
+	if err != nil {
+		a.fail(w, "recipients", err)
+		return
+	}
+	writeJSON(w, map[string]int{"added": len(added), "sent": len(all)})
+}
+
+func readRecipientsCSV(body []byte) ([]campaigns.Recipient, error) {
+	rd := csv.NewReader(bytes.NewReader(body))
+	rd.FieldsPerRecord = -1
+	head, err := rd.Read()
+	if err != nil {
+		return nil, fmt.Errorf("csv: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range head {
+		col[strings.ToLower(strings.TrimSpace(h))] = i
+	}
+	ei, ok := col["email"]
+	if !ok {
+		return nil, errors.New("csv: the header line must name an email column")
+	}
+	xi, hasX := col["external_id"]
+	var out []campaigns.Recipient
+	for line := 2; ; line++ {
+		rec, err := rd.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("csv line %d: %w", line, err)
+		}
+		if ei >= len(rec) {
+			return nil, fmt.Errorf("csv line %d: no email", line)
+		}
+		r := campaigns.Recipient{Email: rec[ei]}
+		if hasX && xi < len(rec) {
+			r.ExternalID = rec[xi]
+		}
+		out = append(out, r)
+	}
+}
+
+// recipientLinks is a recipient with the links an e-mail tool merges in.
+type recipientLinks struct {
+	campaigns.Recipient
+	OpenURL        string `json:"open_url"`
+	UnsubscribeURL string `json:"unsubscribe_url,omitempty"`
+}
+
+// recipients answers GET /api/v1/campaigns/{id}/recipients?site=[&format=csv]:
+// every recipient's token, open pixel and signed unsubscribe link, for the
+// e-mail tool's merge fields.
+func (a *API) recipients(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	c, ok := a.campaignOf(w, r, ctx)
+	if !ok {
+		return
+	}
+	list, err := a.campaigns.Recipients(ctx, c)
+	if err != nil {
+		a.fail(w, "recipients", err)
+		return
+	}
+	out := make([]recipientLinks, len(list))
+	for i, rc := range list {
+		out[i] = recipientLinks{Recipient: rc, OpenURL: links.OpenURL(a.cfg.CollectorURL, rc.Token)}
+		if a.cfg.Links != nil {
+			out[i].UnsubscribeURL = a.cfg.Links.UnsubscribeURL(a.cfg.CollectorURL, rc.Token)
+		}
+	}
+	if r.URL.Query().Get("format") != "csv" {
+		writeJSON(w, out)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="recipients-`+c.ID+`.csv"`)
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"email", "external_id", "ff_token", "open_url", "unsubscribe_url"})
+	for _, rc := range out {
+		cw.Write([]string{rc.Email, rc.ExternalID, rc.Token, rc.OpenURL, rc.UnsubscribeURL})
+	}
+	cw.Flush()
+}
+
+// rewrite answers POST /api/v1/campaigns/{id}/rewrite?site=: the
+// newsletter's HTML in, the HTML with signed click links and an open
+// pixel out (the token left as {{ff_token}} for the e-mail tool).
+func (a *API) rewrite(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Links == nil || a.cfg.CollectorURL == "" {
+		writeError(w, http.StatusServiceUnavailable, errors.New("link rewriting needs -link-secret and -collector-url"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	c, ok := a.campaignOf(w, r, ctx)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<20))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body: %w", err))
+		return
+	}
+	out, ls, err := a.cfg.Links.Rewrite(string(body), a.cfg.CollectorURL, c.ID)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Footfall-Links", strconv.Itoa(len(ls)))
+	io.WriteString(w, out)
+}
+
+// report answers GET /api/v1/campaigns/{id}/report?site=&window_days=7.
+func (a *API) report(w http.ResponseWriter, r *http.Request) {
+	window, ok := windowDays(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	c, ok := a.campaignOf(w, r, ctx)
+	if !ok {
+		return
+	}
+	rep, err := a.campaigns.Report(ctx, c, window)
+	if err != nil {
+		a.fail(w, "campaign report", err)
+		return
+	}
+	writeJSON(w, rep)
+}
+
+// compare answers GET /api/v1/campaigns-compare?site=&ids=a,b,c: reports
+// side by side.
+func (a *API) compare(w http.ResponseWriter, r *http.Request) {
+	window, ok := windowDays(w, r)
+	if !ok {
+		return
+	}
+	site := r.URL.Query().Get("site")
+	ids := strings.Split(r.URL.Query().Get("ids"), ",")
+	if !siteID.MatchString(site) || len(ids) == 0 || ids[0] == "" || len(ids) > 20 {
+		writeError(w, http.StatusBadRequest, errors.New("site and ids (1 to 20 campaign ids, comma-separated) are required"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	out := []campaigns.Report{}
+	for _, id := range ids {
+		c, err := a.campaigns.Get(ctx, site, id)
+		if errors.Is(err, campaigns.ErrNotFound) {
+			writeError(w, http.StatusNotFound, fmt.Errorf("campaign %q: %w", id, err))
+			return
+		}
+		if err != nil {
+			a.fail(w, "campaign", err)
+			return
+		}
+		rep, err := a.campaigns.Report(ctx, c, window)
+		if err != nil {
+			a.fail(w, "campaign report", err)
+			return
+		}
+		out = append(out, rep)
+	}
+	writeJSON(w, out)
+}
+
+func windowDays(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
+	days := 7
+	if s := r.URL.Query().Get("window_days"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 365 {
+			writeError(w, http.StatusBadRequest, errors.New("window_days must be 1 to 365"))
+			return 0, false
+		}
+		days = n
+	}
+	return time.Duration(days) * 24 * time.Hour, true
+}

@@ -1,0 +1,115 @@
+package campaigns
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"footfall/processor/profiles"
+)
+
+// Report is how one campaign did. Counts of people are distinct
+// recipients; opens are split by who fetched the pixel.
+type Report struct {
+	Campaign
+	Sent         uint64       `json:"sent"`
+	Opened       uint64       `json:"unique_opens"`         // any open, machine or human
+	OpenedHuman  uint64       `json:"unique_opens_human"`   // at least one open by a person
+	OpenedOnlyBy uint64       `json:"unique_opens_machine"` // opened only by proxies, Apple MPP or scanners
+	Clicked      uint64       `json:"unique_clicks"`
+	Clicks       uint64       `json:"clicks"`
+	ClickToOpen  float64      `json:"click_to_open_rate"` // unique clicks / unique opens
+	Links        []LinkClicks `json:"links"`
+	Unsubscribed uint64       `json:"unsubscribes"`
+	Sessions     uint64       `json:"site_sessions"`
+	Orders       uint64       `json:"orders"`
+	Revenue      float64      `json:"revenue"`
+	ROI          *float64     `json:"roi,omitempty"` // (revenue - cost) / cost, when a cost is known
+	WindowDays   int          `json:"attribution_window_days"`
+}
+
+// LinkClicks is one link's clicks.
+type LinkClicks struct {
+	Link    string `json:"link"`
+	URL     string `json:"url"`
+	Clicks  uint64 `json:"clicks"`
+	Clicked uint64 `json:"unique_clicks"`
+}
+
+const (
+	qSent    = `SELECT count() FROM (SELECT email FROM recipients WHERE site_id = ? AND campaign_id = ? GROUP BY email)`
+	qEngaged = `SELECT
+    uniqExactIf(user_id, type = 'email_open'),
+    uniqExactIf(user_id, type = 'email_open' AND prop_values[indexOf(prop_keys, 'open_kind')] = 'human'),
+    uniqExactIf(user_id, type = 'email_click'),
+    countIf(type = 'email_click'),
+    uniqExactIf(user_id, type = 'unsubscribe')
+FROM events WHERE site_id = ? AND ingest = 'email' AND utm_campaign = ? AND time >= ?`
+	qLinks = `SELECT prop_values[indexOf(prop_keys, 'link')] AS link, any(url), count(), uniqExact(user_id)
+FROM events WHERE site_id = ? AND ingest = 'email' AND type = 'email_click' AND utm_campaign = ? AND time >= ?
+GROUP BY link ORDER BY toUInt32OrZero(link), link`
+	// Sessions on the site that came through the campaign's links (their
+	// UTM tags stay with every event of the session).
+	qSessions = `SELECT uniqExact(session_id) FROM events
+WHERE site_id = ? AND ingest != 'email' AND utm_campaign = ? AND session_id != '' AND time >= ?`
+	// Orders of recipients who clicked, placed within the window after
+	// their first click, each order once.
+	qAttributed = `SELECT count(), sum(revenue) FROM (
+    SELECT order_id, person_key, any(revenue_micros) AS revenue, min(time) AS ordered
+    FROM events ANY INNER JOIN (` + profiles.PersonKeys + `) USING visitor_id
+    WHERE site_id = ? AND type = 'purchase' AND order_id != '' AND time >= ?
+    GROUP BY order_id, person_key
+) ANY INNER JOIN (
+    SELECT user_id AS person_key, min(time) AS clicked FROM events
+    WHERE site_id = ? AND ingest = 'email' AND type = 'email_click' AND utm_campaign = ? AND time >= ?
+    GROUP BY user_id
+) USING person_key
+WHERE ordered >= clicked AND ordered < clicked + ?`
+)
+
+// Report computes how c did, crediting orders placed within window of a
+// recipient's first click.
+func (s *Store) Report(ctx context.Context, c Campaign, window time.Duration) (Report, error) {
+	conn := s.ch.Conn()
+	rep := Report{Campaign: c, Links: []LinkClicks{}, WindowDays: int(window.Hours() / 24)}
+	// Nothing of a campaign happens before it is sent; a day's margin
+	// covers tests and sends recorded late.
+	since := c.SentAt.Add(-24 * time.Hour)
+	if err := conn.QueryRow(ctx, qSent, c.Site, c.ID).Scan(&rep.Sent); err != nil {
+		return rep, fmt.Errorf("campaign %s: sent: %w", c.ID, err)
+	}
+	if err := conn.QueryRow(ctx, qEngaged, c.Site, c.ID, since).Scan(&rep.Opened, &rep.OpenedHuman, &rep.Clicked, &rep.Clicks, &rep.Unsubscribed); err != nil {
+		return rep, fmt.Errorf("campaign %s: opens and clicks: %w", c.ID, err)
+	}
+	rep.OpenedOnlyBy = rep.Opened - rep.OpenedHuman
+	if rep.Opened > 0 {
+		rep.ClickToOpen = float64(rep.Clicked) / float64(rep.Opened)
+	}
+	rows, err := conn.Query(ctx, qLinks, c.Site, c.ID, since)
+	if err != nil {
+		return rep, fmt.Errorf("campaign %s: links: %w", c.ID, err)
+	}
+	for rows.Next() {
+		var l LinkClicks
+		if err := rows.Scan(&l.Link, &l.URL, &l.Clicks, &l.Clicked); err != nil {
+			rows.Close()
+			return rep, fmt.Errorf("campaign %s: links: %w", c.ID, err)
+		}
+		rep.Links = append(rep.Links, l)
+	}
+	rows.Close()
+	if err := conn.QueryRow(ctx, qSessions, c.Site, c.ID, since).Scan(&rep.Sessions); err != nil {
+		return rep, fmt.Errorf("campaign %s: sessions: %w", c.ID, err)
+	}
+	var revenue int64
+	err = conn.QueryRow(ctx, qAttributed, c.Site, c.Site, c.Site, since, c.Site, c.ID, since, uint32(window.Seconds())).Scan(&rep.Orders, &revenue)
+	if err != nil {
+		return rep, fmt.Errorf("campaign %s: orders: %w", c.ID, err)
+	}
+	rep.Revenue = float64(revenue) / 1e6
+	if c.Cost > 0 {
+		roi := (rep.Revenue - c.Cost) / c.Cost
+		rep.ROI = &roi
+	}
+	return rep, nil
+}

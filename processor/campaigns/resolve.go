@@ -1,0 +1,181 @@
+package campaigns
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"footfall/internal/event"
+	"footfall/internal/links"
+	"footfall/processor/chstore"
+)
+
+// Target is what a recipient token stands for.
+type Target struct {
+	Site, Campaign, Email, Purpose string
+}
+
+// Resolver finds the targets of tokens, caching them: a campaign's opens
+// and clicks come in bursts for the same few thousand tokens.
+type Resolver struct {
+	conn  driver.Conn
+	cache map[string]Target
+}
+
+// NewResolver returns a Resolver reading recipients through conn.
+func NewResolver(conn driver.Conn) *Resolver {
+	return &Resolver{conn: conn, cache: map[string]Target{}}
+}
+
+const (
+	maxCached = 200_000
+	qTargets  = `SELECT token, site_id, campaign_id, email, purpose FROM (
+    SELECT token, site_id, campaign_id, email FROM recipients WHERE token IN ?
+) ANY LEFT JOIN (
+    SELECT site_id, campaign_id, argMax(purpose, version) AS purpose FROM campaigns GROUP BY site_id, campaign_id
+) USING site_id, campaign_id`
+)
+
+func token(e *event.Event) string {
+	for _, p := range e.Props {
+		if string(p.Key) == "token" {
+			return string(p.Value)
+		}
+	}
+	return ""
+}
+
+// needs says which token row i waits for: a newsletter event not yet
+// resolved, or a landing page view of an unidentified visitor that came
+// through a newsletter link (ff_rt).
+func needs(row *chstore.Row) string {
+	e := &row.Event
+	switch {
+	case e.Ingest == event.IngestEmail && len(e.F[event.Site]) == 0:
+		return token(e)
+	case row.Enriched.RecipientToken != "" && row.Enriched.UserID == "" && links.ValidToken([]byte(row.Enriched.RecipientToken)):
+		return row.Enriched.RecipientToken
+	}
+	return ""
+}
+
+// Resolve fills in the rows that carry recipient tokens and returns the
+// indexes of newsletter events whose token is unknown: they belong to no
+// site and go to events_rejected.
+func (r *Resolver) Resolve(ctx context.Context, rows []chstore.Row) ([]int, error) {
+	var missing []any
+	seen := map[string]bool{}
+	for i := range rows {
+		if t := needs(&rows[i]); t != "" && !seen[t] {
+			seen[t] = true
+			if _, ok := r.cache[t]; !ok {
+				missing = append(missing, t)
+			}
+		}
+	}
+	if len(seen) == 0 {
+		return nil, nil
+	}
+	if len(missing) > 0 {
+		if len(r.cache)+len(missing) > maxCached {
+			clear(r.cache)
+		}
+		res, err := r.conn.Query(ctx, qTargets, clickhouse.GroupSet{Value: missing})
+		if err != nil {
+			return nil, fmt.Errorf("look up %d recipient tokens: %w", len(missing), err)
+		}
+		for res.Next() {
+			var tok string
+			var t Target
+			if err := res.Scan(&tok, &t.Site, &t.Campaign, &t.Email, &t.Purpose); err != nil {
+				res.Close()
+				return nil, fmt.Errorf("read recipient: %w", err)
+			}
+			r.cache[tok] = t
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return nil, fmt.Errorf("look up recipient tokens: %w", err)
+		}
+	}
+	var unknown []int
+	for i := range rows {
+		row := &rows[i]
+		tok := needs(row)
+		if tok == "" {
+			continue
+		}
+		t, ok := r.cache[tok]
+		switch {
+		case row.Event.Ingest == event.IngestEmail && ok:
+			resolved(row, t)
+		case row.Event.Ingest == event.IngestEmail:
+			unknown = append(unknown, i)
+		case ok && t.Site == string(row.Event.F[event.Site]):
+			// The recipient landed on the site: their visitor id joins them.
+			row.Enriched.UserID = t.Email
+		}
+	}
+	return unknown, nil
+}
+
+// resolved makes a newsletter event the recipient's: site, person, and the
+// campaign as its UTM tags; an unsubscribe withdraws the campaign's
+// purpose; an open says whether a person or a machine fetched the pixel.
+func resolved(row *chstore.Row, t Target) {
+	e, r := &row.Event, &row.Enriched
+	e.F[event.Site] = []byte(t.Site)
+	r.UserID, r.VisitorID = t.Email, event.UserVisitorPrefix+t.Email
+	r.UTMCampaign, r.UTMSource, r.UTMMedium = t.Campaign, "newsletter", "email"
+	r.Source, r.Medium = "newsletter", "email"
+	switch string(e.F[event.Type]) {
+	case "unsubscribe":
+		e.Props = append(e.Props, event.Prop{Key: []byte("lists"), Value: []byte(t.Purpose)}, event.Prop{Key: []byte("source"), Value: []byte("email-link")})
+	case "email_open":
+		e.Props = append(e.Props, event.Prop{Key: []byte("open_kind"), Value: []byte(OpenKind(string(e.F[event.UserAgent]), string(e.F[event.IP])))})
+	}
+}
+
+// Kinds of opens. Only "human" is a person reading; the others fetch the
+// pixel whether or not anyone reads.
+const (
+	OpenHuman   = "human"
+	OpenApple   = "apple_mpp"
+	OpenProxy   = "proxy"
+	OpenScanner = "scanner"
+)
+
+var scanners = []string{"barracuda", "mimecast", "proofpoint", "symantec", "messagelabs", "trendmicro", "fortinet", "sophos",
+	"cisco", "ironport", "safelinks", "python", "curl", "wget", "go-http-client", "java/", "okhttp", "headless", "bot", "spider", "crawl", "scan"}
+
+// appleMail is 17.0.0.0/8, where Apple Mail Privacy Protection fetches
+// every image of a mail when it arrives, read or not.
+var appleMail = netip.MustParsePrefix("17.0.0.0/8")
+
+// OpenKind tells, from the user agent and the (anonymised) address of a
+// pixel fetch, who fetched it.
+func OpenKind(ua, ip string) string {
+	l := strings.ToLower(ua)
+	switch {
+	case strings.Contains(l, "googleimageproxy") || strings.Contains(l, "ggpht.com") || strings.Contains(l, "yahoomailproxy"):
+		return OpenProxy
+	case l == "" || l == "mozilla/5.0":
+		if a, err := netip.ParseAddr(ip); err == nil && appleMail.Contains(a) {
+			return OpenApple
+		}
+		return OpenScanner
+	}
+	if a, err := netip.ParseAddr(ip); err == nil && appleMail.Contains(a) {
+		return OpenApple
+	}
+	for _, s := range scanners {
+		if strings.Contains(l, s) {
+			return OpenScanner
+		}
+	}
+	return OpenHuman
+}
