@@ -46,6 +46,7 @@ build:
 	$(GO) build -o bin/processor ./processor
 	$(GO) build -o bin/dashboards ./dashboards
 	$(GO) build -o bin/bench ./cmd/bench
+	$(GO) build -o bin/newsletter ./cmd/newsletter
 
 stack:
 	$(STACK) up

@@ -63,6 +63,14 @@ case "${1:-start}" in
     for p in dashboards collector processor; do stop_one "$p"; done
     # The processor first: it creates the topic and the schema.
     "$ROOT/bin/processor" migrate >>"$LOGS/processor.log" 2>&1 || { tail -n 20 "$LOGS/processor.log" >&2; exit 1; }
+    # Newsletter links are signed with one secret that the collector and
+    # the dashboards share; made once, kept in .local/link-secret.
+    if [[ -z "${FOOTFALL_LINK_SECRET:-}" ]]; then
+      [[ -s "$STATE/link-secret" ]] || (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$STATE/link-secret")
+      FOOTFALL_LINK_SECRET="$(cat "$STATE/link-secret")"
+      export FOOTFALL_LINK_SECRET
+    fi
+    export FOOTFALL_COLLECTOR_URL="${FOOTFALL_COLLECTOR_URL:-http://$COLLECTOR}"
     start_one processor
     start_one collector -spool-dir "${FOOTFALL_SPOOL_DIR:-$STATE/spool}"
     # The people and segment API serves personal data and answers only
