@@ -1,0 +1,23 @@
+package campaigns
+
+import "testing"
+
+func TestOpenKind(t *testing.T) {
+	cases := []struct{ ua, ip, want string }{
+		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)", "17.58.1.0", OpenApple},
+		{"Mozilla/5.0", "17.1.2.0", OpenApple},
+		{"Mozilla/5.0", "203.0.113.0", OpenScanner},
+		{"", "203.0.113.0", OpenScanner},
+		{"Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", "66.249.84.0", OpenProxy},
+		{"YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html", "98.136.0.0", OpenProxy},
+		{"Mozilla/5.0 (compatible; Barracuda Sentinel)", "64.235.144.0", OpenScanner},
+		{"python-requests/2.31", "198.51.100.0", OpenScanner},
+		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36", "203.0.113.0", OpenHuman},
+		{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", "2001:db8::", OpenHuman},
+	}
+	for _, c := range cases {
+		if got := OpenKind(c.ua, c.ip); got != c.want {
+			t.Errorf("%q from %s: %s, want %s", c.ua, c.ip, got, c.want)
+		}
+	}
+}
