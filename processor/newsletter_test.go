@@ -176,6 +176,22 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	if code != 200 || strings.Join(emails, " ") != "a@x.example b@x.example c@x.example" {
 		t.Errorf("export: %d %v\n%s", code, emails, csvOut)
 	}
+	body = `{"site":"shop","name":"Never opens","conditions":[{"field":"not_opened_last_campaigns","value":1}]}`
+	if code := call("POST", "/api/v1/segments", body, &seg); code != 200 && code != 201 || seg.Members != 1 {
+		t.Errorf("not opened: %d %+v", code, seg)
+	}
+	code, csvOut = send(t, "GET", dash.URL+"/api/v1/segments/"+seg.ID+"/export.csv?site=shop", "", auth...)
+	if !strings.Contains(csvOut, "\ne@x.example,") {
+		t.Errorf("not opened export:\n%s", csvOut)
+	}
+	// The ledger proves who agreed to what and when: every import consent,
+	// then d's withdrawal through the link, last.
+	code, ledger := send(t, "GET", dash.URL+"/api/v1/consents/export.csv?site=shop&purpose=newsletter", "", auth...)
+	lines := strings.Split(strings.TrimSpace(ledger), "\n")
+	if code != 200 || len(lines) != 7 || !strings.Contains(lines[1], ",newsletter,yes,import,nl-v1,") ||
+		!strings.Contains(lines[6], "d@x.example,u:d@x.example,newsletter,no,email-link,") {
+		t.Errorf("ledger %d:\n%s", code, ledger)
+	}
 	// The ledger proves both: the import's consent, then d's withdrawal.
 	var prof api.Profile
 	call("GET", "/api/v1/profile?site=shop&email=d@x.example", "", &prof)

@@ -72,6 +72,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/segments/{id}/members", a.private(a.members))
 	mux.HandleFunc("GET /api/v1/segments/{id}/export.csv", a.private(a.exportCSV))
 	mux.HandleFunc("GET /api/v1/segments/{id}/sizes", a.private(a.sizes))
+	mux.HandleFunc("GET /api/v1/consents/export.csv", a.private(a.consentLedger))
 	mux.HandleFunc("GET /api/v1/campaigns", a.private(a.listCampaigns))
 	mux.HandleFunc("POST /api/v1/campaigns", a.private(a.createCampaign))
 	mux.HandleFunc("POST /api/v1/campaigns/{id}/recipients", a.private(a.addRecipients))

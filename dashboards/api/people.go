@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -243,4 +245,57 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 		out.Stages[stage] += n
 	}
 	writeJSON(w, out)
+}
+
+// qLedger is the consent ledger of a site with each row's person; the
+// person key is the address once the visitor id is identified. Arguments:
+// site, site (PersonKeys), site, purpose, purpose.
+const qLedger = `SELECT time, person_key, visitor_id, purpose, granted, source, wording, ip
+FROM consents ANY LEFT JOIN (` + profiles.PersonKeys + `) USING visitor_id
+WHERE site_id = ? AND (? = '' OR purpose = ?)
+ORDER BY time, visitor_id, purpose`
+
+// consentLedger answers GET /api/v1/consents/export.csv?site=&purpose=:
+// every consent, subscription and withdrawal ever recorded, oldest first,
+// with when, how (source), the exact wording and the anonymised address:
+// the proof of who agreed to what and when.
+func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	site, purpose := q.Get("site"), q.Get("purpose")
+	if !siteID.MatchString(site) {
+		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		return
+	}
+	if purpose != "" && !purposeName.MatchString(purpose) {
+		writeError(w, http.StatusBadRequest, errors.New("purpose: [A-Za-z0-9_.:-], up to 64 characters"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
+	defer cancel()
+	rows, err := a.conn.Query(ctx, qLedger, site, site, site, purpose, purpose)
+	if err != nil {
+		a.fail(w, "consent ledger", err)
+		return
+	}
+	defer rows.Close()
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="consents-`+site+`.csv"`)
+	out := csv.NewWriter(w)
+	out.Write([]string{"time", "person", "visitor_id", "purpose", "granted", "source", "wording", "ip"})
+	for rows.Next() {
+		var at time.Time
+		var person, visitor, purpose, source, wording, ip string
+		var granted uint8
+		if err := rows.Scan(&at, &person, &visitor, &purpose, &granted, &source, &wording, &ip); err != nil {
+			slog.Error("query failed", "report", "consent ledger", "err", err)
+			out.Write([]string{"# export failed: " + err.Error()})
+			break
+		}
+		g := "no"
+		if granted == 1 {
+			g = "yes"
+		}
+		out.Write([]string{at.UTC().Format(time.RFC3339), person, visitor, purpose, g, source, wording, ip})
+	}
+	out.Flush()
 }

@@ -23,6 +23,7 @@ import (
 //	{"field": "event", "value": "email_open", "campaign": "spring", "days": 60}
 //	{"field": "event", "op": "not", "value": "email_click", "campaign": "spring"}
 //	{"field": "consent", "value": "newsletter"}
+//	{"field": "not_opened_last_campaigns", "value": 3}
 type Condition struct {
 	Field    string          `json:"field"`
 	Op       string          `json:"op,omitempty"`
@@ -121,6 +122,12 @@ func compile(q *profiles.Query, c Condition, now time.Time) error {
 			return fmt.Errorf("consent: %w", err)
 		}
 		return negatable(q, c, "person_key IN ("+consentedSQL+")", q.Site, q.Site, q.Site, purpose)
+	case "not_opened_last_campaigns":
+		var n int
+		if err := json.Unmarshal(c.Value, &n); err != nil || n < 1 || n > 50 {
+			return fmt.Errorf("not_opened_last_campaigns: value must be 1 to 50 campaigns")
+		}
+		return negatable(q, c, notOpenedSQL, q.Site, q.Site, uint64(n), q.Site, q.Site, uint64(n))
 	case "viewed_section", "event":
 		v, err := oneString(c.Value)
 		if err != nil {
@@ -159,6 +166,17 @@ const consentedSQL = `SELECT person_key FROM (
     FROM consents ANY INNER JOIN (` + profiles.PersonKeys + `) USING visitor_id
     WHERE site_id = ? AND purpose = ? GROUP BY person_key
 ) WHERE g = 1`
+
+// lastCampaigns lists a site's last N campaigns by send time; arguments:
+// site, N.
+const lastCampaigns = `SELECT campaign_id FROM campaigns WHERE site_id = ?
+    GROUP BY campaign_id ORDER BY max(sent_at) DESC, campaign_id LIMIT ?`
+
+// notOpenedSQL: the person was sent the last N campaigns (any of them)
+// and opened or clicked none. Arguments: site, site, N, site, site, N.
+const notOpenedSQL = `person_key IN (SELECT email FROM recipients WHERE site_id = ? AND campaign_id IN (` + lastCampaigns + `))
+    AND person_key NOT IN (SELECT user_id FROM events WHERE site_id = ? AND ingest = 'email'
+        AND type IN ('email_open', 'email_click') AND utm_campaign IN (` + lastCampaigns + `))`
 
 // didSQL lists the person keys with an event matching what since a time;
 // arguments: site, site, site, since, then what's.
