@@ -168,6 +168,19 @@ FROM (
     SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitors WHERE site_id = ? GROUP BY visitor_id
 ) USING visitor_id`
 
+// errSite is the answer to a missing or malformed site parameter.
+var errSite = errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters")
+
+// siteOf reads the site parameter, answering 400 when it is not one.
+func siteOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+	site := r.URL.Query().Get("site")
+	if !siteID.MatchString(site) {
+		writeError(w, http.StatusBadRequest, errSite)
+		return "", false
+	}
+	return site, true
+}
+
 var (
 	siteID    = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,64}$`)
 	visitorID = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,128}$`)
@@ -201,7 +214,7 @@ func (a *API) recentlyViewed(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	site, visitor := q.Get("site"), q.Get("visitor_id")
 	if !siteID.MatchString(site) {
-		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		writeError(w, http.StatusBadRequest, errSite)
 		return
 	}
 	if !visitorID.MatchString(visitor) {
@@ -245,9 +258,8 @@ func (a *API) recentlyViewed(w http.ResponseWriter, r *http.Request) {
 // (to is exclusive; the default is the last 7 days; interval hour or day).
 func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	site := q.Get("site")
-	if !siteID.MatchString(site) {
-		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+	site, ok := siteOf(w, r)
+	if !ok {
 		return
 	}
 	from, to, err := a.period(q.Get("from"), q.Get("to"))

@@ -18,9 +18,8 @@ import (
 )
 
 func (a *API) campaignOf(w http.ResponseWriter, r *http.Request, ctx context.Context) (campaigns.Campaign, bool) {
-	site := r.URL.Query().Get("site")
-	if !siteID.MatchString(site) {
-		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+	site, ok := siteOf(w, r)
+	if !ok {
 		return campaigns.Campaign{}, false
 	}
 	c, err := a.campaigns.Get(ctx, site, r.PathValue("id"))
@@ -47,7 +46,7 @@ func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !siteID.MatchString(c.Site) {
-		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		writeError(w, http.StatusBadRequest, errSite)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -64,9 +63,8 @@ func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
 
 // listCampaigns answers GET /api/v1/campaigns?site=.
 func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
-	site := r.URL.Query().Get("site")
-	if !siteID.MatchString(site) {
-		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+	site, ok := siteOf(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)

@@ -213,9 +213,8 @@ type Lifecycle struct {
 
 // lifecycle answers GET /api/v1/lifecycle?site=.
 func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
-	site := r.URL.Query().Get("site")
-	if !siteID.MatchString(site) {
-		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+	site, ok := siteOf(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
@@ -263,7 +262,7 @@ func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	site, purpose := q.Get("site"), q.Get("purpose")
 	if !siteID.MatchString(site) {
-		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		writeError(w, http.StatusBadRequest, errSite)
 		return
 	}
 	if purpose != "" && !purposeName.MatchString(purpose) {

@@ -38,7 +38,7 @@ func (a *API) readSegment(w http.ResponseWriter, r *http.Request) (segments.Segm
 		b.Site = r.URL.Query().Get("site")
 	}
 	if !siteID.MatchString(b.Site) {
-		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+		writeError(w, http.StatusBadRequest, errSite)
 		return segments.Segment{}, false
 	}
 	return segments.Segment{Site: b.Site, Name: b.Name, Conditions: b.Conditions}, true
@@ -106,9 +106,8 @@ func (a *API) saveSegment(w http.ResponseWriter, r *http.Request, seg segments.S
 
 // listSegments answers GET /api/v1/segments?site=: built-in ones first.
 func (a *API) listSegments(w http.ResponseWriter, r *http.Request) {
-	site := r.URL.Query().Get("site")
-	if !siteID.MatchString(site) {
-		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+	site, ok := siteOf(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -127,9 +126,8 @@ func (a *API) listSegments(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) segmentOf(w http.ResponseWriter, r *http.Request, ctx context.Context) (segments.Segment, bool) {
-	site := r.URL.Query().Get("site")
-	if !siteID.MatchString(site) {
-		writeError(w, http.StatusBadRequest, errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters"))
+	site, ok := siteOf(w, r)
+	if !ok {
 		return segments.Segment{}, false
 	}
 	seg, err := a.segments.Get(ctx, site, r.PathValue("id"))
