@@ -35,7 +35,7 @@ WHERE in_now != in_before`
     WHERE site_id = ? AND segment_id = ? GROUP BY person_key HAVING argMax(member, version) = 1)`
 	qEvaluated    = `SELECT count() FROM segment_sizes WHERE site_id = ? AND segment_id = ?`
 	insertMembers = `INSERT INTO segment_members (site_id, segment_id, person_key, member, changed_at, version)`
-	insertSize    = `INSERT INTO segment_sizes (site_id, segment_id, time, members, entered, left)`
+	insertSize    = `INSERT INTO segment_sizes (site_id, segment_id, time, members, entered, left, seq)`
 )
 
 // Evaluation is the outcome of comparing a segment's members now with
@@ -131,7 +131,7 @@ func (s *Store) Commit(ctx context.Context, ev Evaluation) error {
 		return fmt.Errorf("segment %s: prepare size: %w", seg.ID, err)
 	}
 	defer b.Abort()
-	if err := b.Append(seg.Site, seg.ID, size.Time, size.Members, size.Entered, size.Left); err != nil {
+	if err := b.Append(seg.Site, seg.ID, size.Time, size.Members, size.Entered, size.Left, uint64(time.Now().UnixNano())); err != nil {
 		return fmt.Errorf("segment %s: append size: %w", seg.ID, err)
 	}
 	if err := b.Send(); err != nil {

@@ -213,7 +213,7 @@ type Size struct {
 }
 
 const qSizes = `SELECT time, members, entered, left FROM segment_sizes
-WHERE site_id = ? AND segment_id = ? AND time >= ? AND time < ? ORDER BY time`
+WHERE site_id = ? AND segment_id = ? AND time >= ? AND time < ? ORDER BY time, seq`
 
 // Sizes returns seg's sizes recorded between from and to.
 func (s *Store) Sizes(ctx context.Context, site, id string, from, to time.Time) ([]Size, error) {

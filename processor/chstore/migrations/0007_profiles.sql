@@ -110,17 +110,19 @@ CREATE TABLE IF NOT EXISTS segment_members (
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (site_id, segment_id, person_key);
 
--- Member counts over time, one row per evaluation.
+-- Member counts over time, one row per evaluation; seq (nanoseconds)
+-- orders evaluations within one second.
 CREATE TABLE IF NOT EXISTS segment_sizes (
     site_id    String,
     segment_id String,
     time       DateTime,
     members    UInt64,
     entered    UInt64,
-    left       UInt64
+    left       UInt64,
+    seq        UInt64
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(time)
-ORDER BY (site_id, segment_id, time);
+ORDER BY (site_id, segment_id, time, seq);
 
 INSERT INTO identities (site_id, visitor_id, person, identified_at)
 SELECT site_id, visitor_id, argMinState(user_id, time), minState(time)
