@@ -219,7 +219,12 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	sql, args := a.people.Query(site).SQL()
+	q, err := a.people.People(ctx, site)
+	if err != nil {
+		a.fail(w, "lifecycle", err)
+		return
+	}
+	sql, args := q.SQL()
 	rows, err := a.conn.Query(ctx, "SELECT class, stage, count() FROM ("+sql+") GROUP BY class, stage", profiles.Bind(args)...)
 	if err != nil {
 		a.fail(w, "lifecycle", err)
@@ -248,10 +253,10 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 
 // qLedger is the consent ledger of a site with each row's person; the
 // person key is the address once the visitor id is identified. Arguments:
-// site, site (PersonKeys), site, purpose, purpose.
-const qLedger = `SELECT time, person_key, visitor_id, purpose, granted, source, wording, ip
-FROM consents ANY LEFT JOIN (` + profiles.PersonKeys + `) USING visitor_id
-WHERE site_id = ? AND (? = '' OR purpose = ?)
+// site, purpose, purpose, site (PersonMap).
+const qLedger = `SELECT time, ` + profiles.PersonKey + ` AS person_key, visitor_id, purpose, granted, source, wording, ip
+FROM (SELECT * FROM consents WHERE site_id = ? AND (? = '' OR purpose = ?))
+ANY LEFT JOIN (` + profiles.PersonMap + `) USING visitor_id
 ORDER BY time, visitor_id, purpose`
 
 // consentLedger answers GET /api/v1/consents/export.csv?site=&purpose=:
@@ -271,7 +276,7 @@ func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
 	defer cancel()
-	rows, err := a.conn.Query(ctx, qLedger, site, site, site, purpose, purpose)
+	rows, err := a.conn.Query(ctx, qLedger, site, purpose, purpose, site)
 	if err != nil {
 		a.fail(w, "consent ledger", err)
 		return

@@ -55,9 +55,10 @@ WHERE site_id = ? AND ingest != 'email' AND utm_campaign = ? AND session_id != '
 	// Orders of recipients who clicked, placed within the window after
 	// their first click, each order once.
 	qAttributed = `SELECT count(), sum(revenue) FROM (
-    SELECT order_id, person_key, any(revenue_micros) AS revenue, min(time) AS ordered
-    FROM events ANY INNER JOIN (` + profiles.PersonKeys + `) USING visitor_id
-    WHERE site_id = ? AND type = 'purchase' AND order_id != '' AND time >= ?
+    SELECT order_id, ` + profiles.PersonKey + ` AS person_key, any(revenue_micros) AS revenue, min(time) AS ordered
+    FROM (SELECT visitor_id, order_id, revenue_micros, time FROM events
+          WHERE site_id = ? AND type = 'purchase' AND order_id != '' AND time >= ?)
+    ANY LEFT JOIN (` + profiles.PersonMap + `) USING visitor_id
     GROUP BY order_id, person_key
 ) ANY INNER JOIN (
     SELECT user_id AS person_key, min(time) AS clicked FROM events
@@ -102,7 +103,7 @@ func (s *Store) Report(ctx context.Context, c Campaign, window time.Duration) (R
 		return rep, fmt.Errorf("campaign %s: sessions: %w", c.ID, err)
 	}
 	var revenue int64
-	err = conn.QueryRow(ctx, qAttributed, c.Site, c.Site, c.Site, since, c.Site, c.ID, since, uint32(window.Seconds())).Scan(&rep.Orders, &revenue)
+	err = conn.QueryRow(ctx, qAttributed, c.Site, since, c.Site, c.Site, c.ID, since, uint32(window.Seconds())).Scan(&rep.Orders, &revenue)
 	if err != nil {
 		return rep, fmt.Errorf("campaign %s: orders: %w", c.ID, err)
 	}

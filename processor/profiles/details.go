@@ -122,11 +122,12 @@ func (s *Store) each(ctx context.Context, query string, args []any, f func(row s
 }
 
 // qConsentsOf lists the purposes each person's latest word was yes to;
-// arguments: site, site (PersonKeys), site, person keys.
+// arguments: site, site (PersonMap), person keys.
 const qConsentsOf = `SELECT person_key, purpose FROM (
-    SELECT person_key, purpose, argMax(granted, (time, toString(event_id))) AS g
-    FROM consents ANY INNER JOIN (` + PersonKeys + `) USING visitor_id
-    WHERE site_id = ? AND person_key IN ? GROUP BY person_key, purpose
+    SELECT ` + PersonKey + ` AS person_key, purpose, argMax(granted, (time, toString(event_id))) AS g
+    FROM (SELECT visitor_id, purpose, granted, time, event_id FROM consents WHERE site_id = ?)
+    ANY LEFT JOIN (` + PersonMap + `) USING visitor_id
+    WHERE person_key IN ? GROUP BY person_key, purpose
 ) WHERE g = 1 ORDER BY person_key, purpose`
 
 // ConsentsOf returns the purposes each of keys currently consents to.
@@ -135,7 +136,7 @@ func (s *Store) ConsentsOf(ctx context.Context, site string, keys []string) (map
 	if len(keys) == 0 {
 		return out, nil
 	}
-	err := s.each(ctx, qConsentsOf, []any{site, site, site, keys}, func(r scanner) error {
+	err := s.each(ctx, qConsentsOf, []any{site, site, keys}, func(r scanner) error {
 		var key, purpose string
 		err := r.Scan(&key, &purpose)
 		out[key] = append(out[key], purpose)

@@ -9,7 +9,7 @@ import (
 // byVisitor lists the tables that hold rows about a visitor id, in the
 // column visitor_id. Rollups without a visitor column (events_hourly,
 // pages_daily, sources_daily) keep only counts and hashed sketches.
-var byVisitor = []string{"events", "visitors", "viewed_products", "identities", "visitor_profiles", "visitor_interests", "consents"}
+var byVisitor = []string{"events", "visitors", "viewed_products", "identities", "visitor_profiles", "visitor_interests", "consents", "people_touched"}
 
 // byPerson lists the tables keyed by person key.
 var byPerson = []string{"profile_overrides", "segment_members"}
@@ -70,6 +70,11 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 		if err := del(t, "person_key = ?", key); err != nil {
 			return out, err
 		}
+	}
+	// The people table also keeps the rows the person's visitor ids had
+	// while anonymous.
+	if err := del("people", "person_key IN ?", append([]string{key}, visitors...)); err != nil {
+		return out, err
 	}
 	return out, s.waitMutations(ctx)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -55,9 +56,10 @@ func Scan(rows driver.Rows) (Person, error) {
 
 // Store reads and changes people in one ClickHouse database.
 type Store struct {
-	conn  driver.Conn
-	rules Rules
-	now   func() time.Time
+	conn       driver.Conn
+	rules      Rules
+	now        func() time.Time
+	refreshing sync.Mutex
 }
 
 // NewStore returns a Store classifying by rules.
@@ -71,7 +73,8 @@ func (s *Store) Rules() Rules { return s.rules }
 // Conn is the store's connection.
 func (s *Store) Conn() driver.Conn { return s.conn }
 
-// Query starts a people query of site, classified now.
+// Query starts a people query of site, classified now. Unless restricted
+// to some visitor ids it reads the people table: People refreshes it first.
 func (s *Store) Query(site string) *Query {
 	return &Query{Site: site, Now: s.now(), Rules: s.rules}
 }

@@ -45,7 +45,54 @@ func (j *journey) expect(step string, now time.Time, ref Ref, class, stage strin
 			j.t.Errorf("%s: %s (%+v)", step, msg, p)
 		}
 	}
+	j.sameStored(step)
 	return p
+}
+
+// sameStored checks that the people table, refreshed, holds exactly the
+// people computed from every visitor id of the site: the same rows, none
+// left over from a visitor id that has since joined a person.
+func (j *journey) sameStored(step string) {
+	j.t.Helper()
+	ctx := context.Background()
+	if _, err := j.s.Refresh(ctx, j.site); err != nil {
+		j.t.Fatalf("%s: refresh: %v", step, err)
+	}
+	var all []string
+	err := j.s.each(ctx, "SELECT DISTINCT visitor_id FROM visitor_profiles WHERE site_id = ?", []any{j.site}, func(r scanner) error {
+		var v string
+		err := r.Scan(&v)
+		all = append(all, v)
+		return err
+	})
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	live, stored := j.s.Query(j.site), j.s.Query(j.site)
+	live.Visitors = all
+	want, got := j.people(live), j.people(stored)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		j.t.Errorf("%s: people table\n%+v\nwant, computed from the events,\n%+v", step, got, want)
+	}
+}
+
+func (j *journey) people(q *Query) []Person {
+	j.t.Helper()
+	sql, args := q.SQL()
+	rows, err := j.s.conn.Query(context.Background(), sql+" ORDER BY person_key", Bind(args)...)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []Person
+	for rows.Next() {
+		p, err := Scan(rows)
+		if err != nil {
+			j.t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // TestJourney walks one person from anonymous visitor to inactive loyal
@@ -239,4 +286,36 @@ AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() 
 		total += n
 	}
 	return total
+}
+
+// TestRefreshWholePerson: an event on one device recomputes the person
+// from all their devices, and a visitor id that joins a person loses its
+// anonymous row, even once the earlier events are outside the window a
+// refresh looks back on.
+func TestRefreshWholePerson(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	j := &journey{t: t, store: store, s: NewStore(store.Conn(), DefaultRules), site: "shop"}
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-48 * time.Hour)
+	ann := map[event.Field]string{event.UserID: "ann@shop.example", event.OrderID: "o1"}
+	j.hit(t0, "dev-a", "identify", map[event.Field]string{event.UserID: "ann@shop.example"}, 0)
+	j.hit(t0, "", "purchase", ann, 30_000_000)
+	j.hit(t0, "dev-c", "pageview", nil, 0)
+	j.sameStored("first refresh")
+	if n := stacktest.Count(t, store, "SELECT count() FROM people FINAL WHERE deleted = 0"); n != 2 {
+		t.Fatalf("%d people stored, want ann and dev-c", n)
+	}
+	// A refresh once the first events are older than the window it looks
+	// back on, so that the next one sees only the new events.
+	time.Sleep(touchedSlack + 1100*time.Millisecond)
+	j.sameStored("nothing new")
+	j.hit(t0.Add(time.Hour), "dev-a", "purchase", map[event.Field]string{event.OrderID: "o2"}, 20_000_000)
+	j.hit(t0.Add(time.Hour), "dev-c", "sign_up", map[event.Field]string{event.UserID: "bob@shop.example"}, 0)
+	j.sameStored("second refresh")
+	p, _, err := j.s.Get(context.Background(), "shop", Ref{UserID: "ann@shop.example"})
+	if err != nil || p.Orders != 2 || p.Devices != 2 || p.Revenue != 50 {
+		t.Errorf("ann: %+v %v, want 2 orders, 50.00 over 2 devices", p, err)
+	}
+	if n := stacktest.Count(t, store, "SELECT count() FROM people FINAL WHERE deleted = 0 AND person_key IN ('dev-c', 'bob@shop.example')"); n != 1 {
+		t.Errorf("%d rows for dev-c and bob, want bob's only", n)
+	}
 }

@@ -90,16 +90,55 @@ func (q *Query) Where(cond string, args ...any) {
 	q.args = append(q.args, args...)
 }
 
-// PersonKeys is the subquery mapping each visitor id of the site to its
-// person key; it takes the site twice as arguments.
-const PersonKeys = `SELECT visitor_id, if(person = '', visitor_id, person) AS person_key FROM (
-    SELECT DISTINCT visitor_id FROM visitor_profiles WHERE site_id = ?
-) ANY LEFT JOIN (
-    SELECT visitor_id, argMinMerge(person) AS person FROM identities WHERE site_id = ? GROUP BY visitor_id
-) USING visitor_id`
+// PersonMap is the identity map of a site (argument: the site): each
+// identified visitor id with its person. Rows that carry a visitor_id join
+// it with ANY LEFT JOIN ... USING visitor_id and take PersonKey, since an
+// anonymous visitor id is a person of its own.
+const PersonMap = `SELECT visitor_id, argMinMerge(person) AS person FROM identities WHERE site_id = ? GROUP BY visitor_id`
 
-const peopleSQL = `SELECT person_key, user_id, devices, first_seen, last_seen, sessions, pageviews, carts, checkouts, signups,
-       orders, revenue, first_order, last_order, subscribed, populations, class, stage, days_seen, days_ordered
+// PersonKey is the person key of a row joined to PersonMap.
+const PersonKey = `if(person = '', visitor_id, person)`
+
+// personColumns are the columns a person row has before classification,
+// as the people table stores them.
+const personColumns = `person_key, user_id, devices, first_seen, last_seen, sessions, pageviews, carts, checkouts, signups,
+       orders, revenue, first_order, last_order, subscribed`
+
+// computedSQL computes person rows from the per-visitor aggregates of the
+// visitor ids the filter %[1]s lets through (applied to visitor_profiles
+// and identities alike). Arguments: site, the filter's, site, the filter's.
+const computedSQL = `SELECT ` + PersonKey + ` AS person_key, any(person) AS user_id, count() AS devices,
+       min(first_seen) AS first_seen, max(last_seen) AS last_seen, sum(sessions) AS sessions,
+       sum(pageviews) AS pageviews, sum(carts) AS carts, sum(checkouts) AS checkouts, sum(signups) AS signups,
+       sum(orders) AS orders, sum(revenue) AS revenue,
+       minIf(first_order, toUInt32(first_order) > 0) AS first_order, max(last_order) AS last_order,
+       toUInt8(max(subscribed_at) > max(unsubscribed_at)) AS subscribed
+FROM (
+    SELECT visitor_id, minMerge(first_seen) AS first_seen, maxMerge(last_seen) AS last_seen,
+           uniqIfMerge(sessions) AS sessions, countIfMerge(pageviews) AS pageviews,
+           countIfMerge(carts) AS carts, countIfMerge(checkouts) AS checkouts, countIfMerge(signups) AS signups,
+           uniqExactIfMerge(orders) AS orders, sumIfMerge(revenue) AS revenue,
+           minIfMerge(first_order) AS first_order, maxIfMerge(last_order) AS last_order,
+           maxIfMerge(subscribed) AS subscribed_at, maxIfMerge(unsubscribed) AS unsubscribed_at
+    FROM visitor_profiles WHERE site_id = ?%[1]s GROUP BY visitor_id
+) ANY LEFT JOIN (
+    SELECT visitor_id, argMinMerge(person) AS person FROM identities WHERE site_id = ?%[1]s GROUP BY visitor_id
+) USING visitor_id
+GROUP BY person_key`
+
+// storedSQL reads the person rows of the people table, as the last
+// Refresh left them. Argument: site.
+// The deleted filter stays outside the FINAL subquery so that it sees
+// merged rows: a tombstone must hide the older row of its key, not be
+// dropped before the merge.
+const storedSQL = `SELECT ` + personColumns + ` FROM (
+    SELECT ` + personColumns + `, deleted FROM people FINAL WHERE site_id = ?
+) WHERE deleted = 0`
+
+// peopleSQL classifies person rows (%[1]s) and filters them (%[2]s).
+// Arguments: now, now, loyal orders, loyal revenue twice, inactive days,
+// those of the person rows, site (overrides), then the filter's.
+const peopleSQL = `SELECT ` + personColumns + `, populations, class, stage, days_seen, days_ordered
 FROM (
 SELECT *,
     intDiv(toInt64(toUInt32(toDateTime(?))) - toInt64(toUInt32(last_seen)), 86400) AS days_seen,
@@ -117,33 +156,17 @@ SELECT *,
             user_id != '' OR subscribed = 1, 'acquisition',
             'attraction') AS stage
 FROM (
-    SELECT * FROM (
-        SELECT if(person = '', visitor_id, person) AS person_key, any(person) AS user_id, count() AS devices,
-               min(first_seen) AS first_seen, max(last_seen) AS last_seen, sum(sessions) AS sessions,
-               sum(pageviews) AS pageviews, sum(carts) AS carts, sum(checkouts) AS checkouts, sum(signups) AS signups,
-               sum(orders) AS orders, sum(revenue) AS revenue,
-               minIf(first_order, toUInt32(first_order) > 0) AS first_order, max(last_order) AS last_order,
-               toUInt8(max(subscribed_at) > max(unsubscribed_at)) AS subscribed
-        FROM (
-            SELECT visitor_id, minMerge(first_seen) AS first_seen, maxMerge(last_seen) AS last_seen,
-                   uniqIfMerge(sessions) AS sessions, countIfMerge(pageviews) AS pageviews,
-                   countIfMerge(carts) AS carts, countIfMerge(checkouts) AS checkouts, countIfMerge(signups) AS signups,
-                   uniqExactIfMerge(orders) AS orders, sumIfMerge(revenue) AS revenue,
-                   minIfMerge(first_order) AS first_order, maxIfMerge(last_order) AS last_order,
-                   maxIfMerge(subscribed) AS subscribed_at, maxIfMerge(unsubscribed) AS unsubscribed_at
-            FROM visitor_profiles WHERE site_id = ?%[1]s GROUP BY visitor_id
-        ) ANY LEFT JOIN (
-            SELECT visitor_id, argMinMerge(person) AS person FROM identities WHERE site_id = ?%[1]s GROUP BY visitor_id
-        ) USING visitor_id
-        GROUP BY person_key
-    ) ANY LEFT JOIN (
+    SELECT * FROM (%[1]s) ANY LEFT JOIN (
         SELECT person_key, argMax(class, version) AS o_class, argMax(populations, version) AS populations
         FROM profile_overrides WHERE site_id = ? GROUP BY person_key
     ) USING person_key
 )
 )%[2]s`
 
-// SQL returns the query and its arguments.
+// SQL returns the query and its arguments. With Visitors set, people are
+// computed from those visitor ids' aggregates; otherwise they are read
+// from the people table, which the caller refreshes first (Store.People
+// does).
 func (q *Query) SQL() (string, []any) {
 	now := q.Now
 	if now.IsZero() {
@@ -152,16 +175,17 @@ func (q *Query) SQL() (string, []any) {
 	now = now.UTC().Truncate(time.Second)
 	loyalRev := int64(q.Rules.LoyalRevenue * 1e6)
 	args := []any{now, now, uint64(q.Rules.LoyalOrders), loyalRev, loyalRev, int64(q.Rules.InactiveDays)}
-	var only string
+	rows := storedSQL
 	if q.Visitors != nil {
-		only = " AND visitor_id IN ?"
-		args = append(args, q.Site, q.Visitors, q.Site, q.Visitors, q.Site)
+		rows = fmt.Sprintf(computedSQL, " AND visitor_id IN ?")
+		args = append(args, q.Site, q.Visitors, q.Site, q.Visitors)
 	} else {
-		args = append(args, q.Site, q.Site, q.Site)
+		args = append(args, q.Site)
 	}
+	args = append(args, q.Site)
 	var where string
 	if len(q.where) > 0 {
 		where = "\nWHERE " + strings.Join(q.where, " AND ")
 	}
-	return fmt.Sprintf(peopleSQL, only, where), append(args, q.args...)
+	return fmt.Sprintf(peopleSQL, rows, where), append(args, q.args...)
 }

@@ -61,7 +61,7 @@ func (s *Store) Evaluate(ctx context.Context, seg Segment) (Evaluation, error) {
 	if err := conn.QueryRow(ctx, qMembersBefore, seg.Site, seg.ID).Scan(&before); err != nil {
 		return Evaluation{}, fmt.Errorf("segment %s: count members: %w", seg.ID, err)
 	}
-	q, err := Compile(s.people, seg.Site, seg.Conditions)
+	q, err := s.compile(ctx, seg.Site, seg.Conditions)
 	if err != nil {
 		return Evaluation{}, fmt.Errorf("segment %s: %w", seg.ID, err)
 	}

@@ -102,6 +102,8 @@ func TestRules(t *testing.T) {
 		{`[{"field":"population","value":"pro"}]`, []string{"ann@x"}},
 		{`[{"field":"population","op":"not","value":"pro"},{"field":"orders","value":1}]`, []string{"bob@x"}},
 		{`[{"field":"viewed_section","value":"/shoes","days":30}]`, []string{"ann@x"}},
+		{`[{"field":"viewed_section","value":"/shoes/trail","days":30}]`, []string{"ann@x"}},
+		{`[{"field":"viewed_section","value":"/shoes/road","days":30}]`, nil},
 		{`[{"field":"viewed_section","value":"/hats","days":30}]`, nil},
 		{`[{"field":"viewed_section","value":"/hats","days":60}]`, []string{"bob@x"}},
 		{`[{"field":"event","value":"email_open","campaign":"spring"},{"field":"event","op":"not","value":"email_click","campaign":"spring"}]`, []string{"cat@x"}},

@@ -154,7 +154,7 @@ func (s *Store) Get(ctx context.Context, site, id string) (Segment, error) {
 
 // Count returns how many people are in seg now.
 func (s *Store) Count(ctx context.Context, seg Segment) (uint64, error) {
-	q, err := Compile(s.people, seg.Site, seg.Conditions)
+	q, err := s.compile(ctx, seg.Site, seg.Conditions)
 	if err != nil {
 		return 0, err
 	}
@@ -175,7 +175,7 @@ func (s *Store) Members(ctx context.Context, seg Segment, consent, after string,
 		raw, _ := json.Marshal(consent)
 		conds = append(conds[:len(conds):len(conds)], Condition{Field: "consent", Value: raw})
 	}
-	q, err := Compile(s.people, seg.Site, conds)
+	q, err := s.compile(ctx, seg.Site, conds)
 	if err != nil {
 		return err
 	}

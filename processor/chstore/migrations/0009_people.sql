@@ -1,0 +1,54 @@
+-- People kept as rows, so that a segment over a million people reads a
+-- million narrow rows instead of merging fourteen aggregate states per
+-- visitor id and grouping them by person at every request.
+--
+-- people_touched notes which visitor ids had events and when ClickHouse took
+-- them; a refresh (processor/profiles Refresh) recomputes, from
+-- visitor_profiles and identities, only the people those visitor ids belong
+-- to, and writes them here with a newer version. An anonymous visitor id
+-- that has since joined a person gets a row with deleted = 1.
+CREATE TABLE IF NOT EXISTS people (
+    site_id     String,
+    person_key  String,
+    user_id     String,
+    devices     UInt64,
+    first_seen  DateTime,
+    last_seen   DateTime,
+    sessions    UInt64,
+    pageviews   UInt64,
+    carts       UInt64,
+    checkouts   UInt64,
+    signups     UInt64,
+    orders      UInt64,
+    revenue     Int64,
+    first_order DateTime,
+    last_order  DateTime,
+    subscribed  UInt8,
+    deleted     UInt8,
+    version     UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (site_id, person_key);
+
+-- Partitioned by day so that a refresh can drop what every refresh has
+-- passed; touched_at is the server's clock when the insert ran.
+CREATE TABLE IF NOT EXISTS people_touched (
+    site_id    String,
+    visitor_id String,
+    touched_at DateTime
+) ENGINE = MergeTree
+PARTITION BY toYYYYMMDD(touched_at)
+ORDER BY (site_id, touched_at, visitor_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS people_touched_mv TO people_touched AS
+SELECT site_id, visitor_id, now() AS touched_at
+FROM events WHERE visitor_id != '' AND is_bot = 0
+GROUP BY site_id, visitor_id;
+
+-- One row per completed refresh: the next one starts from the last upto.
+CREATE TABLE IF NOT EXISTS people_refreshes (
+    site_id  String,
+    upto     DateTime,
+    people   UInt64,
+    full     UInt8
+) ENGINE = MergeTree
+ORDER BY (site_id, upto);

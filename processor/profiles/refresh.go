@@ -1,0 +1,164 @@
+package profiles
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Refreshing the people table. A refresh recomputes the people whose visitor
+// ids had events since the last refresh (people_touched), together with
+// every other device of theirs, and writes them with a newer version; the
+// anonymous row of a visitor id that has since joined a person is written
+// again as deleted. Nothing is read back into Go: the work is a few INSERT
+// ... SELECT statements, whatever the number of people touched.
+
+const (
+	// touchedSlack is how far before the last refresh a refresh looks again,
+	// for inserts whose rows became visible after the refresh had read:
+	// touched_at is whole seconds, and the view takes now() just before
+	// writing its small part. Each refresh redoes the people of this window,
+	// so it stays short.
+	touchedSlack = 2 * time.Second
+	// touchedKeep is how long people_touched keeps its days; a site not
+	// refreshed for longer is rebuilt whole.
+	touchedKeep = 2 * 24 * time.Hour
+)
+
+const (
+	qRefreshStart = `SELECT now(), max(upto), count() FROM people_refreshes WHERE site_id = ?`
+	// touched lists the visitor ids with events since a time; arguments:
+	// site, since.
+	touched = `SELECT visitor_id FROM people_touched WHERE site_id = ? AND touched_at >= ?`
+	// personsTouched lists the people of the touched visitor ids; arguments:
+	// site, site, since.
+	personsTouched = `SELECT argMinMerge(person) FROM identities WHERE site_id = ? AND visitor_id IN (` + touched + `) GROUP BY visitor_id`
+	// affected adds the other visitor ids of the touched ones' people. A
+	// visitor's person is the argMin over its rows, which is the argMin of
+	// one of them: the rows whose own argMin names such a person find every
+	// candidate cheaply, the merged state then decides. Arguments: site,
+	// since, then site, site, site, since, site, site, since.
+	affected = ` AND (visitor_id IN (` + touched + `) OR visitor_id IN (
+    SELECT visitor_id FROM identities WHERE site_id = ? AND visitor_id IN (
+        SELECT visitor_id FROM identities WHERE site_id = ? AND finalizeAggregation(person) IN (` + personsTouched + `))
+    GROUP BY visitor_id HAVING argMinMerge(person) IN (` + personsTouched + `)))`
+	insertPeople = `INSERT INTO people (site_id, ` + personColumns + `, deleted, version)
+SELECT ?, ` + personColumns + `, toUInt8(0), ? FROM (%s)`
+	// Tombstones for the anonymous rows of visitor ids now part of a person;
+	// arguments: version, site, the visitor filter's, site, the filter's.
+	insertGone = `INSERT INTO people (site_id, person_key, deleted, version)
+SELECT site_id, visitor_id, toUInt8(1), ? FROM identities WHERE site_id = ?%[1]s
+GROUP BY site_id, visitor_id HAVING argMinMerge(person) != ''
+    AND visitor_id IN (SELECT person_key FROM people WHERE site_id = ? AND deleted = 0%[2]s)`
+	insertRefresh = `INSERT INTO people_refreshes (site_id, upto, people, full)`
+	qTouched      = `SELECT count() FROM people_touched WHERE site_id = ? AND touched_at >= ?`
+	qPeopleCount  = `SELECT count() FROM people WHERE site_id = ? AND version = ?`
+	qOldTouched   = `SELECT DISTINCT partition FROM system.parts
+WHERE database = currentDatabase() AND table = 'people_touched' AND active`
+)
+
+// Refresh brings the people table of site up to date with the events
+// ClickHouse has taken, and says how many person rows it wrote. Refreshes
+// of one Store run one at a time; refreshes from several processes are
+// safe, the newest version of a person wins.
+func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
+	var now, last time.Time
+	var refreshes uint64
+	if err := s.conn.QueryRow(ctx, qRefreshStart, site).Scan(&now, &last, &refreshes); err != nil {
+		return 0, fmt.Errorf("refresh people of %s: read last refresh: %w", site, err)
+	}
+	full := refreshes == 0 || now.Sub(last) > touchedKeep
+	since := last.Add(-touchedSlack)
+	if !full {
+		var n uint64
+		if err := s.conn.QueryRow(ctx, qTouched, site, since).Scan(&n); err != nil {
+			return 0, fmt.Errorf("refresh people of %s: count touched: %w", site, err)
+		}
+		if n == 0 {
+			return 0, nil // nothing to do, and nothing worth a refresh row
+		}
+	}
+	version := uint64(time.Now().UnixNano())
+	var filter string
+	var fargs []any
+	if !full {
+		filter = affected
+		fargs = []any{site, since, site, site, site, site, since, site, site, since}
+	}
+	rows := fmt.Sprintf(computedSQL, filter)
+	args := append(append(append([]any{site, version, site}, fargs...), site), fargs...)
+	if err := s.conn.Exec(ctx, fmt.Sprintf(insertPeople, rows), args...); err != nil {
+		return 0, fmt.Errorf("refresh people of %s: %w", site, err)
+	}
+	var gone, gonePeople string
+	var gargs []any
+	if !full {
+		gone = " AND visitor_id IN (" + touched + ")"
+		gonePeople = " AND person_key IN (" + touched + ")"
+		gargs = []any{site, since}
+	}
+	args = append(append(append([]any{version, site}, gargs...), site), gargs...)
+	if err := s.conn.Exec(ctx, fmt.Sprintf(insertGone, gone, gonePeople), args...); err != nil {
+		return 0, fmt.Errorf("refresh people of %s: mark joined visitors: %w", site, err)
+	}
+	var written uint64
+	if err := s.conn.QueryRow(ctx, qPeopleCount, site, version).Scan(&written); err != nil {
+		return 0, fmt.Errorf("refresh people of %s: count: %w", site, err)
+	}
+	b, err := s.conn.PrepareBatch(context.WithoutCancel(ctx), insertRefresh)
+	if err != nil {
+		return 0, fmt.Errorf("refresh people of %s: record: %w", site, err)
+	}
+	var f uint8
+	if full {
+		f = 1
+	}
+	if err := b.Append(site, now, written, f); err != nil {
+		b.Abort()
+		return 0, fmt.Errorf("refresh people of %s: record: %w", site, err)
+	}
+	if err := b.Send(); err != nil {
+		return 0, fmt.Errorf("refresh people of %s: record: %w", site, err)
+	}
+	return int(written), s.dropOldTouched(ctx, now)
+}
+
+// dropOldTouched drops the days of people_touched that no refresh reads
+// any more: a site whose last refresh is older is rebuilt whole.
+func (s *Store) dropOldTouched(ctx context.Context, now time.Time) error {
+	var parts []string
+	err := s.each(ctx, qOldTouched, nil, func(r scanner) error {
+		var p string
+		err := r.Scan(&p)
+		parts = append(parts, p)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("list people_touched days: %w", err)
+	}
+	sort.Strings(parts)
+	oldest, _ := strconv.Atoi(now.Add(-touchedKeep - 24*time.Hour).Format("20060102"))
+	for _, p := range parts {
+		day, err := strconv.Atoi(p)
+		if err != nil || day >= oldest {
+			continue
+		}
+		// The partition id is a number ClickHouse gave, checked above.
+		if err := s.conn.Exec(ctx, "ALTER TABLE people_touched DROP PARTITION "+strconv.Itoa(day)); err != nil {
+			return fmt.Errorf("drop people_touched day %d: %w", day, err)
+		}
+	}
+	return nil
+}
+
+// People refreshes site's people table and starts a query of it.
+func (s *Store) People(ctx context.Context, site string) (*Query, error) {
+	if _, err := s.Refresh(ctx, site); err != nil {
+		return nil, err
+	}
+	return s.Query(site), nil
+}
