@@ -58,6 +58,9 @@ func New(store *chstore.Store, cfg Config) *API {
 // Register mounts the API's routes on mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/overview", a.auth(a.overview))
+	mux.HandleFunc("GET /api/v1/breakdown", a.auth(a.breakdown))
+	mux.HandleFunc("GET /api/v1/timeseries", a.auth(a.timeseries))
+	mux.HandleFunc("GET /api/v1/funnel", a.auth(a.funnel))
 	mux.HandleFunc("GET /api/v1/recently-viewed", a.auth(a.recentlyViewed))
 	mux.HandleFunc("GET /api/v1/lifecycle", a.auth(a.lifecycle))
 	mux.HandleFunc("GET /api/v1/profile", a.private(a.profile))

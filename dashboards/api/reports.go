@@ -1,0 +1,556 @@
+package api
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The analyst's reports: breakdowns, time series and funnels over the raw
+// events of a period, narrowed by filters that combine, each answered as
+// a table in JSON or, with format=csv, as a CSV file. The overview keeps to
+// the rollups; these read the events, so any dimension can be combined
+// with any filter.
+
+// dims are the dimensions a report breaks down or filters by, as
+// expressions over the events table.
+var dims = map[string]string{
+	"page":         "url_path",
+	"section":      "concat('/', splitByChar('/', url_path)[2])",
+	"host":         "url_host",
+	"referrer":     "referrer_host",
+	"source":       "source",
+	"medium":       "medium",
+	"utm_source":   "utm_source",
+	"utm_medium":   "utm_medium",
+	"utm_campaign": "utm_campaign",
+	"utm_content":  "utm_content",
+	"utm_term":     "utm_term",
+	"affiliate":    "affiliate",
+	"browser":      "browser",
+	"os":           "os",
+	"device":       "device",
+	"type":         "type",
+	"event":        "name",
+}
+
+// sessionDims are dimensions of a whole session: its first and last page
+// view, and whether its visitor had been seen before it.
+var sessionDims = map[string]bool{"entry_page": true, "exit_page": true, "visitor_type": true}
+
+// Filter is one condition of a report: dim==value, dim!=value, or
+// dim^=prefix (starts with).
+type Filter struct {
+	Dim, Op, Value string
+}
+
+var filterOps = []string{"==", "!=", "^="}
+
+// parseFilters reads the repeated filter parameter.
+func parseFilters(q url.Values) ([]Filter, error) {
+	var out []Filter
+	for _, raw := range q["filter"] {
+		f, err := parseFilter(raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func parseFilter(raw string) (Filter, error) {
+	// The first operator in the text splits it: a value may hold "==".
+	at, op := -1, ""
+	for _, o := range filterOps {
+		if i := strings.Index(raw, o); i > 0 && (at < 0 || i < at) {
+			at, op = i, o
+		}
+	}
+	if at < 0 {
+		return Filter{}, fmt.Errorf("filter %q: want dimension==value, dimension!=value or dimension^=prefix", raw)
+	}
+	f := Filter{Dim: raw[:at], Op: op, Value: raw[at+len(op):]}
+	if _, ok := dims[f.Dim]; !ok {
+		return f, fmt.Errorf("filter %q: unknown dimension %q, want one of %s", raw, f.Dim, dimList())
+	}
+	return f, nil
+}
+
+// where is the condition of filters over the events, with its arguments.
+func where(filters []Filter) (string, []any) {
+	var sb strings.Builder
+	var args []any
+	for _, f := range filters {
+		expr := dims[f.Dim]
+		switch f.Op {
+		case "==":
+			sb.WriteString(" AND " + expr + " = ?")
+		case "!=":
+			sb.WriteString(" AND " + expr + " != ?")
+		case "^=":
+			sb.WriteString(" AND startsWith(" + expr + ", ?)")
+		}
+		args = append(args, f.Value)
+	}
+	return sb.String(), args
+}
+
+func dimList() string {
+	var names []string
+	for k := range dims {
+		names = append(names, k)
+	}
+	for k := range sessionDims {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// Table is a report's answer: named columns and rows of values.
+type Table struct {
+	Report  string    `json:"report"`
+	Site    string    `json:"site"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Filters []string  `json:"filters"`
+	Columns []string  `json:"columns"`
+	Rows    [][]any   `json:"rows"`
+}
+
+// writeTable answers t as JSON, or as CSV when the request asks
+// format=csv, named after the report and its period.
+func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
+	if t.Rows == nil {
+		t.Rows = [][]any{}
+	}
+	if t.Filters == nil {
+		t.Filters = []string{}
+	}
+	if r.URL.Query().Get("format") != "csv" {
+		writeJSON(w, t)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s-%s-%s.csv"`,
+		t.Report, t.Site, t.From.Format(time.DateOnly), t.To.Format(time.DateOnly)))
+	out := csv.NewWriter(w)
+	out.Write(t.Columns)
+	line := make([]string, len(t.Columns))
+	for _, row := range t.Rows {
+		for i, v := range row {
+			line[i] = csvValue(v)
+		}
+		out.Write(line)
+	}
+	out.Flush()
+}
+
+func csvValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case time.Time:
+		return x.UTC().Format(time.RFC3339)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// reportParams are what every report reads: site, period and filters.
+type reportParams struct {
+	site     string
+	from, to time.Time
+	filters  []Filter
+}
+
+func (a *API) reportParams(w http.ResponseWriter, r *http.Request) (reportParams, bool) {
+	var p reportParams
+	var ok bool
+	if p.site, ok = siteOf(w, r); !ok {
+		return p, false
+	}
+	q := r.URL.Query()
+	var err error
+	if p.from, p.to, err = a.period(q.Get("from"), q.Get("to")); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return p, false
+	}
+	if p.filters, err = parseFilters(q); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return p, false
+	}
+	return p, true
+}
+
+func (p reportParams) table(report string, columns ...string) Table {
+	t := Table{Report: report, Site: p.site, From: p.from, To: p.to, Columns: columns}
+	for _, f := range p.filters {
+		t.Filters = append(t.Filters, f.Dim+f.Op+f.Value)
+	}
+	return t
+}
+
+// eventsWhere selects the site's human, on-site events of the period that
+// pass the filters; arguments: site, from, to, then the filters'.
+const eventsWhere = `site_id = ? AND time >= ? AND time < ? AND is_bot = 0 AND ingest != 'email'`
+
+func (p reportParams) where() (string, []any) {
+	cond, args := where(p.filters)
+	return eventsWhere + cond, append([]any{p.site, p.from, p.to}, args...)
+}
+
+const (
+	// qBreakdown: one row per value of a dimension. Revenue is in
+	// currency units.
+	qBreakdown = `SELECT toString(%[1]s) AS k, uniq(visitor_id) AS visitors, countIf(type = 'pageview') AS pageviews,
+       uniqIf(session_id, session_id != '') AS sessions, count() AS events,
+       uniqExactIf(order_id, type = 'purchase' AND order_id != '') AS orders,
+       sumIf(revenue_micros, type = 'purchase') / 1e6 AS revenue
+FROM events WHERE %[2]s
+GROUP BY k ORDER BY visitors DESC, pageviews DESC, k LIMIT ?`
+	// qSessionBreakdown: sessions grouped by one of their own dimensions.
+	// A session's pages are those of the period; a visitor is returning
+	// when first seen before the session began.
+	qSessionBreakdown = `SELECT %[1]s AS k, uniq(visitor) AS visitors, count() AS sessions, sum(pv) AS pageviews,
+       countIf(pv <= 1) / count() AS bounce_rate, avg(duration) AS visit_duration
+FROM (
+    SELECT visitor, entry_page, exit_page, pv, duration, if(first_seen < started, 'returning', 'new') AS visitor_type
+    FROM (
+        SELECT session_id, any(visitor_id) AS visitor, min(time) AS started, toUInt32(max(time) - min(time)) AS duration,
+               argMinIf(url_path, time, type = 'pageview') AS entry_page, argMaxIf(url_path, time, type = 'pageview') AS exit_page,
+               countIf(type = 'pageview') AS pv
+        FROM events WHERE %[2]s AND session_id != ''
+        GROUP BY session_id
+    ) ANY LEFT JOIN (
+        SELECT visitor_id AS visitor, minMerge(first_seen) AS first_seen FROM visitors
+        WHERE site_id = ? AND visitor_id IN (SELECT visitor_id FROM events WHERE %[2]s)
+        GROUP BY visitor_id
+    ) USING visitor
+)
+GROUP BY k ORDER BY sessions DESC, k LIMIT ?`
+)
+
+// breakdown answers GET /api/v1/breakdown?site=&from=&to=&by=source
+// &filter=device==mobile&limit=50&format=csv.
+func (a *API) breakdown(w http.ResponseWriter, r *http.Request) {
+	p, ok := a.reportParams(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	by := q.Get("by")
+	limit, err := intParam(q.Get("limit"), 50, 1, 10_000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("limit: %w", err))
+		return
+	}
+	cond, args := p.where()
+	var query string
+	var t Table
+	switch expr, isEvent := dims[by]; {
+	case isEvent:
+		query = fmt.Sprintf(qBreakdown, expr, cond)
+		args = append(args, uint64(limit))
+		t = p.table("breakdown-"+by, by, "visitors", "pageviews", "sessions", "events", "orders", "revenue")
+	case sessionDims[by]:
+		query = fmt.Sprintf(qSessionBreakdown, by, cond)
+		args = append(append(append(args, p.site), args...), uint64(limit))
+		t = p.table("breakdown-"+by, by, "visitors", "sessions", "pageviews", "bounce_rate", "visit_duration_seconds")
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("by: want one of %s", dimList()))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	rows, err := a.conn.Query(ctx, query, args...)
+	if err != nil {
+		a.fail(w, "breakdown", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if sessionDims[by] {
+			var visitors, sessions, pageviews uint64
+			var bounce, duration float64
+			if err := rows.Scan(&k, &visitors, &sessions, &pageviews, &bounce, &duration); err != nil {
+				a.fail(w, "breakdown", err)
+				return
+			}
+			t.Rows = append(t.Rows, []any{k, visitors, sessions, pageviews, roundTo(bounce, 4), roundTo(duration, 1)})
+			continue
+		}
+		var visitors, pageviews, sessions, events, orders uint64
+		var revenue float64
+		if err := rows.Scan(&k, &visitors, &pageviews, &sessions, &events, &orders, &revenue); err != nil {
+			a.fail(w, "breakdown", err)
+			return
+		}
+		t.Rows = append(t.Rows, []any{k, visitors, pageviews, sessions, events, orders, roundTo(revenue, 2)})
+	}
+	if err := rows.Err(); err != nil {
+		a.fail(w, "breakdown", err)
+		return
+	}
+	writeTable(w, r, t)
+}
+
+// intervals are the steps of a time series, as ClickHouse rounds a time
+// down to them.
+var intervals = map[string]string{
+	"hour":  "toStartOfHour(%s)",
+	"day":   "toDateTime(toDate(%s))",
+	"week":  "toDateTime(toMonday(%s))",
+	"month": "toDateTime(toStartOfMonth(%s))",
+}
+
+const (
+	qSeriesEvents = `SELECT %[1]s AS t, countIf(type = 'pageview'), uniq(visitor_id)
+FROM events WHERE %[2]s GROUP BY t ORDER BY t`
+	// Sessions count in the step they began in.
+	qSeriesSessions = `SELECT %[1]s AS t, count(), countIf(pv <= 1), sum(duration) FROM (
+    SELECT min(time) AS started, toUInt32(max(time) - min(time)) AS duration, countIf(type = 'pageview') AS pv
+    FROM events WHERE %[2]s AND session_id != '' GROUP BY session_id
+) GROUP BY t ORDER BY t`
+)
+
+// timeseries answers GET /api/v1/timeseries?site=&from=&to=&interval=day
+// &filter=...: page views, visitors, sessions, bounce rate and mean visit
+// duration per hour, day, week (from Monday) or month.
+func (a *API) timeseries(w http.ResponseWriter, r *http.Request) {
+	p, ok := a.reportParams(w, r)
+	if !ok {
+		return
+	}
+	interval := r.URL.Query().Get("interval")
+	if interval == "" {
+		interval = "day"
+	}
+	bucket, ok := intervals[interval]
+	if !ok {
+		writeError(w, http.StatusBadRequest, errors.New("interval: want hour, day, week or month"))
+		return
+	}
+	if interval == "hour" && p.to.Sub(p.from) > 31*24*time.Hour {
+		writeError(w, http.StatusBadRequest, errors.New("interval hour: at most 31 days"))
+		return
+	}
+	type step struct {
+		pageviews, visitors, sessions, bounces uint64
+		duration                               uint64
+	}
+	steps := map[int64]*step{} // by Unix time: ClickHouse's times come in its zone
+	at := func(t time.Time) *step {
+		s := steps[t.Unix()]
+		if s == nil {
+			s = &step{}
+			steps[t.Unix()] = s
+		}
+		return s
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	cond, args := p.where()
+	err := a.each(ctx, fmt.Sprintf(qSeriesEvents, fmt.Sprintf(bucket, "time"), cond), args, func(sc func(...any) error) error {
+		var t time.Time
+		var pv, v uint64
+		if err := sc(&t, &pv, &v); err != nil {
+			return err
+		}
+		s := at(t)
+		s.pageviews, s.visitors = pv, v
+		return nil
+	})
+	if err == nil {
+		err = a.each(ctx, fmt.Sprintf(qSeriesSessions, fmt.Sprintf(bucket, "started"), cond), args, func(sc func(...any) error) error {
+			var t time.Time
+			var n, b, d uint64
+			if err := sc(&t, &n, &b, &d); err != nil {
+				return err
+			}
+			s := at(t)
+			s.sessions, s.bounces, s.duration = n, b, d
+			return nil
+		})
+	}
+	if err != nil {
+		a.fail(w, "timeseries", err)
+		return
+	}
+	t := p.table("timeseries-"+interval, "time", "pageviews", "visitors", "sessions", "bounce_rate", "visit_duration_seconds")
+	for _, start := range stepsOf(interval, p.from, p.to) {
+		s := at(start)
+		var bounce, duration float64
+		if s.sessions > 0 {
+			bounce = float64(s.bounces) / float64(s.sessions)
+			duration = float64(s.duration) / float64(s.sessions)
+		}
+		t.Rows = append(t.Rows, []any{start, s.pageviews, s.visitors, s.sessions, roundTo(bounce, 4), roundTo(duration, 1)})
+	}
+	writeTable(w, r, t)
+}
+
+// stepsOf lists the starts of the steps of interval that meet [from, to).
+func stepsOf(interval string, from, to time.Time) []time.Time {
+	start := from
+	switch interval {
+	case "hour":
+		start = from.Truncate(time.Hour)
+	case "day":
+		start = from.Truncate(24 * time.Hour)
+	case "week":
+		start = from.Truncate(24 * time.Hour)
+		start = start.AddDate(0, 0, -((int(start.Weekday()) + 6) % 7))
+	case "month":
+		start = time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	var out []time.Time
+	for t := start; t.Before(to); {
+		out = append(out, t)
+		switch interval {
+		case "hour":
+			t = t.Add(time.Hour)
+		case "day":
+			t = t.AddDate(0, 0, 1)
+		case "week":
+			t = t.AddDate(0, 0, 7)
+		case "month":
+			t = t.AddDate(0, 1, 0)
+		}
+	}
+	return out
+}
+
+// maxSteps bounds a funnel.
+const maxSteps = 10
+
+// qFunnel counts the visitors who went through the steps in order, each
+// within window seconds of the first.
+const qFunnel = `SELECT level, count() FROM (
+    SELECT visitor_id, windowFunnel(?)(time, %[1]s) AS level
+    FROM events WHERE %[2]s GROUP BY visitor_id
+) GROUP BY level ORDER BY level`
+
+// funnel answers GET /api/v1/funnel?site=&from=&to=&step=type==pageview;page^=/shoes
+// &step=type==add_to_cart&step=type==purchase&window=86400: per step, the
+// visitors who reached it in order, the share of the first step's who did
+// (conversion) and the share of the previous step's who did not (drop-off).
+// A step is one or more filters joined by ";".
+func (a *API) funnel(w http.ResponseWriter, r *http.Request) {
+	p, ok := a.reportParams(w, r)
+	if !ok {
+		return
+	}
+	if strings.Contains(r.URL.RawQuery, ";") {
+		// Go's query parser drops a pair with a bare ";" in it.
+		writeError(w, http.StatusBadRequest, errors.New("step: encode ';' as %3B in the query string"))
+		return
+	}
+	q := r.URL.Query()
+	raw := q["step"]
+	if len(raw) < 2 || len(raw) > maxSteps {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("step: give 2 to %d steps, each filters joined by ';' (type==add_to_cart)", maxSteps))
+		return
+	}
+	window, err := intParam(q.Get("window"), 86400, 1, 90*86400)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("window: %w", err))
+		return
+	}
+	var conds []string
+	var args []any
+	for i, s := range raw {
+		var fs []Filter
+		for _, part := range strings.Split(s, ";") {
+			f, err := parseFilter(part)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Errorf("step %d: %w", i+1, err))
+				return
+			}
+			fs = append(fs, f)
+		}
+		c, a := where(fs)
+		conds = append(conds, "("+strings.TrimPrefix(c, " AND ")+")")
+		args = append(args, a...)
+	}
+	cond, wargs := p.where()
+	args = append(append([]any{uint64(window)}, args...), wargs...)
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	reached := make([]uint64, len(raw)+1)
+	err = a.each(ctx, fmt.Sprintf(qFunnel, strings.Join(conds, ", "), cond), args, func(sc func(...any) error) error {
+		var level uint8
+		var n uint64
+		if err := sc(&level, &n); err != nil {
+			return err
+		}
+		// A visitor at level L reached every step up to L.
+		for i := 1; i <= int(level) && i <= len(raw); i++ {
+			reached[i] += n
+		}
+		return nil
+	})
+	if err != nil {
+		a.fail(w, "funnel", err)
+		return
+	}
+	t := p.table("funnel", "step", "definition", "visitors", "conversion", "drop_off")
+	for i, s := range raw {
+		n := reached[i+1]
+		var conv, drop float64
+		if reached[1] > 0 {
+			conv = float64(n) / float64(reached[1])
+		}
+		if i > 0 && reached[i] > 0 {
+			drop = 1 - float64(n)/float64(reached[i])
+		}
+		t.Rows = append(t.Rows, []any{i + 1, s, n, roundTo(conv, 4), roundTo(drop, 4)})
+	}
+	writeTable(w, r, t)
+}
+
+// each runs query and calls f with a scanner for each row.
+func (a *API) each(ctx context.Context, query string, args []any, f func(scan func(...any) error) error) error {
+	rows, err := a.conn.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := f(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func intParam(s string, def, lo, hi int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("want a whole number from %d to %d", lo, hi)
+	}
+	return n, nil
+}
+
+func roundTo(x float64, places int) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	f := math.Pow(10, float64(places))
+	return math.Round(x*f) / f
+}

@@ -1,0 +1,157 @@
+package api_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"testing"
+	"time"
+
+	"footfall/dashboards/api"
+	"footfall/internal/event"
+	"footfall/internal/stacktest"
+	"footfall/processor/profiles"
+)
+
+const (
+	iphone  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+	android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.122 Mobile Safari/537.36"
+)
+
+// reportServer seeds three visitors over two days and serves the API:
+//
+//	a (desktop) d1 09:00 /  (google), 09:01 /shoes/trail, 09:02 cart, 09:03 order o1 50.00
+//	b (iPhone)  d1 11:00 /  (t.co); d2 09:00 /shoes, a second session
+//	c (Android) d2 10:00 /shoes (spring newsletter), 10:01 /hats, 10:01 cart
+//	z           ten days later, outside the period
+func reportServer(t *testing.T) *httptest.Server {
+	_, store := stacktest.ClickHouse(t)
+	d1 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+	d2 := d1.Add(24 * time.Hour)
+	hit := func(at time.Time, visitor, session, ua, typ, path, ref string) stacktest.Hit {
+		f := map[event.Field]string{event.Site: "shop", event.Type: typ, event.VisitorID: visitor, event.SessionID: session,
+			event.URL: "https://shop.example" + path, event.Referrer: ref}
+		if ua != "" {
+			f[event.UserAgent] = ua
+		}
+		return stacktest.Hit{At: at, Fields: f}
+	}
+	order := hit(d1.Add(3*time.Minute), "a", "a1", "", "purchase", "/thanks", "")
+	order.Fields[event.OrderID], order.Revenue = "o1", 50_000_000
+	stacktest.Insert(t, store,
+		hit(d1, "a", "a1", "", "pageview", "/", "https://www.google.com/"),
+		hit(d1.Add(time.Minute), "a", "a1", "", "pageview", "/shoes/trail", "https://shop.example/"),
+		hit(d1.Add(2*time.Minute), "a", "a1", "", "add_to_cart", "/shoes/trail", ""),
+		order,
+		hit(d1.Add(2*time.Hour), "b", "b1", iphone, "pageview", "/", "https://t.co/x"),
+		hit(d2, "b", "b2", iphone, "pageview", "/shoes", ""),
+		hit(d2.Add(time.Hour), "c", "c1", android, "pageview", "/shoes?utm_source=news&utm_medium=email&utm_campaign=spring", ""),
+		hit(d2.Add(time.Hour+time.Minute), "c", "c1", android, "pageview", "/hats", "https://shop.example/shoes"),
+		hit(d2.Add(time.Hour+time.Minute), "c", "c1", android, "add_to_cart", "/hats", ""),
+		hit(d2.AddDate(0, 0, 10), "z", "z1", "", "pageview", "/", ""),
+	)
+	mux := http.NewServeMux()
+	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// rows fetches a report's rows as JSON numbers and strings.
+func rows(t *testing.T, srv *httptest.Server, path string) [][]any {
+	t.Helper()
+	var tab api.Table
+	if code := get(t, srv, path, "tok", &tab); code != 200 {
+		t.Fatalf("%s: status %d", path, code)
+	}
+	return tab.Rows
+}
+
+func TestReports(t *testing.T) {
+	srv := reportServer(t)
+	const period = "site=shop&from=2026-11-10&to=2026-11-12"
+	cases := []struct {
+		name, query string
+		want        [][]any
+	}{
+		{"pages of mobile visitors", "/api/v1/breakdown?" + period + "&by=page&filter=device==mobile", [][]any{
+			{"/shoes", 2., 2., 2., 2., 0., 0.},
+			{"/", 1., 1., 1., 1., 0., 0.},
+			{"/hats", 1., 1., 1., 2., 0., 0.},
+		}},
+		{"devices with revenue", "/api/v1/breakdown?" + period + "&by=device", [][]any{
+			{"mobile", 2., 4., 3., 5., 0., 0.},
+			{"desktop", 1., 2., 1., 4., 1., 50.},
+		}},
+		{"filters combine", "/api/v1/breakdown?" + period + "&by=section&filter=device==mobile&filter=page^=/shoes", [][]any{
+			{"/shoes", 2., 2., 2., 2., 0., 0.},
+		}},
+		{"campaign", "/api/v1/breakdown?" + period + "&by=utm_campaign&filter=utm_campaign!=", [][]any{
+			{"spring", 1., 1., 1., 1., 0., 0.},
+		}},
+		{"entry pages", "/api/v1/breakdown?" + period + "&by=entry_page", [][]any{
+			{"/", 2., 2., 3., 0.5, 90.},
+			{"/shoes", 2., 2., 3., 0.5, 30.},
+		}},
+		{"new and returning", "/api/v1/breakdown?" + period + "&by=visitor_type", [][]any{
+			{"new", 3., 3., 5., 0.3333, 80.},
+			{"returning", 1., 1., 1., 1., 0.},
+		}},
+		{"daily series", "/api/v1/timeseries?" + period + "&interval=day", [][]any{
+			{"2026-11-10T00:00:00Z", 3., 2., 2., 0.5, 90.},
+			{"2026-11-11T00:00:00Z", 3., 2., 2., 0.5, 30.},
+		}},
+		{"mobile series", "/api/v1/timeseries?" + period + "&interval=day&filter=device==mobile", [][]any{
+			{"2026-11-10T00:00:00Z", 1., 1., 1., 1., 0.},
+			{"2026-11-11T00:00:00Z", 3., 2., 2., 0.5, 30.},
+		}},
+		{"funnel", "/api/v1/funnel?" + period + "&step=type==pageview&step=type==add_to_cart&step=type==purchase", [][]any{
+			{1., "type==pageview", 3., 1., 0.},
+			{2., "type==add_to_cart", 2., 0.6667, 0.3333},
+			{3., "type==purchase", 1., 0.3333, 0.5},
+		}},
+		{"funnel with a page step", "/api/v1/funnel?" + period + "&step=" + url.QueryEscape("type==pageview;page^=/shoes") + "&step=" + url.QueryEscape("type==pageview;page==/hats"), [][]any{
+			{1., "type==pageview;page^=/shoes", 3., 1., 0.},
+			{2., "type==pageview;page==/hats", 1., 0.3333, 0.6667},
+		}},
+	}
+	for _, c := range cases {
+		if got := rows(t, srv, c.query); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: rows\n%v\nwant\n%v", c.name, got, c.want)
+		}
+	}
+
+	weekly := rows(t, srv, "/api/v1/timeseries?site=shop&from=2026-11-01&to=2026-12-01&interval=week")
+	if len(weekly) != 6 || weekly[0][0] != "2026-10-26T00:00:00Z" || weekly[2][1] != 6. || weekly[3][1] != 1. {
+		t.Errorf("weekly series %v", weekly)
+	}
+
+	resp, err := http.Get(srv.URL + "/api/v1/breakdown?" + period + "&by=device&format=csv&token=tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	const wantCSV = "device,visitors,pageviews,sessions,events,orders,revenue\nmobile,2,4,3,5,0,0\ndesktop,1,2,1,4,1,50\n"
+	if string(body) != wantCSV || resp.Header.Get("Content-Disposition") != `attachment; filename="breakdown-device-shop-2026-11-10-2026-11-12.csv"` {
+		t.Errorf("CSV %q (%s)", body, resp.Header.Get("Content-Disposition"))
+	}
+
+	for _, bad := range []string{
+		"/api/v1/breakdown?" + period + "&by=colour",
+		"/api/v1/breakdown?" + period + "&by=page&filter=" + url.QueryEscape("colour==red"),
+		"/api/v1/breakdown?" + period + "&by=page&filter=device",
+		"/api/v1/breakdown?" + period + "&by=page&limit=0",
+		"/api/v1/timeseries?" + period + "&interval=year",
+		"/api/v1/funnel?" + period + "&step=type==pageview",
+		"/api/v1/funnel?" + period + "&step=type==pageview&step=nope",
+		"/api/v1/funnel?" + period + "&step=type==pageview;page==/&step=type==purchase",
+	} {
+		var e struct{ Error string }
+		if code := get(t, srv, bad, "tok", &e); code != 400 || e.Error == "" {
+			t.Errorf("%s: %d %q, want 400 with a reason", bad, code, e.Error)
+		}
+	}
+}
