@@ -143,11 +143,11 @@ func compile(q *profiles.Query, c Condition, now time.Time) error {
 		}
 		since := now.UTC().Add(-time.Duration(days) * 24 * time.Hour).Truncate(time.Second)
 		if c.Field == "viewed_section" && isSection(v) {
-			// A section's last view is in visitor_interests, a row or a
-			// few per visitor instead of every page view: any row whose
-			// own latest view is recent enough makes the visitor match,
-			// so no state needs merging.
-			return negatable(q, c, inPeople(`SELECT visitor_id FROM visitor_interests
+			// A section's visitors are a range of interest_visitors, a
+			// row or a few per visitor instead of every page view: any
+			// row whose own latest view is recent enough makes the
+			// visitor match, so no state needs merging.
+			return negatable(q, c, inPeople(`SELECT visitor_id FROM interest_visitors
     WHERE site_id = ? AND kind = 'section' AND interest = ? AND finalizeAggregation(last_seen) >= ?`),
 				q.Site, v, since, q.Site)
 		}
@@ -202,7 +202,7 @@ func inPeople(visitors string) string {
 }
 
 // isSection says whether a path is a section, its first segment ("/shoes"),
-// which visitor_interests keeps.
+// which interest_visitors keeps.
 func isSection(path string) bool {
 	return len(path) > 1 && path[0] == '/' && !strings.Contains(path[1:], "/")
 }

@@ -52,3 +52,27 @@ CREATE TABLE IF NOT EXISTS people_refreshes (
     full     UInt8
 ) ENGINE = MergeTree
 ORDER BY (site_id, upto);
+
+-- Who viewed a section (or a category), ordered by the interest so that a
+-- segment on one section reads that section's visitors only;
+-- visitor_interests is ordered by visitor for the profile page.
+CREATE TABLE IF NOT EXISTS interest_visitors (
+    site_id    String,
+    kind       String,
+    interest   String,
+    visitor_id String,
+    last_seen  AggregateFunction(max, DateTime)
+) ENGINE = AggregatingMergeTree
+ORDER BY (site_id, kind, interest, visitor_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS interest_visitors_mv TO interest_visitors AS
+SELECT site_id, if(type = 'pageview', 'section', 'category') AS kind,
+       if(type = 'pageview', concat('/', splitByChar('/', url_path)[2]), prop_values[indexOf(prop_keys, 'category')]) AS interest,
+       visitor_id, maxState(time) AS last_seen
+FROM events
+WHERE is_bot = 0 AND visitor_id != '' AND type IN ('pageview', 'product_view') AND interest NOT IN ('', '/')
+GROUP BY site_id, kind, interest, visitor_id;
+
+INSERT INTO interest_visitors (site_id, kind, interest, visitor_id, last_seen)
+SELECT site_id, kind, interest, visitor_id, maxMergeState(last_seen)
+FROM visitor_interests GROUP BY site_id, kind, interest, visitor_id;
