@@ -17,6 +17,7 @@ import (
 	"footfall/processor/enrich"
 	"footfall/processor/profiles"
 	"footfall/processor/segments"
+	"footfall/processor/sessionstats"
 )
 
 // The report queries beside the dashboard's overview: a breakdown with a
@@ -58,6 +59,7 @@ func benchQueries(cfg config, stamp string) error {
 	api.New(store, api.Config{Rules: profiles.DefaultRules}).Register(mux)
 	people := profiles.NewStore(store.Conn(), profiles.DefaultRules)
 	segs := segments.NewStore(people)
+	sessions := sessionstats.NewStore(store.Conn())
 	bigSpenders := segments.Segment{Site: "demo", ID: "big", Conditions: []segments.Condition{
 		{Field: "orders", Op: ">=", Value: json.RawMessage("2")}, {Field: "revenue", Op: ">=", Value: json.RawMessage("100")}}}
 	lookers := segments.Segment{Site: "demo", ID: "lookers", Conditions: []segments.Condition{
@@ -107,6 +109,11 @@ func benchQueries(cfg config, stamp string) error {
 			return err
 		}
 		fmt.Printf("%-42s %10s %22s  (%d people written)\n", "people table refresh after the load", ms(time.Since(t)), "", written)
+		t = time.Now()
+		if _, err := sessions.Refresh(ctx, "demo"); err != nil {
+			return err
+		}
+		fmt.Printf("%-42s %10s\n", "session stats refresh after the load", ms(time.Since(t)))
 		var small []time.Duration
 		for k := 0; k < 3; k++ {
 			if err := generate(ctx, store, n+k*1000, 1000, from, end); err != nil {

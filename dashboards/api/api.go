@@ -22,6 +22,7 @@ import (
 	"footfall/processor/chstore"
 	"footfall/processor/profiles"
 	"footfall/processor/segments"
+	"footfall/processor/sessionstats"
 )
 
 // API serves /api/v1/*.
@@ -33,6 +34,7 @@ type API struct {
 	people    *profiles.Store
 	segments  *segments.Store
 	campaigns *campaigns.Store
+	sessions  *sessionstats.Store
 }
 
 // Config is what the API needs beyond the database.
@@ -52,7 +54,7 @@ type Config struct {
 func New(store *chstore.Store, cfg Config) *API {
 	people := profiles.NewStore(store.Conn(), cfg.Rules)
 	return &API{conn: store.Conn(), cfg: cfg, token: cfg.Token, now: time.Now, people: people,
-		segments: segments.NewStore(people), campaigns: campaigns.NewStore(store)}
+		segments: segments.NewStore(people), campaigns: campaigns.NewStore(store), sessions: sessionstats.NewStore(store.Conn())}
 }
 
 // Register mounts the API's routes on mux.
@@ -149,27 +151,17 @@ FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ?`
 FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t ORDER BY t`
 	qSeriesDay = `SELECT toStartOfDay(hour) AS t, countIfMerge(pageviews), uniqIfMerge(visitors)
 FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t ORDER BY t`
+	// Pages are ranked by page views, cheap to add up; the visitor states,
+	// which cost a merge each, are merged for the ten shown only.
 	qTopPages = `SELECT url_path, uniqMerge(visitors) AS v, countMerge(pageviews) AS pv
-FROM pages_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?)
-GROUP BY url_path ORDER BY pv DESC, url_path LIMIT 10`
+FROM pages_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?) AND url_path IN (
+    SELECT url_path FROM pages_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?)
+    GROUP BY url_path ORDER BY countMerge(pageviews) DESC, url_path LIMIT 10)
+GROUP BY url_path ORDER BY pv DESC, url_path`
 	qTopSources = `SELECT source, uniqMerge(visitors) AS v, countIfMerge(pageviews) AS pv
 FROM sources_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?) AND source != '(internal)'
 GROUP BY source ORDER BY v DESC, source LIMIT 10`
 )
-
-// qSessions merges each session, keeps those that began in the period, and
-// joins its visitor's first sighting. It reads the whole site's sessions:
-// fine for now, a per-day rollup when sites grow.
-const qSessions = `SELECT count(), countIf(started_at = first_seen), countIf(pageviews <= 1), sum(ended_at - started_at)
-FROM (
-    SELECT visitor_id, started_at, ended_at, pageviews FROM (
-        SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
-               maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
-        FROM sessions WHERE site_id = ? GROUP BY session_id
-    ) WHERE started_at >= ? AND started_at < ?
-) ANY LEFT JOIN (
-    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitors WHERE site_id = ? GROUP BY visitor_id
-) USING visitor_id`
 
 // errSite is the answer to a missing or malformed site parameter.
 var errSite = errors.New("site is required: [A-Za-z0-9_.:@+-], up to 64 characters")
@@ -293,16 +285,15 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "totals", err)
 		return
 	}
-	var bounces uint64
-	var duration int64
-	if err := a.conn.QueryRow(ctx, qSessions, site, from, to, site).Scan(&o.Sessions, &o.NewSessions, &bounces, &duration); err != nil {
+	st, err := a.sessions.Period(ctx, site, from, to)
+	if err != nil {
 		a.fail(w, "sessions", err)
 		return
 	}
-	o.ReturningSessions = o.Sessions - o.NewSessions
-	if n := o.Sessions; n > 0 {
-		o.BounceRate = float64(bounces) / float64(n)
-		o.VisitDuration = float64(duration) / float64(n)
+	o.Sessions, o.NewSessions, o.ReturningSessions = st.Sessions, st.NewSessions, st.Sessions-st.NewSessions
+	if n := st.Sessions; n > 0 {
+		o.BounceRate = float64(st.Bounces) / float64(n)
+		o.VisitDuration = float64(st.Duration) / float64(n)
 	}
 	rows, err := a.conn.Query(ctx, series, site, from, to)
 	if err != nil {
@@ -320,7 +311,7 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	rows.Close()
 	o.Series = fill(o.Series, from, to, step)
-	if o.Pages, err = a.top(ctx, qTopPages, site, from, to); err != nil {
+	if o.Pages, err = a.top(ctx, qTopPages, site, from, to, site, from, to); err != nil {
 		a.fail(w, "top pages", err)
 		return
 	}
@@ -349,8 +340,8 @@ func fill(have []Point, from, to time.Time, step time.Duration) []Point {
 	return out
 }
 
-func (a *API) top(ctx context.Context, query, site string, from, to time.Time) ([]Row, error) {
-	rows, err := a.conn.Query(ctx, query, site, from, to)
+func (a *API) top(ctx context.Context, query string, args ...any) ([]Row, error) {
+	rows, err := a.conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -57,8 +57,10 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 		return nil
 	}
 	if len(sessions) > 0 {
-		if err := del("sessions", "session_id IN ?", sessions); err != nil {
-			return out, err
+		for _, t := range []string{"sessions", "session_hours"} {
+			if err := del(t, "session_id IN ?", sessions); err != nil {
+				return out, err
+			}
 		}
 	}
 	for _, t := range byVisitor {

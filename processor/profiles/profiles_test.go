@@ -306,7 +306,7 @@ func TestRefreshWholePerson(t *testing.T) {
 	}
 	// A refresh once the first events are older than the window it looks
 	// back on, so that the next one sees only the new events.
-	time.Sleep(touchedSlack + 1100*time.Millisecond)
+	time.Sleep(chstore.TouchedSlack + 1100*time.Millisecond)
 	j.sameStored("nothing new")
 	j.hit(t0.Add(time.Hour), "dev-a", "purchase", map[event.Field]string{event.OrderID: "o2"}, 20_000_000)
 	j.hit(t0.Add(time.Hour), "dev-c", "sign_up", map[event.Field]string{event.UserID: "bob@shop.example"}, 0)

@@ -3,9 +3,9 @@ package profiles
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strconv"
 	"time"
+
+	"footfall/processor/chstore"
 )
 
 // Refreshing the people table. A refresh recomputes the people whose visitor
@@ -16,19 +16,6 @@ import (
 // ... SELECT statements, whatever the number of people touched.
 
 const (
-	// touchedSlack is how far before the last refresh a refresh looks again,
-	// for inserts whose rows became visible after the refresh had read:
-	// touched_at is whole seconds, and the view takes now() just before
-	// writing its small part. Each refresh redoes the people of this window,
-	// so it stays short.
-	touchedSlack = 2 * time.Second
-	// touchedKeep is how long people_touched keeps its days; a site not
-	// refreshed for longer is rebuilt whole.
-	touchedKeep = 2 * 24 * time.Hour
-)
-
-const (
-	qRefreshStart = `SELECT now(), max(upto), count() FROM people_refreshes WHERE site_id = ?`
 	// touched lists the visitor ids with events since a time; arguments:
 	// site, since.
 	touched = `SELECT visitor_id FROM people_touched WHERE site_id = ? AND touched_at >= ?`
@@ -39,7 +26,7 @@ const (
 	// visitor's person is the argMin over its rows, which is the argMin of
 	// one of them: the rows whose own argMin names such a person find every
 	// candidate cheaply, the merged state then decides. Arguments: site,
-	// since, then site, site, site, since, site, site, since.
+	// since, site, site, then twice site, site, since.
 	affected = ` AND (visitor_id IN (` + touched + `) OR visitor_id IN (
     SELECT visitor_id FROM identities WHERE site_id = ? AND visitor_id IN (
         SELECT visitor_id FROM identities WHERE site_id = ? AND finalizeAggregation(person) IN (` + personsTouched + `))
@@ -52,12 +39,9 @@ SELECT ?, ` + personColumns + `, toUInt8(0), ? FROM (%s)`
 SELECT site_id, visitor_id, toUInt8(1), ? FROM identities WHERE site_id = ?%[1]s
 GROUP BY site_id, visitor_id HAVING argMinMerge(person) != ''
     AND visitor_id IN (SELECT person_key FROM people WHERE site_id = ? AND deleted = 0%[2]s)`
-	insertRefresh = `INSERT INTO people_refreshes (site_id, upto, people, full)`
-	qTouched      = `SELECT count() FROM people_touched WHERE site_id = ? AND touched_at >= ?`
-	qPeopleRows   = `SELECT count() FROM people WHERE site_id = ?`
-	qPeopleCount  = `SELECT count() FROM people WHERE site_id = ? AND version = ?`
-	qOldTouched   = `SELECT DISTINCT partition FROM system.parts
-WHERE database = currentDatabase() AND table = 'people_touched' AND active`
+	qTouched     = `SELECT count() FROM people_touched WHERE site_id = ? AND touched_at >= ?`
+	qPeopleRows  = `SELECT count() FROM people WHERE site_id = ?`
+	qPeopleCount = `SELECT count() FROM people WHERE site_id = ? AND version = ?`
 )
 
 // Refresh brings the people table of site up to date with the events
@@ -67,16 +51,13 @@ WHERE database = currentDatabase() AND table = 'people_touched' AND active`
 func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
-	var now, last time.Time
-	var refreshes uint64
-	if err := s.conn.QueryRow(ctx, qRefreshStart, site).Scan(&now, &last, &refreshes); err != nil {
-		return 0, fmt.Errorf("refresh people of %s: read last refresh: %w", site, err)
+	w, err := chstore.LastRefresh(ctx, s.conn, "people", site)
+	if err != nil {
+		return 0, err
 	}
-	full := refreshes == 0 || now.Sub(last) > touchedKeep
-	since := last.Add(-touchedSlack)
-	if !full {
+	if !w.Full {
 		var n uint64
-		if err := s.conn.QueryRow(ctx, qTouched, site, since).Scan(&n); err != nil {
+		if err := s.conn.QueryRow(ctx, qTouched, site, w.Since).Scan(&n); err != nil {
 			return 0, fmt.Errorf("refresh people of %s: count touched: %w", site, err)
 		}
 		if n == 0 {
@@ -89,26 +70,22 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		if err := s.conn.QueryRow(ctx, qPeopleRows, site).Scan(&people); err != nil {
 			return 0, fmt.Errorf("refresh people of %s: count people: %w", site, err)
 		}
-		full = n > 10_000 && n > people/4
+		w.Full = n > 10_000 && n > people/4
 	}
 	version := uint64(time.Now().UnixNano())
-	var filter string
-	var fargs []any
-	if !full {
+	var filter, gone, gonePeople string
+	var fargs, gargs []any
+	if !w.Full {
 		filter = affected
-		fargs = []any{site, since, site, site, site, site, since, site, site, since}
+		fargs = []any{site, w.Since, site, site, site, site, w.Since, site, site, w.Since}
+		gone = " AND visitor_id IN (" + touched + ")"
+		gonePeople = " AND person_key IN (" + touched + ")"
+		gargs = []any{site, w.Since}
 	}
 	rows := fmt.Sprintf(computedSQL, filter)
 	args := append(append(append([]any{site, version, site}, fargs...), site), fargs...)
 	if err := s.conn.Exec(ctx, fmt.Sprintf(insertPeople, rows), args...); err != nil {
 		return 0, fmt.Errorf("refresh people of %s: %w", site, err)
-	}
-	var gone, gonePeople string
-	var gargs []any
-	if !full {
-		gone = " AND visitor_id IN (" + touched + ")"
-		gonePeople = " AND person_key IN (" + touched + ")"
-		gargs = []any{site, since}
 	}
 	args = append(append(append([]any{version, site}, gargs...), site), gargs...)
 	if err := s.conn.Exec(ctx, fmt.Sprintf(insertGone, gone, gonePeople), args...); err != nil {
@@ -118,50 +95,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	if err := s.conn.QueryRow(ctx, qPeopleCount, site, version).Scan(&written); err != nil {
 		return 0, fmt.Errorf("refresh people of %s: count: %w", site, err)
 	}
-	b, err := s.conn.PrepareBatch(context.WithoutCancel(ctx), insertRefresh)
-	if err != nil {
-		return 0, fmt.Errorf("refresh people of %s: record: %w", site, err)
-	}
-	var f uint8
-	if full {
-		f = 1
-	}
-	if err := b.Append(site, now, written, f); err != nil {
-		b.Abort()
-		return 0, fmt.Errorf("refresh people of %s: record: %w", site, err)
-	}
-	if err := b.Send(); err != nil {
-		return 0, fmt.Errorf("refresh people of %s: record: %w", site, err)
-	}
-	return int(written), s.dropOldTouched(ctx, now)
-}
-
-// dropOldTouched drops the days of people_touched that no refresh reads
-// any more: a site whose last refresh is older is rebuilt whole.
-func (s *Store) dropOldTouched(ctx context.Context, now time.Time) error {
-	var parts []string
-	err := s.each(ctx, qOldTouched, nil, func(r scanner) error {
-		var p string
-		err := r.Scan(&p)
-		parts = append(parts, p)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("list people_touched days: %w", err)
-	}
-	sort.Strings(parts)
-	oldest, _ := strconv.Atoi(now.Add(-touchedKeep - 24*time.Hour).Format("20060102"))
-	for _, p := range parts {
-		day, err := strconv.Atoi(p)
-		if err != nil || day >= oldest {
-			continue
-		}
-		// The partition id is a number ClickHouse gave, checked above.
-		if err := s.conn.Exec(ctx, "ALTER TABLE people_touched DROP PARTITION "+strconv.Itoa(day)); err != nil {
-			return fmt.Errorf("drop people_touched day %d: %w", day, err)
-		}
-	}
-	return nil
+	return int(written), chstore.RecordRefresh(ctx, s.conn, "people", site, w, written, "people_touched")
 }
 
 // People refreshes site's people table and starts a query of it.

@@ -44,14 +44,16 @@ SELECT site_id, visitor_id, now() AS touched_at
 FROM events WHERE visitor_id != '' AND is_bot = 0
 GROUP BY site_id, visitor_id;
 
--- One row per completed refresh: the next one starts from the last upto.
-CREATE TABLE IF NOT EXISTS people_refreshes (
+-- One row per completed refresh of a derived table (kind: people, and
+-- later ones): the next refresh of the site starts from the last upto.
+CREATE TABLE IF NOT EXISTS refreshes (
     site_id  String,
+    kind     String,
     upto     DateTime,
-    people   UInt64,
+    written  UInt64,
     full     UInt8
 ) ENGINE = MergeTree
-ORDER BY (site_id, upto);
+ORDER BY (site_id, kind, upto);
 
 -- Who viewed a section (or a category), ordered by the interest so that a
 -- segment on one section reads that section's visitors only;

@@ -1,0 +1,103 @@
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Derived tables that a materialized view cannot keep alone (a person
+// across devices, the sessions that began in an hour) are refreshed from
+// what was inserted since their last refresh: a view notes in a *_touched
+// table, with the server's clock, what each insert touched, and the
+// refreshes table records how far each kind of refresh has got per site.
+
+const (
+	// TouchedSlack is how far before its last refresh a refresh looks
+	// again, for inserts whose rows became visible after it had read:
+	// touched_at is whole seconds, and a view takes now() just before
+	// writing its small part. Each refresh redoes this window, so it stays
+	// short.
+	TouchedSlack = 2 * time.Second
+	// TouchedKeep is how long the *_touched tables keep their days; a site
+	// not refreshed for longer is rebuilt whole.
+	TouchedKeep = 2 * 24 * time.Hour
+)
+
+const (
+	qLastRefresh  = `SELECT now(), max(upto), count() FROM refreshes WHERE site_id = ? AND kind = ?`
+	insertRefresh = `INSERT INTO refreshes (site_id, kind, upto, written, full)`
+	qTouchedDays  = `SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = ? AND active`
+)
+
+// Watermark is where a refresh starts.
+type Watermark struct {
+	Now   time.Time // the server's clock: the next refresh starts here
+	Since time.Time // touched rows from here on are new (slack included)
+	Full  bool      // never refreshed, or too long ago: rebuild whole
+}
+
+// LastRefresh reads where the last refresh of kind for site got to.
+func LastRefresh(ctx context.Context, conn driver.Conn, kind, site string) (Watermark, error) {
+	var w Watermark
+	var last time.Time
+	var n uint64
+	if err := conn.QueryRow(ctx, qLastRefresh, site, kind).Scan(&w.Now, &last, &n); err != nil {
+		return w, fmt.Errorf("read last %s refresh of %s: %w", kind, site, err)
+	}
+	w.Since = last.Add(-TouchedSlack)
+	w.Full = n == 0 || w.Now.Sub(last) > TouchedKeep
+	return w, nil
+}
+
+// RecordRefresh notes a completed refresh, then drops the days of touched
+// that no refresh reads any more.
+func RecordRefresh(ctx context.Context, conn driver.Conn, kind, site string, w Watermark, written uint64, touched string) error {
+	b, err := conn.PrepareBatch(context.WithoutCancel(ctx), insertRefresh)
+	if err != nil {
+		return fmt.Errorf("record %s refresh of %s: %w", kind, site, err)
+	}
+	var full uint8
+	if w.Full {
+		full = 1
+	}
+	if err := b.Append(site, kind, w.Now, written, full); err != nil {
+		b.Abort()
+		return fmt.Errorf("record %s refresh of %s: %w", kind, site, err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("record %s refresh of %s: %w", kind, site, err)
+	}
+	return dropOldDays(ctx, conn, touched, w.Now.Add(-TouchedKeep-24*time.Hour))
+}
+
+// dropOldDays drops the daily partitions of table older than before.
+func dropOldDays(ctx context.Context, conn driver.Conn, table string, before time.Time) error {
+	rows, err := conn.Query(ctx, qTouchedDays, table)
+	if err != nil {
+		return fmt.Errorf("list %s days: %w", table, err)
+	}
+	var days []int
+	oldest, _ := strconv.Atoi(before.Format("20060102"))
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return fmt.Errorf("list %s days: %w", table, err)
+		}
+		if day, err := strconv.Atoi(p); err == nil && day < oldest {
+			days = append(days, day)
+		}
+	}
+	rows.Close()
+	for _, day := range days {
+		// The table name is the caller's constant, the partition a number.
+		if err := conn.Exec(ctx, "ALTER TABLE "+table+" DROP PARTITION "+strconv.Itoa(day)); err != nil {
+			return fmt.Errorf("drop %s day %d: %w", table, day, err)
+		}
+	}
+	return rows.Err()
+}

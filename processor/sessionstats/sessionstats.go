@@ -1,0 +1,176 @@
+// Package sessionstats keeps sessions_hourly: per site and hour, the
+// sessions that began in it, how many were their visitor's first, how many
+// bounced and how long they lasted. The overview sums a row an hour from it
+// instead of merging every session of the site.
+//
+// A session's start, page views and length are known only once its events
+// are in, so a view cannot count it; a refresh recomputes, from the
+// sessions table, the hours in which the sessions that had new events since
+// the last refresh began.
+package sessionstats
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"footfall/processor/chstore"
+)
+
+// Stats sums up the sessions that began in a period.
+type Stats struct {
+	Sessions    uint64
+	NewSessions uint64 // the visitor was first seen in the session
+	Bounces     uint64 // one page view or none
+	Duration    uint64 // seconds from first to last event, summed
+}
+
+// Store reads and refreshes the session statistics of one database.
+type Store struct {
+	conn       driver.Conn
+	refreshing sync.Mutex
+}
+
+// NewStore returns a Store on conn.
+func NewStore(conn driver.Conn) *Store { return &Store{conn: conn} }
+
+// maxHours is how many start hours an incremental refresh recomputes; past
+// it the site is recomputed whole, one pass being cheaper than sets of
+// millions of session ids.
+const maxHours = 48
+
+const (
+	qTouchedHours = `SELECT DISTINCT hour FROM hours_touched WHERE site_id = ? AND touched_at >= ?`
+	// sessionsIn lists the sessions with events in some hours; arguments:
+	// site, hours.
+	sessionsIn = `SELECT session_id FROM session_hours WHERE site_id = ? AND hour IN ?`
+	// The hours the sessions with events in the touched hours began in.
+	qStartHours = `SELECT DISTINCT toStartOfHour(minMerge(started_at)) FROM sessions
+WHERE site_id = ? AND session_id IN (` + sessionsIn + `) GROUP BY session_id`
+	// insertStats computes the hours' rows: %[1]s narrows the sessions read,
+	// %[2]s the hours kept, %[3]s the visitors read. Arguments: site,
+	// version, site, %[1]s's, %[2]s's, site, %[3]s's.
+	insertStats = `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
+SELECT ?, hour, count(), countIf(first_seen >= started_at), countIf(pageviews <= 1), sum(toUInt64(ended_at - started_at)), ?
+FROM (
+    SELECT toStartOfHour(started_at) AS hour, visitor_id, started_at, ended_at, pageviews FROM (
+        SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
+               maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
+        FROM sessions WHERE site_id = ?%[1]s GROUP BY session_id
+    )%[2]s
+) ANY LEFT JOIN (
+    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitors WHERE site_id = ?%[3]s GROUP BY visitor_id
+) USING visitor_id
+GROUP BY hour`
+	insertZero = `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)`
+	qStats     = `SELECT sum(sessions), sum(new_sessions), sum(bounces), sum(duration)
+FROM sessions_hourly FINAL WHERE site_id = ? AND hour >= ? AND hour < ?`
+)
+
+// Refresh recomputes the hours of site whose sessions had events since the
+// last refresh, and says how many hours it recomputed (0 for a whole
+// rebuild it does not count).
+func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
+	w, err := chstore.LastRefresh(ctx, s.conn, "sessions", site)
+	if err != nil {
+		return 0, err
+	}
+	var hours []time.Time
+	if !w.Full {
+		touched, err := s.times(ctx, qTouchedHours, site, w.Since)
+		if err != nil {
+			return 0, fmt.Errorf("session stats of %s: touched hours: %w", site, err)
+		}
+		if len(touched) == 0 {
+			return 0, nil
+		}
+		if hours, err = s.times(ctx, qStartHours, site, site, group(touched)); err != nil {
+			return 0, fmt.Errorf("session stats of %s: start hours: %w", site, err)
+		}
+		w.Full = len(hours) > maxHours
+	}
+	version := uint64(time.Now().UnixNano())
+	var narrow, keep, visitors string
+	var nargs, kargs, vargs []any
+	if !w.Full {
+		// An hour whose sessions are all gone (erased) must read zero, not
+		// keep its last figures: zeros first, the computed rows win.
+		if err := s.zero(ctx, site, hours, version); err != nil {
+			return 0, err
+		}
+		version++
+		narrow = " AND session_id IN (" + sessionsIn + ")"
+		keep = "\n    WHERE hour IN ?"
+		visitors = " AND visitor_id IN (SELECT anyMerge(visitor_id) FROM sessions WHERE site_id = ? AND session_id IN (" + sessionsIn + ") GROUP BY session_id)"
+		nargs = []any{site, group(hours)}
+		kargs = []any{group(hours)}
+		vargs = []any{site, site, group(hours)}
+	}
+	args := append(append(append(append([]any{site, version, site}, nargs...), kargs...), site), vargs...)
+	if err := s.conn.Exec(ctx, fmt.Sprintf(insertStats, narrow, keep, visitors), args...); err != nil {
+		return 0, fmt.Errorf("session stats of %s: %w", site, err)
+	}
+	return len(hours), chstore.RecordRefresh(ctx, s.conn, "sessions", site, w, uint64(len(hours)), "hours_touched")
+}
+
+func (s *Store) zero(ctx context.Context, site string, hours []time.Time, version uint64) error {
+	b, err := s.conn.PrepareBatch(context.WithoutCancel(ctx), insertZero)
+	if err != nil {
+		return fmt.Errorf("session stats of %s: %w", site, err)
+	}
+	for _, h := range hours {
+		if err := b.Append(site, h, uint64(0), uint64(0), uint64(0), uint64(0), version); err != nil {
+			b.Abort()
+			return fmt.Errorf("session stats of %s: %w", site, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("session stats of %s: reset hours: %w", site, err)
+	}
+	return nil
+}
+
+// Period refreshes site's statistics, then sums those of the sessions that
+// began in [from, to).
+func (s *Store) Period(ctx context.Context, site string, from, to time.Time) (Stats, error) {
+	if _, err := s.Refresh(ctx, site); err != nil {
+		return Stats{}, err
+	}
+	var st Stats
+	if err := s.conn.QueryRow(ctx, qStats, site, from, to).Scan(&st.Sessions, &st.NewSessions, &st.Bounces, &st.Duration); err != nil {
+		return st, fmt.Errorf("session stats of %s: %w", site, err)
+	}
+	return st, nil
+}
+
+func (s *Store) times(ctx context.Context, query string, args ...any) ([]time.Time, error) {
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var t time.Time
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		out = append(out, t.UTC())
+	}
+	return out, rows.Err()
+}
+
+// group binds times as the (a, b, c) IN wants.
+func group(ts []time.Time) clickhouse.GroupSet {
+	set := make([]any, len(ts))
+	for i, t := range ts {
+		set[i] = t
+	}
+	return clickhouse.GroupSet{Value: set}
+}

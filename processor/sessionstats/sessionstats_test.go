@@ -1,0 +1,55 @@
+package sessionstats
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"footfall/internal/event"
+	"footfall/internal/stacktest"
+	"footfall/processor/chstore"
+)
+
+// TestRefresh: a late event of a session recomputes the hour the session
+// began in, not only the hour of the event.
+func TestRefresh(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	s := NewStore(store.Conn())
+	ctx := context.Background()
+	h9 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+	view := func(at time.Time, visitor, session string) stacktest.Hit {
+		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
+			event.VisitorID: visitor, event.SessionID: session, event.URL: "https://shop.example/"}}
+	}
+	period := func(want Stats) {
+		t.Helper()
+		got, err := s.Period(ctx, "shop", h9, h9.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("stats %+v, want %+v", got, want)
+		}
+	}
+	stacktest.Insert(t, store,
+		view(h9.Add(50*time.Minute), "a", "s1"),
+		view(h9.Add(70*time.Minute), "b", "s2"),
+		view(h9.Add(80*time.Minute), "b", "s2"))
+	period(Stats{Sessions: 2, NewSessions: 2, Bounces: 1, Duration: 600})
+
+	// Let the first events fall out of the window a refresh looks back on.
+	time.Sleep(chstore.TouchedSlack + 1100*time.Millisecond)
+	period(Stats{Sessions: 2, NewSessions: 2, Bounces: 1, Duration: 600})
+	stacktest.Insert(t, store,
+		view(h9.Add(65*time.Minute), "a", "s1"),  // s1, begun at 9:50, no longer bounces
+		view(h9.Add(150*time.Minute), "a", "s3")) // a comes back
+	n, err := s.Refresh(ctx, "shop")
+	if err != nil || n != 3 {
+		t.Errorf("refresh recomputed %d hours (%v), want 9:00, 10:00 and 11:00", n, err)
+	}
+	period(Stats{Sessions: 3, NewSessions: 2, Bounces: 1, Duration: 1500})
+	nine, err := s.Period(ctx, "shop", h9, h9.Add(time.Hour))
+	if want := (Stats{Sessions: 1, NewSessions: 1, Duration: 900}); err != nil || nine != want {
+		t.Errorf("9:00 %+v %v, want %+v", nine, err, want)
+	}
+}
