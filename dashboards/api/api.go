@@ -63,6 +63,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/breakdown", a.auth(a.breakdown))
 	mux.HandleFunc("GET /api/v1/timeseries", a.auth(a.timeseries))
 	mux.HandleFunc("GET /api/v1/funnel", a.auth(a.funnel))
+	mux.HandleFunc("GET /api/v1/realtime", a.auth(a.realtime))
 	mux.HandleFunc("GET /api/v1/recently-viewed", a.auth(a.recentlyViewed))
 	mux.HandleFunc("GET /api/v1/lifecycle", a.auth(a.lifecycle))
 	mux.HandleFunc("GET /api/v1/profile", a.private(a.profile))

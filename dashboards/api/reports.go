@@ -554,3 +554,51 @@ func roundTo(x float64, places int) float64 {
 	f := math.Pow(10, float64(places))
 	return math.Round(x*f) / f
 }
+
+const (
+	// The last 30 minutes: the time index reads only them.
+	qRealtime = `SELECT uniq(visitor_id), countIf(type = 'pageview') FROM events
+WHERE site_id = ? AND time >= ? AND is_bot = 0 AND ingest != 'email'`
+	qRealtimePages = `SELECT url_path, uniq(visitor_id) AS v FROM events
+WHERE site_id = ? AND time >= ? AND is_bot = 0 AND ingest != 'email' AND type = 'pageview'
+GROUP BY url_path ORDER BY v DESC, url_path LIMIT 10`
+)
+
+// Realtime is who is on the site now.
+type Realtime struct {
+	Site      string `json:"site"`
+	Minutes   int    `json:"minutes"`
+	Visitors  uint64 `json:"visitors"`
+	Pageviews uint64 `json:"pageviews"`
+	Pages     []Row  `json:"top_pages"`
+}
+
+// realtime answers GET /api/v1/realtime?site=: visitors and page views of
+// the last 30 minutes, and their top pages.
+func (a *API) realtime(w http.ResponseWriter, r *http.Request) {
+	site, ok := siteOf(w, r)
+	if !ok {
+		return
+	}
+	since := a.now().UTC().Add(-30 * time.Minute).Truncate(time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	out := Realtime{Site: site, Minutes: 30, Pages: []Row{}}
+	if err := a.conn.QueryRow(ctx, qRealtime, site, since).Scan(&out.Visitors, &out.Pageviews); err != nil {
+		a.fail(w, "realtime", err)
+		return
+	}
+	err := a.each(ctx, qRealtimePages, []any{site, since}, func(sc func(...any) error) error {
+		var row Row
+		if err := sc(&row.Key, &row.Visitors); err != nil {
+			return err
+		}
+		out.Pages = append(out.Pages, row)
+		return nil
+	})
+	if err != nil {
+		a.fail(w, "realtime", err)
+		return
+	}
+	writeJSON(w, out)
+}

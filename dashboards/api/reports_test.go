@@ -51,6 +51,8 @@ func reportServer(t *testing.T) *httptest.Server {
 		hit(d2.Add(time.Hour+time.Minute), "c", "c1", android, "pageview", "/hats", "https://shop.example/shoes"),
 		hit(d2.Add(time.Hour+time.Minute), "c", "c1", android, "add_to_cart", "/hats", ""),
 		hit(d2.AddDate(0, 0, 10), "z", "z1", "", "pageview", "/", ""),
+		hit(time.Now().Add(-10*time.Minute), "y", "y1", "", "pageview", "/now", ""),
+		hit(time.Now().Add(-40*time.Minute), "x", "x1", "", "pageview", "/before", ""),
 	)
 	mux := http.NewServeMux()
 	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
@@ -126,6 +128,12 @@ func TestReports(t *testing.T) {
 	weekly := rows(t, srv, "/api/v1/timeseries?site=shop&from=2026-11-01&to=2026-12-01&interval=week")
 	if len(weekly) != 6 || weekly[0][0] != "2026-10-26T00:00:00Z" || weekly[2][1] != 6. || weekly[3][1] != 1. {
 		t.Errorf("weekly series %v", weekly)
+	}
+
+	var rt api.Realtime
+	if code := get(t, srv, "/api/v1/realtime?site=shop", "tok", &rt); code != 200 || rt.Visitors != 1 || rt.Pageviews != 1 ||
+		len(rt.Pages) != 1 || rt.Pages[0] != (api.Row{Key: "/now", Visitors: 1}) {
+		t.Errorf("realtime %d %+v, want the one visitor of the last 30 minutes", code, rt)
 	}
 
 	resp, err := http.Get(srv.URL + "/api/v1/breakdown?" + period + "&by=device&format=csv&token=tok")

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"encoding/json"
+	"image"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"footfall/dashboards/api"
+	"footfall/dashboards/web"
+	"footfall/internal/event"
+	"footfall/internal/stacktest"
+	"footfall/processor/profiles"
+)
+
+// TestBrowser opens the dashboard in headless Chromium on a seeded data set
+// in the real ClickHouse, switches period and site, applies a filter,
+// downloads a CSV and switches to French and to a phone's width; each step's
+// numbers are checked exactly, and the screenshots must show the page.
+func TestBrowser(t *testing.T) {
+	playwright, err := filepath.Abs("../sdk-js/node_modules/playwright-core/index.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(playwright); err != nil {
+		t.Fatal("sdk-js/node_modules is missing: run make test (it runs npm ci in sdk-js)")
+	}
+	_, store := stacktest.ClickHouse(t)
+	d1 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+	d2 := d1.Add(24 * time.Hour)
+	const iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+	const android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.122 Mobile Safari/537.36"
+	hit := func(site string, at time.Time, visitor, session, ua, typ, path string) stacktest.Hit {
+		f := map[event.Field]string{event.Site: site, event.Type: typ, event.VisitorID: visitor, event.SessionID: session,
+			event.URL: "https://shop.example" + path}
+		if ua != "" {
+			f[event.UserAgent] = ua
+		}
+		return stacktest.Hit{At: at, Fields: f}
+	}
+	order := hit("shop", d1.Add(3*time.Minute), "a", "a1", "", "purchase", "/thanks")
+	order.Fields[event.OrderID], order.Revenue = "o1", 50_000_000
+	stacktest.Insert(t, store,
+		hit("shop", d1, "a", "a1", "", "pageview", "/"),
+		hit("shop", d1.Add(time.Minute), "a", "a1", "", "pageview", "/shoes/trail"),
+		hit("shop", d1.Add(2*time.Minute), "a", "a1", "", "add_to_cart", "/shoes/trail"),
+		order,
+		hit("shop", d1.Add(2*time.Hour), "b", "b1", iphone, "pageview", "/"),
+		hit("shop", d2, "b", "b2", iphone, "pageview", "/shoes"),
+		hit("shop", d2.Add(time.Hour), "c", "c1", android, "pageview", "/shoes"),
+		hit("shop", d2.Add(time.Hour+time.Minute), "c", "c1", android, "pageview", "/hats"),
+		hit("shop", d2.Add(time.Hour+time.Minute), "c", "c1", android, "add_to_cart", "/hats"),
+		hit("shop", time.Now().Add(-5*time.Minute), "y", "y1", "", "pageview", "/now"),
+		hit("other", d1, "o", "o1", "", "pageview", "/welcome"),
+	)
+	mux := http.NewServeMux()
+	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
+	mux.Handle("GET /", http.FileServerFS(web.Files))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	shots, err := filepath.Abs("../.local/screenshots")
+	if err == nil {
+		err = os.MkdirAll(shots, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", "e2e/dashboard.mjs", srv.URL+"/?site=shop&from=2026-11-10&to=2026-11-11&lang=en&token=tok", shots)
+	cmd.Env = append(os.Environ(), "PLAYWRIGHT_CORE="+playwright)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	type kpis struct {
+		Visitors, Pageviews, Sessions, Live, Error string
+		Breakdown, Funnel                          [][]string
+	}
+	var seen struct {
+		PageErrors []string
+		First      kpis
+		Range      kpis
+		Compare    kpis
+		Site       kpis
+		Filter     struct {
+			Chips     string
+			Breakdown [][]string
+		}
+		CSV    struct{ Name, Body string }
+		French struct{ Visitors, Breakdown string }
+		Phone  struct{ ScrollWidth int }
+		URL    string
+	}
+	if err := json.Unmarshal(out, &seen); err != nil {
+		t.Fatalf("browser printed %s: %v", out, err)
+	}
+	t.Logf("screenshots in %s", shots)
+	check := func(what string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %q, want %q", what, got, want)
+		}
+	}
+	check("page errors", seen.PageErrors, []string(nil))
+	f := seen.First
+	check("first load", []string{f.Visitors, f.Pageviews, f.Sessions, f.Live, f.Error}, []string{"3", "6", "4", "1", ""})
+	check("funnel", f.Funnel, [][]string{
+		{"1", "type==pageview", "3", "100%", "0%"},
+		{"2", "type==add_to_cart", "2", "67%", "33%"},
+		{"3", "type==begin_checkout", "0", "0%", "100%"},
+		{"4", "type==purchase", "0", "0%", "0%"},
+	})
+	if len(f.Breakdown) == 0 {
+		t.Error("no breakdown by source on the first load")
+	}
+	check("one day", []string{seen.Range.Visitors, seen.Range.Pageviews}, []string{"2", "3"})
+	check("against the day before", seen.Compare.Visitors, "+0%")
+	check("other site", seen.Site.Visitors, "1")
+	check("other site's devices", seen.Site.Breakdown, [][]string{{"desktop", "1", "1", "1", "1", "0", "0"}})
+	check("filter chip", seen.Filter.Chips, "device==mobile×")
+	check("mobile only", seen.Filter.Breakdown, [][]string{{"mobile", "2", "4", "3", "5", "0", "0"}})
+	check("CSV name", seen.CSV.Name, "breakdown-device-shop-2026-11-10-2026-11-12.csv")
+	check("CSV", seen.CSV.Body, "device,visitors,pageviews,sessions,events,orders,revenue\nmobile,2,4,3,5,0,0\n")
+	check("French", []string{seen.French.Visitors, seen.French.Breakdown}, []string{"visiteurs uniques", "Répartition"})
+	if seen.Phone.ScrollWidth > 390 {
+		t.Errorf("at a phone's 390 px the page is %d px wide", seen.Phone.ScrollWidth)
+	}
+	for _, name := range []string{"overview.png", "filtered.png", "phone.png"} {
+		drawn, accent := pixels(t, filepath.Join(shots, name))
+		if drawn < 0.02 || accent < 200 {
+			t.Errorf("%s looks blank: %.1f%% of pixels drawn, %d in the chart's blue", name, 100*drawn, accent)
+		}
+	}
+}
+
+// pixels says which share of a screenshot differs from the page's white and
+// grey backgrounds, and how many pixels have the chart's blue (#3461d1).
+func pixels(t *testing.T, path string) (drawn float64, accent int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var n, total int
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			r, g, bl = r>>8, g>>8, bl>>8
+			total++
+			if !(r == 255 && g == 255 && bl == 255) && !(r == 0xf7 && g == 0xf8 && bl == 0xfa) {
+				n++
+			}
+			if r == 0x34 && g == 0x61 && bl == 0xd1 {
+				accent++
+			}
+		}
+	}
+	var _ image.Image = img
+	return float64(n) / float64(total), accent
+}

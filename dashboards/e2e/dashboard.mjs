@@ -1,0 +1,73 @@
+// Drives headless Debian Chromium through the dashboard served by the Go
+// test: opens it, switches the period and the site, applies a filter,
+// downloads a CSV, switches to French and to a phone's width, saving a
+// screenshot at each step. Prints what it saw as JSON for the Go test.
+//   node dashboard.mjs <dashboard URL with site, period and token> <screenshot dir>
+const { chromium } = await import(process.env.PLAYWRIGHT_CORE);
+const [url, shots] = process.argv.slice(2);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const seen = {};
+try {
+  const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 1100 }, locale: "en-GB" });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => { seen.pageErrors = (seen.pageErrors || []).concat(String(e)); });
+  // Each change reloads the reports; the page clears data-loading when all are in.
+  const settled = () => page.waitForFunction(() => document.body.dataset.loading === "" && document.querySelector("#breakdown tr"));
+  const text = (sel) => page.textContent(sel);
+  const rows = (sel) => page.$$eval(sel + " tr", (trs) => trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent)));
+  const set = async (sel, value) => {
+    await page.fill(sel, value);
+    await page.dispatchEvent(sel, "change");
+    await settled();
+  };
+
+  await page.goto(url);
+  await settled();
+  seen.first = { visitors: await text("#visitors"), pageviews: await text("#pageviews"), sessions: await text("#sessions"),
+    live: await text("#live"), breakdown: await rows("#breakdown"), funnel: await rows("#funnel"), error: await text("#error") };
+  await page.screenshot({ path: shots + "/overview.png", fullPage: true });
+
+  // Every later breakdown by device: its rows are known exactly.
+  await page.selectOption("#by", "device");
+  await page.waitForFunction(() => /mobile|desktop/.test(document.querySelector("#breakdown tr:nth-child(2)")?.textContent));
+
+  await set("#from", "2026-11-11");
+  seen.range = { visitors: await text("#visitors"), pageviews: await text("#pageviews") };
+
+  await page.check("#compare");
+  await page.dispatchEvent("#compare", "change");
+  await settled();
+  seen.compare = { visitors: await text("#visitors-d") };
+
+  await set("#from", "2026-11-10");
+  await set("#site", "other");
+  seen.site = { visitors: await text("#visitors"), breakdown: await rows("#breakdown") };
+  await set("#site", "shop");
+
+  await page.fill("#filter", "device==mobile");
+  await page.click("#add-filter");
+  await settled();
+  seen.filter = { chips: await text("#chips"), breakdown: await rows("#breakdown") };
+  await page.screenshot({ path: shots + "/filtered.png", fullPage: true });
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#csv")]);
+  const fs = await import("node:fs");
+  seen.csv = { name: download.suggestedFilename(), body: fs.readFileSync(await download.path(), "utf8") };
+
+  await page.selectOption("#lang", "fr");
+  await settled();
+  seen.french = { visitors: await text("[data-t=visitors]"), breakdown: await text("[data-t=breakdown]") };
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(200);
+  seen.phone = { scrollWidth: await page.evaluate(() => document.documentElement.scrollWidth) };
+  await page.screenshot({ path: shots + "/phone.png", fullPage: true });
+  seen.url = page.url();
+  console.log(JSON.stringify(seen));
+} finally {
+  await browser.close();
+}
