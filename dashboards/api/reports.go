@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,19 @@ var dims = map[string]string{
 	"device":       "device",
 	"type":         "type",
 	"event":        "name",
+}
+
+// propKey is the shape of an event property a report may use as a
+// dimension, prop.<key>: checked, since it is written into the query.
+var propKey = regexp.MustCompile(`^prop\.[A-Za-z0-9_-]{1,64}$`)
+
+// dimExpr is the expression of an event dimension, or false.
+func dimExpr(name string) (string, bool) {
+	if propKey.MatchString(name) {
+		return "prop_values[indexOf(prop_keys, '" + strings.TrimPrefix(name, "prop.") + "')]", true
+	}
+	expr, ok := dims[name]
+	return expr, ok
 }
 
 // sessionDims are dimensions of a whole session: its first and last page
@@ -79,7 +93,7 @@ func parseFilter(raw string) (Filter, error) {
 		return Filter{}, fmt.Errorf("filter %q: want dimension==value, dimension!=value or dimension^=prefix", raw)
 	}
 	f := Filter{Dim: raw[:at], Op: op, Value: raw[at+len(op):]}
-	if _, ok := dims[f.Dim]; !ok {
+	if _, ok := dimExpr(f.Dim); !ok {
 		return f, fmt.Errorf("filter %q: unknown dimension %q, want one of %s", raw, f.Dim, dimList())
 	}
 	return f, nil
@@ -90,7 +104,7 @@ func where(filters []Filter) (string, []any) {
 	var sb strings.Builder
 	var args []any
 	for _, f := range filters {
-		expr := dims[f.Dim]
+		expr, _ := dimExpr(f.Dim)
 		switch f.Op {
 		case "==":
 			sb.WriteString(" AND " + expr + " = ?")
@@ -113,7 +127,7 @@ func dimList() string {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	return strings.Join(names, ", ")
+	return strings.Join(names, ", ") + ", prop.<property key>"
 }
 
 // Table is a report's answer: named columns and rows of values.
@@ -219,7 +233,7 @@ const (
        uniqExactIf(order_id, type = 'purchase' AND order_id != '') AS orders,
        sumIf(revenue_micros, type = 'purchase') / 1e6 AS revenue
 FROM events WHERE %[2]s
-GROUP BY k ORDER BY visitors DESC, pageviews DESC, k LIMIT ?`
+GROUP BY k ORDER BY visitors DESC, pageviews DESC, events DESC, k LIMIT ?`
 	// qSessionBreakdown: sessions grouped by one of their own dimensions.
 	// A session's pages are those of the period; a visitor is returning
 	// when first seen before the session began.
@@ -259,7 +273,7 @@ func (a *API) breakdown(w http.ResponseWriter, r *http.Request) {
 	cond, args := p.where()
 	var query string
 	var t Table
-	switch expr, isEvent := dims[by]; {
+	switch expr, isEvent := dimExpr(by); {
 	case isEvent:
 		query = fmt.Sprintf(qBreakdown, expr, cond)
 		args = append(args, uint64(limit))

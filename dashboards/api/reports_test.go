@@ -38,6 +38,12 @@ func reportServer(t *testing.T) *httptest.Server {
 		}
 		return stacktest.Hit{At: at, Fields: f}
 	}
+	// A custom event with one property.
+	custom := func(at time.Time, visitor, session, ua, key, value string) stacktest.Hit {
+		h := hit(at, visitor, session, ua, "event", "/pricing", "")
+		h.Fields[event.Name], h.Props = "signup_click", []string{key, value}
+		return h
+	}
 	order := hit(d1.Add(3*time.Minute), "a", "a1", "", "purchase", "/thanks", "")
 	order.Fields[event.OrderID], order.Revenue = "o1", 50_000_000
 	stacktest.Insert(t, store,
@@ -51,6 +57,9 @@ func reportServer(t *testing.T) *httptest.Server {
 		hit(d2.Add(time.Hour+time.Minute), "c", "c1", android, "pageview", "/hats", "https://shop.example/shoes"),
 		hit(d2.Add(time.Hour+time.Minute), "c", "c1", android, "add_to_cart", "/hats", ""),
 		hit(d2.AddDate(0, 0, 10), "z", "z1", "", "pageview", "/", ""),
+		custom(d1.Add(4*time.Minute), "a", "a1", "", "plan", "pro"),
+		custom(d1.Add(5*time.Minute), "a", "a1", "", "plan", "pro"),
+		custom(d2.Add(time.Hour+2*time.Minute), "c", "c1", android, "plan", "free"),
 		hit(time.Now().Add(-10*time.Minute), "y", "y1", "", "pageview", "/now", ""),
 		hit(time.Now().Add(-40*time.Minute), "x", "x1", "", "pageview", "/before", ""),
 	)
@@ -80,12 +89,13 @@ func TestReports(t *testing.T) {
 	}{
 		{"pages of mobile visitors", "/api/v1/breakdown?" + period + "&by=page&filter=device==mobile", [][]any{
 			{"/shoes", 2., 2., 2., 2., 0., 0.},
-			{"/", 1., 1., 1., 1., 0., 0.},
 			{"/hats", 1., 1., 1., 2., 0., 0.},
+			{"/", 1., 1., 1., 1., 0., 0.},
+			{"/pricing", 1., 0., 1., 1., 0., 0.},
 		}},
 		{"devices with revenue", "/api/v1/breakdown?" + period + "&by=device", [][]any{
-			{"mobile", 2., 4., 3., 5., 0., 0.},
-			{"desktop", 1., 2., 1., 4., 1., 50.},
+			{"mobile", 2., 4., 3., 6., 0., 0.},
+			{"desktop", 1., 2., 1., 6., 1., 50.},
 		}},
 		{"filters combine", "/api/v1/breakdown?" + period + "&by=section&filter=device==mobile&filter=page^=/shoes", [][]any{
 			{"/shoes", 2., 2., 2., 2., 0., 0.},
@@ -94,20 +104,24 @@ func TestReports(t *testing.T) {
 			{"spring", 1., 1., 1., 1., 0., 0.},
 		}},
 		{"entry pages", "/api/v1/breakdown?" + period + "&by=entry_page", [][]any{
-			{"/", 2., 2., 3., 0.5, 90.},
-			{"/shoes", 2., 2., 3., 0.5, 30.},
+			{"/", 2., 2., 3., 0.5, 150.},
+			{"/shoes", 2., 2., 3., 0.5, 60.},
 		}},
 		{"new and returning", "/api/v1/breakdown?" + period + "&by=visitor_type", [][]any{
-			{"new", 3., 3., 5., 0.3333, 80.},
+			{"new", 3., 3., 5., 0.3333, 140.},
 			{"returning", 1., 1., 1., 1., 0.},
 		}},
+		{"custom events by property", "/api/v1/breakdown?" + period + "&by=prop.plan&filter=type==event&filter=event==signup_click", [][]any{
+			{"pro", 1., 0., 1., 2., 0., 0.},
+			{"free", 1., 0., 1., 1., 0., 0.},
+		}},
 		{"daily series", "/api/v1/timeseries?" + period + "&interval=day", [][]any{
-			{"2026-11-10T00:00:00Z", 3., 2., 2., 0.5, 90.},
-			{"2026-11-11T00:00:00Z", 3., 2., 2., 0.5, 30.},
+			{"2026-11-10T00:00:00Z", 3., 2., 2., 0.5, 150.},
+			{"2026-11-11T00:00:00Z", 3., 2., 2., 0.5, 60.},
 		}},
 		{"mobile series", "/api/v1/timeseries?" + period + "&interval=day&filter=device==mobile", [][]any{
 			{"2026-11-10T00:00:00Z", 1., 1., 1., 1., 0.},
-			{"2026-11-11T00:00:00Z", 3., 2., 2., 0.5, 30.},
+			{"2026-11-11T00:00:00Z", 3., 2., 2., 0.5, 60.},
 		}},
 		{"funnel", "/api/v1/funnel?" + period + "&step=type==pageview&step=type==add_to_cart&step=type==purchase", [][]any{
 			{1., "type==pageview", 3., 1., 0.},
@@ -142,7 +156,7 @@ func TestReports(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	const wantCSV = "device,visitors,pageviews,sessions,events,orders,revenue\nmobile,2,4,3,5,0,0\ndesktop,1,2,1,4,1,50\n"
+	const wantCSV = "device,visitors,pageviews,sessions,events,orders,revenue\nmobile,2,4,3,6,0,0\ndesktop,1,2,1,6,1,50\n"
 	if string(body) != wantCSV || resp.Header.Get("Content-Disposition") != `attachment; filename="breakdown-device-shop-2026-11-10-2026-11-12.csv"` {
 		t.Errorf("CSV %q (%s)", body, resp.Header.Get("Content-Disposition"))
 	}
