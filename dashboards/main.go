@@ -31,6 +31,7 @@ type config struct {
 	// LinkSecret and CollectorURL let the API rewrite newsletter links.
 	LinkSecret   string
 	CollectorURL string
+	Commission   api.Commission
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -43,6 +44,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	c.Rules.RegisterFlags(fs)
 	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the collector's)")
 	fs.StringVar(&c.CollectorURL, "collector-url", "http://127.0.0.1:8080", "the collector's public address, which newsletter links and pixels point to")
+	c.Commission.RegisterFlags(fs)
 }
 
 func main() {
@@ -72,7 +74,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer store.Close()
 	mux := http.NewServeMux()
-	acfg := api.Config{Token: cfg.Token, Rules: cfg.Rules, CollectorURL: cfg.CollectorURL}
+	acfg := api.Config{Token: cfg.Token, Rules: cfg.Rules, CollectorURL: cfg.CollectorURL, Commission: cfg.Commission}
 	if cfg.LinkSecret != "" {
 		if acfg.Links, err = links.NewSigner(cfg.LinkSecret); err != nil {
 			return fmt.Errorf("-link-secret: %w", err)

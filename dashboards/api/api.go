@@ -48,6 +48,8 @@ type Config struct {
 	// public address they point to; both are needed to rewrite newsletters.
 	Links        *links.Signer
 	CollectorURL string
+	// Commission prices the affiliates report.
+	Commission Commission
 }
 
 // New returns an API reading through store.
@@ -64,6 +66,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/timeseries", a.auth(a.timeseries))
 	mux.HandleFunc("GET /api/v1/funnel", a.auth(a.funnel))
 	mux.HandleFunc("GET /api/v1/realtime", a.auth(a.realtime))
+	mux.HandleFunc("GET /api/v1/affiliates", a.auth(a.affiliates))
+	mux.HandleFunc("GET /api/v1/affiliates/link", a.auth(a.affiliateLink))
 	mux.HandleFunc("GET /api/v1/recently-viewed", a.auth(a.recentlyViewed))
 	mux.HandleFunc("GET /api/v1/lifecycle", a.auth(a.lifecycle))
 	mux.HandleFunc("GET /api/v1/profile", a.private(a.profile))

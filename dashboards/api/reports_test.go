@@ -177,3 +177,52 @@ func TestReports(t *testing.T) {
 		}
 	}
 }
+
+// TestAffiliates: an affiliate's visitor who orders later, server-side and
+// without the tag, is still the affiliate's; a partner site counts its
+// visitors; a search engine is no partner.
+func TestAffiliates(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	d1 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+	hit := func(at time.Time, visitor, session, typ, path, ref string) stacktest.Hit {
+		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: typ, event.VisitorID: visitor,
+			event.SessionID: session, event.URL: "https://shop.example" + path, event.Referrer: ref}}
+	}
+	order := func(at time.Time, visitor, id string, revenue int64) stacktest.Hit {
+		h := stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "purchase", event.VisitorID: visitor, event.OrderID: id}}
+		h.Revenue = revenue
+		return h
+	}
+	stacktest.Insert(t, store,
+		hit(d1, "d", "d1", "pageview", "/?aff=blog1", ""),
+		order(d1.Add(24*time.Hour), "d", "o9", 100_000_000),
+		order(d1.Add(24*time.Hour), "d", "o9", 100_000_000),    // redelivered: once
+		order(d1.Add(40*24*time.Hour), "d", "o10", 70_000_000), // past the window
+		hit(d1.Add(time.Hour), "e", "e1", "pageview", "/", "https://partner.example/reviews"),
+		hit(d1.Add(2*time.Hour), "f", "f1", "pageview", "/", "https://www.google.com/"),
+		order(d1.Add(3*time.Hour), "f", "o11", 40_000_000),
+	)
+	mux := http.NewServeMux()
+	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules,
+		Commission: api.Commission{Default: 0.05, Rates: map[string]float64{"blog1": 0.1}}}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	got := rows(t, srv, "/api/v1/affiliates?site=shop&from=2026-11-01&to=2026-12-01")
+	want := [][]any{
+		{"blog1", "affiliate", 1., 1., 1., 100., 0.1, 10.},
+		{"partner.example", "site", 1., 1., 0., 0., 0.05, 0.},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("affiliates\n%v\nwant\n%v", got, want)
+	}
+	var link struct{ URL string }
+	if code := get(t, srv, "/api/v1/affiliates/link?affiliate=blog1&url="+url.QueryEscape("https://shop.example/p?x=1"), "tok", &link); code != 200 ||
+		link.URL != "https://shop.example/p?aff=blog1&utm_medium=affiliate&utm_source=blog1&x=1" {
+		t.Errorf("link %d %q", code, link.URL)
+	}
+	var e struct{ Error string }
+	if code := get(t, srv, "/api/v1/affiliates/link?affiliate=blog1&url=javascript:alert(1)", "tok", &e); code != 400 || e.Error == "" {
+		t.Errorf("javascript: link %d %q", code, e.Error)
+	}
+}
