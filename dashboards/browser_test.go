@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,22 @@ func TestBrowser(t *testing.T) {
 	mux.Handle("GET /", http.FileServerFS(web.Files))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
+	// A newsletter sent to two addresses, for the newsletters card.
+	post := func(path, ctype, body string) {
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer tok")
+		req.Header.Set("Content-Type", ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			t.Fatalf("POST %s: %s", path, resp.Status)
+		}
+	}
+	post("/api/v1/campaigns", "application/json", `{"site":"shop","name":"Spring","sent_at":"2026-11-10T08:00:00Z"}`)
+	post("/api/v1/campaigns/spring/recipients?site=shop", "text/csv", "email\nann@example.com\nbob@example.com\n")
 
 	shots, err := filepath.Abs("../.local/screenshots")
 	if err == nil {
@@ -94,7 +111,11 @@ func TestBrowser(t *testing.T) {
 			Chips     string
 			Breakdown [][]string
 		}
-		CSV    struct{ Name, Body string }
+		CSV   struct{ Name, Body string }
+		Cards struct {
+			Affiliates, Lifecycle, Segments, Newsletters, Profile [][]string
+			Link                                                  string
+		}
 		French struct{ Visitors, Breakdown string }
 		Phone  struct{ ScrollWidth int }
 		URL    string
@@ -130,6 +151,15 @@ func TestBrowser(t *testing.T) {
 	check("CSV name", seen.CSV.Name, "breakdown-device-shop-2026-11-10-2026-11-12.csv")
 	check("CSV", seen.CSV.Body, "device,visitors,pageviews,sessions,events,orders,revenue\nmobile,2,4,3,5,0,0\n")
 	check("French", []string{seen.French.Visitors, seen.French.Breakdown}, []string{"visiteurs uniques", "Répartition"})
+	c := seen.Cards
+	check("affiliates", c.Affiliates, [][]string{})
+	check("affiliate link", c.Link, "https://shop.example/shoes?aff=blog1&utm_medium=affiliate&utm_source=blog1")
+	check("lifecycle", c.Lifecycle, [][]string{{"visitor", "4"}, {"subscriber", "0"}, {"prospect", "1"}, {"customer", "1"}, {"loyal", "0"}})
+	check("segments", c.Segments, [][]string{{"class subscriber", "0"}, {"class prospect", "1"}, {"class customer", "1"},
+		{"class loyal", "0"}, {"stage reactivation", "0"}})
+	check("newsletters", c.Newsletters, [][]string{{"Spring", "2", "0", "0", "0%", "0", "0", "0"}})
+	check("profile", c.Profile, [][]string{{"class", "customer"}, {"stage", "conversion"}, {"Orders", "1"}, {"Revenue", "50"},
+		{"populations", ""}, {"devices", "1"}})
 	if seen.Phone.ScrollWidth > 390 {
 		t.Errorf("at a phone's 390 px the page is %d px wide", seen.Phone.ScrollWidth)
 	}

@@ -58,6 +58,22 @@ try {
   const fs = await import("node:fs");
   seen.csv = { name: download.suggestedFilename(), body: fs.readFileSync(await download.path(), "utf8") };
 
+  // The cards of affiliates, people, segments and newsletters (with the
+  // filter still on: it narrows the affiliates report only).
+  await page.click("#chips button");
+  await settled();
+  await page.fill("#aff-id", "blog1");
+  await page.fill("#aff-url", "https://shop.example/shoes");
+  await page.click("#aff-make");
+  await page.waitForFunction(() => document.querySelector("#aff-link").textContent !== "");
+  await page.fill("#person", "a");
+  await page.click("#person-find");
+  await page.waitForFunction(() => document.querySelectorAll("#timeline tr").length > 1);
+  seen.cards = { affiliates: await rows("#affiliates"), link: await text("#aff-link"), lifecycle: await rows("#lifecycle"),
+    segments: await rows("#segments"), newsletters: await rows("#newsletters"), profile: await rows("#profile"),
+    timeline: await rows("#timeline") };
+  await page.screenshot({ path: shots + "/people.png", fullPage: true });
+
   await page.selectOption("#lang", "fr");
   await settled();
   seen.french = { visitors: await text("[data-t=visitors]"), breakdown: await text("[data-t=breakdown]") };
