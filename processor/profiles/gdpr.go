@@ -57,7 +57,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 		return nil
 	}
 	if len(sessions) > 0 {
-		for _, t := range []string{"sessions", "session_hours"} {
+		for _, t := range []string{"sessions", "session_parts"} {
 			if err := del(t, "session_id IN ?", sessions); err != nil {
 				return out, err
 			}

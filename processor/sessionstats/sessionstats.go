@@ -39,41 +39,65 @@ type Store struct {
 func NewStore(conn driver.Conn) *Store { return &Store{conn: conn} }
 
 // maxHours is how many start hours an incremental refresh recomputes; past
-// it the site is recomputed whole, one pass being cheaper than sets of
-// millions of session ids.
+// it the site is recomputed whole, one pass being cheaper than many
+// ranges.
 const maxHours = 48
+
+// span is how long a session may last and still be read whole: a
+// recomputation reads the session parts from a day before the hours to a
+// day after.
+const span = 24 * time.Hour
 
 const (
 	qTouchedHours = `SELECT DISTINCT hour FROM hours_touched WHERE site_id = ? AND touched_at >= ?`
-	// sessionsIn lists the sessions with events in some hours; arguments:
-	// site, hours.
-	sessionsIn = `SELECT session_id FROM session_hours WHERE site_id = ? AND hour IN ?`
+	// merged is each session with parts in some hours, merged over the
+	// hours around them. Arguments: site, from, to, site, hours.
+	merged = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
+           maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
+    FROM session_parts WHERE site_id = ? AND hour >= ? AND hour < ?
+        AND session_id IN (SELECT session_id FROM session_parts WHERE site_id = ? AND hour IN ?)
+    GROUP BY session_id`
 	// The hours the sessions with events in the touched hours began in.
-	qStartHours = `SELECT DISTINCT toStartOfHour(minMerge(started_at)) FROM sessions
-WHERE site_id = ? AND session_id IN (` + sessionsIn + `) GROUP BY session_id`
-	// insertStats computes the hours' rows: %[1]s narrows the sessions read,
-	// %[2]s the hours kept, %[3]s the visitors read. Arguments: site,
-	// version, site, %[1]s's, %[2]s's, site, %[3]s's.
+	qStartHours = `SELECT DISTINCT toStartOfHour(started_at) FROM (` + merged + `)`
+	// insertStats computes the hours' rows from the sessions %[1]s lists,
+	// keeping those that began in hours %[2]s allows, with their visitors'
+	// first sighting (%[3]s narrows the visitors read). Arguments: site,
+	// version, %[1]s's, %[2]s's, site, %[3]s's.
 	insertStats = `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
 SELECT ?, hour, count(), countIf(first_seen >= started_at), countIf(pageviews <= 1), sum(toUInt64(ended_at - started_at)), ?
 FROM (
-    SELECT toStartOfHour(started_at) AS hour, visitor_id, started_at, ended_at, pageviews FROM (
-        SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
-               maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
-        FROM sessions WHERE site_id = ?%[1]s GROUP BY session_id
-    )%[2]s
+    SELECT toStartOfHour(started_at) AS hour, visitor_id, started_at, ended_at, pageviews FROM (%[1]s)%[2]s
 ) ANY LEFT JOIN (
     SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitors WHERE site_id = ?%[3]s GROUP BY visitor_id
 ) USING visitor_id
 GROUP BY hour`
+	// Every session of the site, for a whole rebuild; argument: site.
+	allSessions = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
+           maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
+    FROM session_parts WHERE site_id = ? GROUP BY session_id`
 	insertZero = `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)`
 	qStats     = `SELECT sum(sessions), sum(new_sessions), sum(bounces), sum(duration)
 FROM sessions_hourly FINAL WHERE site_id = ? AND hour >= ? AND hour < ?`
 )
 
+// around is the range of hours read to see whole the sessions that had
+// parts in hours.
+func around(hours []time.Time) (from, to time.Time) {
+	from, to = hours[0], hours[0]
+	for _, h := range hours[1:] {
+		if h.Before(from) {
+			from = h
+		}
+		if h.After(to) {
+			to = h
+		}
+	}
+	return from.Add(-span), to.Add(span + time.Hour)
+}
+
 // Refresh recomputes the hours of site whose sessions had events since the
 // last refresh, and says how many hours it recomputed (0 for a whole
-// rebuild it does not count).
+// rebuild, which it does not count).
 func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
@@ -90,14 +114,15 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		if len(touched) == 0 {
 			return 0, nil
 		}
-		if hours, err = s.times(ctx, qStartHours, site, site, group(touched)); err != nil {
+		from, to := around(touched)
+		if hours, err = s.times(ctx, qStartHours, site, from, to, site, group(touched)); err != nil {
 			return 0, fmt.Errorf("session stats of %s: start hours: %w", site, err)
 		}
 		w.Full = len(hours) > maxHours
 	}
 	version := uint64(time.Now().UnixNano())
-	var narrow, keep, visitors string
-	var nargs, kargs, vargs []any
+	sessions, keep, visitors := allSessions, "", ""
+	sargs, kargs, vargs := []any{site}, []any(nil), []any(nil)
 	if !w.Full {
 		// An hour whose sessions are all gone (erased) must read zero, not
 		// keep its last figures: zeros first, the computed rows win.
@@ -105,15 +130,15 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 			return 0, err
 		}
 		version++
-		narrow = " AND session_id IN (" + sessionsIn + ")"
-		keep = "\n    WHERE hour IN ?"
-		visitors = " AND visitor_id IN (SELECT anyMerge(visitor_id) FROM sessions WHERE site_id = ? AND session_id IN (" + sessionsIn + ") GROUP BY session_id)"
-		nargs = []any{site, group(hours)}
-		kargs = []any{group(hours)}
-		vargs = []any{site, site, group(hours)}
+		from, to := around(hours)
+		sessions = merged
+		sargs = []any{site, from, to, site, group(hours)}
+		keep, kargs = "\n    WHERE hour IN ?", []any{group(hours)}
+		visitors = " AND visitor_id IN (SELECT finalizeAggregation(visitor_id) FROM session_parts WHERE site_id = ? AND hour IN ?)"
+		vargs = []any{site, group(hours)}
 	}
-	args := append(append(append(append([]any{site, version, site}, nargs...), kargs...), site), vargs...)
-	if err := s.conn.Exec(ctx, fmt.Sprintf(insertStats, narrow, keep, visitors), args...); err != nil {
+	args := append(append(append(append([]any{site, version}, sargs...), kargs...), site), vargs...)
+	if err := s.conn.Exec(ctx, fmt.Sprintf(insertStats, sessions, keep, visitors), args...); err != nil {
 		return 0, fmt.Errorf("session stats of %s: %w", site, err)
 	}
 	return len(hours), chstore.RecordRefresh(ctx, s.conn, "sessions", site, w, uint64(len(hours)), "hours_touched")

@@ -1,19 +1,28 @@
 -- Sessions per hour they began in, so that the overview sums a row an hour
--- instead of merging every session of the site. A session's start is known
--- only once all its events are in, so a refresh (processor/sessionstats)
--- recomputes the hours whose sessions had new events, from the sessions
--- table; session_hours says which sessions had events in an hour, and
--- hours_touched which hours had events since the last refresh.
-CREATE TABLE IF NOT EXISTS session_hours (
+-- instead of merging every session of the site. A session's start, page
+-- views and length are known only once its events are in, so a refresh
+-- (processor/sessionstats) recomputes the hours in which the sessions that
+-- had new events began; hours_touched says which hours had events since the
+-- last refresh.
+--
+-- session_parts keeps each session's states per hour, ordered by hour: the
+-- sessions of a few hours, with their neighbouring hours, are a range of
+-- it, where the sessions table (ordered by session id) would be read whole.
+CREATE TABLE IF NOT EXISTS session_parts (
     site_id    String,
     hour       DateTime,
-    session_id String
-) ENGINE = ReplacingMergeTree
+    session_id String,
+    visitor_id AggregateFunction(any, String),
+    started_at AggregateFunction(min, DateTime),
+    ended_at   AggregateFunction(max, DateTime),
+    pageviews  AggregateFunction(countIf, UInt8)
+) ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (site_id, hour, session_id);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS session_hours_mv TO session_hours AS
-SELECT site_id, toStartOfHour(time) AS hour, session_id
+CREATE MATERIALIZED VIEW IF NOT EXISTS session_parts_mv TO session_parts AS
+SELECT site_id, toStartOfHour(time) AS hour, session_id, anyState(visitor_id) AS visitor_id,
+       minState(time) AS started_at, maxState(time) AS ended_at, countIfState(type = 'pageview') AS pageviews
 FROM events WHERE session_id != '' AND is_bot = 0
 GROUP BY site_id, hour, session_id;
 
@@ -44,7 +53,8 @@ CREATE TABLE IF NOT EXISTS sessions_hourly (
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (site_id, hour);
 
-INSERT INTO session_hours (site_id, hour, session_id)
-SELECT site_id, toStartOfHour(time) AS hour, session_id
+INSERT INTO session_parts (site_id, hour, session_id, visitor_id, started_at, ended_at, pageviews)
+SELECT site_id, toStartOfHour(time) AS hour, session_id, anyState(visitor_id), minState(time), maxState(time),
+       countIfState(type = 'pageview')
 FROM events WHERE session_id != '' AND is_bot = 0
 GROUP BY site_id, hour, session_id;
