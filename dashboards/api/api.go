@@ -147,25 +147,43 @@ type SessionStats struct {
 	VisitDuration     float64 `json:"visit_duration_seconds"` // mean time from first to last event
 }
 
-// Rollups answer everything: events_hourly the totals and series,
-// pages_daily and sources_daily the top lists (periods are whole UTC days).
+// Rollups answer everything: events_hourly (page views) and
+// visitors_hourly (visitor sketches) the totals and series, pages_daily,
+// sources_daily and their *_visitors_daily sketches the top lists (periods
+// are whole UTC days).
 const (
-	qTotals = `SELECT countIfMerge(pageviews), uniqIfMerge(visitors)
-FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ?`
-	qSeriesHour = `SELECT hour AS t, countIfMerge(pageviews), uniqIfMerge(visitors)
-FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t ORDER BY t`
-	qSeriesDay = `SELECT toStartOfDay(hour) AS t, countIfMerge(pageviews), uniqIfMerge(visitors)
-FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t ORDER BY t`
-	// Pages are ranked by page views, cheap to add up; the visitor states,
-	// which cost a merge each, are merged for the ten shown only.
-	qTopPages = `SELECT url_path, uniqMerge(visitors) AS v, countMerge(pageviews) AS pv
-FROM pages_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?) AND url_path IN (
-    SELECT url_path FROM pages_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?)
-    GROUP BY url_path ORDER BY countMerge(pageviews) DESC, url_path LIMIT 10)
-GROUP BY url_path ORDER BY pv DESC, url_path`
-	qTopSources = `SELECT source, uniqMerge(visitors) AS v, countIfMerge(pageviews) AS pv
-FROM sources_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?) AND source != '(internal)'
-GROUP BY source ORDER BY v DESC, source LIMIT 10`
+	qTotals = `SELECT
+    (SELECT countIfMerge(pageviews) FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ?),
+    (SELECT uniqHLL12IfMerge(visitors) FROM visitors_hourly WHERE site_id = ? AND hour >= ? AND hour < ?)`
+	// %s rounds the hour to the series' step.
+	qSeries = `SELECT t, pv, v FROM (
+    SELECT %[1]s AS t, countIfMerge(pageviews) AS pv FROM events_hourly
+    WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t
+) ALL FULL OUTER JOIN (
+    SELECT %[1]s AS t, uniqHLL12IfMerge(visitors) AS v FROM visitors_hourly
+    WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t
+) USING t ORDER BY t`
+	// Pages are ranked by page views, cheap to add up; the visitor sketches
+	// are merged for the ten shown only.
+	qTopPages = `SELECT url_path, v, pv FROM (` + topPages + `) ANY LEFT JOIN (
+    SELECT url_path, uniqHLL12Merge(visitors) AS v FROM page_visitors_daily
+    WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?)
+        AND url_path IN (SELECT url_path FROM (` + topPages + `))
+    GROUP BY url_path
+) USING url_path
+ORDER BY pv DESC, url_path`
+	// topPages ranks a period's pages; arguments: site, from, to.
+	topPages = `SELECT url_path, countMerge(pageviews) AS pv FROM pages_daily
+    WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?)
+    GROUP BY url_path ORDER BY pv DESC, url_path LIMIT 10`
+	qTopSources = `SELECT source, v, pv FROM (
+    SELECT source, uniqHLL12Merge(visitors) AS v FROM source_visitors_daily
+    WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?) AND source != '(internal)' GROUP BY source
+) ANY LEFT JOIN (
+    SELECT source, countIfMerge(pageviews) AS pv FROM sources_daily
+    WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?) GROUP BY source
+) USING source
+ORDER BY v DESC, source LIMIT 10`
 )
 
 // errSite is the answer to a missing or malformed site parameter.
@@ -274,11 +292,11 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 			interval = "hour"
 		}
 	}
-	series, step := qSeriesDay, 24*time.Hour
+	series, step := fmt.Sprintf(qSeries, "toStartOfDay(hour)"), 24*time.Hour
 	switch interval {
 	case "day":
 	case "hour":
-		series, step = qSeriesHour, time.Hour
+		series, step = fmt.Sprintf(qSeries, "hour"), time.Hour
 	default:
 		writeError(w, http.StatusBadRequest, errors.New("interval must be hour or day"))
 		return
@@ -286,7 +304,7 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	o := Overview{Site: site, From: from, To: to, Interval: interval, Series: []Point{}}
-	if err := a.conn.QueryRow(ctx, qTotals, site, from, to).Scan(&o.Pageviews, &o.Visitors); err != nil {
+	if err := a.conn.QueryRow(ctx, qTotals, site, from, to, site, from, to).Scan(&o.Pageviews, &o.Visitors); err != nil {
 		a.fail(w, "totals", err)
 		return
 	}
@@ -300,7 +318,7 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		o.BounceRate = float64(st.Bounces) / float64(n)
 		o.VisitDuration = float64(st.Duration) / float64(n)
 	}
-	rows, err := a.conn.Query(ctx, series, site, from, to)
+	rows, err := a.conn.Query(ctx, series, site, from, to, site, from, to)
 	if err != nil {
 		a.fail(w, "series", err)
 		return
@@ -316,11 +334,11 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	rows.Close()
 	o.Series = fill(o.Series, from, to, step)
-	if o.Pages, err = a.top(ctx, qTopPages, site, from, to, site, from, to); err != nil {
+	if o.Pages, err = a.top(ctx, qTopPages, site, from, to, site, from, to, site, from, to); err != nil {
 		a.fail(w, "top pages", err)
 		return
 	}
-	if o.Sources, err = a.top(ctx, qTopSources, site, from, to); err != nil {
+	if o.Sources, err = a.top(ctx, qTopSources, site, from, to, site, from, to); err != nil {
 		a.fail(w, "top sources", err)
 		return
 	}
