@@ -55,8 +55,11 @@ type Config struct {
 // New returns an API reading through store.
 func New(store *chstore.Store, cfg Config) *API {
 	people := profiles.NewStore(store.Conn(), cfg.Rules)
-	return &API{conn: store.Conn(), cfg: cfg, token: cfg.Token, now: time.Now, people: people,
+	a := &API{conn: store.Conn(), cfg: cfg, token: cfg.Token, now: time.Now, people: people,
 		segments: segments.NewStore(people), campaigns: campaigns.NewStore(store), sessions: sessionstats.NewStore(store.Conn())}
+	// The overview's session figures may lag the events by these seconds.
+	a.sessions.MaxAge = 10 * time.Second
+	return a
 }
 
 // Register mounts the API's routes on mux.

@@ -33,10 +33,16 @@ type Stats struct {
 type Store struct {
 	conn       driver.Conn
 	refreshing sync.Mutex
+	// MaxAge lets Period skip the refresh when this Store refreshed the
+	// site more recently: under steady traffic every refresh has the
+	// current hours to redo (1.3 s at 10M events), which a dashboard
+	// polled by several people need not pay each time.
+	MaxAge    time.Duration
+	refreshed map[string]time.Time
 }
 
-// NewStore returns a Store on conn.
-func NewStore(conn driver.Conn) *Store { return &Store{conn: conn} }
+// NewStore returns a Store on conn that refreshes before every Period.
+func NewStore(conn driver.Conn) *Store { return &Store{conn: conn, refreshed: map[string]time.Time{}} }
 
 // maxHours is how many start hours an incremental refresh recomputes; past
 // it the site is recomputed whole, one pass being cheaper than many
@@ -101,6 +107,7 @@ func around(hours []time.Time) (from, to time.Time) {
 func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
+	started := time.Now()
 	w, err := chstore.LastRefresh(ctx, s.conn, "sessions", site)
 	if err != nil {
 		return 0, err
@@ -112,6 +119,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 			return 0, fmt.Errorf("session stats of %s: touched hours: %w", site, err)
 		}
 		if len(touched) == 0 {
+			s.refreshed[site] = started
 			return 0, nil
 		}
 		from, to := around(touched)
@@ -141,7 +149,11 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	if err := s.conn.Exec(ctx, fmt.Sprintf(insertStats, sessions, keep, visitors), args...); err != nil {
 		return 0, fmt.Errorf("session stats of %s: %w", site, err)
 	}
-	return len(hours), chstore.RecordRefresh(ctx, s.conn, "sessions", site, w, uint64(len(hours)), "hours_touched")
+	if err := chstore.RecordRefresh(ctx, s.conn, "sessions", site, w, uint64(len(hours)), "hours_touched"); err != nil {
+		return 0, err
+	}
+	s.refreshed[site] = started
+	return len(hours), nil
 }
 
 func (s *Store) zero(ctx context.Context, site string, hours []time.Time, version uint64) error {
@@ -161,11 +173,16 @@ func (s *Store) zero(ctx context.Context, site string, hours []time.Time, versio
 	return nil
 }
 
-// Period refreshes site's statistics, then sums those of the sessions that
-// began in [from, to).
+// Period refreshes site's statistics (unless MaxAge spares it), then sums
+// those of the sessions that began in [from, to).
 func (s *Store) Period(ctx context.Context, site string, from, to time.Time) (Stats, error) {
-	if _, err := s.Refresh(ctx, site); err != nil {
-		return Stats{}, err
+	s.refreshing.Lock()
+	fresh := s.MaxAge > 0 && time.Since(s.refreshed[site]) < s.MaxAge
+	s.refreshing.Unlock()
+	if !fresh {
+		if _, err := s.Refresh(ctx, site); err != nil {
+			return Stats{}, err
+		}
 	}
 	var st Stats
 	if err := s.conn.QueryRow(ctx, qStats, site, from, to).Scan(&st.Sessions, &st.NewSessions, &st.Bounces, &st.Duration); err != nil {

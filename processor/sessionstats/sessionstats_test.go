@@ -53,3 +53,39 @@ func TestRefresh(t *testing.T) {
 		t.Errorf("9:00 %+v %v, want %+v", nine, err, want)
 	}
 }
+
+// TestMaxAge: within MaxAge of its last refresh, Period reads the figures
+// as they were; a refresh brings the new session in.
+func TestMaxAge(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	s := NewStore(store.Conn())
+	s.MaxAge = time.Hour
+	ctx := context.Background()
+	h9 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+	view := func(session string) stacktest.Hit {
+		return stacktest.Hit{At: h9, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
+			event.VisitorID: session, event.SessionID: session, event.URL: "https://shop.example/"}}
+	}
+	count := func() uint64 {
+		t.Helper()
+		st, err := s.Period(ctx, "shop", h9, h9.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Sessions
+	}
+	stacktest.Insert(t, store, view("s1"))
+	if n := count(); n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
+	}
+	stacktest.Insert(t, store, view("s2"))
+	if n := count(); n != 1 {
+		t.Errorf("%d sessions within MaxAge, want the 1 of the last refresh", n)
+	}
+	if _, err := s.Refresh(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("%d sessions after a refresh, want 2", n)
+	}
+}
