@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"image"
 	"image/png"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -82,6 +83,17 @@ func TestBrowser(t *testing.T) {
 	}
 	post("/api/v1/campaigns", "application/json", `{"site":"shop","name":"Spring","sent_at":"2026-11-10T08:00:00Z"}`)
 	post("/api/v1/campaigns/spring/recipients?site=shop", "text/csv", "email\nann@example.com\nbob@example.com\n")
+	if resp, err := http.Get(srv.URL + "/api/v1/campaigns/spring/report?site=shop&format=csv&token=tok"); err != nil {
+		t.Fatal(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		const want = "campaign,name,sent,unique_opens,unique_opens_human,unique_opens_machine,unique_clicks,clicks,click_to_open_rate," +
+			"unsubscribes,site_sessions,orders,revenue,roi\nspring,Spring,2,0,0,0,0,0,0,0,0,0,0,\n"
+		if string(body) != want {
+			t.Errorf("campaign report CSV %q, want %q", body, want)
+		}
+	}
 
 	shots, err := filepath.Abs("../.local/screenshots")
 	if err == nil {

@@ -345,6 +345,14 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "top sources", err)
 		return
 	}
+	if wantsCSV(r) {
+		t := Table{Report: "overview", Site: site, From: from, To: to, Columns: []string{"time", "pageviews", "visitors"}}
+		for _, p := range o.Series {
+			t.Rows = append(t.Rows, []any{p.Time, p.Pageviews, p.Visitors})
+		}
+		writeTable(w, r, t)
+		return
+	}
 	writeJSON(w, o)
 }
 

@@ -247,6 +247,10 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "campaign report", err)
 		return
 	}
+	if wantsCSV(r) {
+		writeReports(w, r, c.Site, []campaigns.Report{rep})
+		return
+	}
 	writeJSON(w, rep)
 }
 
@@ -283,6 +287,10 @@ func (a *API) compare(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, rep)
 	}
+	if wantsCSV(r) {
+		writeReports(w, r, site, out)
+		return
+	}
 	writeJSON(w, out)
 }
 
@@ -297,4 +305,19 @@ func windowDays(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
 		days = n
 	}
 	return time.Duration(days) * 24 * time.Hour, true
+}
+
+// writeReports answers campaign reports as a CSV file, a campaign a line.
+func writeReports(w http.ResponseWriter, r *http.Request, site string, reps []campaigns.Report) {
+	t := Table{Report: "campaigns", Site: site, Columns: []string{"campaign", "name", "sent", "unique_opens", "unique_opens_human",
+		"unique_opens_machine", "unique_clicks", "clicks", "click_to_open_rate", "unsubscribes", "site_sessions", "orders", "revenue", "roi"}}
+	for _, c := range reps {
+		roi := ""
+		if c.ROI != nil {
+			roi = strconv.FormatFloat(*c.ROI, 'f', -1, 64)
+		}
+		t.Rows = append(t.Rows, []any{c.ID, c.Name, c.Sent, c.Opened, c.OpenedHuman, c.OpenedOnlyBy, c.Clicked, c.Clicks,
+			c.ClickToOpen, c.Unsubscribed, c.Sessions, c.Orders, c.Revenue, roi})
+	}
+	writeTable(w, r, t)
 }

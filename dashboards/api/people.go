@@ -248,6 +248,17 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 		out.Classes[class] += n
 		out.Stages[stage] += n
 	}
+	if wantsCSV(r) {
+		t := Table{Report: "lifecycle", Site: site, Columns: []string{"kind", "name", "people"}}
+		for _, c := range profiles.Classes {
+			t.Rows = append(t.Rows, []any{"class", c, out.Classes[c]})
+		}
+		for _, s := range profiles.Stages {
+			t.Rows = append(t.Rows, []any{"stage", s, out.Stages[s]})
+		}
+		writeTable(w, r, t)
+		return
+	}
 	writeJSON(w, out)
 }
 

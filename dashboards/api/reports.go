@@ -143,6 +143,9 @@ type Table struct {
 
 // writeTable answers t as JSON, or as CSV when the request asks
 // format=csv, named after the report and its period.
+//
+// Reports with a JSON shape of their own (overview, lifecycle, campaigns,
+// segment sizes) answer format=csv through it too.
 func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 	if t.Rows == nil {
 		t.Rows = [][]any{}
@@ -150,13 +153,16 @@ func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 	if t.Filters == nil {
 		t.Filters = []string{}
 	}
-	if r.URL.Query().Get("format") != "csv" {
+	if !wantsCSV(r) {
 		writeJSON(w, t)
 		return
 	}
+	name := t.Report + "-" + t.Site
+	if !t.From.IsZero() {
+		name += "-" + t.From.Format(time.DateOnly) + "-" + t.To.Format(time.DateOnly)
+	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s-%s-%s.csv"`,
-		t.Report, t.Site, t.From.Format(time.DateOnly), t.To.Format(time.DateOnly)))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, strings.ReplaceAll(name, ":", "-")))
 	out := csv.NewWriter(w)
 	out.Write(t.Columns)
 	line := make([]string, len(t.Columns))
@@ -168,6 +174,9 @@ func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 	}
 	out.Flush()
 }
+
+// wantsCSV says whether the request asks for a CSV file.
+func wantsCSV(r *http.Request) bool { return r.URL.Query().Get("format") == "csv" }
 
 func csvValue(v any) string {
 	switch x := v.(type) {

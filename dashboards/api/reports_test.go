@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,5 +225,33 @@ func TestAffiliates(t *testing.T) {
 	var e struct{ Error string }
 	if code := get(t, srv, "/api/v1/affiliates/link?affiliate=blog1&url=javascript:alert(1)", "tok", &e); code != 400 || e.Error == "" {
 		t.Errorf("javascript: link %d %q", code, e.Error)
+	}
+}
+
+// TestCSVEverywhere: the reports with a JSON shape of their own are CSV
+// files too.
+func TestCSVEverywhere(t *testing.T) {
+	srv := reportServer(t)
+	csvOf := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path + "&format=csv&token=tok")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" {
+			t.Errorf("%s: %s %s", path, resp.Status, body)
+		}
+		return string(body)
+	}
+	if got, want := csvOf("/api/v1/overview?site=shop&from=2026-11-10&to=2026-11-12&interval=day"),
+		"time,pageviews,visitors\n2026-11-10T00:00:00Z,3,2\n2026-11-11T00:00:00Z,3,2\n"; got != want {
+		t.Errorf("overview CSV %q, want %q", got, want)
+	}
+	// Classes only: stages depend on how long ago the seeded order was.
+	if got, want := csvOf("/api/v1/lifecycle?site=shop"),
+		"kind,name,people\nclass,visitor,4\nclass,subscriber,0\nclass,prospect,1\nclass,customer,1\nclass,loyal,0\n"; !strings.HasPrefix(got, want) {
+		t.Errorf("lifecycle CSV %q, want it to start %q", got, want)
 	}
 }

@@ -320,5 +320,13 @@ func (a *API) sizes(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "segment sizes", err)
 		return
 	}
+	if wantsCSV(r) {
+		t := Table{Report: "segment-sizes-" + seg.ID, Site: seg.Site, From: from, To: to, Columns: []string{"time", "members", "entered", "left"}}
+		for _, s := range out {
+			t.Rows = append(t.Rows, []any{s.Time, s.Members, s.Entered, s.Left})
+		}
+		writeTable(w, r, t)
+		return
+	}
 	writeJSON(w, out)
 }
