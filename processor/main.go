@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"footfall/internal/envflag"
+	"footfall/internal/geoip"
 	"footfall/internal/kafkaadmin"
 	"footfall/processor/chstore"
 	"footfall/processor/consume"
@@ -36,6 +37,7 @@ type config struct {
 	MetricsListen   string
 	Rules           profiles.Rules
 	Triggers        triggers.Config
+	GeoIP           string
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -49,6 +51,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "longest an event waits before it is inserted")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long the final insert and commit may take")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9101", "address of /metrics and /healthz; empty turns it off")
+	fs.StringVar(&c.GeoIP, "geoip-db", "", "offline GeoIP database (.mmdb: GeoLite2-Country or -City, DB-IP Lite) giving each event its country; empty leaves countries empty")
 	c.Rules.RegisterFlags(fs)
 	c.Triggers.RegisterFlags(fs)
 }
@@ -103,9 +106,16 @@ func run(ctx context.Context, stop func(), cfg config, migrateOnly bool) error {
 		}()
 		defer srv.Close()
 	}
+	var geo *geoip.DB
+	if cfg.GeoIP != "" {
+		if geo, err = geoip.Open(cfg.GeoIP); err != nil {
+			return err
+		}
+		defer geo.Close()
+	}
 	c := consume.New(consume.Config{
 		Brokers: cfg.Kafka.BrokerList(), Topic: cfg.Kafka.Topic, Group: cfg.KafkaGroup,
-		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout,
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout, GeoIP: geo,
 	}, store)
 	if cfg.Triggers.Interval > 0 {
 		n, err := triggers.New(ctx, cfg.Triggers, cfg.Kafka.BrokerList())

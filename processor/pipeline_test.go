@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"footfall/collector/server"
+	"footfall/internal/geoip/geoiptest"
 	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
 )
@@ -160,7 +161,12 @@ func metric(t *testing.T, base, sample string) float64 {
 func TestPipelineEndToEnd(t *testing.T) {
 	s := newStack(t, 4)
 	_, base := s.startCollector(t, nil)
-	proc := s.startProcessor(t, "-flush-interval", "100ms")
+	// Hits come from loopback; the test database puts it in France.
+	geo, err := geoiptest.WriteTestDB(t.TempDir(), map[string]string{"127.0.0.0/8": "FR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := s.startProcessor(t, "-flush-interval", "100ms", "-geoip-db", geo)
 
 	invalidPixel := `collector_requests_rejected_total{endpoint="pixel",reason="invalid"}`
 	invalidBeacon := `collector_requests_rejected_total{endpoint="beacon",reason="invalid"}`
@@ -221,6 +227,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		{"SELECT count() FROM events WHERE ingest = 'pixel' AND type = 'pageview' AND source = 'google' AND medium = 'organic' AND url_host = 'shop.example'", pixels},
 		{"SELECT uniqExact(visitor_id) FROM events WHERE ingest = 'pixel'", 50},
 		{"SELECT count() FROM events WHERE ip = '127.0.0.0' AND browser = 'Chrome' AND os = 'Windows' AND device = 'desktop' AND ingest != 'api'", pixels + batches*perBatch},
+		{"SELECT count() FROM events WHERE country = 'FR' AND ingest != 'api'", pixels + batches*perBatch},
 		{"SELECT count() FROM events WHERE type = 'add_to_cart' AND source = 'newsletter' AND medium = 'email' AND utm_campaign = 'nov' AND has(prop_keys, 'sku')", batches * perBatch},
 		{"SELECT toUInt64(sum(revenue_micros)) FROM events WHERE type = 'purchase' AND currency = 'EUR'", orders * 19_990_000},
 		{"SELECT uniqExact(event_id) FROM events", total},

@@ -39,6 +39,7 @@ var dims = map[string]string{
 	"browser":      "browser",
 	"os":           "os",
 	"device":       "device",
+	"country":      "country",
 	"type":         "type",
 	"event":        "name",
 }

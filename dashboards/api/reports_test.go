@@ -112,6 +112,9 @@ func TestReports(t *testing.T) {
 			{"new", 3., 3., 5., 0.3333, 140.},
 			{"returning", 1., 1., 1., 1., 0.},
 		}},
+		{"countries (none without a GeoIP database)", "/api/v1/breakdown?" + period + "&by=country", [][]any{
+			{"", 3., 6., 4., 12., 1., 50.},
+		}},
 		{"custom events by property", "/api/v1/breakdown?" + period + "&by=prop.plan&filter=type==event&filter=event==signup_click", [][]any{
 			{"pro", 1., 0., 1., 2., 0., 0.},
 			{"free", 1., 0., 1., 1., 0., 0.},

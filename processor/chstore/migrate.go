@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 //go:embed migrations/*.sql
@@ -119,7 +122,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := s.conn.Exec(ctx, stmt); err != nil {
+			if err := s.conn.Exec(ctx, stmt); err != nil && !ColumnThere(stmt, err) {
 				return fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
 			}
 		}
@@ -141,4 +144,12 @@ func (s *Store) record(ctx context.Context, m Migration) error {
 		return err
 	}
 	return b.Send()
+}
+
+// ColumnThere says whether err is an ADD COLUMN statement finding its
+// column already there (ClickHouse code 44): 18.16 has no ADD COLUMN IF NOT
+// EXISTS, and a migration cut short must be able to run again.
+func ColumnThere(stmt string, err error) bool {
+	var ex *clickhouse.Exception
+	return strings.Contains(strings.ToUpper(stmt), "ADD COLUMN") && errors.As(err, &ex) && ex.Code == 44
 }

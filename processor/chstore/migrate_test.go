@@ -2,6 +2,7 @@ package chstore_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +138,28 @@ func TestBackfills(t *testing.T) {
 		if got := stacktest.Count(t, store, q); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)
 		}
+	}
+}
+
+// TestAddColumnAgain: ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS; a
+// migration cut short after its ALTER runs it again, and the runner must
+// take the "column exists" answer as done.
+func TestAddColumnAgain(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	ms, _ := chstore.Migrations()
+	var stmt string
+	for _, m := range ms {
+		for _, s := range m.Statements {
+			if strings.Contains(s, "ADD COLUMN") {
+				stmt = s
+			}
+		}
+	}
+	if stmt == "" {
+		t.Fatal("no migration adds a column")
+	}
+	err := store.Conn().Exec(context.Background(), stmt)
+	if err == nil || !chstore.ColumnThere(stmt, err) {
+		t.Errorf("running %q again: %v, want the column-exists answer the runner skips", stmt, err)
 	}
 }

@@ -214,6 +214,7 @@ var columns = []column{
 	{"browser_version", func(_ *event.Event, r *enrich.Result) string { return r.UA.BrowserVersion }},
 	{"os", func(_ *event.Event, r *enrich.Result) string { return r.UA.OS }},
 	{"device", func(_ *event.Event, r *enrich.Result) string { return r.UA.Device }},
+	{"country", func(_ *event.Event, r *enrich.Result) string { return r.Country }},
 	{"is_bot", nil},
 	{"ip", field(event.IP)},
 	{"user_agent", field(event.UserAgent)},

@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"footfall/internal/event"
+	"footfall/internal/geoip"
 	"footfall/processor/campaigns"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
@@ -28,6 +29,8 @@ type Config struct {
 	FlushInterval time.Duration // longest an event waits before its insert (default 500ms)
 	// FlushTimeout bounds the final flush on shutdown (default 30s).
 	FlushTimeout time.Duration
+	// GeoIP, when set, gives each event its country.
+	GeoIP *geoip.DB
 
 	// afterInsert, when set, runs after each insert and before the commit;
 	// an error stops the consumer there, as a crash would. Tests only.
@@ -95,9 +98,17 @@ func New(cfg Config, store *chstore.Store) *Consumer {
 		}),
 	})
 	return &Consumer{
-		cfg: cfg, store: store, r: r, en: enrich.New(0), rcpt: campaigns.NewResolver(store.Conn()),
+		cfg: cfg, store: store, r: r, en: enricher(cfg.GeoIP), rcpt: campaigns.NewResolver(store.Conn()),
 		last: map[int]kafka.Message{}, next: map[int]int64{}, verified: map[int]bool{},
 	}
+}
+
+func enricher(geo *geoip.DB) *enrich.Enricher {
+	en := enrich.New(0)
+	if geo != nil {
+		en.UseGeoIP(geo)
+	}
+	return en
 }
 
 // Run consumes until ctx ends, then flushes what it holds, commits and

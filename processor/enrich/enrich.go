@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"footfall/internal/event"
+	"footfall/internal/geoip"
 	"footfall/internal/useragent"
 )
 
@@ -23,6 +24,7 @@ type Result struct {
 	UTMTerm, UTMContent string
 	Affiliate, ClickID  string
 	UA                  useragent.Info
+	Country             string // ISO 3166 code, with a GeoIP database
 	// UserID is normalised (see event.NormalizeUser); VisitorID falls back
 	// to event.UserVisitorPrefix + UserID when the event has none.
 	UserID, VisitorID string
@@ -31,11 +33,12 @@ type Result struct {
 	RecipientToken string
 }
 
-// Enricher keeps a user-agent cache; one per goroutine, it is not locked.
+// Enricher keeps a user-agent cache, and one of countries when it has a
+// GeoIP database; one per goroutine, it is not locked.
 type Enricher struct {
-	ua    map[string]useragent.Info
-	uaOld map[string]useragent.Info
-	max   int
+	ua      cache[useragent.Info]
+	geo     *geoip.DB
+	country cache[string]
 }
 
 // New returns an Enricher caching up to cacheSize user agents. Real traffic
@@ -44,8 +47,11 @@ func New(cacheSize int) *Enricher {
 	if cacheSize <= 0 {
 		cacheSize = 10000
 	}
-	return &Enricher{ua: make(map[string]useragent.Info), max: cacheSize}
+	return &Enricher{ua: newCache[useragent.Info](cacheSize), country: newCache[string](cacheSize)}
 }
+
+// UseGeoIP makes the enricher fill Result.Country from db.
+func (en *Enricher) UseGeoIP(db *geoip.DB) { en.geo = db }
 
 // Enrich fills r from e.
 func (en *Enricher) Enrich(e *event.Event, r *Result) {
@@ -94,6 +100,9 @@ func (en *Enricher) Enrich(e *event.Event, r *Result) {
 	// their own rules (campaigns.OpenKind), so neither is ever a bot here.
 	if e.Ingest != event.IngestAPI && e.Ingest != event.IngestEmail {
 		r.UA = en.userAgent(s(e, event.UserAgent))
+	}
+	if ip := s(e, event.IP); en.geo != nil && ip != "" {
+		r.Country = en.country.get(ip, en.geo.Country)
 	}
 	r.UserID = event.NormalizeUser(s(e, event.UserID))
 	r.VisitorID = s(e, event.VisitorID)
@@ -161,22 +170,31 @@ var knownReferrers = []known{
 	{"tiktok.com", false, "tiktok", "social"},
 }
 
-func (en *Enricher) userAgent(ua string) useragent.Info {
-	if in, ok := en.ua[ua]; ok {
-		return in
+func (en *Enricher) userAgent(ua string) useragent.Info { return en.ua.get(ua, useragent.Parse) }
+
+// cache remembers what a function computed for a key. Two generations bound
+// it without an LRU list: when the young one is full it becomes the old
+// one, and what is still used moves back.
+type cache[V any] struct {
+	young, old map[string]V
+	max        int
+}
+
+func newCache[V any](max int) cache[V] { return cache[V]{young: make(map[string]V), max: max} }
+
+func (c *cache[V]) get(key string, compute func(string) V) V {
+	if v, ok := c.young[key]; ok {
+		return v
 	}
-	if in, ok := en.uaOld[ua]; ok {
-		en.ua[strings.Clone(ua)] = in
-		return in
+	v, ok := c.old[key]
+	if !ok {
+		v = compute(key)
 	}
-	in := useragent.Parse(ua)
-	// Two generations bound the cache without an LRU list: when the young
-	// one is full it becomes the old one, and what is still used moves back.
-	if len(en.ua) >= en.max {
-		en.uaOld, en.ua = en.ua, make(map[string]useragent.Info, en.max)
+	if len(c.young) >= c.max {
+		c.old, c.young = c.young, make(map[string]V, c.max)
 	}
-	en.ua[strings.Clone(ua)] = in // ua points into a Kafka message
-	return in
+	c.young[strings.Clone(key)] = v // key points into a Kafka message
+	return v
 }
 
 type urlParts struct{ host, path, query string }

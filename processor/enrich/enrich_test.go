@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"footfall/internal/event"
+	"footfall/internal/geoip"
+	"footfall/internal/geoip/geoiptest"
 )
 
 func ev(url, ref, ua string, fields map[event.Field]string) *event.Event {
@@ -65,8 +67,8 @@ func TestUserAgentCacheBounded(t *testing.T) {
 	for _, ua := range []string{firefox, "a/1", "b/1", "c/1", "d/1"} {
 		en.Enrich(ev("", "", ua, nil), &r)
 	}
-	if len(en.ua)+len(en.uaOld) > 4 {
-		t.Fatalf("cache holds %d entries with size 2", len(en.ua)+len(en.uaOld))
+	if n := len(en.ua.young) + len(en.ua.old); n > 4 {
+		t.Fatalf("cache holds %d entries with size 2", n)
 	}
 	en.Enrich(ev("", "", firefox, nil), &r)
 	if r.UA.Browser != "Firefox" || r.UA.OS != "Linux" {
@@ -113,6 +115,34 @@ func TestPersonFields(t *testing.T) {
 		en.Enrich(ev("", "", firefox, map[event.Field]string{event.VisitorID: c.visitor, event.UserID: c.user}), &r)
 		if r.VisitorID != c.wantVisitor || r.UserID != c.want {
 			t.Errorf("visitor %q user %q: got visitor %q user %q, want %q %q", c.visitor, c.user, r.VisitorID, r.UserID, c.wantVisitor, c.want)
+		}
+	}
+}
+
+func TestCountry(t *testing.T) {
+	path, err := geoiptest.WriteTestDB(t.TempDir(), map[string]string{"81.2.69.0/24": "GB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := geoip.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var r Result
+	en := New(0)
+	e := ev("", "", firefox, nil)
+	e.F[event.IP] = []byte("81.2.69.0")
+	if en.Enrich(e, &r); r.Country != "" {
+		t.Errorf("country %q without a database", r.Country)
+	}
+	en.UseGeoIP(db)
+	for _, ip := range []string{"81.2.69.0", "81.2.69.0", "8.8.8.0"} { // the second from the cache
+		e.F[event.IP] = []byte(ip)
+		en.Enrich(e, &r)
+		want := map[string]string{"81.2.69.0": "GB"}[ip]
+		if r.Country != want {
+			t.Errorf("%s: country %q, want %q", ip, r.Country, want)
 		}
 	}
 }
