@@ -111,7 +111,8 @@ func TestBrowser(t *testing.T) {
 	}
 	type kpis struct {
 		Visitors, Pageviews, Sessions, Live, Error string
-		Breakdown, Funnel                          [][]string
+		Breakdown, Funnel, LivePages               [][]string
+		Shop                                       []string
 	}
 	var seen struct {
 		PageErrors []string
@@ -145,6 +146,8 @@ func TestBrowser(t *testing.T) {
 	check("page errors", seen.PageErrors, []string(nil))
 	f := seen.First
 	check("first load", []string{f.Visitors, f.Pageviews, f.Sessions, f.Live, f.Error}, []string{"3", "6", "4", "1", ""})
+	check("pages now", f.LivePages, [][]string{{"/now", "1"}})
+	check("e-commerce: orders, revenue, average, visitors who ordered", f.Shop, []string{"1", "50", "50", "33%"})
 	check("funnel", f.Funnel, [][]string{
 		{"1", "type==pageview", "3", "100%", "0%"},
 		{"2", "type==add_to_cart", "2", "67%", "33%"},

@@ -28,7 +28,8 @@ try {
   await page.goto(url);
   await settled();
   seen.first = { visitors: await text("#visitors"), pageviews: await text("#pageviews"), sessions: await text("#sessions"),
-    live: await text("#live"), breakdown: await rows("#breakdown"), funnel: await rows("#funnel"), error: await text("#error") };
+    live: await text("#live"), livePages: await rows("#live-pages"),
+    shop: [await text("#orders"), await text("#revenue"), await text("#aov"), await text("#conversion")], breakdown: await rows("#breakdown"), funnel: await rows("#funnel"), error: await text("#error") };
   await page.screenshot({ path: shots + "/overview.png", fullPage: true });
 
   // Every later breakdown by device: its rows are known exactly.
