@@ -11,7 +11,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,6 +146,32 @@ func send(t *testing.T, method, url, body string, header ...string) (int, string
 	return resp.StatusCode, string(b)
 }
 
+// sendOversized posts a body the collector refuses from its length alone:
+// it answers 413 and closes the connection while the body is still on its
+// way, so a client that writes it all before reading sees a broken pipe.
+// This one reads while it writes, as a browser does. It returns the status.
+func sendOversized(t *testing.T, url, body string) int {
+	t.Helper()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	go fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s",
+		u.Path, u.Host, chrome, len(body), body) // a write cut short is the point
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("oversized body: no answer: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // metric reads one sample from the collector's /metrics.
 func metric(t *testing.T, base, sample string) float64 {
 	t.Helper()
@@ -207,7 +235,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 			t.Errorf("%s %s: %d %s, want 400 with %q", b.method, b.path, code, body, b.want)
 		}
 	}
-	if code, _ := send(t, "POST", base+"/e", `{"site":"demo","type":"x","title":"`+strings.Repeat("a", 70<<10)+`"}`); code != 413 {
+	if code := sendOversized(t, base+"/e", `{"site":"demo","type":"x","title":"`+strings.Repeat("a", 70<<10)+`"}`); code != 413 {
 		t.Errorf("oversized body: %d, want 413", code)
 	}
 	req, _ := http.NewRequest("GET", base+"/p.gif?site=demo", nil)
