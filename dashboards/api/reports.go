@@ -624,5 +624,13 @@ func (a *API) realtime(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "realtime", err)
 		return
 	}
+	if wantsCSV(r) {
+		t := Table{Report: "realtime", Site: site, Columns: []string{"page", "visitors"}}
+		for _, p := range out.Pages {
+			t.Rows = append(t.Rows, []any{p.Key, p.Visitors})
+		}
+		writeTable(w, r, t)
+		return
+	}
 	writeJSON(w, out)
 }

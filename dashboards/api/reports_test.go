@@ -252,6 +252,9 @@ func TestCSVEverywhere(t *testing.T) {
 		"time,pageviews,visitors\n2026-11-10T00:00:00Z,3,2\n2026-11-11T00:00:00Z,3,2\n"; got != want {
 		t.Errorf("overview CSV %q, want %q", got, want)
 	}
+	if got, want := csvOf("/api/v1/realtime?site=shop"), "page,visitors\n/now,1\n"; got != want {
+		t.Errorf("realtime CSV %q, want %q", got, want)
+	}
 	// Classes only: stages depend on how long ago the seeded order was.
 	if got, want := csvOf("/api/v1/lifecycle?site=shop"),
 		"kind,name,people\nclass,visitor,4\nclass,subscriber,0\nclass,prospect,1\nclass,customer,1\nclass,loyal,0\n"; !strings.HasPrefix(got, want) {
