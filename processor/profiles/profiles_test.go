@@ -152,11 +152,11 @@ func TestJourney(t *testing.T) {
 		return ""
 	})
 	j.hit(t0.Add(20*day), "dev-a", "purchase", map[event.Field]string{event.OrderID: "o3"}, 10_000_000)
-	// The same order redelivered counts once.
-	j.hit(t0.Add(20*day), "dev-a", "purchase", map[event.Field]string{event.OrderID: "o3"}, 0)
+	// The same order sent again (another event id) counts once, revenue too.
+	j.hit(t0.Add(20*day), "dev-a", "purchase", map[event.Field]string{event.OrderID: "o3"}, 10_000_000)
 	j.expect("third order", t0.Add(20*day), ann, "loyal", "retention", func(p Person) string {
-		if p.Orders != 3 || !p.LastOrder.Equal(t0.Add(20*day)) {
-			return "want 3 distinct orders"
+		if p.Orders != 3 || p.Revenue != 89.9 || !p.LastOrder.Equal(t0.Add(20*day)) {
+			return "want 3 distinct orders, 89.90 of revenue"
 		}
 		return ""
 	})

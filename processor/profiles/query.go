@@ -117,7 +117,8 @@ FROM (
     SELECT visitor_id, minMerge(first_seen) AS first_seen, maxMerge(last_seen) AS last_seen,
            uniqIfMerge(sessions) AS sessions, countIfMerge(pageviews) AS pageviews,
            countIfMerge(carts) AS carts, countIfMerge(checkouts) AS checkouts, countIfMerge(signups) AS signups,
-           uniqExactIfMerge(orders) AS orders, sumIfMerge(revenue) AS revenue,
+           uniqExactIfMerge(orders) AS orders,
+           arraySum(arrayMap(x -> tupleElement(x, 2), groupUniqArrayIfMerge(order_revenue))) AS revenue,
            minIfMerge(first_order) AS first_order, maxIfMerge(last_order) AS last_order,
            maxIfMerge(subscribed) AS subscribed_at, maxIfMerge(unsubscribed) AS unsubscribed_at
     FROM visitor_profiles WHERE site_id = ?%[1]s GROUP BY visitor_id
