@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -122,5 +123,39 @@ func TestOverview(t *testing.T) {
 	}
 	if code := get(t, srv, "/api/v1/overview?site=shop&from=2026-11-12&to=2026-11-10", "tok", &e); code != 400 || e.Error != "from must be before to" {
 		t.Errorf("reversed period: %d %q", code, e.Error)
+	}
+}
+
+// TestOverviewExactOnSmallSites: 300 visitors, which a sketch estimates at
+// 292, are counted exactly.
+func TestOverviewExactOnSmallSites(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	at := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+	var hits []stacktest.Hit
+	for i := 0; i < 300; i++ {
+		hits = append(hits, stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "many", event.Type: "pageview",
+			event.VisitorID: fmt.Sprintf("m%d", i), event.URL: "https://shop.example/"}})
+	}
+	stacktest.Insert(t, store, hits...)
+	if n := stacktest.Count(t, store, "SELECT uniqHLL12IfMerge(visitors_hll) FROM events_hourly WHERE site_id = 'many'"); n == 300 {
+		t.Fatal("the sketch counts 300 exactly: the test would prove nothing")
+	}
+	mux := http.NewServeMux()
+	api.New(store, api.Config{Rules: profiles.DefaultRules}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var o api.Overview
+	if code := get(t, srv, "/api/v1/overview?site=many&from=2026-11-10&to=2026-11-11", "", &o); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if o.Visitors != 300 || len(o.Pages) != 1 || o.Pages[0].Visitors != 300 || o.Sources[0].Visitors != 300 {
+		t.Errorf("visitors %d, pages %+v, sources %+v; want 300 everywhere", o.Visitors, o.Pages, o.Sources)
+	}
+	var sum uint64
+	for _, p := range o.Series {
+		sum += p.Visitors
+	}
+	if sum != 300 {
+		t.Errorf("series visitors add up to %d, want 300 (one hour)", sum)
 	}
 }
