@@ -127,16 +127,6 @@ func latency(args []string) {
 }
 
 func run(cfg config) error {
-	// The generator keeps off CPU 0, where the server under test runs.
-	if runtime.NumCPU() > 1 {
-		var set unix.CPUSet
-		for c := 1; c < runtime.NumCPU(); c++ {
-			set.Set(c)
-		}
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			return fmt.Errorf("pin the load generator: %w", err)
-		}
-	}
 	brokers := strings.Split(cfg.Brokers, ",")
 	stamp := strconv.FormatInt(time.Now().Unix(), 10)
 	steps := map[string]bool{}
@@ -167,11 +157,16 @@ func run(cfg config) error {
 }
 
 func collectorStep(cfg config, brokers []string, stamp string) error {
+	// The generator keeps off CPU 0, where the server under test runs.
+	if err := pinSelf(1, runtime.NumCPU()); err != nil {
+		return err
+	}
+	defer pinSelf(0, runtime.NumCPU())
 	uri := fmt.Sprintf(hit, "v-1")
 	// 1. Baseline and collector, same generator, same connections, measured
 	// in alternating rounds so that a noisy neighbour hurts both alike.
 	bareAddr := freeAddr()
-	b, err := start(cfg, filepath.Join(cfg.Bin, "bench"), "bare", "-listen", bareAddr)
+	b, err := start(cfg, serverCPU, filepath.Join(cfg.Bin, "bench"), "bare", "-listen", bareAddr)
 	if err != nil {
 		return err
 	}
@@ -181,7 +176,7 @@ func collectorStep(cfg config, brokers []string, stamp string) error {
 	}
 	topic := "bench-" + stamp
 	defer kafkaadmin.DeleteTopic(context.Background(), brokers, topic)
-	col, addr, err := startCollector(cfg, topic)
+	col, addr, err := startCollector(cfg, serverCPU, topic)
 	if err != nil {
 		return err
 	}
@@ -255,6 +250,35 @@ func spread(v []float64) string {
 	return strings.Join(parts, " ")
 }
 
+// pinSelf moves every thread of this process (the load generator, and the
+// programs it starts, such as wrk) to CPUs [from, to). Setting the affinity
+// of the calling thread alone would leave the runtime's other threads, and
+// the children they fork, free to run on the server's core.
+func pinSelf(from, to int) error {
+	if to-from < 1 || runtime.NumCPU() < 2 {
+		return nil
+	}
+	var set unix.CPUSet
+	for c := from; c < to; c++ {
+		set.Set(c)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Errorf("pin the load generator: %w", err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		// A thread may have exited since the listing.
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("pin the load generator: %w", err)
+		}
+	}
+	return nil
+}
+
 // keepKafkaOffCPU0 moves the local Kafka broker's threads to the other CPUs
 // and returns how to undo it. Without a local broker it does nothing.
 func keepKafkaOffCPU0() func() {
@@ -284,13 +308,15 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 		return err
 	}
 	defer drop()
-	proc, err := start(cfg, filepath.Join(cfg.Bin, "processor"), "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic,
+	// Everything shares both cores here, as the scheduler sees fit: pinning
+	// the collector and the processor to one core starved the processor.
+	proc, err := start(cfg, "", filepath.Join(cfg.Bin, "processor"), "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic,
 		"-kafka-group", "bench-"+stamp, "-clickhouse-addr", cfg.ClickHouse, "-clickhouse-db", db, "-metrics-listen", "")
 	if err != nil {
 		return err
 	}
 	defer proc.stop()
-	col, addr, err := startCollector(cfg, topic)
+	col, addr, err := startCollector(cfg, "", topic)
 	if err != nil {
 		return err
 	}
@@ -394,9 +420,9 @@ func waitTable(store *chstore.Store) error {
 
 // startCollector runs the collector binary producing to topic and waits
 // until it is ready.
-func startCollector(cfg config, topic string) (*proc, string, error) {
+func startCollector(cfg config, cpus, topic string) (*proc, string, error) {
 	addr := freeAddr()
-	col, err := start(cfg, filepath.Join(cfg.Bin, "collector"), "-listen", addr, "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic)
+	col, err := start(cfg, cpus, filepath.Join(cfg.Bin, "collector"), "-listen", addr, "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic)
 	if err != nil {
 		return nil, "", err
 	}
@@ -422,10 +448,16 @@ func scratchDB(cfg config, db string) (*chstore.Store, func(), error) {
 
 type proc struct{ cmd *exec.Cmd }
 
-// start runs a program pinned to CPU 0, logging to a file next to it.
-func start(cfg config, bin string, args ...string) (*proc, error) {
-	argv := append([]string{"-c", "0", bin}, args...)
-	cmd := exec.Command("taskset", argv...)
+// serverCPU is where the servers under test run in the collector step.
+const serverCPU = "0"
+
+// start runs a program, pinned to cpus unless that is empty, logging to a
+// file next to it.
+func start(cfg config, cpus, bin string, args ...string) (*proc, error) {
+	cmd := exec.Command(bin, args...)
+	if cpus != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", cpus, bin}, args...)...)
+	}
 	logf, err := os.CreateTemp("", "bench-"+filepath.Base(bin)+"-*.log")
 	if err != nil {
 		return nil, err

@@ -76,12 +76,16 @@ type Consumer struct {
 func New(cfg Config, store *chstore.Store) *Consumer {
 	cfg.defaults()
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        cfg.Brokers,
-		GroupID:        cfg.Group,
-		Topic:          cfg.Topic,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        100 * time.Millisecond,
+		Brokers:  cfg.Brokers,
+		GroupID:  cfg.Group,
+		Topic:    cfg.Topic,
+		MinBytes: 1,
+		MaxBytes: 16 << 20,
+		// The broker answers a fetch as soon as it has MinBytes, so this
+		// only bounds an idle fetch. kafka-go asks the broker to wait half
+		// of it and fails the read at the whole: at 100ms a busy machine
+		// answered late, and every such timeout cost a reconnection.
+		MaxWait:        time.Second,
 		CommitInterval: 0, // commit synchronously, after each insert
 		StartOffset:    kafka.FirstOffset,
 		QueueCapacity:  cfg.BatchSize,
