@@ -47,7 +47,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.CH.Database, "clickhouse-db", "footfall", "ClickHouse database, created if missing")
 	fs.StringVar(&c.CH.User, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.CH.Password, "clickhouse-password", "", "ClickHouse password")
-	fs.IntVar(&c.BatchSize, "batch-size", 10000, "events per ClickHouse insert at most")
+	fs.IntVar(&c.BatchSize, "batch-size", 50000, "events per ClickHouse insert at most (each insert has a fixed cost, so a processor that falls behind inserts larger batches, up to this)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "longest an event waits before it is inserted")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long the final insert and commit may take")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9101", "address of /metrics and /healthz; empty turns it off")

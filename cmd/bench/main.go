@@ -359,6 +359,23 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 			rows.Close()
 		}
 	}()
+	// CPU time per event of each part, from the start of the load until
+	// every row is stored: steadier than rates on a shared machine, and it
+	// says where the machine's two cores went.
+	parts := []struct {
+		name string
+		pids []int
+	}{
+		{"collector", []int{col.cmd.Process.Pid}},
+		{"kafka broker", pgrep("kafka.Kafka")},
+		{"processor", []int{proc.cmd.Process.Pid}},
+		{"clickhouse", pgrep("clickhouse-server")},
+		{"load generator (this bench)", []int{os.Getpid()}},
+	}
+	cpu0 := make([]time.Duration, len(parts))
+	for i, p := range parts {
+		cpu0[i] = cpuOf(p.pids)
+	}
 	start := time.Now()
 	lat, failed := openLoop(addr, cfg.E2ERate, cfg.Duration, func(i int) string {
 		if i%every == 0 {
@@ -381,6 +398,10 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	allIn := time.Since(start)
+	cpu1 := make([]time.Duration, len(parts))
+	for i, p := range parts {
+		cpu1[i] = cpuOf(p.pids)
+	}
 	time.Sleep(100 * time.Millisecond)
 	close(stop)
 	<-polled
@@ -401,6 +422,15 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 	fmt.Printf("%-34s %12s %12.0f\n", "sustained rows/s into ClickHouse", "", float64(stored)/allIn.Seconds())
 	fmt.Printf("%-34s %12s %12s %8s  %s\n", "freshness p50 (hit to queryable)", "", ms(percentile(fresh, 50)), "", "")
 	fmt.Printf("%-34s %12s %12s %8s  %s\n", "freshness p99", "", ms(percentile(fresh, 99)), "", "< 2 s at 20000 hits/s")
+	fmt.Printf("%-34s\n", "CPU per event, load start to all stored")
+	var total time.Duration
+	for i, p := range parts {
+		d := cpu1[i] - cpu0[i]
+		total += d
+		fmt.Printf("  %-32s %12s %12s\n", p.name, "", us(perHit(d, int(max(stored, 1)))))
+	}
+	fmt.Printf("  %-32s %12s %12s  (%.2f of %d cores over %.1f s)\n", "all", "", us(perHit(total, int(max(stored, 1)))),
+		total.Seconds()/allIn.Seconds(), runtime.NumCPU(), allIn.Seconds())
 	if stored != sent {
 		return fmt.Errorf("%d hits accepted but %d rows stored", sent, stored)
 	}
@@ -541,6 +571,28 @@ func cpuTime(pid int) time.Duration {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// cpuOf sums the CPU time of pids.
+func cpuOf(pids []int) time.Duration {
+	var d time.Duration
+	for _, pid := range pids {
+		d += cpuTime(pid)
+	}
+	return d
+}
+
+// pgrep lists the processes whose command line matches pattern (none when
+// the local stack is not running here).
+func pgrep(pattern string) []int {
+	out, _ := exec.Command("pgrep", "-f", pattern).Output()
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 func perHit(cpu time.Duration, hits int) time.Duration {

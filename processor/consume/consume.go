@@ -25,7 +25,7 @@ type Config struct {
 	Brokers       []string
 	Topic         string
 	Group         string
-	BatchSize     int           // events per insert at most (default 10000)
+	BatchSize     int           // events per insert at most (default 50000)
 	FlushInterval time.Duration // longest an event waits before its insert (default 500ms)
 	// FlushTimeout bounds the final flush on shutdown (default 30s).
 	FlushTimeout time.Duration
@@ -39,7 +39,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.BatchSize <= 0 {
-		c.BatchSize = 10000
+		c.BatchSize = 50000
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 500 * time.Millisecond
@@ -76,15 +76,21 @@ type Consumer struct {
 func New(cfg Config, store *chstore.Store) *Consumer {
 	cfg.defaults()
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:  cfg.Brokers,
-		GroupID:  cfg.Group,
-		Topic:    cfg.Topic,
-		MinBytes: 1,
+		Brokers: cfg.Brokers,
+		GroupID: cfg.Group,
+		Topic:   cfg.Topic,
+		// A fetch waits for 64 KiB (or for MaxWait, below): with 1 byte, each
+		// of a busy topic's partitions was fetched many times a second, and
+		// the broker and this reader spent 4 us more CPU per event (8.7
+		// against 6.5 us for the broker at 20,000 events/s). A quiet site's
+		// events wait up to 0.75 s more.
+		MinBytes: 64 << 10,
 		MaxBytes: 16 << 20,
 		// The broker answers a fetch as soon as it has MinBytes, so this
-		// only bounds an idle fetch. kafka-go asks the broker to wait half
-		// of it and fails the read at the whole: at 100ms a busy machine
-		// answered late, and every such timeout cost a reconnection.
+		// only bounds a fetch that finds too little. kafka-go asks the
+		// broker to wait three quarters of it and fails the read at the
+		// whole: at 100ms a busy machine's broker answered more than 25ms
+		// late, and every such timeout cost a reconnection.
 		MaxWait:        time.Second,
 		CommitInterval: 0, // commit synchronously, after each insert
 		StartOffset:    kafka.FirstOffset,
