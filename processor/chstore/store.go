@@ -238,18 +238,18 @@ const maxIDsPerQuery = 4000
 const selectExisting = `SELECT event_id FROM events
 WHERE site_id IN ? AND time >= ? AND time <= ? AND event_id IN ?`
 
-// Existing returns which of rows are already in ClickHouse. The site and
+// Existing returns which of evs are already in ClickHouse. The site and
 // time bounds let the primary key skip to the few granules that can hold
-// them, so the check stays cheap however large events grows.
-func (s *Store) Existing(ctx context.Context, rows []Row) (map[[16]byte]bool, error) {
+// them, so the check stays cheap however large events grows. It takes
+// pointers so that checking a whole batch copies no rows.
+func (s *Store) Existing(ctx context.Context, evs []*event.Event) (map[[16]byte]bool, error) {
 	found := map[[16]byte]bool{}
-	for start := 0; start < len(rows); start += maxIDsPerQuery {
-		chunk := rows[start:min(start+maxIDsPerQuery, len(rows))]
+	for start := 0; start < len(evs); start += maxIDsPerQuery {
+		chunk := evs[start:min(start+maxIDsPerQuery, len(evs))]
 		sites := map[string]bool{}
 		var ids []any
-		lo, hi := chunk[0].Event.TimeMs, chunk[0].Event.TimeMs
-		for i := range chunk {
-			e := &chunk[i].Event
+		lo, hi := chunk[0].TimeMs, chunk[0].TimeMs
+		for _, e := range chunk {
 			sites[string(e.F[event.Site])] = true
 			ids = append(ids, uuid.UUID(e.ID))
 			lo, hi = min(lo, e.TimeMs), max(hi, e.TimeMs)

@@ -267,10 +267,10 @@ func (c *Consumer) write(ctx context.Context) error {
 // one of its events is missing, the rest are new and the partition is
 // verified until the next gap.
 func (c *Consumer) dropStored(ctx context.Context) error {
-	var check []chstore.Row
+	var check []*event.Event
 	for i := range c.rows {
 		if !c.verified[c.rowMsg[i]] {
-			check = append(check, c.rows[i])
+			check = append(check, &c.rows[i].Event)
 		}
 	}
 	if len(check) == 0 {
