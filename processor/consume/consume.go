@@ -94,7 +94,9 @@ func New(cfg Config, store *chstore.Store) *Consumer {
 		MaxWait:        time.Second,
 		CommitInterval: 0, // commit synchronously, after each insert
 		StartOffset:    kafka.FirstOffset,
-		QueueCapacity:  cfg.BatchSize,
+		// The batch is bounded by the flush interval, not by this queue:
+		// a bigger queue only held more messages in memory.
+		QueueCapacity: min(cfg.BatchSize, 10000),
 		// Rebalances on join and leave are quick on a small group; a long
 		// timeout only delays a restarted processor's start.
 		RebalanceTimeout:  10 * time.Second,
