@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -38,6 +39,7 @@ type config struct {
 	Rules           profiles.Rules
 	Triggers        triggers.Config
 	GeoIP           string
+	Pprof           bool
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -52,6 +54,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long the final insert and commit may take")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9101", "address of /metrics and /healthz; empty turns it off")
 	fs.StringVar(&c.GeoIP, "geoip-db", "", "offline GeoIP database (.mmdb: GeoLite2-Country or -City, DB-IP Lite) giving each event its country; empty leaves countries empty")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on -metrics-listen (for benchmarks; keep it off in production)")
 	c.Rules.RegisterFlags(fs)
 	c.Triggers.RegisterFlags(fs)
 }
@@ -98,6 +101,13 @@ func run(ctx context.Context, stop func(), cfg config, migrateOnly bool) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		if cfg.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		}
 		srv := &http.Server{Addr: cfg.MetricsListen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
