@@ -466,6 +466,9 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 	if d := cpu1[2] - cpu0[2]; d > 0 {
 		fmt.Printf("%-34s %12s %12.0f %8s  %s\n", "processor events per CPU second", "", float64(stored)/d.Seconds(), "", ">= 100k per core, ClickHouse's own time excluded")
 	}
+	if sent == 0 {
+		return fmt.Errorf("no hit of the end-to-end run was accepted (%d failed)", failed)
+	}
 	if stored != sent {
 		return fmt.Errorf("%d hits accepted but %d rows stored", sent, stored)
 	}
