@@ -181,9 +181,9 @@ func collectorStep(cfg config, brokers []string, stamp string) error {
 		return err
 	}
 	defer col.stop()
-	// Kafka runs here too; in production it runs elsewhere. Keep it off the
-	// collector's core for the measurement.
-	restore := keepKafkaOffCPU0()
+	// Kafka and ClickHouse run here too; in production they run elsewhere.
+	// Keep them off the servers' core for the measurement.
+	restore := keepStackOffCPU0()
 	defer restore()
 	const rounds = 3
 	var bareRates, colRates []float64
@@ -303,14 +303,20 @@ func pinSelf(from, to int) error {
 	return nil
 }
 
-// keepKafkaOffCPU0 moves the local Kafka broker's threads to the other CPUs
-// and returns how to undo it. Without a local broker it does nothing.
-func keepKafkaOffCPU0() func() {
-	out, err := exec.Command("pgrep", "-f", "kafka.Kafka").Output()
-	if err != nil || runtime.NumCPU() < 2 {
+// keepStackOffCPU0 moves the local Kafka broker's and ClickHouse's threads
+// to the other CPUs and returns how to undo it. ClickHouse is idle in the
+// collector step, but its background merges of earlier steps' parts would
+// otherwise take turns on the servers' core. Without a local stack it does
+// nothing.
+func keepStackOffCPU0() func() {
+	var pids []string
+	for _, name := range []string{"kafka.Kafka", "clickhouse-server"} {
+		out, _ := exec.Command("pgrep", "-f", name).Output()
+		pids = append(pids, strings.Fields(string(out))...)
+	}
+	if len(pids) == 0 || runtime.NumCPU() < 2 {
 		return func() {}
 	}
-	pids := strings.Fields(string(out))
 	others := fmt.Sprintf("1-%d", runtime.NumCPU()-1)
 	all := fmt.Sprintf("0-%d", runtime.NumCPU()-1)
 	for _, pid := range pids {
