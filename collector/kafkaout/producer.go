@@ -135,7 +135,7 @@ func New(cfg Config) (*Producer, error) {
 		// Its own transport: the shared default caches topic metadata for
 		// every writer of the process, and a topic created after that cache
 		// was filled stays unknown to it for a while.
-		Transport: &kafka.Transport{MetadataTTL: 30 * time.Second},
+		Transport: &metaCache{next: &kafka.Transport{MetadataTTL: 30 * time.Second}},
 	}
 	return NewWithWriter(cfg, w), nil
 }
