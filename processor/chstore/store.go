@@ -119,14 +119,14 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	}()
 	targets := b.Columns()
 	for i, col := range cs.Fill(rows) {
-		if s, ok := col.(*proto.ColStr); ok {
+		if text, ok := col.(*proto.ColStr); ok {
 			dst, err := stringColumn(targets[i])
 			if err != nil {
 				return fmt.Errorf("fill column %s: %w", columns[i].name, err)
 			}
 			// The batch only reads the column while Send encodes it,
 			// so it can share the set's buffers.
-			*dst = *s
+			*dst = *text
 			continue
 		}
 		if err := b.Column(i).Append(col); err != nil {
@@ -242,8 +242,8 @@ func (cs *ColumnSet) Fill(rows []Row) []any {
 }
 
 // Release drops the set's references into the rows (the property strings
-// point into Kafka's message buffers), so that a pooled set does not keep a
-// batch alive.
+// point into Kafka's message buffers), so that the set kept for the next
+// insert does not keep this batch alive.
 func (cs *ColumnSet) Release() {
 	for k := range cs.flat {
 		clear(cs.flat[k])
