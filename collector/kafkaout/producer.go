@@ -93,8 +93,9 @@ type Writer interface {
 
 // Producer queues events and writes them to Kafka in batches.
 type Producer struct {
-	cfg Config
-	w   Writer
+	cfg   Config
+	w     Writer
+	parts func() int // nil: no packs
 
 	mu     sync.Mutex
 	cur    *batch
@@ -119,10 +120,11 @@ func New(cfg Config) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	bal := &partitioner{}
 	w := &kafka.Writer{
 		Addr:     kafka.TCP(cfg.Brokers...),
 		Topic:    cfg.Topic,
-		Balancer: &kafka.Murmur2Balancer{}, // the Java client's: keys land where its consumers expect
+		Balancer: bal,
 		// The writer re-batches per partition; let it send as soon as our
 		// batch has been handed over instead of waiting for its own timer.
 		BatchSize:    cfg.BatchEvents,
@@ -137,15 +139,22 @@ func New(cfg Config) (*Producer, error) {
 		// was filled stays unknown to it for a while.
 		Transport: &metaCache{next: &kafka.Transport{MetadataTTL: 30 * time.Second}},
 	}
-	return NewWithWriter(cfg, w), nil
+	return newProducer(cfg, w, bal.partitions), nil
 }
 
-// NewWithWriter starts a producer on w; tests use it to inject failures.
-func NewWithWriter(cfg Config, w Writer) *Producer {
+// NewWithWriter starts a producer on w, one event to a message; tests use
+// it to inject failures.
+func NewWithWriter(cfg Config, w Writer) *Producer { return newProducer(cfg, w, nil) }
+
+// newProducer starts a producer on w. With partitions, which tells the
+// topic's partition count once the writer has learnt it (0 before), each
+// batch goes out as one pack per partition.
+func newProducer(cfg Config, w Writer, partitions func() int) *Producer {
 	cfg.defaults()
 	p := &Producer{
 		cfg:   cfg,
 		w:     w,
+		parts: partitions,
 		free:  make(chan *batch, cfg.Batches),
 		full:  make(chan *batch, cfg.Batches),
 		done:  make(chan struct{}),
@@ -300,8 +309,9 @@ func (p *Producer) lingerLoop() {
 }
 
 func (p *Producer) writeLoop() {
+	var k packer
 	for b := range p.full {
-		p.write(b)
+		p.write(b, &k)
 		b.reset()
 		p.free <- b
 	}
@@ -310,9 +320,15 @@ func (p *Producer) writeLoop() {
 // write sends b until Kafka has acknowledged every message, retrying with
 // backoff: an accepted event is never dropped because the broker was away
 // for a while. Only a hard stop (Close's deadline) abandons it.
-func (p *Producer) write(b *batch) {
+func (p *Producer) write(b *batch, k *packer) {
 	msgs := b.messages()
 	n, abandoned := len(msgs), 0
+	var counts []int // events per message when packed
+	if p.parts != nil {
+		if parts := p.parts(); parts > 0 {
+			msgs, counts = k.pack(msgs, parts, p.cfg.BatchBytes)
+		}
+	}
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		err := p.w.WriteMessages(p.hardCtx, msgs...)
@@ -323,16 +339,25 @@ func (p *Producer) write(b *batch) {
 		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
 			// Resend only what failed: resending the rest would put
 			// duplicates in Kafka.
-			kept := msgs[:0]
+			kept, keptCounts := msgs[:0], counts[:0]
 			for i, e := range werrs {
 				if e != nil {
 					kept = append(kept, msgs[i])
+					if counts != nil {
+						keptCounts = append(keptCounts, counts[i])
+					}
 				}
 			}
-			msgs = kept
+			msgs, counts = kept, keptCounts
 		}
 		if p.hardCtx.Err() != nil {
 			abandoned = len(msgs)
+			if counts != nil {
+				abandoned = 0
+				for _, c := range counts {
+					abandoned += c
+				}
+			}
 			if p.cfg.SpoolDir != "" {
 				serr := spoolWrite(p.cfg.SpoolDir, msgs)
 				if serr == nil {
@@ -343,12 +368,12 @@ func (p *Producer) write(b *batch) {
 				slog.Error("spool events", "events", abandoned, "err", serr)
 			}
 			lost.Add(float64(abandoned))
-			slog.Error("kafka produce abandoned at shutdown", "events", len(msgs), "err", err)
+			slog.Error("kafka produce abandoned at shutdown", "events", abandoned, "err", err)
 			break
 		}
 		retries.Inc()
 		if attempt%10 == 0 {
-			slog.Warn("kafka produce failed, retrying", "events", len(msgs), "attempt", attempt+1, "err", err)
+			slog.Warn("kafka produce failed, retrying", "messages", len(msgs), "attempt", attempt+1, "err", err)
 		}
 		select {
 		case <-time.After(backoff):

@@ -175,16 +175,32 @@ func (c *Consumer) add(m kafka.Message) {
 	if prev, ok := c.last[m.Partition]; !ok || m.Offset > prev.Offset {
 		c.last[m.Partition] = m
 	}
+	if !event.IsPack(m.Value) {
+		c.addEvent(m, m.Value)
+		return
+	}
+	if unread, err := event.Unpack(m.Value, func(enc []byte) { c.addEvent(m, enc) }); err != nil {
+		c.reject(m, unread, err)
+	}
+}
+
+// addEvent decodes and enriches one encoded event of message m.
+func (c *Consumer) addEvent(m kafka.Message, encoded []byte) {
 	c.rows = append(c.rows, chstore.Row{})
 	row := &c.rows[len(c.rows)-1]
-	if err := event.Decode(m.Value, &row.Event); err != nil {
+	if err := event.Decode(encoded, &row.Event); err != nil {
 		c.rows = c.rows[:len(c.rows)-1]
-		c.rej = append(c.rej, chstore.Rejected{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Err: err.Error(), Payload: m.Value})
-		decodeErrors.Inc()
+		c.reject(m, encoded, err)
 		return
 	}
 	c.en.Enrich(&row.Event, &row.Enriched)
 	c.rowMsg = append(c.rowMsg, m.Partition)
+}
+
+// reject keeps bytes of message m that cannot be read, for events_rejected.
+func (c *Consumer) reject(m kafka.Message, payload []byte, err error) {
+	c.rej = append(c.rej, chstore.Rejected{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Err: err.Error(), Payload: payload})
+	decodeErrors.Inc()
 }
 
 // flush writes the batch and commits it, retrying ClickHouse until it takes

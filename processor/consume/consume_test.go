@@ -20,19 +20,42 @@ const ua = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127
 // the raw extra messages.
 func produce(t *testing.T, brokers []string, topic, site string, n int, extra ...[]byte) {
 	t.Helper()
+	var msgs []kafka.Message
+	for i := 0; i < n; i++ {
+		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprintf("v%d", i%97)), Value: pageview(site, i)})
+	}
+	write(t, brokers, topic, msgs, extra...)
+}
+
+// producePacked writes the same events as produce, perPack to a record.
+func producePacked(t *testing.T, brokers []string, topic, site string, n, perPack int) {
+	t.Helper()
+	var msgs []kafka.Message
+	for i := 0; i < n; i += perPack {
+		pack := event.StartPack(nil)
+		for j := i; j < min(n, i+perPack); j++ {
+			pack = event.AppendPacked(pack, pageview(site, j))
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprintf("v%d", i%97)), Value: pack})
+	}
+	write(t, brokers, topic, msgs)
+}
+
+func pageview(site string, i int) []byte {
+	now := time.Now().UnixMilli()
+	e := event.Event{ID: event.NewID(now), TimeMs: now, Ingest: event.IngestBeacon}
+	e.F[event.Site] = []byte(site)
+	e.F[event.Type] = []byte("pageview")
+	e.F[event.VisitorID] = []byte(fmt.Sprintf("v%d", i%97))
+	e.F[event.URL] = []byte(fmt.Sprintf("https://shop.example/p/%d", i))
+	e.F[event.UserAgent] = []byte(ua)
+	return event.Append(nil, &e)
+}
+
+func write(t *testing.T, brokers []string, topic string, msgs []kafka.Message, extra ...[]byte) {
+	t.Helper()
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, BatchSize: 1000, Transport: &kafka.Transport{}}
 	defer w.Close()
-	var msgs []kafka.Message
-	now := time.Now().UnixMilli()
-	for i := 0; i < n; i++ {
-		e := event.Event{ID: event.NewID(now), TimeMs: now, Ingest: event.IngestBeacon}
-		e.F[event.Site] = []byte(site)
-		e.F[event.Type] = []byte("pageview")
-		e.F[event.VisitorID] = []byte(fmt.Sprintf("v%d", i%97))
-		e.F[event.URL] = []byte(fmt.Sprintf("https://shop.example/p/%d", i))
-		e.F[event.UserAgent] = []byte(ua)
-		msgs = append(msgs, kafka.Message{Key: e.F[event.VisitorID], Value: event.Append(nil, &e)})
-	}
 	for _, x := range extra {
 		msgs = append(msgs, kafka.Message{Key: []byte("x"), Value: x})
 	}
@@ -44,11 +67,22 @@ func produce(t *testing.T, brokers []string, topic, site string, n int, extra ..
 }
 
 func TestCrashBetweenInsertAndCommitDoesNotDoubleCount(t *testing.T) {
+	t.Run("one event a record", func(t *testing.T) {
+		crashThenResume(t, func(brokers []string, topic string, n int) { produce(t, brokers, topic, "demo", n) })
+	})
+	// A pack straddles the crash: the batch ends on a record, so the first
+	// member inserts whole packs and the second skips them by event id.
+	t.Run("packed", func(t *testing.T) {
+		crashThenResume(t, func(brokers []string, topic string, n int) { producePacked(t, brokers, topic, "demo", n, 70) })
+	})
+}
+
+func crashThenResume(t *testing.T, produce func(brokers []string, topic string, n int)) {
 	brokers := stacktest.Brokers(t)
 	topic := stacktest.Topic(t, brokers, 3)
 	_, store := stacktest.ClickHouse(t)
 	const n = 3000
-	produce(t, brokers, topic, "demo", n)
+	produce(brokers, topic, n)
 	group := stacktest.Name(t, "g")
 
 	// The first member inserts one batch, then "crashes" before committing.
@@ -105,6 +139,40 @@ func TestUndecodableMessagesAreKept(t *testing.T) {
 	}
 	if got := stacktest.Count(t, store, "SELECT count() FROM events_rejected WHERE payload = 'not an event' AND error LIKE 'malformed event%'"); got != 1 {
 		t.Errorf("rejected payload not kept whole")
+	}
+}
+
+// A pack's readable events are stored; an entry that does not decode and a
+// tail whose length runs past the end are kept in events_rejected.
+func TestPacksAreUnpacked(t *testing.T) {
+	brokers := stacktest.Brokers(t)
+	topic := stacktest.Topic(t, brokers, 1)
+	_, store := stacktest.ClickHouse(t)
+	good := event.AppendPacked(event.StartPack(nil), pageview("demo", 1))
+	good = event.AppendPacked(good, pageview("demo", 2))
+	bad := event.AppendPacked(event.StartPack(nil), pageview("demo", 3))
+	bad = event.AppendPacked(bad, []byte("not an event"))
+	bad = event.AppendPacked(bad, pageview("demo", 4))
+	bad = append(bad, 0x7f, 'x') // an entry of 127 bytes with 1 there
+	write(t, brokers, topic, nil, good, bad)
+	c := New(Config{Brokers: brokers, Topic: topic, Group: stacktest.Name(t, "g"), FlushInterval: 100 * time.Millisecond}, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	stacktest.WaitCount(t, store, 30*time.Second, 2, "SELECT count() FROM events_rejected")
+	stacktest.WaitCount(t, store, 30*time.Second, 4, "SELECT count() FROM events")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := stacktest.Count(t, store, "SELECT count() FROM events WHERE url_path IN ('/p/1', '/p/2', '/p/3', '/p/4')"); got != 4 {
+		t.Errorf("events from packs %d, want 4", got)
+	}
+	if got := stacktest.Count(t, store, "SELECT count() FROM events_rejected WHERE payload = 'not an event' AND error LIKE 'malformed event%'"); got != 1 {
+		t.Errorf("the entry that does not decode was not kept alone")
+	}
+	if got := stacktest.Count(t, store, "SELECT count() FROM events_rejected WHERE payload = '\\x7Fx' AND error LIKE '%runs past the last 2 bytes'"); got != 1 {
+		t.Errorf("the unreadable tail was not kept")
 	}
 }
 
