@@ -258,7 +258,7 @@ FROM (
         FROM events WHERE %[2]s AND session_id != ''
         GROUP BY session_id
     ) ANY LEFT JOIN (
-        SELECT visitor_id AS visitor, minMerge(first_seen) AS first_seen FROM visitors
+        SELECT visitor_id AS visitor, minMerge(first_seen) AS first_seen FROM visitor_profiles
         WHERE site_id = ? AND visitor_id IN (SELECT visitor_id FROM events WHERE %[2]s)
         GROUP BY visitor_id
     ) USING visitor

@@ -43,8 +43,12 @@ func TestMigrateTwiceIsHarmless(t *testing.T) {
 	if got := stacktest.Count(t, store, "SELECT uniqExact(version) FROM schema_migrations"); got != uint64(len(ms)) {
 		t.Errorf("schema_migrations records %d versions, want %d", got, len(ms))
 	}
-	if got := stacktest.Count(t, store, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events', 'events_hourly', 'events_hourly_mv', 'events_rejected', 'pages_daily', 'pages_daily_mv', 'sources_daily', 'sources_daily_mv', 'sessions', 'sessions_mv', 'visitors', 'visitors_mv', 'viewed_products', 'viewed_products_mv')"); got != 14 {
-		t.Errorf("%d of 14 tables exist", got)
+	if got := stacktest.Count(t, store, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events', 'events_hourly', 'events_hourly_mv', 'events_rejected', 'pages_daily', 'pages_daily_mv', 'sources_daily', 'sources_daily_mv', 'sessions', 'sessions_mv', 'viewed_products', 'viewed_products_mv')"); got != 12 {
+		t.Errorf("%d of 12 tables exist", got)
+	}
+	// 0014 dropped visitors: visitor_profiles holds the same.
+	if got := stacktest.Count(t, store, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('visitors', 'visitors_mv')"); got != 0 {
+		t.Errorf("%d of visitors and visitors_mv are left", got)
 	}
 }
 
@@ -57,7 +61,7 @@ func TestBackfills(t *testing.T) {
 	// Take the database back to where it stood before 0004.
 	for _, stmt := range []string{
 		"DROP TABLE pages_daily_mv", "DROP TABLE sources_daily_mv", "DROP TABLE pages_daily", "DROP TABLE sources_daily",
-		"DROP TABLE sessions_mv", "DROP TABLE visitors_mv", "DROP TABLE sessions", "DROP TABLE visitors",
+		"DROP TABLE sessions_mv", "DROP TABLE sessions",
 		"DROP TABLE viewed_products_mv", "DROP TABLE viewed_products",
 		"DROP TABLE identities_mv", "DROP TABLE visitor_profiles_mv", "DROP TABLE visitor_interests_mv", "DROP TABLE consents_mv",
 		"DROP TABLE identities", "DROP TABLE visitor_profiles", "DROP TABLE visitor_interests", "DROP TABLE consents",
@@ -120,19 +124,19 @@ func TestBackfills(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks := map[string]uint64{
-		"SELECT countMerge(pageviews) FROM pages_daily WHERE url_path = '/x'":         3,
-		"SELECT uniqMerge(visitors) FROM pages_daily WHERE url_path = '/x'":           2,
-		"SELECT countMerge(pageviews) FROM pages_daily":                               4,
-		"SELECT uniqMerge(visitors) FROM sources_daily WHERE source = 'google'":       2,
-		"SELECT countIfMerge(pageviews) FROM sources_daily":                           4,
-		"SELECT count() FROM (SELECT session_id FROM sessions GROUP BY session_id)":   2,
-		"SELECT countIfMerge(pageviews) FROM sessions WHERE session_id = 'a-s'":       2,
-		"SELECT uniqMerge(sessions) FROM visitors WHERE visitor_id = 'b'":             1,
-		"SELECT count() FROM (SELECT visitor_id FROM visitors GROUP BY visitor_id)":   2,
-		"SELECT countIfMerge(pageviews) FROM visitor_profiles WHERE visitor_id = 'b'": 2,
-		"SELECT count() FROM identities WHERE visitor_id = 'a'":                       1,
-		"SELECT countMerge(views) FROM visitor_interests WHERE interest = '/x'":       3,
-		"SELECT count() FROM consents WHERE visitor_id = 'a' AND granted = 1":         2,
+		"SELECT countMerge(pageviews) FROM pages_daily WHERE url_path = '/x'":               3,
+		"SELECT uniqMerge(visitors) FROM pages_daily WHERE url_path = '/x'":                 2,
+		"SELECT countMerge(pageviews) FROM pages_daily":                                     4,
+		"SELECT uniqMerge(visitors) FROM sources_daily WHERE source = 'google'":             2,
+		"SELECT countIfMerge(pageviews) FROM sources_daily":                                 4,
+		"SELECT count() FROM (SELECT session_id FROM sessions GROUP BY session_id)":         2,
+		"SELECT countIfMerge(pageviews) FROM sessions WHERE session_id = 'a-s'":             2,
+		"SELECT uniqIfMerge(sessions) FROM visitor_profiles WHERE visitor_id = 'b'":         1,
+		"SELECT count() FROM (SELECT visitor_id FROM visitor_profiles GROUP BY visitor_id)": 2,
+		"SELECT countIfMerge(pageviews) FROM visitor_profiles WHERE visitor_id = 'b'":       2,
+		"SELECT count() FROM identities WHERE visitor_id = 'a'":                             1,
+		"SELECT countMerge(views) FROM visitor_interests WHERE interest = '/x'":             3,
+		"SELECT count() FROM consents WHERE visitor_id = 'a' AND granted = 1":               2,
 	}
 	for q, want := range checks {
 		if got := stacktest.Count(t, store, q); got != want {

@@ -9,7 +9,7 @@ import (
 // byVisitor lists the tables that hold rows about a visitor id, in the
 // column visitor_id. Rollups without a visitor column (events_hourly,
 // pages_daily, sources_daily) keep only counts and hashed sketches.
-var byVisitor = []string{"events", "visitors", "viewed_products", "identities", "visitor_profiles", "visitor_interests", "interest_visitors", "consents", "people_touched"}
+var byVisitor = []string{"events", "viewed_products", "identities", "visitor_profiles", "visitor_interests", "interest_visitors", "consents", "people_touched"}
 
 // byPerson lists the tables keyed by person key.
 var byPerson = []string{"profile_overrides", "segment_members"}

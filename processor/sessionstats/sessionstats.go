@@ -74,7 +74,7 @@ SELECT ?, hour, count(), countIf(first_seen >= started_at), countIf(pageviews <=
 FROM (
     SELECT toStartOfHour(started_at) AS hour, visitor_id, started_at, ended_at, pageviews FROM (%[1]s)%[2]s
 ) ANY LEFT JOIN (
-    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitors WHERE site_id = ?%[3]s GROUP BY visitor_id
+    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitor_profiles WHERE site_id = ?%[3]s GROUP BY visitor_id
 ) USING visitor_id
 GROUP BY hour`
 	// Every session of the site, for a whole rebuild; argument: site.
