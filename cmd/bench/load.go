@@ -325,7 +325,10 @@ func (c *genConn) read() (done, ok, reuse bool) {
 		return false, false, true
 	}
 	body, reuse := 0, true
-	for _, line := range bytes.Split(c.rbuf[:head], []byte("\r\n")) {
+	// Line by line without bytes.Split, which allocated for every answer.
+	for rest := c.rbuf[:head]; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
 		k, v, found := bytes.Cut(line, []byte(":"))
 		switch {
 		case !found:
