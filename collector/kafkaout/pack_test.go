@@ -162,3 +162,32 @@ func TestProducerPacksPerPartition(t *testing.T) {
 	}
 	t.Logf("%d events in %d records, %d packs", total, records, packs)
 }
+
+// BenchmarkPack: grouping a full batch of 1,000 events into packs for six
+// partitions, per event. It must not allocate once the packer has grown.
+func BenchmarkPack(b *testing.B) {
+	msgs := make([]kafka.Message, 1000)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: []byte(fmt.Sprintf("visitor-%d", i%397)), Value: make([]byte, 300)}
+	}
+	var k packer
+	k.pack(msgs, 6, 1<<20)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		k.pack(msgs, 6, 1<<20)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(msgs)), "ns/event")
+}
+
+func TestPackDoesNotAllocate(t *testing.T) {
+	msgs := make([]kafka.Message, 1000)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: []byte(fmt.Sprintf("visitor-%d", i%397)), Value: make([]byte, 300)}
+	}
+	var k packer
+	k.pack(msgs, 6, 1<<20)
+	if n := testing.AllocsPerRun(20, func() { k.pack(msgs, 6, 1<<20) }); n != 0 {
+		t.Errorf("pack allocates %.0f times per batch once grown", n)
+	}
+}
