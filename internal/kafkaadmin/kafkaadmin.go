@@ -86,6 +86,35 @@ func Partitions(ctx context.Context, brokers []string, topic string) (int, error
 	return n, nil
 }
 
+// WaitAssigned waits until group is stable with members members holding
+// partitions of its topics: until then, what is produced waits in Kafka.
+func WaitAssigned(ctx context.Context, brokers []string, group string, members int) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
+	for {
+		res, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+		if err == nil && len(res.Groups) == 1 && res.Groups[0].GroupState == "Stable" {
+			with := 0
+			for _, m := range res.Groups[0].Members {
+				n := 0
+				for _, tp := range m.MemberAssignments.Topics {
+					n += len(tp.Partitions)
+				}
+				if n > 0 {
+					with++
+				}
+			}
+			if with == members {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("group %s did not settle with %d members holding partitions: %w", group, members, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // Ping reports whether one of brokers answers a metadata request.
 func Ping(ctx context.Context, brokers []string) error {
 	conn, err := dialAny(ctx, brokers)

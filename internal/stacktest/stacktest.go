@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"footfall/internal/event"
 	"footfall/internal/kafkaadmin"
 	"footfall/processor/chstore"
@@ -145,28 +143,11 @@ func WaitCount(t testing.TB, store *chstore.Store, timeout time.Duration, want u
 // holding partitions, so that a test produces only once the group is set.
 func WaitAssigned(t testing.TB, brokers []string, group string, members int) {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		res, err := client.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
-		if err == nil && len(res.Groups) == 1 && res.Groups[0].GroupState == "Stable" {
-			with := 0
-			for _, m := range res.Groups[0].Members {
-				n := 0
-				for _, tp := range m.MemberAssignments.Topics {
-					n += len(tp.Partitions)
-				}
-				if n > 0 {
-					with++
-				}
-			}
-			if with == members {
-				return
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := kafkaadmin.WaitAssigned(ctx, brokers, group, members); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("group %s did not settle with %d members holding partitions", group, members)
 }
 
 // Hit is an event as a test writes it: site, type, visitor and any other
