@@ -166,10 +166,7 @@ func TestProducerPacksPerPartition(t *testing.T) {
 // BenchmarkPack: grouping a full batch of 1,000 events into packs for six
 // partitions, per event. It must not allocate once the packer has grown.
 func BenchmarkPack(b *testing.B) {
-	msgs := make([]kafka.Message, 1000)
-	for i := range msgs {
-		msgs[i] = kafka.Message{Key: []byte(fmt.Sprintf("visitor-%d", i%397)), Value: make([]byte, 300)}
-	}
+	msgs := fullBatch()
 	var k packer
 	k.pack(msgs, 6, 1<<20)
 	b.ReportAllocs()
@@ -181,13 +178,19 @@ func BenchmarkPack(b *testing.B) {
 }
 
 func TestPackDoesNotAllocate(t *testing.T) {
-	msgs := make([]kafka.Message, 1000)
-	for i := range msgs {
-		msgs[i] = kafka.Message{Key: []byte(fmt.Sprintf("visitor-%d", i%397)), Value: make([]byte, 300)}
-	}
+	msgs := fullBatch()
 	var k packer
 	k.pack(msgs, 6, 1<<20)
 	if n := testing.AllocsPerRun(20, func() { k.pack(msgs, 6, 1<<20) }); n != 0 {
 		t.Errorf("pack allocates %.0f times per batch once grown", n)
 	}
+}
+
+// fullBatch is a batch of 1,000 events of 300 bytes from 397 visitors.
+func fullBatch() []kafka.Message {
+	msgs := make([]kafka.Message, 1000)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: []byte(fmt.Sprintf("visitor-%d", i%397)), Value: make([]byte, 300)}
+	}
+	return msgs
 }

@@ -12,6 +12,7 @@ import (
 
 	"footfall/internal/event"
 	"footfall/internal/stacktest"
+	"footfall/processor/chstore"
 )
 
 const ua = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0"
@@ -125,20 +126,28 @@ func TestUndecodableMessagesAreKept(t *testing.T) {
 	topic := stacktest.Topic(t, brokers, 1)
 	_, store := stacktest.ClickHouse(t)
 	produce(t, brokers, topic, "demo", 5, []byte("not an event"), []byte{1, 2, 3})
-	c := New(Config{Brokers: brokers, Topic: topic, Group: stacktest.Name(t, "g"), FlushInterval: 100 * time.Millisecond}, store)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stacktest.WaitCount(t, store, 30*time.Second, 2, "SELECT count() FROM events_rejected")
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	consumeUntil(t, brokers, topic, store, 2, 5)
 	if got := stacktest.Count(t, store, "SELECT count() FROM events"); got != 5 {
 		t.Errorf("events %d, want 5", got)
 	}
 	if got := stacktest.Count(t, store, "SELECT count() FROM events_rejected WHERE payload = 'not an event' AND error LIKE 'malformed event%'"); got != 1 {
 		t.Errorf("rejected payload not kept whole")
+	}
+}
+
+// consumeUntil runs a consumer on topic until ClickHouse holds rejected
+// rows in events_rejected and events in events, then stops it.
+func consumeUntil(t *testing.T, brokers []string, topic string, store *chstore.Store, rejected, events uint64) {
+	t.Helper()
+	c := New(Config{Brokers: brokers, Topic: topic, Group: stacktest.Name(t, "g"), FlushInterval: 100 * time.Millisecond}, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	stacktest.WaitCount(t, store, 30*time.Second, rejected, "SELECT count() FROM events_rejected")
+	stacktest.WaitCount(t, store, 30*time.Second, events, "SELECT count() FROM events")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -155,16 +164,7 @@ func TestPacksAreUnpacked(t *testing.T) {
 	bad = event.AppendPacked(bad, pageview("demo", 4))
 	bad = append(bad, 0x7f, 'x') // an entry of 127 bytes with 1 there
 	write(t, brokers, topic, nil, good, bad)
-	c := New(Config{Brokers: brokers, Topic: topic, Group: stacktest.Name(t, "g"), FlushInterval: 100 * time.Millisecond}, store)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stacktest.WaitCount(t, store, 30*time.Second, 2, "SELECT count() FROM events_rejected")
-	stacktest.WaitCount(t, store, 30*time.Second, 4, "SELECT count() FROM events")
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	consumeUntil(t, brokers, topic, store, 2, 4)
 	if got := stacktest.Count(t, store, "SELECT count() FROM events WHERE url_path IN ('/p/1', '/p/2', '/p/3', '/p/4')"); got != 4 {
 		t.Errorf("events from packs %d, want 4", got)
 	}
