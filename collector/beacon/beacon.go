@@ -199,13 +199,7 @@ func (h *Handler) pixel(ctx *fasthttp.RequestCtx) {
 	s := h.get()
 	defer h.put(s)
 	e := s.next()
-	var err error
-	ctx.QueryArgs().VisitAll(func(k, v []byte) {
-		if err == nil {
-			err = setQueryArg(e, k, v)
-		}
-	})
-	if err != nil {
+	if err := s.setQuery(e, ctx.URI().QueryString()); err != nil {
 		h.reject(ctx, epPixel, fasthttp.StatusBadRequest, rsInvalid, err)
 		return
 	}
@@ -218,21 +212,7 @@ func (h *Handler) pixel(ctx *fasthttp.RequestCtx) {
 	h.respondEvents(ctx, s, epPixel, event.IngestPixel)
 }
 
-var (
-	typePageview = []byte("pageview")
-	propPrefix   = []byte("p.")
-)
-
-func setQueryArg(e *event.Event, k, v []byte) error {
-	if len(k) > 2 && k[0] == 'p' && k[1] == '.' {
-		return e.AddProp(k[2:], v)
-	}
-	f, ok := event.FieldByKey(k)
-	if !ok || !event.Specs[f].Client {
-		return nil // unknown parameters (cache busters and the like) are ignored
-	}
-	return e.Set(f, v)
-}
+var typePageview = []byte("pageview")
 
 // beacon serves POST /e: a JSON object or array of objects, sent by the
 // snippet with fetch or navigator.sendBeacon (which says text/plain, so the
