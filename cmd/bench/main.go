@@ -193,17 +193,18 @@ func collectorStep(cfg config, brokers []string, stamp string) error {
 	// collector at 44k, 38k and 31k hits/s), and the median of five shrugs
 	// off two of them.
 	const rounds = 5
-	var bareRates, colRates []float64
+	var bareRates, colRates, bareBusy, colBusy []float64
 	for r := 0; r < rounds; r++ {
-		x, err := measureMax(bareAddr, uri, cfg, rounds)
+		x, xb, err := measureMax(bareAddr, uri, cfg, rounds, b.cmd.Process.Pid)
 		if err != nil {
 			return fmt.Errorf("bare handler: %w", err)
 		}
-		y, err := measureMax(addr, uri, cfg, rounds)
+		y, yb, err := measureMax(addr, uri, cfg, rounds, col.cmd.Process.Pid)
 		if err != nil {
 			return fmt.Errorf("collector: %w", err)
 		}
 		bareRates, colRates = append(bareRates, x), append(colRates, y)
+		bareBusy, colBusy = append(bareBusy, xb), append(colBusy, yb)
 	}
 	bareRate, colRate := median(bareRates), median(colRates)
 	rss := peakRSS(col.cmd.Process.Pid)
@@ -238,6 +239,7 @@ func collectorStep(cfg config, brokers []string, stamp string) error {
 	fmt.Printf("%-34s %12s %12s %8s  %s\n", "", "baseline", "footfall", "ratio", "target")
 	fmt.Printf("%-34s %12.0f %12.0f %8.2f  %s\n", "pixel hits/s (1 server core)", bareRate, colRate, colRate/bareRate, ">= 0.70 of the bare handler")
 	fmt.Printf("%-34s %12s %12s\n", "  rounds (bare | collector)", spread(bareRates), spread(colRates))
+	fmt.Printf("%-34s %12s %12s\n", "  server core busy in the rounds", pctSpread(bareBusy), pctSpread(colBusy))
 	fmt.Printf("%-34s %12s %12s %8s  %s\n", fmt.Sprintf("latency at %.0f hits/s, p50", colRate/2), ms(time.Duration(median(bareP50))), ms(time.Duration(median(colP50))), "", "")
 	fmt.Printf("%-34s %12s %12s %8s  %s\n", fmt.Sprintf("latency p99 (median of %d rounds)", rounds), ms(time.Duration(median(bareP99))), ms(time.Duration(median(colP99))), "", "< 5 ms")
 	fmt.Printf("%-34s %12s %12s\n", "  rounds' p99 (bare | collector)", msSpread(bareP99), msSpread(colP99))
@@ -251,12 +253,15 @@ func collectorStep(cfg config, brokers []string, stamp string) error {
 }
 
 // measureMax warms up, then measures closed-loop throughput for a share of
-// the step's duration.
-func measureMax(addr, uri string, cfg config, share int) (float64, error) {
+// the step's duration, and how busy the server (pid) kept its core: a round
+// where it was far from 100% measured the generator's side of the machine.
+func measureMax(addr, uri string, cfg config, share int, pid int) (rate, busy float64, err error) {
 	if _, err := closedLoop(addr, uri, cfg.Conns, cfg.Duration/10); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return closedLoop(addr, uri, cfg.Conns, cfg.Duration/time.Duration(share))
+	c0, t0 := cpuTime(pid), time.Now()
+	rate, err = closedLoop(addr, uri, cfg.Conns, cfg.Duration/time.Duration(share))
+	return rate, (cpuTime(pid) - c0).Seconds() / time.Since(t0).Seconds(), err
 }
 
 func median(v []float64) float64 {
@@ -277,6 +282,14 @@ func spread(v []float64) string {
 	var parts []string
 	for _, x := range v {
 		parts = append(parts, fmt.Sprintf("%.0fk", x/1000))
+	}
+	return strings.Join(parts, " ")
+}
+
+func pctSpread(v []float64) string {
+	var parts []string
+	for _, x := range v {
+		parts = append(parts, fmt.Sprintf("%.0f%%", 100*x))
 	}
 	return strings.Join(parts, " ")
 }
