@@ -363,8 +363,9 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 	defer drop()
 	// Everything shares both cores here, as the scheduler sees fit: pinning
 	// the collector and the processor to one core starved the processor.
+	procAddr := freeAddr()
 	proc, err := start(cfg, "", filepath.Join(cfg.Bin, "processor"), "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic,
-		"-kafka-group", "bench-"+stamp, "-clickhouse-addr", cfg.ClickHouse, "-clickhouse-db", db, "-metrics-listen", "")
+		"-kafka-group", "bench-"+stamp, "-clickhouse-addr", cfg.ClickHouse, "-clickhouse-db", db, "-metrics-listen", procAddr)
 	if err != nil {
 		return err
 	}
@@ -446,6 +447,16 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 	for i, p := range parts {
 		cpu0[i] = cpuOf(p.pids)
 	}
+	// Allocations over the same span, from each Go process's own counters:
+	// the whole process, client libraries and all, where the
+	// microbenchmarks count only our code.
+	goParts := []struct{ name, addr string }{{"collector", addr}, {"processor", procAddr}}
+	allocs0 := make([]allocCount, len(goParts))
+	for i, p := range goParts {
+		if allocs0[i], err = allocsOf(p.addr); err != nil {
+			return err
+		}
+	}
 	// The ordinary hits' URIs are made before the load: formatting one per
 	// hit was CPU the pipeline's share of the machine paid for.
 	const visitors = 5000
@@ -478,6 +489,12 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 	cpu1 := make([]time.Duration, len(parts))
 	for i, p := range parts {
 		cpu1[i] = cpuOf(p.pids)
+	}
+	allocs1 := make([]allocCount, len(goParts))
+	for i, p := range goParts {
+		if allocs1[i], err = allocsOf(p.addr); err != nil {
+			return err
+		}
 	}
 	time.Sleep(100 * time.Millisecond)
 	close(stop)
@@ -513,6 +530,12 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 	// decoding, enrichment and building the insert's columns.
 	if d := cpu1[2] - cpu0[2]; d > 0 {
 		fmt.Printf("%-34s %12s %12.0f %8s  %s\n", "processor events per CPU second", "", float64(stored)/d.Seconds(), "", ">= 100k per core, ClickHouse's own time excluded")
+	}
+	fmt.Printf("%-34s\n", "allocations per event, whole process")
+	for i, p := range goParts {
+		n := float64(max(stored, 1))
+		fmt.Printf("  %-32s %12s %12.2f  (%.0f bytes)\n", p.name, "",
+			(allocs1[i].mallocs-allocs0[i].mallocs)/n, (allocs1[i].bytes-allocs0[i].bytes)/n)
 	}
 	if sent == 0 {
 		return fmt.Errorf("no hit of the end-to-end run was accepted (%d failed)", failed)
@@ -609,6 +632,43 @@ func waitHTTP(addr, path string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("nothing answered at %s%s", addr, path)
+}
+
+// allocCount is a Go process's allocations so far, as its /metrics says.
+type allocCount struct{ mallocs, bytes float64 }
+
+// allocsOf scrapes the Go runtime's allocation counters from the /metrics
+// at addr. The scrape itself allocates in that process: a few thousand
+// allocations, a hundredth of one per event over a run.
+func allocsOf(addr string) (allocCount, error) {
+	code, body, err := fasthttp.Get(nil, "http://"+addr+"/metrics")
+	if err != nil {
+		return allocCount{}, fmt.Errorf("metrics at %s: %w", addr, err)
+	}
+	if code != fasthttp.StatusOK {
+		return allocCount{}, fmt.Errorf("metrics at %s: status %d", addr, code)
+	}
+	var c allocCount
+	var found int
+	for _, line := range strings.Split(string(body), "\n") {
+		name, v, _ := strings.Cut(line, " ")
+		dst := &c.mallocs
+		switch name {
+		case "go_memstats_mallocs_total":
+		case "go_memstats_alloc_bytes_total":
+			dst = &c.bytes
+		default:
+			continue
+		}
+		if *dst, err = strconv.ParseFloat(v, 64); err != nil {
+			return allocCount{}, fmt.Errorf("metrics at %s: %s: %w", addr, name, err)
+		}
+		found++
+	}
+	if found != 2 {
+		return allocCount{}, fmt.Errorf("metrics at %s: no go_memstats_mallocs_total and go_memstats_alloc_bytes_total", addr)
+	}
+	return c, nil
 }
 
 func freeAddr() string {
