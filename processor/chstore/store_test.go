@@ -1,6 +1,7 @@
 package chstore
 
 import (
+	"slices"
 	"testing"
 
 	chcolumn "github.com/ClickHouse/clickhouse-go/v2/lib/column"
@@ -34,5 +35,38 @@ func TestStringColumn(t *testing.T) {
 	}
 	if _, err := stringColumn(notString); err == nil {
 		t.Error("a UInt8 column was taken for a String one")
+	}
+}
+
+func TestStringArrayColumn(t *testing.T) {
+	col, err := chcolumn.Type("Array(String)").Column("prop_keys", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets, values, err := stringArrayColumn(col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three rows: [sku, size], [], [colour].
+	for _, v := range []string{"sku", "size", "colour"} {
+		values.Append(v)
+	}
+	*offsets = append(*offsets, 2, 2, 3)
+	if col.Rows() != 3 {
+		t.Fatalf("clickhouse-go sees %d rows, want 3", col.Rows())
+	}
+	for i, want := range [][]string{{"sku", "size"}, {}, {"colour"}} {
+		if got := col.Row(i, false); !slices.Equal(got.([]string), want) {
+			t.Errorf("row %d: clickhouse-go reads %q, want %q", i, got, want)
+		}
+	}
+	for _, typ := range []string{"String", "Array(UInt8)", "Array(Array(String))"} {
+		other, err := chcolumn.Type(typ).Column("other", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := stringArrayColumn(other); err == nil {
+			t.Errorf("a %s column was taken for an Array(String) one", typ)
+		}
 	}
 }

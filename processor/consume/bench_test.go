@@ -49,7 +49,6 @@ func BenchmarkProcessBatch(b *testing.B) {
 			c.add(m)
 		}
 		_ = cols.Fill(c.rows)
-		cols.Release()
 		c.reset()
 		clear(c.next) // every loop replays the same offsets
 	}
