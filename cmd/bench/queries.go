@@ -20,18 +20,6 @@ import (
 	"footfall/processor/sessionstats"
 )
 
-// The report queries beside the dashboard's overview: a breakdown with a
-// filter and an ordered funnel, as the coming reports will ask them.
-const (
-	qBreakdown = `SELECT browser, uniq(visitor_id) AS v, count() AS pv FROM events
-WHERE site_id = 'demo' AND time >= ? AND time < ? AND type = 'pageview' AND device = 'mobile' AND source = 'google'
-GROUP BY browser ORDER BY v DESC LIMIT 10`
-	qFunnel = `SELECT level, count() FROM (
-  SELECT visitor_id, windowFunnel(86400)(time, type = 'pageview', type = 'add_to_cart', type = 'begin_checkout', type = 'purchase') AS level
-  FROM events WHERE site_id = 'demo' AND time >= ? AND time < ? GROUP BY visitor_id
-) GROUP BY level ORDER BY level`
-)
-
 // benchQueries fills a database with generated events in two steps, to 1M
 // then to 10M (smaller in smoke mode), and times each report at both sizes.
 func benchQueries(cfg config, stamp string) error {
@@ -66,22 +54,27 @@ func benchQueries(cfg config, stamp string) error {
 		{Field: "viewed_section", Value: json.RawMessage(`"/shoes"`), Days: 30}, {Field: "orders", Op: "=", Value: json.RawMessage("0")}}}
 	pathLookers := segments.Segment{Site: "demo", ID: "path", Conditions: []segments.Condition{
 		{Field: "viewed_section", Value: json.RawMessage(`"/shoes/1"`), Days: 30}, {Field: "orders", Op: "=", Value: json.RawMessage("0")}}}
-	overviewURL := "/api/v1/overview?site=demo&from=" + from.Format(time.DateOnly) + "&to=" + end.Format(time.DateOnly)
+	// The reports as the dashboard asks the API for them, over 30 days.
+	period := "site=demo&from=" + from.Format(time.DateOnly) + "&to=" + end.Format(time.DateOnly)
+	get := func(path string) func() error {
+		return func() error {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+			if rec.Code != http.StatusOK {
+				return fmt.Errorf("%s: %d %s", path, rec.Code, rec.Body)
+			}
+			return nil
+		}
+	}
 
 	reports := []struct {
 		name, target string
 		run          func() error
 	}{
-		{"overview API (all its queries)", "< 300 ms at 10M", func() error {
-			rec := httptest.NewRecorder()
-			mux.ServeHTTP(rec, httptest.NewRequest("GET", overviewURL, nil))
-			if rec.Code != 200 {
-				return fmt.Errorf("overview: %d %s", rec.Code, rec.Body)
-			}
-			return nil
-		}},
-		{"breakdown: mobile from google, by browser", "", func() error { return drain(ctx, store, qBreakdown, from, end) }},
-		{"funnel: view, cart, checkout, order", "", func() error { return drain(ctx, store, qFunnel, from, end) }},
+		{"overview API (all its queries)", "< 300 ms at 10M", get("/api/v1/overview?" + period)},
+		{"breakdown API: by browser, mobile google", "", get("/api/v1/breakdown?" + period + "&by=browser&filter=device==mobile&filter=source==google&limit=10")},
+		{"funnel API: view, cart, checkout, order", "", get("/api/v1/funnel?" + period +
+			"&step=type==pageview&step=type==add_to_cart&step=type==begin_checkout&step=type==purchase&window=86400")},
 		{"segment: 2+ orders, 100+ EUR", "< 1 s at 10M", func() error { _, err := segs.Count(ctx, bigSpenders); return err }},
 		{"segment: viewed /shoes in 30 days, no order", "< 1 s at 10M", func() error { _, err := segs.Count(ctx, lookers); return err }},
 		{"segment: viewed /shoes/1* (raw events)", "", func() error { _, err := segs.Count(ctx, pathLookers); return err }},
@@ -164,17 +157,6 @@ func benchQueries(cfg config, stamp string) error {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
-func drain(ctx context.Context, store *chstore.Store, q string, args ...any) error {
-	rows, err := store.Conn().Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-	}
-	return rows.Err()
-}
 
 // generate inserts n events spread over [from, end): one visitor per ten
 // events (1M profiles at 10M), who mostly browse, some of whom subscribe,
