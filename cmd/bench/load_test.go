@@ -71,21 +71,3 @@ func TestOpenLoop(t *testing.T) {
 		}
 	}
 }
-
-func TestMountOf(t *testing.T) {
-	const info = `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
-30 27 0:26 / /dev/shm rw,nosuid - tmpfs tmpfs rw
-42 27 7:0 / /mnt/chj rw,relatime - ext4 /dev/loop0 rw
-43 27 7:0 /data /work/main/.local/clickhouse/data rw,relatime - ext4 /dev/loop0 rw`
-	for dir, want := range map[string]string{
-		"/work/main/.local/clickhouse/data":     "ext4 /dev/loop0", // a bind mount
-		"/work/main/.local/clickhouse/data/tmp": "ext4 /dev/loop0",
-		"/work/main/.local/clickhouse/database": "ext4 /dev/vda", // a prefix, not a parent
-		"/dev/shm/x":                            "tmpfs tmpfs",
-		"/":                                     "ext4 /dev/vda",
-	} {
-		if fs, src := mountOf(dir, info); fs+" "+src != want {
-			t.Errorf("%s: %s %s, want %s", dir, fs, src, want)
-		}
-	}
-}

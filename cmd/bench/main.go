@@ -54,6 +54,7 @@ type config struct {
 	Smoke      bool
 	Steps      string
 	KeepDB     bool
+	Settle     time.Duration
 	Brokers    string
 	ClickHouse string
 }
@@ -79,6 +80,7 @@ func main() {
 	fs.Float64Var(&cfg.E2ERate, "bench-e2e-rate", 20000, "hits per second of the end-to-end run")
 	fs.BoolVar(&cfg.Smoke, "bench-smoke", false, "a one-second run of every step, for make test")
 	fs.BoolVar(&cfg.KeepDB, "bench-keep-db", false, "keep the generated query database (bench_q_<time>) to look into it")
+	fs.DurationVar(&cfg.Settle, "bench-settle", 8*time.Minute, "with ClickHouse's data on ext4 without a journal, how long the end-to-end step may wait for file creation there to be cheap again after deletions (0: start at once)")
 	fs.StringVar(&cfg.Steps, "bench-steps", "collector,e2e,queries", "which steps to run: collector (throughput, latency, memory), e2e (freshness), queries (1M and 10M events)")
 	fs.StringVar(&cfg.Brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
 	fs.StringVar(&cfg.ClickHouse, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
@@ -141,8 +143,13 @@ func run(cfg config) error {
 	if (steps["collector"] || steps["e2e"]) && !cfg.Smoke {
 		warnYoungBroker()
 	}
+	journalless := ""
 	if steps["e2e"] && !cfg.Smoke {
-		warnJournallessExt4()
+		if journalless = journallessClickHouse(); journalless != "" {
+			fmt.Printf("note: ClickHouse's data (%s) is on ext4 without a journal, where every file\n"+
+				"creation skips the inodes freed in the last minutes: give it a journal in production\n"+
+				"(docs/perf.md, \"A journal under ClickHouse\").\n\n", journalless)
+		}
 	}
 	if steps["collector"] {
 		if err := collectorStep(cfg, brokers, stamp); err != nil {
@@ -151,7 +158,7 @@ func run(cfg config) error {
 	}
 	if steps["e2e"] {
 		// End to end: collector, Kafka, processor, ClickHouse on this machine.
-		if err := endToEnd(cfg, brokers, stamp); err != nil {
+		if err := endToEnd(cfg, brokers, stamp, journalless); err != nil {
 			return err
 		}
 	}
@@ -352,7 +359,10 @@ func keepStackOffCPU0() func() {
 	}
 }
 
-func endToEnd(cfg config, brokers []string, stamp string) error {
+// endToEnd runs the end-to-end step. chData is the local ClickHouse's
+// data directory when it is on ext4 without a journal, where the step
+// first waits for the filesystem to settle.
+func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	topic, db := "bench-e2e-"+stamp, "bench_e2e_"+stamp
 	defer kafkaadmin.DeleteTopic(context.Background(), brokers, topic)
 	ctx := context.Background()
@@ -387,6 +397,11 @@ func endToEnd(cfg config, brokers []string, stamp string) error {
 	acancel()
 	if err != nil {
 		return err
+	}
+	if chData != "" && cfg.Settle > 0 {
+		// Probed in the events table's directory, where ext4 will look
+		// for the inodes of the step's parts.
+		settleFilesystem(filepath.Join(chData, "data", db, "events"), cfg.Settle)
 	}
 
 	// Every 500th hit is a marker with its own visitor id; a poller notes
@@ -745,67 +760,6 @@ func warnYoungBroker() {
 			"figures that include it (collector throughput, end to end) come out worse for its first\n"+
 			"minutes of load (docs/perf.md, \"A young broker\").\n\n", age.Round(time.Second))
 	}
-}
-
-// warnJournallessExt4 says so when the local ClickHouse keeps its data on
-// ext4 without a journal. In that mode ext4 skips the inodes freed in the
-// last minutes every time it creates a file, and ClickHouse creates and
-// deletes files on every insert and merge: on the machine of docs/perf.md,
-// freshness p99 in back-to-back end-to-end runs was 1.53 to 2.87 s on its
-// journal-less root filesystem and 1.34 to 1.67 s with ClickHouse's data on
-// a journaled ext4, in alternating sets of five runs.
-func warnJournallessExt4() {
-	dir := clickhouseDataDir()
-	mounts, err := os.ReadFile("/proc/self/mountinfo")
-	if dir == "" || err != nil {
-		return
-	}
-	fsType, source := mountOf(dir, string(mounts))
-	if fsType != "ext4" {
-		return
-	}
-	// A journaled ext4 lists its data mode (data=ordered and so on) among
-	// its options; one without a journal has none.
-	opts, err := os.ReadFile("/proc/fs/ext4/" + filepath.Base(source) + "/options")
-	if err != nil || strings.Contains(string(opts), "data=") {
-		return
-	}
-	fmt.Printf("note: ClickHouse's data (%s) is on ext4 without a journal.\n"+
-		"After files are deleted, ClickHouse's file creations are slower there, and the end-to-end\n"+
-		"figures worse than on a journaled filesystem (docs/perf.md, \"A journal under ClickHouse\").\n\n", dir)
-}
-
-// mountOf finds the filesystem type and source of the mount holding dir, in
-// the text of /proc/self/mountinfo: the one whose mount point is the
-// longest above dir.
-func mountOf(dir, mountinfo string) (fsType, source string) {
-	var point string
-	for _, line := range strings.Split(mountinfo, "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(f) < 5 || len(g) < 2 {
-			continue
-		}
-		mp := f[4]
-		if (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(point) {
-			point, fsType, source = mp, g[0], g[1]
-		}
-	}
-	return fsType, source
-}
-
-// clickhouseDataDir is the local ClickHouse's data directory, found by the
-// status file it keeps open there; "" without a local ClickHouse.
-func clickhouseDataDir() string {
-	for _, pid := range pgrep("clickhouse-server") {
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-		for _, fd := range fds {
-			if t, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && filepath.Base(t) == "status" {
-				return filepath.Dir(t)
-			}
-		}
-	}
-	return ""
 }
 
 // cpuOf sums the CPU time of pids.
