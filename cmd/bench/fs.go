@@ -64,27 +64,26 @@ func settleFilesystem(dir string, limit time.Duration) {
 		for range 3 {
 			c, _, err := fileCreation(dir, 32)
 			if err != nil {
-				fmt.Printf("note: could not time file creation in %s: %v\n\n", dir, err)
+				fmt.Printf("\nnote: could not time file creation in %s: %v\n", dir, err)
 				return
 			}
 			cost = max(cost, c)
 		}
 		waited := time.Since(start).Round(time.Second)
 		if n == 0 {
-			fmt.Printf("ClickHouse's filesystem: a file creation there costs %s (settled: under %s).\n", us(cost), us(settledCreate))
+			fmt.Printf("\nClickHouse's filesystem: a file creation there costs %s (settled: under %s).\n", us(cost), us(settledCreate))
 		}
 		if cost < settledCreate {
 			if n > 0 {
 				fmt.Printf("settled after %s: %s a file.\n", waited, us(cost))
 			}
-			fmt.Println()
 			return
 		}
 		if n == 0 {
 			fmt.Printf("Files were deleted there in the last minutes; waiting up to %s for it to settle ... ", limit)
 		}
 		if waited >= limit {
-			fmt.Printf("not settled after %s (%s a file): the end-to-end figures pay for it.\n\n", waited, us(cost))
+			fmt.Printf("not settled after %s (%s a file): the end-to-end figures pay for it.\n", waited, us(cost))
 			return
 		}
 		time.Sleep(min(30*time.Second, limit-waited))
