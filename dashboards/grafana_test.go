@@ -69,7 +69,7 @@ func TestGrafanaClickHouse(t *testing.T) {
 	order := hit(now.Add(-time.Hour), "purchase", "s1")
 	order.Fields[event.OrderID], order.Revenue = "o1", 25_000_000
 	stacktest.Insert(t, store, hit(now.Add(-2*time.Hour), "pageview", "s1"), hit(now.Add(-90*time.Minute), "pageview", "s1"), order)
-	if _, err := sessionstats.NewStore(store.Conn()).Refresh(context.Background(), "shop"); err != nil {
+	if _, err := sessionstats.NewStore(store.DB()).Refresh(context.Background(), "shop"); err != nil {
 		t.Fatal(err)
 	}
 	from, to := now.Add(-7*24*time.Hour), now.Add(time.Minute)

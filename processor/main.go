@@ -135,7 +135,7 @@ func run(ctx context.Context, stop func(), cfg config, migrateOnly bool) error {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			n.Run(ctx, segments.NewStore(profiles.NewStore(store.Conn(), cfg.Rules)))
+			n.Run(ctx, segments.NewStore(profiles.NewStore(store.DB(), cfg.Rules)))
 		}()
 		defer func() {
 			<-done

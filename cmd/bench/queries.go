@@ -45,9 +45,9 @@ func benchQueries(cfg config, stamp string) error {
 	from := end.Add(-30 * 24 * time.Hour)
 	mux := http.NewServeMux()
 	api.New(store, api.Config{Rules: profiles.DefaultRules}).Register(mux)
-	people := profiles.NewStore(store.Conn(), profiles.DefaultRules)
+	people := profiles.NewStore(store.DB(), profiles.DefaultRules)
 	segs := segments.NewStore(people)
-	sessions := sessionstats.NewStore(store.Conn())
+	sessions := sessionstats.NewStore(store.DB())
 	bigSpenders := segments.Segment{Site: "demo", ID: "big", Conditions: []segments.Condition{
 		{Field: "orders", Op: ">=", Value: json.RawMessage("2")}, {Field: "revenue", Op: ">=", Value: json.RawMessage("100")}}}
 	lookers := segments.Segment{Site: "demo", ID: "lookers", Conditions: []segments.Condition{

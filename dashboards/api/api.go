@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"footfall/internal/chsql"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -27,7 +28,8 @@ import (
 
 // API serves /api/v1/*.
 type API struct {
-	conn      driver.Conn
+	db        *chsql.Conn
+	conn      driver.Conn // being replaced by db
 	cfg       Config
 	token     string
 	now       func() time.Time
@@ -54,9 +56,9 @@ type Config struct {
 
 // New returns an API reading through store.
 func New(store *chstore.Store, cfg Config) *API {
-	people := profiles.NewStore(store.Conn(), cfg.Rules)
-	a := &API{conn: store.Conn(), cfg: cfg, token: cfg.Token, now: time.Now, people: people,
-		segments: segments.NewStore(people), campaigns: campaigns.NewStore(store), sessions: sessionstats.NewStore(store.Conn())}
+	people := profiles.NewStore(store.DB(), cfg.Rules)
+	a := &API{db: store.DB(), conn: store.Conn(), cfg: cfg, token: cfg.Token, now: time.Now, people: people,
+		segments: segments.NewStore(people), campaigns: campaigns.NewStore(store), sessions: sessionstats.NewStore(store.DB())}
 	// The overview's session figures may lag the events by these seconds.
 	a.sessions.MaxAge = 10 * time.Second
 	return a

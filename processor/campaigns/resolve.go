@@ -3,6 +3,7 @@ package campaigns
 import (
 	"context"
 	"fmt"
+	"footfall/internal/chsql"
 	"net/netip"
 	"strings"
 
@@ -22,13 +23,14 @@ type Target struct {
 // Resolver finds the targets of tokens, caching them: a campaign's opens
 // and clicks come in bursts for the same few thousand tokens.
 type Resolver struct {
-	conn  driver.Conn
+	db    *chsql.Conn
+	conn  driver.Conn // being replaced by db
 	cache map[string]Target
 }
 
 // NewResolver returns a Resolver reading recipients through conn.
-func NewResolver(conn driver.Conn) *Resolver {
-	return &Resolver{conn: conn, cache: map[string]Target{}}
+func NewResolver(db *chsql.Conn) *Resolver {
+	return &Resolver{db: db, conn: db.Raw(), cache: map[string]Target{}}
 }
 
 const (

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"footfall/internal/chsql"
 )
 
 //go:embed migrations/*.sql
@@ -22,11 +24,17 @@ var migrations embed.FS
 type Migration struct {
 	Version    int
 	Name       string
-	Statements []string
+	Statements []*chsql.Query // registered as migrate.<file>_s<n>
 }
 
+// all is every migration, registered at start so that the
+// current-ClickHouse check knows each statement.
+var all, errMigrations = load()
+
 // Migrations lists the embedded migrations in order.
-func Migrations() ([]Migration, error) {
+func Migrations() ([]Migration, error) { return all, errMigrations }
+
+func load() ([]Migration, error) {
 	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return nil, err
@@ -43,7 +51,12 @@ func Migrations() ([]Migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Migration{Version: v, Name: base, Statements: splitStatements(string(body))})
+		m := Migration{Version: v, Name: base}
+		for i, stmt := range splitStatements(string(body)) {
+			name := fmt.Sprintf("migrate.%s_s%d", strings.TrimSuffix(base, ".sql"), i+1)
+			m.Statements = append(m.Statements, chsql.New(name, stmt))
+		}
+		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	for i := 1; i < len(out); i++ {
@@ -77,26 +90,26 @@ func splitStatements(sql string) []string {
 	return out
 }
 
-const (
-	createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+var (
+	createMigrationsTable = chsql.New("migrate.create_schema_migrations", `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    UInt32,
     name       String,
     applied_at DateTime
-) ENGINE = ReplacingMergeTree ORDER BY version`
-	selectApplied = `SELECT DISTINCT version FROM schema_migrations`
+) ENGINE = ReplacingMergeTree ORDER BY version`)
+	selectApplied = chsql.New("migrate.applied", `SELECT DISTINCT version FROM schema_migrations`)
 	// A batch insert, not INSERT ... VALUES with arguments: ClickHouse 18.16
 	// waits for a data block after the latter and the query never returns.
-	insertMigration = `INSERT INTO schema_migrations (version, name, applied_at)`
+	insertMigration = chsql.New("migrate.record", `INSERT INTO schema_migrations (version, name, applied_at)`)
 )
 
 // Migrate applies every migration not yet recorded. Each statement is
 // idempotent (IF NOT EXISTS), so processors starting together, or a
 // migration cut short, do no harm when run again.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.conn.Exec(ctx, createMigrationsTable); err != nil {
+	if err := s.db.Exec(ctx, createMigrationsTable, nil); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	rows, err := s.conn.Query(ctx, selectApplied)
+	rows, err := s.db.Query(ctx, selectApplied, nil)
 	if err != nil {
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
@@ -113,29 +126,28 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
-	all, err := Migrations()
-	if err != nil {
-		return err
+	if errMigrations != nil {
+		return errMigrations
 	}
 	for _, m := range all {
 		if applied[m.Version] {
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := s.conn.Exec(ctx, stmt); err != nil && !ColumnThere(stmt, err) {
+			if err := s.db.Exec(ctx, stmt, nil); err != nil && !ColumnThere(stmt.SQL(), err) {
 				return fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
 			}
 		}
 		if err := s.record(ctx, m); err != nil {
 			return fmt.Errorf("record migration %s: %w", m.Name, err)
 		}
-		slog.Info("applied migration", "name", m.Name, "database", s.db)
+		slog.Info("applied migration", "name", m.Name, "database", s.dbName)
 	}
 	return nil
 }
 
 func (s *Store) record(ctx context.Context, m Migration) error {
-	b, err := s.conn.PrepareBatch(batchContext(ctx), insertMigration)
+	b, err := s.db.PrepareBatch(ctx, insertMigration)
 	if err != nil {
 		return err
 	}
@@ -147,9 +159,19 @@ func (s *Store) record(ctx context.Context, m Migration) error {
 }
 
 // ColumnThere says whether err is an ADD COLUMN statement finding its
-// column already there (ClickHouse code 44): 18.16 has no ADD COLUMN IF NOT
-// EXISTS, and a migration cut short must be able to run again.
+// column already there: 18.16 has no ADD COLUMN IF NOT EXISTS, and a
+// migration cut short, or two processors starting at once, must be able to
+// run it again. The servers say so with different codes: 18.16 with 44
+// (ILLEGAL_COLUMN), current ClickHouse with 15 (DUPLICATE_COLUMN).
 func ColumnThere(stmt string, err error) bool {
 	var ex *clickhouse.Exception
-	return strings.Contains(strings.ToUpper(stmt), "ADD COLUMN") && errors.As(err, &ex) && ex.Code == 44
+	if !strings.Contains(strings.ToUpper(stmt), "ADD COLUMN") || !errors.As(err, &ex) {
+		return false
+	}
+	return ex.Code == codeIllegalColumn || ex.Code == codeDuplicateColumn
 }
+
+const (
+	codeDuplicateColumn = 15 // current ClickHouse
+	codeIllegalColumn   = 44 // 18.16
+)

@@ -154,8 +154,8 @@ func TestAddColumnAgain(t *testing.T) {
 	var stmt string
 	for _, m := range ms {
 		for _, s := range m.Statements {
-			if strings.Contains(s, "ADD COLUMN") {
-				stmt = s
+			if strings.Contains(s.SQL(), "ADD COLUMN") {
+				stmt = s.SQL()
 			}
 		}
 	}

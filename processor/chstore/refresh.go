@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"footfall/internal/chsql"
 )
 
 // Derived tables that a materialized view cannot keep alone (a person
@@ -27,10 +27,11 @@ const (
 	TouchedKeep = 2 * 24 * time.Hour
 )
 
-const (
-	qLastRefresh  = `SELECT now(), max(upto), count() FROM refreshes WHERE site_id = ? AND kind = ?`
-	insertRefresh = `INSERT INTO refreshes (site_id, kind, upto, written, full)`
-	qTouchedDays  = `SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = ? AND active`
+var (
+	qLastRefresh  = chsql.New("chstore.last_refresh", `SELECT now(), max(upto), count() FROM refreshes WHERE site_id = @site AND kind = @kind`)
+	insertRefresh = chsql.New("chstore.record_refresh", `INSERT INTO refreshes (site_id, kind, upto, written, full)`)
+	qTouchedDays  = chsql.New("chstore.touched_days", `SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = @table AND active`)
+	dropDay       = chsql.New("chstore.drop_touched_day", `ALTER TABLE {{table}} DROP PARTITION @day`)
 )
 
 // Watermark is where a refresh starts.
@@ -41,11 +42,11 @@ type Watermark struct {
 }
 
 // LastRefresh reads where the last refresh of kind for site got to.
-func LastRefresh(ctx context.Context, conn driver.Conn, kind, site string) (Watermark, error) {
+func LastRefresh(ctx context.Context, conn *chsql.Conn, kind, site string) (Watermark, error) {
 	var w Watermark
 	var last time.Time
 	var n uint64
-	if err := conn.QueryRow(ctx, qLastRefresh, site, kind).Scan(&w.Now, &last, &n); err != nil {
+	if err := conn.QueryRow(ctx, qLastRefresh, chsql.Args{"site": site, "kind": kind}).Scan(&w.Now, &last, &n); err != nil {
 		return w, fmt.Errorf("read last %s refresh of %s: %w", kind, site, err)
 	}
 	w.Since = last.Add(-TouchedSlack)
@@ -55,8 +56,8 @@ func LastRefresh(ctx context.Context, conn driver.Conn, kind, site string) (Wate
 
 // RecordRefresh notes a completed refresh, then drops the days of touched
 // that no refresh reads any more.
-func RecordRefresh(ctx context.Context, conn driver.Conn, kind, site string, w Watermark, written uint64, touched string) error {
-	b, err := conn.PrepareBatch(context.WithoutCancel(ctx), insertRefresh)
+func RecordRefresh(ctx context.Context, conn *chsql.Conn, kind, site string, w Watermark, written uint64, touched string) error {
+	b, err := conn.PrepareBatch(ctx, insertRefresh)
 	if err != nil {
 		return fmt.Errorf("record %s refresh of %s: %w", kind, site, err)
 	}
@@ -75,8 +76,8 @@ func RecordRefresh(ctx context.Context, conn driver.Conn, kind, site string, w W
 }
 
 // dropOldDays drops the daily partitions of table older than before.
-func dropOldDays(ctx context.Context, conn driver.Conn, table string, before time.Time) error {
-	rows, err := conn.Query(ctx, qTouchedDays, table)
+func dropOldDays(ctx context.Context, conn *chsql.Conn, table string, before time.Time) error {
+	rows, err := conn.Query(ctx, qTouchedDays, chsql.Args{"table": table})
 	if err != nil {
 		return fmt.Errorf("list %s days: %w", table, err)
 	}
@@ -95,7 +96,7 @@ func dropOldDays(ctx context.Context, conn driver.Conn, table string, before tim
 	rows.Close()
 	for _, day := range days {
 		// The table name is the caller's constant, the partition a number.
-		if err := conn.Exec(ctx, "ALTER TABLE "+table+" DROP PARTITION "+strconv.Itoa(day)); err != nil {
+		if err := conn.Exec(ctx, dropDay.With(map[string]string{"table": table}), chsql.Args{"day": day}); err != nil {
 			return fmt.Errorf("drop %s day %d: %w", table, day, err)
 		}
 	}

@@ -7,85 +7,54 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
 	"unsafe"
 
 	"github.com/ClickHouse/ch-go/proto"
-	"github.com/ClickHouse/clickhouse-go/v2"
 	chcolumn "github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 
+	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/processor/enrich"
 )
 
 // Config says where ClickHouse is.
-type Config struct {
-	Addr     string // native protocol, host:9000
-	Database string
-	User     string
-	Password string
-}
+type Config = chsql.Config
 
 // Store writes events to one ClickHouse database.
 type Store struct {
-	conn driver.Conn
-	db   string
+	db     *chsql.Conn
+	dbName string
 	// cols keeps one ColumnSet from insert to insert. A sync.Pool would
 	// drop it at every other GC, and the processor collects more often
 	// than it inserts, so each insert would grow its columns afresh.
 	cols chan *ColumnSet
 }
 
-var dbName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // Open connects, creating the database if it does not exist.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if !dbName.MatchString(cfg.Database) {
-		return nil, fmt.Errorf("clickhouse database name %q: want letters, digits and _", cfg.Database)
+	if err := chsql.CreateDatabase(ctx, cfg); err != nil {
+		return nil, err
 	}
-	boot, err := connect(ctx, cfg, "default")
+	conn, err := chsql.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	// The name is checked above; DDL cannot take it as a bound parameter.
-	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database)
-	boot.Close()
-	if err != nil {
-		return nil, fmt.Errorf("create database %s: %w", cfg.Database, err)
-	}
-	conn, err := connect(ctx, cfg, cfg.Database)
-	if err != nil {
-		return nil, err
-	}
-	return &Store{conn: conn, db: cfg.Database, cols: make(chan *ColumnSet, 1)}, nil
+	return &Store{db: conn, dbName: cfg.Database, cols: make(chan *ColumnSet, 1)}, nil
 }
 
-func connect(ctx context.Context, cfg Config, db string) (driver.Conn, error) {
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{cfg.Addr},
-		Auth:        clickhouse.Auth{Database: db, Username: cfg.User, Password: cfg.Password},
-		DialTimeout: 5 * time.Second,
-		ReadTimeout: 60 * time.Second,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
-	}
-	if err := conn.Ping(ctx); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("ping clickhouse %s: %w", cfg.Addr, err)
-	}
-	return conn, nil
-}
+// DB is the connection, for the registered statements of other packages.
+func (s *Store) DB() *chsql.Conn { return s.db }
 
-// Conn is the underlying connection, for queries outside the write path.
-func (s *Store) Conn() driver.Conn { return s.conn }
+// Conn is the driver connection underneath. Deprecated: being replaced by
+// DB in every package; tests use DB().Raw().
+func (s *Store) Conn() driver.Conn { return s.db.Raw() }
 
 // Close closes the connection.
-func (s *Store) Close() error { return s.conn.Close() }
+func (s *Store) Close() error { return s.db.Close() }
 
 // Row is one event ready to insert: the decoded event and what enrich added.
 type Row struct {
@@ -99,7 +68,7 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(batchContext(ctx), insertEvents)
+	b, err := s.db.PrepareBatch(ctx, insertEvents)
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d events: %w", len(rows), err)
 	}
@@ -359,20 +328,20 @@ var columns = []column{
 	{"prop_values", nil},
 }
 
-var insertEvents = func() string {
+var insertEvents = func() *chsql.Query {
 	names := make([]string, len(columns))
 	for i, c := range columns {
 		names[i] = c.name
 	}
-	return "INSERT INTO events (" + strings.Join(names, ", ") + ")"
+	return chsql.New("chstore.insert_events", "INSERT INTO events ("+strings.Join(names, ", ")+")")
 }()
 
 // maxIDsPerQuery keeps the id list under ClickHouse's default
 // max_query_size (256 KiB) at 40 bytes an id.
 const maxIDsPerQuery = 4000
 
-const selectExisting = `SELECT event_id FROM events
-WHERE site_id IN ? AND time >= ? AND time <= ? AND event_id IN ?`
+var selectExisting = chsql.New("chstore.existing_events", `SELECT event_id FROM events
+WHERE site_id IN @sites AND time >= @from AND time <= @to AND event_id IN @ids`)
 
 // Existing returns which of evs are already in ClickHouse. The site and
 // time bounds let the primary key skip to the few granules that can hold
@@ -383,21 +352,19 @@ func (s *Store) Existing(ctx context.Context, evs []*event.Event) (map[[16]byte]
 	for start := 0; start < len(evs); start += maxIDsPerQuery {
 		chunk := evs[start:min(start+maxIDsPerQuery, len(evs))]
 		sites := map[string]bool{}
-		var ids []any
+		var ids chsql.Set[uuid.UUID]
 		lo, hi := chunk[0].TimeMs, chunk[0].TimeMs
 		for _, e := range chunk {
 			sites[string(e.F[event.Site])] = true
 			ids = append(ids, uuid.UUID(e.ID))
 			lo, hi = min(lo, e.TimeMs), max(hi, e.TimeMs)
 		}
-		var siteList []any
+		var siteList chsql.Set[string]
 		for s := range sites {
 			siteList = append(siteList, s)
 		}
-		rs, err := s.conn.Query(ctx, selectExisting,
-			clickhouse.GroupSet{Value: siteList},
-			time.UnixMilli(lo).UTC().Truncate(time.Second), time.UnixMilli(hi).UTC(),
-			clickhouse.GroupSet{Value: ids})
+		rs, err := s.db.Query(ctx, selectExisting, chsql.Args{"sites": siteList,
+			"from": time.UnixMilli(lo).UTC().Truncate(time.Second), "to": time.UnixMilli(hi).UTC(), "ids": ids})
 		if err != nil {
 			return nil, fmt.Errorf("look up %d event ids: %w", len(ids), err)
 		}
@@ -426,14 +393,14 @@ type Rejected struct {
 	Payload   []byte
 }
 
-const insertRejected = `INSERT INTO events_rejected (time, topic, kafka_partition, kafka_offset, error, payload)`
+var insertRejected = chsql.New("chstore.insert_rejected", `INSERT INTO events_rejected (time, topic, kafka_partition, kafka_offset, error, payload)`)
 
 // InsertRejected keeps undecodable messages whole.
 func (s *Store) InsertRejected(ctx context.Context, rej []Rejected) error {
 	if len(rej) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(batchContext(ctx), insertRejected)
+	b, err := s.db.PrepareBatch(ctx, insertRejected)
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d rejected messages: %w", len(rej), err)
 	}
@@ -449,11 +416,3 @@ func (s *Store) InsertRejected(ctx context.Context, rej []Rejected) error {
 	}
 	return nil
 }
-
-// batchContext detaches a batch insert from ctx's cancellation. In
-// clickhouse-go (v2.50) Send starts a goroutine that closes the connection
-// when ctx ends; if that goroutine runs late and the caller cancels ctx just
-// after Send returned, it can close a connection already back in the pool,
-// and the next query on it fails with "use of closed network connection".
-// The connection's ReadTimeout still bounds a stuck insert.
-func batchContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

@@ -113,7 +113,7 @@ func New(cfg Config, store *chstore.Store) *Consumer {
 		}),
 	})
 	return &Consumer{
-		cfg: cfg, store: store, r: r, en: enricher(cfg.GeoIP), rcpt: campaigns.NewResolver(store.Conn()),
+		cfg: cfg, store: store, r: r, en: enricher(cfg.GeoIP), rcpt: campaigns.NewResolver(store.DB()),
 		last: map[int]kafka.Message{}, next: map[int]int64{}, verified: map[int]bool{},
 	}
 }

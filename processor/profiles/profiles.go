@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"footfall/internal/chsql"
 	"sync"
 	"time"
 
@@ -56,15 +57,16 @@ func Scan(rows driver.Rows) (Person, error) {
 
 // Store reads and changes people in one ClickHouse database.
 type Store struct {
-	conn       driver.Conn
+	db         *chsql.Conn
+	conn       driver.Conn // being replaced by db
 	rules      Rules
 	now        func() time.Time
 	refreshing sync.Mutex
 }
 
 // NewStore returns a Store classifying by rules.
-func NewStore(conn driver.Conn, rules Rules) *Store {
-	return &Store{conn: conn, rules: rules, now: time.Now}
+func NewStore(db *chsql.Conn, rules Rules) *Store {
+	return &Store{db: db, conn: db.Raw(), rules: rules, now: time.Now}
 }
 
 // Rules returns the store's classification rules.
@@ -72,6 +74,9 @@ func (s *Store) Rules() Rules { return s.rules }
 
 // Conn is the store's connection.
 func (s *Store) Conn() driver.Conn { return s.conn }
+
+// DB is the store's connection.
+func (s *Store) DB() *chsql.Conn { return s.db }
 
 // Query starts a people query of site, classified now. Unless restricted
 // to some visitor ids it reads the people table: People refreshes it first.

@@ -100,7 +100,7 @@ func (j *journey) people(q *Query) []Person {
 // erases them.
 func TestJourney(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
-	j := &journey{t: t, store: store, s: NewStore(store.Conn(), DefaultRules), site: "shop"}
+	j := &journey{t: t, store: store, s: NewStore(store.DB(), DefaultRules), site: "shop"}
 	day := 24 * time.Hour
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-300 * day)
 	a := Ref{VisitorID: "dev-a"}
@@ -294,7 +294,7 @@ AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() 
 // refresh looks back on.
 func TestRefreshWholePerson(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
-	j := &journey{t: t, store: store, s: NewStore(store.Conn(), DefaultRules), site: "shop"}
+	j := &journey{t: t, store: store, s: NewStore(store.DB(), DefaultRules), site: "shop"}
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-48 * time.Hour)
 	ann := map[event.Field]string{event.UserID: "ann@shop.example", event.OrderID: "o1"}
 	j.hit(t0, "dev-a", "identify", map[event.Field]string{event.UserID: "ann@shop.example"}, 0)

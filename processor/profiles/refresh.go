@@ -51,7 +51,7 @@ GROUP BY site_id, visitor_id HAVING argMinMerge(person) != ''
 func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
-	w, err := chstore.LastRefresh(ctx, s.conn, "people", site)
+	w, err := chstore.LastRefresh(ctx, s.db, "people", site)
 	if err != nil {
 		return 0, err
 	}
@@ -95,7 +95,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	if err := s.conn.QueryRow(ctx, qPeopleCount, site, version).Scan(&written); err != nil {
 		return 0, fmt.Errorf("refresh people of %s: count: %w", site, err)
 	}
-	return int(written), chstore.RecordRefresh(ctx, s.conn, "people", site, w, written, "people_touched")
+	return int(written), chstore.RecordRefresh(ctx, s.db, "people", site, w, written, "people_touched")
 }
 
 // People refreshes site's people table and starts a query of it.

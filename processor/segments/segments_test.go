@@ -56,7 +56,7 @@ func Seed(t *testing.T) (*chstore.Store, *profiles.Store, *segments.Store) {
 		hit(ago(3), "vd", "email_open", spring, 0),
 		hit(ago(3), "vd", "email_click", spring, 0),
 	)
-	people := profiles.NewStore(store.Conn(), profiles.DefaultRules)
+	people := profiles.NewStore(store.DB(), profiles.DefaultRules)
 	if _, err := people.SetOverride(context.Background(), "shop", "ann@x", nil, []string{"pro"}); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestEvaluate(t *testing.T) {
 	if err != nil || len(got) != 0 {
 		t.Errorf("first site evaluation (all baselines but the two above): %v %v", got, err)
 	}
-	if _, err := profiles.NewStore(store.Conn(), profiles.DefaultRules).SetOverride(ctx, "shop", "dan@x", ptr("loyal"), nil); err != nil {
+	if _, err := profiles.NewStore(store.DB(), profiles.DefaultRules).SetOverride(ctx, "shop", "dan@x", ptr("loyal"), nil); err != nil {
 		t.Fatal(err)
 	}
 	got = nil

@@ -12,6 +12,7 @@ package sessionstats
 import (
 	"context"
 	"fmt"
+	"footfall/internal/chsql"
 	"sync"
 	"time"
 
@@ -31,7 +32,8 @@ type Stats struct {
 
 // Store reads and refreshes the session statistics of one database.
 type Store struct {
-	conn       driver.Conn
+	db         *chsql.Conn
+	conn       driver.Conn // being replaced by db
 	refreshing sync.Mutex
 	// MaxAge lets Period skip the refresh when this Store refreshed the
 	// site more recently: under steady traffic every refresh has the
@@ -42,7 +44,9 @@ type Store struct {
 }
 
 // NewStore returns a Store on conn that refreshes before every Period.
-func NewStore(conn driver.Conn) *Store { return &Store{conn: conn, refreshed: map[string]time.Time{}} }
+func NewStore(db *chsql.Conn) *Store {
+	return &Store{db: db, conn: db.Raw(), refreshed: map[string]time.Time{}}
+}
 
 // maxHours is how many start hours an incremental refresh recomputes; past
 // it the site is recomputed whole, one pass being cheaper than many
@@ -108,7 +112,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
 	started := time.Now()
-	w, err := chstore.LastRefresh(ctx, s.conn, "sessions", site)
+	w, err := chstore.LastRefresh(ctx, s.db, "sessions", site)
 	if err != nil {
 		return 0, err
 	}
@@ -149,7 +153,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	if err := s.conn.Exec(ctx, fmt.Sprintf(insertStats, sessions, keep, visitors), args...); err != nil {
 		return 0, fmt.Errorf("session stats of %s: %w", site, err)
 	}
-	if err := chstore.RecordRefresh(ctx, s.conn, "sessions", site, w, uint64(len(hours)), "hours_touched"); err != nil {
+	if err := chstore.RecordRefresh(ctx, s.db, "sessions", site, w, uint64(len(hours)), "hours_touched"); err != nil {
 		return 0, err
 	}
 	s.refreshed[site] = started

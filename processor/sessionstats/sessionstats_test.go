@@ -14,7 +14,7 @@ import (
 // began in, not only the hour of the event.
 func TestRefresh(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
-	s := NewStore(store.Conn())
+	s := NewStore(store.DB())
 	ctx := context.Background()
 	h9 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
 	view := func(at time.Time, visitor, session string) stacktest.Hit {
@@ -58,7 +58,7 @@ func TestRefresh(t *testing.T) {
 // as they were; a refresh brings the new session in.
 func TestMaxAge(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
-	s := NewStore(store.Conn())
+	s := NewStore(store.DB())
 	s.MaxAge = time.Hour
 	ctx := context.Background()
 	h9 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)

@@ -56,7 +56,7 @@ func TestFirstOrderTriggers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	segs := segments.NewStore(profiles.NewStore(store.Conn(), profiles.DefaultRules))
+	segs := segments.NewStore(profiles.NewStore(store.DB(), profiles.DefaultRules))
 	hit := func(typ string, f map[event.Field]string) {
 		fields := map[event.Field]string{event.Site: "shop", event.Type: typ, event.VisitorID: "v1"}
 		for k, v := range f {
