@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,42 +11,18 @@ import (
 
 	_ "footfall/collector/beacon" // their metrics, which the Prometheus dashboard shows
 	_ "footfall/collector/kafkaout"
+	"footfall/dashboards/grafana"
 	"footfall/internal/event"
 	"footfall/internal/stacktest"
 	_ "footfall/processor/consume"
 	"footfall/processor/sessionstats"
 )
 
-// grafanaDashboard is the part of a Grafana dashboard file the tests read.
-type grafanaDashboard struct {
-	Title      string
-	Templating struct {
-		List []struct {
-			Type, Name string
-			Query      any
-		}
-	}
-	Panels []struct {
-		Title   string
-		Targets []struct {
-			RawSQL string `json:"rawSql"`
-			Expr   string
-		}
-	}
-}
-
-func readDashboard(t *testing.T, path string) grafanaDashboard {
+func readDashboard(t *testing.T, name string) grafana.Dashboard {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	d, err := grafana.Read(name)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var d grafanaDashboard
-	if err := json.Unmarshal(raw, &d); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if d.Title == "" || len(d.Panels) == 0 {
-		t.Fatalf("%s: no title or no panels", path)
 	}
 	return d
 }
@@ -59,7 +32,6 @@ func readDashboard(t *testing.T, path string) grafanaDashboard {
 // on a migrated database with a few events: each must run on this
 // ClickHouse, and the traffic panels must find the traffic.
 func TestGrafanaClickHouse(t *testing.T) {
-	d := readDashboard(t, "grafana/clickhouse-traffic.json")
 	_, store := stacktest.ClickHouse(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	hit := func(at time.Time, typ, session string) stacktest.Hit {
@@ -73,28 +45,12 @@ func TestGrafanaClickHouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	from, to := now.Add(-7*24*time.Hour), now.Add(time.Minute)
-	timeFilter := regexp.MustCompile(`\$__timeFilter\(([a-z_]+)\)`)
-	expand := func(sql string) string {
-		sql = timeFilter.ReplaceAllString(sql, fmt.Sprintf("$1 >= toDateTime(%d) AND $1 <= toDateTime(%d)", from.Unix(), to.Unix()))
-		return strings.NewReplacer("$__fromTime", fmt.Sprintf("toDateTime(%d)", from.Unix()),
-			"$__toTime", fmt.Sprintf("toDateTime(%d)", to.Unix()), "${site}", "shop").Replace(sql)
-	}
-	var queries []string
-	for _, v := range d.Templating.List {
-		if q, ok := v.Query.(string); ok && v.Type == "query" {
-			queries = append(queries, q)
-		}
-	}
-	for _, p := range d.Panels {
-		for _, tg := range p.Targets {
-			queries = append(queries, tg.RawSQL)
-		}
-	}
+	queries := grafana.Queries
 	withRows := 0
 	for _, q := range queries {
-		rows, err := store.Conn().Query(context.Background(), expand(q))
+		rows, err := store.DB().Query(context.Background(), q, grafana.Args(q, "shop", from, to))
 		if err != nil {
-			t.Errorf("%s: %v", q, err)
+			t.Errorf("%s: %v", q.SQL(), err)
 			continue
 		}
 		n := 0
@@ -102,6 +58,9 @@ func TestGrafanaClickHouse(t *testing.T) {
 			n++
 		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.Errorf("%s: %v", q.SQL(), err)
+		}
 		if n > 0 {
 			withRows++
 		}
@@ -115,7 +74,7 @@ func TestGrafanaClickHouse(t *testing.T) {
 // TestGrafanaPrometheus checks that every metric the pipeline dashboard
 // plots is one the collector and processor export.
 func TestGrafanaPrometheus(t *testing.T) {
-	d := readDashboard(t, "grafana/prometheus-pipeline.json")
+	d := readDashboard(t, "prometheus-pipeline.json")
 	families, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
 		t.Fatal(err)

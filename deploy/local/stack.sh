@@ -4,10 +4,10 @@
 # under .local/ in the repository. Safe to run again: what is running stays,
 # what was fetched is reused.
 #
-#   deploy/local/stack.sh up | down | status | tools
+#   deploy/local/stack.sh up | down | status | tools | chdb
 #
 # Ports: FOOTFALL_KAFKA_PORT (9092), FOOTFALL_KAFKA_CONTROLLER_PORT (9093),
-# FOOTFALL_CLICKHOUSE_PORT (9000).
+# FOOTFALL_CLICKHOUSE_PORT (9000), FOOTFALL_CLICKHOUSE_HTTP_PORT (8123).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,6 +16,7 @@ STATE="${FOOTFALL_STATE_DIR:-$ROOT/.local}"
 KAFKA_PORT="${FOOTFALL_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${FOOTFALL_KAFKA_CONTROLLER_PORT:-9093}"
 CH_PORT="${FOOTFALL_CLICKHOUSE_PORT:-9000}"
+CH_HTTP_PORT="${FOOTFALL_CLICKHOUSE_HTTP_PORT:-8123}"
 LOGS="$STATE/logs"
 
 log() { printf 'stack: %s\n' "$*" >&2; }
@@ -69,7 +70,7 @@ start_clickhouse() {
   fi
   local conf="$STATE/clickhouse/conf" data="$STATE/clickhouse/data"
   mkdir -p "$conf" "$data"
-  sed -e "s#@DATA@#$data#g" -e "s#@LOGS@#$LOGS#g" -e "s#@PORT@#$CH_PORT#g" -e "s#@CONF@#$conf#g" \
+  sed -e "s#@DATA@#$data#g" -e "s#@LOGS@#$LOGS#g" -e "s#@PORT@#$CH_PORT#g" -e "s#@HTTP_PORT@#$CH_HTTP_PORT#g" -e "s#@CONF@#$conf#g" \
     "$HERE/clickhouse/config.xml" >"$conf/config.xml"
   cp "$HERE/clickhouse/users.xml" "$conf/users.xml"
   log "starting clickhouse on 127.0.0.1:$CH_PORT"
@@ -127,6 +128,23 @@ PROPS
   wait_port kafka "$KAFKA_PORT" 90
 }
 
+# CHDB_VERSION pins chDB: 4.4.0 is ClickHouse 26.9's engine.
+CHDB_VERSION="${FOOTFALL_CHDB_VERSION:-4.4.0}"
+
+install_chdb() {
+  mkdir -p "$LOGS"
+  local venv="$STATE/chdb-venv"
+  if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "import chdb, sys; sys.exit(chdb.__version__ != '$CHDB_VERSION')" 2>/dev/null; then
+    return
+  fi
+  command -v python3 >/dev/null || apt_install python3 python3-venv
+  if ! python3 -m venv --clear "$venv" >"$LOGS/chdb.log" 2>&1; then
+    apt_install python3-venv && python3 -m venv --clear "$venv" >>"$LOGS/chdb.log" 2>&1 || { tail -n 20 "$LOGS/chdb.log" >&2; return 1; }
+  fi
+  log "installing chdb==$CHDB_VERSION (ClickHouse's current engine) into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "chdb==$CHDB_VERSION" >>"$LOGS/chdb.log" 2>&1 || { tail -n 20 "$LOGS/chdb.log" >&2; return 1; }
+}
+
 stop_pid() { # name pidfile
   local pidfile="$2"
   [[ -f "$pidfile" ]] || return 0
@@ -166,12 +184,17 @@ case "${1:-up}" in
       apt_install "${need[@]}"
     fi
     ;;
+  chdb)
+    # Current ClickHouse's engine in process (chDB), for the check that
+    # every statement answers alike on 18.16 and on current ClickHouse.
+    install_chdb
+    ;;
   status)
     port_open "$KAFKA_PORT" && echo "kafka: up on $KAFKA_PORT" || echo "kafka: down"
     port_open "$CH_PORT" && echo "clickhouse: up on $CH_PORT" || echo "clickhouse: down"
     ;;
   *)
-    echo "usage: $0 up|down|status|tools" >&2
+    echo "usage: $0 up|down|status|tools|chdb" >&2
     exit 2
     ;;
 esac

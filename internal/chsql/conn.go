@@ -54,7 +54,9 @@ func CreateDatabase(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer boot.Close()
-	c := &Conn{conn: boot, db: "default"}
+	// Recorded with the database's own statements: the check replays it
+	// under a database name of its own.
+	c := &Conn{conn: boot, db: "default", rec: recorderFor(cfg.Database)}
 	// The name is checked above; DDL cannot take it as a parameter.
 	if err := c.Exec(ctx, createDatabase.With(map[string]string{"database": cfg.Database}), nil); err != nil {
 		return fmt.Errorf("create database %s: %w", cfg.Database, err)
@@ -106,7 +108,7 @@ func (c *Conn) Query(ctx context.Context, q *Query, args Args) (driver.Rows, err
 		return nil, err
 	}
 	rows, err := c.conn.Query(ctx, sql)
-	c.rec.record(q.name, kindQuery, sql, err)
+	c.rec.record(q.name, kindQuery, q.sql, sql, err)
 	return rows, err
 }
 
@@ -117,7 +119,7 @@ func (c *Conn) QueryRow(ctx context.Context, q *Query, args Args) driver.Row {
 		return errRow{err}
 	}
 	row := c.conn.QueryRow(ctx, sql)
-	c.rec.record(q.name, kindQuery, sql, row.Err())
+	c.rec.record(q.name, kindQuery, q.sql, sql, row.Err())
 	return row
 }
 
@@ -129,7 +131,7 @@ func (c *Conn) Select(ctx context.Context, dest any, q *Query, args Args) error 
 		return err
 	}
 	err = c.conn.Select(ctx, dest, sql)
-	c.rec.record(q.name, kindQuery, sql, err)
+	c.rec.record(q.name, kindQuery, q.sql, sql, err)
 	return err
 }
 
@@ -141,7 +143,7 @@ func (c *Conn) Exec(ctx context.Context, q *Query, args Args) error {
 		return err
 	}
 	err = c.conn.Exec(ctx, sql)
-	c.rec.record(q.name, kindExec, sql, err)
+	c.rec.record(q.name, kindExec, q.sql, sql, err)
 	return err
 }
 
@@ -152,7 +154,7 @@ func (c *Conn) Exec(ctx context.Context, q *Query, args Args) error {
 func (c *Conn) PrepareBatch(ctx context.Context, q *Query) (driver.Batch, error) {
 	b, err := c.conn.PrepareBatch(Detach(ctx), q.sql)
 	if err != nil {
-		c.rec.record(q.name, kindInsert, q.sql, err)
+		c.rec.record(q.name, kindInsert, q.sql, q.sql, err)
 		return nil, err
 	}
 	if c.rec == nil {

@@ -26,7 +26,10 @@ const RecordEnv = "FOOTFALL_SQL_RECORD"
 type Statement struct {
 	Name string `json:"name"` // registered name; "test.raw" for a test's own write
 	Kind string `json:"kind"` // exec, query, insert, or gap (a write that could not be recorded)
-	SQL  string `json:"sql"`
+	// Template is the statement before binding: one per shape of a
+	// composed statement, which the check replays at least once each.
+	Template string `json:"template"`
+	SQL      string `json:"sql"`
 	// Code is the server's error code when the statement failed (0: it
 	// succeeded, -1: it failed without one).
 	Code int32 `json:"code,omitempty"`
@@ -72,11 +75,11 @@ func recorderFor(db string) *recorder {
 	return r
 }
 
-func (r *recorder) record(name, kind, sql string, err error) {
+func (r *recorder) record(name, kind, template, sql string, err error) {
 	if r == nil {
 		return
 	}
-	st := Statement{Name: name, Kind: kind, SQL: sql}
+	st := Statement{Name: name, Kind: kind, Template: template, SQL: sql}
 	if err != nil {
 		st.Code = -1
 		var ex *clickhouse.Exception
@@ -103,10 +106,10 @@ func (b *recordedBatch) Send() error {
 	values, verr := b.values()
 	err := b.Batch.Send()
 	if verr != nil {
-		b.rec.record(b.name, kindGap, b.sql, verr)
+		b.rec.record(b.name, kindGap, b.sql, b.sql, verr)
 		return err
 	}
-	b.rec.record(b.name, kindInsert, b.sql+" VALUES "+values, err)
+	b.rec.record(b.name, kindInsert, b.sql, b.sql+" VALUES "+values, err)
 	return err
 }
 
@@ -146,9 +149,9 @@ type rawConn struct {
 func (c rawConn) Exec(ctx context.Context, sql string, args ...any) error {
 	err := c.Conn.Exec(ctx, sql, args...)
 	if len(args) == 0 {
-		c.rec.record("test.raw", kindExec, sql, err)
+		c.rec.record("test.raw", kindExec, sql, sql, err)
 	} else {
-		c.rec.record("test.raw", kindGap, sql, err)
+		c.rec.record("test.raw", kindGap, sql, sql, err)
 	}
 	return err
 }
