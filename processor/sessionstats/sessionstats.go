@@ -12,13 +12,10 @@ package sessionstats
 import (
 	"context"
 	"fmt"
-	"footfall/internal/chsql"
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
+	"footfall/internal/chsql"
 	"footfall/processor/chstore"
 )
 
@@ -33,7 +30,6 @@ type Stats struct {
 // Store reads and refreshes the session statistics of one database.
 type Store struct {
 	db         *chsql.Conn
-	conn       driver.Conn // being replaced by db
 	refreshing sync.Mutex
 	// MaxAge lets Period skip the refresh when this Store refreshed the
 	// site more recently: under steady traffic every refresh has the
@@ -43,9 +39,9 @@ type Store struct {
 	refreshed map[string]time.Time
 }
 
-// NewStore returns a Store on conn that refreshes before every Period.
+// NewStore returns a Store on db that refreshes before every Period.
 func NewStore(db *chsql.Conn) *Store {
-	return &Store{db: db, conn: db.Raw(), refreshed: map[string]time.Time{}}
+	return &Store{db: db, refreshed: map[string]time.Time{}}
 }
 
 // maxHours is how many start hours an incremental refresh recomputes; past
@@ -58,36 +54,45 @@ const maxHours = 48
 // day after.
 const span = 24 * time.Hour
 
-const (
-	qTouchedHours = `SELECT DISTINCT hour FROM hours_touched WHERE site_id = ? AND touched_at >= ?`
-	// merged is each session with parts in some hours, merged over the
-	// hours around them. Arguments: site, from, to, site, hours.
-	merged = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
+// merged is each session with parts in some hours, merged over the hours
+// around them. Parameters: @site, @from, @to, @hours.
+const merged = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
            maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
-    FROM session_parts WHERE site_id = ? AND hour >= ? AND hour < ?
-        AND session_id IN (SELECT session_id FROM session_parts WHERE site_id = ? AND hour IN ?)
+    FROM session_parts WHERE site_id = @site AND hour >= @from AND hour < @to
+        AND session_id IN (SELECT session_id FROM session_parts WHERE site_id = @site AND hour IN @hours)
     GROUP BY session_id`
-	// The hours the sessions with events in the touched hours began in.
-	qStartHours = `SELECT DISTINCT toStartOfHour(started_at) FROM (` + merged + `)`
-	// insertStats computes the hours' rows from the sessions %[1]s lists,
-	// keeping those that began in hours %[2]s allows, with their visitors'
-	// first sighting (%[3]s narrows the visitors read). Arguments: site,
-	// version, %[1]s's, %[2]s's, site, %[3]s's.
-	insertStats = `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
-SELECT ?, hour, count(), countIf(first_seen >= started_at), countIf(pageviews <= 1), sum(toUInt64(ended_at - started_at)), ?
-FROM (
-    SELECT toStartOfHour(started_at) AS hour, visitor_id, started_at, ended_at, pageviews FROM (%[1]s)%[2]s
-) ANY LEFT JOIN (
-    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitor_profiles WHERE site_id = ?%[3]s GROUP BY visitor_id
-) USING visitor_id
-GROUP BY hour`
-	// Every session of the site, for a whole rebuild; argument: site.
-	allSessions = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
+
+// allSessions is every session of the site, for a whole rebuild.
+// Parameter: @site.
+const allSessions = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
            maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
-    FROM session_parts WHERE site_id = ? GROUP BY session_id`
-	insertZero = `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)`
-	qStats     = `SELECT sum(sessions), sum(new_sessions), sum(bounces), sum(duration)
-FROM sessions_hourly FINAL WHERE site_id = ? AND hour >= ? AND hour < ?`
+    FROM session_parts WHERE site_id = @site GROUP BY session_id`
+
+var (
+	qTouchedHours = chsql.New("sessionstats.touched_hours", `SELECT DISTINCT hour FROM hours_touched WHERE site_id = @site AND touched_at >= @since`)
+	// The hours the sessions with events in the touched hours began in.
+	qStartHours = chsql.New("sessionstats.start_hours", `SELECT DISTINCT toStartOfHour(started_at) FROM (`+merged+`)`)
+	// insertStats computes the hours' rows from the sessions {{sessions}}
+	// lists, keeping those that began in the hours {{keep}} allows, with
+	// their visitors' first sighting ({{visitors}} narrows the visitors
+	// read). Parameters: @site, @version, and those of the parts. Both
+	// sides of the join are aliased, as current ClickHouse requires.
+	insertStats = chsql.New("sessionstats.refresh", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
+SELECT @site, hour, count(), countIf(first_seen >= started_at), countIf(pageviews <= 1), sum(toUInt64(ended_at - started_at)), @version
+FROM (
+    SELECT toStartOfHour(started_at) AS hour, visitor_id, started_at, ended_at, pageviews FROM ({{sessions}}){{keep}}
+) AS s ANY LEFT JOIN (
+    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitor_profiles WHERE site_id = @site{{visitors}} GROUP BY visitor_id
+) AS v USING visitor_id
+GROUP BY hour`)
+	// refreshHours recomputes the hours @hours, reading the sessions around
+	// them (@from, @to); rebuildAll recomputes every hour of the site.
+	refreshHours = insertStats.With(map[string]string{"sessions": merged, "keep": "\n    WHERE hour IN @hours",
+		"visitors": " AND visitor_id IN (SELECT finalizeAggregation(visitor_id) FROM session_parts WHERE site_id = @site AND hour IN @hours)"})
+	rebuildAll = insertStats.With(map[string]string{"sessions": allSessions, "keep": "", "visitors": ""})
+	insertZero = chsql.New("sessionstats.insert_zero", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)`)
+	qStats     = chsql.New("sessionstats.period", `SELECT sum(sessions), sum(new_sessions), sum(bounces), sum(duration)
+FROM sessions_hourly FINAL WHERE site_id = @site AND hour >= @from AND hour < @to`)
 )
 
 // around is the range of hours read to see whole the sessions that had
@@ -118,7 +123,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	}
 	var hours []time.Time
 	if !w.Full {
-		touched, err := s.times(ctx, qTouchedHours, site, w.Since)
+		touched, err := s.times(ctx, qTouchedHours, chsql.Args{"site": site, "since": w.Since})
 		if err != nil {
 			return 0, fmt.Errorf("session stats of %s: touched hours: %w", site, err)
 		}
@@ -127,15 +132,19 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 			return 0, nil
 		}
 		from, to := around(touched)
-		if hours, err = s.times(ctx, qStartHours, site, from, to, site, group(touched)); err != nil {
+		hours, err = s.times(ctx, qStartHours, chsql.Args{"site": site, "from": from, "to": to, "hours": chsql.Set[time.Time](touched)})
+		if err != nil {
 			return 0, fmt.Errorf("session stats of %s: start hours: %w", site, err)
 		}
 		w.Full = len(hours) > maxHours
 	}
 	version := uint64(time.Now().UnixNano())
-	sessions, keep, visitors := allSessions, "", ""
-	sargs, kargs, vargs := []any{site}, []any(nil), []any(nil)
-	if !w.Full {
+	switch {
+	case w.Full:
+		if err := s.db.Exec(ctx, rebuildAll, chsql.Args{"site": site, "version": version}); err != nil {
+			return 0, fmt.Errorf("session stats of %s: %w", site, err)
+		}
+	case len(hours) > 0:
 		// An hour whose sessions are all gone (erased) must read zero, not
 		// keep its last figures: zeros first, the computed rows win.
 		if err := s.zero(ctx, site, hours, version); err != nil {
@@ -143,15 +152,13 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		}
 		version++
 		from, to := around(hours)
-		sessions = merged
-		sargs = []any{site, from, to, site, group(hours)}
-		keep, kargs = "\n    WHERE hour IN ?", []any{group(hours)}
-		visitors = " AND visitor_id IN (SELECT finalizeAggregation(visitor_id) FROM session_parts WHERE site_id = ? AND hour IN ?)"
-		vargs = []any{site, group(hours)}
-	}
-	args := append(append(append(append([]any{site, version}, sargs...), kargs...), site), vargs...)
-	if err := s.conn.Exec(ctx, fmt.Sprintf(insertStats, sessions, keep, visitors), args...); err != nil {
-		return 0, fmt.Errorf("session stats of %s: %w", site, err)
+		args := chsql.Args{"site": site, "version": version, "from": from, "to": to, "hours": chsql.Set[time.Time](hours)}
+		if err := s.db.Exec(ctx, refreshHours, args); err != nil {
+			return 0, fmt.Errorf("session stats of %s: %w", site, err)
+		}
+	default:
+		// The touched hours' sessions are gone (erased since): no hour
+		// they began in is known, so there is nothing to recompute.
 	}
 	if err := chstore.RecordRefresh(ctx, s.db, "sessions", site, w, uint64(len(hours)), "hours_touched"); err != nil {
 		return 0, err
@@ -161,7 +168,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 }
 
 func (s *Store) zero(ctx context.Context, site string, hours []time.Time, version uint64) error {
-	b, err := s.conn.PrepareBatch(context.WithoutCancel(ctx), insertZero)
+	b, err := s.db.PrepareBatch(ctx, insertZero)
 	if err != nil {
 		return fmt.Errorf("session stats of %s: %w", site, err)
 	}
@@ -189,14 +196,14 @@ func (s *Store) Period(ctx context.Context, site string, from, to time.Time) (St
 		}
 	}
 	var st Stats
-	if err := s.conn.QueryRow(ctx, qStats, site, from, to).Scan(&st.Sessions, &st.NewSessions, &st.Bounces, &st.Duration); err != nil {
+	if err := s.db.QueryRow(ctx, qStats, chsql.Args{"site": site, "from": from, "to": to}).Scan(&st.Sessions, &st.NewSessions, &st.Bounces, &st.Duration); err != nil {
 		return st, fmt.Errorf("session stats of %s: %w", site, err)
 	}
 	return st, nil
 }
 
-func (s *Store) times(ctx context.Context, query string, args ...any) ([]time.Time, error) {
-	rows, err := s.conn.Query(ctx, query, args...)
+func (s *Store) times(ctx context.Context, q *chsql.Query, args chsql.Args) ([]time.Time, error) {
+	rows, err := s.db.Query(ctx, q, args)
 	if err != nil {
 		return nil, err
 	}
@@ -209,14 +216,8 @@ func (s *Store) times(ctx context.Context, query string, args ...any) ([]time.Ti
 		}
 		out = append(out, t.UTC())
 	}
-	return out, rows.Err()
-}
-
-// group binds times as the (a, b, c) IN wants.
-func group(ts []time.Time) clickhouse.GroupSet {
-	set := make([]any, len(ts))
-	for i, t := range ts {
-		set[i] = t
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
-	return clickhouse.GroupSet{Value: set}
+	return out, nil
 }
