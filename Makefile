@@ -3,8 +3,10 @@ SHELL := /bin/bash
 GO ?= go
 STACK := deploy/local/stack.sh
 GOTEST_TIMEOUT ?= 20m
+# Where the tests record the statements they send, for the current-ClickHouse check.
+SQL_RECORD := $(CURDIR)/.local/sql-record
 
-.PHONY: up down test demo bench build stack fmt-check sdk sdk-deps
+.PHONY: up down test test-compat demo bench build stack chdb fmt-check sdk sdk-deps
 
 ## up: install and start Kafka and ClickHouse, build and start collector, processor and dashboards
 up: stack build
@@ -15,12 +17,20 @@ down:
 	deploy/local/run.sh stop
 	$(STACK) down
 
-## test: start the real stack if needed, then check formatting, vet and run every test
-test: stack sdk-deps fmt-check build
+## test: start the real stack if needed, then check formatting, vet and run every test,
+## recording every statement sent to ClickHouse, then replay them on current ClickHouse (test-compat)
+test: stack chdb sdk-deps fmt-check build
 	cd sdk-js && npm run --silent check && npm test
 	bin/bench run -bench-smoke
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+	$(GO) vet -tags compat ./internal/chsql/compat
+	rm -rf $(SQL_RECORD)
+	FOOTFALL_SQL_RECORD=$(SQL_RECORD) $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory test-compat
+
+## test-compat: replay what the last make test recorded on ClickHouse 18.16 and on current ClickHouse (chDB), compare
+test-compat: chdb
+	FOOTFALL_SQL_RECORD=$(SQL_RECORD) $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) -tags compat -run TestCurrentClickHouse -v ./internal/chsql/compat
 
 ## sdk: rebuild sdk-js/dist (commit the result: the collector embeds it)
 sdk: sdk-deps
@@ -50,6 +60,9 @@ build:
 
 stack:
 	$(STACK) up
+
+chdb:
+	$(STACK) chdb
 
 fmt-check:
 	@out="$$(gofmt -l .)"; if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -124,7 +124,7 @@ func TestBrowserJourney(t *testing.T) {
 
 // logEvents prints what did arrive, to make a failure readable.
 func logEvents(t *testing.T, store *chstore.Store) {
-	rows, err := store.Conn().Query(context.Background(),
+	rows, err := store.DB().Raw().Query(context.Background(),
 		"SELECT type, url_path, toString(count()) FROM events GROUP BY type, url_path ORDER BY type, url_path")
 	if err != nil {
 		t.Log(err)

@@ -430,7 +430,7 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 			}
 			// One thread: a poll costs ClickHouse 1.7 ms of CPU so, 2.4 ms
 			// with its default of a thread per core.
-			rows, err := store.Conn().Query(ctx, "SELECT visitor_id FROM events WHERE site_id = '"+markerSite+"' SETTINGS max_threads = 1")
+			rows, err := store.DB().Raw().Query(ctx, "SELECT visitor_id FROM events WHERE site_id = '"+markerSite+"' SETTINGS max_threads = 1")
 			if err != nil {
 				continue
 			}
@@ -497,7 +497,7 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	var stored uint64
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		store.Conn().QueryRow(ctx, "SELECT count() FROM events").Scan(&stored)
+		store.DB().Raw().QueryRow(ctx, "SELECT count() FROM events").Scan(&stored)
 		if stored >= sent {
 			break
 		}
@@ -567,7 +567,7 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 func waitTable(store *chstore.Store) error {
 	for i := 0; i < 300; i++ {
 		var n uint64
-		if store.Conn().QueryRow(context.Background(), "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'events'").Scan(&n) == nil && n == 1 {
+		if store.DB().Raw().QueryRow(context.Background(), "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'events'").Scan(&n) == nil && n == 1 {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -598,7 +598,7 @@ func scratchDB(cfg config, db string) (*chstore.Store, func(), error) {
 		return nil, nil, err
 	}
 	return store, func() {
-		store.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		store.DB().Raw().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
 		store.Close()
 	}, nil
 }
