@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/internal/links"
 	"footfall/processor/chstore"
@@ -51,14 +52,14 @@ var (
 	idShape   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 )
 
-const (
-	insertCampaign  = `INSERT INTO campaigns (site_id, campaign_id, name, purpose, sent_at, cost_micros, currency, created_at, version)`
-	insertRecipient = `INSERT INTO recipients (site_id, campaign_id, token, email, external_id, added_at)`
-	qCampaigns      = `SELECT campaign_id, argMax(name, version), argMax(purpose, version), argMax(sent_at, version),
+var (
+	insertCampaign  = chsql.New("campaigns.insert_campaign", `INSERT INTO campaigns (site_id, campaign_id, name, purpose, sent_at, cost_micros, currency, created_at, version)`)
+	insertRecipient = chsql.New("campaigns.insert_recipients", `INSERT INTO recipients (site_id, campaign_id, token, email, external_id, added_at)`)
+	qCampaigns      = chsql.New("campaigns.list", `SELECT campaign_id, argMax(name, version), argMax(purpose, version), argMax(sent_at, version),
        argMax(cost_micros, version), argMax(currency, version)
-FROM campaigns WHERE site_id = ? GROUP BY campaign_id ORDER BY max(sent_at) DESC, campaign_id`
-	qRecipients = `SELECT email, any(external_id), any(token) FROM recipients
-WHERE site_id = ? AND campaign_id = ? GROUP BY email ORDER BY email`
+FROM campaigns WHERE site_id = @site GROUP BY campaign_id ORDER BY max(sent_at) DESC, campaign_id`)
+	qRecipients = chsql.New("campaigns.recipients", `SELECT email, any(external_id), any(token) FROM recipients
+WHERE site_id = @site AND campaign_id = @campaign GROUP BY email ORDER BY email`)
 )
 
 // Save creates or replaces a campaign. Its id is the utm_campaign of its
@@ -88,7 +89,7 @@ func (s *Store) Save(ctx context.Context, c Campaign) (Campaign, error) {
 		c.SentAt = time.Now()
 	}
 	c.SentAt = c.SentAt.UTC().Truncate(time.Second)
-	b, err := s.ch.Conn().PrepareBatch(context.WithoutCancel(ctx), insertCampaign)
+	b, err := s.ch.DB().PrepareBatch(ctx, insertCampaign)
 	if err != nil {
 		return c, fmt.Errorf("prepare campaign: %w", err)
 	}
@@ -105,7 +106,7 @@ func (s *Store) Save(ctx context.Context, c Campaign) (Campaign, error) {
 
 // List returns a site's campaigns, the latest sent first.
 func (s *Store) List(ctx context.Context, site string) ([]Campaign, error) {
-	rows, err := s.ch.Conn().Query(ctx, qCampaigns, site)
+	rows, err := s.ch.DB().Query(ctx, qCampaigns, chsql.Args{"site": site})
 	if err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)
 	}
@@ -120,7 +121,10 @@ func (s *Store) List(ctx context.Context, site string) ([]Campaign, error) {
 		c.Cost = float64(cost) / 1e6
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	return out, nil
 }
 
 // Get returns one campaign.
@@ -176,7 +180,7 @@ func (s *Store) AddRecipients(ctx context.Context, c Campaign, in []Recipient, c
 	if len(added) == 0 {
 		return added, nil
 	}
-	b, err := s.ch.Conn().PrepareBatch(context.WithoutCancel(ctx), insertRecipient)
+	b, err := s.ch.DB().PrepareBatch(ctx, insertRecipient)
 	if err != nil {
 		return nil, fmt.Errorf("prepare recipients: %w", err)
 	}
@@ -220,7 +224,7 @@ func (s *Store) AddRecipients(ctx context.Context, c Campaign, in []Recipient, c
 
 // Recipients returns a campaign's recipients.
 func (s *Store) Recipients(ctx context.Context, c Campaign) ([]Recipient, error) {
-	rows, err := s.ch.Conn().Query(ctx, qRecipients, c.Site, c.ID)
+	rows, err := s.ch.DB().Query(ctx, qRecipients, chsql.Args{"site": c.Site, "campaign": c.ID})
 	if err != nil {
 		return nil, fmt.Errorf("list recipients: %w", err)
 	}
@@ -233,5 +237,8 @@ func (s *Store) Recipients(ctx context.Context, c Campaign) ([]Recipient, error)
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list recipients: %w", err)
+	}
+	return out, nil
 }

@@ -3,13 +3,10 @@ package campaigns
 import (
 	"context"
 	"fmt"
-	"footfall/internal/chsql"
 	"net/netip"
 	"strings"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
+	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/internal/links"
 	"footfall/processor/chstore"
@@ -24,23 +21,25 @@ type Target struct {
 // and clicks come in bursts for the same few thousand tokens.
 type Resolver struct {
 	db    *chsql.Conn
-	conn  driver.Conn // being replaced by db
 	cache map[string]Target
 }
 
-// NewResolver returns a Resolver reading recipients through conn.
+// NewResolver returns a Resolver reading recipients through db.
 func NewResolver(db *chsql.Conn) *Resolver {
-	return &Resolver{db: db, conn: db.Raw(), cache: map[string]Target{}}
+	return &Resolver{db: db, cache: map[string]Target{}}
 }
 
-const (
-	maxCached = 200_000
-	qTargets  = `SELECT token, site_id, campaign_id, email, purpose FROM (
-    SELECT token, site_id, campaign_id, email FROM recipients WHERE token IN ?
-) ANY LEFT JOIN (
+const maxCached = 200_000
+
+// qTargets runs in the processor's insert path, which retries a failed
+// batch until it succeeds: a statement one engine refuses would stop all
+// ingestion at the first newsletter event, so both sides of the join carry
+// an alias, as current ClickHouse requires of subqueries.
+var qTargets = chsql.New("campaigns.targets", `SELECT token, site_id, campaign_id, email, purpose FROM (
+    SELECT token, site_id, campaign_id, email FROM recipients WHERE token IN @tokens
+) AS r ANY LEFT JOIN (
     SELECT site_id, campaign_id, argMax(purpose, version) AS purpose FROM campaigns GROUP BY site_id, campaign_id
-) USING site_id, campaign_id`
-)
+) AS c USING (site_id, campaign_id)`)
 
 func token(e *event.Event) string {
 	for _, p := range e.Props {
@@ -69,7 +68,7 @@ func needs(row *chstore.Row) string {
 // indexes of newsletter events whose token is unknown: they belong to no
 // site and go to events_rejected.
 func (r *Resolver) Resolve(ctx context.Context, rows []chstore.Row) ([]int, error) {
-	var missing []any
+	var missing chsql.Set[string]
 	seen := map[string]bool{}
 	for i := range rows {
 		if t := needs(&rows[i]); t != "" && !seen[t] {
@@ -86,7 +85,7 @@ func (r *Resolver) Resolve(ctx context.Context, rows []chstore.Row) ([]int, erro
 		if len(r.cache)+len(missing) > maxCached {
 			clear(r.cache)
 		}
-		res, err := r.conn.Query(ctx, qTargets, clickhouse.GroupSet{Value: missing})
+		res, err := r.db.Query(ctx, qTargets, chsql.Args{"tokens": missing})
 		if err != nil {
 			return nil, fmt.Errorf("look up %d recipient tokens: %w", len(missing), err)
 		}
