@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"footfall/internal/chsql"
 )
 
 // Commission is what the shop pays its affiliates and partner sites: a
@@ -51,26 +53,27 @@ func (c Commission) Rate(partner string) float64 {
 // kept for the session), or else the site that referred them.
 const partnerExpr = `if(affiliate != '', affiliate, if(medium = 'referral', referrer_host, ''))`
 
-const (
-	qPartnerTraffic = `SELECT ` + partnerExpr + ` AS partner, if(affiliate != '', 'affiliate', 'site') AS kind,
+var (
+	qPartnerTraffic = chsql.New("api.partner_traffic", `SELECT `+partnerExpr+` AS partner, if(affiliate != '', 'affiliate', 'site') AS kind,
        uniq(visitor_id) AS visitors, uniqIf(session_id, session_id != '') AS sessions
-FROM events WHERE %s AND partner != ''
-GROUP BY partner, kind`
+FROM events WHERE `+eventsWhere+` AND partner != ''
+GROUP BY partner, kind`)
 	// An order is the partner's when its visitor first came through the
-	// partner in the period and ordered within the window after; each order
-	// once. Arguments: site, from, to plus window, window, then the
-	// period's condition's.
-	qPartnerOrders = `SELECT partner, count(), sum(revenue) FROM (
-    SELECT order_id, any(visitor_id) AS visitor_id, any(revenue_micros) AS revenue, min(time) AS ordered
-    FROM events WHERE site_id = ? AND type = 'purchase' AND order_id != '' AND time >= ? AND time < ? + ?
+	// partner in the period and ordered within @window seconds after; each
+	// order once, each of a visitor's orders (an INNER JOIN of every
+	// order row with the one row per visitor of the right side: an ANY
+	// INNER JOIN keeps one order per visitor on current ClickHouse).
+	qPartnerOrders = chsql.New("api.partner_orders", `SELECT partner, count(), sum(revenue) FROM (
+    SELECT order_id, any(visitor_id) AS visitor, any(revenue_micros) AS revenue, min(time) AS ordered
+    FROM events WHERE site_id = @site AND type = 'purchase' AND order_id != '' AND time >= @from AND time < @to + @window
     GROUP BY order_id
-) ANY INNER JOIN (
-    SELECT visitor_id, argMin(` + partnerExpr + `, time) AS partner, min(time) AS arrived
-    FROM events WHERE %s AND ` + partnerExpr + ` != ''
+) AS o ALL INNER JOIN (
+    SELECT visitor_id AS visitor, argMin(`+partnerExpr+`, time) AS partner, min(time) AS arrived
+    FROM events WHERE `+eventsWhere+` AND `+partnerExpr+` != ''
     GROUP BY visitor_id
-) USING visitor_id
-WHERE ordered >= arrived AND ordered < arrived + ?
-GROUP BY partner`
+) AS p USING visitor
+WHERE ordered >= arrived AND ordered < arrived + @window
+GROUP BY partner`)
 )
 
 // affiliates answers GET /api/v1/affiliates?site=&from=&to=&window_days=30:
@@ -97,8 +100,9 @@ func (a *API) affiliates(w http.ResponseWriter, r *http.Request) {
 	var order []string
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	cond, args := p.where()
-	err = a.each(ctx, fmt.Sprintf(qPartnerTraffic, cond), args, func(sc func(...any) error) error {
+	args := chsql.Args{}
+	filters := map[string]string{"filters": p.where(args)}
+	err = a.each(ctx, qPartnerTraffic.With(filters), args, func(sc func(...any) error) error {
 		var id string
 		var pt partner
 		if err := sc(&id, &pt.kind, &pt.visitors, &pt.sessions); err != nil {
@@ -109,8 +113,8 @@ func (a *API) affiliates(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err == nil {
-		oargs := append([]any{p.site, p.from, p.to, window}, args...)
-		err = a.each(ctx, fmt.Sprintf(qPartnerOrders, cond), append(oargs, window), func(sc func(...any) error) error {
+		args["window"] = window
+		err = a.each(ctx, qPartnerOrders.With(filters), args, func(sc func(...any) error) error {
 			var id string
 			var n uint64
 			var rev int64

@@ -8,16 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"footfall/internal/chsql"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
+	"footfall/internal/chsql"
 	"footfall/internal/links"
 	"footfall/processor/campaigns"
 	"footfall/processor/chstore"
@@ -29,7 +29,6 @@ import (
 // API serves /api/v1/*.
 type API struct {
 	db        *chsql.Conn
-	conn      driver.Conn // being replaced by db
 	cfg       Config
 	token     string
 	now       func() time.Time
@@ -57,7 +56,7 @@ type Config struct {
 // New returns an API reading through store.
 func New(store *chstore.Store, cfg Config) *API {
 	people := profiles.NewStore(store.DB(), cfg.Rules)
-	a := &API{db: store.DB(), conn: store.Conn(), cfg: cfg, token: cfg.Token, now: time.Now, people: people,
+	a := &API{db: store.DB(), cfg: cfg, token: cfg.Token, now: time.Now, people: people,
 		segments: segments.NewStore(people), campaigns: campaigns.NewStore(store), sessions: sessionstats.NewStore(store.DB())}
 	// The overview's session figures may lag the events by these seconds.
 	a.sessions.MaxAge = 10 * time.Second
@@ -159,38 +158,37 @@ type SessionStats struct {
 // states took seconds at a million visitors. Below exactBelow visitors the
 // uniq states are small, cheap to merge and exact where a sketch is a few
 // percent off, which a small site would notice (293 visitors for 300 new
-// sessions). %[1]s is the visitors aggregate of events_hourly, %[2]s that
-// of the daily tables.
-const (
-	qTotals = `SELECT countIfMerge(pageviews), %[1]s
-FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ?`
-	qSeriesHour = `SELECT hour AS t, countIfMerge(pageviews), %[1]s
-FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t ORDER BY t`
-	qSeriesDay = `SELECT toStartOfDay(hour) AS t, countIfMerge(pageviews), %[1]s
-FROM events_hourly WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY t ORDER BY t`
+// sessions). {{visitors}} is the visitors aggregate (visitorsAgg).
+var (
+	qTotals = chsql.New("api.totals", `SELECT countIfMerge(pageviews), {{visitors}}
+FROM events_hourly WHERE site_id = @site AND hour >= @from AND hour < @to`)
+	qSeriesHour = chsql.New("api.series_hour", `SELECT hour AS t, countIfMerge(pageviews), {{visitors}}
+FROM events_hourly WHERE site_id = @site AND hour >= @from AND hour < @to GROUP BY t ORDER BY t`)
+	qSeriesDay = chsql.New("api.series_day", `SELECT toStartOfDay(hour) AS t, countIfMerge(pageviews), {{visitors}}
+FROM events_hourly WHERE site_id = @site AND hour >= @from AND hour < @to GROUP BY t ORDER BY t`)
 	// Pages are ranked by page views, cheap to add up; the visitor states
 	// are merged for the ten shown only.
-	qTopPages = `SELECT url_path, %[2]s AS v, countMerge(pageviews) AS pv
-FROM pages_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?) AND url_path IN (
-    SELECT url_path FROM pages_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?)
+	qTopPages = chsql.New("api.top_pages", `SELECT url_path, {{visitors}} AS v, countMerge(pageviews) AS pv
+FROM pages_daily WHERE site_id = @site AND day >= @from AND day < @to AND url_path IN (
+    SELECT url_path FROM pages_daily WHERE site_id = @site AND day >= @from AND day < @to
     GROUP BY url_path ORDER BY countMerge(pageviews) DESC, url_path LIMIT 10)
-GROUP BY url_path ORDER BY pv DESC, url_path`
-	qTopSources = `SELECT source, %[2]s AS v, countIfMerge(pageviews) AS pv
-FROM sources_daily WHERE site_id = ? AND day >= toDate(?) AND day < toDate(?) AND source != '(internal)'
-GROUP BY source ORDER BY v DESC, source LIMIT 10`
+GROUP BY url_path ORDER BY pv DESC, url_path`)
+	qTopSources = chsql.New("api.top_sources", `SELECT source, {{visitors}} AS v, countIfMerge(pageviews) AS pv
+FROM sources_daily WHERE site_id = @site AND day >= @from AND day < @to AND source != '(internal)'
+GROUP BY source ORDER BY v DESC, source LIMIT 10`)
 )
 
 // exactBelow is the sketched visitor count under which the overview counts
 // visitors exactly.
 const exactBelow = 100_000
 
-// visitorsAgg returns the visitor aggregates for qTotals and the others:
-// sketches, or the exact uniq states.
-func visitorsAgg(exact bool) []any {
+// visitorsAgg returns the visitors slot of events_hourly's statements and
+// that of the daily tables': sketches, or the exact uniq states.
+func visitorsAgg(exact bool) (hourly, daily map[string]string) {
 	if exact {
-		return []any{"uniqIfMerge(visitors)", "uniqMerge(visitors)"}
+		return map[string]string{"visitors": "uniqIfMerge(visitors)"}, map[string]string{"visitors": "uniqMerge(visitors)"}
 	}
-	return []any{"uniqHLL12IfMerge(visitors_hll)", "uniqHLL12Merge(visitors_hll)"}
+	return map[string]string{"visitors": "uniqHLL12IfMerge(visitors_hll)"}, map[string]string{"visitors": "uniqHLL12Merge(visitors_hll)"}
 }
 
 // errSite is the answer to a missing or malformed site parameter.
@@ -226,11 +224,30 @@ type RecentlyViewed struct {
 	Products  []Product `json:"products"`
 }
 
-// viewed_products is keyed by (site, visitor, product): one visitor's rows
+// qViewed is the products some visitor ids viewed, the most recent first.
+// viewed_products is keyed by (site, visitor, product): a visitor's rows
 // are found through the primary key, however large the site.
-const qRecentlyViewed = `SELECT product_id, argMaxMerge(name) AS name, maxMerge(last_viewed) AS last, countMerge(views)
-FROM viewed_products WHERE site_id = ? AND visitor_id = ?
-GROUP BY product_id ORDER BY last DESC, product_id LIMIT ?`
+var qViewed = chsql.New("api.viewed_products", `SELECT product_id, argMaxMerge(name) AS product_name, maxMerge(last_viewed) AS last, countMerge(views)
+FROM viewed_products WHERE site_id = @site AND visitor_id IN @visitors
+GROUP BY product_id ORDER BY last DESC, product_id LIMIT @limit`)
+
+// viewed lists the products the visitor ids viewed, at most limit.
+func (a *API) viewed(ctx context.Context, site string, visitors []string, limit uint64) ([]Product, error) {
+	out := []Product{}
+	if len(visitors) == 0 {
+		return out, nil
+	}
+	args := chsql.Args{"site": site, "visitors": chsql.Set[string](visitors), "limit": limit}
+	err := a.each(ctx, qViewed, args, func(scan func(...any) error) error {
+		var p Product
+		if err := scan(&p.ID, &p.Name, &p.LastViewed, &p.Views); err != nil {
+			return err
+		}
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}
 
 // recentlyViewed answers GET /api/v1/recently-viewed?site=demo&visitor_id=V&limit=10,
 // for a shop that shows a returning visitor what they looked at last time.
@@ -257,26 +274,12 @@ func (a *API) recentlyViewed(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	rows, err := a.conn.Query(ctx, qRecentlyViewed, site, visitor, limit)
+	products, err := a.viewed(ctx, site, []string{visitor}, limit)
 	if err != nil {
 		a.fail(w, "recently viewed", err)
 		return
 	}
-	defer rows.Close()
-	out := RecentlyViewed{Site: site, VisitorID: visitor, Products: []Product{}}
-	for rows.Next() {
-		var p Product
-		if err := rows.Scan(&p.ID, &p.Name, &p.LastViewed, &p.Views); err != nil {
-			a.fail(w, "recently viewed", err)
-			return
-		}
-		out.Products = append(out.Products, p)
-	}
-	if err := rows.Err(); err != nil {
-		a.fail(w, "recently viewed", err)
-		return
-	}
-	writeJSON(w, out)
+	writeJSON(w, RecentlyViewed{Site: site, VisitorID: visitor, Products: products})
 }
 
 // overview answers GET /api/v1/overview?site=demo&from=2026-11-01&to=2026-11-08&interval=day
@@ -311,13 +314,15 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	o := Overview{Site: site, From: from, To: to, Interval: interval, Series: []Point{}}
-	if err := a.conn.QueryRow(ctx, fmt.Sprintf(qTotals, visitorsAgg(false)...), site, from, to).Scan(&o.Pageviews, &o.Visitors); err != nil {
+	hourly, daily := visitorsAgg(false)
+	args := chsql.Args{"site": site, "from": from, "to": to}
+	if err := a.db.QueryRow(ctx, qTotals.With(hourly), args).Scan(&o.Pageviews, &o.Visitors); err != nil {
 		a.fail(w, "totals", err)
 		return
 	}
-	agg := visitorsAgg(o.Visitors < exactBelow)
 	if o.Visitors < exactBelow {
-		if err := a.conn.QueryRow(ctx, fmt.Sprintf(qTotals, agg...), site, from, to).Scan(&o.Pageviews, &o.Visitors); err != nil {
+		hourly, daily = visitorsAgg(true)
+		if err := a.db.QueryRow(ctx, qTotals.With(hourly), args).Scan(&o.Pageviews, &o.Visitors); err != nil {
 			a.fail(w, "totals", err)
 			return
 		}
@@ -332,27 +337,26 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		o.BounceRate = float64(st.Bounces) / float64(n)
 		o.VisitDuration = float64(st.Duration) / float64(n)
 	}
-	rows, err := a.conn.Query(ctx, fmt.Sprintf(series, agg...), site, from, to)
+	err = a.each(ctx, series.With(hourly), args, func(scan func(...any) error) error {
+		var p Point
+		if err := scan(&p.Time, &p.Pageviews, &p.Visitors); err != nil {
+			return err
+		}
+		o.Series = append(o.Series, p)
+		return nil
+	})
 	if err != nil {
 		a.fail(w, "series", err)
 		return
 	}
-	for rows.Next() {
-		var p Point
-		if err := rows.Scan(&p.Time, &p.Pageviews, &p.Visitors); err != nil {
-			rows.Close()
-			a.fail(w, "series", err)
-			return
-		}
-		o.Series = append(o.Series, p)
-	}
-	rows.Close()
 	o.Series = fill(o.Series, from, to, step)
-	if o.Pages, err = a.top(ctx, fmt.Sprintf(qTopPages, agg...), site, from, to, site, from, to); err != nil {
+	// The daily tables are keyed by day: the period's whole UTC days.
+	days := chsql.Args{"site": site, "from": chsql.Date(from), "to": chsql.Date(to)}
+	if o.Pages, err = a.top(ctx, qTopPages.With(daily), days); err != nil {
 		a.fail(w, "top pages", err)
 		return
 	}
-	if o.Sources, err = a.top(ctx, fmt.Sprintf(qTopSources, agg...), site, from, to); err != nil {
+	if o.Sources, err = a.top(ctx, qTopSources.With(daily), days); err != nil {
 		a.fail(w, "top sources", err)
 		return
 	}
@@ -385,21 +389,17 @@ func fill(have []Point, from, to time.Time, step time.Duration) []Point {
 	return out
 }
 
-func (a *API) top(ctx context.Context, query string, args ...any) ([]Row, error) {
-	rows, err := a.conn.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+func (a *API) top(ctx context.Context, q *chsql.Query, args chsql.Args) ([]Row, error) {
 	out := []Row{}
-	for rows.Next() {
+	err := a.each(ctx, q, args, func(scan func(...any) error) error {
 		var r Row
-		if err := rows.Scan(&r.Key, &r.Visitors, &r.Views); err != nil {
-			return nil, err
+		if err := scan(&r.Key, &r.Visitors, &r.Views); err != nil {
+			return err
 		}
 		out = append(out, r)
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // period reads from and to (YYYY-MM-DD, UTC, to exclusive).
@@ -442,4 +442,64 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
+
+// spoolMemory is how much of a file answer a spool keeps in memory before
+// it moves to a temporary file.
+const spoolMemory = 4 << 20
+
+// A spool holds a file answer (a CSV export) until it is complete: the
+// status goes out only once every query behind the file has succeeded, so
+// a query that fails midway is a 5xx answer, never a cut file behind a
+// 200. Past spoolMemory bytes it goes to a temporary file, already
+// unlinked, so exports of any size cost disk rather than memory.
+type spool struct {
+	mem  []byte
+	file *os.File
+	size int64
+}
+
+func (s *spool) Write(p []byte) (int, error) {
+	if s.file == nil && len(s.mem)+len(p) > spoolMemory {
+		f, err := os.CreateTemp("", "footfall-export-*")
+		if err != nil {
+			return 0, fmt.Errorf("spool an answer: %w", err)
+		}
+		os.Remove(f.Name())
+		if _, err := f.Write(s.mem); err != nil {
+			f.Close()
+			return 0, fmt.Errorf("spool an answer: %w", err)
+		}
+		s.file, s.mem = f, nil
+	}
+	s.size += int64(len(p))
+	if s.file != nil {
+		return s.file.Write(p)
+	}
+	s.mem = append(s.mem, p...)
+	return len(p), nil
+}
+
+// send answers 200 with what the spool holds, under the headers already
+// set on w.
+func (s *spool) send(w http.ResponseWriter) error {
+	w.Header().Set("Content-Length", strconv.FormatInt(s.size, 10))
+	w.WriteHeader(http.StatusOK)
+	if s.file == nil {
+		_, err := w.Write(s.mem)
+		return err
+	}
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	_, err := io.Copy(w, s.file)
+	return err
+}
+
+// Close frees the spool's temporary file.
+func (s *spool) Close() error {
+	if s.file == nil {
+		return nil
+	}
+	return s.file.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/processor/profiles"
 )
@@ -101,27 +102,12 @@ func (a *API) profile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "timeline", err)
 		return
 	}
-	out.Products = []Product{}
-	rows, err := a.conn.Query(ctx, qPersonViewed, profiles.Bind([]any{site, visitors, uint64(10)})...)
-	if err != nil {
+	if out.Products, err = a.viewed(ctx, site, visitors, 10); err != nil {
 		a.fail(w, "recently viewed", err)
 		return
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var p Product
-		if err := rows.Scan(&p.ID, &p.Name, &p.LastViewed, &p.Views); err != nil {
-			a.fail(w, "recently viewed", err)
-			return
-		}
-		out.Products = append(out.Products, p)
-	}
 	writeJSON(w, out)
 }
-
-const qPersonViewed = `SELECT product_id, argMaxMerge(name) AS name, maxMerge(last_viewed) AS last, countMerge(views)
-FROM viewed_products WHERE site_id = ? AND visitor_id IN ?
-GROUP BY product_id ORDER BY last DESC, product_id LIMIT ?`
 
 // manual answers POST /api/v1/profile/manual?site=&...: body
 // {"class": "loyal", "populations": ["pro"]}; a field left out stays, a
@@ -211,6 +197,10 @@ type Lifecycle struct {
 	Stages  map[string]uint64 `json:"stages"`
 }
 
+// qLifecycle counts the people of a site ({{people}}: profiles' people
+// query) per class and stage.
+var qLifecycle = chsql.New("api.lifecycle", `SELECT class, stage, count() FROM ({{people}}) GROUP BY class, stage`)
+
 // lifecycle answers GET /api/v1/lifecycle?site=.
 func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 	site, ok := siteOf(w, r)
@@ -224,13 +214,11 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "lifecycle", err)
 		return
 	}
-	sql, args := q.SQL()
-	rows, err := a.conn.Query(ctx, "SELECT class, stage, count() FROM ("+sql+") GROUP BY class, stage", profiles.Bind(args)...)
+	people, args, err := q.SQL()
 	if err != nil {
 		a.fail(w, "lifecycle", err)
 		return
 	}
-	defer rows.Close()
 	out := Lifecycle{Site: site, Classes: map[string]uint64{}, Stages: map[string]uint64{}}
 	for _, c := range profiles.Classes {
 		out.Classes[c] = 0
@@ -238,15 +226,19 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 	for _, s := range profiles.Stages {
 		out.Stages[s] = 0
 	}
-	for rows.Next() {
+	err = a.each(ctx, qLifecycle.With(map[string]string{"people": people}), args, func(scan func(...any) error) error {
 		var class, stage string
 		var n uint64
-		if err := rows.Scan(&class, &stage, &n); err != nil {
-			a.fail(w, "lifecycle", err)
-			return
+		if err := scan(&class, &stage, &n); err != nil {
+			return err
 		}
 		out.Classes[class] += n
 		out.Stages[stage] += n
+		return nil
+	})
+	if err != nil {
+		a.fail(w, "lifecycle", err)
+		return
 	}
 	if wantsCSV(r) {
 		t := Table{Report: "lifecycle", Site: site, Columns: []string{"kind", "name", "people"}}
@@ -263,17 +255,20 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 }
 
 // qLedger is the consent ledger of a site with each row's person; the
-// person key is the address once the visitor id is identified. Arguments:
-// site, purpose, purpose, site (PersonMap).
-const qLedger = `SELECT time, ` + profiles.PersonKey + ` AS person_key, visitor_id, purpose, granted, source, wording, ip
-FROM (SELECT * FROM consents WHERE site_id = ? AND (? = '' OR purpose = ?))
-ANY LEFT JOIN (` + profiles.PersonMap + `) USING visitor_id
-ORDER BY time, visitor_id, purpose`
+// person key is the address once the visitor id is identified. An empty
+// @purpose is every purpose.
+var qLedger = chsql.New("api.consent_ledger", `SELECT time, `+profiles.PersonKey+` AS person_key, visitor_id, purpose, granted, source, wording, ip
+FROM (
+    SELECT time, visitor_id, purpose, granted, source, wording, ip FROM consents
+    WHERE site_id = @site AND (@purpose = '' OR purpose = @purpose)
+) AS c ANY LEFT JOIN (`+profiles.PersonMap+`) AS m USING visitor_id
+ORDER BY time, visitor_id, purpose`)
 
 // consentLedger answers GET /api/v1/consents/export.csv?site=&purpose=:
 // every consent, subscription and withdrawal ever recorded, oldest first,
 // with when, how (source), the exact wording and the anonymised address:
-// the proof of who agreed to what and when.
+// the proof of who agreed to what and when. The file is spooled: a query
+// that fails is an error answer, never a cut ledger.
 func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	site, purpose := q.Get("site"), q.Get("purpose")
@@ -287,30 +282,34 @@ func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
 	defer cancel()
-	rows, err := a.conn.Query(ctx, qLedger, site, purpose, purpose, site)
-	if err != nil {
-		a.fail(w, "consent ledger", err)
-		return
-	}
-	defer rows.Close()
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="consents-`+site+`.csv"`)
-	out := csv.NewWriter(w)
+	var file spool
+	defer file.Close()
+	out := csv.NewWriter(&file)
 	out.Write([]string{"time", "person", "visitor_id", "purpose", "granted", "source", "wording", "ip"})
-	for rows.Next() {
+	err := a.each(ctx, qLedger, chsql.Args{"site": site, "purpose": purpose}, func(scan func(...any) error) error {
 		var at time.Time
 		var person, visitor, purpose, source, wording, ip string
 		var granted uint8
-		if err := rows.Scan(&at, &person, &visitor, &purpose, &granted, &source, &wording, &ip); err != nil {
-			slog.Error("query failed", "report", "consent ledger", "err", err)
-			out.Write([]string{"# export failed: " + err.Error()})
-			break
+		if err := scan(&at, &person, &visitor, &purpose, &granted, &source, &wording, &ip); err != nil {
+			return err
 		}
 		g := "no"
 		if granted == 1 {
 			g = "yes"
 		}
-		out.Write([]string{at.UTC().Format(time.RFC3339), person, visitor, purpose, g, source, wording, ip})
+		return out.Write([]string{at.UTC().Format(time.RFC3339), person, visitor, purpose, g, source, wording, ip})
+	})
+	if err == nil {
+		out.Flush()
+		err = out.Error()
 	}
-	out.Flush()
+	if err != nil {
+		a.fail(w, "consent ledger", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="consents-`+site+`.csv"`)
+	if err := file.send(w); err != nil {
+		slog.Warn("consent ledger not delivered", "err", err)
+	}
 }

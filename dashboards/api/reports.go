@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"footfall/internal/chsql"
 )
 
 // The analyst's reports: breakdowns, time series and funnels over the raw
@@ -45,16 +47,36 @@ var dims = map[string]string{
 }
 
 // propKey is the shape of an event property a report may use as a
-// dimension, prop.<key>: checked, since it is written into the query.
+// dimension, prop.<key>.
 var propKey = regexp.MustCompile(`^prop\.[A-Za-z0-9_-]{1,64}$`)
 
-// dimExpr is the expression of an event dimension, or false.
-func dimExpr(name string) (string, bool) {
+// isDim says whether name is an event dimension.
+func isDim(name string) bool {
+	_, ok := dims[name]
+	return ok || propKey.MatchString(name)
+}
+
+// dimExpr is the expression of an event dimension, or false. A property's
+// key is a parameter, added to args (param).
+func dimExpr(name string, args chsql.Args) (string, bool) {
 	if propKey.MatchString(name) {
-		return "prop_values[indexOf(prop_keys, '" + strings.TrimPrefix(name, "prop.") + "')]", true
+		return "prop_values[indexOf(prop_keys, " + param(args, strings.TrimPrefix(name, "prop.")) + ")]", true
 	}
 	expr, ok := dims[name]
 	return expr, ok
+}
+
+// param adds v to args under the first free generated name, f0, f1, ...,
+// and returns its reference (@f0): the values of SQL composed at run time
+// (filters, a property's key) go in parameters like any other.
+func param(args chsql.Args, v any) string {
+	for i := 0; ; i++ {
+		name := "f" + strconv.Itoa(i)
+		if _, taken := args[name]; !taken {
+			args[name] = v
+			return "@" + name
+		}
+	}
 }
 
 // sessionDims are dimensions of a whole session: its first and last page
@@ -94,29 +116,30 @@ func parseFilter(raw string) (Filter, error) {
 		return Filter{}, fmt.Errorf("filter %q: want dimension==value, dimension!=value or dimension^=prefix", raw)
 	}
 	f := Filter{Dim: raw[:at], Op: op, Value: raw[at+len(op):]}
-	if _, ok := dimExpr(f.Dim); !ok {
+	if !isDim(f.Dim) {
 		return f, fmt.Errorf("filter %q: unknown dimension %q, want one of %s", raw, f.Dim, dimList())
 	}
 	return f, nil
 }
 
-// where is the condition of filters over the events, with its arguments.
-func where(filters []Filter) (string, []any) {
+// where is the condition of filters over the events, " AND <condition>"
+// for each, their values added to args under generated names (param), so
+// that the conditions of several lists of filters can go in one statement.
+func where(filters []Filter, args chsql.Args) string {
 	var sb strings.Builder
-	var args []any
 	for _, f := range filters {
-		expr, _ := dimExpr(f.Dim)
+		expr, _ := dimExpr(f.Dim, args)
+		v := param(args, f.Value)
 		switch f.Op {
 		case "==":
-			sb.WriteString(" AND " + expr + " = ?")
+			sb.WriteString(" AND " + expr + " = " + v)
 		case "!=":
-			sb.WriteString(" AND " + expr + " != ?")
+			sb.WriteString(" AND " + expr + " != " + v)
 		case "^=":
-			sb.WriteString(" AND startsWith(" + expr + ", ?)")
+			sb.WriteString(" AND startsWith(" + expr + ", " + v + ")")
 		}
-		args = append(args, f.Value)
 	}
-	return sb.String(), args
+	return sb.String()
 }
 
 func dimList() string {
@@ -227,43 +250,47 @@ func (p reportParams) table(report string, columns ...string) Table {
 }
 
 // eventsWhere selects the site's human, on-site events of the period that
-// pass the filters; arguments: site, from, to, then the filters'.
-const eventsWhere = `site_id = ? AND time >= ? AND time < ? AND is_bot = 0 AND ingest != 'email'`
+// pass the report's filters: parameters @site, @from and @to, and the
+// filters in the {{filters}} slot (reportParams.where).
+const eventsWhere = `site_id = @site AND time >= @from AND time < @to AND is_bot = 0 AND ingest != 'email'{{filters}}`
 
-func (p reportParams) where() (string, []any) {
-	cond, args := where(p.filters)
-	return eventsWhere + cond, append([]any{p.site, p.from, p.to}, args...)
+// where adds the site, the period and the filters' values to args and
+// returns the filters' part of eventsWhere, for its {{filters}} slot.
+func (p reportParams) where(args chsql.Args) string {
+	args["site"], args["from"], args["to"] = p.site, p.from, p.to
+	return where(p.filters, args)
 }
 
-const (
+var (
 	// qBreakdown: one row per value of a dimension. Revenue is in
 	// currency units.
-	qBreakdown = `SELECT toString(%[1]s) AS k, uniq(visitor_id) AS visitors, countIf(type = 'pageview') AS pageviews,
-       uniqIf(session_id, session_id != '') AS sessions, count() AS events,
+	qBreakdown = chsql.New("api.breakdown", `SELECT toString({{dim}}) AS k, uniq(visitor_id) AS visitors, countIf(type = 'pageview') AS pageviews,
+       uniqIf(session_id, session_id != '') AS sessions, count() AS event_count,
        uniqExactIf(order_id, type = 'purchase' AND order_id != '') AS orders,
        sumIf(revenue_micros, type = 'purchase') / 1e6 AS revenue
-FROM events WHERE %[2]s
-GROUP BY k ORDER BY visitors DESC, pageviews DESC, events DESC, k LIMIT ?`
-	// qSessionBreakdown: sessions grouped by one of their own dimensions.
-	// A session's pages are those of the period; a visitor is returning
-	// when first seen before the session began.
-	qSessionBreakdown = `SELECT %[1]s AS k, uniq(visitor) AS visitors, count() AS sessions, sum(pv) AS pageviews,
+FROM events WHERE `+eventsWhere+`
+GROUP BY k ORDER BY visitors DESC, pageviews DESC, event_count DESC, k LIMIT @limit`)
+	// qSessionBreakdown: sessions grouped by one of their own dimensions
+	// ({{dim}}: entry_page, exit_page or visitor_type). A session's pages
+	// are those of the period; a visitor is returning when first seen
+	// before the session began.
+	qSessionBreakdown = chsql.New("api.session_breakdown", `SELECT {{dim}} AS k, uniq(visitor) AS visitors, count() AS sessions, sum(pv) AS pageviews,
        countIf(pv <= 1) / count() AS bounce_rate, avg(duration) AS visit_duration
 FROM (
-    SELECT visitor, entry_page, exit_page, pv, duration, if(first_seen < started, 'returning', 'new') AS visitor_type
+    SELECT visitor, entry_page, exit_page, pv, duration, if(visitor_first_seen < started, 'returning', 'new') AS visitor_type
     FROM (
         SELECT session_id, any(visitor_id) AS visitor, min(time) AS started, toUInt32(max(time) - min(time)) AS duration,
                argMinIf(url_path, time, type = 'pageview') AS entry_page, argMaxIf(url_path, time, type = 'pageview') AS exit_page,
                countIf(type = 'pageview') AS pv
-        FROM events WHERE %[2]s AND session_id != ''
+        FROM events WHERE `+eventsWhere+` AND session_id != ''
         GROUP BY session_id
-    ) ANY LEFT JOIN (
-        SELECT visitor_id AS visitor, minMerge(first_seen) AS first_seen FROM visitor_profiles
-        WHERE site_id = ? AND visitor_id IN (SELECT visitor_id FROM events WHERE %[2]s)
+    ) AS s ANY LEFT JOIN (
+        SELECT visitor_id AS visitor, minMerge(first_seen) AS visitor_first_seen FROM visitor_profiles
+        WHERE site_id = @site AND visitor_id IN (SELECT visitor_id FROM events WHERE `+eventsWhere+`)
         GROUP BY visitor_id
-    ) USING visitor
+    ) AS v USING visitor
 )
-GROUP BY k ORDER BY sessions DESC, k LIMIT ?`
+GROUP BY k ORDER BY sessions DESC, k LIMIT @limit`)
 )
 
 // breakdown answers GET /api/v1/breakdown?site=&from=&to=&by=source
@@ -280,17 +307,16 @@ func (a *API) breakdown(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("limit: %w", err))
 		return
 	}
-	cond, args := p.where()
-	var query string
+	args := chsql.Args{"limit": uint64(limit)}
+	var query *chsql.Query
 	var t Table
-	switch expr, isEvent := dimExpr(by); {
+	switch expr, isEvent := dimExpr(by, args); {
 	case isEvent:
-		query = fmt.Sprintf(qBreakdown, expr, cond)
-		args = append(args, uint64(limit))
+		query = qBreakdown.With(map[string]string{"dim": expr, "filters": p.where(args)})
 		t = p.table("breakdown-"+by, by, "visitors", "pageviews", "sessions", "events", "orders", "revenue")
 	case sessionDims[by]:
-		query = fmt.Sprintf(qSessionBreakdown, by, cond)
-		args = append(append(append(args, p.site), args...), uint64(limit))
+		// by is one of sessionDims' names, a column of the statement.
+		query = qSessionBreakdown.With(map[string]string{"dim": by, "filters": p.where(args)})
 		t = p.table("breakdown-"+by, by, "visitors", "sessions", "pageviews", "bounce_rate", "visit_duration_seconds")
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Errorf("by: want one of %s", dimList()))
@@ -298,33 +324,26 @@ func (a *API) breakdown(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	rows, err := a.conn.Query(ctx, query, args...)
-	if err != nil {
-		a.fail(w, "breakdown", err)
-		return
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err = a.each(ctx, query, args, func(scan func(...any) error) error {
 		var k string
 		if sessionDims[by] {
 			var visitors, sessions, pageviews uint64
 			var bounce, duration float64
-			if err := rows.Scan(&k, &visitors, &sessions, &pageviews, &bounce, &duration); err != nil {
-				a.fail(w, "breakdown", err)
-				return
+			if err := scan(&k, &visitors, &sessions, &pageviews, &bounce, &duration); err != nil {
+				return err
 			}
 			t.Rows = append(t.Rows, []any{k, visitors, sessions, pageviews, roundTo(bounce, 4), roundTo(duration, 1)})
-			continue
+			return nil
 		}
 		var visitors, pageviews, sessions, events, orders uint64
 		var revenue float64
-		if err := rows.Scan(&k, &visitors, &pageviews, &sessions, &events, &orders, &revenue); err != nil {
-			a.fail(w, "breakdown", err)
-			return
+		if err := scan(&k, &visitors, &pageviews, &sessions, &events, &orders, &revenue); err != nil {
+			return err
 		}
 		t.Rows = append(t.Rows, []any{k, visitors, pageviews, sessions, events, orders, roundTo(revenue, 2)})
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		a.fail(w, "breakdown", err)
 		return
 	}
@@ -340,14 +359,18 @@ var intervals = map[string]string{
 	"month": "toDateTime(toStartOfMonth(%s))",
 }
 
-const (
-	qSeriesEvents = `SELECT %[1]s AS t, countIf(type = 'pageview'), uniq(visitor_id)
-FROM events WHERE %[2]s GROUP BY t ORDER BY t`
-	// Sessions count in the step they began in.
-	qSeriesSessions = `SELECT %[1]s AS t, count(), countIf(pv <= 1), sum(duration) FROM (
+var (
+	// qSeriesEvents: page views and visitors per step ({{step}}: the
+	// event's time rounded down, as intervals say).
+	qSeriesEvents = chsql.New("api.series_events", `SELECT {{step}} AS t, countIf(type = 'pageview'), uniq(visitor_id)
+FROM events WHERE `+eventsWhere+` GROUP BY t ORDER BY t`)
+	// qSeriesSessions: sessions count in the step they began in ({{step}}:
+	// started rounded down).
+	qSeriesSessions = chsql.New("api.series_sessions", `SELECT {{step}} AS t, count(), countIf(pv <= 1), sum(duration) FROM (
     SELECT min(time) AS started, toUInt32(max(time) - min(time)) AS duration, countIf(type = 'pageview') AS pv
-    FROM events WHERE %[2]s AND session_id != '' GROUP BY session_id
-) GROUP BY t ORDER BY t`
+    FROM events WHERE `+eventsWhere+` AND session_id != '' GROUP BY session_id
+)
+GROUP BY t ORDER BY t`)
 )
 
 // timeseries answers GET /api/v1/timeseries?site=&from=&to=&interval=day
@@ -386,8 +409,10 @@ func (a *API) timeseries(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	cond, args := p.where()
-	err := a.each(ctx, fmt.Sprintf(qSeriesEvents, fmt.Sprintf(bucket, "time"), cond), args, func(sc func(...any) error) error {
+	args := chsql.Args{}
+	filters := p.where(args)
+	events := qSeriesEvents.With(map[string]string{"step": fmt.Sprintf(bucket, "time"), "filters": filters})
+	err := a.each(ctx, events, args, func(sc func(...any) error) error {
 		var t time.Time
 		var pv, v uint64
 		if err := sc(&t, &pv, &v); err != nil {
@@ -398,7 +423,8 @@ func (a *API) timeseries(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err == nil {
-		err = a.each(ctx, fmt.Sprintf(qSeriesSessions, fmt.Sprintf(bucket, "started"), cond), args, func(sc func(...any) error) error {
+		sessions := qSeriesSessions.With(map[string]string{"step": fmt.Sprintf(bucket, "started"), "filters": filters})
+		err = a.each(ctx, sessions, args, func(sc func(...any) error) error {
 			var t time.Time
 			var n, b, d uint64
 			if err := sc(&t, &n, &b, &d); err != nil {
@@ -457,9 +483,10 @@ func stepsOf(interval string, from, to time.Time) []time.Time {
 	return out
 }
 
-// each runs query and calls f with a scanner for each row.
-func (a *API) each(ctx context.Context, query string, args []any, f func(scan func(...any) error) error) error {
-	rows, err := a.conn.Query(ctx, query, args...)
+// each runs q and calls f with a scanner for each row. A row f refuses,
+// or a failure of the query midway, is its error: never part of an answer.
+func (a *API) each(ctx context.Context, q *chsql.Query, args chsql.Args, f func(scan func(...any) error) error) error {
+	rows, err := a.db.Query(ctx, q, args)
 	if err != nil {
 		return err
 	}
@@ -491,13 +518,13 @@ func roundTo(x float64, places int) float64 {
 	return math.Round(x*f) / f
 }
 
-const (
+var (
 	// The last 30 minutes: the time index reads only them.
-	qRealtime = `SELECT uniq(visitor_id), countIf(type = 'pageview') FROM events
-WHERE site_id = ? AND time >= ? AND is_bot = 0 AND ingest != 'email'`
-	qRealtimePages = `SELECT url_path, uniq(visitor_id) AS v FROM events
-WHERE site_id = ? AND time >= ? AND is_bot = 0 AND ingest != 'email' AND type = 'pageview'
-GROUP BY url_path ORDER BY v DESC, url_path LIMIT 10`
+	qRealtime = chsql.New("api.realtime", `SELECT uniq(visitor_id), countIf(type = 'pageview') FROM events
+WHERE site_id = @site AND time >= @since AND is_bot = 0 AND ingest != 'email'`)
+	qRealtimePages = chsql.New("api.realtime_pages", `SELECT url_path, uniq(visitor_id) AS v FROM events
+WHERE site_id = @site AND time >= @since AND is_bot = 0 AND ingest != 'email' AND type = 'pageview'
+GROUP BY url_path ORDER BY v DESC, url_path LIMIT 10`)
 )
 
 // Realtime is who is on the site now.
@@ -520,11 +547,12 @@ func (a *API) realtime(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	out := Realtime{Site: site, Minutes: 30, Pages: []Row{}}
-	if err := a.conn.QueryRow(ctx, qRealtime, site, since).Scan(&out.Visitors, &out.Pageviews); err != nil {
+	args := chsql.Args{"site": site, "since": since}
+	if err := a.db.QueryRow(ctx, qRealtime, args).Scan(&out.Visitors, &out.Pageviews); err != nil {
 		a.fail(w, "realtime", err)
 		return
 	}
-	err := a.each(ctx, qRealtimePages, []any{site, since}, func(sc func(...any) error) error {
+	err := a.each(ctx, qRealtimePages, args, func(sc func(...any) error) error {
 		var row Row
 		if err := sc(&row.Key, &row.Visitors); err != nil {
 			return err

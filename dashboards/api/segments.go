@@ -230,8 +230,9 @@ func (a *API) members(w http.ResponseWriter, r *http.Request) {
 var csvHeader = []string{"email", "user_id", "class", "stage", "populations", "first_seen", "last_seen", "sessions", "orders", "revenue", "last_order", "consents"}
 
 // exportCSV answers GET /api/v1/segments/{id}/export.csv?site=&consent=:
-// every member, streamed page by page. With consent=newsletter, only
-// people whose latest word on that purpose was yes are in it.
+// every member, read page by page. With consent=newsletter, only people
+// whose latest word on that purpose was yes are in it. The file is
+// spooled: a page that fails is an error answer, never a cut file.
 func (a *API) exportCSV(w http.ResponseWriter, r *http.Request) {
 	consent := r.URL.Query().Get("consent")
 	if consent != "" && !purposeName.MatchString(consent) {
@@ -244,9 +245,9 @@ func (a *API) exportCSV(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="segment-%s.csv"`, strings.ReplaceAll(seg.ID, ":", "-")))
-	out := csv.NewWriter(w)
+	var file spool
+	defer file.Close()
+	out := csv.NewWriter(&file)
 	out.Write(csvHeader)
 	const page = 5000
 	after := ""
@@ -260,11 +261,7 @@ func (a *API) exportCSV(w http.ResponseWriter, r *http.Request) {
 			err = a.writeCSV(ctx, out, seg.Site, batch)
 		}
 		if err != nil {
-			// The header is out: the status cannot change any more, so the
-			// file ends with a line that says it is cut short.
-			slog.Error("query failed", "report", "segment export", "err", err)
-			out.Write([]string{"# export failed: " + err.Error()})
-			out.Flush()
+			a.fail(w, "segment export", err)
 			return
 		}
 		if len(batch) < page {
@@ -273,6 +270,15 @@ func (a *API) exportCSV(w http.ResponseWriter, r *http.Request) {
 		after = batch[len(batch)-1].Key
 	}
 	out.Flush()
+	if err := out.Error(); err != nil {
+		a.fail(w, "segment export", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="segment-%s.csv"`, strings.ReplaceAll(seg.ID, ":", "-")))
+	if err := file.send(w); err != nil {
+		slog.Warn("segment export not delivered", "err", err)
+	}
 }
 
 func (a *API) writeCSV(ctx context.Context, out *csv.Writer, site string, batch []profiles.Person) error {
