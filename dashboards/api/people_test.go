@@ -154,6 +154,22 @@ func TestPeopleAPI(t *testing.T) {
 		t.Errorf("deleted segment: %d", code)
 	}
 
+	// The consent ledger, oldest first, with each row's person.
+	code, b = call(t, srv, "GET", "/api/v1/consents/export.csv?site=shop", "")
+	wantLedger := "time,person,visitor_id,purpose,granted,source,wording,ip\n" +
+		"2026-11-02T09:03:00Z,ann@x.example,va,newsletter,yes,footer-form,nl-v2,\n" +
+		"2026-11-02T09:03:00Z,ann@x.example,va,tips,yes,footer-form,nl-v2,\n" +
+		"2026-11-02T09:05:00Z,bob@x.example,vb,newsletter,yes,beacon,,\n" +
+		"2026-11-02T09:07:00Z,bob@x.example,vb,newsletter,no,beacon,,\n" +
+		"2026-11-02T09:08:00Z,cat@x.example,vc,newsletter,yes,beacon,,\n"
+	if code != 200 || string(b) != wantLedger {
+		t.Errorf("ledger %d:\n%s\nwant:\n%s", code, b, wantLedger)
+	}
+	code, b = call(t, srv, "GET", "/api/v1/consents/export.csv?site=shop&purpose=tips", "")
+	if want := "time,person,visitor_id,purpose,granted,source,wording,ip\n2026-11-02T09:03:00Z,ann@x.example,va,tips,yes,footer-form,nl-v2,\n"; code != 200 || string(b) != want {
+		t.Errorf("tips ledger %d:\n%s", code, b)
+	}
+
 	// Export and erasure.
 	code, b = call(t, srv, "GET", "/api/v1/profile/export?site=shop&email=ann@x.example", "")
 	var x profiles.Export

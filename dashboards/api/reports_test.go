@@ -112,6 +112,16 @@ func TestReports(t *testing.T) {
 			{"new", 3., 3., 5., 0.3333, 140.},
 			{"returning", 1., 1., 1., 1., 0.},
 		}},
+		{"exit pages", "/api/v1/breakdown?" + period + "&by=exit_page", [][]any{
+			{"/", 1., 1., 1., 1., 0.},
+			{"/hats", 1., 1., 2., 0., 120.},
+			{"/shoes", 1., 1., 1., 1., 0.},
+			{"/shoes/trail", 1., 1., 2., 0., 300.},
+		}},
+		{"new and returning on mobile", "/api/v1/breakdown?" + period + "&by=visitor_type&filter=device==mobile", [][]any{
+			{"new", 2., 2., 3., 0.5, 60.},
+			{"returning", 1., 1., 1., 1., 0.},
+		}},
 		{"countries (none without a GeoIP database)", "/api/v1/breakdown?" + period + "&by=country", [][]any{
 			{"", 3., 6., 4., 12., 1., 50.},
 		}},
@@ -228,6 +238,34 @@ func TestAffiliates(t *testing.T) {
 	var e struct{ Error string }
 	if code := get(t, srv, "/api/v1/affiliates/link?affiliate=blog1&url=javascript:alert(1)", "tok", &e); code != 400 || e.Error == "" {
 		t.Errorf("javascript: link %d %q", code, e.Error)
+	}
+}
+
+// TestAffiliateOrders: every order of an affiliate's visitor within the
+// window counts, not one per visitor (an ANY INNER JOIN keeps one order
+// row per visitor on current ClickHouse: 1 order here instead of 2).
+func TestAffiliateOrders(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	d1 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+	order := func(at time.Time, id string, revenue int64) stacktest.Hit {
+		h := stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "purchase", event.VisitorID: "d", event.OrderID: id}}
+		h.Revenue = revenue
+		return h
+	}
+	stacktest.Insert(t, store,
+		stacktest.Hit{At: d1, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview", event.VisitorID: "d",
+			event.SessionID: "d1", event.URL: "https://shop.example/?aff=blog1"}},
+		order(d1.Add(time.Hour), "o1", 20_000_000),
+		order(d1.Add(48*time.Hour), "o2", 30_000_000),
+	)
+	mux := http.NewServeMux()
+	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules, Commission: api.Commission{Default: 0.1}}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	got := rows(t, srv, "/api/v1/affiliates?site=shop&from=2026-11-01&to=2026-12-01")
+	want := [][]any{{"blog1", "affiliate", 1., 1., 2., 50., 0.1, 5.}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("affiliates\n%v\nwant\n%v", got, want)
 	}
 }
 
