@@ -30,6 +30,9 @@ type Statement struct {
 	// composed statement, which the check replays at least once each.
 	Template string `json:"template"`
 	SQL      string `json:"sql"`
+	// At is when it was sent, in Unix seconds: the check replays now()
+	// as this time, so that both engines see the same clock.
+	At int64 `json:"at"`
 	// Code is the server's error code when the statement failed (0: it
 	// succeeded, -1: it failed without one).
 	Code int32 `json:"code,omitempty"`
@@ -79,7 +82,7 @@ func (r *recorder) record(name, kind, template, sql string, err error) {
 	if r == nil {
 		return
 	}
-	st := Statement{Name: name, Kind: kind, Template: template, SQL: sql}
+	st := Statement{Name: name, Kind: kind, Template: template, SQL: sql, At: time.Now().Unix()}
 	if err != nil {
 		st.Code = -1
 		var ex *clickhouse.Exception
