@@ -1,0 +1,93 @@
+package api_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"testing"
+	"time"
+
+	"footfall/dashboards/api"
+	"footfall/internal/event"
+	"footfall/internal/stacktest"
+	"footfall/processor/profiles"
+)
+
+// TestFunnelOrder: steps of the same second count in the order they
+// happened, as the collector's ids record it (event.NewID), not in the
+// order of the steps nor as they lie on disk; one event is one step; the
+// window is in whole seconds from the step 1 event a visitor's furthest
+// chain starts at. Hits of one second are written in the order they
+// happened, as the collector stamps them.
+func TestFunnelOrder(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	d := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	s := d.Add(7 * time.Second) // the second of the checkouts and orders
+	ms := time.Millisecond
+	hit := func(at time.Time, visitor, typ, path string) stacktest.Hit {
+		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: typ, event.VisitorID: visitor,
+			event.SessionID: visitor + "1", event.URL: "https://shop.example" + path}}
+	}
+	stacktest.Insert(t, store,
+		// Checkout and order in the same millisecond, in both orders.
+		hit(d, "inorder", "pageview", "/"),
+		hit(s.Add(250*ms), "inorder", "begin_checkout", "/checkout"),
+		hit(s.Add(250*ms), "inorder", "purchase", "/thanks"),
+		hit(d, "reversed", "pageview", "/"),
+		hit(s.Add(250*ms), "reversed", "purchase", "/thanks"),
+		hit(s.Add(250*ms), "reversed", "begin_checkout", "/checkout"),
+		// The same second, different milliseconds, in both orders.
+		hit(d, "ms", "pageview", "/"),
+		hit(s.Add(400*ms), "ms", "begin_checkout", "/checkout"),
+		hit(s.Add(900*ms), "ms", "purchase", "/thanks"),
+		hit(d, "msrev", "pageview", "/"),
+		hit(s.Add(400*ms), "msrev", "purchase", "/thanks"),
+		hit(s.Add(900*ms), "msrev", "begin_checkout", "/checkout"),
+		// A 60 s window counts whole seconds: 10:00:00.9 to 10:01:00.1 is
+		// in, to 10:01:01.0 is out; a later start can still make it.
+		hit(d.Add(900*ms), "edge", "pageview", "/"),
+		hit(d.Add(60*time.Second+100*ms), "edge", "begin_checkout", "/checkout"),
+		hit(d.Add(900*ms), "late", "pageview", "/"),
+		hit(d.Add(61*time.Second), "late", "begin_checkout", "/checkout"),
+		hit(d, "restart", "pageview", "/"),
+		hit(d.Add(50*time.Second), "restart", "pageview", "/x"),
+		hit(d.Add(100*time.Second), "restart", "begin_checkout", "/checkout"),
+		// One page view that fits two steps is one step; two are two.
+		hit(d, "cart", "pageview", "/cart"),
+		hit(d, "carts", "pageview", "/cart"),
+		hit(d.Add(time.Second), "carts", "pageview", "/cart"),
+	)
+	mux := http.NewServeMux()
+	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	const period = "site=shop&from=2026-11-20&to=2026-11-21"
+	for _, c := range []struct {
+		name, query string
+		want        [][]any
+	}{
+		{"checkout then order", "&step=type==pageview&step=type==begin_checkout&step=type==purchase", [][]any{
+			{1., "type==pageview", 9., 1., 0.},
+			{2., "type==begin_checkout", 7., 0.7778, 0.2222},
+			{3., "type==purchase", 2., 0.2222, 0.7143},
+		}},
+		{"window of a minute", "&step=type==pageview&step=type==begin_checkout&window=60", [][]any{
+			{1., "type==pageview", 9., 1., 0.},
+			{2., "type==begin_checkout", 6., 0.6667, 0.3333},
+		}},
+		{"overlapping steps", "&step=type==pageview&step=" + url.QueryEscape("type==pageview;page==/cart"), [][]any{
+			{1., "type==pageview", 9., 1., 0.},
+			{2., "type==pageview;page==/cart", 1., 0.1111, 0.8889},
+		}},
+	} {
+		var tab api.Table
+		if code := get(t, srv, "/api/v1/funnel?"+period+c.query, "tok", &tab); code != 200 {
+			t.Fatalf("%s: status %d", c.name, code)
+		}
+		if !reflect.DeepEqual(tab.Rows, c.want) {
+			t.Errorf("%s: rows\n%v\nwant\n%v", c.name, tab.Rows, c.want)
+		}
+	}
+}
