@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"footfall/internal/chsql"
 )
 
 // Override is what a person's manual changes are: a class that wins over
@@ -13,10 +15,11 @@ type Override struct {
 	Populations []string `json:"populations"`
 }
 
-const (
-	qOverride = `SELECT argMax(class, version), argMax(populations, version)
-FROM profile_overrides WHERE site_id = ? AND person_key = ? GROUP BY person_key`
-	insertOverride = `INSERT INTO profile_overrides (site_id, person_key, class, populations, updated_at, version)`
+var (
+	qOverride = chsql.New("profiles.override", `SELECT argMax(class, version), argMax(populations, version)
+FROM profile_overrides WHERE site_id = @site AND person_key = @key GROUP BY person_key`)
+	insertOverride = chsql.New("profiles.insert_override",
+		`INSERT INTO profile_overrides (site_id, person_key, class, populations, updated_at, version)`)
 )
 
 // SetOverride changes a person's manual class and/or populations; a nil
@@ -38,7 +41,7 @@ func (s *Store) SetOverride(ctx context.Context, site, key string, class *string
 	if cur.Populations == nil {
 		cur.Populations = []string{}
 	}
-	b, err := s.conn.PrepareBatch(context.WithoutCancel(ctx), insertOverride)
+	b, err := s.db.PrepareBatch(ctx, insertOverride)
 	if err != nil {
 		return cur, fmt.Errorf("prepare override: %w", err)
 	}
@@ -58,7 +61,7 @@ func (s *Store) SetOverride(ctx context.Context, site, key string, class *string
 // Manual reads a person's manual changes.
 func (s *Store) Manual(ctx context.Context, site, key string) (Override, error) {
 	cur := Override{Populations: []string{}}
-	err := s.each(ctx, qOverride, []any{site, key}, func(r scanner) error {
+	err := s.each(ctx, qOverride, chsql.Args{"site": site, "key": key}, func(r scanner) error {
 		return r.Scan(&cur.Class, &cur.Populations)
 	})
 	if err != nil {

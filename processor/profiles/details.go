@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"footfall/internal/chsql"
 )
 
 // Interest is a section or product category a person looked at.
@@ -45,23 +47,35 @@ type Event struct {
 	Props     [][2]string `json:"props,omitempty"`
 }
 
-const (
-	qInterests = `SELECT kind, interest, countMerge(views) AS v, maxMerge(last_seen) AS t
-FROM visitor_interests WHERE site_id = ? AND visitor_id IN ?
-GROUP BY kind, interest ORDER BY v DESC, t DESC, interest LIMIT ?`
+// The statements below take visitors as @visitors, a chsql.Set: callers
+// pass the ids Resolve found, never an empty list.
+var (
+	qInterests = chsql.New("profiles.interests", `SELECT kind, interest, countMerge(views) AS v, maxMerge(last_seen) AS t
+FROM visitor_interests WHERE site_id = @site AND visitor_id IN @visitors
+GROUP BY kind, interest ORDER BY v DESC, t DESC, interest LIMIT @limit`)
 	// Ties within a second go to the later event id (UUIDv7, in time order).
-	qConsents = `SELECT purpose, argMax(granted, (time, toString(event_id))), max(time),
+	qConsents = chsql.New("profiles.consents", `SELECT purpose, argMax(granted, (time, toString(event_id))), max(time),
        argMax(source, (time, toString(event_id))), argMax(wording, (time, toString(event_id)))
-FROM consents WHERE site_id = ? AND visitor_id IN ? GROUP BY purpose ORDER BY purpose`
-	qEvents = `SELECT toString(event_id), time, visitor_id, session_id, type, name, url, referrer, source, utm_campaign,
+FROM consents WHERE site_id = @site AND visitor_id IN @visitors GROUP BY purpose ORDER BY purpose`)
+	qEvents = chsql.New("profiles.events", `SELECT toString(event_id), time, visitor_id, session_id, type, name, url, referrer, source, utm_campaign,
        order_id, revenue_micros, currency, device, ip, user_agent, prop_keys, prop_values
-FROM events WHERE site_id = ? AND visitor_id IN ? ORDER BY time DESC, event_id LIMIT ?`
+FROM events WHERE site_id = @site AND visitor_id IN @visitors ORDER BY time DESC, event_id LIMIT @limit`)
 )
+
+// ofVisitors are the arguments of a statement on visitors' rows.
+func ofVisitors(site string, visitors []string) chsql.Args {
+	return chsql.Args{"site": site, "visitors": chsql.Set[string](visitors)}
+}
 
 // Interests returns the sections and categories visitors looked at most.
 func (s *Store) Interests(ctx context.Context, site string, visitors []string, limit int) ([]Interest, error) {
 	out := []Interest{}
-	err := s.each(ctx, qInterests, []any{site, visitors, uint64(limit)}, func(r scanner) error {
+	if len(visitors) == 0 {
+		return out, nil
+	}
+	args := ofVisitors(site, visitors)
+	args["limit"] = uint64(limit)
+	err := s.each(ctx, qInterests, args, func(r scanner) error {
 		var i Interest
 		err := r.Scan(&i.Kind, &i.Name, &i.Views, &i.LastSeen)
 		out = append(out, i)
@@ -73,7 +87,10 @@ func (s *Store) Interests(ctx context.Context, site string, visitors []string, l
 // Consents returns the current state of every purpose visitors named.
 func (s *Store) Consents(ctx context.Context, site string, visitors []string) ([]Consent, error) {
 	out := []Consent{}
-	err := s.each(ctx, qConsents, []any{site, visitors}, func(r scanner) error {
+	if len(visitors) == 0 {
+		return out, nil
+	}
+	err := s.each(ctx, qConsents, ofVisitors(site, visitors), func(r scanner) error {
 		var c Consent
 		var g uint8
 		err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording)
@@ -87,7 +104,12 @@ func (s *Store) Consents(ctx context.Context, site string, visitors []string) ([
 // Events returns visitors' events, the latest first.
 func (s *Store) Events(ctx context.Context, site string, visitors []string, limit int) ([]Event, error) {
 	out := []Event{}
-	err := s.each(ctx, qEvents, []any{site, visitors, uint64(limit)}, func(r scanner) error {
+	if len(visitors) == 0 {
+		return out, nil
+	}
+	args := ofVisitors(site, visitors)
+	args["limit"] = uint64(limit)
+	err := s.each(ctx, qEvents, args, func(r scanner) error {
 		var e Event
 		var rev int64
 		var keys, vals []string
@@ -106,9 +128,9 @@ func (s *Store) Events(ctx context.Context, site string, visitors []string, limi
 // scanner is a row being read.
 type scanner interface{ Scan(dest ...any) error }
 
-// each runs query and calls f on every row.
-func (s *Store) each(ctx context.Context, query string, args []any, f func(row scanner) error) error {
-	rows, err := s.conn.Query(ctx, query, Bind(args)...)
+// each runs q and calls f on every row.
+func (s *Store) each(ctx context.Context, q *chsql.Query, args chsql.Args, f func(row scanner) error) error {
+	rows, err := s.db.Query(ctx, q, args)
 	if err != nil {
 		return fmt.Errorf("query: %w", err)
 	}
@@ -121,14 +143,13 @@ func (s *Store) each(ctx context.Context, query string, args []any, f func(row s
 	return rows.Err()
 }
 
-// qConsentsOf lists the purposes each person's latest word was yes to;
-// arguments: site, site (PersonMap), person keys.
-const qConsentsOf = `SELECT person_key, purpose FROM (
-    SELECT ` + PersonKey + ` AS person_key, purpose, argMax(granted, (time, toString(event_id))) AS g
-    FROM (SELECT visitor_id, purpose, granted, time, event_id FROM consents WHERE site_id = ?)
-    ANY LEFT JOIN (` + PersonMap + `) USING visitor_id
-    WHERE person_key IN ? GROUP BY person_key, purpose
-) WHERE g = 1 ORDER BY person_key, purpose`
+// qConsentsOf lists the purposes each person's latest word was yes to.
+var qConsentsOf = chsql.New("profiles.consents_of", `SELECT person_key, purpose FROM (
+    SELECT `+PersonKey+` AS person_key, purpose, argMax(granted, (time, toString(event_id))) AS g
+    FROM (SELECT visitor_id, purpose, granted, time, event_id FROM consents WHERE site_id = @site) AS c
+    ANY LEFT JOIN (`+PersonMap+`) AS m USING visitor_id
+    WHERE person_key IN @keys GROUP BY person_key, purpose
+) WHERE g = 1 ORDER BY person_key, purpose`)
 
 // ConsentsOf returns the purposes each of keys currently consents to.
 func (s *Store) ConsentsOf(ctx context.Context, site string, keys []string) (map[string][]string, error) {
@@ -136,7 +157,7 @@ func (s *Store) ConsentsOf(ctx context.Context, site string, keys []string) (map
 	if len(keys) == 0 {
 		return out, nil
 	}
-	err := s.each(ctx, qConsentsOf, []any{site, site, keys}, func(r scanner) error {
+	err := s.each(ctx, qConsentsOf, chsql.Args{"site": site, "keys": chsql.Set[string](keys)}, func(r scanner) error {
 		var key, purpose string
 		err := r.Scan(&key, &purpose)
 		out[key] = append(out[key], purpose)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"footfall/internal/chsql"
 )
 
 // byVisitor lists the tables that hold rows about a visitor id, in the
@@ -14,9 +16,15 @@ var byVisitor = []string{"events", "viewed_products", "identities", "visitor_pro
 // byPerson lists the tables keyed by person key.
 var byPerson = []string{"profile_overrides", "segment_members"}
 
-const (
-	qSessionsOf   = `SELECT DISTINCT session_id FROM events WHERE site_id = ? AND visitor_id IN ? AND session_id != ''`
-	qMutationsDue = `SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0`
+var (
+	qSessionsOf = chsql.New("profiles.sessions_of",
+		`SELECT DISTINCT session_id FROM events WHERE site_id = @site AND visitor_id IN @visitors AND session_id != ''`)
+	qMutationsDue = chsql.New("profiles.mutations_due",
+		`SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0`)
+	// ALTER ... DELETE is how ClickHouse 18.16 and later delete rows. The
+	// table and its key column come from the lists above, never from input.
+	eraseRows = chsql.New("profiles.erase",
+		`ALTER TABLE {{table}} DELETE WHERE site_id = @site AND {{column}} IN @keys`)
 )
 
 // Erasure says what Erase removed.
@@ -37,7 +45,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	}
 	out := Erasure{Visitors: visitors}
 	var sessions []string
-	err = s.each(ctx, qSessionsOf, []any{site, visitors}, func(r scanner) error {
+	err = s.each(ctx, qSessionsOf, ofVisitors(site, visitors), func(r scanner) error {
 		var id string
 		err := r.Scan(&id)
 		sessions = append(sessions, id)
@@ -47,10 +55,9 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 		return out, fmt.Errorf("find sessions to erase: %w", err)
 	}
 	out.Sessions = len(sessions)
-	// ALTER ... DELETE is how ClickHouse 18.16 and later delete rows; the
-	// table names are constants, the values bound.
-	del := func(table, cond string, args ...any) error {
-		if err := s.conn.Exec(ctx, "ALTER TABLE "+table+" DELETE WHERE site_id = ? AND "+cond, Bind(append([]any{site}, args...))...); err != nil {
+	del := func(table, column string, keys []string) error {
+		st := eraseRows.With(map[string]string{"table": table, "column": column})
+		if err := s.db.Exec(ctx, st, chsql.Args{"site": site, "keys": chsql.Set[string](keys)}); err != nil {
 			return fmt.Errorf("erase from %s: %w", table, err)
 		}
 		out.Tables = append(out.Tables, table)
@@ -58,24 +65,24 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	}
 	if len(sessions) > 0 {
 		for _, t := range []string{"sessions", "session_parts"} {
-			if err := del(t, "session_id IN ?", sessions); err != nil {
+			if err := del(t, "session_id", sessions); err != nil {
 				return out, err
 			}
 		}
 	}
 	for _, t := range byVisitor {
-		if err := del(t, "visitor_id IN ?", visitors); err != nil {
+		if err := del(t, "visitor_id", visitors); err != nil {
 			return out, err
 		}
 	}
 	for _, t := range byPerson {
-		if err := del(t, "person_key = ?", key); err != nil {
+		if err := del(t, "person_key", []string{key}); err != nil {
 			return out, err
 		}
 	}
 	// The people table also keeps the rows the person's visitor ids had
 	// while anonymous.
-	if err := del("people", "person_key IN ?", append([]string{key}, visitors...)); err != nil {
+	if err := del("people", "person_key", append([]string{key}, visitors...)); err != nil {
 		return out, err
 	}
 	return out, s.waitMutations(ctx)
@@ -87,7 +94,7 @@ func (s *Store) waitMutations(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		var n uint64
-		if err := s.conn.QueryRow(ctx, qMutationsDue).Scan(&n); err != nil {
+		if err := s.db.QueryRow(ctx, qMutationsDue, nil).Scan(&n); err != nil {
 			return fmt.Errorf("wait for deletions: %w", err)
 		}
 		if n == 0 {
@@ -112,8 +119,8 @@ type Export struct {
 	Events    []Event    `json:"events"`
 }
 
-const qLedger = `SELECT purpose, granted, time, source, wording FROM consents
-WHERE site_id = ? AND visitor_id IN ? ORDER BY time, toString(event_id), purpose`
+var qLedger = chsql.New("profiles.consent_ledger", `SELECT purpose, granted, time, source, wording FROM consents
+WHERE site_id = @site AND visitor_id IN @visitors ORDER BY time, toString(event_id), purpose`)
 
 // Export gathers all data about one person.
 func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error) {
@@ -129,7 +136,7 @@ func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error
 		return x, err
 	}
 	x.Ledger = []Consent{}
-	err = s.each(ctx, qLedger, []any{site, visitors}, func(r scanner) error {
+	err = s.each(ctx, qLedger, ofVisitors(site, visitors), func(r scanner) error {
 		var c Consent
 		var g uint8
 		err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording)

@@ -5,13 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"footfall/internal/chsql"
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"footfall/internal/chsql"
 	"footfall/internal/event"
 )
 
@@ -58,7 +57,6 @@ func Scan(rows driver.Rows) (Person, error) {
 // Store reads and changes people in one ClickHouse database.
 type Store struct {
 	db         *chsql.Conn
-	conn       driver.Conn // being replaced by db
 	rules      Rules
 	now        func() time.Time
 	refreshing sync.Mutex
@@ -66,14 +64,11 @@ type Store struct {
 
 // NewStore returns a Store classifying by rules.
 func NewStore(db *chsql.Conn, rules Rules) *Store {
-	return &Store{db: db, conn: db.Raw(), rules: rules, now: time.Now}
+	return &Store{db: db, rules: rules, now: time.Now}
 }
 
 // Rules returns the store's classification rules.
 func (s *Store) Rules() Rules { return s.rules }
-
-// Conn is the store's connection.
-func (s *Store) Conn() driver.Conn { return s.conn }
 
 // DB is the store's connection.
 func (s *Store) DB() *chsql.Conn { return s.db }
@@ -94,10 +89,13 @@ type Ref struct {
 	UserID    string
 }
 
-const (
-	qPersonOfVisitor = `SELECT argMinMerge(person) FROM identities WHERE site_id = ? AND visitor_id = ? GROUP BY visitor_id`
-	qVisitorsOf      = `SELECT visitor_id FROM identities WHERE site_id = ? GROUP BY visitor_id HAVING argMinMerge(person) = ? ORDER BY visitor_id`
-	qVisitorKnown    = `SELECT count() FROM visitor_profiles WHERE site_id = ? AND visitor_id = ?`
+var (
+	qPersonOfVisitor = chsql.New("profiles.person_of_visitor",
+		`SELECT argMinMerge(person) FROM identities WHERE site_id = @site AND visitor_id = @visitor GROUP BY visitor_id`)
+	qVisitorsOf = chsql.New("profiles.visitors_of",
+		`SELECT visitor_id FROM identities WHERE site_id = @site GROUP BY visitor_id HAVING argMinMerge(person) = @person ORDER BY visitor_id`)
+	qVisitorKnown = chsql.New("profiles.visitor_known",
+		`SELECT count() FROM visitor_profiles WHERE site_id = @site AND visitor_id = @visitor`)
 )
 
 // Resolve finds a person's key and every visitor id that belongs to them.
@@ -107,12 +105,12 @@ func (s *Store) Resolve(ctx context.Context, site string, ref Ref) (key string, 
 		if ref.VisitorID == "" {
 			return "", nil, errors.New("a person is named by visitor_id or user_id")
 		}
-		if err := s.conn.QueryRow(ctx, qPersonOfVisitor, site, ref.VisitorID).Scan(&user); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if err := s.db.QueryRow(ctx, qPersonOfVisitor, chsql.Args{"site": site, "visitor": ref.VisitorID}).Scan(&user); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return "", nil, fmt.Errorf("look up the person of visitor %s: %w", ref.VisitorID, err)
 		}
 		if user == "" {
 			var n uint64
-			if err := s.conn.QueryRow(ctx, qVisitorKnown, site, ref.VisitorID).Scan(&n); err != nil {
+			if err := s.db.QueryRow(ctx, qVisitorKnown, chsql.Args{"site": site, "visitor": ref.VisitorID}).Scan(&n); err != nil {
 				return "", nil, fmt.Errorf("look up visitor %s: %w", ref.VisitorID, err)
 			}
 			if n == 0 {
@@ -121,7 +119,7 @@ func (s *Store) Resolve(ctx context.Context, site string, ref Ref) (key string, 
 			return ref.VisitorID, []string{ref.VisitorID}, nil
 		}
 	}
-	rows, err := s.conn.Query(ctx, qVisitorsOf, site, user)
+	rows, err := s.db.Query(ctx, qVisitorsOf, chsql.Args{"site": site, "person": user})
 	if err != nil {
 		return "", nil, fmt.Errorf("look up the visitor ids of a person: %w", err)
 	}
@@ -150,8 +148,11 @@ func (s *Store) Get(ctx context.Context, site string, ref Ref) (Person, []string
 	}
 	q := s.Query(site)
 	q.Visitors = visitors
-	sql, args := q.SQL()
-	rows, err := s.conn.Query(ctx, sql, Bind(args)...)
+	st, args, err := q.Statement()
+	if err != nil {
+		return Person{}, nil, fmt.Errorf("read profile: %w", err)
+	}
+	rows, err := s.db.Query(ctx, st, args)
 	if err != nil {
 		return Person{}, nil, fmt.Errorf("read profile: %w", err)
 	}
@@ -169,21 +170,4 @@ func (s *Store) Get(ctx context.Context, site string, ref Ref) (Person, []string
 		return Person{}, nil, fmt.Errorf("read profile: %w", err)
 	}
 	return Person{}, nil, ErrNotFound
-}
-
-// Bind turns string slices into the (a, b, c) form IN wants.
-func Bind(args []any) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		if v, ok := a.([]string); ok {
-			set := make([]any, len(v))
-			for j := range v {
-				set[j] = v[j]
-			}
-			out[i] = clickhouse.GroupSet{Value: set}
-			continue
-		}
-		out[i] = a
-	}
-	return out
 }

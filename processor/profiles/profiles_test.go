@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
@@ -59,7 +60,7 @@ func (j *journey) sameStored(step string) {
 		j.t.Fatalf("%s: refresh: %v", step, err)
 	}
 	var all []string
-	err := j.s.each(ctx, "SELECT DISTINCT visitor_id FROM visitor_profiles WHERE site_id = ?", []any{j.site}, func(r scanner) error {
+	err := j.s.each(ctx, qTestVisitors, chsql.Args{"site": j.site}, func(r scanner) error {
 		var v string
 		err := r.Scan(&v)
 		all = append(all, v)
@@ -76,10 +77,18 @@ func (j *journey) sameStored(step string) {
 	}
 }
 
+var (
+	qTestVisitors = chsql.New("profiles.test_visitors", "SELECT DISTINCT visitor_id FROM visitor_profiles WHERE site_id = @site")
+	qTestPeople   = chsql.New("profiles.test_people", "{{people}}\nORDER BY person_key")
+)
+
 func (j *journey) people(q *Query) []Person {
 	j.t.Helper()
-	sql, args := q.SQL()
-	rows, err := j.s.conn.Query(context.Background(), sql+" ORDER BY person_key", Bind(args)...)
+	sql, args, err := q.SQL()
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	rows, err := j.s.db.Query(context.Background(), qTestPeople.With(map[string]string{"people": sql}), args)
 	if err != nil {
 		j.t.Fatal(err)
 	}
@@ -91,6 +100,9 @@ func (j *journey) people(q *Query) []Person {
 			j.t.Fatal(err)
 		}
 		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		j.t.Fatal(err)
 	}
 	return out
 }
@@ -217,6 +229,10 @@ func TestJourney(t *testing.T) {
 	if err != nil || len(cs) != 1 || cs[0].Purpose != "newsletter" || !cs[0].Granted {
 		t.Errorf("consents %+v %v", cs, err)
 	}
+	of, err := j.s.ConsentsOf(ctx, "shop", []string{"ann@shop.example", "dev-c", "nobody"})
+	if err != nil || len(of) != 1 || !slices.Equal(of["ann@shop.example"], []string{"newsletter"}) {
+		t.Errorf("consents of ann and dev-c: %v %v", of, err)
+	}
 	x, err := j.s.Export(ctx, "shop", ann)
 	if err != nil {
 		t.Fatal(err)
@@ -317,5 +333,46 @@ func TestRefreshWholePerson(t *testing.T) {
 	}
 	if n := stacktest.Count(t, store, "SELECT count() FROM people FINAL WHERE deleted = 0 AND person_key IN ('dev-c', 'bob@shop.example')"); n != 1 {
 		t.Errorf("%d rows for dev-c and bob, want bob's only", n)
+	}
+	none := j.s.Query("shop")
+	none.Visitors = []string{}
+	if got := j.people(none); len(got) != 0 {
+		t.Errorf("people of no visitor ids: %+v", got)
+	}
+}
+
+// TestWhere: conditions share the query's parameter names; a name bound
+// again to another value is refused, the same value is not.
+func TestWhere(t *testing.T) {
+	q := (&Store{rules: DefaultRules, now: time.Now}).Query("shop")
+	if err := q.Where("orders >= @min_orders", chsql.Args{"min_orders": 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Where("orders <= @max_orders AND has(populations, @pop)", chsql.Args{"max_orders": 5, "pop": "pro", "site": "shop"}); err != nil {
+		t.Fatalf("same values refused: %v", err)
+	}
+	if err := q.Where("orders != @min_orders", chsql.Args{"min_orders": 3}); err == nil {
+		t.Error("@min_orders bound to 2 and 3")
+	}
+	if err := q.Where("user_id = @site", chsql.Args{"site": "other"}); err == nil {
+		t.Error("@site bound to the query's site and another")
+	}
+	st, args, err := q.Statement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chsql.Bind(st.SQL(), args); err != nil {
+		t.Errorf("bind: %v", err)
+	}
+	if !strings.HasSuffix(st.SQL(), "WHERE (orders >= @min_orders) AND (orders <= @max_orders AND has(populations, @pop))") || st.Name() != "profiles.people" {
+		t.Errorf("%s: %s", st.Name(), st.SQL())
+	}
+	q.Visitors = []string{}
+	st, args, err = q.Statement()
+	if err != nil || strings.Contains(st.SQL(), "@visitors") || !strings.Contains(st.SQL(), "site_id = @site AND 0") {
+		t.Errorf("no visitors: %v %s", err, st.SQL())
+	}
+	if _, err := chsql.Bind(st.SQL(), args); err != nil {
+		t.Errorf("bind with no visitors: %v", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"footfall/internal/chsql"
 )
 
 // Rules are the thresholds of the computed lifecycle classes and stages.
@@ -77,24 +79,61 @@ type Query struct {
 	Site  string
 	Now   time.Time
 	Rules Rules
-	// Visitors restricts the query to these visitor ids (one person's).
+	// Visitors restricts the query to these visitor ids (one person's);
+	// an empty, non-nil list matches nobody.
 	Visitors []string
 	where    []string
-	args     []any
+	args     chsql.Args
 }
 
 // Where adds a condition on the person columns, ANDed with the others;
-// args bind its placeholders.
-func (q *Query) Where(cond string, args ...any) {
+// args bind its @parameters:
+//
+//	q.Where("orders >= @min_orders", chsql.Args{"min_orders": 2})
+//
+// All conditions share one set of names with the query's own parameters
+// (@site, @now, @loyal_orders, @loyal_revenue, @inactive_days, @visitors):
+// a condition may use @site, but a name bound again to another value is an
+// error, and the condition is not added.
+func (q *Query) Where(cond string, args chsql.Args) error {
+	merged, err := MergeArgs(q.args, args)
+	if err != nil {
+		return fmt.Errorf("condition %q: %w", cond, err)
+	}
+	if _, err := MergeArgs(q.own(), merged); err != nil {
+		return fmt.Errorf("condition %q: %w", cond, err)
+	}
 	q.where = append(q.where, cond)
-	q.args = append(q.args, args...)
+	q.args = merged
+	return nil
 }
 
-// PersonMap is the identity map of a site (argument: the site): each
+// MergeArgs returns the union of a and b, or an error when they bind one
+// name to different values (compared as the literals they bind to).
+func MergeArgs(a, b chsql.Args) (chsql.Args, error) {
+	out := make(chsql.Args, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		old, ok := out[k]
+		if ok {
+			l1, err1 := chsql.Literal(old)
+			l2, err2 := chsql.Literal(v)
+			if err1 != nil || err2 != nil || l1 != l2 {
+				return nil, fmt.Errorf("parameter @%s bound to %v and to %v", k, old, v)
+			}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// PersonMap is the identity map of a site (parameter @site): each
 // identified visitor id with its person. Rows that carry a visitor_id join
-// it with ANY LEFT JOIN ... USING visitor_id and take PersonKey, since an
-// anonymous visitor id is a person of its own.
-const PersonMap = `SELECT visitor_id, argMinMerge(person) AS person FROM identities WHERE site_id = ? GROUP BY visitor_id`
+// it, aliased, with ANY LEFT JOIN (PersonMap) AS m USING visitor_id and
+// take PersonKey, since an anonymous visitor id is a person of its own.
+const PersonMap = `SELECT visitor_id, argMinMerge(person) AS person FROM identities WHERE site_id = @site GROUP BY visitor_id`
 
 // PersonKey is the person key of a row joined to PersonMap.
 const PersonKey = `if(person = '', visitor_id, person)`
@@ -105,88 +144,122 @@ const personColumns = `person_key, user_id, devices, first_seen, last_seen, sess
        orders, revenue, first_order, last_order, subscribed`
 
 // computedSQL computes person rows from the per-visitor aggregates of the
-// visitor ids the filter %[1]s lets through (applied to visitor_profiles
-// and identities alike). Arguments: site, the filter's, site, the filter's.
+// visitor ids its {{filter}} lets through (applied to visitor_profiles and
+// identities alike). Parameters: @site, the filter's.
+//
+// The per-visitor columns are named v_* so that no aggregate of the outer
+// SELECT has the name of the column it reads (minIf(first_order, ...) AS
+// first_order): both engines read that alike today, but it is the kind of
+// alias shadowing current ClickHouse's analyzer resolves differently.
 const computedSQL = `SELECT ` + PersonKey + ` AS person_key, any(person) AS user_id, count() AS devices,
-       min(first_seen) AS first_seen, max(last_seen) AS last_seen, sum(sessions) AS sessions,
-       sum(pageviews) AS pageviews, sum(carts) AS carts, sum(checkouts) AS checkouts, sum(signups) AS signups,
-       sum(orders) AS orders, sum(revenue) AS revenue,
-       minIf(first_order, toUInt32(first_order) > 0) AS first_order, max(last_order) AS last_order,
-       toUInt8(max(subscribed_at) > max(unsubscribed_at)) AS subscribed
+       min(v_first_seen) AS first_seen, max(v_last_seen) AS last_seen, sum(v_sessions) AS sessions,
+       sum(v_pageviews) AS pageviews, sum(v_carts) AS carts, sum(v_checkouts) AS checkouts, sum(v_signups) AS signups,
+       sum(v_orders) AS orders, sum(v_revenue) AS revenue,
+       minIf(v_first_order, toUInt32(v_first_order) > 0) AS first_order, max(v_last_order) AS last_order,
+       toUInt8(max(v_subscribed_at) > max(v_unsubscribed_at)) AS subscribed
 FROM (
-    SELECT visitor_id, minMerge(first_seen) AS first_seen, maxMerge(last_seen) AS last_seen,
-           uniqIfMerge(sessions) AS sessions, countIfMerge(pageviews) AS pageviews,
-           countIfMerge(carts) AS carts, countIfMerge(checkouts) AS checkouts, countIfMerge(signups) AS signups,
-           uniqExactIfMerge(orders) AS orders,
-           arraySum(arrayMap(x -> tupleElement(x, 2), groupUniqArrayIfMerge(order_revenue))) AS revenue,
-           minIfMerge(first_order) AS first_order, maxIfMerge(last_order) AS last_order,
-           maxIfMerge(subscribed) AS subscribed_at, maxIfMerge(unsubscribed) AS unsubscribed_at
-    FROM visitor_profiles WHERE site_id = ?%[1]s GROUP BY visitor_id
-) ANY LEFT JOIN (
-    SELECT visitor_id, argMinMerge(person) AS person FROM identities WHERE site_id = ?%[1]s GROUP BY visitor_id
-) USING visitor_id
+    SELECT visitor_id, minMerge(first_seen) AS v_first_seen, maxMerge(last_seen) AS v_last_seen,
+           uniqIfMerge(sessions) AS v_sessions, countIfMerge(pageviews) AS v_pageviews,
+           countIfMerge(carts) AS v_carts, countIfMerge(checkouts) AS v_checkouts, countIfMerge(signups) AS v_signups,
+           uniqExactIfMerge(orders) AS v_orders,
+           arraySum(arrayMap(x -> tupleElement(x, 2), groupUniqArrayIfMerge(order_revenue))) AS v_revenue,
+           minIfMerge(first_order) AS v_first_order, maxIfMerge(last_order) AS v_last_order,
+           maxIfMerge(subscribed) AS v_subscribed_at, maxIfMerge(unsubscribed) AS v_unsubscribed_at
+    FROM visitor_profiles WHERE site_id = @site{{filter}} GROUP BY visitor_id
+) AS v ANY LEFT JOIN (
+    SELECT visitor_id, argMinMerge(person) AS person FROM identities WHERE site_id = @site{{filter}} GROUP BY visitor_id
+) AS m USING visitor_id
 GROUP BY person_key`
 
 // storedSQL reads the person rows of the people table, as the last
-// Refresh left them. Argument: site.
+// Refresh left them. Parameter: @site.
 // The deleted filter stays outside the FINAL subquery so that it sees
 // merged rows: a tombstone must hide the older row of its key, not be
 // dropped before the merge.
 const storedSQL = `SELECT ` + personColumns + ` FROM (
-    SELECT ` + personColumns + `, deleted FROM people FINAL WHERE site_id = ?
+    SELECT ` + personColumns + `, deleted FROM people FINAL WHERE site_id = @site
 ) WHERE deleted = 0`
 
-// peopleSQL classifies person rows (%[1]s) and filters them (%[2]s).
-// Arguments: now, now, loyal orders, loyal revenue twice, inactive days,
-// those of the person rows, site (overrides), then the filter's.
-const peopleSQL = `SELECT ` + personColumns + `, populations, class, stage, days_seen, days_ordered
+// qPeople classifies person rows ({{rows}}) and filters them ({{where}}).
+// Parameters: @now, @loyal_orders, @loyal_revenue, @inactive_days, @site
+// (overrides), those of the rows and of the filter.
+var qPeople = chsql.New("profiles.people", `SELECT `+personColumns+`, populations, class, stage, days_seen, days_ordered
 FROM (
 SELECT *,
-    intDiv(toInt64(toUInt32(toDateTime(?))) - toInt64(toUInt32(last_seen)), 86400) AS days_seen,
-    if(orders = 0, 100000, intDiv(toInt64(toUInt32(toDateTime(?))) - toInt64(toUInt32(last_order)), 86400)) AS days_ordered,
+    intDiv(toInt64(toUInt32(@now)) - toInt64(toUInt32(last_seen)), 86400) AS days_seen,
+    if(orders = 0, toInt64(100000), intDiv(toInt64(toUInt32(@now)) - toInt64(toUInt32(last_order)), 86400)) AS days_ordered,
     multiIf(o_class != '', o_class,
-            orders >= ? OR (? > 0 AND revenue >= ?), 'loyal',
+            orders >= @loyal_orders OR (@loyal_revenue > 0 AND revenue >= @loyal_revenue), 'loyal',
             orders > 0, 'customer',
             carts + checkouts + signups > 0, 'prospect',
             subscribed = 1, 'subscriber',
             'visitor') AS class,
-    multiIf(orders > 0 AND days_ordered >= ?, 'reactivation',
+    multiIf(orders > 0 AND days_ordered >= @inactive_days, 'reactivation',
             orders >= 2, 'retention',
             orders = 1, 'conversion',
             class = 'prospect', 'qualification',
             user_id != '' OR subscribed = 1, 'acquisition',
             'attraction') AS stage
 FROM (
-    SELECT * FROM (%[1]s) ANY LEFT JOIN (
+    SELECT * FROM ({{rows}}) AS p ANY LEFT JOIN (
         SELECT person_key, argMax(class, version) AS o_class, argMax(populations, version) AS populations
-        FROM profile_overrides WHERE site_id = ? GROUP BY person_key
-    ) USING person_key
+        FROM profile_overrides WHERE site_id = @site GROUP BY person_key
+    ) AS o USING person_key
 )
-)%[2]s`
+){{where}}`)
 
-// SQL returns the query and its arguments. With Visitors set, people are
-// computed from those visitor ids' aggregates; otherwise they are read
-// from the people table, which the caller refreshes first (Store.People
-// does).
-func (q *Query) SQL() (string, []any) {
+// own are the query's own parameters.
+func (q *Query) own() chsql.Args {
 	now := q.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
-	now = now.UTC().Truncate(time.Second)
-	loyalRev := int64(q.Rules.LoyalRevenue * 1e6)
-	args := []any{now, now, uint64(q.Rules.LoyalOrders), loyalRev, loyalRev, int64(q.Rules.InactiveDays)}
-	rows := storedSQL
-	if q.Visitors != nil {
-		rows = fmt.Sprintf(computedSQL, " AND visitor_id IN ?")
-		args = append(args, q.Site, q.Visitors, q.Site, q.Visitors)
-	} else {
-		args = append(args, q.Site)
+	args := chsql.Args{
+		"site":          q.Site,
+		"now":           now.UTC().Truncate(time.Second),
+		"loyal_orders":  uint64(q.Rules.LoyalOrders),
+		"loyal_revenue": int64(q.Rules.LoyalRevenue * 1e6),
+		"inactive_days": int64(q.Rules.InactiveDays),
 	}
-	args = append(args, q.Site)
+	if len(q.Visitors) > 0 {
+		args["visitors"] = chsql.Set[string](q.Visitors)
+	}
+	return args
+}
+
+// Statement returns the people query, the registered statement
+// profiles.people, and its arguments. With Visitors set, people are
+// computed from those visitor ids' aggregates; otherwise they are read
+// from the people table, which the caller refreshes first (Store.People
+// does).
+func (q *Query) Statement() (*chsql.Query, chsql.Args, error) {
+	args, err := MergeArgs(q.own(), q.args)
+	if err != nil {
+		return nil, nil, err
+	}
 	var where string
 	if len(q.where) > 0 {
-		where = "\nWHERE " + strings.Join(q.where, " AND ")
+		where = "\nWHERE (" + strings.Join(q.where, ") AND (") + ")"
 	}
-	return fmt.Sprintf(peopleSQL, rows, where), append(args, q.args...)
+	if q.Visitors == nil {
+		return qPeople.With(map[string]string{"rows": storedSQL, "where": where}), args, nil
+	}
+	filter := " AND visitor_id IN @visitors"
+	if len(q.Visitors) == 0 {
+		filter = " AND 0" // IN () is not SQL
+	}
+	st := qPeople.With(map[string]string{"rows": computedSQL, "where": where})
+	return st.With(map[string]string{"filter": filter}), args, nil
+}
+
+// SQL returns the people query's text, with @parameters, for a {{people}}
+// slot of the caller's own registered statement, and its arguments, to
+// which the caller adds its own with MergeArgs. The text ends with the
+// query's WHERE, so "ORDER BY person_key" may follow it.
+func (q *Query) SQL() (string, chsql.Args, error) {
+	st, args, err := q.Statement()
+	if err != nil {
+		return "", nil, err
+	}
+	return st.SQL(), args, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/processor/chstore"
 )
 
@@ -16,32 +17,45 @@ import (
 // ... SELECT statements, whatever the number of people touched.
 
 const (
-	// touched lists the visitor ids with events since a time; arguments:
-	// site, since.
-	touched = `SELECT visitor_id FROM people_touched WHERE site_id = ? AND touched_at >= ?`
-	// personsTouched lists the people of the touched visitor ids; arguments:
-	// site, site, since.
-	personsTouched = `SELECT argMinMerge(person) FROM identities WHERE site_id = ? AND visitor_id IN (` + touched + `) GROUP BY visitor_id`
-	// affected adds the other visitor ids of the touched ones' people. A
-	// visitor's person is the argMin over its rows, which is the argMin of
-	// one of them: the rows whose own argMin names such a person find every
-	// candidate cheaply, the merged state then decides. Arguments: site,
-	// since, site, site, then twice site, site, since.
+	// touched lists the visitor ids with events since a time; parameters:
+	// @site, @since.
+	touched = `SELECT visitor_id FROM people_touched WHERE site_id = @site AND touched_at >= @since`
+	// personsTouched lists the people of the touched visitor ids.
+	personsTouched = `SELECT argMinMerge(person) FROM identities WHERE site_id = @site AND visitor_id IN (` + touched + `) GROUP BY visitor_id`
+	// affected, a {{filter}} of computedSQL, adds the other visitor ids of
+	// the touched ones' people. A visitor's person is the argMin over its
+	// rows, which is the argMin of one of them: the rows whose own argMin
+	// names such a person find every candidate cheaply, the merged state
+	// then decides. Parameters: @site, @since.
 	affected = ` AND (visitor_id IN (` + touched + `) OR visitor_id IN (
-    SELECT visitor_id FROM identities WHERE site_id = ? AND visitor_id IN (
-        SELECT visitor_id FROM identities WHERE site_id = ? AND finalizeAggregation(person) IN (` + personsTouched + `))
+    SELECT visitor_id FROM identities WHERE site_id = @site AND visitor_id IN (
+        SELECT visitor_id FROM identities WHERE site_id = @site AND finalizeAggregation(person) IN (` + personsTouched + `))
     GROUP BY visitor_id HAVING argMinMerge(person) IN (` + personsTouched + `)))`
-	insertPeople = `INSERT INTO people (site_id, ` + personColumns + `, deleted, version)
-SELECT ?, ` + personColumns + `, toUInt8(0), ? FROM (%s)`
-	// Tombstones for the anonymous rows of visitor ids now part of a person;
-	// arguments: version, site, the visitor filter's, site, the filter's.
-	insertGone = `INSERT INTO people (site_id, person_key, deleted, version)
-SELECT site_id, visitor_id, toUInt8(1), ? FROM identities WHERE site_id = ?%[1]s
+)
+
+var (
+	// insertPeople writes the person rows computedSQL computes, its
+	// {{filter}} empty (everyone) or affected. Parameters: @site,
+	// @version, the filter's.
+	insertPeople = chsql.New("profiles.refresh_people", `INSERT INTO people (site_id, `+personColumns+`, deleted, version)
+SELECT @site, `+personColumns+`, toUInt8(0), @version FROM (`+computedSQL+`)`)
+	// insertGone writes tombstones for the anonymous rows of visitor ids now
+	// part of a person; {{visitors}} and {{people}} are empty (all of them)
+	// or restrict both sides to the touched visitor ids. Parameters:
+	// @site, @version, and @since when restricted.
+	insertGone = chsql.New("profiles.refresh_gone", `INSERT INTO people (site_id, person_key, deleted, version)
+SELECT site_id, visitor_id, toUInt8(1), @version FROM identities WHERE site_id = @site{{visitors}}
 GROUP BY site_id, visitor_id HAVING argMinMerge(person) != ''
-    AND visitor_id IN (SELECT person_key FROM people WHERE site_id = ? AND deleted = 0%[2]s)`
-	qTouched     = `SELECT count() FROM people_touched WHERE site_id = ? AND touched_at >= ?`
-	qPeopleRows  = `SELECT count() FROM people WHERE site_id = ?`
-	qPeopleCount = `SELECT count() FROM people WHERE site_id = ? AND version = ?`
+    AND visitor_id IN (SELECT person_key FROM people WHERE site_id = @site AND deleted = 0{{people}})`)
+	qTouched = chsql.New("profiles.touched_count",
+		`SELECT count() FROM people_touched WHERE site_id = @site AND touched_at >= @since`)
+	// The people of a site, tombstones included: exact, so that the answer
+	// does not depend on how far the engine has merged the table, as a
+	// count of rows would.
+	qPeopleKeys = chsql.New("profiles.people_keys",
+		`SELECT uniqExact(person_key) FROM people WHERE site_id = @site`)
+	qPeopleCount = chsql.New("profiles.people_written",
+		`SELECT count() FROM people WHERE site_id = @site AND version = @version`)
 )
 
 // Refresh brings the people table of site up to date with the events
@@ -57,7 +71,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	}
 	if !w.Full {
 		var n uint64
-		if err := s.conn.QueryRow(ctx, qTouched, site, w.Since).Scan(&n); err != nil {
+		if err := s.db.QueryRow(ctx, qTouched, chsql.Args{"site": site, "since": w.Since}).Scan(&n); err != nil {
 			return 0, fmt.Errorf("refresh people of %s: count touched: %w", site, err)
 		}
 		if n == 0 {
@@ -66,33 +80,35 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		// Past a quarter of the people, sets of touched visitor ids cost
 		// more than recomputing everyone (57 s against 11 s for 900k of 1M);
 		// a few thousand never do.
-		var people uint64
-		if err := s.conn.QueryRow(ctx, qPeopleRows, site).Scan(&people); err != nil {
-			return 0, fmt.Errorf("refresh people of %s: count people: %w", site, err)
+		if n > 10_000 {
+			var people uint64
+			if err := s.db.QueryRow(ctx, qPeopleKeys, chsql.Args{"site": site}).Scan(&people); err != nil {
+				return 0, fmt.Errorf("refresh people of %s: count people: %w", site, err)
+			}
+			w.Full = n > people/4
 		}
-		w.Full = n > 10_000 && n > people/4
 	}
 	version := uint64(time.Now().UnixNano())
-	var filter, gone, gonePeople string
-	var fargs, gargs []any
+	args := chsql.Args{"site": site, "version": version}
+	people := insertPeople.With(map[string]string{"filter": ""})
+	gone := insertGone.With(map[string]string{"visitors": "", "people": ""})
 	if !w.Full {
-		filter = affected
-		fargs = []any{site, w.Since, site, site, site, site, w.Since, site, site, w.Since}
-		gone = " AND visitor_id IN (" + touched + ")"
-		gonePeople = " AND person_key IN (" + touched + ")"
-		gargs = []any{site, w.Since}
+		args["since"] = w.Since
+		people = insertPeople.With(map[string]string{"filter": affected})
+		gone = insertGone.With(map[string]string{
+			"visitors": " AND visitor_id IN (" + touched + ")",
+			"people":   " AND person_key IN (" + touched + ")",
+		})
 	}
-	rows := fmt.Sprintf(computedSQL, filter)
-	args := append(append(append([]any{site, version, site}, fargs...), site), fargs...)
-	if err := s.conn.Exec(ctx, fmt.Sprintf(insertPeople, rows), args...); err != nil {
+	if err := s.db.Exec(ctx, people, args); err != nil {
 		return 0, fmt.Errorf("refresh people of %s: %w", site, err)
 	}
-	args = append(append(append([]any{version, site}, gargs...), site), gargs...)
-	if err := s.conn.Exec(ctx, fmt.Sprintf(insertGone, gone, gonePeople), args...); err != nil {
+	if err := s.db.Exec(ctx, gone, args); err != nil {
 		return 0, fmt.Errorf("refresh people of %s: mark joined visitors: %w", site, err)
 	}
 	var written uint64
-	if err := s.conn.QueryRow(ctx, qPeopleCount, site, version).Scan(&written); err != nil {
+	err = s.db.QueryRow(ctx, qPeopleCount, chsql.Args{"site": site, "version": version}).Scan(&written)
+	if err != nil {
 		return 0, fmt.Errorf("refresh people of %s: count: %w", site, err)
 	}
 	return int(written), chstore.RecordRefresh(ctx, s.db, "people", site, w, written, "people_touched")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/processor/profiles"
 )
 
@@ -20,22 +21,26 @@ type Change struct {
 	Time      time.Time `json:"time"`
 }
 
-const (
-	// Who is in the segment now against who was at the last evaluation;
-	// only the differences come back. Arguments: the people query's, then
-	// site and segment.
-	qDiff = `SELECT person_key, in_now, in_before FROM (
-    SELECT person_key, toUInt8(1) AS in_now FROM (%s)
-) ALL FULL OUTER JOIN (
+var (
+	// Who is in the segment now ({{people}}, the people query) against who
+	// was at the last evaluation; only the differences come back.
+	// Parameters: the people query's, @site and @segment.
+	qDiff = chsql.New("segments.diff", `SELECT person_key, in_now, in_before FROM (
+    SELECT person_key, toUInt8(1) AS in_now FROM ({{people}})
+) AS cur ALL FULL OUTER JOIN (
     SELECT person_key, toUInt8(1) AS in_before FROM segment_members
-    WHERE site_id = ? AND segment_id = ? GROUP BY person_key HAVING argMax(member, version) = 1
-) USING person_key
-WHERE in_now != in_before`
-	qMembersBefore = `SELECT count() FROM (SELECT person_key FROM segment_members
-    WHERE site_id = ? AND segment_id = ? GROUP BY person_key HAVING argMax(member, version) = 1)`
-	qEvaluated    = `SELECT count() FROM segment_sizes WHERE site_id = ? AND segment_id = ?`
-	insertMembers = `INSERT INTO segment_members (site_id, segment_id, person_key, member, changed_at, version)`
-	insertSize    = `INSERT INTO segment_sizes (site_id, segment_id, time, members, entered, left, seq)`
+    WHERE site_id = @site AND segment_id = @segment GROUP BY person_key HAVING argMax(member, version) = 1
+) AS prev USING person_key
+WHERE in_now != in_before`)
+	qMembersBefore = chsql.New("segments.members_before", `SELECT count() FROM (SELECT person_key FROM segment_members
+    WHERE site_id = @site AND segment_id = @segment GROUP BY person_key HAVING argMax(member, version) = 1)`)
+	qEvaluated    = chsql.New("segments.evaluated", `SELECT count() FROM segment_sizes WHERE site_id = @site AND segment_id = @segment`)
+	insertMembers = chsql.New("segments.insert_members",
+		`INSERT INTO segment_members (site_id, segment_id, person_key, member, changed_at, version)`)
+	insertSize = chsql.New("segments.insert_size",
+		`INSERT INTO segment_sizes (site_id, segment_id, time, members, entered, left, seq)`)
+	qSites = chsql.New("segments.sites",
+		`SELECT DISTINCT site_id FROM visitor_profiles UNION ALL SELECT DISTINCT site_id FROM segments`)
 )
 
 // Evaluation is the outcome of comparing a segment's members now with
@@ -53,21 +58,28 @@ type Evaluation struct {
 // Nothing is recorded until Commit, so that a caller who passes the changes
 // on first never loses one (a failure repeats them at the next evaluation).
 func (s *Store) Evaluate(ctx context.Context, seg Segment) (Evaluation, error) {
-	conn := s.people.Conn()
+	db := s.people.DB()
+	of := chsql.Args{"site": seg.Site, "segment": seg.ID}
 	var evaluated, before uint64
-	if err := conn.QueryRow(ctx, qEvaluated, seg.Site, seg.ID).Scan(&evaluated); err != nil {
+	if err := db.QueryRow(ctx, qEvaluated, of).Scan(&evaluated); err != nil {
 		return Evaluation{}, fmt.Errorf("segment %s: read past sizes: %w", seg.ID, err)
 	}
-	if err := conn.QueryRow(ctx, qMembersBefore, seg.Site, seg.ID).Scan(&before); err != nil {
+	if err := db.QueryRow(ctx, qMembersBefore, of).Scan(&before); err != nil {
 		return Evaluation{}, fmt.Errorf("segment %s: count members: %w", seg.ID, err)
 	}
 	q, err := s.compile(ctx, seg.Site, seg.Conditions)
 	if err != nil {
 		return Evaluation{}, fmt.Errorf("segment %s: %w", seg.ID, err)
 	}
-	people, args := q.SQL()
+	people, args, err := q.SQL()
+	if err == nil {
+		args, err = profiles.MergeArgs(args, of)
+	}
+	if err != nil {
+		return Evaluation{}, fmt.Errorf("segment %s: %w", seg.ID, err)
+	}
 	now := q.Now.UTC().Truncate(time.Second)
-	rows, err := conn.Query(ctx, fmt.Sprintf(qDiff, people), profiles.Bind(append(args, seg.Site, seg.ID))...)
+	rows, err := db.Query(ctx, qDiff.With(map[string]string{"people": people}), args)
 	if err != nil {
 		return Evaluation{}, fmt.Errorf("segment %s: evaluate: %w", seg.ID, err)
 	}
@@ -104,10 +116,10 @@ func (s *Store) Evaluate(ctx context.Context, seg Segment) (Evaluation, error) {
 
 // Commit records an evaluation's member changes and size.
 func (s *Store) Commit(ctx context.Context, ev Evaluation) error {
-	conn := s.people.Conn()
+	db := s.people.DB()
 	seg, changes, size := ev.Segment, ev.Changes, ev.Size
 	if len(changes) > 0 {
-		b, err := conn.PrepareBatch(context.WithoutCancel(ctx), insertMembers)
+		b, err := db.PrepareBatch(ctx, insertMembers)
 		if err != nil {
 			return fmt.Errorf("segment %s: prepare members: %w", seg.ID, err)
 		}
@@ -126,7 +138,7 @@ func (s *Store) Commit(ctx context.Context, ev Evaluation) error {
 			return fmt.Errorf("segment %s: write %d member changes: %w", seg.ID, len(changes), err)
 		}
 	}
-	b, err := conn.PrepareBatch(context.WithoutCancel(ctx), insertSize)
+	b, err := db.PrepareBatch(ctx, insertSize)
 	if err != nil {
 		return fmt.Errorf("segment %s: prepare size: %w", seg.ID, err)
 	}
@@ -142,7 +154,7 @@ func (s *Store) Commit(ctx context.Context, ev Evaluation) error {
 
 // Sites lists the sites that have people.
 func (s *Store) Sites(ctx context.Context) ([]string, error) {
-	rows, err := s.people.Conn().Query(ctx, `SELECT DISTINCT site_id FROM visitor_profiles UNION ALL SELECT DISTINCT site_id FROM segments`)
+	rows, err := s.people.DB().Query(ctx, qSites, nil)
 	if err != nil {
 		return nil, fmt.Errorf("list sites: %w", err)
 	}

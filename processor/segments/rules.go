@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/processor/profiles"
 )
 
@@ -55,8 +56,12 @@ var comparisons = map[string]bool{"=": true, "!=": true, ">": true, ">=": true, 
 // maxDays bounds how far back an event condition looks.
 const maxDays = 3660
 
-// compile adds cond to q. now anchors the "in the last N days" windows.
-func compile(q *profiles.Query, c Condition, now time.Time) error {
+// compile adds condition c, the i-th of its segment, to q. now anchors
+// the "in the last N days" windows. The condition's parameters are named
+// c<i>_*, so that two conditions on one field never share a name; @site is
+// the people query's own.
+func compile(q *profiles.Query, i int, c Condition, now time.Time) error {
+	p := fmt.Sprintf("c%d_", i)
 	if n, ok := numeric[c.Field]; ok {
 		op := c.Op
 		if op == "" {
@@ -69,12 +74,11 @@ func compile(q *profiles.Query, c Condition, now time.Time) error {
 		if err := json.Unmarshal(c.Value, &v); err != nil {
 			return fmt.Errorf("%s: value must be a number", c.Field)
 		}
-		cond := fmt.Sprintf("toFloat64(%s) %s ?", n.column, op)
+		cond := fmt.Sprintf("toFloat64(%s) %s @%sv", n.column, op, p)
 		if c.Field == "days_since_last_order" {
 			cond = "orders > 0 AND " + cond // who never ordered has no such number
 		}
-		q.Where(cond, v*n.scale)
-		return nil
+		return q.Where(cond, chsql.Args{p + "v": v * n.scale})
 	}
 	switch c.Field {
 	case "class", "stage":
@@ -91,21 +95,21 @@ func compile(q *profiles.Query, c Condition, now time.Time) error {
 				return fmt.Errorf("%s %q: want one of %v", c.Field, v, allowed)
 			}
 		}
+		args := chsql.Args{p + "v": chsql.Set[string](vals)} // stringList is never empty
 		switch c.Op {
 		case "", "=", "in":
-			q.Where(c.Field+" IN ?", vals)
+			return q.Where(c.Field+" IN @"+p+"v", args)
 		case "!=", "not in":
-			q.Where(c.Field+" NOT IN ?", vals)
+			return q.Where(c.Field+" NOT IN @"+p+"v", args)
 		default:
 			return fmt.Errorf("%s: op %q, want = != in or not in", c.Field, c.Op)
 		}
-		return nil
 	case "population":
 		v, err := oneString(c.Value)
 		if err != nil {
 			return fmt.Errorf("population: %w", err)
 		}
-		return negatable(q, c, "has(populations, ?)", v)
+		return negatable(q, c, "has(populations, @"+p+"v)", chsql.Args{p + "v": v})
 	case "identified", "subscribed":
 		var b bool
 		if err := json.Unmarshal(c.Value, &b); err != nil {
@@ -115,20 +119,20 @@ func compile(q *profiles.Query, c Condition, now time.Time) error {
 		if !b {
 			cond = "NOT (" + cond + ")"
 		}
-		q.Where(cond)
-		return nil
+		return q.Where(cond, nil)
 	case "consent":
 		purpose, err := oneString(c.Value)
 		if err != nil {
 			return fmt.Errorf("consent: %w", err)
 		}
-		return negatable(q, c, "cityHash64(person_key) IN (SELECT cityHash64(person_key) FROM ("+consentedSQL+"))", q.Site, purpose, q.Site)
+		return negatable(q, c, "cityHash64(person_key) IN (SELECT cityHash64(person_key) FROM ("+consented(p+"purpose")+"))",
+			chsql.Args{"site": q.Site, p + "purpose": purpose})
 	case "not_opened_last_campaigns":
 		var n int
 		if err := json.Unmarshal(c.Value, &n); err != nil || n < 1 || n > 50 {
 			return fmt.Errorf("not_opened_last_campaigns: value must be 1 to 50 campaigns")
 		}
-		return negatable(q, c, notOpenedSQL, q.Site, q.Site, uint64(n), q.Site, q.Site, uint64(n))
+		return negatable(q, c, notOpened(p+"n"), chsql.Args{"site": q.Site, p + "n": uint64(n)})
 	case "viewed_section", "event":
 		v, err := oneString(c.Value)
 		if err != nil {
@@ -142,63 +146,62 @@ func compile(q *profiles.Query, c Condition, now time.Time) error {
 			return fmt.Errorf("%s: days %d, want 1 to %d", c.Field, c.Days, maxDays)
 		}
 		since := now.UTC().Add(-time.Duration(days) * 24 * time.Hour).Truncate(time.Second)
+		args := chsql.Args{"site": q.Site, p + "v": v, p + "since": since}
 		if c.Field == "viewed_section" && isSection(v) {
 			// A section's visitors are a range of interest_visitors, a
 			// row or a few per visitor instead of every page view: any
 			// row whose own latest view is recent enough makes the
 			// visitor match, so no state needs merging.
 			return negatable(q, c, inPeople(`SELECT visitor_id FROM interest_visitors
-    WHERE site_id = ? AND kind = 'section' AND interest = ? AND finalizeAggregation(last_seen) >= ?`),
-				q.Site, v, since, q.Site)
+    WHERE site_id = @site AND kind = 'section' AND interest = @`+p+`v AND finalizeAggregation(last_seen) >= @`+p+`since`), args)
 		}
-		what := "type = 'pageview' AND startsWith(url_path, ?)"
-		args := []any{v}
+		what := "type = 'pageview' AND startsWith(url_path, @" + p + "v)"
 		if c.Field == "event" {
-			what = "type = ?"
+			what = "type = @" + p + "v"
 			if c.Name != "" {
-				what += " AND name = ?"
-				args = append(args, c.Name)
+				what += " AND name = @" + p + "name"
+				args[p+"name"] = c.Name
 			}
 			if c.Campaign != "" {
-				what += " AND utm_campaign = ?"
-				args = append(args, c.Campaign)
+				what += " AND utm_campaign = @" + p + "campaign"
+				args[p+"campaign"] = c.Campaign
 			}
 		}
-		args = append(append([]any{q.Site, since}, args...), q.Site)
-		return negatable(q, c, inPeople(`SELECT visitor_id FROM events WHERE site_id = ? AND time >= ? AND is_bot = 0 AND `+what), args...)
+		return negatable(q, c, inPeople(`SELECT visitor_id FROM events WHERE site_id = @site AND time >= @`+p+`since AND is_bot = 0 AND `+what), args)
 	}
 	return fmt.Errorf("unknown field %q", c.Field)
 }
 
-// consentedSQL lists the person keys whose latest word on a purpose was
-// yes; arguments: site, purpose, site.
-const consentedSQL = `SELECT person_key FROM (
+// consented lists the person keys whose latest word on the purpose
+// @<purpose> was yes; parameters: @site and it.
+func consented(purpose string) string {
+	return `SELECT person_key FROM (
     SELECT ` + profiles.PersonKey + ` AS person_key, argMax(granted, (time, toString(event_id))) AS g
-    FROM (SELECT visitor_id, granted, time, event_id FROM consents WHERE site_id = ? AND purpose = ?)
-    ANY LEFT JOIN (` + profiles.PersonMap + `) USING visitor_id
+    FROM (SELECT visitor_id, granted, time, event_id FROM consents WHERE site_id = @site AND purpose = @` + purpose + `) AS c
+    ANY LEFT JOIN (` + profiles.PersonMap + `) AS m USING visitor_id
     GROUP BY person_key
 ) WHERE g = 1`
+}
 
-// lastCampaigns lists a site's last N campaigns by send time; arguments:
-// site, N.
-const lastCampaigns = `SELECT campaign_id FROM campaigns WHERE site_id = ?
-    GROUP BY campaign_id ORDER BY max(sent_at) DESC, campaign_id LIMIT ?`
-
-// notOpenedSQL: the person was sent the last N campaigns (any of them)
-// and opened or clicked none. Arguments: site, site, N, site, site, N.
-const notOpenedSQL = `person_key IN (SELECT email FROM recipients WHERE site_id = ? AND campaign_id IN (` + lastCampaigns + `))
-    AND person_key NOT IN (SELECT user_id FROM events WHERE site_id = ? AND ingest = 'email'
+// notOpened: the person was sent the last @<n> campaigns (any of them) by
+// send time and opened or clicked none. Parameters: @site and n.
+func notOpened(n string) string {
+	lastCampaigns := `SELECT campaign_id FROM campaigns WHERE site_id = @site
+    GROUP BY campaign_id ORDER BY max(sent_at) DESC, campaign_id LIMIT @` + n
+	return `person_key IN (SELECT email FROM recipients WHERE site_id = @site AND campaign_id IN (` + lastCampaigns + `))
+    AND person_key NOT IN (SELECT user_id FROM events WHERE site_id = @site AND ingest = 'email'
         AND type IN ('email_open', 'email_click') AND utm_campaign IN (` + lastCampaigns + `))`
+}
 
 // inPeople is the condition that a person owns one of the visitor ids
-// visitors lists; arguments: visitors', then site. Keys are compared by a
+// visitors lists (parameters: visitors', @site). Keys are compared by a
 // 64-bit hash: a set of a million hashes builds several times faster than
 // one of strings, and two of a million people sharing a hash is a chance of
 // about 3 in 10^8.
 func inPeople(visitors string) string {
 	return `cityHash64(person_key) IN (SELECT cityHash64(` + profiles.PersonKey + `) FROM (
     ` + visitors + `
-) ANY LEFT JOIN (` + profiles.PersonMap + `) USING visitor_id)`
+) AS v ANY LEFT JOIN (` + profiles.PersonMap + `) AS m USING visitor_id)`
 }
 
 // isSection says whether a path is a section, its first segment ("/shoes"),
@@ -207,16 +210,15 @@ func isSection(path string) bool {
 	return len(path) > 1 && path[0] == '/' && !strings.Contains(path[1:], "/")
 }
 
-func negatable(q *profiles.Query, c Condition, cond string, args ...any) error {
+func negatable(q *profiles.Query, c Condition, cond string, args chsql.Args) error {
 	switch c.Op {
 	case "", "=", "has", "did":
-		q.Where(cond, args...)
+		return q.Where(cond, args)
 	case "not", "!=":
-		q.Where("NOT ("+cond+")", args...)
+		return q.Where("NOT ("+cond+")", args)
 	default:
 		return fmt.Errorf("%s: op %q, want none or \"not\"", c.Field, c.Op)
 	}
-	return nil
 }
 
 func oneString(raw json.RawMessage) (string, error) {
@@ -252,7 +254,7 @@ func contains(list []string, v string) bool {
 func Compile(store *profiles.Store, site string, conds []Condition) (*profiles.Query, error) {
 	q := store.Query(site)
 	for i, c := range conds {
-		if err := compile(q, c, q.Now); err != nil {
+		if err := compile(q, i+1, c, q.Now); err != nil {
 			return nil, fmt.Errorf("condition %d: %w", i+1, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"footfall/internal/event"
 	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
+	"footfall/processor/enrich"
 	"footfall/processor/profiles"
 	"footfall/processor/segments"
 )
@@ -157,6 +158,9 @@ func TestSaveListDelete(t *testing.T) {
 	if n, err := s.Count(ctx, list[0]); err != nil || n != 1 {
 		t.Errorf("count %d %v", n, err)
 	}
+	if sites, err := s.Sites(ctx); err != nil || !slices.Equal(sites, []string{"shop"}) {
+		t.Errorf("sites %v %v", sites, err)
+	}
 	if err := s.Delete(ctx, "shop", seg.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -239,3 +243,65 @@ func TestEvaluate(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestNotOpened: the last N campaigns by send time, who was sent one of
+// them, and who opened or clicked none.
+func TestNotOpened(t *testing.T) {
+	store, _, s := Seed(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	raw := store.Conn()
+	insert := func(sql string, rows ...[]any) {
+		t.Helper()
+		b, err := raw.PrepareBatch(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if err := b.Append(r...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day := 24 * time.Hour
+	insert("INSERT INTO campaigns (site_id, campaign_id, name, sent_at, version)",
+		[]any{"shop", "c1", "winter", now.Add(-20 * day), uint64(1)},
+		[]any{"shop", "c2", "spring", now.Add(-10 * day), uint64(1)},
+		[]any{"other", "c3", "later, elsewhere", now, uint64(1)})
+	insert("INSERT INTO recipients (site_id, campaign_id, email)",
+		[]any{"shop", "c1", "ann@x"}, []any{"shop", "c2", "bob@x"}, []any{"shop", "c2", "cat@x"}, []any{"shop", "c2", "dan@x"})
+	// Dan opens c2 by e-mail; Ann clicks c1.
+	en := enrich.New(10)
+	var rows []chstore.Row
+	for _, h := range []struct{ user, typ, campaign string }{{"dan@x", "email_open", "c2"}, {"ann@x", "email_click", "c1"}} {
+		var r chstore.Row
+		e := &r.Event
+		e.ID, e.TimeMs, e.Ingest = event.NewID(now.UnixMilli()), now.UnixMilli(), event.IngestEmail
+		for f, v := range map[event.Field]string{event.Site: "shop", event.Type: h.typ, event.UserID: h.user, event.UTMCampaign: h.campaign} {
+			e.F[f] = []byte(v)
+		}
+		en.Enrich(e, &r.Enriched)
+		rows = append(rows, r)
+	}
+	if err := store.Insert(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rules string
+		want  []string
+	}{
+		{`[{"field":"not_opened_last_campaigns","value":1}]`, []string{"bob@x", "cat@x"}},
+		{`[{"field":"not_opened_last_campaigns","value":2}]`, []string{"bob@x", "cat@x"}},
+		{`[{"field":"not_opened_last_campaigns","value":1},{"field":"subscribed","value":true}]`, []string{"cat@x"}},
+		{`[{"field":"not_opened_last_campaigns","op":"not","value":1}]`, []string{"ann@x", "dan@x", "v3"}},
+		{`[{"field":"orders","value":1},{"field":"orders","op":"<","value":2}]`, []string{"bob@x"}},
+	} {
+		got := members(t, s, segments.Segment{Site: "shop", Conditions: conds(t, c.rules)}, "")
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.rules, got, c.want)
+		}
+	}
+}

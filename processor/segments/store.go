@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/processor/profiles"
 )
 
@@ -33,10 +34,16 @@ func NewStore(people *profiles.Store) *Store { return &Store{people: people} }
 // ErrNotFound says the segment does not exist (or was deleted).
 var ErrNotFound = errors.New("no such segment")
 
-const (
-	insertSegment = `INSERT INTO segments (site_id, segment_id, name, rules, created_at, deleted, version)`
-	qSegments     = `SELECT segment_id, argMax(name, version), argMax(rules, version), min(created_at)
-FROM segments WHERE site_id = ? GROUP BY segment_id HAVING argMax(deleted, version) = 0 ORDER BY segment_id`
+var (
+	insertSegment = chsql.New("segments.insert_segment",
+		`INSERT INTO segments (site_id, segment_id, name, rules, created_at, deleted, version)`)
+	qSegments = chsql.New("segments.list", `SELECT segment_id, argMax(name, version), argMax(rules, version), min(created_at)
+FROM segments WHERE site_id = @site GROUP BY segment_id HAVING argMax(deleted, version) = 0 ORDER BY segment_id`)
+	// The people query of a segment goes in {{people}}.
+	qCount   = chsql.New("segments.count", `SELECT count() FROM ({{people}})`)
+	qMembers = chsql.New("segments.members", "{{people}}\nORDER BY person_key{{limit}}")
+	qSizes   = chsql.New("segments.sizes", `SELECT time, members, entered, left FROM segment_sizes
+WHERE site_id = @site AND segment_id = @segment AND time >= @from AND time < @to ORDER BY time, seq`)
 )
 
 // Check compiles a segment and runs its count, so that a definition the
@@ -89,7 +96,7 @@ func (s *Store) write(ctx context.Context, seg Segment, deleted bool) error {
 	if err != nil {
 		return fmt.Errorf("encode conditions: %w", err)
 	}
-	b, err := s.people.Conn().PrepareBatch(context.WithoutCancel(ctx), insertSegment)
+	b, err := s.people.DB().PrepareBatch(ctx, insertSegment)
 	if err != nil {
 		return fmt.Errorf("prepare segment write: %w", err)
 	}
@@ -109,7 +116,7 @@ func (s *Store) write(ctx context.Context, seg Segment, deleted bool) error {
 
 // List returns a site's segments.
 func (s *Store) List(ctx context.Context, site string) ([]Segment, error) {
-	rows, err := s.people.Conn().Query(ctx, qSegments, site)
+	rows, err := s.people.DB().Query(ctx, qSegments, chsql.Args{"site": site})
 	if err != nil {
 		return nil, fmt.Errorf("list segments: %w", err)
 	}
@@ -158,9 +165,12 @@ func (s *Store) Count(ctx context.Context, seg Segment) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	sql, args := q.SQL()
+	people, args, err := q.SQL()
+	if err != nil {
+		return 0, fmt.Errorf("count segment: %w", err)
+	}
 	var n uint64
-	if err := s.people.Conn().QueryRow(ctx, "SELECT count() FROM ("+sql+")", profiles.Bind(args)...).Scan(&n); err != nil {
+	if err := s.people.DB().QueryRow(ctx, qCount.With(map[string]string{"people": people}), args).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count segment: %w", err)
 	}
 	return n, nil
@@ -180,14 +190,20 @@ func (s *Store) Members(ctx context.Context, seg Segment, consent, after string,
 		return err
 	}
 	if after != "" {
-		q.Where("person_key > ?", after)
+		if err := q.Where("person_key > @after", chsql.Args{"after": after}); err != nil {
+			return err
+		}
 	}
-	sql, args := q.SQL()
-	sql += "\nORDER BY person_key"
+	people, args, err := q.SQL()
+	if err != nil {
+		return fmt.Errorf("list members of %s: %w", seg.ID, err)
+	}
+	st := qMembers.With(map[string]string{"people": people, "limit": ""})
 	if limit > 0 {
-		sql += fmt.Sprintf("\nLIMIT %d", limit)
+		st = qMembers.With(map[string]string{"people": people, "limit": "\nLIMIT @limit"})
+		args["limit"] = uint64(limit)
 	}
-	rows, err := s.people.Conn().Query(ctx, sql, profiles.Bind(args)...)
+	rows, err := s.people.DB().Query(ctx, st, args)
 	if err != nil {
 		return fmt.Errorf("list members of %s: %w", seg.ID, err)
 	}
@@ -212,12 +228,9 @@ type Size struct {
 	Left    uint64    `json:"left"`
 }
 
-const qSizes = `SELECT time, members, entered, left FROM segment_sizes
-WHERE site_id = ? AND segment_id = ? AND time >= ? AND time < ? ORDER BY time, seq`
-
 // Sizes returns seg's sizes recorded between from and to.
 func (s *Store) Sizes(ctx context.Context, site, id string, from, to time.Time) ([]Size, error) {
-	rows, err := s.people.Conn().Query(ctx, qSizes, site, id, from.UTC(), to.UTC())
+	rows, err := s.people.DB().Query(ctx, qSizes, chsql.Args{"site": site, "segment": id, "from": from.UTC(), "to": to.UTC()})
 	if err != nil {
 		return nil, fmt.Errorf("read sizes of %s: %w", id, err)
 	}
