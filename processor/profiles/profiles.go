@@ -60,11 +60,14 @@ type Store struct {
 	rules      Rules
 	now        func() time.Time
 	refreshing sync.Mutex
+	// fewTouched is the number of touched visitor ids a refresh always
+	// takes one by one, however few the people.
+	fewTouched uint64
 }
 
 // NewStore returns a Store classifying by rules.
 func NewStore(db *chsql.Conn, rules Rules) *Store {
-	return &Store{db: db, rules: rules, now: time.Now}
+	return &Store{db: db, rules: rules, now: time.Now, fewTouched: 10_000}
 }
 
 // Rules returns the store's classification rules.

@@ -334,6 +334,17 @@ func TestRefreshWholePerson(t *testing.T) {
 	if n := stacktest.Count(t, store, "SELECT count() FROM people FINAL WHERE deleted = 0 AND person_key IN ('dev-c', 'bob@shop.example')"); n != 1 {
 		t.Errorf("%d rows for dev-c and bob, want bob's only", n)
 	}
+	// Touched visitor ids past a quarter of the people: the refresh
+	// recomputes everyone.
+	j.s.fewTouched = 0
+	time.Sleep(chstore.TouchedSlack + 1100*time.Millisecond)
+	j.hit(t0.Add(2*time.Hour), "dev-d", "pageview", nil, 0)
+	j.hit(t0.Add(2*time.Hour), "dev-a", "pageview", nil, 0)
+	j.sameStored("full refresh")
+	var full uint8
+	if err := store.Conn().QueryRow(context.Background(), "SELECT argMax(full, upto) FROM refreshes WHERE site_id = 'shop' AND kind = 'people'").Scan(&full); err != nil || full != 1 {
+		t.Errorf("last refresh full %d %v, want 1", full, err)
+	}
 	none := j.s.Query("shop")
 	none.Visitors = []string{}
 	if got := j.people(none); len(got) != 0 {

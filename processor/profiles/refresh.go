@@ -80,7 +80,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		// Past a quarter of the people, sets of touched visitor ids cost
 		// more than recomputing everyone (57 s against 11 s for 900k of 1M);
 		// a few thousand never do.
-		if n > 10_000 {
+		if n > s.fewTouched {
 			var people uint64
 			if err := s.db.QueryRow(ctx, qPeopleKeys, chsql.Args{"site": site}).Scan(&people); err != nil {
 				return 0, fmt.Errorf("refresh people of %s: count people: %w", site, err)
