@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/processor/profiles"
 )
 
@@ -36,57 +37,61 @@ type LinkClicks struct {
 	Clicked uint64 `json:"unique_clicks"`
 }
 
-const (
-	qSent    = `SELECT count() FROM (SELECT email FROM recipients WHERE site_id = ? AND campaign_id = ? GROUP BY email)`
-	qEngaged = `SELECT
+var (
+	qSent    = chsql.New("campaigns.sent", `SELECT count() FROM (SELECT email FROM recipients WHERE site_id = @site AND campaign_id = @campaign GROUP BY email)`)
+	qEngaged = chsql.New("campaigns.engaged", `SELECT
     uniqExactIf(user_id, type = 'email_open'),
     uniqExactIf(user_id, type = 'email_open' AND prop_values[indexOf(prop_keys, 'open_kind')] = 'human'),
     uniqExactIf(user_id, type = 'email_click'),
     countIf(type = 'email_click'),
     uniqExactIf(user_id, type = 'unsubscribe')
-FROM events WHERE site_id = ? AND ingest = 'email' AND utm_campaign = ? AND time >= ?`
-	qLinks = `SELECT prop_values[indexOf(prop_keys, 'link')] AS link, any(url), count(), uniqExact(user_id)
-FROM events WHERE site_id = ? AND ingest = 'email' AND type = 'email_click' AND utm_campaign = ? AND time >= ?
-GROUP BY link ORDER BY toUInt32OrZero(link), link`
+FROM events WHERE site_id = @site AND ingest = 'email' AND utm_campaign = @campaign AND time >= @since`)
+	qLinks = chsql.New("campaigns.links", `SELECT prop_values[indexOf(prop_keys, 'link')] AS link, any(url), count(), uniqExact(user_id)
+FROM events WHERE site_id = @site AND ingest = 'email' AND type = 'email_click' AND utm_campaign = @campaign AND time >= @since
+GROUP BY link ORDER BY toUInt32OrZero(link), link`)
 	// Sessions on the site that came through the campaign's links (their
 	// UTM tags stay with every event of the session).
-	qSessions = `SELECT uniqExact(session_id) FROM events
-WHERE site_id = ? AND ingest != 'email' AND utm_campaign = ? AND session_id != '' AND time >= ?`
+	qSessions = chsql.New("campaigns.sessions", `SELECT uniqExact(session_id) FROM events
+WHERE site_id = @site AND ingest != 'email' AND utm_campaign = @campaign AND session_id != '' AND time >= @since`)
 	// Orders of recipients who clicked, placed within the window after
-	// their first click, each order once.
-	qAttributed = `SELECT count(), sum(revenue) FROM (
-    SELECT order_id, ` + profiles.PersonKey + ` AS person_key, any(revenue_micros) AS revenue, min(time) AS ordered
+	// their first click, each order once. The clickers side has one row
+	// per person, so ALL INNER JOIN keeps every order of a clicker; ANY
+	// INNER JOIN would keep them on ClickHouse 18.16 but only one order per
+	// person on current ClickHouse.
+	qAttributed = chsql.New("campaigns.attributed", `SELECT count(), sum(revenue) FROM (
+    SELECT order_id, `+profiles.PersonKey+` AS person_key, any(revenue_micros) AS revenue, min(time) AS ordered
     FROM (SELECT visitor_id, order_id, revenue_micros, time FROM events
-          WHERE site_id = ? AND type = 'purchase' AND order_id != '' AND time >= ?)
-    ANY LEFT JOIN (` + profiles.PersonMap + `) USING visitor_id
+          WHERE site_id = @site AND type = 'purchase' AND order_id != '' AND time >= @since) AS purchases
+    ANY LEFT JOIN (`+profiles.PersonMap+`) AS ids USING visitor_id
     GROUP BY order_id, person_key
-) ANY INNER JOIN (
+) AS ords ALL INNER JOIN (
     SELECT user_id AS person_key, min(time) AS clicked FROM events
-    WHERE site_id = ? AND ingest = 'email' AND type = 'email_click' AND utm_campaign = ? AND time >= ?
+    WHERE site_id = @site AND ingest = 'email' AND type = 'email_click' AND utm_campaign = @campaign AND time >= @since
     GROUP BY user_id
-) USING person_key
-WHERE ordered >= clicked AND ordered < clicked + ?`
+) AS clicks USING person_key
+WHERE ordered >= clicked AND ordered < clicked + @window`)
 )
 
 // Report computes how c did, crediting orders placed within window of a
 // recipient's first click.
 func (s *Store) Report(ctx context.Context, c Campaign, window time.Duration) (Report, error) {
-	conn := s.ch.Conn()
+	db := s.ch.DB()
 	rep := Report{Campaign: c, Links: []LinkClicks{}, WindowDays: int(window.Hours() / 24)}
 	// Nothing of a campaign happens before it is sent; a day's margin
 	// covers tests and sends recorded late.
 	since := c.SentAt.Add(-24 * time.Hour)
-	if err := conn.QueryRow(ctx, qSent, c.Site, c.ID).Scan(&rep.Sent); err != nil {
+	args := chsql.Args{"site": c.Site, "campaign": c.ID, "since": since}
+	if err := db.QueryRow(ctx, qSent, chsql.Args{"site": c.Site, "campaign": c.ID}).Scan(&rep.Sent); err != nil {
 		return rep, fmt.Errorf("campaign %s: sent: %w", c.ID, err)
 	}
-	if err := conn.QueryRow(ctx, qEngaged, c.Site, c.ID, since).Scan(&rep.Opened, &rep.OpenedHuman, &rep.Clicked, &rep.Clicks, &rep.Unsubscribed); err != nil {
+	if err := db.QueryRow(ctx, qEngaged, args).Scan(&rep.Opened, &rep.OpenedHuman, &rep.Clicked, &rep.Clicks, &rep.Unsubscribed); err != nil {
 		return rep, fmt.Errorf("campaign %s: opens and clicks: %w", c.ID, err)
 	}
 	rep.OpenedOnlyBy = rep.Opened - rep.OpenedHuman
 	if rep.Opened > 0 {
 		rep.ClickToOpen = float64(rep.Clicked) / float64(rep.Opened)
 	}
-	rows, err := conn.Query(ctx, qLinks, c.Site, c.ID, since)
+	rows, err := db.Query(ctx, qLinks, args)
 	if err != nil {
 		return rep, fmt.Errorf("campaign %s: links: %w", c.ID, err)
 	}
@@ -99,11 +104,14 @@ func (s *Store) Report(ctx context.Context, c Campaign, window time.Duration) (R
 		rep.Links = append(rep.Links, l)
 	}
 	rows.Close()
-	if err := conn.QueryRow(ctx, qSessions, c.Site, c.ID, since).Scan(&rep.Sessions); err != nil {
+	if err := rows.Err(); err != nil {
+		return rep, fmt.Errorf("campaign %s: links: %w", c.ID, err)
+	}
+	if err := db.QueryRow(ctx, qSessions, args).Scan(&rep.Sessions); err != nil {
 		return rep, fmt.Errorf("campaign %s: sessions: %w", c.ID, err)
 	}
 	var revenue int64
-	err = conn.QueryRow(ctx, qAttributed, c.Site, since, c.Site, c.Site, c.ID, since, uint32(window.Seconds())).Scan(&rep.Orders, &revenue)
+	err = db.QueryRow(ctx, qAttributed, chsql.Args{"site": c.Site, "campaign": c.ID, "since": since, "window": uint32(window.Seconds())}).Scan(&rep.Orders, &revenue)
 	if err != nil {
 		return rep, fmt.Errorf("campaign %s: orders: %w", c.ID, err)
 	}
