@@ -13,7 +13,6 @@ import (
 
 	"github.com/ClickHouse/ch-go/proto"
 	chcolumn "github.com/ClickHouse/clickhouse-go/v2/lib/column"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 
 	"footfall/internal/chsql"
@@ -48,10 +47,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // DB is the connection, for the registered statements of other packages.
 func (s *Store) DB() *chsql.Conn { return s.db }
-
-// Conn is the driver connection underneath. Deprecated: being replaced by
-// DB in every package; tests use DB().Raw().
-func (s *Store) Conn() driver.Conn { return s.db.Raw() }
 
 // Close closes the connection.
 func (s *Store) Close() error { return s.db.Close() }

@@ -250,7 +250,7 @@ func TestNotOpened(t *testing.T) {
 	store, _, s := Seed(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
-	raw := store.Conn()
+	raw := store.DB().Raw()
 	insert := func(sql string, rows ...[]any) {
 		t.Helper()
 		b, err := raw.PrepareBatch(ctx, sql)
