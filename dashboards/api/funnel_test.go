@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -58,12 +59,26 @@ func TestFunnelOrder(t *testing.T) {
 		hit(d, "carts", "pageview", "/cart"),
 		hit(d.Add(time.Second), "carts", "pageview", "/cart"),
 	)
+	// Ten steps within one second on a site of their own: /1 to /10 in
+	// order, one millisecond apart or in the same one, and backwards.
+	var ten []stacktest.Hit
+	for i := 1; i <= 10; i++ {
+		h := hit(s.Add(time.Duration(i/2)*ms), "up", "pageview", "/"+strconv.Itoa(i))
+		h.Fields[event.Site] = "ten"
+		ten = append(ten, h)
+	}
+	for i := 10; i >= 1; i-- {
+		h := hit(s.Add(time.Duration(10-i)*ms), "down", "pageview", "/"+strconv.Itoa(i))
+		h.Fields[event.Site] = "ten"
+		ten = append(ten, h)
+	}
+	stacktest.Insert(t, store, ten...)
 	mux := http.NewServeMux()
 	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	const period = "site=shop&from=2026-11-20&to=2026-11-21"
+	const period = "&from=2026-11-20&to=2026-11-21"
 	for _, c := range []struct {
 		name, query string
 		want        [][]any
@@ -81,9 +96,26 @@ func TestFunnelOrder(t *testing.T) {
 			{1., "type==pageview", 9., 1., 0.},
 			{2., "type==pageview;page==/cart", 1., 0.1111, 0.8889},
 		}},
+		{"ten steps", "&step=page==/1&step=page==/2&step=page==/3&step=page==/4&step=page==/5" +
+			"&step=page==/6&step=page==/7&step=page==/8&step=page==/9&step=page==/10", [][]any{
+			{1., "page==/1", 2., 1., 0.},
+			{2., "page==/2", 1., 0.5, 0.5},
+			{3., "page==/3", 1., 0.5, 0.},
+			{4., "page==/4", 1., 0.5, 0.},
+			{5., "page==/5", 1., 0.5, 0.},
+			{6., "page==/6", 1., 0.5, 0.},
+			{7., "page==/7", 1., 0.5, 0.},
+			{8., "page==/8", 1., 0.5, 0.},
+			{9., "page==/9", 1., 0.5, 0.},
+			{10., "page==/10", 1., 0.5, 0.},
+		}},
 	} {
+		site := "site=shop"
+		if c.name == "ten steps" {
+			site = "site=ten"
+		}
 		var tab api.Table
-		if code := get(t, srv, "/api/v1/funnel?"+period+c.query, "tok", &tab); code != 200 {
+		if code := get(t, srv, "/api/v1/funnel?"+site+period+c.query, "tok", &tab); code != 200 {
 			t.Fatalf("%s: status %d", c.name, code)
 		}
 		if !reflect.DeepEqual(tab.Rows, c.want) {
