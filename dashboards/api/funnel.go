@@ -31,8 +31,9 @@ const maxSteps = 10
 // a number (a UUID's first 8 bytes are its first UInt64 in memory, on
 // both engines), second_key the same for the start of the event's second.
 // NewID's time may run up to a second ahead of the event's; an id more
-// than a minute from its second (not one of NewID's) counts as the
-// second's start. The window is in whole seconds, as windowFunnel's.
+// than about a minute from its second (not one of NewID's) counts as the
+// second's start. A period is at most 400 days (API.period), so ord stays
+// below 2^58. The window is in whole seconds, as windowFunnel's.
 //
 // Per visitor, the chains of step i are p_i (where each is, sorted) and
 // s_i (where it started; p1 for step 1). A chain goes on to the first
