@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"footfall/internal/chsql"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -90,7 +91,7 @@ func run(ctx context.Context, stop func(), cfg config, migrateOnly bool) error {
 		return err
 	}
 	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
+	if err := chsql.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}
 	if migrateOnly {

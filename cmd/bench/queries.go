@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"footfall/internal/chsql"
+	"footfall/internal/refresh"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -34,7 +36,7 @@ func benchQueries(cfg config, stamp string) error {
 	} else {
 		defer drop()
 	}
-	if err := store.Migrate(ctx); err != nil {
+	if err := chsql.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}
 	sizes := []int{1_000_000, 10_000_000}
@@ -129,7 +131,7 @@ func benchQueries(cfg config, stamp string) error {
 		fmt.Printf("%-42s %10s\n", "session stats refresh after 1,000 events", ms(seconds(median(smallSessions))))
 		// The reports below then measure a quiet site: each refresh they
 		// make finds nothing new once the last inserts are out of its window.
-		time.Sleep(chstore.TouchedSlack + time.Second)
+		time.Sleep(refresh.TouchedSlack + time.Second)
 		for i, r := range reports {
 			var runs []time.Duration
 			var err error

@@ -6,6 +6,7 @@ package stacktest
 import (
 	"context"
 	"fmt"
+	"footfall/internal/chsql"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -94,7 +95,7 @@ func ClickHouse(t testing.TB) (chstore.Config, *chstore.Store) {
 	if err != nil {
 		t.Fatalf("ClickHouse is not reachable (%v): start it with `deploy/local/stack.sh up` or run `make test`", err)
 	}
-	if err := store.Migrate(ctx); err != nil {
+	if err := chsql.Migrate(ctx, store.DB()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

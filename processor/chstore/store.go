@@ -1,6 +1,7 @@
-// Package chstore is the processor's ClickHouse side: schema migrations,
-// batched inserts of enriched events, and the look-up that lets a
-// redelivered Kafka batch be recognised and skipped.
+// Package chstore is the processor's ClickHouse side: batched inserts of
+// enriched events, and the look-up that lets a redelivered Kafka batch be
+// recognised and skipped. The schema and its migrations are
+// internal/chsql's.
 package chstore
 
 import (

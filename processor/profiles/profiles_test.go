@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"footfall/internal/refresh"
 	"slices"
 	"strings"
 	"testing"
@@ -322,7 +323,7 @@ func TestRefreshWholePerson(t *testing.T) {
 	}
 	// A refresh once the first events are older than the window it looks
 	// back on, so that the next one sees only the new events.
-	time.Sleep(chstore.TouchedSlack + 1100*time.Millisecond)
+	time.Sleep(refresh.TouchedSlack + 1100*time.Millisecond)
 	j.sameStored("nothing new")
 	j.hit(t0.Add(time.Hour), "dev-a", "purchase", map[event.Field]string{event.OrderID: "o2"}, 20_000_000)
 	j.hit(t0.Add(time.Hour), "dev-c", "sign_up", map[event.Field]string{event.UserID: "bob@shop.example"}, 0)
@@ -337,7 +338,7 @@ func TestRefreshWholePerson(t *testing.T) {
 	// Touched visitor ids past a quarter of the people: the refresh
 	// recomputes everyone.
 	j.s.fewTouched = 0
-	time.Sleep(chstore.TouchedSlack + 1100*time.Millisecond)
+	time.Sleep(refresh.TouchedSlack + 1100*time.Millisecond)
 	j.hit(t0.Add(2*time.Hour), "dev-d", "pageview", nil, 0)
 	j.hit(t0.Add(2*time.Hour), "dev-a", "pageview", nil, 0)
 	j.sameStored("full refresh")

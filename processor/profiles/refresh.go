@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
-	"footfall/processor/chstore"
+	"footfall/internal/refresh"
 )
 
 // Refreshing the people table. A refresh recomputes the people whose visitor
@@ -65,7 +65,7 @@ GROUP BY site_id, visitor_id HAVING argMinMerge(person) != ''
 func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
-	w, err := chstore.LastRefresh(ctx, s.db, "people", site)
+	w, err := refresh.Last(ctx, s.db, "people", site)
 	if err != nil {
 		return 0, err
 	}
@@ -111,7 +111,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("refresh people of %s: count: %w", site, err)
 	}
-	return int(written), chstore.RecordRefresh(ctx, s.db, "people", site, w, written, "people_touched")
+	return int(written), refresh.Record(ctx, s.db, "people", site, w, written, "people_touched")
 }
 
 // People refreshes site's people table and starts a query of it.

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
-	"footfall/processor/chstore"
+	"footfall/internal/refresh"
 )
 
 // Stats sums up the sessions that began in a period.
@@ -117,7 +117,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
 	started := time.Now()
-	w, err := chstore.LastRefresh(ctx, s.db, "sessions", site)
+	w, err := refresh.Last(ctx, s.db, "sessions", site)
 	if err != nil {
 		return 0, err
 	}
@@ -160,7 +160,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		// The touched hours' sessions are gone (erased since): no hour
 		// they began in is known, so there is nothing to recompute.
 	}
-	if err := chstore.RecordRefresh(ctx, s.db, "sessions", site, w, uint64(len(hours)), "hours_touched"); err != nil {
+	if err := refresh.Record(ctx, s.db, "sessions", site, w, uint64(len(hours)), "hours_touched"); err != nil {
 		return 0, err
 	}
 	s.refreshed[site] = started

@@ -2,12 +2,12 @@ package sessionstats
 
 import (
 	"context"
+	"footfall/internal/refresh"
 	"testing"
 	"time"
 
 	"footfall/internal/event"
 	"footfall/internal/stacktest"
-	"footfall/processor/chstore"
 )
 
 // TestRefresh: a late event of a session recomputes the hour the session
@@ -38,7 +38,7 @@ func TestRefresh(t *testing.T) {
 	period(Stats{Sessions: 2, NewSessions: 2, Bounces: 1, Duration: 600})
 
 	// Let the first events fall out of the window a refresh looks back on.
-	time.Sleep(chstore.TouchedSlack + 1100*time.Millisecond)
+	time.Sleep(refresh.TouchedSlack + 1100*time.Millisecond)
 	period(Stats{Sessions: 2, NewSessions: 2, Bounces: 1, Duration: 600})
 	stacktest.Insert(t, store,
 		view(h9.Add(65*time.Minute), "a", "s1"),  // s1, begun at 9:50, no longer bounces

@@ -29,7 +29,6 @@ import (
 	_ "footfall/dashboards/grafana"
 	"footfall/internal/chsql"
 	_ "footfall/processor/campaigns"
-	"footfall/processor/chstore"
 	_ "footfall/processor/profiles"
 	_ "footfall/processor/segments"
 	_ "footfall/processor/sessionstats"
@@ -394,7 +393,7 @@ func TestCurrentClickHouse(t *testing.T) {
 			// different codes: the runner must take either as done.
 			for _, x := range []answer{a, b} {
 				if x.Code != 0 && strings.Contains(strings.ToUpper(st.SQL), "ADD COLUMN") &&
-					!chstore.ColumnThere(st.SQL, &clickhouse.Exception{Code: int32(x.Code), Message: x.Error}) {
+					!chsql.ColumnThere(st.SQL, &clickhouse.Exception{Code: int32(x.Code), Message: x.Error}) {
 					t.Errorf("statement %s: the migration runner would stop on this answer to ADD COLUMN: %s", st.Name, clip(x.Error, 300))
 				}
 			}

@@ -71,9 +71,9 @@ func registeredNames(t *testing.T) map[string]string {
 			}
 			lit, ok := call.Args[0].(*ast.BasicLit)
 			if !ok || lit.Kind != token.STRING {
-				// Migrations and Grafana panels name their statements after
-				// their files; the check knows them from the registry itself.
-				if path != "processor/chstore/migrate.go" && path != "dashboards/grafana/grafana.go" {
+				// Grafana panels name their statements after their file;
+				// the check knows them from the registry itself.
+				if path != "dashboards/grafana/grafana.go" {
 					t.Errorf("%s: chsql.New with a name that is not a string literal", path)
 				}
 				return true

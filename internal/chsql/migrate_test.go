@@ -1,4 +1,4 @@
-package chstore_test
+package chsql_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
@@ -13,7 +14,7 @@ import (
 )
 
 func TestMigrationsNumberedAndSplit(t *testing.T) {
-	ms, err := chstore.Migrations()
+	ms, err := chsql.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,10 +37,10 @@ func TestMigrationsNumberedAndSplit(t *testing.T) {
 func TestMigrateTwiceIsHarmless(t *testing.T) {
 	_, store := stacktest.ClickHouse(t) // migrated once already
 	ctx := context.Background()
-	if err := store.Migrate(ctx); err != nil {
+	if err := chsql.Migrate(ctx, store.DB()); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}
-	ms, _ := chstore.Migrations()
+	ms, _ := chsql.Migrations()
 	if got := stacktest.Count(t, store, "SELECT uniqExact(version) FROM schema_migrations"); got != uint64(len(ms)) {
 		t.Errorf("schema_migrations records %d versions, want %d", got, len(ms))
 	}
@@ -120,7 +121,7 @@ func TestBackfills(t *testing.T) {
 	if err := store.Insert(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Migrate(ctx); err != nil {
+	if err := chsql.Migrate(ctx, store.DB()); err != nil {
 		t.Fatal(err)
 	}
 	checks := map[string]uint64{
@@ -150,7 +151,7 @@ func TestBackfills(t *testing.T) {
 // take the "column exists" answer as done.
 func TestAddColumnAgain(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
-	ms, _ := chstore.Migrations()
+	ms, _ := chsql.Migrations()
 	var stmt string
 	for _, m := range ms {
 		for _, s := range m.Statements {
@@ -163,7 +164,7 @@ func TestAddColumnAgain(t *testing.T) {
 		t.Fatal("no migration adds a column")
 	}
 	err := store.DB().Raw().Exec(context.Background(), stmt)
-	if err == nil || !chstore.ColumnThere(stmt, err) {
+	if err == nil || !chsql.ColumnThere(stmt, err) {
 		t.Errorf("running %q again: %v, want the column-exists answer the runner skips", stmt, err)
 	}
 }

@@ -1,4 +1,4 @@
-package chstore
+package chsql
 
 import (
 	"context"
@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-
-	"footfall/internal/chsql"
 )
 
 //go:embed migrations/*.sql
@@ -24,7 +22,7 @@ var migrations embed.FS
 type Migration struct {
 	Version    int
 	Name       string
-	Statements []*chsql.Query // registered as migrate.<file>_s<n>
+	Statements []*Query // registered as migrate.<file>_s<n>
 }
 
 // all is every migration, registered at start so that the
@@ -54,7 +52,7 @@ func load() ([]Migration, error) {
 		m := Migration{Version: v, Name: base}
 		for i, stmt := range splitStatements(string(body)) {
 			name := fmt.Sprintf("migrate.%s_s%d", strings.TrimSuffix(base, ".sql"), i+1)
-			m.Statements = append(m.Statements, chsql.New(name, stmt))
+			m.Statements = append(m.Statements, New(name, stmt))
 		}
 		out = append(out, m)
 	}
@@ -91,25 +89,25 @@ func splitStatements(sql string) []string {
 }
 
 var (
-	createMigrationsTable = chsql.New("migrate.create_schema_migrations", `CREATE TABLE IF NOT EXISTS schema_migrations (
+	createMigrationsTable = New("migrate.create_schema_migrations", `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    UInt32,
     name       String,
     applied_at DateTime
 ) ENGINE = ReplacingMergeTree ORDER BY version`)
-	selectApplied = chsql.New("migrate.applied", `SELECT DISTINCT version FROM schema_migrations`)
+	selectApplied = New("migrate.applied", `SELECT DISTINCT version FROM schema_migrations`)
 	// A batch insert, not INSERT ... VALUES with arguments: ClickHouse 18.16
 	// waits for a data block after the latter and the query never returns.
-	insertMigration = chsql.New("migrate.record", `INSERT INTO schema_migrations (version, name, applied_at)`)
+	insertMigration = New("migrate.record", `INSERT INTO schema_migrations (version, name, applied_at)`)
 )
 
-// Migrate applies every migration not yet recorded. Each statement is
-// idempotent (IF NOT EXISTS), so processors starting together, or a
-// migration cut short, do no harm when run again.
-func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.db.Exec(ctx, createMigrationsTable, nil); err != nil {
+// Migrate applies every migration not yet recorded to c's database. Each
+// statement is idempotent (IF NOT EXISTS), so processors starting
+// together, or a migration cut short, do no harm when run again.
+func Migrate(ctx context.Context, c *Conn) error {
+	if err := c.Exec(ctx, createMigrationsTable, nil); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	rows, err := s.db.Query(ctx, selectApplied, nil)
+	rows, err := c.Query(ctx, selectApplied, nil)
 	if err != nil {
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
@@ -134,20 +132,20 @@ func (s *Store) Migrate(ctx context.Context) error {
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := s.db.Exec(ctx, stmt, nil); err != nil && !ColumnThere(stmt.SQL(), err) {
+			if err := c.Exec(ctx, stmt, nil); err != nil && !ColumnThere(stmt.SQL(), err) {
 				return fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
 			}
 		}
-		if err := s.record(ctx, m); err != nil {
+		if err := record(ctx, c, m); err != nil {
 			return fmt.Errorf("record migration %s: %w", m.Name, err)
 		}
-		slog.Info("applied migration", "name", m.Name, "database", s.dbName)
+		slog.Info("applied migration", "name", m.Name, "database", c.db)
 	}
 	return nil
 }
 
-func (s *Store) record(ctx context.Context, m Migration) error {
-	b, err := s.db.PrepareBatch(ctx, insertMigration)
+func record(ctx context.Context, c *Conn, m Migration) error {
+	b, err := c.PrepareBatch(ctx, insertMigration)
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,12 @@
-package chstore_test
+package refresh_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"footfall/internal/refresh"
 	"footfall/internal/stacktest"
-	"footfall/processor/chstore"
 )
 
 // TestRecordRefreshDropsOldDays: a refresh recorded for a site moves its
@@ -15,14 +15,14 @@ import (
 func TestRecordRefreshDropsOldDays(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	ctx := context.Background()
-	w, err := chstore.LastRefresh(ctx, store.DB(), "people", "shop")
+	w, err := refresh.Last(ctx, store.DB(), "people", "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !w.Full {
 		t.Fatal("a site never refreshed must be rebuilt whole")
 	}
-	old := w.Now.Add(-chstore.TouchedKeep - 3*24*time.Hour)
+	old := w.Now.Add(-refresh.TouchedKeep - 3*24*time.Hour)
 	b, err := store.DB().Raw().PrepareBatch(ctx, "INSERT INTO people_touched (site_id, visitor_id, touched_at)")
 	if err != nil {
 		t.Fatal(err)
@@ -35,17 +35,17 @@ func TestRecordRefreshDropsOldDays(t *testing.T) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	if err := chstore.RecordRefresh(ctx, store.DB(), "people", "shop", w, 1, "people_touched"); err != nil {
+	if err := refresh.Record(ctx, store.DB(), "people", "shop", w, 1, "people_touched"); err != nil {
 		t.Fatal(err)
 	}
 	if n := stacktest.Count(t, store, "SELECT count() FROM people_touched"); n != 1 {
 		t.Errorf("people_touched keeps %d rows, want the recent one", n)
 	}
-	next, err := chstore.LastRefresh(ctx, store.DB(), "people", "shop")
+	next, err := refresh.Last(ctx, store.DB(), "people", "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next.Full || !next.Since.Equal(w.Now.Add(-chstore.TouchedSlack)) {
-		t.Errorf("after a refresh: full %v since %v, want an incremental refresh since %v", next.Full, next.Since, w.Now.Add(-chstore.TouchedSlack))
+	if next.Full || !next.Since.Equal(w.Now.Add(-refresh.TouchedSlack)) {
+		t.Errorf("after a refresh: full %v since %v, want an incremental refresh since %v", next.Full, next.Since, w.Now.Add(-refresh.TouchedSlack))
 	}
 }

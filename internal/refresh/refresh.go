@@ -1,4 +1,8 @@
-package chstore
+// Package refresh keeps how far each refresh of a derived table (people,
+// session statistics) has got per site: a view notes in a *_touched table,
+// with the server's clock, what each insert touched, and the refreshes
+// table records each completed refresh.
+package refresh
 
 import (
 	"context"
@@ -28,10 +32,10 @@ const (
 )
 
 var (
-	qLastRefresh  = chsql.New("chstore.last_refresh", `SELECT now(), max(upto), count() FROM refreshes WHERE site_id = @site AND kind = @kind`)
-	insertRefresh = chsql.New("chstore.record_refresh", `INSERT INTO refreshes (site_id, kind, upto, written, full)`)
-	qTouchedDays  = chsql.New("chstore.touched_days", `SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = @table AND active`)
-	dropDay       = chsql.New("chstore.drop_touched_day", `ALTER TABLE {{table}} DROP PARTITION @day`)
+	qLastRefresh  = chsql.New("refresh.last", `SELECT now(), max(upto), count() FROM refreshes WHERE site_id = @site AND kind = @kind`)
+	insertRefresh = chsql.New("refresh.record", `INSERT INTO refreshes (site_id, kind, upto, written, full)`)
+	qTouchedDays  = chsql.New("refresh.touched_days", `SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = @table AND active`)
+	dropDay       = chsql.New("refresh.drop_touched_day", `ALTER TABLE {{table}} DROP PARTITION @day`)
 )
 
 // Watermark is where a refresh starts.
@@ -41,8 +45,8 @@ type Watermark struct {
 	Full  bool      // never refreshed, or too long ago: rebuild whole
 }
 
-// LastRefresh reads where the last refresh of kind for site got to.
-func LastRefresh(ctx context.Context, conn *chsql.Conn, kind, site string) (Watermark, error) {
+// Last reads where the last refresh of kind for site got to.
+func Last(ctx context.Context, conn *chsql.Conn, kind, site string) (Watermark, error) {
 	var w Watermark
 	var last time.Time
 	var n uint64
@@ -54,9 +58,9 @@ func LastRefresh(ctx context.Context, conn *chsql.Conn, kind, site string) (Wate
 	return w, nil
 }
 
-// RecordRefresh notes a completed refresh, then drops the days of touched
+// Record notes a completed refresh, then drops the days of touched
 // that no refresh reads any more.
-func RecordRefresh(ctx context.Context, conn *chsql.Conn, kind, site string, w Watermark, written uint64, touched string) error {
+func Record(ctx context.Context, conn *chsql.Conn, kind, site string, w Watermark, written uint64, touched string) error {
 	b, err := conn.PrepareBatch(ctx, insertRefresh)
 	if err != nil {
 		return fmt.Errorf("record %s refresh of %s: %w", kind, site, err)
