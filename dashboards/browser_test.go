@@ -18,8 +18,8 @@ import (
 	"footfall/dashboards/api"
 	"footfall/dashboards/web"
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
-	"footfall/processor/profiles"
+	"footfall/internal/profiles"
+	"footfall/tests/stacktest"
 )
 
 // TestBrowser opens the dashboard in headless Chromium on a seeded data set

@@ -13,9 +13,9 @@ import (
 	_ "footfall/collector/kafkaout"
 	"footfall/dashboards/grafana"
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
+	"footfall/internal/sessionstats"
 	_ "footfall/processor/consume"
-	"footfall/processor/sessionstats"
+	"footfall/tests/stacktest"
 )
 
 func readDashboard(t *testing.T, name string) grafana.Dashboard {

@@ -19,8 +19,8 @@ import (
 	"footfall/dashboards/web"
 	"footfall/internal/envflag"
 	"footfall/internal/links"
+	"footfall/internal/profiles"
 	"footfall/processor/chstore"
-	"footfall/processor/profiles"
 )
 
 type config struct {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"footfall/internal/chsql"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -19,13 +18,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"footfall/internal/chsql"
 	"footfall/internal/envflag"
 	"footfall/internal/geoip"
 	"footfall/internal/kafkaadmin"
+	"footfall/internal/profiles"
+	"footfall/internal/segments"
 	"footfall/processor/chstore"
 	"footfall/processor/consume"
-	"footfall/processor/profiles"
-	"footfall/processor/segments"
 	"footfall/processor/triggers"
 )
 

@@ -12,10 +12,10 @@ import (
 
 	"footfall/collector/server"
 	"footfall/dashboards/api"
+	"footfall/internal/campaigns"
 	"footfall/internal/links"
-	"footfall/internal/stacktest"
-	"footfall/processor/campaigns"
-	"footfall/processor/profiles"
+	"footfall/internal/profiles"
+	"footfall/tests/stacktest"
 )
 
 // TestNewsletterEndToEnd sends a campaign to five recipients, scripts

@@ -25,8 +25,8 @@ import (
 
 	"footfall/collector/server"
 	"footfall/internal/geoip/geoiptest"
-	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
+	"footfall/tests/stacktest"
 )
 
 const chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"footfall/collector/server"
-	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
 	"footfall/processor/consume"
 	sdkjs "footfall/sdk-js"
+	"footfall/tests/stacktest"
 )
 
 // TestBrowserJourney loads the demo shop in headless Chromium, with the

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"footfall/internal/chsql"
-	"footfall/internal/refresh"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -14,12 +12,14 @@ import (
 	"time"
 
 	"footfall/dashboards/api"
+	"footfall/internal/chsql"
 	"footfall/internal/event"
+	"footfall/internal/profiles"
+	"footfall/internal/refresh"
+	"footfall/internal/segments"
+	"footfall/internal/sessionstats"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
-	"footfall/processor/profiles"
-	"footfall/processor/segments"
-	"footfall/processor/sessionstats"
 )
 
 // benchQueries fills a database with generated events in two steps, to 1M

@@ -11,7 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
+	"footfall/tests/stacktest"
 )
 
 // where returns the partition murmur2 gives key among n, as a record of its

@@ -17,13 +17,14 @@ import (
 	"strings"
 	"time"
 
+	"footfall/internal/campaigns"
 	"footfall/internal/chsql"
 	"footfall/internal/links"
-	"footfall/processor/campaigns"
+	"footfall/internal/profiles"
+	"footfall/internal/segments"
+	"footfall/internal/sessionstats"
 	"footfall/processor/chstore"
-	"footfall/processor/profiles"
-	"footfall/processor/segments"
-	"footfall/processor/sessionstats"
+	"footfall/processor/recipients"
 )
 
 // API serves /api/v1/*.
@@ -35,6 +36,7 @@ type API struct {
 	people    *profiles.Store
 	segments  *segments.Store
 	campaigns *campaigns.Store
+	importer  *recipients.Importer
 	sessions  *sessionstats.Store
 }
 
@@ -57,7 +59,7 @@ type Config struct {
 func New(store *chstore.Store, cfg Config) *API {
 	people := profiles.NewStore(store.DB(), cfg.Rules)
 	a := &API{db: store.DB(), cfg: cfg, token: cfg.Token, now: time.Now, people: people,
-		segments: segments.NewStore(people), campaigns: campaigns.NewStore(store), sessions: sessionstats.NewStore(store.DB())}
+		segments: segments.NewStore(people), campaigns: campaigns.NewStore(store.DB()), importer: recipients.NewImporter(store), sessions: sessionstats.NewStore(store.DB())}
 	// The overview's session figures may lag the events by these seconds.
 	a.sessions.MaxAge = 10 * time.Second
 	return a

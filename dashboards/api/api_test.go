@@ -11,10 +11,10 @@ import (
 
 	"footfall/dashboards/api"
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
+	"footfall/internal/profiles"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
-	"footfall/processor/profiles"
+	"footfall/tests/stacktest"
 )
 
 // seed inserts page views: visitor, path, source, time.

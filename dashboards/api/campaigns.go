@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"footfall/internal/campaigns"
 	"footfall/internal/links"
-	"footfall/processor/campaigns"
 )
 
 func (a *API) campaignOf(w http.ResponseWriter, r *http.Request, ctx context.Context) (campaigns.Campaign, bool) {
@@ -109,7 +109,7 @@ func (a *API) addRecipients(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	added, err := a.campaigns.AddRecipients(ctx, c, in.Recipients, in.ConsentWording)
+	added, err := a.importer.Add(ctx, c, in.Recipients, in.ConsentWording)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return

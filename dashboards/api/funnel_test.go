@@ -11,8 +11,8 @@ import (
 
 	"footfall/dashboards/api"
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
-	"footfall/processor/profiles"
+	"footfall/internal/profiles"
+	"footfall/tests/stacktest"
 )
 
 // TestFunnelOrder: steps of the same second count in the order they

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
-	"footfall/internal/stacktest"
+	"footfall/tests/stacktest"
 )
 
 // TestWhere: filter values and property keys are parameters with

@@ -13,7 +13,7 @@ import (
 
 	"footfall/internal/chsql"
 	"footfall/internal/event"
-	"footfall/processor/profiles"
+	"footfall/internal/profiles"
 )
 
 // The people API hands out e-mail addresses and erases data: it answers

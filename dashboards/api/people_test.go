@@ -11,8 +11,8 @@ import (
 
 	"footfall/dashboards/api"
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
-	"footfall/processor/profiles"
+	"footfall/internal/profiles"
+	"footfall/tests/stacktest"
 )
 
 func call(t *testing.T, srv *httptest.Server, method, path, body string) (int, []byte) {

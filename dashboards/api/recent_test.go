@@ -9,10 +9,10 @@ import (
 
 	"footfall/dashboards/api"
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
+	"footfall/internal/profiles"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
-	"footfall/processor/profiles"
+	"footfall/tests/stacktest"
 )
 
 func TestRecentlyViewed(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 
 	"footfall/dashboards/api"
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
-	"footfall/processor/profiles"
+	"footfall/internal/profiles"
+	"footfall/tests/stacktest"
 )
 
 const (

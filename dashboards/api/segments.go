@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"footfall/processor/profiles"
-	"footfall/processor/segments"
+	"footfall/internal/profiles"
+	"footfall/internal/segments"
 )
 
 var purposeName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)

@@ -8,9 +8,9 @@ import (
 
 	"footfall/internal/chsql"
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
+	"footfall/tests/stacktest"
 )
 
 func TestMigrationsNumberedAndSplit(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"footfall/internal/refresh"
-	"footfall/internal/stacktest"
+	"footfall/tests/stacktest"
 )
 
 // TestRecordRefreshDropsOldDays: a refresh recorded for a site moves its

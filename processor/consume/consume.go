@@ -15,9 +15,9 @@ import (
 
 	"footfall/internal/event"
 	"footfall/internal/geoip"
-	"footfall/processor/campaigns"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
+	"footfall/processor/recipients"
 )
 
 // Config sets the consumer's group and batching.
@@ -55,7 +55,7 @@ type Consumer struct {
 	store  *chstore.Store
 	r      *kafka.Reader
 	en     *enrich.Enricher
-	rcpt   *campaigns.Resolver
+	rcpt   *recipients.Resolver
 	rows   []chstore.Row
 	rowMsg []int // partition of each row, for the redelivery check
 	rej    []chstore.Rejected
@@ -113,7 +113,7 @@ func New(cfg Config, store *chstore.Store) *Consumer {
 		}),
 	})
 	return &Consumer{
-		cfg: cfg, store: store, r: r, en: enricher(cfg.GeoIP), rcpt: campaigns.NewResolver(store.DB()),
+		cfg: cfg, store: store, r: r, en: enricher(cfg.GeoIP), rcpt: recipients.NewResolver(store.DB()),
 		last: map[int]kafka.Message{}, next: map[int]int64{}, verified: map[int]bool{},
 	}
 }

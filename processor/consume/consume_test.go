@@ -11,8 +11,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
 	"footfall/processor/chstore"
+	"footfall/tests/stacktest"
 )
 
 const ua = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0"

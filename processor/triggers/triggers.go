@@ -27,7 +27,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"footfall/internal/kafkaadmin"
-	"footfall/processor/segments"
+	"footfall/internal/segments"
 )
 
 // Config configures the evaluation loop and where changes go.

@@ -15,10 +15,10 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
-	"footfall/processor/profiles"
-	"footfall/processor/segments"
+	"footfall/internal/profiles"
+	"footfall/internal/segments"
 	"footfall/processor/triggers"
+	"footfall/tests/stacktest"
 )
 
 // TestFirstOrderTriggers: a subscriber's first order, seen by a round of

@@ -27,11 +27,11 @@ import (
 
 	_ "footfall/dashboards/api" // registers the API's statements
 	_ "footfall/dashboards/grafana"
+	_ "footfall/internal/campaigns"
 	"footfall/internal/chsql"
-	_ "footfall/processor/campaigns"
-	_ "footfall/processor/profiles"
-	_ "footfall/processor/segments"
-	_ "footfall/processor/sessionstats"
+	_ "footfall/internal/profiles"
+	_ "footfall/internal/segments"
+	_ "footfall/internal/sessionstats"
 	_ "footfall/processor/triggers"
 )
 

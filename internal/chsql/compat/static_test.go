@@ -102,7 +102,7 @@ func isCall(call *ast.CallExpr, pkg, fn string) bool {
 // registry. chsql.New takes a literal name (so this check and the
 // coverage check can find it), the driver is opened only in internal/chsql,
 // and Raw() (the driver under a chsql.Conn) is for tests, their helpers
-// (internal/stacktest) and the bench tool.
+// (tests/) and the bench tool.
 func TestStatementsRegistered(t *testing.T) {
 	names := registeredNames(t)
 	if len(names) < 10 {
@@ -119,7 +119,7 @@ func TestStatementsRegistered(t *testing.T) {
 				t.Errorf("%s: opens ClickHouse around internal/chsql", path)
 			}
 			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Raw" && len(call.Args) == 0 &&
-				!inChsql && !strings.HasPrefix(path, "cmd/bench/") && !strings.HasPrefix(path, "internal/stacktest/") {
+				!inChsql && !strings.HasPrefix(path, "cmd/bench/") && !strings.HasPrefix(path, "tests/") {
 				t.Errorf("%s: calls Raw(), which is for tests and the bench tool: register the statement with chsql.New", path)
 			}
 			return true

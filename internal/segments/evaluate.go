@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
-	"footfall/processor/profiles"
+	"footfall/internal/profiles"
 )
 
 // Change is one person entering or leaving a segment or class.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
-	"footfall/processor/profiles"
+	"footfall/internal/profiles"
 )
 
 // Segment is a named set of conditions on one site.

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
+	"footfall/internal/profiles"
+	"footfall/internal/segments"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
-	"footfall/processor/profiles"
-	"footfall/processor/segments"
+	"footfall/tests/stacktest"
 )
 
 // Seed writes five people on site "shop":

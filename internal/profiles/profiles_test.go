@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"footfall/internal/refresh"
 	"slices"
 	"strings"
 	"testing"
@@ -12,8 +11,9 @@ import (
 
 	"footfall/internal/chsql"
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
+	"footfall/internal/refresh"
 	"footfall/processor/chstore"
+	"footfall/tests/stacktest"
 )
 
 type journey struct {

@@ -6,13 +6,13 @@ package stacktest
 import (
 	"context"
 	"fmt"
-	"footfall/internal/chsql"
 	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/internal/kafkaadmin"
 	"footfall/processor/chstore"

@@ -1,4 +1,8 @@
-package campaigns
+// Package recipients is the write side of newsletters: it imports a
+// campaign's recipients and, in the processor's insert path, turns the
+// recipient tokens of opens, clicks and unsubscribes into people, telling
+// machine opens from human ones.
+package recipients
 
 import (
 	"context"
@@ -35,7 +39,7 @@ const maxCached = 200_000
 // batch until it succeeds: a statement one engine refuses would stop all
 // ingestion at the first newsletter event, so both sides of the join carry
 // an alias, as current ClickHouse requires of subqueries.
-var qTargets = chsql.New("campaigns.targets", `SELECT token, site_id, campaign_id, email, purpose FROM (
+var qTargets = chsql.New("recipients.targets", `SELECT token, site_id, campaign_id, email, purpose FROM (
     SELECT token, site_id, campaign_id, email FROM recipients WHERE token IN @tokens
 ) AS r ANY LEFT JOIN (
     SELECT site_id, campaign_id, argMax(purpose, version) AS purpose FROM campaigns GROUP BY site_id, campaign_id

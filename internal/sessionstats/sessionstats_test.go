@@ -2,12 +2,12 @@ package sessionstats
 
 import (
 	"context"
-	"footfall/internal/refresh"
 	"testing"
 	"time"
 
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
+	"footfall/internal/refresh"
+	"footfall/tests/stacktest"
 )
 
 // TestRefresh: a late event of a session recomputes the hour the session

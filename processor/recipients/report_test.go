@@ -1,4 +1,4 @@
-package campaigns_test
+package recipients_test
 
 import (
 	"context"
@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"footfall/internal/campaigns"
 	"footfall/internal/event"
-	"footfall/internal/stacktest"
-	"footfall/processor/campaigns"
 	"footfall/processor/chstore"
+	"footfall/processor/recipients"
+	"footfall/tests/stacktest"
 )
 
 // newsletterEvent is a pixel or link hit as the collector sends it: only
@@ -35,17 +36,18 @@ func newsletterEvent(at time.Time, typ, tok string, props ...string) chstore.Row
 func TestReportOrders(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	ctx := context.Background()
-	cs := campaigns.NewStore(store)
+	cs := campaigns.NewStore(store.DB())
+	im := recipients.NewImporter(store)
 	sent := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	c, err := cs.Save(ctx, campaigns.Campaign{Site: "shop", Name: "Spring Sale", SentAt: sent, Cost: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
-	added, err := cs.AddRecipients(ctx, c, []campaigns.Recipient{{Email: "Ann@x.example"}, {Email: "bob@x.example"}, {Email: "cy@x.example"}}, "")
+	added, err := im.Add(ctx, c, []campaigns.Recipient{{Email: "Ann@x.example"}, {Email: "bob@x.example"}, {Email: "cy@x.example"}}, "")
 	if err != nil || len(added) != 3 {
 		t.Fatalf("added %v, %v", added, err)
 	}
-	if again, err := cs.AddRecipients(ctx, c, []campaigns.Recipient{{Email: "ann@x.example"}}, ""); err != nil || len(again) != 0 {
+	if again, err := im.Add(ctx, c, []campaigns.Recipient{{Email: "ann@x.example"}}, ""); err != nil || len(again) != 0 {
 		t.Fatalf("a known recipient added again: %v, %v", again, err)
 	}
 	got, err := cs.Get(ctx, "shop", "spring-sale")
@@ -53,11 +55,11 @@ func TestReportOrders(t *testing.T) {
 		t.Fatalf("get: %+v %v", got, err)
 	}
 	tok := map[string]string{}
-	recipients, err := cs.Recipients(ctx, c)
-	if err != nil || len(recipients) != 3 {
-		t.Fatalf("recipients %v, %v", recipients, err)
+	list, err := cs.Recipients(ctx, c)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("recipients %v, %v", list, err)
 	}
-	for _, r := range recipients {
+	for _, r := range list {
 		tok[r.Email] = r.Token
 	}
 
@@ -72,7 +74,7 @@ func TestReportOrders(t *testing.T) {
 		newsletterEvent(clicked, "email_open", tok["cy@x.example"]),
 		newsletterEvent(clicked, "email_open", "AAAAAAAAAAAAAAAAAAAAAA"),
 	}
-	unknown, err := campaigns.NewResolver(store.DB()).Resolve(ctx, rows)
+	unknown, err := recipients.NewResolver(store.DB()).Resolve(ctx, rows)
 	if err != nil || !slices.Equal(unknown, []int{5}) {
 		t.Fatalf("resolve: unknown %v, %v; want the made-up token's row", unknown, err)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
-	"footfall/processor/profiles"
+	"footfall/internal/profiles"
 )
 
 // Report is how one campaign did. Counts of people are distinct
@@ -75,7 +75,7 @@ WHERE ordered >= clicked AND ordered < clicked + @window`)
 // Report computes how c did, crediting orders placed within window of a
 // recipient's first click.
 func (s *Store) Report(ctx context.Context, c Campaign, window time.Duration) (Report, error) {
-	db := s.ch.DB()
+	db := s.db
 	rep := Report{Campaign: c, Links: []LinkClicks{}, WindowDays: int(window.Hours() / 24)}
 	// Nothing of a campaign happens before it is sent; a day's margin
 	// covers tests and sends recorded late.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
-	"footfall/processor/profiles"
+	"footfall/internal/profiles"
 )
 
 // Condition is one rule of a segment; a segment's conditions all hold for

@@ -1,0 +1,159 @@
+// Package campaigns keeps newsletter campaigns, lists their recipients and
+// reports on each campaign: opens, clicks, visits, orders, revenue and ROI.
+// Importing recipients and resolving their tokens is the write side's
+// (processor/recipients).
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"footfall/internal/chsql"
+)
+
+// Campaign is one newsletter send.
+type Campaign struct {
+	Site     string    `json:"site"`
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Purpose  string    `json:"purpose"` // the consent purpose (list) it is sent under
+	SentAt   time.Time `json:"sent_at"`
+	Cost     float64   `json:"cost"`
+	Currency string    `json:"currency,omitempty"`
+}
+
+// Recipient is one address a campaign goes to.
+type Recipient struct {
+	Email      string `json:"email"`
+	ExternalID string `json:"external_id,omitempty"`
+	Token      string `json:"token"`
+}
+
+// Store keeps campaigns in ClickHouse.
+type Store struct {
+	db *chsql.Conn
+}
+
+// NewStore returns a Store on db.
+func NewStore(db *chsql.Conn) *Store { return &Store{db: db} }
+
+// ErrNotFound says there is no such campaign.
+var ErrNotFound = errors.New("no such campaign")
+
+var (
+	slugChars = regexp.MustCompile(`[^a-z0-9]+`)
+	idShape   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+)
+
+var (
+	insertCampaign = chsql.New("campaigns.insert_campaign", `INSERT INTO campaigns (site_id, campaign_id, name, purpose, sent_at, cost_micros, currency, created_at, version)`)
+	qCampaigns     = chsql.New("campaigns.list", `SELECT campaign_id, argMax(name, version), argMax(purpose, version), argMax(sent_at, version),
+       argMax(cost_micros, version), argMax(currency, version)
+FROM campaigns WHERE site_id = @site GROUP BY campaign_id ORDER BY max(sent_at) DESC, campaign_id`)
+	qRecipients = chsql.New("campaigns.recipients", `SELECT email, any(external_id), any(token) FROM recipients
+WHERE site_id = @site AND campaign_id = @campaign GROUP BY email ORDER BY email`)
+)
+
+// Save creates or replaces a campaign. Its id is the utm_campaign of its
+// links, so that its visits show up under it in every report; made from
+// the name when empty.
+func (s *Store) Save(ctx context.Context, c Campaign) (Campaign, error) {
+	c.Name = strings.TrimSpace(c.Name)
+	if c.Name == "" || len(c.Name) > 200 {
+		return c, errors.New("a campaign needs a name of at most 200 bytes")
+	}
+	if c.ID == "" {
+		c.ID = strings.Trim(slugChars.ReplaceAllString(strings.ToLower(c.Name), "-"), "-")
+		if len(c.ID) > 64 {
+			c.ID = c.ID[:64]
+		}
+	}
+	if !idShape.MatchString(c.ID) {
+		return c, fmt.Errorf("campaign id %q: lower-case letters, digits, - and _, up to 64", c.ID)
+	}
+	if c.Purpose == "" {
+		c.Purpose = "newsletter"
+	}
+	if c.Cost < 0 {
+		return c, errors.New("cost must not be negative")
+	}
+	if c.SentAt.IsZero() {
+		c.SentAt = time.Now()
+	}
+	c.SentAt = c.SentAt.UTC().Truncate(time.Second)
+	b, err := s.db.PrepareBatch(ctx, insertCampaign)
+	if err != nil {
+		return c, fmt.Errorf("prepare campaign: %w", err)
+	}
+	defer b.Abort()
+	now := time.Now()
+	if err := b.Append(c.Site, c.ID, c.Name, c.Purpose, c.SentAt, int64(c.Cost*1e6), c.Currency, now.UTC(), uint64(now.UnixNano())); err != nil {
+		return c, fmt.Errorf("append campaign: %w", err)
+	}
+	if err := b.Send(); err != nil {
+		return c, fmt.Errorf("write campaign %s: %w", c.ID, err)
+	}
+	return c, nil
+}
+
+// List returns a site's campaigns, the latest sent first.
+func (s *Store) List(ctx context.Context, site string) ([]Campaign, error) {
+	rows, err := s.db.Query(ctx, qCampaigns, chsql.Args{"site": site})
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	defer rows.Close()
+	out := []Campaign{}
+	for rows.Next() {
+		c := Campaign{Site: site}
+		var cost int64
+		if err := rows.Scan(&c.ID, &c.Name, &c.Purpose, &c.SentAt, &cost, &c.Currency); err != nil {
+			return nil, fmt.Errorf("read campaign: %w", err)
+		}
+		c.Cost = float64(cost) / 1e6
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	return out, nil
+}
+
+// Get returns one campaign.
+func (s *Store) Get(ctx context.Context, site, id string) (Campaign, error) {
+	all, err := s.List(ctx, site)
+	if err != nil {
+		return Campaign{}, err
+	}
+	for _, c := range all {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return Campaign{}, ErrNotFound
+}
+
+// Recipients returns a campaign's recipients.
+func (s *Store) Recipients(ctx context.Context, c Campaign) ([]Recipient, error) {
+	rows, err := s.db.Query(ctx, qRecipients, chsql.Args{"site": c.Site, "campaign": c.ID})
+	if err != nil {
+		return nil, fmt.Errorf("list recipients: %w", err)
+	}
+	defer rows.Close()
+	out := []Recipient{}
+	for rows.Next() {
+		var r Recipient
+		if err := rows.Scan(&r.Email, &r.ExternalID, &r.Token); err != nil {
+			return nil, fmt.Errorf("read recipient: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list recipients: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,109 @@
+package recipients
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"footfall/internal/campaigns"
+	"footfall/internal/chsql"
+	"footfall/internal/event"
+	"footfall/internal/links"
+	"footfall/processor/chstore"
+)
+
+// Importer adds recipients to campaigns: their rows, and the events an
+// import makes, written the way the processor writes events.
+type Importer struct {
+	campaigns *campaigns.Store
+	events    *chstore.Store
+}
+
+// NewImporter returns an Importer writing through events.
+func NewImporter(events *chstore.Store) *Importer {
+	return &Importer{campaigns: campaigns.NewStore(events.DB()), events: events}
+}
+
+var insertRecipient = chsql.New("recipients.insert", `INSERT INTO recipients (site_id, campaign_id, token, email, external_id, added_at)`)
+
+// MaxRecipients bounds one import.
+const MaxRecipients = 1_000_000
+
+// Add imports recipients into c. Addresses are normalised; one
+// already in the campaign keeps its token. Each new recipient also gets an
+// email_sent event at the send time, so they are a person (visitor id
+// 'u:' + address) that segments can select before they ever open a mail.
+// With consentWording set, the sender states that these recipients agreed
+// to the campaign's purpose in those words: the consent ledger records it
+// (source "import"). It returns the recipients added now.
+func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaigns.Recipient, consentWording string) ([]campaigns.Recipient, error) {
+	if len(in) > MaxRecipients {
+		return nil, fmt.Errorf("more than %d recipients in one import", MaxRecipients)
+	}
+	have, err := im.campaigns.Recipients(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, r := range have {
+		known[r.Email] = true
+	}
+	var added []campaigns.Recipient
+	for i, r := range in {
+		r.Email = event.NormalizeUser(r.Email)
+		at := strings.IndexByte(r.Email, '@')
+		if at < 1 || at == len(r.Email)-1 || len(r.Email) > 254 || strings.ContainsAny(r.Email, " ,;<>\"") {
+			return nil, fmt.Errorf("recipient %d: %q is not an e-mail address", i+1, r.Email)
+		}
+		if known[r.Email] {
+			continue
+		}
+		known[r.Email] = true
+		r.Token = links.NewToken()
+		added = append(added, r)
+	}
+	if len(added) == 0 {
+		return added, nil
+	}
+	b, err := im.events.DB().PrepareBatch(ctx, insertRecipient)
+	if err != nil {
+		return nil, fmt.Errorf("prepare recipients: %w", err)
+	}
+	defer b.Abort()
+	now := time.Now().UTC()
+	for _, r := range added {
+		if err := b.Append(c.Site, c.ID, r.Token, r.Email, r.ExternalID, now); err != nil {
+			return nil, fmt.Errorf("append recipient: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return nil, fmt.Errorf("write %d recipients: %w", len(added), err)
+	}
+	// The sends, as events: written straight to ClickHouse, like the
+	// processor writes, since the import is already here.
+	rows := make([]chstore.Row, len(added), 2*len(added))
+	for i, r := range added {
+		e := &rows[i].Event
+		e.ID, e.TimeMs, e.Ingest = event.NewID(c.SentAt.UnixMilli()), c.SentAt.UnixMilli(), event.IngestEmail
+		e.F[event.Site], e.F[event.Type] = []byte(c.Site), []byte("email_sent")
+		e.F[event.UserID], e.F[event.UTMCampaign] = []byte(r.Email), []byte(c.ID)
+		e.F[event.UTMSource], e.F[event.UTMMedium] = []byte("newsletter"), []byte("email")
+		e.Props = []event.Prop{{Key: []byte("token"), Value: []byte(r.Token)}}
+		resolved(&rows[i], Target{Site: c.Site, Campaign: c.ID, Email: r.Email, Purpose: c.Purpose})
+		if consentWording != "" {
+			var cr chstore.Row
+			ce := &cr.Event
+			ce.ID, ce.TimeMs, ce.Ingest = event.NewID(now.UnixMilli()), now.UnixMilli(), event.IngestAPI
+			ce.F[event.Site], ce.F[event.Type], ce.F[event.UserID] = []byte(c.Site), []byte("consent"), []byte(r.Email)
+			ce.Props = []event.Prop{{Key: []byte(c.Purpose), Value: []byte("granted")},
+				{Key: []byte("source"), Value: []byte("import")}, {Key: []byte("wording"), Value: []byte(consentWording)}}
+			cr.Enriched.UserID, cr.Enriched.VisitorID = r.Email, event.UserVisitorPrefix+r.Email
+			rows = append(rows, cr)
+		}
+	}
+	if err := im.events.Insert(ctx, rows); err != nil {
+		return nil, fmt.Errorf("record %d sends: %w", len(rows), err)
+	}
+	return added, nil
+}
