@@ -37,10 +37,7 @@ type config struct {
 func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "dashboards-listen", "127.0.0.1:8090", "address of the dashboard and query API")
 	fs.StringVar(&c.Token, "api-token", "", "token the API requires (Authorization: Bearer or ?token=); empty leaves it open")
-	fs.StringVar(&c.CH.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
-	fs.StringVar(&c.CH.Database, "clickhouse-db", "footfall", "ClickHouse database the processor writes")
-	fs.StringVar(&c.CH.User, "clickhouse-user", "default", "ClickHouse user")
-	fs.StringVar(&c.CH.Password, "clickhouse-password", "", "ClickHouse password")
+	c.CH.RegisterFlags(fs)
 	c.Rules.RegisterFlags(fs)
 	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the collector's)")
 	fs.StringVar(&c.CollectorURL, "collector-url", "http://127.0.0.1:8080", "the collector's public address, which newsletter links and pixels point to")

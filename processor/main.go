@@ -46,10 +46,7 @@ type config struct {
 func (c *config) register(fs *flag.FlagSet) {
 	c.Kafka.RegisterFlags(fs)
 	fs.StringVar(&c.KafkaGroup, "kafka-group", "footfall-processor", "consumer group; processors in one group share the partitions")
-	fs.StringVar(&c.CH.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
-	fs.StringVar(&c.CH.Database, "clickhouse-db", "footfall", "ClickHouse database, created if missing")
-	fs.StringVar(&c.CH.User, "clickhouse-user", "default", "ClickHouse user")
-	fs.StringVar(&c.CH.Password, "clickhouse-password", "", "ClickHouse password")
+	c.CH.RegisterFlags(fs)
 	fs.IntVar(&c.BatchSize, "batch-size", 50000, "events per ClickHouse insert at most (each insert has a fixed cost, so a processor that falls behind inserts larger batches, up to this)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "longest an event waits before it is inserted")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long the final insert and commit may take")
