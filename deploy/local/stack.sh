@@ -63,9 +63,27 @@ install() {
   fi
 }
 
+# users.xml changes reach a running ClickHouse too: the server rereads
+# the file within seconds, so a stack started before a user was added
+# (footfall_reader, which the dashboards read as) gets it without a restart.
+sync_users() {
+  local conf="$STATE/clickhouse/conf"
+  [[ -d "$conf" ]] || return 0
+  cmp -s "$HERE/clickhouse/users.xml" "$conf/users.xml" && return 0
+  cp "$HERE/clickhouse/users.xml" "$conf/users.xml"
+  log "clickhouse users.xml updated; waiting for the server to reread it"
+  for ((i = 0; i < 100; i++)); do
+    clickhouse-client --port "$CH_PORT" --user footfall_reader --query "SELECT 1" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  log "clickhouse has not taken the new users.xml; restart it: $0 down && $0 up"
+  return 1
+}
+
 start_clickhouse() {
   if port_open "$CH_PORT"; then
     log "clickhouse already listening on $CH_PORT"
+    sync_users
     return
   fi
   local conf="$STATE/clickhouse/conf" data="$STATE/clickhouse/data"

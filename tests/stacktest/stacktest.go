@@ -109,6 +109,31 @@ func ClickHouse(t testing.TB) (chstore.Config, *chstore.Store) {
 	return cfg, store
 }
 
+// ReaderUser is the local stack's read-only ClickHouse user
+// (deploy/local/clickhouse/users.xml: readonly = 1), as whom the dashboards
+// read.
+const ReaderUser = "footfall_reader"
+
+// Reader opens store's database as the read-only user, closed when the
+// test ends: what the dashboards' reports read through.
+func Reader(t testing.TB, store *chstore.Store) *chsql.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := chsql.Config{
+		Addr:     env("FOOTFALL_CLICKHOUSE_ADDR", "127.0.0.1:9000"),
+		Database: store.DB().Database(),
+		User:     env("FOOTFALL_CLICKHOUSE_READ_USER", ReaderUser),
+		Password: os.Getenv("FOOTFALL_CLICKHOUSE_READ_PASSWORD"),
+	}
+	conn, err := chsql.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("ClickHouse as %s (%v): deploy/local/clickhouse/users.xml declares the user, and `deploy/local/stack.sh up` hands a running ClickHouse the file", cfg.User, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // Count runs a query returning one UInt64.
 func Count(t testing.TB, store *chstore.Store, query string, args ...any) uint64 {
 	t.Helper()
