@@ -16,12 +16,9 @@ import (
 // look-up per skipped inode. ClickHouse creates about 200 files per insert
 // of the end-to-end step, so after a database is dropped (every test and
 // every bench step drops its own) its inserts cost more for up to six
-// minutes. On the machine of docs/perf.md a file creation in a new table's
-// directory cost 14 to 28 us settled, 110 us after an end-to-end run's
-// database was dropped and 340 to 480 us after 5,400 files were;
-// ClickHouse's kernel time per insert was 17 to 53 ms settled and 241 to
-// 290 ms after several drops, and freshness p99 1.11 to 1.49 s settled
-// against 1.42 to 2.71 s.
+// minutes, most of it kernel time, and freshness is worse. What that cost
+// on the machine the figures come from is in docs/perf.md, "The filesystem
+// under ClickHouse".
 
 // settledCreate separates a settled filesystem's cost of creating a file
 // from one still skipping recently freed inodes (see above).

@@ -100,9 +100,10 @@ func goLoop(addr, uri string, conns int, d time.Duration) (float64, error) {
 //
 // One OS thread drives every connection through epoll, with a timerfd for
 // the next due request. A goroutine per connection, sleeping on a timer
-// before each request (this generator until 2026-11-23), cost 28 to 30 us
-// of CPU a hit, as much as the collector; in the end-to-end step all of it
-// shares the machine's two cores with the pipeline being measured.
+// before each request (this generator's first form), cost as much CPU a
+// hit as the collector itself; in the end-to-end step the generator shares
+// the machine's cores with the pipeline being measured, so its CPU is the
+// pipeline's loss.
 func openLoop(addr string, rate float64, d time.Duration, uriFor func(i int) string) (latencies []time.Duration, failed int64) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

@@ -151,7 +151,7 @@ func run(cfg config) error {
 		if journalless = journallessClickHouse(); journalless != "" {
 			fmt.Printf("note: ClickHouse's data (%s) is on ext4 without a journal, where every file\n"+
 				"creation skips the inodes freed in the last minutes: give it a journal in production\n"+
-				"(docs/perf.md, \"A journal under ClickHouse\").\n\n", journalless)
+				"(docs/perf.md, \"The filesystem under ClickHouse\").\n\n", journalless)
 		}
 	}
 	if steps["collector"] {
@@ -201,10 +201,9 @@ func collectorStep(cfg config, brokers []string, stamp string) error {
 	// Keep them off the servers' core for the measurement.
 	restore := keepStackOffCPU0()
 	defer restore()
-	// Five short rounds rather than three long ones: on this shared machine
-	// a neighbour's burst lasts seconds and spoils a round (one run had the
-	// collector at 44k, 38k and 31k hits/s), and the median of five shrugs
-	// off two of them.
+	// Five short rounds rather than three long ones: on a shared machine a
+	// neighbour's burst lasts seconds and spoils a round, and the median of
+	// five shrugs off two of them.
 	const rounds = 5
 	var bareRates, colRates, bareBusy, colBusy []float64
 	for r := 0; r < rounds; r++ {
@@ -393,8 +392,7 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	}
 	// The load starts once the processor holds the partitions: what is
 	// produced before waits in Kafka for the group to form, and the first
-	// seconds' markers measured that wait (3 to 5 s) instead of the
-	// pipeline.
+	// seconds' markers measured that wait instead of the pipeline.
 	actx, acancel := context.WithTimeout(ctx, 60*time.Second)
 	err = kafkaadmin.WaitAssigned(actx, brokers, "bench-"+stamp, 1)
 	acancel()
@@ -410,9 +408,9 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	// Every 500th hit is a marker with its own visitor id; a poller notes
 	// when each marker becomes queryable. Markers have a site of their own,
 	// first in the primary key, so that polling 20 times a second reads a
-	// few granules: a poll that scanned every visitor id of the run cost
-	// ClickHouse 12 ms at 200,000 rows, a quarter of a core at that rate,
-	// and was most of what the run charged to ClickHouse.
+	// few granules: a poll that scanned every visitor id of the run grew
+	// with the run's rows, and was most of what the run charged to
+	// ClickHouse.
 	const markerSite = "bench-marker"
 	const every = 500
 	var mu sync.Mutex
@@ -428,8 +426,9 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			// One thread: a poll costs ClickHouse 1.7 ms of CPU so, 2.4 ms
-			// with its default of a thread per core.
+			// One thread: a poll this small costs ClickHouse less CPU so
+			// than with its default of a thread per core, and the poll's
+			// CPU is charged to the pipeline's figures.
 			rows, err := store.DB().Raw().Query(ctx, "SELECT visitor_id FROM events WHERE site_id = '"+markerSite+"' SETTINGS max_threads = 1")
 			if err != nil {
 				continue
@@ -739,12 +738,13 @@ func cpuTime(pid int) time.Duration {
 
 // warnYoungBroker says so when the local Kafka broker started less than ten
 // minutes ago. Its JVM is still compiling then: after a restart the broker
-// cost 20 to 29 us an event in the first end-to-end runs and 9 to 13 in the
-// next ones, against 5 to 9 once warm, and the collector refused hits at
-// full rate for the first 25 to 30 s. Warming it inside the bench did not
-// work: 40 s at full rate, with a reader fetching, still left the next
-// end-to-end run at 19 us an event. A broker that started long ago but has
-// carried no load is as cold, and goes unnoticed here.
+// costs far more CPU per event in the first end-to-end runs than once
+// warm, and the collector refused hits at full rate in its first seconds of
+// load.
+// Warming it inside the bench did not work: after a warm-up at full rate,
+// with a reader fetching, the next end-to-end run still paid for a cold
+// broker (docs/perf.md, "A young broker"). A broker that started long ago
+// but has carried no load is as cold, and goes unnoticed here.
 func warnYoungBroker() {
 	pids := pgrep("kafka.Kafka")
 	up, err := os.ReadFile("/proc/uptime")
