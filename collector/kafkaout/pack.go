@@ -25,9 +25,9 @@ func (b *partitioner) partitions() int { return int(b.n.Load()) }
 
 // packer turns a batch's messages into one record per partition, each
 // holding the events that would have gone to that partition one by one
-// (event.StartPack). The broker and the processor's Kafka reader spend
-// about the same on a record whatever its size: at 20,000 events/s, records
-// of one event cost the broker 6 to 10 us per event. A pack's key is its
+// (event.StartPack). The processor's Kafka reader spends about the same on
+// a record whatever its size, so one record per batch and partition costs
+// it less per event than one per event. A pack's key is its
 // first event's, so the writer's murmur2 puts it where that event, and so
 // every event in it, would have gone; a visitor's events stay in one
 // partition. If the partition count changes between grouping and writing,

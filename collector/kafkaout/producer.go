@@ -128,10 +128,10 @@ func New(cfg Config) (*Producer, error) {
 		// The writer re-batches per partition; let it send as soon as our
 		// batch has been handed over instead of waiting for its own timer.
 		// kafka-go makes room for BatchSize messages (152 bytes each) in
-		// every request it starts: with BatchEvents there, 1.3 KB per hit
-		// at 20,000 hits/s, most of the collector's garbage. A pack is one
-		// message per partition per batch, so a request holds about one
-		// per concurrent writer (more when a pack outgrows BatchBytes);
+		// every request it starts: with BatchEvents there, that room was
+		// most of the collector's garbage. A pack is one message per
+		// partition per batch, so a request holds about one per
+		// concurrent writer (more when a pack outgrows BatchBytes);
 		// the single events of a batch sent before the partition count is
 		// known take a few more requests.
 		BatchSize:    4 * cfg.Writers,

@@ -10,11 +10,10 @@ import (
 //
 //	packVersion(1) then, until the end, uvarint length, event (as Append)
 //
-// A record costs the broker and the processor's Kafka reader about the same
-// whatever its size, so the collector puts a batch's events for one
-// partition into one record. Processors read both forms; one that predates
-// packs rejects them into events_rejected, whole, rather than misreading
-// them.
+// A record costs the processor's Kafka reader about the same whatever its
+// size, so the collector puts a batch's events for one partition into one
+// record. Processors read both forms; one that predates packs rejects them
+// into events_rejected, whole, rather than misreading them.
 const packVersion = 2
 
 // StartPack begins a pack on dst.
