@@ -6,8 +6,8 @@ import "footfall/internal/event"
 //
 // It reads the query string itself instead of through ctx.QueryArgs():
 // fasthttp's Args copies and decodes every pair into its own storage before
-// the first is looked at, which was 4% of the collector's CPU at its
-// maximum rate. Here one pass over each pair finds its '=' and whether it
+// the first is looked at, which showed in the collector's profiles at its
+// maximum rate (docs/perf.md, "The collector"). Here one pass over each pair finds its '=' and whether it
 // holds an escape; a key or value without one stays a subslice of the
 // request, a value is decoded only when its key is wanted, and what must
 // be decoded goes to the arena. Decoding matches fasthttp's (the fuzz test

@@ -114,9 +114,9 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 // ColumnSet turns rows into one column per column of insertEvents, in
 // order: a slice, the form clickhouse-go sends without boxing every value,
 // or for text and arrays of text the encoded column itself. Its memory is
-// reused from one insert to the next: a batch of 50,000 events needs about
-// 45 MB of columns, and growing them afresh for every insert made two
-// thirds of the processor's garbage.
+// reused from one insert to the next: a full batch's columns take tens of
+// megabytes, and growing them afresh for every insert was most of the
+// processor's garbage.
 type ColumnSet struct {
 	out   []any
 	text  []proto.ColStr
@@ -218,7 +218,7 @@ func (cs *ColumnSet) Fill(rows []Row) []any {
 // stringArrayColumn reaches the encoded offsets and strings inside
 // clickhouse-go's Array(String) column, for the same reason as
 // stringColumn: its Append takes a slice per row through reflect, boxing
-// each row and each string, which was four of the processor's five
+// each row and each string, which was most of the processor's
 // allocations per event. A clickhouse-go laid out otherwise gets this
 // error, and TestStringArrayColumn fails on the upgrade.
 func stringArrayColumn(c chcolumn.Interface) (*proto.ColUInt64, *proto.ColStr, error) {
@@ -253,8 +253,9 @@ func stringArrayColumn(c chcolumn.Interface) (*proto.ColUInt64, *proto.ColStr, e
 
 // stringColumn reaches the encoded column inside clickhouse-go's String
 // column. clickhouse-go appends strings one by one into buffers that start
-// empty in every batch, and that growth was a quarter of the processor's CPU
-// and two thirds of its garbage; handing it a column built in reused
+// empty in every batch, and that growth was a large share of the
+// processor's CPU and most of its garbage (docs/perf.md, "The processor");
+// handing it a column built in reused
 // buffers costs nothing. The field is unexported, hence reflect: a
 // clickhouse-go whose String no longer has it gets this error, and
 // TestStringColumn fails on the upgrade.

@@ -80,13 +80,12 @@ func New(cfg Config, store *chstore.Store) *Consumer {
 		GroupID: cfg.Group,
 		Topic:   cfg.Topic,
 		// A fetch waits for 16 KiB (or for MaxWait, below): with 1 byte, each
-		// of a busy topic's partitions was fetched many times a second, and
-		// the broker and this reader spent 4 us more CPU per event (8.7
-		// against 6.5 us for the broker at 20,000 events/s); 4 KiB cost the
-		// broker 9 to 17 us. 64 KiB, compressed, took a partition of a
-		// 20,000 events/s topic long enough to fill that the median hit
-		// reached ClickHouse 0.3 s later than with 16 KiB, for no CPU
-		// saved. A quiet site's events wait up to 0.75 s more.
+		// of a busy topic's partitions was fetched many times a second,
+		// which cost the broker and this reader CPU per event; 4 KiB still
+		// cost the broker more, and 64 KiB took a busy partition long
+		// enough to fill that events reached ClickHouse later for no CPU
+		// saved (docs/perf.md, "Kafka"). A quiet site's events wait up to
+		// 0.75 s more.
 		MinBytes: 16 << 10,
 		MaxBytes: 16 << 20,
 		// The broker answers a fetch as soon as it has MinBytes, so this
