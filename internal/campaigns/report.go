@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/orders"
 	"footfall/internal/profiles"
 )
 
@@ -54,16 +55,19 @@ GROUP BY link ORDER BY toUInt32OrZero(link), link`)
 	qSessions = chsql.New("campaigns.sessions", `SELECT uniqExact(session_id) FROM events
 WHERE site_id = @site AND ingest != 'email' AND utm_campaign = @campaign AND session_id != '' AND time >= @since`)
 	// Orders of recipients who clicked, placed within the window after
-	// their first click, each order once. The clickers side has one row
-	// per person, so ALL INNER JOIN keeps every order of a clicker; ANY
-	// INNER JOIN would keep them on ClickHouse 18.16 but only one order per
-	// person on current ClickHouse.
-	qAttributed = chsql.New("campaigns.attributed", `SELECT count(), sum(revenue) FROM (
-    SELECT order_id, `+profiles.PersonKey+` AS person_key, any(revenue_micros) AS revenue, min(time) AS ordered
-    FROM (SELECT visitor_id, order_id, revenue_micros, time FROM events
-          WHERE site_id = @site AND type = 'purchase' AND order_id != '' AND time >= @since) AS purchases
+	// their first click, each order once (internal/orders: an order_id, or
+	// a purchase without one; the largest amount sent for it). Purchases
+	// are grouped by order and person first, for the order's time; the
+	// figures then read the pairs of the orders credited. The clickers
+	// side has one row per person, so ALL INNER JOIN keeps every order of
+	// a clicker; ANY INNER JOIN would keep them on ClickHouse 18.16 but
+	// only one order per person on current ClickHouse.
+	qAttributed = chsql.New("campaigns.attributed", `SELECT `+orders.Count("groupArrayArray(pairs)")+`, `+orders.Revenue("groupArrayArray(pairs)")+` FROM (
+    SELECT `+orders.Key+` AS order_key, `+profiles.PersonKey+` AS person_key, `+orders.Pairs+` AS pairs, min(time) AS ordered
+    FROM (SELECT visitor_id, type, order_id, event_id, revenue_micros, time FROM events
+          WHERE site_id = @site AND type = 'purchase' AND time >= @since) AS purchases
     ANY LEFT JOIN (`+profiles.PersonMap+`) AS ids USING visitor_id
-    GROUP BY order_id, person_key
+    GROUP BY order_key, person_key
 ) AS ords ALL INNER JOIN (
     SELECT user_id AS person_key, min(time) AS clicked FROM events
     WHERE site_id = @site AND ingest = 'email' AND type = 'email_click' AND utm_campaign = @campaign AND time >= @since

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/orders"
 )
 
 // Rules are the thresholds of the computed lifecycle classes and stages.
@@ -143,6 +144,14 @@ const PersonKey = `if(person = '', visitor_id, person)`
 const personColumns = `person_key, user_id, devices, first_seen, last_seen, sessions, pageviews, carts, checkouts, signups,
        orders, revenue, first_order, last_order, subscribed`
 
+// personOrders are a person's orders and revenue (micros), as
+// internal/orders defines them, over the (order key, revenue) pairs of
+// all the person's visitor ids (v_order_pairs, from
+// visitor_profiles.order_revenue): an order sent twice, even from two of
+// the person's devices, counts once.
+var personOrders = orders.Count("groupArrayArray(v_order_pairs)") + ` AS orders, ` +
+	orders.Revenue("groupArrayArray(v_order_pairs)") + ` AS revenue`
+
 // computedSQL computes person rows from the per-visitor aggregates of the
 // visitor ids its {{filter}} lets through (applied to visitor_profiles and
 // identities alike). Parameters: @site, the filter's.
@@ -151,18 +160,17 @@ const personColumns = `person_key, user_id, devices, first_seen, last_seen, sess
 // SELECT has the name of the column it reads (minIf(first_order, ...) AS
 // first_order): both engines read that alike today, but it is the kind of
 // alias shadowing current ClickHouse's analyzer resolves differently.
-const computedSQL = `SELECT ` + PersonKey + ` AS person_key, any(person) AS user_id, count() AS devices,
+var computedSQL = `SELECT ` + PersonKey + ` AS person_key, any(person) AS user_id, count() AS devices,
        min(v_first_seen) AS first_seen, max(v_last_seen) AS last_seen, sum(v_sessions) AS sessions,
        sum(v_pageviews) AS pageviews, sum(v_carts) AS carts, sum(v_checkouts) AS checkouts, sum(v_signups) AS signups,
-       sum(v_orders) AS orders, sum(v_revenue) AS revenue,
+       ` + personOrders + `,
        minIf(v_first_order, toUInt32(v_first_order) > 0) AS first_order, max(v_last_order) AS last_order,
        toUInt8(max(v_subscribed_at) > max(v_unsubscribed_at)) AS subscribed
 FROM (
     SELECT visitor_id, minMerge(first_seen) AS v_first_seen, maxMerge(last_seen) AS v_last_seen,
            uniqIfMerge(sessions) AS v_sessions, countIfMerge(pageviews) AS v_pageviews,
            countIfMerge(carts) AS v_carts, countIfMerge(checkouts) AS v_checkouts, countIfMerge(signups) AS v_signups,
-           uniqExactIfMerge(orders) AS v_orders,
-           arraySum(arrayMap(x -> tupleElement(x, 2), groupUniqArrayIfMerge(order_revenue))) AS v_revenue,
+           groupUniqArrayIfMerge(order_revenue) AS v_order_pairs,
            minIfMerge(first_order) AS v_first_order, maxIfMerge(last_order) AS v_last_order,
            maxIfMerge(subscribed) AS v_subscribed_at, maxIfMerge(unsubscribed) AS v_unsubscribed_at
     FROM visitor_profiles WHERE site_id = @site{{filter}} GROUP BY visitor_id

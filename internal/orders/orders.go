@@ -1,0 +1,49 @@
+// Package orders defines what an order is and what it brought, once, for
+// every figure that counts orders or revenue: the reports' breakdowns and
+// series, the dashboard's e-commerce card, affiliates, a person's profile,
+// a newsletter campaign's report and the Grafana dashboard. A shop's
+// backend may send the same order twice (a retry, a page reloaded on the
+// thank-you page, the browser and the server both reporting it); summing
+// revenue per purchase event would count it twice.
+//
+// An order is a purchase event's order_id, or, for a purchase sent without
+// one, the event itself (its event_id), so each such purchase is an order
+// of its own and a redelivered copy of it is still one. Figures are
+// computed from a set of (order key, revenue) pairs: Count is the number
+// of distinct keys, Revenue adds each key's revenue once, the largest
+// amount sent for it, so that a copy sent without its amount (0) never
+// hides it. The statements that use them are checked on ClickHouse 18.16
+// and current ClickHouse like any other (internal/chsql/compat).
+package orders
+
+// Key is a purchase event's order key: its order_id, or else its own id.
+const Key = `if(order_id != '', order_id, toString(event_id))`
+
+// Pair is a purchase event's (order key, revenue in micros), a
+// Tuple(String, Int64). visitor_profiles.order_revenue keeps the set of a
+// visitor's pairs, written by migration 0013 with this same expression.
+const Pair = `(` + Key + `, revenue_micros)`
+
+// Pairs is the aggregate of events rows into the set of their purchases'
+// pairs, an Array(Tuple(String, Int64)): what Count and Revenue read.
+const Pairs = `groupUniqArrayIf(` + Pair + `, type = 'purchase')`
+
+// perOrder is, for pairs (an Array(Tuple(String, Int64)) expression), an
+// array with one element per pair in sorted order: value for the last pair
+// of each key (the one with the largest revenue), 0 for the others. Each
+// pair is compared with the key of the next one (next), '' after the last,
+// which no key is. No lambda here captures a column, which ClickHouse
+// 18.16 gets wrong inside another lambda.
+func perOrder(pairs, value string) string {
+	sorted := `arraySort(` + pairs + `)`
+	return `arrayMap((o, next) -> if(tupleElement(o, 1) = next, 0, ` + value + `), ` + sorted +
+		`, arrayPopFront(arrayPushBack(arrayMap(o -> tupleElement(o, 1), ` + sorted + `), '')))`
+}
+
+// Count is the number of orders in pairs, a UInt64. pairs may hold a key
+// more than once (groupArrayArray of several rows' Pairs).
+func Count(pairs string) string { return `toUInt64(arraySum(` + perOrder(pairs, `1`) + `))` }
+
+// Revenue is the revenue of the orders in pairs, in micros (Int64): each
+// order once, at the largest amount sent for it.
+func Revenue(pairs string) string { return `arraySum(` + perOrder(pairs, `tupleElement(o, 2)`) + `)` }
