@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"image"
 	"image/png"
@@ -19,6 +20,7 @@ import (
 	"footfall/dashboards/web"
 	"footfall/internal/event"
 	"footfall/internal/profiles"
+	"footfall/processor/derive"
 	"footfall/tests/stacktest"
 )
 
@@ -63,7 +65,7 @@ func TestBrowser(t *testing.T) {
 		hit("other", d1, "o", "o1", "", "pageview", "/welcome"),
 	)
 	mux := http.NewServeMux()
-	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
+	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
 	mux.Handle("GET /", http.FileServerFS(web.Files))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -93,6 +95,12 @@ func TestBrowser(t *testing.T) {
 		if string(body) != want {
 			t.Errorf("campaign report CSV %q, want %q", body, want)
 		}
+	}
+
+	// The processor's refresh job: the page's session figures, lifecycle
+	// and segment sizes are as the last refresh left them.
+	if err := derive.New(profiles.NewStore(store.DB(), profiles.DefaultRules), derive.Config{}).Round(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 
 	shots, err := filepath.Abs("../.local/screenshots")

@@ -77,7 +77,7 @@ func run(ctx context.Context, cfg config) error {
 			return fmt.Errorf("-link-secret: %w", err)
 		}
 	}
-	api.New(store, acfg).Register(mux)
+	api.New(store.DB(), store, acfg).Register(mux)
 	mux.Handle("GET /", http.FileServerFS(web.Files))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	ln, err := net.Listen("tcp", cfg.Listen)

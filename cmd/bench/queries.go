@@ -46,7 +46,7 @@ func benchQueries(cfg config, stamp string) error {
 	end := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	from := end.Add(-30 * 24 * time.Hour)
 	mux := http.NewServeMux()
-	api.New(store, api.Config{Rules: profiles.DefaultRules}).Register(mux)
+	api.New(store.DB(), store, api.Config{Rules: profiles.DefaultRules}).Register(mux)
 	people := profiles.NewStore(store.DB(), profiles.DefaultRules)
 	segs := segments.NewStore(people)
 	sessions := sessionstats.NewStore(store.DB())

@@ -23,11 +23,13 @@ import (
 	"footfall/internal/profiles"
 	"footfall/internal/segments"
 	"footfall/internal/sessionstats"
-	"footfall/processor/chstore"
-	"footfall/processor/recipients"
 )
 
-// API serves /api/v1/*.
+// API serves the reports and reads of /api/v1/*. Its handlers read
+// through db, a connection that may not write: the dashboards open it as
+// a read-only ClickHouse user, and the tests do too. The few requests that
+// change something are writer's (server.go), which alone holds a
+// connection that writes.
 type API struct {
 	db        *chsql.Conn
 	cfg       Config
@@ -36,7 +38,6 @@ type API struct {
 	people    *profiles.Store
 	segments  *segments.Store
 	campaigns *campaigns.Store
-	importer  *recipients.Importer
 	sessions  *sessionstats.Store
 }
 
@@ -55,47 +56,11 @@ type Config struct {
 	Commission Commission
 }
 
-// New returns an API reading through store.
-func New(store *chstore.Store, cfg Config) *API {
-	people := profiles.NewStore(store.DB(), cfg.Rules)
-	a := &API{db: store.DB(), cfg: cfg, token: cfg.Token, now: time.Now, people: people,
-		segments: segments.NewStore(people), campaigns: campaigns.NewStore(store.DB()), importer: recipients.NewImporter(store), sessions: sessionstats.NewStore(store.DB())}
-	// The overview's session figures may lag the events by these seconds.
-	a.sessions.MaxAge = 10 * time.Second
-	return a
-}
-
-// Register mounts the API's routes on mux.
-func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/overview", a.auth(a.overview))
-	mux.HandleFunc("GET /api/v1/breakdown", a.auth(a.breakdown))
-	mux.HandleFunc("GET /api/v1/timeseries", a.auth(a.timeseries))
-	mux.HandleFunc("GET /api/v1/funnel", a.auth(a.funnel))
-	mux.HandleFunc("GET /api/v1/realtime", a.auth(a.realtime))
-	mux.HandleFunc("GET /api/v1/affiliates", a.auth(a.affiliates))
-	mux.HandleFunc("GET /api/v1/affiliates/link", a.auth(a.affiliateLink))
-	mux.HandleFunc("GET /api/v1/recently-viewed", a.auth(a.recentlyViewed))
-	mux.HandleFunc("GET /api/v1/lifecycle", a.auth(a.lifecycle))
-	mux.HandleFunc("GET /api/v1/profile", a.private(a.profile))
-	mux.HandleFunc("DELETE /api/v1/profile", a.private(a.erase))
-	mux.HandleFunc("GET /api/v1/profile/export", a.private(a.export))
-	mux.HandleFunc("POST /api/v1/profile/manual", a.private(a.manual))
-	mux.HandleFunc("GET /api/v1/segments", a.private(a.listSegments))
-	mux.HandleFunc("POST /api/v1/segments", a.private(a.createSegment))
-	mux.HandleFunc("GET /api/v1/segments/{id}", a.private(a.getSegment))
-	mux.HandleFunc("PUT /api/v1/segments/{id}", a.private(a.updateSegment))
-	mux.HandleFunc("DELETE /api/v1/segments/{id}", a.private(a.deleteSegment))
-	mux.HandleFunc("GET /api/v1/segments/{id}/members", a.private(a.members))
-	mux.HandleFunc("GET /api/v1/segments/{id}/export.csv", a.private(a.exportCSV))
-	mux.HandleFunc("GET /api/v1/segments/{id}/sizes", a.private(a.sizes))
-	mux.HandleFunc("GET /api/v1/consents/export.csv", a.private(a.consentLedger))
-	mux.HandleFunc("GET /api/v1/campaigns", a.private(a.listCampaigns))
-	mux.HandleFunc("POST /api/v1/campaigns", a.private(a.createCampaign))
-	mux.HandleFunc("POST /api/v1/campaigns/{id}/recipients", a.private(a.addRecipients))
-	mux.HandleFunc("GET /api/v1/campaigns/{id}/recipients", a.private(a.recipients))
-	mux.HandleFunc("POST /api/v1/campaigns/{id}/rewrite", a.private(a.rewrite))
-	mux.HandleFunc("GET /api/v1/campaigns/{id}/report", a.private(a.report))
-	mux.HandleFunc("GET /api/v1/campaigns-compare", a.private(a.compare))
+// newAPI returns the read side of the API, on reader.
+func newAPI(reader *chsql.Conn, cfg Config) *API {
+	people := profiles.NewStore(reader, cfg.Rules)
+	return &API{db: reader, cfg: cfg, token: cfg.Token, now: time.Now, people: people,
+		segments: segments.NewStore(people), campaigns: campaigns.NewStore(reader), sessions: sessionstats.NewStore(reader)}
 }
 
 func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {

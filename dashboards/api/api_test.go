@@ -77,8 +77,9 @@ func get(t *testing.T, srv *httptest.Server, path, token string, into any) int {
 func TestOverview(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	seed(t, store)
+	refresh(t, store)
 	mux := http.NewServeMux()
-	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
+	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -141,7 +142,7 @@ func TestOverviewExactOnSmallSites(t *testing.T) {
 		t.Fatal("the sketch counts 300 exactly: the test would prove nothing")
 	}
 	mux := http.NewServeMux()
-	api.New(store, api.Config{Rules: profiles.DefaultRules}).Register(mux)
+	api.New(stacktest.Reader(t, store), store, api.Config{Rules: profiles.DefaultRules}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	var o api.Overview

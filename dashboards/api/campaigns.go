@@ -37,7 +37,7 @@ func (a *API) campaignOf(w http.ResponseWriter, r *http.Request, ctx context.Con
 // createCampaign answers POST /api/v1/campaigns: {"site", "name", "id",
 // "purpose", "sent_at", "cost", "currency"}; the id (its utm_campaign) is
 // made from the name when left out.
-func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
+func (wr *writer) createCampaign(w http.ResponseWriter, r *http.Request) {
 	var c campaigns.Campaign
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -51,7 +51,7 @@ func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	c, err := a.campaigns.Save(ctx, c)
+	c, err := wr.campaigns.Save(ctx, c)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -81,10 +81,10 @@ func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 // CSV (Content-Type text/csv; a header line naming email and optionally
 // external_id) or JSON {"recipients": [{"email", "external_id"}],
 // "consent_wording": "..."}. Sent is the number of recipients.
-func (a *API) addRecipients(w http.ResponseWriter, r *http.Request) {
+func (wr *writer) addRecipients(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
 	defer cancel()
-	c, ok := a.campaignOf(w, r, ctx)
+	c, ok := wr.api.campaignOf(w, r, ctx)
 	if !ok {
 		return
 	}
@@ -109,14 +109,14 @@ func (a *API) addRecipients(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	added, err := a.importer.Add(ctx, c, in.Recipients, in.ConsentWording)
+	added, err := wr.importer.Add(ctx, c, in.Recipients, in.ConsentWording)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	all, err := a.campaigns.Recipients(ctx, c)
+	all, err := wr.campaigns.Recipients(ctx, c)
 	if err != nil {
-		a.fail(w, "recipients", err)
+		wr.api.fail(w, "recipients", err)
 		return
 	}
 	writeJSON(w, map[string]int{"added": len(added), "sent": len(all)})

@@ -74,7 +74,7 @@ func TestFunnelOrder(t *testing.T) {
 	}
 	stacktest.Insert(t, store, ten...)
 	mux := http.NewServeMux()
-	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
+	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

@@ -82,7 +82,7 @@ func TestEachFailsMidway(t *testing.T) {
 	// midway with the rows before it.
 	t.Setenv(chsql.RecordEnv, "")
 	_, store := stacktest.ClickHouse(t)
-	a := New(store, Config{})
+	a := newAPI(stacktest.Reader(t, store), Config{})
 	var got int
 	err := a.each(context.Background(), qFailsMidway, chsql.Args{"at": 200_000, "n": 300_000}, func(scan func(...any) error) error {
 		var n uint64

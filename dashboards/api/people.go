@@ -112,7 +112,7 @@ func (a *API) profile(w http.ResponseWriter, r *http.Request) {
 // manual answers POST /api/v1/profile/manual?site=&...: body
 // {"class": "loyal", "populations": ["pro"]}; a field left out stays, a
 // class of "" goes back to the computed one.
-func (a *API) manual(w http.ResponseWriter, r *http.Request) {
+func (wr *writer) manual(w http.ResponseWriter, r *http.Request) {
 	site, pr, err := ref(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -140,14 +140,14 @@ func (a *API) manual(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	key, _, err := a.people.Resolve(ctx, site, pr)
+	key, _, err := wr.people.Resolve(ctx, site, pr)
 	if err != nil {
-		a.personError(w, "manual change", err)
+		wr.api.personError(w, "manual change", err)
 		return
 	}
-	o, err := a.people.SetOverride(ctx, site, key, body.Class, body.Populations)
+	o, err := wr.people.SetOverride(ctx, site, key, body.Class, body.Populations)
 	if err != nil {
-		a.fail(w, "manual change", err)
+		wr.api.fail(w, "manual change", err)
 		return
 	}
 	writeJSON(w, o)
@@ -155,7 +155,7 @@ func (a *API) manual(w http.ResponseWriter, r *http.Request) {
 
 // erase answers DELETE /api/v1/profile?site=&...: every row about the
 // person goes, in every table, before it answers.
-func (a *API) erase(w http.ResponseWriter, r *http.Request) {
+func (wr *writer) erase(w http.ResponseWriter, r *http.Request) {
 	site, pr, err := ref(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -163,9 +163,9 @@ func (a *API) erase(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
 	defer cancel()
-	e, err := a.people.Erase(ctx, site, pr)
+	e, err := wr.people.Erase(ctx, site, pr)
 	if err != nil {
-		a.personError(w, "erasure", err)
+		wr.api.personError(w, "erasure", err)
 		return
 	}
 	writeJSON(w, e)
@@ -209,12 +209,7 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	q, err := a.people.People(ctx, site)
-	if err != nil {
-		a.fail(w, "lifecycle", err)
-		return
-	}
-	people, args, err := q.SQL()
+	people, args, err := a.people.Query(site).SQL()
 	if err != nil {
 		a.fail(w, "lifecycle", err)
 		return

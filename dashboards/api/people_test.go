@@ -57,8 +57,9 @@ func TestPeopleAPI(t *testing.T) {
 		hit("vc", "subscribe", map[event.Field]string{event.UserID: "cat@x.example"}, 0),
 		hit("vd", "pageview", nil, 0),
 	)
+	refresh(t, store)
 	mux := http.NewServeMux()
-	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
+	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -189,7 +190,7 @@ func TestPeopleAPI(t *testing.T) {
 
 	// Without a configured token the people API does not answer at all.
 	open := http.NewServeMux()
-	api.New(store, api.Config{Rules: profiles.DefaultRules}).Register(open)
+	api.New(stacktest.Reader(t, store), store, api.Config{Rules: profiles.DefaultRules}).Register(open)
 	osrv := httptest.NewServer(open)
 	defer osrv.Close()
 	var e struct{ Error string }

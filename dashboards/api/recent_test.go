@@ -59,7 +59,7 @@ func TestRecentlyViewed(t *testing.T) {
 	}
 
 	mux := http.NewServeMux()
-	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
+	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

@@ -64,8 +64,9 @@ func reportServer(t *testing.T) *httptest.Server {
 		hit(time.Now().Add(-10*time.Minute), "y", "y1", "", "pageview", "/now", ""),
 		hit(time.Now().Add(-40*time.Minute), "x", "x1", "", "pageview", "/before", ""),
 	)
+	refresh(t, store)
 	mux := http.NewServeMux()
-	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
+	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -133,6 +134,10 @@ func TestReports(t *testing.T) {
 			{"2026-11-10T00:00:00Z", 3., 2., 2., 0.5, 150.},
 			{"2026-11-11T00:00:00Z", 3., 2., 2., 0.5, 60.},
 		}},
+		{"orders and revenue series", "/api/v1/timeseries?" + period + "&interval=day&metrics=orders,revenue,visitors", [][]any{
+			{"2026-11-10T00:00:00Z", 1., 50., 2.},
+			{"2026-11-11T00:00:00Z", 0., 0., 2.},
+		}},
 		{"mobile series", "/api/v1/timeseries?" + period + "&interval=day&filter=device==mobile", [][]any{
 			{"2026-11-10T00:00:00Z", 1., 1., 1., 1., 0.},
 			{"2026-11-11T00:00:00Z", 3., 2., 2., 0.5, 60.},
@@ -181,6 +186,7 @@ func TestReports(t *testing.T) {
 		"/api/v1/breakdown?" + period + "&by=page&filter=device",
 		"/api/v1/breakdown?" + period + "&by=page&limit=0",
 		"/api/v1/timeseries?" + period + "&interval=year",
+		"/api/v1/timeseries?" + period + "&metrics=orders,colour",
 		"/api/v1/funnel?" + period + "&step=type==pageview",
 		"/api/v1/funnel?" + period + "&step=type==pageview&step=nope",
 		"/api/v1/funnel?" + period + "&step=type==pageview;page==/&step=type==purchase",
@@ -217,7 +223,7 @@ func TestAffiliates(t *testing.T) {
 		order(d1.Add(3*time.Hour), "f", "o11", 40_000_000),
 	)
 	mux := http.NewServeMux()
-	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules,
+	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules,
 		Commission: api.Commission{Default: 0.05, Rates: map[string]float64{"blog1": 0.1}}}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -259,7 +265,7 @@ func TestAffiliateOrders(t *testing.T) {
 		order(d1.Add(48*time.Hour), "o2", 30_000_000),
 	)
 	mux := http.NewServeMux()
-	api.New(store, api.Config{Token: "tok", Rules: profiles.DefaultRules, Commission: api.Commission{Default: 0.1}}).Register(mux)
+	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules, Commission: api.Commission{Default: 0.1}}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	got := rows(t, srv, "/api/v1/affiliates?site=shop&from=2026-11-01&to=2026-12-01")

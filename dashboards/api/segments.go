@@ -26,7 +26,7 @@ type segmentBody struct {
 	Conditions []segments.Condition `json:"conditions"`
 }
 
-func (a *API) readSegment(w http.ResponseWriter, r *http.Request) (segments.Segment, bool) {
+func readSegment(w http.ResponseWriter, r *http.Request) (segments.Segment, bool) {
 	var b segmentBody
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -51,17 +51,17 @@ type SegmentInfo struct {
 }
 
 // createSegment answers POST /api/v1/segments.
-func (a *API) createSegment(w http.ResponseWriter, r *http.Request) {
-	seg, ok := a.readSegment(w, r)
+func (wr *writer) createSegment(w http.ResponseWriter, r *http.Request) {
+	seg, ok := readSegment(w, r)
 	if !ok {
 		return
 	}
-	a.saveSegment(w, r, seg, http.StatusCreated)
+	wr.saveSegment(w, r, seg, http.StatusCreated)
 }
 
 // updateSegment answers PUT /api/v1/segments/{id}.
-func (a *API) updateSegment(w http.ResponseWriter, r *http.Request) {
-	seg, ok := a.readSegment(w, r)
+func (wr *writer) updateSegment(w http.ResponseWriter, r *http.Request) {
+	seg, ok := readSegment(w, r)
 	if !ok {
 		return
 	}
@@ -70,19 +70,21 @@ func (a *API) updateSegment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("built-in segments follow the class rules and cannot be changed"))
 		return
 	}
-	a.saveSegment(w, r, seg, http.StatusOK)
+	wr.saveSegment(w, r, seg, http.StatusOK)
 }
 
-func (a *API) saveSegment(w http.ResponseWriter, r *http.Request, seg segments.Segment, status int) {
+// saveSegment checks and stores a definition, and answers it with its
+// size, counted through the writer's connection right after the write.
+func (wr *writer) saveSegment(w http.ResponseWriter, r *http.Request, seg segments.Segment, status int) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	// Check runs the count: a definition ClickHouse cannot evaluate is the
 	// caller's mistake when compile refused it, ours otherwise.
-	if _, err := segments.Compile(a.people, seg.Site, seg.Conditions); err != nil {
+	if _, err := segments.Compile(wr.people, seg.Site, seg.Conditions); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	saved, err := a.segments.Save(ctx, seg)
+	saved, err := wr.segments.Save(ctx, seg)
 	switch {
 	case errors.Is(err, segments.ErrNotFound):
 		writeError(w, http.StatusNotFound, err)
@@ -91,12 +93,12 @@ func (a *API) saveSegment(w http.ResponseWriter, r *http.Request, seg segments.S
 		writeError(w, http.StatusBadRequest, err)
 		return
 	case err != nil:
-		a.fail(w, "segment", err)
+		wr.api.fail(w, "segment", err)
 		return
 	}
-	n, err := a.segments.Count(ctx, saved)
+	n, err := wr.segments.Count(ctx, saved)
 	if err != nil {
-		a.fail(w, "segment size", err)
+		wr.api.fail(w, "segment size", err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -159,19 +161,19 @@ func (a *API) getSegment(w http.ResponseWriter, r *http.Request) {
 }
 
 // deleteSegment answers DELETE /api/v1/segments/{id}?site=.
-func (a *API) deleteSegment(w http.ResponseWriter, r *http.Request) {
+func (wr *writer) deleteSegment(w http.ResponseWriter, r *http.Request) {
 	if segments.IsBuiltin(r.PathValue("id")) {
 		writeError(w, http.StatusBadRequest, errors.New("built-in segments cannot be deleted"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	seg, ok := a.segmentOf(w, r, ctx)
+	seg, ok := wr.api.segmentOf(w, r, ctx)
 	if !ok {
 		return
 	}
-	if err := a.segments.Delete(ctx, seg.Site, seg.ID); err != nil {
-		a.fail(w, "delete segment", err)
+	if err := wr.segments.Delete(ctx, seg.Site, seg.ID); err != nil {
+		wr.api.fail(w, "delete segment", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

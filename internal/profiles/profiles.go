@@ -77,7 +77,8 @@ func (s *Store) Rules() Rules { return s.rules }
 func (s *Store) DB() *chsql.Conn { return s.db }
 
 // Query starts a people query of site, classified now. Unless restricted
-// to some visitor ids it reads the people table: People refreshes it first.
+// to some visitor ids it reads the people table as the last Refresh left
+// it.
 func (s *Store) Query(site string) *Query {
 	return &Query{Site: site, Now: s.now(), Rules: s.rules}
 }

@@ -238,8 +238,7 @@ func (q *Query) own() chsql.Args {
 // Statement returns the people query, the registered statement
 // profiles.people, and its arguments. With Visitors set, people are
 // computed from those visitor ids' aggregates; otherwise they are read
-// from the people table, which the caller refreshes first (Store.People
-// does).
+// from the people table, as the last Refresh left it.
 func (q *Query) Statement() (*chsql.Query, chsql.Args, error) {
 	args, err := MergeArgs(q.own(), q.args)
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	"footfall/internal/refresh"
 )
 
-// Refreshing the people table. A refresh recomputes the people whose visitor
+// Refreshing the people table, which the processor does on a timer
+// (processor/derive); readers take the table as the last refresh left it
+// and write nothing. A refresh recomputes the people whose visitor
 // ids had events since the last refresh (people_touched), together with
 // every other device of theirs, and writes them with a newer version; the
 // anonymous row of a visitor id that has since joined a person is written
@@ -112,12 +114,4 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		return 0, fmt.Errorf("refresh people of %s: count: %w", site, err)
 	}
 	return int(written), refresh.Record(ctx, s.db, "people", site, w, written, "people_touched")
-}
-
-// People refreshes site's people table and starts a query of it.
-func (s *Store) People(ctx context.Context, site string) (*Query, error) {
-	if _, err := s.Refresh(ctx, site); err != nil {
-		return nil, err
-	}
-	return s.Query(site), nil
 }

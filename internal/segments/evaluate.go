@@ -54,7 +54,8 @@ type Evaluation struct {
 	First bool
 }
 
-// Evaluate compares seg's members now with those of its last evaluation.
+// Evaluate compares seg's members in the people table, as the last refresh
+// left it, with those of its last evaluation.
 // Nothing is recorded until Commit, so that a caller who passes the changes
 // on first never loses one (a failure repeats them at the next evaluation).
 func (s *Store) Evaluate(ctx context.Context, seg Segment) (Evaluation, error) {
@@ -67,7 +68,7 @@ func (s *Store) Evaluate(ctx context.Context, seg Segment) (Evaluation, error) {
 	if err := db.QueryRow(ctx, qMembersBefore, of).Scan(&before); err != nil {
 		return Evaluation{}, fmt.Errorf("segment %s: count members: %w", seg.ID, err)
 	}
-	q, err := s.compile(ctx, seg.Site, seg.Conditions)
+	q, err := s.compile(seg.Site, seg.Conditions)
 	if err != nil {
 		return Evaluation{}, fmt.Errorf("segment %s: %w", seg.ID, err)
 	}
@@ -174,9 +175,15 @@ func (s *Store) Sites(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-// EvaluateSite evaluates the built-in and the defined segments of a site
-// and passes each one's changes to notify before the next.
+// EvaluateSite refreshes the people table of a site, then evaluates its
+// built-in and defined segments and passes each one's changes to notify
+// before the next. It is the processor's (processor/triggers): refreshing
+// here, not only on the refresh timer, lets a change fire at the first
+// evaluation after the event.
 func (s *Store) EvaluateSite(ctx context.Context, site string, notify func([]Change) error) error {
+	if _, err := s.people.Refresh(ctx, site); err != nil {
+		return err
+	}
 	defined, err := s.List(ctx, site)
 	if err != nil {
 		return err

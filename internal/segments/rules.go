@@ -5,7 +5,6 @@
 package segments
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -261,16 +260,10 @@ func Compile(store *profiles.Store, site string, conds []Condition) (*profiles.Q
 	return q, nil
 }
 
-// compile refreshes the people table of site, then compiles conds.
-func (s *Store) compile(ctx context.Context, site string, conds []Condition) (*profiles.Query, error) {
-	q, err := Compile(s.people, site, conds)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.people.Refresh(ctx, site); err != nil {
-		return nil, err
-	}
-	return q, nil
+// compile compiles conds into a query of the people table as the last
+// refresh left it.
+func (s *Store) compile(site string, conds []Condition) (*profiles.Query, error) {
+	return Compile(s.people, site, conds)
 }
 
 // Builtin segments follow the lifecycle classes and the reactivation

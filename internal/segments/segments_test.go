@@ -16,7 +16,8 @@ import (
 	"footfall/tests/stacktest"
 )
 
-// Seed writes five people on site "shop":
+// Seed writes five people on site "shop", and refreshes the people table
+// as the processor's refresh job does:
 //
 //	ann@x  3 orders, 600.00; population pro; /shoes 2 days ago; newsletter yes
 //	bob@x  1 order, 20.00; /hats 40 days ago; subscribed, then unsubscribed
@@ -61,7 +62,23 @@ func Seed(t *testing.T) (*chstore.Store, *profiles.Store, *segments.Store) {
 	if _, err := people.SetOverride(context.Background(), "shop", "ann@x", nil, []string{"pro"}); err != nil {
 		t.Fatal(err)
 	}
+	refresh(t, people)
 	return store, people, segments.NewStore(people)
+}
+
+// refresh brings the people table up to date, as the processor's refresh
+// job does: segments read it as the last refresh left it.
+func refresh(t *testing.T, people *profiles.Store) {
+	t.Helper()
+	if _, err := people.Refresh(context.Background(), "shop"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reader is a segment store on a read-only connection to store's
+// database, as the dashboards read.
+func reader(t *testing.T, store *chstore.Store) *segments.Store {
+	return segments.NewStore(profiles.NewStore(stacktest.Reader(t, store), profiles.DefaultRules))
 }
 
 func conds(t *testing.T, js string) []segments.Condition {
@@ -87,7 +104,8 @@ func members(t *testing.T, s *segments.Store, seg segments.Segment, consent stri
 }
 
 func TestRules(t *testing.T) {
-	_, _, s := Seed(t)
+	store, _, _ := Seed(t)
+	s := reader(t, store)
 	cases := []struct {
 		rules string
 		want  []string
@@ -175,7 +193,7 @@ func TestSaveListDelete(t *testing.T) {
 // TestEvaluate: a first evaluation records members without changes; later
 // ones return who entered and left, and the sizes over time add up.
 func TestEvaluate(t *testing.T) {
-	store, _, s := Seed(t)
+	store, people, s := Seed(t)
 	ctx := context.Background()
 	prospects := segments.Segment{Site: "shop", ID: "class:prospect", Name: "class prospect", Conditions: conds(t, `[{"field":"class","value":"prospect"}]`)}
 	customers := segments.Segment{Site: "shop", ID: "class:customer", Name: "class customer", Conditions: conds(t, `[{"field":"class","value":"customer"}]`)}
@@ -202,6 +220,7 @@ func TestEvaluate(t *testing.T) {
 	// v3 orders: leaves the prospects, becomes a customer.
 	stacktest.Insert(t, store, stacktest.Hit{At: time.Now(), Revenue: 5_000_000,
 		Fields: map[event.Field]string{event.Site: "shop", event.Type: "purchase", event.VisitorID: "v3", event.OrderID: "c1"}})
+	refresh(t, people)
 	ev := eval(prospects)
 	if len(ev.Changes) != 1 || ev.Changes[0].PersonKey != "v3" || ev.Changes[0].Entered || ev.Size.Members != 0 || ev.Size.Left != 1 {
 		t.Errorf("prospects after v3's order: %+v", ev)
@@ -247,7 +266,8 @@ func ptr(s string) *string { return &s }
 // TestNotOpened: the last N campaigns by send time, who was sent one of
 // them, and who opened or clicked none.
 func TestNotOpened(t *testing.T) {
-	store, _, s := Seed(t)
+	store, people, _ := Seed(t)
+	s := reader(t, store)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
 	raw := store.DB().Raw()
@@ -289,6 +309,7 @@ func TestNotOpened(t *testing.T) {
 	if err := store.Insert(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
+	refresh(t, people)
 	for _, c := range []struct {
 		rules string
 		want  []string

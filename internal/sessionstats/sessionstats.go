@@ -6,7 +6,8 @@
 // A session's start, page views and length are known only once its events
 // are in, so a view cannot count it; a refresh recomputes, from the
 // sessions table, the hours in which the sessions that had new events since
-// the last refresh began.
+// the last refresh began. The processor refreshes (processor/derive);
+// the dashboards only read, on a connection that cannot write.
 package sessionstats
 
 import (
@@ -31,17 +32,12 @@ type Stats struct {
 type Store struct {
 	db         *chsql.Conn
 	refreshing sync.Mutex
-	// MaxAge lets Period skip the refresh when this Store refreshed the
-	// site more recently: under steady traffic every refresh has the
-	// current hours to redo (1.3 s at 10M events), which a dashboard
-	// polled by several people need not pay each time.
-	MaxAge    time.Duration
-	refreshed map[string]time.Time
 }
 
-// NewStore returns a Store on db that refreshes before every Period.
+// NewStore returns a Store on db. Period only reads, so db may be a
+// read-only connection; Refresh needs one that writes.
 func NewStore(db *chsql.Conn) *Store {
-	return &Store{db: db, refreshed: map[string]time.Time{}}
+	return &Store{db: db}
 }
 
 // maxHours is how many start hours an incremental refresh recomputes; past
@@ -116,7 +112,6 @@ func around(hours []time.Time) (from, to time.Time) {
 func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
-	started := time.Now()
 	w, err := refresh.Last(ctx, s.db, "sessions", site)
 	if err != nil {
 		return 0, err
@@ -128,7 +123,6 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 			return 0, fmt.Errorf("session stats of %s: touched hours: %w", site, err)
 		}
 		if len(touched) == 0 {
-			s.refreshed[site] = started
 			return 0, nil
 		}
 		from, to := around(touched)
@@ -163,7 +157,6 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	if err := refresh.Record(ctx, s.db, "sessions", site, w, uint64(len(hours)), "hours_touched"); err != nil {
 		return 0, err
 	}
-	s.refreshed[site] = started
 	return len(hours), nil
 }
 
@@ -184,17 +177,9 @@ func (s *Store) zero(ctx context.Context, site string, hours []time.Time, versio
 	return nil
 }
 
-// Period refreshes site's statistics (unless MaxAge spares it), then sums
-// those of the sessions that began in [from, to).
+// Period sums the statistics of site's sessions that began in [from, to),
+// as the last Refresh left them: it writes nothing.
 func (s *Store) Period(ctx context.Context, site string, from, to time.Time) (Stats, error) {
-	s.refreshing.Lock()
-	fresh := s.MaxAge > 0 && time.Since(s.refreshed[site]) < s.MaxAge
-	s.refreshing.Unlock()
-	if !fresh {
-		if _, err := s.Refresh(ctx, site); err != nil {
-			return Stats{}, err
-		}
-	}
 	var st Stats
 	if err := s.db.QueryRow(ctx, qStats, chsql.Args{"site": site, "from": from, "to": to}).Scan(&st.Sessions, &st.NewSessions, &st.Bounces, &st.Duration); err != nil {
 		return st, fmt.Errorf("session stats of %s: %w", site, err)
