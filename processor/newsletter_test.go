@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"footfall/collector/server"
+	"footfall/collector/app"
 	"footfall/dashboards/api"
 	"footfall/internal/campaigns"
 	"footfall/internal/links"
@@ -28,7 +28,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	const secret = "newsletter-link-secret"
 	s := newStack(t, 2)
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0")
-	_, base := s.startCollector(t, func(c *server.Config) {
+	_, base := s.startCollector(t, func(c *app.Config) {
 		c.LinkSecret = secret
 		c.TrustProxy = true // the test plays Apple's and Google's proxies
 		c.SiteKeys = "shop=shop-secret-key"

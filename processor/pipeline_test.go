@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"footfall/collector/server"
+	"footfall/collector/app"
 	"footfall/internal/geoip/geoiptest"
 	"footfall/processor/chstore"
 	"footfall/tests/stacktest"
@@ -77,7 +77,7 @@ func (s *stack) startProcessor(t *testing.T, extra ...string) *exec.Cmd {
 	t.Helper()
 	args := append([]string{
 		"-kafka-brokers", strings.Join(s.brokers, ","), "-kafka-topic", s.topic, "-kafka-group", s.group,
-		"-clickhouse-addr", s.ch.Addr, "-clickhouse-db", s.ch.Database, "-metrics-listen", "",
+		"-clickhouse-addr", s.ch.Addr, "-clickhouse-db", s.ch.Database, "-processor-ops-listen", "",
 	}, extra...)
 	cmd := exec.Command(processorBinary(t), args...)
 	out, _ := cmd.StdoutPipe()
@@ -103,21 +103,21 @@ func (s *stack) startProcessor(t *testing.T, extra ...string) *exec.Cmd {
 }
 
 // startCollector runs the collector in-process on a free port.
-func (s *stack) startCollector(t *testing.T, edit func(*server.Config)) (*server.Server, string) {
+func (s *stack) startCollector(t *testing.T, edit func(*app.Config)) (*app.Program, string) {
 	t.Helper()
-	var cfg server.Config
+	var cfg app.Config
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen, cfg.Ops.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Kafka.Brokers = strings.Join(s.brokers, ",")
 	cfg.Kafka.Topic = s.topic
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := server.Start(context.Background(), cfg)
+	srv, err := app.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,10 +172,11 @@ func sendOversized(t *testing.T, url, body string) int {
 	return resp.StatusCode
 }
 
-// metric reads one sample from the collector's /metrics.
-func metric(t *testing.T, base, sample string) float64 {
+// metric reads one sample from the collector's /metrics, on its ops
+// listener.
+func metric(t *testing.T, col *app.Program, sample string) float64 {
 	t.Helper()
-	_, body := send(t, "GET", base+"/metrics", "")
+	_, body := send(t, "GET", "http://"+col.OpsAddr()+"/metrics", "")
 	for _, line := range strings.Split(body, "\n") {
 		if strings.HasPrefix(line, sample+" ") {
 			var v float64
@@ -188,7 +189,7 @@ func metric(t *testing.T, base, sample string) float64 {
 
 func TestPipelineEndToEnd(t *testing.T) {
 	s := newStack(t, 4)
-	_, base := s.startCollector(t, nil)
+	col, base := s.startCollector(t, nil)
 	// Hits come from loopback; the test database puts it in France.
 	geo, err := geoiptest.WriteTestDB(t.TempDir(), map[string]string{"127.0.0.0/8": "FR"})
 	if err != nil {
@@ -198,7 +199,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	invalidPixel := `collector_requests_rejected_total{endpoint="pixel",reason="invalid"}`
 	invalidBeacon := `collector_requests_rejected_total{endpoint="beacon",reason="invalid"}`
-	before := [2]float64{metric(t, base, invalidPixel), metric(t, base, invalidBeacon)}
+	before := [2]float64{metric(t, col, invalidPixel), metric(t, col, invalidBeacon)}
 
 	const pixels, batches, perBatch, orders = 600, 40, 5, 10
 	for i := 0; i < pixels; i++ {
@@ -267,10 +268,10 @@ func TestPipelineEndToEnd(t *testing.T) {
 			t.Errorf("%s = %d, want %d", c.query, got, c.want)
 		}
 	}
-	if d := metric(t, base, invalidPixel) - before[0]; d != 2 {
+	if d := metric(t, col, invalidPixel) - before[0]; d != 2 {
 		t.Errorf("pixel invalid counter grew by %v, want 2", d)
 	}
-	if d := metric(t, base, invalidBeacon) - before[1]; d != 2 {
+	if d := metric(t, col, invalidBeacon) - before[1]; d != 2 {
 		t.Errorf("beacon invalid counter grew by %v, want 2", d)
 	}
 
@@ -331,7 +332,7 @@ func TestProcessorKilledMidStreamLosesAndDoublesNothing(t *testing.T) {
 func TestShutdownFlushesBothWays(t *testing.T) {
 	s := newStack(t, 2)
 	// Nothing leaves either program on its own: only shutdown can flush.
-	srv, base := s.startCollector(t, func(c *server.Config) {
+	srv, base := s.startCollector(t, func(c *app.Config) {
 		c.Linger = time.Hour
 		c.BatchEvents = 100000
 	})

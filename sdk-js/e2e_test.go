@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"footfall/collector/server"
+	"footfall/collector/app"
 	"footfall/processor/chstore"
 	"footfall/processor/consume"
 	sdkjs "footfall/sdk-js"
@@ -32,12 +32,12 @@ func TestBrowserJourney(t *testing.T) {
 		t.Fatal("sdk-js/node_modules is missing: run make test (it runs npm ci in sdk-js)")
 	}
 
-	var cfg server.Config
+	var cfg app.Config
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
 	fs.Parse(nil)
-	cfg.Listen, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Script = "127.0.0.1:0", strings.Join(brokers, ","), topic, sdkjs.Script
-	col, err := server.Start(context.Background(), cfg)
+	cfg.Listen, cfg.Ops.Listen, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Script = "127.0.0.1:0", "127.0.0.1:0", strings.Join(brokers, ","), topic, sdkjs.Script
+	col, err := app.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestBrowserJourney(t *testing.T) {
 	defer func() {
 		if t.Failed() {
 			logEvents(t, store)
-			logRejections(t, collector)
+			logRejections(t, "http://"+col.OpsAddr())
 		}
 	}()
 	stacktest.WaitCount(t, store, 30*time.Second, total, "SELECT count() FROM events WHERE site_id = 'shop'")
@@ -138,9 +138,10 @@ func logEvents(t *testing.T, store *chstore.Store) {
 	}
 }
 
-// logRejections prints the collector's non-zero reject and drop counters.
-func logRejections(t *testing.T, collector string) {
-	resp, err := http.Get(collector + "/metrics")
+// logRejections prints the collector's non-zero reject and drop counters,
+// from its ops listener at ops.
+func logRejections(t *testing.T, ops string) {
+	resp, err := http.Get(ops + "/metrics")
 	if err != nil {
 		t.Log(err)
 		return

@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"footfall/collector/beacon"
+	"footfall/internal/chsql"
 	"footfall/internal/envflag"
 	"footfall/internal/kafkaadmin"
 	"footfall/processor/chstore"
@@ -47,16 +48,17 @@ type errTooManyFailures int64
 func (e errTooManyFailures) Error() string { return fmt.Sprintf("%d requests failed", int64(e)) }
 
 type config struct {
-	Bin        string
-	Duration   time.Duration
-	Conns      int
-	E2ERate    float64
-	Smoke      bool
-	Steps      string
-	KeepDB     bool
-	Settle     time.Duration
-	Brokers    string
-	ClickHouse string
+	Bin      string
+	Duration time.Duration
+	Conns    int
+	E2ERate  float64
+	Smoke    bool
+	Steps    string
+	KeepDB   bool
+	Settle   time.Duration
+	Brokers  string
+	// CH.Database is not used: every step makes a database of its own.
+	CH chsql.Config
 }
 
 func main() {
@@ -83,11 +85,14 @@ func main() {
 	fs.DurationVar(&cfg.Settle, "bench-settle", 8*time.Minute, "with ClickHouse's data on ext4 without a journal, how long the end-to-end step may wait for file creation there to be cheap again after deletions (0: start at once)")
 	fs.StringVar(&cfg.Steps, "bench-steps", "collector,e2e,queries", "which steps to run: collector (throughput, latency, memory), e2e (freshness), queries (1M and 10M events)")
 	fs.StringVar(&cfg.Brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
-	fs.StringVar(&cfg.ClickHouse, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
+	cfg.CH.RegisterFlags(fs)
 	if err := envflag.Parse(fs, args, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	// The processors the bench starts take the password from their
+	// environment, where ps does not show it.
+	os.Setenv(envflag.EnvName("clickhouse-password"), cfg.CH.Password)
 	if cfg.Smoke {
 		cfg.Duration, cfg.Conns, cfg.E2ERate = time.Second, 8, 500
 	}
@@ -377,7 +382,8 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	// the collector and the processor to one core starved the processor.
 	procAddr := freeAddr()
 	proc, err := start(cfg, "", filepath.Join(cfg.Bin, "processor"), "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic,
-		"-kafka-group", "bench-"+stamp, "-clickhouse-addr", cfg.ClickHouse, "-clickhouse-db", db, "-metrics-listen", procAddr)
+		"-kafka-group", "bench-"+stamp, "-clickhouse-addr", cfg.CH.Addr, "-clickhouse-user", cfg.CH.User, "-clickhouse-db", db,
+		"-processor-ops-listen", procAddr)
 	if err != nil {
 		return err
 	}
@@ -467,7 +473,7 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	// Allocations over the same span, from each Go process's own counters:
 	// the whole process, client libraries and all, where the
 	// microbenchmarks count only our code.
-	goParts := []struct{ name, addr string }{{"collector", addr}, {"processor", procAddr}}
+	goParts := []struct{ name, addr string }{{"collector", col.ops}, {"processor", procAddr}}
 	allocs0 := make([]allocCount, len(goParts))
 	for i, p := range goParts {
 		if allocs0[i], err = allocsOf(p.addr); err != nil {
@@ -575,14 +581,17 @@ func waitTable(store *chstore.Store) error {
 }
 
 // startCollector runs the collector binary producing to topic and waits
-// until it is ready.
+// until it is ready. It returns the address hits go to; the ops listener's
+// is the proc's.
 func startCollector(cfg config, cpus, topic string) (*proc, string, error) {
-	addr := freeAddr()
-	col, err := start(cfg, cpus, filepath.Join(cfg.Bin, "collector"), "-listen", addr, "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic)
+	addr, ops := freeAddr(), freeAddr()
+	col, err := start(cfg, cpus, filepath.Join(cfg.Bin, "collector"), "-listen", addr, "-collector-ops-listen", ops,
+		"-kafka-brokers", cfg.Brokers, "-kafka-topic", topic)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := waitHTTP(addr, "/readyz"); err != nil {
+	col.ops = ops
+	if err := waitHTTP(ops, "/readyz"); err != nil {
 		col.stop()
 		return nil, "", err
 	}
@@ -592,7 +601,9 @@ func startCollector(cfg config, cpus, topic string) (*proc, string, error) {
 // scratchDB opens a fresh ClickHouse database and returns how to drop it.
 func scratchDB(cfg config, db string) (*chstore.Store, func(), error) {
 	ctx := context.Background()
-	store, err := chstore.Open(ctx, chstore.Config{Addr: cfg.ClickHouse, Database: db, User: "default"})
+	ch := cfg.CH
+	ch.Database = db
+	store, err := chstore.Open(ctx, ch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -602,7 +613,10 @@ func scratchDB(cfg config, db string) (*chstore.Store, func(), error) {
 	}, nil
 }
 
-type proc struct{ cmd *exec.Cmd }
+type proc struct {
+	cmd *exec.Cmd
+	ops string // its ops listener's address, when it has one
+}
 
 // serverCPU is where the servers under test run in the collector step.
 const serverCPU = "0"

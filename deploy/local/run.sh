@@ -15,6 +15,10 @@ STATE="${FOOTFALL_STATE_DIR:-$ROOT/.local}"
 LOGS="$STATE/logs"
 COLLECTOR="${FOOTFALL_LISTEN:-127.0.0.1:8080}"
 DASHBOARDS="${FOOTFALL_DASHBOARDS_LISTEN:-127.0.0.1:8090}"
+# Each program's ops listener: /metrics, /healthz, /readyz.
+COLLECTOR_OPS="${FOOTFALL_COLLECTOR_OPS_LISTEN:-127.0.0.1:9102}"
+PROCESSOR_OPS="${FOOTFALL_PROCESSOR_OPS_LISTEN:-127.0.0.1:9101}"
+DASHBOARDS_OPS="${FOOTFALL_DASHBOARDS_OPS_LISTEN:-127.0.0.1:9103}"
 
 log() { printf 'run: %s\n' "$*" >&2; }
 
@@ -81,15 +85,15 @@ case "${1:-start}" in
       export FOOTFALL_API_TOKEN
     fi
     start_one dashboards
-    wait_http collector "http://$COLLECTOR/readyz" 30
-    wait_http processor "http://${FOOTFALL_METRICS_LISTEN:-127.0.0.1:9101}/healthz" 30
-    wait_http dashboards "http://$DASHBOARDS/healthz" 30
+    wait_http collector "http://$COLLECTOR_OPS/readyz" 30
+    wait_http processor "http://$PROCESSOR_OPS/readyz" 30
+    wait_http dashboards "http://$DASHBOARDS_OPS/readyz" 30
     cat <<MSG
 
   collector   http://$COLLECTOR   (pixel /p.gif, beacon /e, server API /api/v1/events, snippet /t.js)
   dashboards  http://$DASHBOARDS/?site=demo&token=$FOOTFALL_API_TOKEN
   API token   $FOOTFALL_API_TOKEN   (Authorization: Bearer; kept in $STATE/api-token)
-  metrics     http://$COLLECTOR/metrics  http://${FOOTFALL_METRICS_LISTEN:-127.0.0.1:9101}/metrics
+  metrics     http://$COLLECTOR_OPS/metrics  http://$PROCESSOR_OPS/metrics  http://$DASHBOARDS_OPS/metrics
   logs        $LOGS/
 
   make demo   sends sample traffic; make down stops everything.

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"flag"
@@ -8,10 +8,10 @@ import (
 )
 
 func TestReadmeListsEveryFlag(t *testing.T) {
-	var c config
+	var c Config
 	fs := flag.NewFlagSet("processor", flag.ContinueOnError)
-	c.register(fs)
-	if err := envflag.CheckDocumented(fs, "../README.md"); err != nil {
+	c.RegisterFlags(fs)
+	if err := envflag.CheckDocumented(fs, "../../README.md"); err != nil {
 		t.Error(err)
 	}
 }

@@ -1,7 +1,8 @@
-// Package server wires the collector together: the Kafka producer, the HTTP
-// handlers and their listener, readiness, and an orderly shutdown. Tests
-// start it in-process on a random port.
-package server
+// Package app is the collector program: the Kafka producer, the HTTP
+// handlers and their listener, the ops listener, readiness, and an orderly
+// shutdown, wired from one Config. main.go only parses flags and waits for
+// a signal; tests start it in-process on random ports.
+package app
 
 import (
 	"context"
@@ -12,16 +13,16 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"footfall/collector/beacon"
 	"footfall/collector/kafkaout"
 	"footfall/internal/kafkaadmin"
 	"footfall/internal/links"
+	"footfall/internal/ops"
 )
 
 // Config is the collector's whole configuration.
@@ -45,8 +46,8 @@ type Config struct {
 	ShutdownDelay     time.Duration
 	ShutdownTimeout   time.Duration
 	ReadinessInterval time.Duration
-	Pprof             bool
 	SpoolDir          string
+	Ops               ops.Config
 	// Script is served at /t.js when set (the built sdk-js snippet).
 	Script []byte
 }
@@ -73,19 +74,22 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long to wait for Kafka to take queued events")
 	fs.DurationVar(&c.ReadinessInterval, "readiness-interval", 2*time.Second, "how often Kafka is checked for /readyz")
 	fs.StringVar(&c.SpoolDir, "spool-dir", "", "where events Kafka has not taken by the shutdown deadline are kept, and replayed from at start; empty counts them lost")
-	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; keep it off in production)")
+	c.Ops.RegisterFlags(fs, "collector", "127.0.0.1:9102")
 }
 
 // Secrets names the flags Describe must not print.
 var Secrets = map[string]bool{"site-keys": true, "cookieless-secret": true, "link-secret": true}
 
-// Server is a running collector.
-type Server struct {
+// Program is a running collector.
+type Program struct {
 	cfg  Config
 	prod *kafkaout.Producer
 	h    *beacon.Handler
 	srv  *fasthttp.Server
 	ln   net.Listener
+	ops  *ops.Server
+	// kafkaUp is whether Kafka answered the last check.
+	kafkaUp atomic.Bool
 
 	stopPing context.CancelFunc
 	served   chan error
@@ -94,8 +98,10 @@ type Server struct {
 	shutdownErr  error
 }
 
-// Start connects to Kafka, creating the topic if needed, and starts serving.
-func Start(ctx context.Context, cfg Config) (*Server, error) {
+// Start connects to Kafka, creating the topic if needed, and starts serving
+// hits on cfg.Listen and /metrics, /healthz, /readyz on cfg.Ops.Listen. ctx
+// bounds the start only.
+func Start(ctx context.Context, cfg Config) (*Program, error) {
 	keys, err := parseSiteKeys(cfg.SiteKeys)
 	if err != nil {
 		return nil, err
@@ -127,24 +133,25 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Sites: setOf(splitList(cfg.Sites)), SiteKeys: keys,
 		KeepFullIP: cfg.KeepFullIP, TrustProxy: cfg.TrustProxy, CookielessSecret: secret,
 		MaxBatchEvents: cfg.MaxBatchEvents, MaxBodyBytes: cfg.MaxBodyBytes, Links: signer,
-	}, prod, fasthttpadaptor.NewFastHTTPHandler(promhttp.Handler()))
+	}, prod, nil) // /metrics is the ops listener's, not the public port's
 	if cfg.Script != nil {
 		h.SetScript(cfg.Script)
 	}
-	h.SetReady(true) // Kafka answered EnsureTopic just now
+	s := &Program{cfg: cfg, prod: prod, h: h, served: make(chan error, 1)}
+	s.kafkaUp.Store(true) // Kafka answered EnsureTopic just now
+	h.SetReady(true)
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
+	if s.ops, err = ops.Start(cfg.Ops, s.ready); err != nil {
+		prod.Close(context.Background())
+		return nil, err
+	}
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		s.ops.Shutdown(context.Background())
 		prod.Close(context.Background())
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	s := &Server{cfg: cfg, prod: prod, h: h, ln: ln, served: make(chan error, 1)}
-	handler := h.Handle
-	if cfg.Pprof {
-		handler = withPprof(handler)
-	}
 	s.srv = &fasthttp.Server{
-		Handler:               handler,
+		Handler:               h.Handle,
 		Name:                  "footfall",
 		MaxRequestBodySize:    cfg.MaxBodyBytes,
 		ReadTimeout:           10 * time.Second,
@@ -159,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			ctx.Error("bad request: "+err.Error()+"\n", fasthttp.StatusBadRequest)
 		},
 	}
-	go func() { s.served <- s.srv.Serve(ln) }()
+	go func() { s.served <- s.srv.Serve(s.ln) }()
 
 	pingCtx, stop := context.WithCancel(context.Background())
 	s.stopPing = stop
@@ -167,11 +174,26 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Addr is the address the collector listens on (useful with port 0).
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+// Addr is the address the collector takes hits on (useful with port 0).
+func (s *Program) Addr() string { return s.ln.Addr().String() }
 
-// watchKafka keeps /readyz in step with whether Kafka answers.
-func (s *Server) watchKafka(ctx context.Context, brokers []string) {
+// OpsAddr is the ops listener's address, "" when it is off.
+func (s *Program) OpsAddr() string { return s.ops.Addr() }
+
+var errKafkaDown = errors.New("kafka unreachable")
+
+// ready is what the ops listener's /readyz answers before shutdown.
+func (s *Program) ready() error {
+	if !s.kafkaUp.Load() {
+		return errKafkaDown
+	}
+	return nil
+}
+
+// watchKafka keeps both /readyz in step with whether Kafka answers: the
+// ops listener's, and the public port's, which load balancers in front of
+// the collector check.
+func (s *Program) watchKafka(ctx context.Context, brokers []string) {
 	interval := s.cfg.ReadinessInterval
 	if interval <= 0 {
 		interval = 2 * time.Second
@@ -189,6 +211,7 @@ func (s *Server) watchKafka(ctx context.Context, brokers []string) {
 			if ctx.Err() != nil {
 				return
 			}
+			s.kafkaUp.Store(err == nil)
 			s.h.SetReady(err == nil)
 		}
 	}
@@ -196,16 +219,18 @@ func (s *Server) watchKafka(ctx context.Context, brokers []string) {
 
 // Shutdown drains the collector: /readyz fails first so load balancers stop
 // sending, then after ShutdownDelay the listener closes and in-flight
-// requests finish, then everything queued is written to Kafka. ctx bounds
-// the whole; events still queued when it ends are counted as lost. Calling
-// it again returns the first call's result.
-func (s *Server) Shutdown(ctx context.Context) error {
+// requests finish, then everything queued is written to Kafka (or spooled),
+// and the ops listener closes last. ctx bounds the whole; events still
+// queued when it ends are counted as lost. Calling it again returns the
+// first call's result.
+func (s *Program) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
 	return s.shutdownErr
 }
 
-func (s *Server) shutdown(ctx context.Context) error {
+func (s *Program) shutdown(ctx context.Context) error {
 	s.stopPing()
+	s.ops.Drain()
 	s.h.SetReady(false)
 	if s.cfg.ShutdownDelay > 0 {
 		t := time.NewTimer(s.cfg.ShutdownDelay)
@@ -223,6 +248,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("serve: %w", err))
 	}
 	if err := s.prod.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.ops.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	slog.Info("collector stopped")

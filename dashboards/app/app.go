@@ -1,0 +1,136 @@
+// Package app is the dashboards program: the query API and the web page on
+// their listener, the ops listener, and an orderly shutdown, wired from one
+// Config. main.go only parses flags and waits for a signal; tests start it
+// in-process on random ports.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"footfall/dashboards/api"
+	"footfall/dashboards/web"
+	"footfall/internal/chsql"
+	"footfall/internal/envflag"
+	"footfall/internal/links"
+	"footfall/internal/ops"
+	"footfall/internal/profiles"
+	"footfall/processor/chstore"
+)
+
+// Config is the dashboards' whole configuration.
+type Config struct {
+	Listen string
+	Token  string
+	CH     chsql.Config
+	Rules  profiles.Rules
+	// LinkSecret and CollectorURL let the API rewrite newsletter links.
+	LinkSecret   string
+	CollectorURL string
+	Commission   api.Commission
+	Ops          ops.Config
+}
+
+// RegisterFlags declares the dashboards' flags on fs, with their defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "dashboards-listen", "127.0.0.1:8090", "address of the dashboard and query API")
+	fs.StringVar(&c.Token, "api-token", "", "token the API requires (Authorization: Bearer or ?token=); empty leaves it open")
+	c.CH.RegisterFlags(fs)
+	c.Rules.RegisterFlags(fs)
+	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the collector's)")
+	fs.StringVar(&c.CollectorURL, "collector-url", "http://127.0.0.1:8080", "the collector's public address, which newsletter links and pixels point to")
+	c.Commission.RegisterFlags(fs)
+	c.Ops.RegisterFlags(fs, "dashboards", "127.0.0.1:9103")
+}
+
+// Secrets names the flags the start-up log must not print.
+var Secrets = envflag.Secret{"api-token": true, "clickhouse-password": true, "link-secret": true}
+
+// Program is running dashboards.
+type Program struct {
+	store  *chstore.Store
+	srv    *http.Server
+	ln     net.Listener
+	ops    *ops.Server
+	served chan error
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start connects to ClickHouse and serves the page and the API on
+// cfg.Listen, and /metrics, /healthz, /readyz on cfg.Ops.Listen. ctx bounds
+// the start only.
+func Start(ctx context.Context, cfg Config) (*Program, error) {
+	acfg := api.Config{Token: cfg.Token, Rules: cfg.Rules, CollectorURL: cfg.CollectorURL, Commission: cfg.Commission}
+	if cfg.LinkSecret != "" {
+		var err error
+		if acfg.Links, err = links.NewSigner(cfg.LinkSecret); err != nil {
+			return nil, fmt.Errorf("-link-secret: %w", err)
+		}
+	}
+	store, err := chstore.Open(ctx, cfg.CH)
+	if err != nil {
+		return nil, err
+	}
+	p := &Program{store: store, served: make(chan error, 1)}
+	mux := http.NewServeMux()
+	api.New(store.DB(), store, acfg).Register(mux)
+	mux.Handle("GET /", http.FileServerFS(web.Files))
+	// Also on the public port, for a load balancer in front of it.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+
+	if p.ops, err = ops.Start(cfg.Ops, nil); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if p.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		p.ops.Shutdown(ctx)
+		store.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { p.served <- p.srv.Serve(p.ln) }()
+	return p, nil
+}
+
+// Addr is the address of the page and the API (useful with port 0).
+func (p *Program) Addr() string { return p.ln.Addr().String() }
+
+// OpsAddr is the ops listener's address, "" when it is off.
+func (p *Program) OpsAddr() string { return p.ops.Addr() }
+
+// Shutdown stops the dashboards: /readyz fails first, then the listener
+// closes and the requests in flight finish (up to ctx), then the
+// connection and the ops listener close. Calling it again returns the
+// first call's result.
+func (p *Program) Shutdown(ctx context.Context) error {
+	p.shutdownOnce.Do(func() { p.shutdownErr = p.shutdown(ctx) })
+	return p.shutdownErr
+}
+
+func (p *Program) shutdown(ctx context.Context) error {
+	p.ops.Drain()
+	var errs []error
+	if err := p.srv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop http server: %w", err))
+	}
+	if err := <-p.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, fmt.Errorf("serve: %w", err))
+	}
+	if err := p.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close clickhouse: %w", err))
+	}
+	if err := p.ops.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	slog.Info("dashboards stopped")
+	return errors.Join(errs...)
+}

@@ -1,0 +1,216 @@
+// Package app is the processor program: the topic and the schema made
+// ready, the Kafka consumer that enriches and inserts, the trigger loop,
+// the ops listener, and an orderly shutdown, wired from one Config.
+// main.go only parses flags and waits for a signal; tests start it
+// in-process on random ports.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"footfall/internal/chsql"
+	"footfall/internal/envflag"
+	"footfall/internal/geoip"
+	"footfall/internal/kafkaadmin"
+	"footfall/internal/ops"
+	"footfall/internal/profiles"
+	"footfall/internal/segments"
+	"footfall/processor/chstore"
+	"footfall/processor/consume"
+	"footfall/processor/triggers"
+)
+
+// Config is the processor's whole configuration.
+type Config struct {
+	Kafka           kafkaadmin.TopicConfig
+	KafkaGroup      string
+	CH              chsql.Config
+	BatchSize       int
+	FlushInterval   time.Duration
+	ShutdownTimeout time.Duration
+	Ops             ops.Config
+	Rules           profiles.Rules
+	Triggers        triggers.Config
+	GeoIP           string
+}
+
+// RegisterFlags declares the processor's flags on fs, with their defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Kafka.RegisterFlags(fs)
+	fs.StringVar(&c.KafkaGroup, "kafka-group", "footfall-processor", "consumer group; processors in one group share the partitions")
+	c.CH.RegisterFlags(fs)
+	fs.IntVar(&c.BatchSize, "batch-size", 50000, "events per ClickHouse insert at most (each insert has a fixed cost, so a processor that falls behind inserts larger batches, up to this)")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "longest an event waits before it is inserted")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long the final insert and commit may take")
+	c.Ops.RegisterFlags(fs, "processor", "127.0.0.1:9101")
+	fs.StringVar(&c.GeoIP, "geoip-db", "", "offline GeoIP database (.mmdb: GeoLite2-Country or -City, DB-IP Lite) giving each event its country; empty leaves countries empty")
+	c.Rules.RegisterFlags(fs)
+	c.Triggers.RegisterFlags(fs)
+}
+
+// Secrets names the flags the start-up log must not print.
+var Secrets = envflag.Secret{"clickhouse-password": true, "webhook-secret": true}
+
+// Migrate makes the topic and the schema ready: what "processor migrate"
+// does, and what Start does first.
+func Migrate(ctx context.Context, cfg Config) error {
+	store, err := prepare(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return store.Close()
+}
+
+// prepare creates the topic and the database if missing, migrates the
+// schema, and returns the open store.
+func prepare(ctx context.Context, cfg Config) (*chstore.Store, error) {
+	if err := cfg.Kafka.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("prepare kafka topic: %w", err)
+	}
+	store, err := chstore.Open(ctx, cfg.CH)
+	if err != nil {
+		return nil, err
+	}
+	if err := chsql.Migrate(ctx, store.DB()); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// Program is a running processor.
+type Program struct {
+	cfg   Config
+	store *chstore.Store
+	geo   *geoip.DB
+	ops   *ops.Server
+	// notifier is nil when triggers are off.
+	notifier *triggers.Notifier
+
+	// stop ends the consumer and the trigger loop; both are done when
+	// running is.
+	stop    context.CancelFunc
+	running sync.WaitGroup
+	// consumed is closed when the consumer has returned, with its error in
+	// consumeErr.
+	consumed   chan struct{}
+	consumeErr error
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start makes the topic and the schema ready, then consumes. ctx bounds
+// the start only.
+func Start(ctx context.Context, cfg Config) (*Program, error) {
+	store, err := prepare(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Program{cfg: cfg, store: store, consumed: make(chan struct{})}
+	if cfg.GeoIP != "" {
+		if p.geo, err = geoip.Open(cfg.GeoIP); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	if cfg.Triggers.Interval > 0 {
+		if p.notifier, err = triggers.New(ctx, cfg.Triggers, cfg.Kafka.BrokerList()); err != nil {
+			p.closeStores()
+			return nil, err
+		}
+	}
+	// Ready once started: /readyz fails only when shutting down.
+	if p.ops, err = ops.Start(cfg.Ops, nil); err != nil {
+		if p.notifier != nil {
+			p.notifier.Close(ctx)
+		}
+		p.closeStores()
+		return nil, err
+	}
+
+	c := consume.New(consume.Config{
+		Brokers: cfg.Kafka.BrokerList(), Topic: cfg.Kafka.Topic, Group: cfg.KafkaGroup,
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout, GeoIP: p.geo,
+	}, store)
+	runCtx, stop := context.WithCancel(context.Background())
+	p.stop = stop
+	p.running.Add(1)
+	go func() {
+		defer p.running.Done()
+		p.consumeErr = c.Run(runCtx)
+		close(p.consumed)
+	}()
+	if p.notifier != nil {
+		p.running.Add(1)
+		go func() {
+			defer p.running.Done()
+			p.notifier.Run(runCtx, segments.NewStore(profiles.NewStore(store.DB(), cfg.Rules)))
+		}()
+	}
+	slog.Info("processor consuming", "topic", cfg.Kafka.Topic, "group", cfg.KafkaGroup, "ops", p.ops.Addr())
+	return p, nil
+}
+
+// OpsAddr is the ops listener's address, "" when it is off.
+func (p *Program) OpsAddr() string { return p.ops.Addr() }
+
+// Stopped is closed when the consumer has stopped on its own, which only
+// an error makes it do; Shutdown then returns that error.
+func (p *Program) Stopped() <-chan struct{} { return p.consumed }
+
+// Shutdown stops the processor: /readyz fails first, then the consumer
+// stops fetching, inserts what it holds and commits it (bounded by
+// ShutdownTimeout), the trigger loop ends and its queued webhook posts get
+// up to ctx to go out, and the ops listener closes last. If ctx ends
+// before the consumer is done, Shutdown returns without closing the
+// database under it. Calling it again returns the first call's result.
+func (p *Program) Shutdown(ctx context.Context) error {
+	p.shutdownOnce.Do(func() { p.shutdownErr = p.shutdown(ctx) })
+	return p.shutdownErr
+}
+
+func (p *Program) shutdown(ctx context.Context) error {
+	p.ops.Drain()
+	p.stop()
+	done := make(chan struct{})
+	go func() { p.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("processor still flushing at the shutdown deadline: %w", ctx.Err())
+	}
+	var errs []error
+	if p.consumeErr != nil {
+		errs = append(errs, p.consumeErr)
+	}
+	if p.notifier != nil {
+		if err := p.notifier.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("triggers: %w", err))
+		}
+	}
+	if err := p.closeStores(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := p.ops.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	slog.Info("processor stopped")
+	return errors.Join(errs...)
+}
+
+func (p *Program) closeStores() error {
+	if p.geo != nil {
+		p.geo.Close()
+	}
+	if err := p.store.Close(); err != nil {
+		return fmt.Errorf("close clickhouse: %w", err)
+	}
+	return nil
+}
