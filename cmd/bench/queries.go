@@ -5,17 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"time"
 
-	"footfall/dashboards/api"
 	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/internal/profiles"
 	"footfall/internal/refresh"
+	"footfall/internal/reports"
 	"footfall/internal/segments"
 	"footfall/internal/sessionstats"
 	"footfall/processor/chstore"
@@ -45,8 +43,6 @@ func benchQueries(cfg config, stamp string) error {
 	}
 	end := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	from := end.Add(-30 * 24 * time.Hour)
-	mux := http.NewServeMux()
-	api.New(store.DB(), store, api.Config{Rules: profiles.DefaultRules}).Register(mux)
 	people := profiles.NewStore(store.DB(), profiles.DefaultRules)
 	segs := segments.NewStore(people)
 	sessions := sessionstats.NewStore(store.DB())
@@ -56,33 +52,36 @@ func benchQueries(cfg config, stamp string) error {
 		{Field: "viewed_section", Value: json.RawMessage(`"/shoes"`), Days: 30}, {Field: "orders", Op: "=", Value: json.RawMessage("0")}}}
 	pathLookers := segments.Segment{Site: "demo", ID: "path", Conditions: []segments.Condition{
 		{Field: "viewed_section", Value: json.RawMessage(`"/shoes/1"`), Days: 30}, {Field: "orders", Op: "=", Value: json.RawMessage("0")}}}
-	// The reports as the dashboard asks the API for them, over 30 days.
-	period := "site=demo&from=" + from.Format(time.DateOnly) + "&to=" + end.Format(time.DateOnly)
-	get := func(path string) func() error {
-		return func() error {
-			rec := httptest.NewRecorder()
-			mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-			if rec.Code != http.StatusOK {
-				return fmt.Errorf("%s: %d %s", path, rec.Code, rec.Body)
-			}
-			return nil
-		}
-	}
-
-	reports := []struct {
+	// The reports the dashboard asks for, over 30 days, as the API runs
+	// them (internal/reports; the overview adds the session statistics).
+	q := reports.Query{Site: "demo", From: from, To: end}
+	mobileGoogle := q
+	mobileGoogle.Filters = []reports.Filter{{Dim: "device", Op: "==", Value: "mobile"}, {Dim: "source", Op: "==", Value: "google"}}
+	timed := []struct {
 		name, target string
 		run          func() error
 	}{
-		{"overview API (all its queries)", "< 300 ms at 10M", get("/api/v1/overview?" + period)},
-		{"breakdown API: by browser, mobile google", "", get("/api/v1/breakdown?" + period + "&by=browser&filter=device==mobile&filter=source==google&limit=10")},
-		{"funnel API: view, cart, checkout, order", "", get("/api/v1/funnel?" + period +
-			"&step=type==pageview&step=type==add_to_cart&step=type==begin_checkout&step=type==purchase&window=86400")},
+		{"overview (all its queries)", "< 300 ms at 10M", func() error {
+			if _, err := reports.Overview(ctx, store.DB(), "demo", from, end, ""); err != nil {
+				return err
+			}
+			_, err := sessions.Period(ctx, "demo", from, end)
+			return err
+		}},
+		{"breakdown: by browser, mobile google", "", func() error {
+			_, err := reports.Breakdown(ctx, store.DB(), mobileGoogle, "browser", 10)
+			return err
+		}},
+		{"funnel: view, cart, checkout, order", "", func() error {
+			_, err := reports.Funnel(ctx, store.DB(), q, []string{"type==pageview", "type==add_to_cart", "type==begin_checkout", "type==purchase"}, 86400)
+			return err
+		}},
 		{"segment: 2+ orders, 100+ EUR", "< 1 s at 10M", func() error { _, err := segs.Count(ctx, bigSpenders); return err }},
 		{"segment: viewed /shoes in 30 days, no order", "< 1 s at 10M", func() error { _, err := segs.Count(ctx, lookers); return err }},
 		{"segment: viewed /shoes/1* (raw events)", "", func() error { _, err := segs.Count(ctx, pathLookers); return err }},
 		{"segment evaluation (diff with last members)", "< 1 s at 10M", func() error { _, err := segs.Evaluate(ctx, bigSpenders); return err }},
 	}
-	times := make([][]time.Duration, len(reports))
+	times := make([][]time.Duration, len(timed))
 	have := 0
 	for _, n := range sizes {
 		start := time.Now()
@@ -132,7 +131,7 @@ func benchQueries(cfg config, stamp string) error {
 		// The reports below then measure a quiet site: each refresh they
 		// make finds nothing new once the last inserts are out of its window.
 		time.Sleep(refresh.TouchedSlack + time.Second)
-		for i, r := range reports {
+		for i, r := range timed {
 			var runs []time.Duration
 			var err error
 			for k := 0; k < 3 && err == nil; k++ {

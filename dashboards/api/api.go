@@ -21,6 +21,7 @@ import (
 	"footfall/internal/chsql"
 	"footfall/internal/links"
 	"footfall/internal/profiles"
+	"footfall/internal/reports"
 	"footfall/internal/segments"
 	"footfall/internal/sessionstats"
 )
@@ -79,19 +80,11 @@ func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// Point is one step of a time series.
-type Point struct {
-	Time      time.Time `json:"time"`
-	Pageviews uint64    `json:"pageviews"`
-	Visitors  uint64    `json:"visitors"`
-}
+// Point is one step of the overview's series.
+type Point = reports.Point
 
 // Row is one line of a top list.
-type Row struct {
-	Key      string `json:"key"`
-	Visitors uint64 `json:"visitors"`
-	Views    uint64 `json:"pageviews"`
-}
+type Row = reports.Row
 
 // Overview is the dashboard's first screen.
 type Overview struct {
@@ -116,46 +109,6 @@ type SessionStats struct {
 	ReturningSessions uint64  `json:"returning_sessions"`
 	BounceRate        float64 `json:"bounce_rate"`            // share of sessions with one page view or none
 	VisitDuration     float64 `json:"visit_duration_seconds"` // mean time from first to last event
-}
-
-// Rollups answer everything: events_hourly the totals and series,
-// pages_daily and sources_daily the top lists (periods are whole UTC days).
-// Visitors come from their uniqHLL12 sketches (visitors_hll) on large
-// sites: a month of them merges in tens of milliseconds where the uniq
-// states took seconds at a million visitors. Below exactBelow visitors the
-// uniq states are small, cheap to merge and exact where a sketch is a few
-// percent off, which a small site would notice (293 visitors for 300 new
-// sessions). {{visitors}} is the visitors aggregate (visitorsAgg).
-var (
-	qTotals = chsql.New("api.totals", `SELECT countIfMerge(pageviews), {{visitors}}
-FROM events_hourly WHERE site_id = @site AND hour >= @from AND hour < @to`)
-	qSeriesHour = chsql.New("api.series_hour", `SELECT hour AS t, countIfMerge(pageviews), {{visitors}}
-FROM events_hourly WHERE site_id = @site AND hour >= @from AND hour < @to GROUP BY t ORDER BY t`)
-	qSeriesDay = chsql.New("api.series_day", `SELECT toStartOfDay(hour) AS t, countIfMerge(pageviews), {{visitors}}
-FROM events_hourly WHERE site_id = @site AND hour >= @from AND hour < @to GROUP BY t ORDER BY t`)
-	// Pages are ranked by page views, cheap to add up; the visitor states
-	// are merged for the ten shown only.
-	qTopPages = chsql.New("api.top_pages", `SELECT url_path, {{visitors}} AS v, countMerge(pageviews) AS pv
-FROM pages_daily WHERE site_id = @site AND day >= @from AND day < @to AND url_path IN (
-    SELECT url_path FROM pages_daily WHERE site_id = @site AND day >= @from AND day < @to
-    GROUP BY url_path ORDER BY countMerge(pageviews) DESC, url_path LIMIT 10)
-GROUP BY url_path ORDER BY pv DESC, url_path`)
-	qTopSources = chsql.New("api.top_sources", `SELECT source, {{visitors}} AS v, countIfMerge(pageviews) AS pv
-FROM sources_daily WHERE site_id = @site AND day >= @from AND day < @to AND source != '(internal)'
-GROUP BY source ORDER BY v DESC, source LIMIT 10`)
-)
-
-// exactBelow is the sketched visitor count under which the overview counts
-// visitors exactly.
-const exactBelow = 100_000
-
-// visitorsAgg returns the visitors slot of events_hourly's statements and
-// that of the daily tables': sketches, or the exact uniq states.
-func visitorsAgg(exact bool) (hourly, daily map[string]string) {
-	if exact {
-		return map[string]string{"visitors": "uniqIfMerge(visitors)"}, map[string]string{"visitors": "uniqMerge(visitors)"}
-	}
-	return map[string]string{"visitors": "uniqHLL12IfMerge(visitors_hll)"}, map[string]string{"visitors": "uniqHLL12Merge(visitors_hll)"}
 }
 
 // errSite is the answer to a missing or malformed site parameter.
@@ -262,38 +215,20 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	interval := q.Get("interval")
-	if interval == "" {
-		interval = "day"
-		if to.Sub(from) <= 48*time.Hour {
-			interval = "hour"
-		}
-	}
-	series, step := qSeriesDay, 24*time.Hour
-	switch interval {
-	case "day":
-	case "hour":
-		series, step = qSeriesHour, time.Hour
-	default:
-		writeError(w, http.StatusBadRequest, errors.New("interval must be hour or day"))
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	o := Overview{Site: site, From: from, To: to, Interval: interval, Series: []Point{}}
-	hourly, daily := visitorsAgg(false)
-	args := chsql.Args{"site": site, "from": from, "to": to}
-	if err := a.db.QueryRow(ctx, qTotals.With(hourly), args).Scan(&o.Pageviews, &o.Visitors); err != nil {
-		a.fail(w, "totals", err)
+	tr, err := reports.Overview(ctx, a.db, site, from, to, q.Get("interval"))
+	var bad *reports.InputError
+	if errors.As(err, &bad) {
+		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	if o.Visitors < exactBelow {
-		hourly, daily = visitorsAgg(true)
-		if err := a.db.QueryRow(ctx, qTotals.With(hourly), args).Scan(&o.Pageviews, &o.Visitors); err != nil {
-			a.fail(w, "totals", err)
-			return
-		}
+	if err != nil {
+		a.fail(w, "overview", err)
+		return
 	}
+	o := Overview{Site: site, From: from, To: to, Interval: tr.Interval, Pageviews: tr.Pageviews, Visitors: tr.Visitors,
+		Series: tr.Series, Pages: tr.Pages, Sources: tr.Sources}
 	st, err := a.sessions.Period(ctx, site, from, to)
 	if err != nil {
 		a.fail(w, "sessions", err)
@@ -304,29 +239,6 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		o.BounceRate = float64(st.Bounces) / float64(n)
 		o.VisitDuration = float64(st.Duration) / float64(n)
 	}
-	err = a.each(ctx, series.With(hourly), args, func(scan func(...any) error) error {
-		var p Point
-		if err := scan(&p.Time, &p.Pageviews, &p.Visitors); err != nil {
-			return err
-		}
-		o.Series = append(o.Series, p)
-		return nil
-	})
-	if err != nil {
-		a.fail(w, "series", err)
-		return
-	}
-	o.Series = fill(o.Series, from, to, step)
-	// The daily tables are keyed by day: the period's whole UTC days.
-	days := chsql.Args{"site": site, "from": chsql.Date(from), "to": chsql.Date(to)}
-	if o.Pages, err = a.top(ctx, qTopPages.With(daily), days); err != nil {
-		a.fail(w, "top pages", err)
-		return
-	}
-	if o.Sources, err = a.top(ctx, qTopSources.With(daily), days); err != nil {
-		a.fail(w, "top sources", err)
-		return
-	}
 	if wantsCSV(r) {
 		t := Table{Report: "overview", Site: site, From: from, To: to, Columns: []string{"time", "pageviews", "visitors"}}
 		for _, p := range o.Series {
@@ -336,37 +248,6 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, o)
-}
-
-// fill returns one point per step from from to to, zero where the rollup
-// had no row, so a chart shows quiet periods as quiet.
-func fill(have []Point, from, to time.Time, step time.Duration) []Point {
-	out := make([]Point, 0, int(to.Sub(from)/step))
-	i := 0
-	for t := from; t.Before(to); t = t.Add(step) {
-		p := Point{Time: t}
-		for i < len(have) && have[i].Time.Before(t) {
-			i++
-		}
-		if i < len(have) && have[i].Time.Equal(t) {
-			p = have[i]
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-func (a *API) top(ctx context.Context, q *chsql.Query, args chsql.Args) ([]Row, error) {
-	out := []Row{}
-	err := a.each(ctx, q, args, func(scan func(...any) error) error {
-		var r Row
-		if err := scan(&r.Key, &r.Visitors, &r.Views); err != nil {
-			return err
-		}
-		out = append(out, r)
-		return nil
-	})
-	return out, err
 }
 
 // period reads from and to (YYYY-MM-DD, UTC, to exclusive).

@@ -103,7 +103,7 @@ func TestOverview(t *testing.T) {
 	if len(o.Series) != 2 || o.Series[0].Pageviews != 3 || o.Series[0].Visitors != 2 || o.Series[1].Pageviews != 3 || o.Series[1].Visitors != 2 {
 		t.Errorf("series %+v", o.Series)
 	}
-	wantPages := []api.Row{{"/shoes", 3, 3}, {"/", 2, 2}, {"/hats", 1, 1}}
+	wantPages := []api.Row{{Key: "/shoes", Visitors: 3, Views: 3}, {Key: "/", Visitors: 2, Views: 2}, {Key: "/hats", Visitors: 1, Views: 1}}
 	if len(o.Pages) != 3 || o.Pages[0] != wantPages[0] || o.Pages[1] != wantPages[1] || o.Pages[2] != wantPages[2] {
 		t.Errorf("pages %+v", o.Pages)
 	}

@@ -5,133 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
-	"footfall/internal/chsql"
+	"footfall/internal/reports"
 )
-
-// maxSteps bounds a funnel.
-const maxSteps = 10
-
-// qFunnel counts the visitors by the furthest step they reached in order,
-// each step a later event than the one before and within @window seconds
-// of the first (the level; 0 never shows). That is what windowFunnel
-// answers on ClickHouse 18.16 for events of distinct seconds; but for
-// events of the same second windowFunnel follows the order on disk on
-// 18.16 and the order of the steps on current ClickHouse, which also lets
-// one event be several steps. This statement orders events by their ids
-// and answers the same on both.
-//
-// An event's place in the order, ord, is its second since @from times 2^32
-// plus where its id falls in that second. The first 8 bytes of an id are
-// its millisecond and NewID's counter within it (internal/event), so ids
-// order the events of a collector as it received them; id_key is them as
-// a number (a UUID's first 8 bytes are its first UInt64 in memory, on
-// both engines), second_key the same for the start of the event's second.
-// NewID's time may run up to a second ahead of the event's; an id more
-// than about a minute from its second (not one of NewID's) counts as the
-// second's start. A period is at most 400 days (API.period), so ord stays
-// below 2^58. The window is in whole seconds, as windowFunnel's.
-//
-// Per visitor, the chains of step i are p_i (where each is, sorted) and
-// s_i (where it started; p1 for step 1). A chain goes on to the first
-// step i+1 event after it: merging p_i and a_{i+1} (that step's events)
-// in one sorted array m_i, a chain followed by an event (f_i, what
-// follows each element) goes on to it (o_i, from r_i); one followed by
-// another chain is dropped, since that one started no earlier and goes
-// on to the same event. Chains that leave the window (w_i) end. Values
-// are ord*2 for events and ord*2+1 for chains, so that each element says
-// which it is and an event sorts before a chain at the same place: the
-// next step is a later event, never the same one. The level is 1 plus the
-// number of later steps some chain reached. This costs a sort per step
-// and visitor, where following each start on its own would cost the
-// product of two steps' events (tens of seconds and gigabytes for one
-// visitor with 20,000 page views in a funnel of two page steps); and no
-// lambda captures a column, which ClickHouse 18.16 gets wrong inside
-// another lambda ("Unknown identifier").
-//
-// The statement is generated for the number of steps: {{conds}} the
-// steps' conditions c1..cn, {{any}} their disjunction, {{arrays}} p1 and
-// a2..an, {{steps}} and {{ends}} a SELECT around it for each later step
-// i, which says whether some chain reached it (e_i), and {{reached}} the
-// sum of those.
-var qFunnel = chsql.New("api.funnel", `SELECT level, count() FROM (
-    SELECT toUInt8(1{{reached}}) AS level
-    FROM {{steps}}(
-        SELECT {{arrays}}
-        FROM (
-            SELECT visitor_id, {{conds}},
-                   reinterpretAsUInt64(reinterpretAsString(event_id)) AS id_key,
-                   toUInt64(time) * 65536000 AS second_key,
-                   toUInt64(toUInt32(time) - toUInt32(@from)) * 4294967296
-                       + toUInt64(if(id_key >= second_key AND id_key < second_key + 4294967296, id_key - second_key, 0)) AS ord
-            FROM events
-            WHERE `+eventsWhere+` AND ({{any}})
-        )
-        GROUP BY visitor_id
-        HAVING notEmpty(p1)
-    ){{ends}}
-)
-GROUP BY level ORDER BY level`)
-
-// funnelParts are qFunnel's generated parts for steps with conditions
-// conds (SQL, their values already in the statement's arguments).
-func funnelParts(conds []string) map[string]string {
-	n := len(conds)
-	var c, anyOf, arrays, reached []string
-	for i, cond := range conds {
-		k := strconv.Itoa(i + 1)
-		c = append(c, "("+cond+") AS c"+k)
-		anyOf = append(anyOf, "c"+k)
-		if i == 0 {
-			arrays = append(arrays, "arraySort(groupArrayIf(ord * 2 + 1, c1)) AS p1")
-		} else {
-			arrays = append(arrays, "arraySort(groupArrayIf(ord * 2, c"+k+")) AS a"+k)
-			reached = append(reached, " + e"+k)
-		}
-	}
-	// One SELECT per step after the first, the last step outermost: each
-	// reads the chains of the step before from the one inside it, so that
-	// no alias stands for the steps before (ClickHouse expands aliases,
-	// and ten steps of them are too big a statement).
-	var steps strings.Builder
-	for i := n; i >= 2; i-- {
-		k, prev := strconv.Itoa(i), strconv.Itoa(i-1)
-		starts := "s" + prev
-		if i == 2 {
-			starts = "p1"
-		}
-		var cols []string
-		for j := i + 1; j <= n; j++ {
-			cols = append(cols, "a"+strconv.Itoa(j))
-		}
-		for j := 2; j < i; j++ {
-			cols = append(cols, "e"+strconv.Itoa(j))
-		}
-		cols = append(cols,
-			"arraySort(arrayConcat(a"+k+", p"+prev+")) AS m"+k,
-			"arrayPopFront(arrayPushBack(m"+k+", 1)) AS f"+k,
-			"arrayFilter((f, m) -> bitAnd(m, 1) = 1 AND bitAnd(f, 1) = 0, f"+k+", m"+k+") AS o"+k,
-			"arrayFilter((s, f) -> bitAnd(f, 1) = 0, "+starts+", arrayFilter((f, m) -> bitAnd(m, 1) = 1, f"+k+", m"+k+")) AS r"+k,
-			"arrayMap((p, s) -> bitShiftRight(p, 33) <= bitShiftRight(s, 33) + @window, o"+k+", r"+k+") AS w"+k,
-			"arrayMap(p -> p + 1, arrayFilter((p, w) -> w, o"+k+", w"+k+")) AS p"+k)
-		if i < n {
-			cols = append(cols, "arrayFilter((s, w) -> w, r"+k+", w"+k+") AS s"+k)
-		}
-		cols = append(cols, "notEmpty(p"+k+") AS e"+k)
-		steps.WriteString("(\n    SELECT " + strings.Join(cols, ",\n           ") + "\n    FROM ")
-	}
-	return map[string]string{
-		"conds":   strings.Join(c, ", "),
-		"any":     strings.Join(anyOf, " OR "),
-		"arrays":  strings.Join(arrays, ", "),
-		"steps":   steps.String(),
-		"ends":    strings.Repeat(")", n-1),
-		"reached": strings.Join(reached, ""),
-	}
-}
 
 // funnel answers GET /api/v1/funnel?site=&from=&to=&step=type==pageview;page^=/shoes
 // &step=type==add_to_cart&step=type==purchase&window=86400: per step, the
@@ -149,62 +27,13 @@ func (a *API) funnel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	raw := q["step"]
-	if len(raw) < 2 || len(raw) > maxSteps {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("step: give 2 to %d steps, each filters joined by ';' (type==add_to_cart)", maxSteps))
-		return
-	}
 	window, err := intParam(q.Get("window"), 86400, 1, 90*86400)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("window: %w", err))
 		return
 	}
-	args := chsql.Args{"window": uint64(window)}
-	var conds []string
-	for i, s := range raw {
-		var fs []Filter
-		for _, part := range strings.Split(s, ";") {
-			f, err := parseFilter(part)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, fmt.Errorf("step %d: %w", i+1, err))
-				return
-			}
-			fs = append(fs, f)
-		}
-		conds = append(conds, strings.TrimPrefix(where(fs, args), " AND "))
-	}
-	parts := funnelParts(conds)
-	parts["filters"] = p.where(args)
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	reached := make([]uint64, len(raw)+1)
-	err = a.each(ctx, qFunnel.With(parts), args, func(sc func(...any) error) error {
-		var level uint8
-		var n uint64
-		if err := sc(&level, &n); err != nil {
-			return err
-		}
-		// A visitor at level L reached every step up to L.
-		for i := 1; i <= int(level) && i <= len(raw); i++ {
-			reached[i] += n
-		}
-		return nil
-	})
-	if err != nil {
-		a.fail(w, "funnel", err)
-		return
-	}
-	t := p.table("funnel", "step", "definition", "visitors", "conversion", "drop_off")
-	for i, s := range raw {
-		n := reached[i+1]
-		var conv, drop float64
-		if reached[1] > 0 {
-			conv = float64(n) / float64(reached[1])
-		}
-		if i > 0 && reached[i] > 0 {
-			drop = 1 - float64(n)/float64(reached[i])
-		}
-		t.Rows = append(t.Rows, []any{i + 1, s, n, roundTo(conv, 4), roundTo(drop, 4)})
-	}
-	writeTable(w, r, t)
+	t, err := reports.Funnel(ctx, a.db, p, q["step"], window)
+	a.answer(w, r, "funnel", t, err)
 }

@@ -4,45 +4,13 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"footfall/internal/chsql"
 	"footfall/tests/stacktest"
 )
-
-// TestWhere: filter values and property keys are parameters with
-// generated names, which several lists of filters share without clashing.
-func TestWhere(t *testing.T) {
-	args := chsql.Args{"f1": "taken"}
-	got := where([]Filter{{"page", "^=", "/shoes"}, {"prop.plan", "==", "o'pro"}, {"device", "!=", "mobile"}}, args)
-	want := " AND startsWith(url_path, @f0) AND prop_values[indexOf(prop_keys, @f2)] = @f3 AND device != @f4"
-	if got != want {
-		t.Errorf("where %q, want %q", got, want)
-	}
-	wantArgs := chsql.Args{"f0": "/shoes", "f1": "taken", "f2": "plan", "f3": "o'pro", "f4": "mobile"}
-	if !reflect.DeepEqual(args, wantArgs) {
-		t.Errorf("args %v, want %v", args, wantArgs)
-	}
-	if more := where([]Filter{{"os", "==", "iOS"}}, args); more != " AND os = @f5" || args["f5"] != "iOS" {
-		t.Errorf("second list %q, %v", more, args)
-	}
-
-	p := reportParams{site: "shop", from: time.Unix(1e9, 0), to: time.Unix(2e9, 0), filters: []Filter{{"event", "==", "signup"}}}
-	args = chsql.Args{"limit": uint64(5)}
-	expr, _ := dimExpr("prop.plan", args)
-	q := qBreakdown.With(map[string]string{"dim": expr, "filters": p.where(args)})
-	sql, err := chsql.Bind(q.SQL(), args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(sql, "toString(prop_values[indexOf(prop_keys, 'plan')]) AS k") || !strings.Contains(sql, "AND name = 'signup'") {
-		t.Errorf("breakdown by a property:\n%s", sql)
-	}
-}
 
 // TestSpool: a spooled answer goes out whole, from memory or, past
 // spoolMemory, from its temporary file; nothing goes out before send.

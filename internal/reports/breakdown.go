@@ -1,0 +1,67 @@
+package reports
+
+import (
+	"context"
+
+	"footfall/internal/chsql"
+)
+
+// The breakdowns' metrics, in their columns' order.
+var (
+	breakdownMetrics        = []Metric{Visitors, Pageviews, Sessions, Events, Orders, Revenue}
+	sessionBreakdownMetrics = []Metric{Visitors, Sessions, Pageviews, BounceRate, VisitDuration}
+)
+
+// fromTypedSessions are the session rows with visitor_type: a visitor is
+// returning when first seen before the session began.
+var fromTypedSessions = source{overSessions, `(
+    SELECT visitor, entry_page, exit_page, pv, duration, if(visitor_first_seen < started, 'returning', 'new') AS visitor_type
+    FROM (
+    ` + sessionRows + `
+    ) AS s ANY LEFT JOIN (
+        SELECT visitor_id AS visitor, minMerge(first_seen) AS visitor_first_seen FROM visitor_profiles
+        WHERE site_id = @site AND visitor_id IN (SELECT visitor_id FROM events WHERE ` + eventsWhere + `)
+        GROUP BY visitor_id
+    ) AS v USING visitor
+)`}
+
+var (
+	// qBreakdown: one row per value of an event dimension ({{dim}}).
+	qBreakdown = chsql.New("reports.breakdown", statement("toString({{dim}}) AS k", fromEvents, breakdownMetrics,
+		"k", "ORDER BY m_visitors DESC, m_pageviews DESC, m_events DESC, k LIMIT @limit"))
+	// qSessionBreakdown: sessions grouped by one of their own dimensions
+	// ({{dim}}: entry_page, exit_page or visitor_type, a column of the rows).
+	qSessionBreakdown = chsql.New("reports.session_breakdown", statement("{{dim}} AS k", fromTypedSessions, sessionBreakdownMetrics,
+		"k", "ORDER BY m_sessions DESC, k LIMIT @limit"))
+)
+
+// Breakdown is the report of q's events per value of the dimension by, the
+// limit values with the most visitors: visitors, page views, sessions,
+// events, orders and revenue per value of an event dimension; visitors,
+// sessions, page views, bounce rate and mean visit duration per value of a
+// session's (entry_page, exit_page, visitor_type).
+func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit int) (Table, error) {
+	args := chsql.Args{"limit": uint64(limit)}
+	var stmt *chsql.Query
+	var ms []Metric
+	switch expr, isEvent := dimExpr(by, args); {
+	case isEvent:
+		stmt, ms = qBreakdown.With(map[string]string{"dim": expr, "filters": q.where(args)}), breakdownMetrics
+	case sessionDims[by]:
+		// by is one of sessionDims' names, a column of the rows.
+		stmt, ms = qSessionBreakdown.With(map[string]string{"dim": by, "filters": q.where(args)}), sessionBreakdownMetrics
+	default:
+		return Table{}, inputErrorf("by: want one of %s", dimList())
+	}
+	t := q.table("breakdown-"+by, append([]string{by}, names(ms)...)...)
+	err := each(ctx, db, stmt, args, func(scan func(...any) error) error {
+		var k string
+		vals, err := scanRow(scan, ms, &k)
+		if err != nil {
+			return err
+		}
+		t.Rows = append(t.Rows, append([]any{k}, vals...))
+		return nil
+	})
+	return t, err
+}

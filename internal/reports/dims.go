@@ -1,0 +1,145 @@
+package reports
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"footfall/internal/chsql"
+)
+
+// dims are the dimensions a report breaks down or filters by, as
+// expressions over the events table.
+var dims = map[string]string{
+	"page":         "url_path",
+	"section":      "concat('/', splitByChar('/', url_path)[2])",
+	"host":         "url_host",
+	"referrer":     "referrer_host",
+	"source":       "source",
+	"medium":       "medium",
+	"utm_source":   "utm_source",
+	"utm_medium":   "utm_medium",
+	"utm_campaign": "utm_campaign",
+	"utm_content":  "utm_content",
+	"utm_term":     "utm_term",
+	"affiliate":    "affiliate",
+	"browser":      "browser",
+	"os":           "os",
+	"device":       "device",
+	"country":      "country",
+	"type":         "type",
+	"event":        "name",
+}
+
+// propKey is the shape of an event property a report may use as a
+// dimension, prop.<key>.
+var propKey = regexp.MustCompile(`^prop\.[A-Za-z0-9_-]{1,64}$`)
+
+// isDim says whether name is an event dimension.
+func isDim(name string) bool {
+	_, ok := dims[name]
+	return ok || propKey.MatchString(name)
+}
+
+// dimExpr is the expression of an event dimension, or false. A property's
+// key is a parameter, added to args (param).
+func dimExpr(name string, args chsql.Args) (string, bool) {
+	if propKey.MatchString(name) {
+		return "prop_values[indexOf(prop_keys, " + param(args, strings.TrimPrefix(name, "prop.")) + ")]", true
+	}
+	expr, ok := dims[name]
+	return expr, ok
+}
+
+// param adds v to args under the first free generated name, f0, f1, ...,
+// and returns its reference (@f0): the values of SQL composed at run time
+// (filters, a property's key) go in parameters like any other.
+func param(args chsql.Args, v any) string {
+	for i := 0; ; i++ {
+		name := "f" + strconv.Itoa(i)
+		if _, taken := args[name]; !taken {
+			args[name] = v
+			return "@" + name
+		}
+	}
+}
+
+// sessionDims are dimensions of a whole session, columns of the session
+// breakdown's rows: its first and last page view, and whether its visitor
+// had been seen before it.
+var sessionDims = map[string]bool{"entry_page": true, "exit_page": true, "visitor_type": true}
+
+// Filter is one condition of a report: dim==value, dim!=value, or
+// dim^=prefix (starts with).
+type Filter struct {
+	Dim, Op, Value string
+}
+
+// String is the filter as written: device==mobile.
+func (f Filter) String() string { return f.Dim + f.Op + f.Value }
+
+var filterOps = []string{"==", "!=", "^="}
+
+// ParseFilter reads one filter, dim==value, dim!=value or dim^=prefix, of
+// an event dimension.
+func ParseFilter(raw string) (Filter, error) {
+	// The first operator in the text splits it: a value may hold "==".
+	at, op := -1, ""
+	for _, o := range filterOps {
+		if i := strings.Index(raw, o); i > 0 && (at < 0 || i < at) {
+			at, op = i, o
+		}
+	}
+	if at < 0 {
+		return Filter{}, inputErrorf("filter %q: want dimension==value, dimension!=value or dimension^=prefix", raw)
+	}
+	f := Filter{Dim: raw[:at], Op: op, Value: raw[at+len(op):]}
+	if !isDim(f.Dim) {
+		return f, inputErrorf("filter %q: unknown dimension %q, want one of %s", raw, f.Dim, dimList())
+	}
+	return f, nil
+}
+
+// where is the condition of filters over the events, " AND <condition>"
+// for each, their values added to args under generated names (param), so
+// that the conditions of several lists of filters can go in one statement.
+func where(filters []Filter, args chsql.Args) string {
+	var sb strings.Builder
+	for _, f := range filters {
+		expr, _ := dimExpr(f.Dim, args)
+		v := param(args, f.Value)
+		switch f.Op {
+		case "==":
+			sb.WriteString(" AND " + expr + " = " + v)
+		case "!=":
+			sb.WriteString(" AND " + expr + " != " + v)
+		case "^=":
+			sb.WriteString(" AND startsWith(" + expr + ", " + v + ")")
+		}
+	}
+	return sb.String()
+}
+
+func dimList() string {
+	var names []string
+	for k := range dims {
+		names = append(names, k)
+	}
+	for k := range sessionDims {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ") + ", prop.<property key>"
+}
+
+// InputError is a report's answer to a parameter it cannot take: the
+// caller's mistake (an HTTP 400), not the database's.
+type InputError struct{ msg string }
+
+func (e *InputError) Error() string { return e.msg }
+
+func inputErrorf(format string, a ...any) error {
+	return &InputError{msg: fmt.Sprintf(format, a...)}
+}

@@ -1,0 +1,142 @@
+package reports
+
+import (
+	"fmt"
+	"strings"
+
+	"footfall/internal/orders"
+)
+
+// Kind says how a metric's value is read and shown.
+type Kind int
+
+const (
+	Count   Kind = iota // a whole number (UInt64)
+	Share               // a share from 0 to 1 (Float64), 4 decimals
+	Seconds             // a mean duration (Float64), 1 decimal
+	Money               // an amount in micros (Int64), shown in currency units, 2 decimals
+)
+
+// Metric is one figure, defined once: its name (the column of the
+// answers) and the aggregate that computes it over the rows of a report,
+// for each kind of row it applies to. Events are the rows of the events
+// table that eventsWhere selects; sessions are the rows of sessionRows,
+// one per session. A report composes its statement from metrics (compose)
+// and reads them alike (Metric.read).
+type Metric struct {
+	Name     string
+	Kind     Kind
+	Events   string // aggregate over events; "" for a figure of sessions only
+	Sessions string // aggregate over session rows; "" for a figure of events only
+}
+
+// The metrics. The overview's rollups (events_hourly, pages_daily,
+// sources_daily) store Visitors and Pageviews as aggregate states made from
+// the same expressions, by their materialized views (migrations 0002,
+// 0004, 0011); the overview merges them (overview.go).
+var (
+	// Visitors: distinct visitor ids.
+	Visitors = Metric{Name: "visitors", Kind: Count, Events: "uniq(visitor_id)", Sessions: "uniq(visitor)"}
+	// Pageviews: events of type pageview.
+	Pageviews = Metric{Name: "pageviews", Kind: Count, Events: "countIf(type = 'pageview')", Sessions: "sum(pv)"}
+	// Sessions: distinct session ids (events without one are in none).
+	Sessions = Metric{Name: "sessions", Kind: Count, Events: "uniqIf(session_id, session_id != '')", Sessions: "count()"}
+	// Events: every event.
+	Events = Metric{Name: "events", Kind: Count, Events: "count()"}
+	// Orders: distinct orders (internal/orders: an order_id, or a purchase
+	// without one).
+	Orders = Metric{Name: "orders", Kind: Count, Events: orders.Count(orders.Pairs)}
+	// Revenue: each order's revenue once (internal/orders).
+	Revenue = Metric{Name: "revenue", Kind: Money, Events: orders.Revenue(orders.Pairs)}
+	// BounceRate: the share of sessions with one page view or none.
+	BounceRate = Metric{Name: "bounce_rate", Kind: Share, Sessions: "countIf(pv <= 1) / count()"}
+	// VisitDuration: the mean time from a session's first event to its last.
+	VisitDuration = Metric{Name: "visit_duration_seconds", Kind: Seconds, Sessions: "avg(duration)"}
+)
+
+// metrics are all the metrics, by name.
+var metrics = map[string]Metric{}
+
+func init() {
+	for _, m := range []Metric{Visitors, Pageviews, Sessions, Events, Orders, Revenue, BounceRate, VisitDuration} {
+		metrics[m.Name] = m
+	}
+}
+
+// alias is m's column in a statement: m_<name>, so that no alias is the
+// name of a table or of a column it reads (count() AS events FROM events;
+// sum(pv) AS pageviews), which ClickHouse versions resolve differently.
+func (m Metric) alias() string { return "m_" + m.Name }
+
+// level is which rows a metric is computed over.
+type level int
+
+const (
+	overEvents level = iota
+	overSessions
+)
+
+// expr is m's aggregate over rows of level l.
+func (m Metric) expr(l level) string {
+	if l == overSessions {
+		return m.Sessions
+	}
+	return m.Events
+}
+
+// selectList is the metrics' part of a SELECT over rows of level l:
+// "<aggregate> AS m_<name>, ...".
+func selectList(l level, ms []Metric) string {
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		e := m.expr(l)
+		if e == "" {
+			panic(fmt.Sprintf("reports: metric %s has no definition over these rows", m.Name))
+		}
+		parts[i] = e + " AS " + m.alias()
+	}
+	return strings.Join(parts, ",\n       ")
+}
+
+// dest is where a row's value of m is scanned.
+func (m Metric) dest() any {
+	switch m.Kind {
+	case Share, Seconds:
+		return new(float64)
+	case Money:
+		return new(int64)
+	}
+	return new(uint64)
+}
+
+// value is the answer's value of m from what dest scanned: counts as
+// whole numbers, shares to 4 decimals, durations to 1, money in currency
+// units to 2.
+func (m Metric) value(scanned any) any {
+	switch m.Kind {
+	case Share:
+		return roundTo(*scanned.(*float64), 4)
+	case Seconds:
+		return roundTo(*scanned.(*float64), 1)
+	case Money:
+		return roundTo(float64(*scanned.(*int64))/1e6, 2)
+	}
+	return *scanned.(*uint64)
+}
+
+// zero is m's value where no row counted anything.
+func (m Metric) zero() any {
+	if m.Kind == Count {
+		return uint64(0)
+	}
+	return 0.
+}
+
+// names are the metrics' names.
+func names(ms []Metric) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Name
+	}
+	return out
+}

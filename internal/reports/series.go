@@ -1,0 +1,152 @@
+package reports
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"footfall/internal/chsql"
+)
+
+// SeriesMetrics are a time series' metrics unless asked otherwise.
+var SeriesMetrics = []Metric{Pageviews, Visitors, Sessions, BounceRate, VisitDuration}
+
+// ParseMetrics reads a comma-separated list of metric names.
+func ParseMetrics(list string) ([]Metric, error) {
+	var out []Metric
+	seen := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		m, ok := metrics[name]
+		if !ok || seen[name] {
+			return nil, inputErrorf("metrics: %q is not one, or twice: want some of pageviews, visitors, sessions, events, orders, revenue, bounce_rate, visit_duration_seconds", name)
+		}
+		seen[name] = true
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// inSessions says whether a series computes m over session rows: the
+// metrics of sessions only, and sessions themselves, which count in the
+// step they began rather than in each step they span.
+func inSessions(m Metric) bool { return m.Events == "" || m.Name == Sessions.Name }
+
+// intervals are the steps of a time series, as ClickHouse rounds a time
+// down to them.
+var intervals = map[string]string{
+	"hour":  "toStartOfHour(%s)",
+	"day":   "toDateTime(toDate(%s))",
+	"week":  "toDateTime(toMonday(%s))",
+	"month": "toDateTime(toStartOfMonth(%s))",
+}
+
+var (
+	// qSeriesEvents: metrics of the events per step ({{step}}: the
+	// event's time rounded down, as intervals say).
+	qSeriesEvents = chsql.New("reports.series_events", statement("{{step}} AS k", fromEvents, nil, "k", "ORDER BY k"))
+	// qSeriesSessions: metrics of the sessions per step they began in
+	// ({{step}}: started rounded down).
+	qSeriesSessions = chsql.New("reports.series_sessions", statement("{{step}} AS k", fromSessions, nil, "k", "ORDER BY k"))
+)
+
+// Series is the time series of q's events per hour, day, week (from
+// Monday) or month (interval): a row per step of the period, its start
+// then the metrics ms (SeriesMetrics when nil), zero where nothing
+// happened.
+func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []Metric) (Table, error) {
+	if ms == nil {
+		ms = SeriesMetrics
+	}
+	bucket, ok := intervals[interval]
+	if !ok {
+		return Table{}, inputErrorf("interval: want hour, day, week or month")
+	}
+	if interval == "hour" && q.To.Sub(q.From) > 31*24*time.Hour {
+		return Table{}, inputErrorf("interval hour: at most 31 days")
+	}
+	var evs, sess []Metric
+	for _, m := range ms {
+		if inSessions(m) {
+			sess = append(sess, m)
+		} else {
+			evs = append(evs, m)
+		}
+	}
+	steps := map[int64]map[string]any{} // by Unix time: ClickHouse's times come in its zone
+	args := chsql.Args{}
+	filters := q.where(args)
+	run := func(stmt *chsql.Query, of level, at string, part []Metric) error {
+		if len(part) == 0 {
+			return nil
+		}
+		stmt = stmt.With(map[string]string{"step": fmt.Sprintf(bucket, at), "metrics": selectList(of, part), "filters": filters})
+		return each(ctx, db, stmt, args, func(scan func(...any) error) error {
+			var start time.Time
+			vals, err := scanRow(scan, part, &start)
+			if err != nil {
+				return err
+			}
+			s := steps[start.Unix()]
+			if s == nil {
+				s = map[string]any{}
+				steps[start.Unix()] = s
+			}
+			for i, m := range part {
+				s[m.Name] = vals[i]
+			}
+			return nil
+		})
+	}
+	if err := run(qSeriesEvents, overEvents, "time", evs); err != nil {
+		return Table{}, err
+	}
+	if err := run(qSeriesSessions, overSessions, "started", sess); err != nil {
+		return Table{}, err
+	}
+	t := q.table("timeseries-"+interval, append([]string{"time"}, names(ms)...)...)
+	for _, start := range stepsOf(interval, q.From, q.To) {
+		row := []any{start}
+		s := steps[start.Unix()]
+		for _, m := range ms {
+			v, ok := s[m.Name]
+			if !ok {
+				v = m.zero()
+			}
+			row = append(row, v)
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	return t, nil
+}
+
+// stepsOf lists the starts of the steps of interval that meet [from, to).
+func stepsOf(interval string, from, to time.Time) []time.Time {
+	start := from
+	switch interval {
+	case "hour":
+		start = from.Truncate(time.Hour)
+	case "day":
+		start = from.Truncate(24 * time.Hour)
+	case "week":
+		start = from.Truncate(24 * time.Hour)
+		start = start.AddDate(0, 0, -((int(start.Weekday()) + 6) % 7))
+	case "month":
+		start = time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	var out []time.Time
+	for t := start; t.Before(to); {
+		out = append(out, t)
+		switch interval {
+		case "hour":
+			t = t.Add(time.Hour)
+		case "day":
+			t = t.AddDate(0, 0, 1)
+		case "week":
+			t = t.AddDate(0, 0, 7)
+		case "month":
+			t = t.AddDate(0, 1, 0)
+		}
+	}
+	return out
+}
