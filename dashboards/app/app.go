@@ -29,8 +29,12 @@ import (
 type Config struct {
 	Listen string
 	Token  string
-	CH     chsql.Config
-	Rules  profiles.Rules
+	// CH is the writer: segment definitions, campaigns and recipient
+	// imports, manual classes, erasure. Read is the same database as a user
+	// that may only read, for every report and read.
+	CH    chsql.Config
+	Read  ReadUser
+	Rules profiles.Rules
 	// LinkSecret and CollectorURL let the API rewrite newsletter links.
 	LinkSecret   string
 	CollectorURL string
@@ -43,6 +47,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "dashboards-listen", "127.0.0.1:8090", "address of the dashboard and query API")
 	fs.StringVar(&c.Token, "api-token", "", "token the API requires (Authorization: Bearer or ?token=); empty leaves it open")
 	c.CH.RegisterFlags(fs)
+	fs.StringVar(&c.Read.User, "clickhouse-read-user", "footfall_reader", "ClickHouse user of every report and read: give it readonly = 1 (deploy/local/clickhouse/users.xml) or SELECT rights only")
+	fs.StringVar(&c.Read.Password, "clickhouse-read-password", "", "password of -clickhouse-read-user")
 	c.Rules.RegisterFlags(fs)
 	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the collector's)")
 	fs.StringVar(&c.CollectorURL, "collector-url", "http://127.0.0.1:8080", "the collector's public address, which newsletter links and pixels point to")
@@ -50,12 +56,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Ops.RegisterFlags(fs, "dashboards", "127.0.0.1:9103")
 }
 
+// ReadUser is the ClickHouse user the reads connect as.
+type ReadUser struct{ User, Password string }
+
 // Secrets names the flags the start-up log must not print.
-var Secrets = envflag.Secret{"api-token": true, "clickhouse-password": true, "link-secret": true}
+var Secrets = envflag.Secret{"api-token": true, "clickhouse-password": true, "clickhouse-read-password": true, "link-secret": true}
 
 // Program is running dashboards.
 type Program struct {
 	store  *chstore.Store
+	reader *chsql.Conn
 	srv    *http.Server
 	ln     net.Listener
 	ops    *ops.Server
@@ -76,24 +86,34 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 			return nil, fmt.Errorf("-link-secret: %w", err)
 		}
 	}
-	store, err := chstore.Open(ctx, cfg.CH)
+	// Neither connection creates anything: the processor makes the
+	// database and its tables.
+	writer, err := chsql.Open(ctx, cfg.CH)
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{store: store, served: make(chan error, 1)}
+	rcfg := cfg.CH
+	rcfg.User, rcfg.Password = cfg.Read.User, cfg.Read.Password
+	reader, err := chsql.Open(ctx, rcfg)
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("clickhouse as read user %s: %w", rcfg.User, err)
+	}
+	store := chstore.On(writer)
+	p := &Program{store: store, reader: reader, served: make(chan error, 1)}
 	mux := http.NewServeMux()
-	api.New(store.DB(), store, acfg).Register(mux)
+	api.New(reader, store, acfg).Register(mux)
 	mux.Handle("GET /", http.FileServerFS(web.Files))
 	// Also on the public port, for a load balancer in front of it.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 
 	if p.ops, err = ops.Start(cfg.Ops, nil); err != nil {
-		store.Close()
+		p.closeDB()
 		return nil, err
 	}
 	if p.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		p.ops.Shutdown(ctx)
-		store.Close()
+		p.closeDB()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -108,9 +128,9 @@ func (p *Program) Addr() string { return p.ln.Addr().String() }
 func (p *Program) OpsAddr() string { return p.ops.Addr() }
 
 // Shutdown stops the dashboards: /readyz fails first, then the listener
-// closes and the requests in flight finish (up to ctx), then the
-// connection and the ops listener close. Calling it again returns the
-// first call's result.
+// closes and the requests in flight finish (up to ctx), then the two
+// ClickHouse connections and the ops listener close. Calling it again
+// returns the first call's result.
 func (p *Program) Shutdown(ctx context.Context) error {
 	p.shutdownOnce.Do(func() { p.shutdownErr = p.shutdown(ctx) })
 	return p.shutdownErr
@@ -125,12 +145,19 @@ func (p *Program) shutdown(ctx context.Context) error {
 	if err := <-p.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		errs = append(errs, fmt.Errorf("serve: %w", err))
 	}
-	if err := p.store.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close clickhouse: %w", err))
+	if err := p.closeDB(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := p.ops.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	slog.Info("dashboards stopped")
 	return errors.Join(errs...)
+}
+
+func (p *Program) closeDB() error {
+	if err := errors.Join(p.reader.Close(), p.store.Close()); err != nil {
+		return fmt.Errorf("close clickhouse: %w", err)
+	}
+	return nil
 }

@@ -1,8 +1,8 @@
 // Package app is the processor program: the topic and the schema made
-// ready, the Kafka consumer that enriches and inserts, the trigger loop,
-// the ops listener, and an orderly shutdown, wired from one Config.
-// main.go only parses flags and waits for a signal; tests start it
-// in-process on random ports.
+// ready, the Kafka consumer that enriches and inserts, the refresh of the
+// derived tables, the trigger loop, the ops listener, and an orderly
+// shutdown, wired from one Config. main.go only parses flags and waits for
+// a signal; tests start it in-process on random ports.
 package app
 
 import (
@@ -23,6 +23,7 @@ import (
 	"footfall/internal/segments"
 	"footfall/processor/chstore"
 	"footfall/processor/consume"
+	"footfall/processor/derive"
 	"footfall/processor/triggers"
 )
 
@@ -37,6 +38,7 @@ type Config struct {
 	Ops             ops.Config
 	Rules           profiles.Rules
 	Triggers        triggers.Config
+	Refresh         derive.Config
 	GeoIP           string
 }
 
@@ -52,6 +54,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIP, "geoip-db", "", "offline GeoIP database (.mmdb: GeoLite2-Country or -City, DB-IP Lite) giving each event its country; empty leaves countries empty")
 	c.Rules.RegisterFlags(fs)
 	c.Triggers.RegisterFlags(fs)
+	c.Refresh.RegisterFlags(fs)
 }
 
 // Secrets names the flags the start-up log must not print.
@@ -93,8 +96,8 @@ type Program struct {
 	// notifier is nil when triggers are off.
 	notifier *triggers.Notifier
 
-	// stop ends the consumer and the trigger loop; both are done when
-	// running is.
+	// stop ends the consumer, the refresh job and the trigger loop; all
+	// are done when running is.
 	stop    context.CancelFunc
 	running sync.WaitGroup
 	// consumed is closed when the consumer has returned, with its error in
@@ -147,11 +150,22 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		p.consumeErr = c.Run(runCtx)
 		close(p.consumed)
 	}()
+	// One people store for the refresh job and the trigger round, so that
+	// their refreshes of the people table take turns.
+	people := profiles.NewStore(store.DB(), cfg.Rules)
+	if cfg.Refresh.Interval > 0 {
+		r := derive.New(people, cfg.Refresh)
+		p.running.Add(1)
+		go func() {
+			defer p.running.Done()
+			r.Run(runCtx)
+		}()
+	}
 	if p.notifier != nil {
 		p.running.Add(1)
 		go func() {
 			defer p.running.Done()
-			p.notifier.Run(runCtx, segments.NewStore(profiles.NewStore(store.DB(), cfg.Rules)))
+			p.notifier.Run(runCtx, segments.NewStore(people))
 		}()
 	}
 	slog.Info("processor consuming", "topic", cfg.Kafka.Topic, "group", cfg.KafkaGroup, "ops", p.ops.Addr())
@@ -167,10 +181,11 @@ func (p *Program) Stopped() <-chan struct{} { return p.consumed }
 
 // Shutdown stops the processor: /readyz fails first, then the consumer
 // stops fetching, inserts what it holds and commits it (bounded by
-// ShutdownTimeout), the trigger loop ends and its queued webhook posts get
-// up to ctx to go out, and the ops listener closes last. If ctx ends
-// before the consumer is done, Shutdown returns without closing the
-// database under it. Calling it again returns the first call's result.
+// ShutdownTimeout), the refresh job and the trigger loop end and the
+// trigger loop's queued webhook posts get up to ctx to go out, and the ops
+// listener closes last. If ctx ends before the consumer is done, Shutdown
+// returns without closing the database under it. Calling it again returns
+// the first call's result.
 func (p *Program) Shutdown(ctx context.Context) error {
 	p.shutdownOnce.Do(func() { p.shutdownErr = p.shutdown(ctx) })
 	return p.shutdownErr
