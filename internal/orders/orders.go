@@ -31,9 +31,9 @@ const Pairs = `groupUniqArrayIf(` + Pair + `, type = 'purchase')`
 // perOrder is, for pairs (an Array(Tuple(String, Int64)) expression), an
 // array with one element per pair in sorted order: value for the last pair
 // of each key (the one with the largest revenue), 0 for the others. Each
-// pair is compared with the key of the next one (next), '' after the last,
-// which no key is. No lambda here captures a column, which ClickHouse
-// 18.16 gets wrong inside another lambda.
+// pair is compared with the key of the next one (next), the empty string
+// after the last, which no key is. No lambda here captures a column, which
+// ClickHouse 18.16 gets wrong inside another lambda.
 func perOrder(pairs, value string) string {
 	sorted := `arraySort(` + pairs + `)`
 	return `arrayMap((o, next) -> if(tupleElement(o, 1) = next, 0, ` + value + `), ` + sorted +
