@@ -1,0 +1,76 @@
+package programs_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	dashboards "footfall/dashboards/app"
+	"footfall/internal/event"
+	processor "footfall/processor/app"
+	"footfall/tests/stacktest"
+)
+
+// TestRefreshJob: the processor refreshes the derived tables on its own
+// timer, with its freshness on /metrics, and the dashboards, reading as
+// the read-only user by default, show what it wrote: a GET refreshes
+// nothing itself.
+func TestRefreshJob(t *testing.T) {
+	brokers := stacktest.Brokers(t)
+	ch, store := stacktest.ClickHouse(t)
+	ctx := context.Background()
+
+	var pc processor.Config
+	defaults(t, pc.RegisterFlags)
+	pc.Kafka.Brokers, pc.Kafka.Topic, pc.KafkaGroup = strings.Join(brokers, ","), stacktest.Topic(t, brokers, 1), stacktest.Name(t, "g")
+	pc.CH, pc.Ops.Listen = ch, "127.0.0.1:0"
+	pc.Triggers.Interval, pc.Refresh.Interval = 0, 100*time.Millisecond
+	proc, err := processor.Start(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Shutdown(ctx)
+
+	var dc dashboards.Config
+	defaults(t, dc.RegisterFlags)
+	if dc.Read.User != stacktest.ReaderUser {
+		t.Errorf("the dashboards read as %q by default, want %s", dc.Read.User, stacktest.ReaderUser)
+	}
+	dc.Listen, dc.Ops.Listen, dc.CH, dc.Token = "127.0.0.1:0", "127.0.0.1:0", ch, "tok"
+	dash, err := dashboards.Start(ctx, dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dash.Shutdown(ctx)
+
+	// Straight into ClickHouse, as the processor's consumer writes: no
+	// request of the dashboards comes in between.
+	now := time.Now().UTC()
+	view := func(visitor, session string, at time.Time) stacktest.Hit {
+		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
+			event.VisitorID: visitor, event.SessionID: session, event.URL: "https://shop.example/"}}
+	}
+	stacktest.Insert(t, store, view("a", "a1", now), view("b", "b1", now), view("b", "b1", now.Add(time.Second)))
+	stacktest.WaitCount(t, store, 10*time.Second, 2, "SELECT count() FROM people FINAL WHERE site_id = 'shop' AND deleted = 0")
+
+	var lc struct{ Classes map[string]uint64 }
+	code, body := get(t, "http://"+dash.Addr()+"/api/v1/lifecycle?site=shop", "Authorization", "Bearer tok")
+	if err := json.Unmarshal([]byte(body), &lc); code != 200 || err != nil || lc.Classes["visitor"] != 2 {
+		t.Errorf("lifecycle: %d %s, want 2 visitors", code, body)
+	}
+	day := now.Format(time.DateOnly)
+	next := now.Add(24 * time.Hour).Format(time.DateOnly)
+	var o struct{ Sessions, NewSessions uint64 }
+	code, body = get(t, "http://"+dash.Addr()+"/api/v1/overview?site=shop&from="+day+"&to="+next, "Authorization", "Bearer tok")
+	if err := json.Unmarshal([]byte(body), &o); code != 200 || err != nil || o.Sessions != 2 {
+		t.Errorf("overview: %d %s, want 2 sessions", code, body)
+	}
+	code, metrics := get(t, "http://"+proc.OpsAddr()+"/metrics")
+	for _, kind := range []string{"people", "sessions"} {
+		if !strings.Contains(metrics, `processor_refresh_age_seconds{kind="`+kind+`"}`) {
+			t.Errorf("processor /metrics (%d) has no refresh age of %s", code, kind)
+		}
+	}
+}
