@@ -8,7 +8,7 @@ import (
 	"footfall/internal/profiles"
 	"footfall/internal/segments"
 	"footfall/processor/chstore"
-	"footfall/processor/recipients"
+	"footfall/processor/imports"
 )
 
 // Server is the API: its reports and reads (API), on a connection that
@@ -28,7 +28,7 @@ type writer struct {
 	people    *profiles.Store
 	segments  *segments.Store
 	campaigns *campaigns.Store
-	importer  *recipients.Importer
+	importer  *imports.Importer
 }
 
 // New returns the API: every report and read on reader, which it never
@@ -38,7 +38,7 @@ func New(reader *chsql.Conn, writable *chstore.Store, cfg Config) *Server {
 	a := newAPI(reader, cfg)
 	people := profiles.NewStore(writable.DB(), cfg.Rules)
 	return &Server{read: a, write: &writer{api: a, people: people, segments: segments.NewStore(people),
-		campaigns: campaigns.NewStore(writable.DB()), importer: recipients.NewImporter(writable)}}
+		campaigns: campaigns.NewStore(writable.DB()), importer: imports.NewImporter(writable)}}
 }
 
 // Register mounts the API's routes on mux.

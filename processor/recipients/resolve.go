@@ -1,6 +1,5 @@
-// Package recipients is the write side of newsletters: it imports a
-// campaign's recipients and, in the processor's insert path, turns the
-// recipient tokens of opens, clicks and unsubscribes into people, telling
+// Package recipients turns, in the processor's insert path, the recipient
+// tokens of newsletter opens, clicks and unsubscribes into people, telling
 // machine opens from human ones.
 package recipients
 
@@ -117,7 +116,7 @@ func (r *Resolver) Resolve(ctx context.Context, rows []chstore.Row) ([]int, erro
 		t, ok := r.cache[tok]
 		switch {
 		case row.Event.Ingest == event.IngestEmail && ok:
-			resolved(row, t)
+			Stamp(row, t)
 		case row.Event.Ingest == event.IngestEmail:
 			unknown = append(unknown, i)
 		case ok && t.Site == string(row.Event.F[event.Site]):
@@ -128,10 +127,10 @@ func (r *Resolver) Resolve(ctx context.Context, rows []chstore.Row) ([]int, erro
 	return unknown, nil
 }
 
-// resolved makes a newsletter event the recipient's: site, person, and the
+// Stamp makes a newsletter event the recipient's: site, person, and the
 // campaign as its UTM tags; an unsubscribe withdraws the campaign's
 // purpose; an open says whether a person or a machine fetched the pixel.
-func resolved(row *chstore.Row, t Target) {
+func Stamp(row *chstore.Row, t Target) {
 	e, r := &row.Event, &row.Enriched
 	e.F[event.Site] = []byte(t.Site)
 	r.UserID, r.VisitorID = t.Email, event.UserVisitorPrefix+t.Email

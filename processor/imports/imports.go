@@ -1,4 +1,8 @@
-package recipients
+// Package imports adds recipients to newsletter campaigns: their rows, and
+// the events an import makes (a send per new recipient, the consent its
+// sender states), written the way the processor writes events. The
+// dashboards' writer uses it; the processor's insert path does not.
+package imports
 
 import (
 	"context"
@@ -11,6 +15,7 @@ import (
 	"footfall/internal/event"
 	"footfall/internal/links"
 	"footfall/processor/chstore"
+	"footfall/processor/recipients"
 )
 
 // Importer adds recipients to campaigns: their rows, and the events an
@@ -25,7 +30,7 @@ func NewImporter(events *chstore.Store) *Importer {
 	return &Importer{campaigns: campaigns.NewStore(events.DB()), events: events}
 }
 
-var insertRecipient = chsql.New("recipients.insert", `INSERT INTO recipients (site_id, campaign_id, token, email, external_id, added_at)`)
+var insertRecipient = chsql.New("imports.insert_recipients", `INSERT INTO recipients (site_id, campaign_id, token, email, external_id, added_at)`)
 
 // MaxRecipients bounds one import.
 const MaxRecipients = 1_000_000
@@ -90,7 +95,7 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 		e.F[event.UserID], e.F[event.UTMCampaign] = []byte(r.Email), []byte(c.ID)
 		e.F[event.UTMSource], e.F[event.UTMMedium] = []byte("newsletter"), []byte("email")
 		e.Props = []event.Prop{{Key: []byte("token"), Value: []byte(r.Token)}}
-		resolved(&rows[i], Target{Site: c.Site, Campaign: c.ID, Email: r.Email, Purpose: c.Purpose})
+		recipients.Stamp(&rows[i], recipients.Target{Site: c.Site, Campaign: c.ID, Email: r.Email, Purpose: c.Purpose})
 		if consentWording != "" {
 			var cr chstore.Row
 			ce := &cr.Event

@@ -1,4 +1,4 @@
-package recipients_test
+package imports_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"footfall/internal/campaigns"
 	"footfall/internal/event"
 	"footfall/processor/chstore"
+	"footfall/processor/imports"
 	"footfall/processor/recipients"
 	"footfall/tests/stacktest"
 )
@@ -37,7 +38,7 @@ func TestReportOrders(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	ctx := context.Background()
 	cs := campaigns.NewStore(store.DB())
-	im := recipients.NewImporter(store)
+	im := imports.NewImporter(store)
 	sent := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	c, err := cs.Save(ctx, campaigns.Campaign{Site: "shop", Name: "Spring Sale", SentAt: sent, Cost: 50})
 	if err != nil {
