@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 // downloads a CSV and switches to French and to a phone's width; each step's
 // numbers are checked exactly, and the screenshots must show the page.
 func TestBrowser(t *testing.T) {
-	playwright, err := filepath.Abs("../sdk-js/node_modules/playwright-core/index.mjs")
+	playwright, err := filepath.Abs("../../sdk-js/node_modules/playwright-core/index.mjs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	shots, err := filepath.Abs("../.local/screenshots")
+	shots, err := filepath.Abs("../../.local/screenshots")
 	if err == nil {
 		err = os.MkdirAll(shots, 0o755)
 	}
@@ -112,6 +112,7 @@ func TestBrowser(t *testing.T) {
 	}
 	cmd := exec.Command("node", "e2e/dashboard.mjs", srv.URL+"/?site=shop&from=2026-11-10&to=2026-11-11&lang=en&token=tok", shots)
 	cmd.Env = append(os.Environ(), "PLAYWRIGHT_CORE="+playwright)
+	cmd.Dir = "../../dashboards"
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

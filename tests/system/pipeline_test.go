@@ -1,4 +1,4 @@
-package main
+package system
 
 // End-to-end tests: hits over HTTP into the in-process collector, through
 // the real Kafka, into the processor binary as a separate process, and out
@@ -37,7 +37,7 @@ var (
 	buildErr  error
 )
 
-// processorBinary builds this package once per test run.
+// processorBinary builds the processor once per test run.
 func processorBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -47,7 +47,7 @@ func processorBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "processor")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binPath, "footfall/processor").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -1,4 +1,4 @@
-package sdkjs_test
+package system
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func TestBrowserJourney(t *testing.T) {
 	brokers := stacktest.Brokers(t)
 	topic := stacktest.Topic(t, brokers, 2)
 	_, store := stacktest.ClickHouse(t)
-	if _, err := os.Stat("node_modules/playwright-core"); err != nil {
+	if _, err := os.Stat("../../sdk-js/node_modules/playwright-core"); err != nil {
 		t.Fatal("sdk-js/node_modules is missing: run make test (it runs npm ci in sdk-js)")
 	}
 
@@ -61,7 +61,7 @@ func TestBrowserJourney(t *testing.T) {
 		if name == "" || name == "checkout" {
 			name = "index.html"
 		}
-		page, err := os.ReadFile(filepath.Join("e2e/shop", filepath.Base(name)))
+		page, err := os.ReadFile(filepath.Join("../../sdk-js/e2e/shop", filepath.Base(name)))
 		if err != nil {
 			http.NotFound(w, r)
 			return
@@ -73,6 +73,7 @@ func TestBrowserJourney(t *testing.T) {
 	defer shop.Close()
 
 	cmd := exec.Command("node", "e2e/journey.mjs", shop.URL)
+	cmd.Dir = "../../sdk-js"
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
