@@ -109,7 +109,7 @@ func benchQueries(cfg config, stamp string) error {
 		}
 		fmt.Printf("%-42s %10s\n", "session stats refresh after the load", ms(time.Since(t)))
 		// Live traffic: 1,000 events of the last hour, then the refreshes
-		// the next request pays.
+		// the processor's next refresh round makes.
 		var small, smallSessions []float64 // seconds
 		for k := 0; k < 3; k++ {
 			if err := generate(ctx, store, n+k*1000, 1000, time.Now().Add(-time.Hour), time.Now()); err != nil {
@@ -128,8 +128,8 @@ func benchQueries(cfg config, stamp string) error {
 		}
 		fmt.Printf("%-42s %10s\n", "people refresh after 1,000 new events", ms(seconds(median(small))))
 		fmt.Printf("%-42s %10s\n", "session stats refresh after 1,000 events", ms(seconds(median(smallSessions))))
-		// The reports below then measure a quiet site: each refresh they
-		// make finds nothing new once the last inserts are out of its window.
+		// The reports below then read what the refreshes left: requests
+		// never refresh (the processor does), so they measure reads alone.
 		time.Sleep(refresh.TouchedSlack + time.Second)
 		for i, r := range timed {
 			var runs []time.Duration

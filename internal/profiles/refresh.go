@@ -80,8 +80,8 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 			return 0, nil // nothing to do, and nothing worth a refresh row
 		}
 		// Past a quarter of the people, sets of touched visitor ids cost
-		// more than recomputing everyone (57 s against 11 s for 900k of 1M);
-		// a few thousand never do.
+		// more than recomputing everyone (several times more, measured at
+		// 1M people: docs/perf-notes.md); a few thousand never do.
 		if n > s.fewTouched {
 			var people uint64
 			if err := s.db.QueryRow(ctx, qPeopleKeys, chsql.Args{"site": site}).Scan(&people); err != nil {

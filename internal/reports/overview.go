@@ -38,8 +38,8 @@ type Traffic struct {
 // days). They hold Pageviews and Visitors as aggregate states of the
 // metrics' expressions, which these merge. Visitors come from their
 // uniqHLL12 sketches (visitors_hll) on large sites: a month of them merges
-// in tens of milliseconds where the uniq states took seconds at a million
-// visitors. Below exactBelow visitors the uniq states are small, cheap to
+// many times faster than the uniq states at a million visitors
+// (docs/perf.md, "Reports"). Below exactBelow visitors the uniq states are small, cheap to
 // merge and exact where a sketch is a few percent off, which a small site
 // would notice (293 visitors for 300 new sessions). {{visitors}} is the
 // visitors aggregate (visitorsAgg).
