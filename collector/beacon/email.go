@@ -114,11 +114,7 @@ func (h *Handler) click(ctx *fasthttp.RequestCtx, rest []byte) {
 			accepted[epClick].Inc()
 		}
 		h.put(s)
-		sep := "?"
-		if bytes.IndexByte(target, '?') >= 0 {
-			sep = "&"
-		}
-		loc += sep + "ff_rt=" + string(tok)
+		loc = links.WithRecipient(loc, string(tok)) // before any #fragment
 	} else {
 		// An e-mail tool that did not fill in the token: the link still
 		// works, the click is not counted.

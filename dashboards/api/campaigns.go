@@ -203,7 +203,10 @@ func (a *API) recipients(w http.ResponseWriter, r *http.Request) {
 
 // rewrite answers POST /api/v1/campaigns/{id}/rewrite?site=: the
 // newsletter's HTML in, the HTML with signed click links and an open
-// pixel out (the token left as {{ff_token}} for the e-mail tool).
+// pixel out (the token left as {{ff_token}} for the e-mail tool), with
+// the counts of links tracked and left untracked in headers; with
+// &format=json, {"html", "links", "untracked"}: each link left as it was
+// with its line and why.
 func (a *API) rewrite(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.Links == nil || a.cfg.CollectorURL == "" {
 		writeError(w, http.StatusServiceUnavailable, errors.New("link rewriting needs -link-secret and -collector-url"))
@@ -220,14 +223,19 @@ func (a *API) rewrite(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body: %w", err))
 		return
 	}
-	out, ls, err := a.cfg.Links.Rewrite(string(body), a.cfg.CollectorURL, c.ID)
+	res, err := a.cfg.Links.Rewrite(string(body), a.cfg.CollectorURL, c.ID)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	w.Header().Set("X-Footfall-Links", strconv.Itoa(len(res.Links)))
+	w.Header().Set("X-Footfall-Untracked", strconv.Itoa(len(res.Untracked)))
+	if r.URL.Query().Get("format") == "json" {
+		writeJSON(w, res)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("X-Footfall-Links", strconv.Itoa(len(ls)))
-	io.WriteString(w, out)
+	io.WriteString(w, res.HTML)
 }
 
 // report answers GET /api/v1/campaigns/{id}/report?site=&window_days=7.

@@ -11,10 +11,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
-	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -97,85 +93,26 @@ func OpenURL(base, token string) string {
 	return strings.TrimSuffix(base, "/") + "/o/" + token + ".gif"
 }
 
-// Link is one link found in a newsletter.
-type Link struct {
-	ID     string `json:"id"`
-	Target string `json:"target"`
-}
-
-var href = regexp.MustCompile(`(?i)(<a\b[^>]*?\bhref\s*=\s*)("([^"]*)"|'([^']*)')`)
-
-// Rewrite returns html with every http(s) link replaced by a signed click
-// link through base (the collector's public address), UTM tags added to
-// the target (source newsletter, medium email, campaign), and an open
-// pixel before </body>. Links are numbered in order of appearance; the
-// token is TokenPlaceholder.
-func (s *Signer) Rewrite(html, base, campaign string) (string, []Link, error) {
-	base = strings.TrimSuffix(base, "/")
-	if _, err := url.ParseRequestURI(base); err != nil || !strings.HasPrefix(base, "http") {
-		return "", nil, fmt.Errorf("collector base URL %q: want http(s)://host", base)
-	}
-	var links []Link
-	var firstErr error
-	out := href.ReplaceAllStringFunc(html, func(m string) string {
-		g := href.FindStringSubmatch(m)
-		raw, quote := g[3], `"`
-		if g[4] != "" || strings.HasPrefix(g[2], "'") {
-			raw, quote = g[4], `'`
-		}
-		target := unescapeAttr(raw)
-		if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
-			return m // mailto:, tel:, anchors stay as they are
-		}
-		tagged, err := tag(target, campaign)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("link %q: %w", target, err)
-			}
-			return m
-		}
-		id := strconv.Itoa(len(links) + 1)
-		links = append(links, Link{ID: id, Target: tagged})
-		click := base + "/c/" + TokenPlaceholder + "/" + id + "?u=" + url.QueryEscape(tagged) + "&s=" + s.ClickSig(id, tagged)
-		return g[1] + quote + escapeAttr(click) + quote
-	})
-	if firstErr != nil {
-		return "", nil, firstErr
-	}
-	pixel := `<img src="` + escapeAttr(OpenURL(base, TokenPlaceholder)) + `" width="1" height="1" alt="" style="display:block;border:0">`
-	if i := strings.LastIndex(strings.ToLower(out), "</body>"); i >= 0 {
-		out = out[:i] + pixel + out[i:]
-	} else {
-		out += pixel
-	}
-	return out, links, nil
-}
-
 // Personalize puts a recipient's token into rewritten HTML.
 func Personalize(html, token string) string {
 	return strings.ReplaceAll(html, TokenPlaceholder, token)
 }
 
-// tag adds the campaign's UTM tags to target unless it has its own.
-func tag(target, campaign string) (string, error) {
-	u, err := url.Parse(target)
-	if err != nil || u.Host == "" {
-		return "", errors.New("not an absolute URL")
-	}
-	q := u.Query()
-	for k, v := range map[string]string{"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": campaign} {
-		if q.Get(k) == "" {
-			q.Set(k, v)
+// WithRecipient returns target with the recipient's token added as the
+// query parameter ff_rt, before any fragment: a parameter after the "#"
+// is not sent to the site, and would break the anchor besides.
+func WithRecipient(target, token string) string {
+	path, frag, hasFrag := strings.Cut(target, "#")
+	sep := "?"
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		sep = "&"
+		if i == len(path)-1 || path[len(path)-1] == '&' {
+			sep = ""
 		}
 	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
-}
-
-func unescapeAttr(s string) string {
-	return strings.NewReplacer("&amp;", "&", "&#38;", "&", "&quot;", `"`, "&#39;", "'").Replace(s)
-}
-
-func escapeAttr(s string) string {
-	return strings.NewReplacer("&", "&amp;", `"`, "&quot;", "'", "&#39;", "<", "&lt;", ">", "&gt;").Replace(s)
+	out := path + sep + "ff_rt=" + token
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out
 }

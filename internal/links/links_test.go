@@ -3,6 +3,7 @@ package links
 import (
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -15,12 +16,13 @@ func TestRewriteSignsEveryWebLink(t *testing.T) {
 	in := `<html><body><p><a href="https://shop.example/sale?x=1&amp;y=2">Sale</a>
 <a class=b href='http://shop.example/new'>New</a> <a href="mailto:help@shop.example">Mail</a>
 <a href="https://shop.example/x?utm_campaign=own">Own</a></body></html>`
-	out, ls, err := s.Rewrite(in, "https://t.shop.example/", "spring-26")
+	res, err := s.Rewrite(in, "https://t.shop.example/", "spring-26")
 	if err != nil {
 		t.Fatal(err)
 	}
+	out, ls := res.HTML, res.Links
 	want := []string{
-		"https://shop.example/sale?utm_campaign=spring-26&utm_medium=email&utm_source=newsletter&x=1&y=2",
+		"https://shop.example/sale?x=1&y=2&utm_campaign=spring-26&utm_medium=email&utm_source=newsletter",
 		"http://shop.example/new?utm_campaign=spring-26&utm_medium=email&utm_source=newsletter",
 		"https://shop.example/x?utm_campaign=own&utm_medium=email&utm_source=newsletter",
 	}
@@ -60,7 +62,7 @@ func TestRewriteSignsEveryWebLink(t *testing.T) {
 	if strings.Contains(p, TokenPlaceholder) || !strings.Contains(p, "/c/AAAAAAAAAAAAAAAAAAAAAA/1?") {
 		t.Errorf("personalized:\n%s", p)
 	}
-	if _, _, err := s.Rewrite(in, "not a url", "c"); err == nil {
+	if _, err := s.Rewrite(in, "not a url", "c"); err == nil {
 		t.Error("bad base accepted")
 	}
 }
@@ -83,5 +85,140 @@ func TestTokensAndUnsubscribe(t *testing.T) {
 	}
 	if _, err := NewSigner("short"); err == nil {
 		t.Error("short secret accepted")
+	}
+}
+
+const tags = "utm_campaign=c&utm_medium=email&utm_source=newsletter"
+
+// TestRewriteReadsHrefsAsBrowsers: each href's target is what a browser
+// would follow: every character reference an attribute value may hold is
+// decoded (named, decimal, hexadecimal, with or without ";" where HTML
+// allows it), the site's own query stays as written, and the tags go
+// before the fragment.
+func TestRewriteReadsHrefsAsBrowsers(t *testing.T) {
+	s, _ := NewSigner("0123456789abcdef")
+	cases := []struct{ href, want string }{
+		{`"https://shop.example/p?a=1&amp;b=2#avis"`, "https://shop.example/p?a=1&b=2&" + tags + "#avis"},
+		{`"https://shop.example/p?a=1&#38;b=2"`, "https://shop.example/p?a=1&b=2&" + tags},
+		{`"https://shop.example/p?a=1&#x26;b=2"`, "https://shop.example/p?a=1&b=2&" + tags},
+		{`"https://shop.example/p?a=1&#X26;b=2"`, "https://shop.example/p?a=1&b=2&" + tags},
+		{`"https://shop.example/p?a=1&#0038;b=2"`, "https://shop.example/p?a=1&b=2&" + tags},
+		{`"https://shop.example/p?a=1&AMP;b=2"`, "https://shop.example/p?a=1&b=2&" + tags},
+		{`"https://shop.example/p?a=1&amp b=2"`, "https://shop.example/p?a=1&%20b=2&" + tags},
+		{`"https&#x3A;&#x2F;&#x2F;shop.example&sol;p&quest;q&equals;1"`, "https://shop.example/p?q=1&" + tags},
+		{`"https://shop.example/p?a=1&copy=2&not=3&para=4"`, "https://shop.example/p?a=1&copy=2&not=3&para=4&" + tags}, // legacy names before "=" stay literal in attributes
+		{`"https://shop.example/p?t=caf&eacute;"`, "https://shop.example/p?t=caf%C3%A9&" + tags},
+		{`"https://shop.example/p?q=a b&lt;c&gt;"`, "https://shop.example/p?q=a%20b%3Cc%3E&" + tags},
+		{`'https://shop.example/p?a=&quot;x&quot;'`, "https://shop.example/p?a=%22x%22&" + tags},
+		{`https://shop.example/p?a=1&amp;b=2`, "https://shop.example/p?a=1&b=2&" + tags}, // unquoted
+		{"\" https://shop.example/p\n?a=1\t \"", "https://shop.example/p?a=1&" + tags},
+		{`"HTTPS://Shop.Example/p#/route?x=1"`, "https://Shop.Example/p?" + tags + "#/route?x=1"},
+		{`"https://shop.example/p?utm_source=own&amp;utm_medium=sms"`, "https://shop.example/p?utm_source=own&utm_medium=sms&utm_campaign=c"},
+	}
+	for _, c := range cases {
+		in := "<p>\n<a class=x data-href=\"https://evil.example/\" href=" + c.href + ">x</a>"
+		res, err := s.Rewrite(in, "https://t.example", "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Links) != 1 || res.Links[0].Target != c.want || res.Links[0].Line != 2 || len(res.Untracked) != 0 {
+			t.Errorf("href=%s: %+v %+v, want %s", c.href, res.Links, res.Untracked, c.want)
+			continue
+		}
+		if !strings.Contains(res.HTML, `data-href="https://evil.example/"`) {
+			t.Errorf("href=%s: another attribute changed:\n%s", c.href, res.HTML)
+		}
+	}
+}
+
+// TestRewriteSaysWhatItLeftUntracked: every href left as it was is
+// reported with its line and why; web links in Outlook's conditional
+// comments are tracked.
+func TestRewriteSaysWhatItLeftUntracked(t *testing.T) {
+	s, _ := NewSigner("0123456789abcdef")
+	in := `<html><body>
+<a href="mailto:help@shop.example">mail</a>
+<a href="tel:+331">call</a>
+<a href="#top">top</a>
+<a href="/relative">rel</a>
+<a href="https://shop.example/?e={{email}}">merge</a>
+<a href="*|UNSUB|*">mc</a>
+<a href="">empty</a>
+<a href="https://t.example/c/{{ff_token}}/1?u=x&amp;s=y">already</a>
+<a href="javascript:void(0)">js</a>
+<a name="anchor">no href, not a link</a>
+<link href="https://shop.example/style.css" rel=stylesheet>
+<!--[if mso]>
+<v:roundrect href="https://shop.example/button"><![endif]-->
+<!-- <a href="https://shop.example/commented-out"> -->
+<map><area href="https://shop.example/area"></map>
+<a href="https://shop.example/ok">ok</a>
+</body></html>`
+	res, err := s.Rewrite(in, "https://t.example", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantUntracked := []struct {
+		line   int
+		href   string
+		reason string
+	}{
+		{2, "mailto:help@shop.example", "not a web link (mailto)"},
+		{3, "tel:+331", "not a web link (tel)"},
+		{4, "#top", ReasonAnchor},
+		{5, "/relative", ReasonRelative},
+		{6, "https://shop.example/?e={{email}}", ReasonMergeField},
+		{7, "*|UNSUB|*", ReasonMergeField},
+		{8, "", ReasonEmpty},
+		{9, "https://t.example/c/{{ff_token}}/1?u=x&s=y", ReasonMergeField},
+		{10, "javascript:void(0)", "not a web link (javascript)"},
+	}
+	if len(res.Untracked) != len(wantUntracked) {
+		t.Fatalf("untracked %+v", res.Untracked)
+	}
+	for i, w := range wantUntracked {
+		u := res.Untracked[i]
+		if u.Line != w.line || u.Href != w.href || !strings.HasPrefix(u.Reason, w.reason) {
+			t.Errorf("untracked %d: %+v, want %+v", i, u, w)
+		}
+	}
+	var got []string
+	for _, l := range res.Links {
+		got = append(got, strings.SplitN(l.Target, "?", 2)[0]+"@"+strconv.Itoa(l.Line))
+	}
+	if strings.Join(got, " ") != "https://shop.example/button@14 https://shop.example/area@16 https://shop.example/ok@17" {
+		t.Errorf("tracked %v", got)
+	}
+	if !strings.Contains(res.HTML, `<!--[if mso]>
+<v:roundrect href="https://t.example/c/{{ff_token}}/1?u=`) || !strings.Contains(res.HTML, `<!-- <a href="https://shop.example/commented-out"> -->`) ||
+		!strings.Contains(res.HTML, `<link href="https://shop.example/style.css" rel=stylesheet>`) {
+		t.Errorf("rewritten:\n%s", res.HTML)
+	}
+	// A link the e-mail tool has already tracked is named as such.
+	res, _ = s.Rewrite(`<a href="https://t.example/c/AAAAAAAAAAAAAAAAAAAAAA/1?u=x">`, "https://t.example", "c")
+	if len(res.Untracked) != 1 || res.Untracked[0].Reason != ReasonAlready {
+		t.Errorf("already tracked: %+v", res.Untracked)
+	}
+}
+
+// TestWithRecipient: the recipient's token is a query parameter, before
+// any fragment, whatever the target's query and fragment hold.
+func TestWithRecipient(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://shop.example/p":                                "https://shop.example/p?ff_rt=T",
+		"https://shop.example/p?a=1&utm_source=newsletter#avis": "https://shop.example/p?a=1&utm_source=newsletter&ff_rt=T#avis",
+		"https://shop.example/p#avis":                           "https://shop.example/p?ff_rt=T#avis",
+		"https://shop.example/p#/route?x=1":                     "https://shop.example/p?ff_rt=T#/route?x=1",
+		"https://shop.example/p?#a#b":                           "https://shop.example/p?ff_rt=T#a#b",
+		"https://shop.example/p?a=1&":                           "https://shop.example/p?a=1&ff_rt=T",
+		"https://shop.example/p#":                               "https://shop.example/p?ff_rt=T#",
+	} {
+		if got := WithRecipient(in, "T"); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+		u, _ := url.Parse(WithRecipient(in, "T"))
+		if u.Query().Get("ff_rt") != "T" {
+			t.Errorf("%s: ff_rt not in the query", in)
+		}
 	}
 }

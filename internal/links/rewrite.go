@@ -1,0 +1,319 @@
+package links
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/html"
+)
+
+// Link is one link found in a newsletter and tracked.
+type Link struct {
+	ID     string `json:"id"`
+	Line   int    `json:"line"`
+	Target string `json:"target"`
+}
+
+// Untracked is a link left as it was, and why.
+type Untracked struct {
+	Line   int    `json:"line"`
+	Href   string `json:"href"`
+	Reason string `json:"reason"`
+}
+
+// Rewritten is a newsletter with its links tracked.
+type Rewritten struct {
+	HTML      string      `json:"html"`
+	Links     []Link      `json:"links"`
+	Untracked []Untracked `json:"untracked"`
+}
+
+// Reasons a link stays untracked.
+const (
+	ReasonNotWeb      = "not a web link (%s): only http and https links are tracked"
+	ReasonAnchor      = "an anchor in the mail itself"
+	ReasonRelative    = "not an absolute URL: a mail has no page to resolve it against"
+	ReasonMergeField  = "holds a merge field of the e-mail tool, filled per recipient after signing: its signature would not check"
+	ReasonAlready     = "already a link through the collector"
+	ReasonEmpty       = "empty href"
+	ReasonMalformed   = "not a valid URL: %v"
+	ReasonTaggingFail = "its query string cannot take the campaign's tags"
+	ReasonUnreadTag   = "its tag could not be read to replace the href"
+)
+
+// mergeFieldMarks open the merge fields of common e-mail tools: {{...}}
+// (Mustache, Handlebars, Liquid, listmonk, ours), {%...%} (Jinja, Liquid),
+// *|...|* (Mailchimp), %%...%% (Salesforce), [[...]], <%...%>, ${...}.
+var mergeFieldMarks = []string{"{{", "{%", "*|", "%%", "[[", "<%", "${"}
+
+// tracked says whether an element's href is a link a reader clicks: <a>,
+// image maps' <area>, and the VML shapes of Outlook's buttons
+// (<v:roundrect href>), which sit inside conditional comments.
+func tracked(tag string) bool {
+	return tag == "a" || tag == "area" || strings.HasPrefix(tag, "v:")
+}
+
+// Rewrite returns html with every http(s) link replaced by a signed click
+// link through base (the collector's public address), UTM tags added to
+// the target (source newsletter, medium email, campaign), and an open
+// pixel before </body>. Links are numbered in order of appearance; the
+// token is TokenPlaceholder. An href is read as a browser reads it: HTML's
+// tokenizer decodes every character reference an attribute value may hold
+// (named, decimal, hexadecimal; a named one without ";" before "=" or a
+// letter stays literal, as in a browser), and links inside Outlook's
+// conditional comments are rewritten too. Every href left as it was is
+// listed in Untracked with its line and the reason.
+func (s *Signer) Rewrite(src, base, campaign string) (Rewritten, error) {
+	base = strings.TrimSuffix(base, "/")
+	if u, err := url.ParseRequestURI(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Rewritten{}, fmt.Errorf("collector base URL %q: want http(s)://host", base)
+	}
+	rw := rewriter{s: s, base: base, campaign: campaign, out: Rewritten{Links: []Link{}, Untracked: []Untracked{}}}
+	out, err := rw.rewrite(src, 1)
+	if err != nil {
+		return Rewritten{}, err
+	}
+	pixel := `<img src="` + escapeAttr(OpenURL(base, TokenPlaceholder)) + `" width="1" height="1" alt="" style="display:block;border:0">`
+	if i := strings.LastIndex(strings.ToLower(out), "</body>"); i >= 0 {
+		out = out[:i] + pixel + out[i:]
+	} else {
+		out += pixel
+	}
+	rw.out.HTML = out
+	return rw.out, nil
+}
+
+type rewriter struct {
+	s              *Signer
+	base, campaign string
+	out            Rewritten
+}
+
+// rewrite rewrites src, whose first line is line of the whole mail.
+func (rw *rewriter) rewrite(src string, line int) (string, error) {
+	var b strings.Builder
+	b.Grow(len(src) + len(src)/4)
+	z := html.NewTokenizer(strings.NewReader(src))
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			if errors.Is(z.Err(), io.EOF) {
+				return b.String(), nil
+			}
+			return "", fmt.Errorf("read the HTML: %w", z.Err())
+		}
+		// TagName and TagAttr lower-case the buffer in place: Raw first.
+		raw := string(z.Raw())
+		switch tt {
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			if !hasAttr || !tracked(string(name)) {
+				b.WriteString(raw)
+				break
+			}
+			var href string
+			found := false
+			for more := true; more; {
+				var k, v []byte
+				k, v, more = z.TagAttr()
+				if string(k) == "href" {
+					href, found = string(v), true
+					break
+				}
+			}
+			if !found {
+				b.WriteString(raw)
+				break
+			}
+			b.WriteString(rw.tag(raw, href, line))
+		case html.CommentToken:
+			// <!--[if mso]> ... <![endif]-->: HTML only Outlook reads.
+			inner, ok := strings.CutPrefix(raw, "<!--")
+			inner, ok2 := strings.CutSuffix(inner, "-->")
+			open := strings.Index(inner, "]>")
+			end := strings.LastIndex(inner, "<![endif]")
+			if !ok || !ok2 || !strings.HasPrefix(strings.TrimSpace(inner), "[if") || open < 0 || end < open+2 {
+				b.WriteString(raw)
+				break
+			}
+			body, err := rw.rewrite(inner[open+2:end], line+strings.Count(raw[:4+open+2], "\n"))
+			if err != nil {
+				return "", err
+			}
+			b.WriteString("<!--" + inner[:open+2] + body + inner[end:] + "-->")
+		default:
+			b.WriteString(raw)
+		}
+		line += strings.Count(raw, "\n")
+	}
+}
+
+// tag returns the start tag raw with its href, whose decoded value is
+// href, replaced by a signed click link, or raw as it is, noting why.
+func (rw *rewriter) tag(raw, href string, line int) string {
+	skip := func(reason string) string {
+		rw.out.Untracked = append(rw.out.Untracked, Untracked{Line: line, Href: href, Reason: reason})
+		return raw
+	}
+	// What a browser does to an href before it parses it: leading and
+	// trailing spaces and every tab and newline go.
+	target := strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, strings.Trim(href, " \t\n\r\f"))
+	switch {
+	case target == "":
+		return skip(ReasonEmpty)
+	case target[0] == '#':
+		return skip(ReasonAnchor)
+	case strings.Contains(target, TokenPlaceholder):
+		return skip(ReasonMergeField)
+	}
+	for _, m := range mergeFieldMarks {
+		if strings.Contains(target, m) {
+			return skip(ReasonMergeField)
+		}
+	}
+	u, err := url.Parse(target)
+	switch {
+	case err != nil:
+		return skip(fmt.Sprintf(ReasonMalformed, err))
+	case u.Scheme == "":
+		return skip(ReasonRelative)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return skip(fmt.Sprintf(ReasonNotWeb, u.Scheme))
+	case u.Host == "":
+		return skip(ReasonRelative)
+	case strings.HasPrefix(target, rw.base+"/c/") || strings.HasPrefix(target, rw.base+"/u/"):
+		return skip(ReasonAlready)
+	}
+	tagged, ok := addTags(u, rw.campaign)
+	if !ok {
+		return skip(ReasonTaggingFail)
+	}
+	start, end, ok := hrefSpan(raw)
+	if !ok { // the tokenizer found an href the lexer below did not: leave it
+		return skip(ReasonUnreadTag)
+	}
+	id := strconv.Itoa(len(rw.out.Links) + 1)
+	rw.out.Links = append(rw.out.Links, Link{ID: id, Line: line, Target: tagged})
+	click := rw.base + "/c/" + TokenPlaceholder + "/" + id + "?u=" + url.QueryEscape(tagged) + "&s=" + rw.s.ClickSig(id, tagged)
+	return raw[:start] + `"` + escapeAttr(click) + `"` + raw[end:]
+}
+
+// addTags adds the campaign's UTM tags that target lacks after its own
+// query, which stays byte for byte (order and spelling of parameters are
+// the site's business), before any fragment.
+func addTags(u *url.URL, campaign string) (string, bool) {
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", false
+	}
+	extra := url.Values{}
+	for _, kv := range [][2]string{{"utm_source", "newsletter"}, {"utm_medium", "email"}, {"utm_campaign", campaign}} {
+		if q.Get(kv[0]) == "" {
+			extra.Set(kv[0], kv[1])
+		}
+	}
+	if add := extra.Encode(); add != "" {
+		if u.RawQuery != "" && !strings.HasSuffix(u.RawQuery, "&") {
+			u.RawQuery += "&"
+		}
+		u.RawQuery += add
+	}
+	u.ForceQuery = false
+	u.RawQuery = escapeQuery(u.RawQuery)
+	return u.String(), true
+}
+
+// escapeQuery percent-encodes what a browser encodes in a query before
+// sending it (spaces, quotes, angle brackets, controls, non-ASCII bytes),
+// leaving the rest, escapes included, as written.
+func escapeQuery(q string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '<' || c == '>' || c == '`' {
+			if b.Len() == 0 {
+				b.WriteString(q[:i])
+			}
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() == 0 {
+		return q
+	}
+	return b.String()
+}
+
+// hrefSpan finds the value of the first href attribute of a start tag,
+// quotes included, lexing attributes as HTML does (so an "href=" inside
+// another attribute's value is not taken for it).
+func hrefSpan(tag string) (start, end int, ok bool) {
+	i := 1
+	for i < len(tag) && !isSpace(tag[i]) && tag[i] != '/' && tag[i] != '>' {
+		i++ // the tag name
+	}
+	for i < len(tag) {
+		for i < len(tag) && (isSpace(tag[i]) || tag[i] == '/') {
+			i++
+		}
+		if i >= len(tag) || tag[i] == '>' {
+			return 0, 0, false
+		}
+		n := i
+		i++ // a name may begin with "="
+		for i < len(tag) && !isSpace(tag[i]) && tag[i] != '/' && tag[i] != '>' && tag[i] != '=' {
+			i++
+		}
+		name := strings.ToLower(tag[n:i])
+		j := i
+		for j < len(tag) && isSpace(tag[j]) {
+			j++
+		}
+		if j >= len(tag) || tag[j] != '=' {
+			continue // no value
+		}
+		j++
+		for j < len(tag) && isSpace(tag[j]) {
+			j++
+		}
+		vs := j
+		switch {
+		case j < len(tag) && (tag[j] == '"' || tag[j] == '\''):
+			k := strings.IndexByte(tag[j+1:], tag[j])
+			if k < 0 {
+				return 0, 0, false
+			}
+			j += k + 2
+		default:
+			for j < len(tag) && !isSpace(tag[j]) && tag[j] != '>' {
+				j++
+			}
+		}
+		if name == "href" {
+			return vs, j, true
+		}
+		i = j
+	}
+	return 0, 0, false
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
+
+func escapeAttr(s string) string {
+	return strings.NewReplacer("&", "&amp;", `"`, "&quot;", "'", "&#39;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
