@@ -36,6 +36,7 @@ type Config struct {
 	QueueBatches      int
 	Writers           int
 	MaxBodyBytes      int
+	MaxHeaderBytes    int
 	MaxBatchEvents    int
 	Sites             string
 	SiteKeys          string
@@ -63,6 +64,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.QueueBatches, "queue-batches", 64, "batches held in memory at most; beyond, hits get 503")
 	fs.IntVar(&c.Writers, "writers", 4, "batches written to Kafka concurrently")
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest POST body accepted; larger gets 413")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 32<<10, "largest request line and headers together; larger gets 431")
 	fs.IntVar(&c.MaxBatchEvents, "max-batch-events", 100, "most events in one POST")
 	fs.StringVar(&c.Sites, "sites", "", "comma-separated site ids accepted; empty accepts any")
 	fs.StringVar(&c.SiteKeys, "site-keys", "demo=demo-secret-key", "server API keys as site=key,site=key")
@@ -116,6 +118,9 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 			return nil, fmt.Errorf("-link-secret: %w", err)
 		}
 	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 32 << 10
+	}
 	brokers := cfg.Kafka.BrokerList()
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("prepare kafka topic: %w", err)
@@ -151,9 +156,13 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	s.srv = &fasthttp.Server{
-		Handler:               h.Handle,
-		Name:                  "footfall",
-		MaxRequestBodySize:    cfg.MaxBodyBytes,
+		Handler:            h.Handle,
+		Name:               "footfall",
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		// fasthttp reads a request's line and headers into one buffer of
+		// this size (4 KiB by default, less than a browser with a few
+		// cookies sends a pixel with a long URL).
+		ReadBufferSize:        cfg.MaxHeaderBytes,
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
@@ -161,6 +170,11 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				beacon.TooLarge(ctx)
+				return
+			}
+			var small *fasthttp.ErrSmallBuffer
+			if errors.As(err, &small) {
+				beacon.HeadersTooLarge(ctx, cfg.MaxHeaderBytes)
 				return
 			}
 			ctx.Error("bad request: "+err.Error()+"\n", fasthttp.StatusBadRequest)

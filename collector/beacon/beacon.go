@@ -207,7 +207,7 @@ func (h *Handler) pixel(ctx *fasthttp.RequestCtx) {
 		e.F[event.Type] = typePageview
 	}
 	if len(e.F[event.URL]) == 0 {
-		_ = e.Set(event.URL, ctx.Referer())
+		_ = s.set(e, event.URL, ctx.Referer())
 	}
 	h.respondEvents(ctx, s, epPixel, event.IngestPixel)
 }
@@ -300,6 +300,7 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 	if in != event.IngestAPI {
 		addr = h.clientAddr(ctx)
 		ip = h.appendIP(s, addr)
+		ua = s.userAgent(ua)
 	}
 	for i := range s.events {
 		e := &s.events[i]
@@ -307,7 +308,7 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 		e.TimeMs = ms
 		e.Ingest = in
 		if in != event.IngestAPI {
-			e.F[event.UserAgent] = truncateUA(ua)
+			e.F[event.UserAgent] = ua
 			if len(e.F[event.VisitorID]) == 0 {
 				e.F[event.VisitorID] = h.cookielessID(s, now, e.F[event.Site], addr, ua)
 			}

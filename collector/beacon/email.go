@@ -52,7 +52,7 @@ func (h *Handler) emailEvent(ctx *fasthttp.RequestCtx, s *scratch, e *event.Even
 	e.ID = event.NewID(now.UnixMilli())
 	e.TimeMs = now.UnixMilli()
 	e.Ingest = event.IngestEmail
-	e.F[event.UserAgent] = truncateUA(ctx.UserAgent())
+	e.F[event.UserAgent] = s.userAgent(ctx.UserAgent())
 	e.F[event.IP] = h.appendIP(s, h.clientAddr(ctx))
 	if err := e.Validate(); err != nil {
 		return err
@@ -106,7 +106,7 @@ func (h *Handler) click(ctx *fasthttp.RequestCtx, rest []byte) {
 		s := h.get()
 		e := s.next()
 		e.F[event.Type] = typeEmailClick
-		_ = e.Set(event.URL, target)
+		_ = s.set(e, event.URL, target)
 		e.Props = append(e.Props, event.Prop{Key: propToken, Value: tok}, event.Prop{Key: propLink, Value: link})
 		if err := h.emailEvent(ctx, s, e); err != nil {
 			rejected[epClick][rsQueueFull].Inc() // the reader still gets where they clicked to

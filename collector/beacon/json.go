@@ -1,6 +1,7 @@
 package beacon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -18,6 +19,7 @@ func (h *Handler) parseBody(ctx *fasthttp.RequestCtx, s *scratch, trusted bool) 
 	if len(body) == 0 {
 		return errEmptyBody
 	}
+	replaceLoneSurrogates(body)
 	v, err := s.parser.ParseBytes(body)
 	if err != nil {
 		return fmt.Errorf("body is not JSON: %w", err)
@@ -43,6 +45,63 @@ func (h *Handler) parseBody(ctx *fasthttp.RequestCtx, s *scratch, trusted bool) 
 	return errNotObject
 }
 
+// replaceLoneSurrogates rewrites, in place, every \uXXXX escape of a lone
+// UTF-16 surrogate to \ufffd, the same length. JavaScript strings may hold
+// lone surrogates and JSON.stringify writes them so; fastjson would keep
+// the six characters of such an escape as text, where a browser shows
+// U+FFFD, which is what every other invalid character becomes (see
+// event.Clean).
+func replaceLoneSurrogates(b []byte) {
+	i := bytes.IndexByte(b, '\\')
+	if i < 0 {
+		return
+	}
+	for ; i+1 < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if b[i+1] != 'u' {
+			i++ // \\, \" ...: the next byte is not an escape's start
+			continue
+		}
+		r, ok := hex4(b[i+2:])
+		switch {
+		case !ok:
+			i++
+		case r >= 0xD800 && r <= 0xDBFF:
+			if len(b) >= i+12 && b[i+6] == '\\' && b[i+7] == 'u' {
+				if lo, ok := hex4(b[i+8:]); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+					i += 11 // a pair: one character
+					continue
+				}
+			}
+			copy(b[i+2:], "fffd")
+			i += 5
+		case r >= 0xDC00 && r <= 0xDFFF:
+			copy(b[i+2:], "fffd")
+			i += 5
+		default:
+			i += 5
+		}
+	}
+}
+
+// hex4 reads four hex digits.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		d := unhex(c)
+		if d > 15 {
+			return 0, false
+		}
+		r = r<<4 | rune(d)
+	}
+	return r, true
+}
+
 // parseEvent reads one JSON object into a new event of s. Unknown keys are
 // ignored so that an older collector keeps taking a newer snippet's events.
 func (h *Handler) parseEvent(s *scratch, v *fastjson.Value, trusted bool) error {
@@ -61,29 +120,25 @@ func (h *Handler) parseEvent(s *scratch, v *fastjson.Value, trusted bool) error 
 }
 
 func (h *Handler) setJSON(s *scratch, e *event.Event, k []byte, v *fastjson.Value, trusted bool) error {
-	switch string(k) {
-	case "props":
+	if string(k) == "props" {
 		return setProps(s, e, v)
-	case "revenue":
+	}
+	f, amount, ok := keyOf(k, trusted)
+	if !ok || v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	if amount {
 		raw, err := scalar(s, v)
 		if err != nil {
 			return fmt.Errorf("revenue: %w", err)
 		}
-		e.Revenue, err = event.ParseAmount(raw)
-		return err
-	}
-	f, ok := event.FieldByKey(k)
-	if !ok || (!event.Specs[f].Client && !trusted) {
-		return nil
-	}
-	if v.Type() == fastjson.TypeNull {
-		return nil
+		return s.setKey(e, f, amount, raw)
 	}
 	b, err := v.StringBytes()
 	if err != nil {
 		return fieldTypeError{event.Specs[f].Key}
 	}
-	return e.Set(f, b)
+	return s.set(e, f, b)
 }
 
 // setProps reads a flat object of custom properties; numbers and booleans
@@ -99,7 +154,7 @@ func setProps(s *scratch, e *event.Event, v *fastjson.Value) error {
 		}
 		var val []byte
 		if val, err = scalar(s, v); err == nil {
-			err = e.AddProp(k, val)
+			err = s.addProp(e, k, val)
 		}
 	})
 	return err

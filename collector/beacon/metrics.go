@@ -2,6 +2,7 @@ package beacon
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -17,10 +18,12 @@ const (
 	epOpen
 	epClick
 	epUnsubscribe
+	// epUnknown is a request refused before its path was read.
+	epUnknown
 	numEndpoints
 )
 
-var endpointNames = [numEndpoints]string{"pixel", "beacon", "api", "email_open", "email_click", "unsubscribe"}
+var endpointNames = [numEndpoints]string{"pixel", "beacon", "api", "email_open", "email_click", "unsubscribe", "unknown"}
 
 type reason int
 
@@ -31,10 +34,11 @@ const (
 	rsShutdown
 	rsUnauthorized
 	rsMethod
+	rsHeadersTooLarge
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"invalid", "too_large", "queue_full", "shutting_down", "unauthorized", "method"}
+var reasonNames = [numReasons]string{"invalid", "too_large", "queue_full", "shutting_down", "unauthorized", "method", "headers_too_large"}
 
 var (
 	acceptedVec = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -88,4 +92,15 @@ func TooLarge(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusRequestEntityTooLarge)
 	ctx.SetContentType("application/json")
 	ctx.SetBodyString(`{"error":"body too large"}` + "\n")
+}
+
+// HeadersTooLarge answers a request whose line and headers together pass
+// the server's read buffer of max bytes (431, RFC 6585); the server calls
+// it from its error handler, before the path is known.
+func HeadersTooLarge(ctx *fasthttp.RequestCtx, max int) {
+	rejected[epUnknown][rsHeadersTooLarge].Inc()
+	ctx.SetStatusCode(fasthttp.StatusRequestHeaderFieldsTooLarge)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("X-Footfall-Rejected", reasonNames[rsHeadersTooLarge])
+	ctx.SetBodyString(`{"error":"request line and headers over ` + strconv.Itoa(max) + ` bytes"}` + "\n")
 }

@@ -25,9 +25,10 @@ func (s *scratch) setQuery(e *event.Event, q []byte) error {
 		}
 		prop := len(k) > 2 && k[0] == 'p' && k[1] == '.'
 		var f event.Field
+		var amount bool
 		if !prop {
 			var ok bool
-			if f, ok = event.FieldByKey(k); !ok || !event.Specs[f].Client {
+			if f, amount, ok = keyOf(k, false); !ok {
 				continue // unknown parameters (cache busters and the like) are ignored
 			}
 		}
@@ -36,9 +37,9 @@ func (s *scratch) setQuery(e *event.Event, q []byte) error {
 		}
 		var err error
 		if prop {
-			err = e.AddProp(k[2:], v)
+			err = s.addProp(e, k[2:], v)
 		} else {
-			err = e.Set(f, v)
+			err = s.setKey(e, f, amount, v)
 		}
 		if err != nil {
 			return err

@@ -43,6 +43,10 @@ const (
 	Lower
 	// CurrencyCode is an ISO 4217 code: three upper-case letters.
 	CurrencyCode
+	// Link is a URL: free text, but one too long is shortened by
+	// AppendShortURL in the collector, keeping its campaign parameters,
+	// before Set cuts it.
+	Link
 )
 
 // Spec describes one text field: its name on the wire (query parameter and
@@ -64,8 +68,8 @@ var Specs = [NumFields]Spec{
 	VisitorID:   {"visitor_id", 128, Ident, true},
 	SessionID:   {"session_id", 128, Ident, true},
 	UserID:      {"user_id", 256, Text, true},
-	URL:         {"url", 2048, Text, true},
-	Referrer:    {"referrer", 2048, Text, true},
+	URL:         {"url", 2048, Link, true},
+	Referrer:    {"referrer", 2048, Link, true},
 	Title:       {"title", 512, Text, true},
 	UTMSource:   {"utm_source", 256, Text, true},
 	UTMMedium:   {"utm_medium", 256, Text, true},

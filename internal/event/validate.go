@@ -12,7 +12,7 @@ import (
 func (e *Event) Set(f Field, v []byte) error {
 	s := &Specs[f]
 	switch s.Kind {
-	case Text:
+	case Text, Link:
 		e.F[f] = truncate(v, s.MaxLen)
 		return nil
 	case Ident:

@@ -1,0 +1,185 @@
+package event
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// Text that reaches the events table is valid UTF-8 without NUL bytes, the
+// same whichever door a hit came in by. The collector checks each text
+// value with Clean (the usual case, nothing to do) and otherwise writes a
+// cleaned copy with AppendClean: in free text every invalid byte and every
+// NUL becomes U+FFFD, the replacement a browser shows; in a URL (a Link
+// field) it becomes its %XX escape, what a browser sends, so the URL stays
+// a URL and loses nothing.
+
+// Clean reports whether b is valid UTF-8 without a NUL byte.
+func Clean(b []byte) bool {
+	return bytes.IndexByte(b, 0) < 0 && utf8.Valid(b)
+}
+
+// AppendClean appends b to dst with every invalid UTF-8 byte and every NUL
+// replaced: by U+FFFD, or by its %XX escape when link is set.
+func AppendClean(dst, b []byte, link bool) []byte {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		switch {
+		case r == utf8.RuneError && n == 1, r == 0:
+			if link {
+				dst = append(dst, '%', hexDigits[b[0]>>4], hexDigits[b[0]&15])
+			} else {
+				dst = utf8.AppendRune(dst, utf8.RuneError)
+			}
+		default:
+			dst = append(dst, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return dst
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+// AppendShortURL appends u to dst, shortened to at most max bytes when it
+// is longer, keeping what the reports read from it. Cutting the end off
+// would lose campaign tags and click ids that come late in a long landing
+// URL, so instead it drops, in this order: the fragment; query parameters
+// that no report reads, longest first; the end of the path. Campaign
+// parameters (CampaignParam) are kept, and so are short parameters of any
+// name, which keeps the click ids of platforms added after this list. The
+// parameters left keep their order.
+func AppendShortURL(dst, u []byte, max int) []byte {
+	if len(u) <= max {
+		return append(dst, u...)
+	}
+	if i := bytes.IndexByte(u, '#'); i >= 0 {
+		u = u[:i]
+		if len(u) <= max {
+			return append(dst, u...)
+		}
+	}
+	head, query, _ := bytes.Cut(u, []byte("?"))
+	// What the campaign parameters need, separators included.
+	kept := 0
+	for q := query; len(q) > 0; {
+		var p []byte
+		p, q = nextPair(q)
+		if len(p) > 0 && campaignPair(p) {
+			kept += len(p) + 1
+		}
+	}
+	// The longest other parameter length that still fits beside them and
+	// the head, found by halving: all parameters up to it are kept.
+	room := max - kept - len(head)
+	limit := -1
+	if room > 0 {
+		lo, hi := 0, len(query)
+		for lo <= hi {
+			mid := (lo + hi) / 2
+			if otherBytes(query, mid) <= room {
+				limit, lo = mid, mid+1
+			} else {
+				hi = mid - 1
+			}
+		}
+	}
+	need := kept
+	if limit >= 0 {
+		need += otherBytes(query, limit)
+	}
+	// A head too long for what is kept loses its end, never in the middle
+	// of an escape or a character.
+	if len(head) > max-need {
+		head = cutHead(head, max-need)
+	}
+	start := len(dst)
+	dst = append(dst, head...)
+	sep := byte('?')
+	for q := query; len(q) > 0; {
+		var p []byte
+		p, q = nextPair(q)
+		if len(p) == 0 || !campaignPair(p) && len(p) > limit {
+			continue
+		}
+		if len(dst)-start+1+len(p) > max {
+			continue // campaign parameters alone over the limit: those that fit
+		}
+		dst = append(dst, sep)
+		dst = append(dst, p...)
+		sep = '&'
+	}
+	return dst
+}
+
+func nextPair(q []byte) (p, rest []byte) {
+	if i := bytes.IndexByte(q, '&'); i >= 0 {
+		return q[:i], q[i+1:]
+	}
+	return q, nil
+}
+
+// otherBytes is what the non-campaign parameters up to limit bytes long
+// take, separators included.
+func otherBytes(query []byte, limit int) int {
+	n := 0
+	for q := query; len(q) > 0; {
+		var p []byte
+		p, q = nextPair(q)
+		if len(p) > 0 && len(p) <= limit && !campaignPair(p) {
+			n += len(p) + 1
+		}
+	}
+	return n
+}
+
+func cutHead(head []byte, n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	head = truncate(head, n) // on a character boundary
+	// and not inside a %XX escape
+	if i := bytes.LastIndexByte(head, '%'); i >= 0 && i >= len(head)-2 {
+		head = head[:i]
+	}
+	return head
+}
+
+// campaignPair reports whether a query parameter is one the reports read.
+func campaignPair(p []byte) bool {
+	k, _, _ := bytes.Cut(p, []byte("="))
+	return CampaignParam(k)
+}
+
+// CampaignParam reports whether a landing URL's query parameter named k
+// says where the visit came from: a utm_* tag, an affiliate, a ref, a
+// newsletter recipient token (ff_rt) or an ad platform's click id.
+// Case is ignored.
+func CampaignParam(k []byte) bool {
+	if len(k) > 32 {
+		return false
+	}
+	var buf [32]byte
+	l := buf[:len(k)]
+	for i, c := range k {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		l[i] = c
+	}
+	if bytes.HasPrefix(l, []byte("utm_")) {
+		return true
+	}
+	// Click ids: gclid, fbclid, dclid, yclid, ttclid, twclid, msclkid,
+	// gbraid, wbraid, irclickid...
+	for _, suffix := range []string{"clid", "clkid", "braid", "clickid"} {
+		if bytes.HasSuffix(l, []byte(suffix)) {
+			return true
+		}
+	}
+	switch string(l) {
+	case "aff", "affiliate", "affiliate_id", "ref", "ff_rt",
+		"li_fat_id", "epik", "sccid", "rdt_cid", "s_kwcid", "ef_id", "mc_cid", "_kx":
+		return true
+	}
+	return false
+}
