@@ -11,13 +11,14 @@ import (
 )
 
 // Report is how one campaign did. Counts of people are distinct
-// recipients; opens are split by who fetched the pixel.
+// recipients; opens are split by who fetched the pixel, and a click counts
+// as an open by a person.
 type Report struct {
 	Campaign
 	Sent         uint64       `json:"sent"`
-	Opened       uint64       `json:"unique_opens"`         // any open, machine or human
-	OpenedHuman  uint64       `json:"unique_opens_human"`   // at least one open by a person
-	OpenedOnlyBy uint64       `json:"unique_opens_machine"` // opened only by proxies, Apple MPP or scanners
+	Opened       uint64       `json:"unique_opens"`         // any open, machine or person, or a click
+	OpenedHuman  uint64       `json:"unique_opens_human"`   // at least one open by a person (PersonOpenKinds), or a click
+	OpenedOnlyBy uint64       `json:"unique_opens_machine"` // opened only by Apple MPP or scanners, never clicked
 	Clicked      uint64       `json:"unique_clicks"`
 	Clicks       uint64       `json:"clicks"`
 	ClickToOpen  float64      `json:"click_to_open_rate"` // unique clicks / unique opens
@@ -38,11 +39,28 @@ type LinkClicks struct {
 	Clicked uint64 `json:"unique_clicks"`
 }
 
+// PersonOpenKinds are the open kinds (the open_kind the processor gives
+// each email_open, processor/recipients.OpenKind) in which a person opened
+// the mail: their mail client fetched the pixel, or an image proxy did as
+// they opened it (Gmail's, Yahoo's). Apple Mail Privacy Protection and
+// scanners fetch it whether or not anyone reads.
+var PersonOpenKinds = []string{"human", "proxy"}
+
+// Opened is the condition on a newsletter event that its recipient opened
+// the mail: an open, or a click, since whoever clicks has opened it,
+// though their mail client showed no images. Every report and segment
+// reads opens through it.
+const Opened = `type IN ('email_open', 'email_click')`
+
+// OpenedByPerson is Opened by a person: an open of a PersonOpenKinds kind,
+// or a click.
+const OpenedByPerson = `(type = 'email_click' OR (type = 'email_open' AND prop_values[indexOf(prop_keys, 'open_kind')] IN ('human', 'proxy')))`
+
 var (
 	qSent    = chsql.New("campaigns.sent", `SELECT count() FROM (SELECT email FROM recipients WHERE site_id = @site AND campaign_id = @campaign GROUP BY email)`)
 	qEngaged = chsql.New("campaigns.engaged", `SELECT
-    uniqExactIf(user_id, type = 'email_open'),
-    uniqExactIf(user_id, type = 'email_open' AND prop_values[indexOf(prop_keys, 'open_kind')] = 'human'),
+    uniqExactIf(user_id, `+Opened+`),
+    uniqExactIf(user_id, `+OpenedByPerson+`),
     uniqExactIf(user_id, type = 'email_click'),
     countIf(type = 'email_click'),
     uniqExactIf(user_id, type = 'unsubscribe')

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"footfall/internal/campaigns"
 	"footfall/internal/chsql"
 	"footfall/internal/profiles"
 )
@@ -157,6 +158,10 @@ func compile(q *profiles.Query, i int, c Condition, now time.Time) error {
 		what := "type = 'pageview' AND startsWith(url_path, @" + p + "v)"
 		if c.Field == "event" {
 			what = "type = @" + p + "v"
+			if v == "email_open" {
+				what = campaigns.Opened // a click is an open, images blocked or not
+				delete(args, p+"v")
+			}
 			if c.Name != "" {
 				what += " AND name = @" + p + "name"
 				args[p+"name"] = c.Name
@@ -189,7 +194,7 @@ func notOpened(n string) string {
     GROUP BY campaign_id ORDER BY max(sent_at) DESC, campaign_id LIMIT @` + n
 	return `person_key IN (SELECT email FROM recipients WHERE site_id = @site AND campaign_id IN (` + lastCampaigns + `))
     AND person_key NOT IN (SELECT user_id FROM events WHERE site_id = @site AND ingest = 'email'
-        AND type IN ('email_open', 'email_click') AND utm_campaign IN (` + lastCampaigns + `))`
+        AND ` + campaigns.Opened + ` AND utm_campaign IN (` + lastCampaigns + `))`
 }
 
 // inPeople is the condition that a person owns one of the visitor ids

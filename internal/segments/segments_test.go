@@ -292,11 +292,12 @@ func TestNotOpened(t *testing.T) {
 		[]any{"shop", "c2", "spring", now.Add(-10 * day), uint64(1)},
 		[]any{"other", "c3", "later, elsewhere", now, uint64(1)})
 	insert("INSERT INTO recipients (site_id, campaign_id, email)",
-		[]any{"shop", "c1", "ann@x"}, []any{"shop", "c2", "bob@x"}, []any{"shop", "c2", "cat@x"}, []any{"shop", "c2", "dan@x"})
-	// Dan opens c2 by e-mail; Ann clicks c1.
+		[]any{"shop", "c1", "ann@x"}, []any{"shop", "c2", "bob@x"}, []any{"shop", "c2", "cat@x"}, []any{"shop", "c2", "dan@x"}, []any{"shop", "c2", "eve@x"})
+	// Dan opens c2 by e-mail; Ann clicks c1; Eve clicks c2 with images
+	// blocked, so no open: her click is her open.
 	en := enrich.New(10)
 	var rows []chstore.Row
-	for _, h := range []struct{ user, typ, campaign string }{{"dan@x", "email_open", "c2"}, {"ann@x", "email_click", "c1"}} {
+	for _, h := range []struct{ user, typ, campaign string }{{"dan@x", "email_open", "c2"}, {"ann@x", "email_click", "c1"}, {"eve@x", "email_click", "c2"}} {
 		var r chstore.Row
 		e := &r.Event
 		e.ID, e.TimeMs, e.Ingest = event.NewID(now.UnixMilli()), now.UnixMilli(), event.IngestEmail
@@ -317,7 +318,9 @@ func TestNotOpened(t *testing.T) {
 		{`[{"field":"not_opened_last_campaigns","value":1}]`, []string{"bob@x", "cat@x"}},
 		{`[{"field":"not_opened_last_campaigns","value":2}]`, []string{"bob@x", "cat@x"}},
 		{`[{"field":"not_opened_last_campaigns","value":1},{"field":"subscribed","value":true}]`, []string{"cat@x"}},
-		{`[{"field":"not_opened_last_campaigns","op":"not","value":1}]`, []string{"ann@x", "dan@x", "v3"}},
+		{`[{"field":"not_opened_last_campaigns","op":"not","value":1}]`, []string{"ann@x", "dan@x", "eve@x", "v3"}},
+		{`[{"field":"event","value":"email_open","campaign":"c2"}]`, []string{"dan@x", "eve@x"}},
+		{`[{"field":"event","op":"not","value":"email_open","campaign":"c2"},{"field":"identified","value":true}]`, []string{"ann@x", "bob@x", "cat@x"}},
 		{`[{"field":"orders","value":1},{"field":"orders","op":"<","value":2}]`, []string{"bob@x"}},
 	} {
 		got := members(t, s, segments.Segment{Site: "shop", Conditions: conds(t, c.rules)}, "")

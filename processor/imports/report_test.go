@@ -3,6 +3,7 @@ package imports_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,8 +45,8 @@ func TestReportOrders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	added, err := im.Add(ctx, c, []campaigns.Recipient{{Email: "Ann@x.example"}, {Email: "bob@x.example"}, {Email: "cy@x.example"}}, "")
-	if err != nil || len(added) != 3 {
+	added, err := im.Add(ctx, c, []campaigns.Recipient{{Email: "Ann@x.example"}, {Email: "bob@x.example"}, {Email: "cy@x.example"}, {Email: "dee@x.example"}}, "")
+	if err != nil || len(added) != 4 {
 		t.Fatalf("added %v, %v", added, err)
 	}
 	if again, err := im.Add(ctx, c, []campaigns.Recipient{{Email: "ann@x.example"}}, ""); err != nil || len(again) != 0 {
@@ -57,15 +58,18 @@ func TestReportOrders(t *testing.T) {
 	}
 	tok := map[string]string{}
 	list, err := cs.Recipients(ctx, c)
-	if err != nil || len(list) != 3 {
+	if err != nil || len(list) != 4 {
 		t.Fatalf("recipients %v, %v", list, err)
 	}
 	for _, r := range list {
 		tok[r.Email] = r.Token
 	}
 
-	// ann opens and clicks an hour after the send, bob clicks twice, cy
-	// only opens; a made-up token belongs to no one.
+	// ann opens and clicks an hour after the send; bob clicks twice with
+	// images blocked (his clicks are his open); cy only opens, in Gmail
+	// (its image proxy fetches as she reads: a person's open); dee's Apple
+	// Mail fetched the pixel on arrival (Privacy Protection: no one read);
+	// a made-up token belongs to no one.
 	clicked := sent.Add(time.Hour)
 	rows := []chstore.Row{
 		newsletterEvent(clicked.Add(-time.Minute), "email_open", tok["ann@x.example"]),
@@ -73,13 +77,16 @@ func TestReportOrders(t *testing.T) {
 		newsletterEvent(clicked, "email_click", tok["bob@x.example"], "link", "2"),
 		newsletterEvent(clicked.Add(time.Minute), "email_click", tok["bob@x.example"], "link", "2"),
 		newsletterEvent(clicked, "email_open", tok["cy@x.example"]),
+		newsletterEvent(clicked, "email_open", tok["dee@x.example"]),
 		newsletterEvent(clicked, "email_open", "AAAAAAAAAAAAAAAAAAAAAA"),
 	}
+	rows[4].Event.F[event.UserAgent] = []byte("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)")
+	rows[5].Event.F[event.UserAgent], rows[5].Event.F[event.IP] = []byte("Mozilla/5.0"), []byte("17.58.1.0")
 	unknown, err := recipients.NewResolver(store.DB()).Resolve(ctx, rows)
-	if err != nil || !slices.Equal(unknown, []int{5}) {
+	if err != nil || !slices.Equal(unknown, []int{6}) {
 		t.Fatalf("resolve: unknown %v, %v; want the made-up token's row", unknown, err)
 	}
-	if err := store.Insert(ctx, rows[:5]); err != nil {
+	if err := store.Insert(ctx, rows[:6]); err != nil {
 		t.Fatal(err)
 	}
 
@@ -113,10 +120,22 @@ func TestReportOrders(t *testing.T) {
 	if rep.ROI == nil || *rep.ROI != 1.8 {
 		t.Errorf("ROI %v, want 1.8", rep.ROI)
 	}
-	if rep.Sent != 3 || rep.Opened != 2 || rep.Clicked != 2 || rep.Clicks != 3 || rep.Sessions != 1 {
+	if rep.Sent != 4 || rep.Opened != 4 || rep.OpenedHuman != 3 || rep.OpenedOnlyBy != 1 || rep.Clicked != 2 || rep.Clicks != 3 ||
+		rep.ClickToOpen != 0.5 || rep.Sessions != 1 {
 		t.Errorf("report %+v", rep)
 	}
 	if len(rep.Links) != 2 || rep.Links[0].Link != "1" || rep.Links[0].Clicks != 1 || rep.Links[1].Link != "2" || rep.Links[1].Clicks != 2 || rep.Links[1].Clicked != 1 {
 		t.Errorf("links %+v", rep.Links)
+	}
+}
+
+// TestPersonOpenKinds: the reports count as a person's opens exactly the
+// kinds the processor gives to a person's fetch.
+func TestPersonOpenKinds(t *testing.T) {
+	for _, k := range []string{recipients.OpenHuman, recipients.OpenProxy, recipients.OpenApple, recipients.OpenScanner} {
+		if recipients.PersonOpen(k) != slices.Contains(campaigns.PersonOpenKinds, k) ||
+			strings.Contains(campaigns.OpenedByPerson, "'"+k+"'") != recipients.PersonOpen(k) {
+			t.Errorf("open kind %s: the processor and the reports disagree on whether a person opened", k)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 
 	"footfall/internal/chsql"
@@ -144,17 +145,34 @@ func Stamp(row *chstore.Row, t Target) {
 	}
 }
 
-// Kinds of opens. Only "human" is a person reading; the others fetch the
-// pixel whether or not anyone reads.
+// Kinds of opens. A person opened the mail in "human" (their mail client
+// fetched the pixel) and "proxy" (an image proxy fetched it for the
+// reader as they opened it: Gmail's, on the web and in its apps, and
+// Yahoo's fetch only when the mail is displayed, so each fetch is a
+// reading); "apple_mpp" and "scanner" fetch the pixel whether or not
+// anyone reads (Apple Mail Privacy Protection loads every image of every
+// mail on arrival; security scanners and scripts inspect it).
 const (
 	OpenHuman   = "human"
-	OpenApple   = "apple_mpp"
 	OpenProxy   = "proxy"
+	OpenApple   = "apple_mpp"
 	OpenScanner = "scanner"
 )
 
+// PersonOpen says whether an open of that kind is a person reading.
+func PersonOpen(kind string) bool { return kind == OpenHuman || kind == OpenProxy }
+
+// readingProxies mark the user agents of image proxies that fetch when
+// the reader opens the mail ("Mozilla/5.0 (Windows NT 5.1; rv:11.0)
+// Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"; YahooMailProxy).
+var readingProxies = []string{"googleimageproxy", "ggpht.com", "yahoomailproxy"}
+
 var scanners = []string{"barracuda", "mimecast", "proofpoint", "symantec", "messagelabs", "trendmicro", "fortinet", "sophos",
-	"cisco", "ironport", "safelinks", "python", "curl", "wget", "go-http-client", "java/", "okhttp", "headless", "bot", "spider", "crawl", "scan"}
+	"cisco", "ironport", "safelinks", "python", "curl", "wget", "go-http-client", "java/", "okhttp", "headless", "spider", "crawl", "scanner"}
+
+// robot is "bot" as a word or a product name ("Googlebot/2.1", "(bot)"),
+// not inside a device's name (a CUBOT phone reads its mail too).
+var robot = regexp.MustCompile(`bot[/;)]|\bbot\b`)
 
 // appleMail is 17.0.0.0/8, where Apple Mail Privacy Protection fetches
 // every image of a mail when it arrives, read or not.
@@ -164,22 +182,24 @@ var appleMail = netip.MustParsePrefix("17.0.0.0/8")
 // pixel fetch, who fetched it.
 func OpenKind(ua, ip string) string {
 	l := strings.ToLower(ua)
-	switch {
-	case strings.Contains(l, "googleimageproxy") || strings.Contains(l, "ggpht.com") || strings.Contains(l, "yahoomailproxy"):
-		return OpenProxy
-	case l == "" || l == "mozilla/5.0":
-		if a, err := netip.ParseAddr(ip); err == nil && appleMail.Contains(a) {
-			return OpenApple
+	for _, p := range readingProxies {
+		if strings.Contains(l, p) {
+			return OpenProxy
 		}
-		return OpenScanner
 	}
 	if a, err := netip.ParseAddr(ip); err == nil && appleMail.Contains(a) {
 		return OpenApple
+	}
+	if l == "" || l == "mozilla/5.0" {
+		return OpenScanner // a bare user agent is no mail client
 	}
 	for _, s := range scanners {
 		if strings.Contains(l, s) {
 			return OpenScanner
 		}
+	}
+	if robot.MatchString(l) {
+		return OpenScanner
 	}
 	return OpenHuman
 }
