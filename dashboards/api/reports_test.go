@@ -253,16 +253,21 @@ func TestAffiliates(t *testing.T) {
 func TestAffiliateOrders(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	d1 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
-	order := func(at time.Time, id string, revenue int64) stacktest.Hit {
-		h := stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "purchase", event.VisitorID: "d", event.OrderID: id}}
+	order := func(at time.Time, visitor, id string, revenue int64) stacktest.Hit {
+		h := stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "purchase", event.VisitorID: visitor, event.OrderID: id}}
 		h.Revenue = revenue
 		return h
 	}
+	// The shop's backend reports each order too, under the visitor id it
+	// gets without the browser's (u:<user id>). A report that took any one
+	// visitor of an order took the backend's here and lost both orders.
 	stacktest.Insert(t, store,
 		stacktest.Hit{At: d1, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview", event.VisitorID: "d",
 			event.SessionID: "d1", event.URL: "https://shop.example/?aff=blog1"}},
-		order(d1.Add(time.Hour), "o1", 20_000_000),
-		order(d1.Add(48*time.Hour), "o2", 30_000_000),
+		order(d1.Add(time.Hour), "d", "o1", 20_000_000),
+		order(d1.Add(48*time.Hour), "d", "o2", 30_000_000),
+		order(d1.Add(time.Hour), "u:dee@x.example", "o1", 20_000_000),
+		order(d1.Add(48*time.Hour), "u:dee@x.example", "o2", 30_000_000),
 	)
 	mux := http.NewServeMux()
 	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules, Commission: api.Commission{Default: 0.1}}).Register(mux)

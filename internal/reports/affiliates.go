@@ -53,18 +53,20 @@ var (
 	qPartnerTraffic = chsql.New("reports.partner_traffic", statement(
 		partnerExpr+" AS partner, if(affiliate != '', 'affiliate', 'site') AS kind", source{overEvents, "events WHERE " + eventsWhere + " AND partner != ''"},
 		[]Metric{Visitors, Sessions}, "partner, kind", ""))
-	// An order is the partner's when its visitor first came through the
-	// partner in the period and ordered within @window seconds after.
-	// Orders are grouped by their key first, for the time and visitor of
-	// each; the figures then read the pairs of the partner's orders
-	// (internal/orders). The right side has one row per visitor, so an ALL
+	// An order is the partner's when one of the visitors that reported it
+	// first came through the partner in the period and ordered within
+	// @window seconds after. Orders are grouped by their key and visitor
+	// first, since the browser and the shop's backend may both report one
+	// order under two visitor ids (the backend's u:<user id>); the figures
+	// then read the pairs of the partner's orders (internal/orders), which
+	// count each order once however many of its visitors joined. The right side has one row per visitor, so an ALL
 	// INNER JOIN keeps each of a visitor's orders (an ANY INNER JOIN keeps
 	// one order per visitor on current ClickHouse).
 	qPartnerOrders = chsql.New("reports.partner_orders", `SELECT partner, `+
 		orders.Count("groupArrayArray(pairs)")+` AS m_orders, `+orders.Revenue("groupArrayArray(pairs)")+` AS m_revenue FROM (
-    SELECT `+orders.Key+` AS order_key, any(visitor_id) AS visitor, `+orders.Pairs+` AS pairs, min(time) AS ordered
+    SELECT `+orders.Key+` AS order_key, visitor_id AS visitor, `+orders.Pairs+` AS pairs, min(time) AS ordered
     FROM events WHERE site_id = @site AND type = 'purchase' AND time >= @from AND time < @to + @window
-    GROUP BY order_key
+    GROUP BY order_key, visitor_id
 ) AS o ALL INNER JOIN (
     SELECT visitor_id AS visitor, argMin(`+partnerExpr+`, time) AS partner, min(time) AS arrived
     FROM events WHERE `+eventsWhere+` AND `+partnerExpr+` != ''
