@@ -87,9 +87,9 @@ func TestPixelRevenue(t *testing.T) {
 // escape in a URL.
 func TestTextIsCleanedAlike(t *testing.T) {
 	const (
-		bad      = "Caf\xe9 \x00 \xed\xa0\x80"
-		text     = "Caf\uFFFD \uFFFD \uFFFD\uFFFD\uFFFD"
-		link     = "https://shop.example/Caf%E9%20%00"
+		bad  = "Caf\xe9 \x00 \xed\xa0\x80"
+		text = "Caf\uFFFD \uFFFD \uFFFD\uFFFD\uFFFD"
+		link = "https://shop.example/Caf%E9%20%00"
 	)
 	esc := url.QueryEscape
 	pixel := "/p.gif?site=shop&title=" + esc(bad) + "&name=" + esc(bad) + "&url=" + esc("https://shop.example/Caf\xe9%20\x00") +
