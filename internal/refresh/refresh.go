@@ -98,11 +98,14 @@ func dropOldDays(ctx context.Context, conn *chsql.Conn, table string, before tim
 		}
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list %s days: %w", table, err)
+	}
 	for _, day := range days {
 		// The table name is the caller's constant, the partition a number.
 		if err := conn.Exec(ctx, dropDay.With(map[string]string{"table": table}), chsql.Args{"day": day}); err != nil {
 			return fmt.Errorf("drop %s day %d: %w", table, day, err)
 		}
 	}
-	return rows.Err()
+	return nil
 }
