@@ -12,6 +12,7 @@ require (
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/valyala/fasthttp v1.77.0
 	github.com/valyala/fastjson v1.6.10
+	github.com/x-way/crawlerdetect v0.2.30
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.49.0
 )
