@@ -6,6 +6,7 @@
 
 const P = "ff_";
 const CAMPAIGN = ["source", "medium", "campaign", "term", "content"].map((k) => "utm_" + k);
+const CLICK = /clk?id$|braid$|^(li_fat_id|sccid|epik)$/i;
 const DOWNLOAD = /\.(pdf|zip|gz|dmg|exe|apk|csv|xlsx?|docx?|pptx?|mp[34]|epub)$/i;
 
 // Calls f, swallowing any error: nothing here may break the host page.
@@ -166,7 +167,11 @@ export function createTracker(w, cfg) {
 }
 
 // campaignOf returns the utm_* tags, affiliate and click id of a landing
-// URL, or undefined when it has none.
+// URL, or undefined when it has none. Click ids are the ad platforms'
+// (gclid, gbraid, wbraid, dclid, msclkid, fbclid, ttclid, li_fat_id,
+// twclid, ScCid, epik, yclid...), the first one found; which platform and
+// medium an id stands for is the processor's to say, from the landing URL
+// every session's first event carries (one table, in processor/enrich).
 export function campaignOf(href) {
   let out;
   quiet(() => {
@@ -174,7 +179,7 @@ export function campaignOf(href) {
     const put = (k, v) => v && ((out = out || {})[k] = v);
     for (const k of CAMPAIGN) put(k, q.get(k));
     put("affiliate", q.get("aff") || q.get("affiliate"));
-    put("click_id", q.get("gclid") || q.get("msclkid") || q.get("fbclid"));
+    put("click_id", [...q].find(([k, v]) => v && CLICK.test(k))?.[1]);
   });
   return out;
 }

@@ -168,3 +168,15 @@ test("campaignOf reads tags, affiliate and click ids", () => {
   assert.equal(campaignOf("https://s.example/?x=1"), undefined);
   assert.equal(campaignOf("not a url"), undefined);
 });
+
+test("campaignOf keeps the click id of every major ad platform", () => {
+  const ids = ["gclid", "gbraid", "wbraid", "dclid", "msclkid", "fbclid", "ttclid", "li_fat_id", "twclid", "ScCid", "sccid", "epik", "yclid", "GCLID"];
+  for (const k of ids) {
+    assert.deepEqual(campaignOf(`https://shop.example/p?x=1&${k}=0AAAAAo-test%2B1`), { click_id: "0AAAAAo-test+1" }, k);
+  }
+  // Tags are kept beside it; the first click id is the one; empty ones and
+  // look-alikes are none.
+  assert.deepEqual(campaignOf("https://shop.example/?gbraid=G&utm_source=news&ttclid=T"), { utm_source: "news", click_id: "G" });
+  assert.deepEqual(campaignOf("https://shop.example/?gclid=&fbclid=F"), { click_id: "F" });
+  assert.equal(campaignOf("https://shop.example/?gclidx=1&id=2&braids=3&epiks=4"), undefined);
+});
