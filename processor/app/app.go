@@ -24,6 +24,7 @@ import (
 	"footfall/processor/chstore"
 	"footfall/processor/consume"
 	"footfall/processor/derive"
+	"footfall/processor/enrich"
 	"footfall/processor/triggers"
 )
 
@@ -40,6 +41,7 @@ type Config struct {
 	Triggers        triggers.Config
 	Refresh         derive.Config
 	GeoIP           string
+	Enrich          enrich.Config
 }
 
 // RegisterFlags declares the processor's flags on fs, with their defaults.
@@ -52,6 +54,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long the final insert and commit may take")
 	c.Ops.RegisterFlags(fs, "processor", "127.0.0.1:9101")
 	fs.StringVar(&c.GeoIP, "geoip-db", "", "offline GeoIP database (.mmdb: GeoLite2-Country or -City, DB-IP Lite) giving each event its country; empty leaves countries empty")
+	c.Enrich.RegisterFlags(fs)
 	c.Rules.RegisterFlags(fs)
 	c.Triggers.RegisterFlags(fs)
 	c.Refresh.RegisterFlags(fs)
@@ -141,6 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	c := consume.New(consume.Config{
 		Brokers: cfg.Kafka.BrokerList(), Topic: cfg.Kafka.Topic, Group: cfg.KafkaGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout, GeoIP: p.geo,
+		Enrich: cfg.Enrich,
 	}, store)
 	runCtx, stop := context.WithCancel(context.Background())
 	p.stop = stop

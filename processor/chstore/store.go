@@ -298,7 +298,7 @@ var columns = []column{
 	{"url_host", func(_ *event.Event, r *enrich.Result) string { return r.URLHost }},
 	{"url_path", func(_ *event.Event, r *enrich.Result) string { return r.URLPath }},
 	{"title", field(event.Title)},
-	{"referrer", field(event.Referrer)},
+	{"referrer", func(_ *event.Event, r *enrich.Result) string { return r.Referrer }},
 	{"referrer_host", func(_ *event.Event, r *enrich.Result) string { return r.ReferrerHost }},
 	{"source", func(_ *event.Event, r *enrich.Result) string { return r.Source }},
 	{"medium", func(_ *event.Event, r *enrich.Result) string { return r.Medium }},

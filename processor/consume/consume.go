@@ -31,6 +31,8 @@ type Config struct {
 	FlushTimeout time.Duration
 	// GeoIP, when set, gives each event its country.
 	GeoIP *geoip.DB
+	// Enrich is the operator's part of the enrichment (ignored referrers).
+	Enrich enrich.Config
 
 	// afterInsert, when set, runs after each insert and before the commit;
 	// an error stops the consumer there, as a crash would. Tests only.
@@ -112,13 +114,14 @@ func New(cfg Config, store *chstore.Store) *Consumer {
 		}),
 	})
 	return &Consumer{
-		cfg: cfg, store: store, r: r, en: enricher(cfg.GeoIP), rcpt: recipients.NewResolver(store.DB()),
+		cfg: cfg, store: store, r: r, en: enricher(cfg.GeoIP, cfg.Enrich), rcpt: recipients.NewResolver(store.DB()),
 		last: map[int]kafka.Message{}, next: map[int]int64{}, verified: map[int]bool{},
 	}
 }
 
-func enricher(geo *geoip.DB) *enrich.Enricher {
+func enricher(geo *geoip.DB, cfg enrich.Config) *enrich.Enricher {
 	en := enrich.New(0)
+	cfg.Apply(en)
 	if geo != nil {
 		en.UseGeoIP(geo)
 	}

@@ -4,6 +4,7 @@
 package enrich
 
 import (
+	"flag"
 	"net/url"
 	"strings"
 
@@ -23,8 +24,11 @@ type Result struct {
 	UTMCampaign         string
 	UTMTerm, UTMContent string
 	Affiliate, ClickID  string
-	UA                  useragent.Info
-	Country             string // ISO 3166 code, with a GeoIP database
+	// Referrer is the referrer as stored: its path in the readable form
+	// URLPath has (see readablePath).
+	Referrer string
+	UA       useragent.Info
+	Country  string // ISO 3166 code, with a GeoIP database
 	// UserID is normalised (see event.NormalizeUser); VisitorID falls back
 	// to event.UserVisitorPrefix + UserID when the event has none.
 	UserID, VisitorID string
@@ -39,6 +43,7 @@ type Enricher struct {
 	ua      cache[useragent.Info]
 	geo     *geoip.DB
 	country cache[string]
+	ignored []string // referrer hosts that are not a source, lower case
 }
 
 // New returns an Enricher caching up to cacheSize user agents. Real traffic
@@ -47,7 +52,29 @@ func New(cacheSize int) *Enricher {
 	if cacheSize <= 0 {
 		cacheSize = 10000
 	}
-	return &Enricher{ua: newCache[useragent.Info](cacheSize), country: newCache[string](cacheSize)}
+	return &Enricher{ua: newCache[useragent.Info](cacheSize), country: newCache[string](cacheSize),
+		ignored: DefaultIgnoredReferrers}
+}
+
+// DefaultIgnoredReferrers are the payment providers whose return pages
+// send a buyer back to the shop: a return from them continues the visit,
+// it is not a new source. -ignore-referrers replaces the list.
+var DefaultIgnoredReferrers = []string{
+	"paypal.com", "checkout.stripe.com", "klarna.com", "mollie.com", "adyen.com",
+	"sofort.com", "pay.google.com", "payments.amazon.com",
+}
+
+// IgnoreReferrers makes referrals from these hosts and their subdomains
+// count as internal: the site's other domains, payment providers' return
+// pages. It replaces DefaultIgnoredReferrers.
+func (en *Enricher) IgnoreReferrers(hosts []string) {
+	en.ignored = nil
+	for _, h := range hosts {
+		h = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(h)), "www.")
+		if h != "" {
+			en.ignored = append(en.ignored, h)
+		}
+	}
 }
 
 // UseGeoIP makes the enricher fill Result.Country from db.
@@ -62,12 +89,12 @@ func (en *Enricher) Enrich(e *event.Event, r *Result) {
 		ClickID: s(e, event.ClickID),
 	}
 	u := splitURL(s(e, event.URL))
-	r.URLHost, r.URLPath = u.host, u.path
+	r.URLHost, r.URLPath = u.host, readablePath(u.path)
 	if r.URLPath == "" && r.URLHost != "" {
 		r.URLPath = "/"
 	}
 	var ref string // the ref= landing parameter, a source name by convention
-	var clickKind string
+	var click *clickKind
 	eachParam(u.query, func(k, v string) {
 		switch k {
 		case "utm_source":
@@ -82,19 +109,28 @@ func (en *Enricher) Enrich(e *event.Event, r *Result) {
 			setIfEmpty(&r.UTMContent, v)
 		case "aff", "affiliate", "affiliate_id":
 			setIfEmpty(&r.Affiliate, v)
-		case "gclid", "msclkid", "fbclid":
-			if r.ClickID == "" {
-				r.ClickID, clickKind = v, k
-			}
 		case "ref":
 			ref = v
 		case "ff_rt":
 			r.RecipientToken = v
+		default:
+			// The first click id on the landing names the platform; one
+			// the event carries (the snippet keeps it for the session)
+			// wins as the stored id.
+			if c := clickKindOf(k); c != nil && click == nil {
+				click = c
+				setIfEmpty(&r.ClickID, v)
+			}
 		}
 	})
-	rh := splitURL(s(e, event.Referrer)).host
-	r.ReferrerHost = rh
-	r.Source, r.Medium = source(r, ref, clickKind, rh)
+	rawRef := s(e, event.Referrer)
+	ru := splitURL(rawRef)
+	r.ReferrerHost = ru.host
+	r.Referrer = rawRef
+	if p := readablePath(ru.path); p != ru.path {
+		r.Referrer = canonicalReferrer(rawRef, ru.path, p)
+	}
+	r.Source, r.Medium = en.source(r, ref, click, ru, rawRef)
 	// A shop's backend and a newsletter's pixel or link have no browser to
 	// judge: the server API is trusted, and e-mail events are told apart by
 	// their own rules (campaigns.OpenKind), so neither is ever a bot here.
@@ -109,65 +145,6 @@ func (en *Enricher) Enrich(e *event.Event, r *Result) {
 	if r.VisitorID == "" && r.UserID != "" {
 		r.VisitorID = event.UserVisitorPrefix + r.UserID
 	}
-}
-
-// source picks the traffic source and medium, most explicit signal first.
-func source(r *Result, ref, clickKind, refHost string) (string, string) {
-	switch {
-	case r.UTMSource != "":
-		return strings.ToLower(r.UTMSource), orDefault(strings.ToLower(r.UTMMedium), "(not set)")
-	case clickKind == "gclid":
-		return "google", "cpc"
-	case clickKind == "msclkid":
-		return "bing", "cpc"
-	case ref != "":
-		return strings.ToLower(ref), "referral"
-	case refHost == "":
-		return "(direct)", "(none)"
-	case refHost == r.URLHost:
-		return "(internal)", "(internal)"
-	}
-	h := strings.TrimPrefix(refHost, "www.")
-	for _, k := range knownReferrers {
-		if h == k.host || strings.HasSuffix(h, "."+k.host) || (k.prefix && strings.HasPrefix(h, k.host)) {
-			return k.source, k.medium
-		}
-	}
-	return h, "referral"
-}
-
-type known struct {
-	host           string
-	prefix         bool // match "google." in google.fr, google.co.uk
-	source, medium string
-}
-
-// Webmail first: mail.google.com is not Google search.
-var knownReferrers = []known{
-	{"mail.google.com", false, "gmail", "email"},
-	{"outlook.live.com", false, "outlook", "email"},
-	{"mail.yahoo.com", false, "yahoo mail", "email"},
-	{"google.", true, "google", "organic"},
-	{"bing.com", false, "bing", "organic"},
-	{"duckduckgo.com", false, "duckduckgo", "organic"},
-	{"search.yahoo.com", false, "yahoo", "organic"},
-	{"ecosia.org", false, "ecosia", "organic"},
-	{"qwant.com", false, "qwant", "organic"},
-	{"baidu.com", false, "baidu", "organic"},
-	{"yandex.", true, "yandex", "organic"},
-	{"startpage.com", false, "startpage", "organic"},
-	{"facebook.com", false, "facebook", "social"},
-	{"l.facebook.com", false, "facebook", "social"},
-	{"instagram.com", false, "instagram", "social"},
-	{"t.co", false, "twitter", "social"},
-	{"twitter.com", false, "twitter", "social"},
-	{"x.com", false, "twitter", "social"},
-	{"linkedin.com", false, "linkedin", "social"},
-	{"lnkd.in", false, "linkedin", "social"},
-	{"pinterest.", true, "pinterest", "social"},
-	{"reddit.com", false, "reddit", "social"},
-	{"youtube.com", false, "youtube", "social"},
-	{"tiktok.com", false, "tiktok", "social"},
 }
 
 func (en *Enricher) userAgent(ua string) useragent.Info { return en.ua.get(ua, useragent.Parse) }
@@ -232,13 +209,28 @@ func splitURL(raw string) urlParts {
 	return p
 }
 
+// canonicalReferrer is raw with its path, found at the first occurrence of
+// path after the host, replaced by readable.
+func canonicalReferrer(raw, path, readable string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw
+	}
+	j := strings.Index(raw[i+3:], path)
+	if j < 0 {
+		return raw
+	}
+	j += i + 3
+	return raw[:j] + readable + raw[j+len(path):]
+}
+
 func eachParam(query string, f func(k, v string)) {
 	for query != "" {
 		var kv string
 		kv, query, _ = strings.Cut(query, "&")
 		k, v, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(k, "utm_") && k != "aff" && k != "affiliate" && k != "affiliate_id" &&
-			k != "gclid" && k != "msclkid" && k != "fbclid" && k != "ref" && k != "ff_rt" {
+			k != "ref" && k != "ff_rt" && clickKindOf(k) == nil {
 			continue
 		}
 		if u, err := url.QueryUnescape(v); err == nil {
@@ -274,3 +266,29 @@ func orDefault(v, d string) string {
 
 // s views a field as a string without copying; see Result.
 func s(e *event.Event, f event.Field) string { return unsafeString(e.F[f]) }
+
+// Config is what the operator sets of the enrichment.
+type Config struct {
+	// IgnoreReferrers lists, comma-separated, the hosts whose referrals
+	// are internal (see Enricher.IgnoreReferrers); unset keeps
+	// DefaultIgnoredReferrers.
+	IgnoreReferrers string
+}
+
+// RegisterFlags declares the enrichment's flags on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.IgnoreReferrers, "ignore-referrers", strings.Join(DefaultIgnoredReferrers, ","),
+		"comma-separated hosts (with their subdomains) whose referrals continue the visit instead of being a source: the site's other domains, payment providers' return pages; \"none\" ignores none")
+}
+
+// Apply sets en up as c says.
+func (c Config) Apply(en *Enricher) {
+	if c.IgnoreReferrers == "" {
+		return
+	}
+	if c.IgnoreReferrers == "none" {
+		en.IgnoreReferrers(nil)
+		return
+	}
+	en.IgnoreReferrers(strings.Split(c.IgnoreReferrers, ","))
+}

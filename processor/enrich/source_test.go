@@ -1,0 +1,227 @@
+package enrich
+
+import (
+	"flag"
+	"testing"
+
+	"footfall/internal/envflag"
+	"footfall/internal/event"
+)
+
+func TestInternalReferrers(t *testing.T) {
+	cases := []struct{ url, ref, source, medium string }{
+		{"https://shop.example/p", "https://www.shop.example/c", "(internal)", "(internal)"},
+		{"https://www.shop.example/p", "https://shop.example/c", "(internal)", "(internal)"},
+		{"https://shop.example/p", "https://blog.shop.example/post", "(internal)", "(internal)"},
+		{"https://shop.co.uk/p", "https://checkout.shop.co.uk/done", "(internal)", "(internal)"},
+		{"https://shop.example:8443/p", "http://WWW.Shop.Example./c", "(internal)", "(internal)"},
+		// Two shops on one public suffix are two sites.
+		{"https://shop.github.io/p", "https://other.github.io/", "other.github.io", "referral"},
+		{"https://shop.co.uk/p", "https://other.co.uk/", "other.co.uk", "referral"},
+		{"https://127.0.0.1/p", "https://127.0.0.2/", "127.0.0.2", "referral"},
+		// Payment providers' return pages, by default.
+		{"https://shop.example/thanks", "https://www.paypal.com/checkoutnow?token=1", "(internal)", "(internal)"},
+		{"https://shop.example/thanks", "https://checkout.stripe.com/c/pay/cs_1", "(internal)", "(internal)"},
+		{"https://shop.example/", "https://www.shop-other.example/", "shop-other.example", "referral"},
+	}
+	en := New(10)
+	for _, c := range cases {
+		var r Result
+		en.Enrich(ev(c.url, c.ref, firefox, nil), &r)
+		if r.Source != c.source || r.Medium != c.medium {
+			t.Errorf("page %s from %s: %s / %s, want %s / %s", c.url, c.ref, r.Source, r.Medium, c.source, c.medium)
+		}
+	}
+	// The operator's list replaces the default: the site's other domain
+	// and another provider.
+	en.IgnoreReferrers([]string{" Shop.DE ", "www.pay.example", ""})
+	for ref, want := range map[string]string{
+		"https://www.shop.de/":              "(internal)",
+		"https://pay.example/return":        "(internal)",
+		"https://secure.pay.example/return": "(internal)",
+		"https://www.paypal.com/":           "paypal.com",
+		"https://notshop.de/":               "notshop.de",
+	} {
+		var r Result
+		en.Enrich(ev("https://shop.example/thanks", ref, firefox, nil), &r)
+		if r.Source != want {
+			t.Errorf("ignoring shop.de and pay.example, from %s: source %q, want %q", ref, r.Source, want)
+		}
+	}
+}
+
+func TestAppReferrers(t *testing.T) {
+	cases := []struct{ ref, source, medium string }{
+		{"android-app://com.google.android.googlequicksearchbox/", "google", "organic"},
+		{"android-app://com.google.android.googlequicksearchbox/https/www.google.com", "google", "organic"},
+		{"android-app://com.google.android.gm/", "gmail", "email"},
+		{"android-app://com.google.android.gm", "gmail", "email"},
+		{"android-app://com.facebook.katana/", "facebook", "social"},
+		{"android-app://com.instagram.android/", "instagram", "social"},
+		{"android-app://com.linkedin.android/", "linkedin", "social"},
+		{"android-app://com.twitter.android/", "twitter", "social"},
+		{"android-app://com.microsoft.office.outlook/", "outlook", "email"},
+		{"android-app://com.pinterest/", "pinterest", "social"},
+		{"android-app://org.telegram.messenger/", "telegram", "social"},
+		{"android-app://com.zhiliaoapp.musically/", "tiktok", "social"},
+		{"android-app://Com.Example.App/", "com.example.app", "referral"},
+		{"android-app://", "(direct)", "(none)"},
+	}
+	en := New(10)
+	for _, c := range cases {
+		var r Result
+		en.Enrich(ev("https://shop.example/p", c.ref, firefox, nil), &r)
+		if r.Source != c.source || r.Medium != c.medium {
+			t.Errorf("from %s: %s / %s, want %s / %s", c.ref, r.Source, r.Medium, c.source, c.medium)
+		}
+	}
+	// An app is one source with its web counterpart.
+	var web, app Result
+	en.Enrich(ev("https://shop.example/", "https://mail.google.com/mail/u/0/", firefox, nil), &web)
+	en.Enrich(ev("https://shop.example/", "android-app://com.google.android.gm/", firefox, nil), &app)
+	if web.Source != app.Source || web.Medium != app.Medium {
+		t.Errorf("Gmail on the web %s / %s, in the app %s / %s", web.Source, web.Medium, app.Source, app.Medium)
+	}
+}
+
+func TestClickIDs(t *testing.T) {
+	cases := []struct{ param, source, medium string }{
+		{"gclid", "google", "cpc"},
+		{"gbraid", "google", "cpc"},
+		{"wbraid", "google", "cpc"},
+		{"dclid", "google", "display"},
+		{"srsltid", "google", "organic"},
+		{"msclkid", "bing", "cpc"},
+		{"fbclid", "facebook", "social"},
+		{"ttclid", "tiktok", "cpc"},
+		{"li_fat_id", "linkedin", "cpc"},
+		{"twclid", "twitter", "cpc"},
+		{"ScCid", "snapchat", "cpc"},
+		{"sccid", "snapchat", "cpc"},
+		{"epik", "pinterest", "cpc"},
+		{"yclid", "yandex", "cpc"},
+		{"rdt_cid", "reddit", "cpc"},
+		{"GCLID", "google", "cpc"},
+	}
+	en := New(10)
+	for _, c := range cases {
+		for _, ref := range []string{"", "https://www.google.com/", "https://shop.example/"} {
+			var r Result
+			en.Enrich(ev("https://shop.example/p?x=1&"+c.param+"=0AAAAAo-test%2B1&y=2", ref, firefox, nil), &r)
+			// The tags stay what the URL said: none.
+			if r.Source != c.source || r.Medium != c.medium || r.ClickID != "0AAAAAo-test+1" ||
+				r.UTMSource != "" || r.UTMMedium != "" {
+				t.Errorf("%s from %q: %s / %s, click id %q, utm %q / %q; want %s / %s", c.param, ref, r.Source, r.Medium, r.ClickID,
+					r.UTMSource, r.UTMMedium, c.source, c.medium)
+			}
+		}
+	}
+	var r Result
+	// Tags say otherwise: they win, and the click id is kept.
+	en.Enrich(ev("https://shop.example/?gbraid=G1&utm_source=newsletter&utm_medium=email", "", firefox, nil), &r)
+	if r.Source != "newsletter" || r.Medium != "email" || r.ClickID != "G1" {
+		t.Errorf("tags and a click id: %s / %s, click id %q", r.Source, r.Medium, r.ClickID)
+	}
+	// A medium tag alone refines the click id's.
+	en.Enrich(ev("https://shop.example/?gclid=G2&utm_medium=shopping", "", firefox, nil), &r)
+	if r.Source != "google" || r.Medium != "shopping" || r.ClickID != "G2" {
+		t.Errorf("a medium tag and a click id: %s / %s, click id %q", r.Source, r.Medium, r.ClickID)
+	}
+	// The first click id names the platform.
+	en.Enrich(ev("https://shop.example/?ttclid=T&gclid=G", "", firefox, nil), &r)
+	if r.Source != "tiktok" || r.ClickID != "T" {
+		t.Errorf("two click ids: %s, click id %q", r.Source, r.ClickID)
+	}
+	// The snippet sends the landing's click id with the landing URL, and
+	// with every later event of the session: the id the event carries is
+	// kept, the URL names the platform.
+	en.Enrich(ev("https://shop.example/?gbraid=G3", "", firefox, map[event.Field]string{event.ClickID: "G3"}), &r)
+	if r.Source != "google" || r.Medium != "cpc" || r.ClickID != "G3" {
+		t.Errorf("snippet's landing: %s / %s, click id %q", r.Source, r.Medium, r.ClickID)
+	}
+	en.Enrich(ev("https://shop.example/cart", "https://shop.example/p", firefox, map[event.Field]string{event.ClickID: "G3"}), &r)
+	if r.Source != "(internal)" || r.ClickID != "G3" {
+		t.Errorf("snippet's later event: %s / %s, click id %q", r.Source, r.Medium, r.ClickID)
+	}
+	// Not click ids: empty values, other parameters.
+	for _, u := range []string{"https://shop.example/?gclid=", "https://shop.example/?gclidx=1", "https://shop.example/?xgclid=1"} {
+		en.Enrich(ev(u, "", firefox, nil), &r)
+		if r.Source != "(direct)" || r.ClickID != "" || r.UTMSource != "" {
+			t.Errorf("%s: %s, click id %q, utm_source %q", u, r.Source, r.ClickID, r.UTMSource)
+		}
+	}
+}
+
+func TestReadablePaths(t *testing.T) {
+	cases := []struct{ url, path string }{
+		{"https://shop.example/caf%C3%A9/cr%C3%A8me", "/café/crème"},
+		{"https://shop.example/café/crème", "/café/crème"},
+		{"https://shop.example/caf%c3%a9/cr%C3%A8me?x=%C3%A9", "/café/crème"},
+		{"https://shop.example/%E6%97%A5%E6%9C%AC/%F0%9F%98%80", "/日本/😀"},
+		{"https://shop.example/my%20page", "/my page"},
+		{"https://shop.example/%41%42c", "/ABc"},
+		// Escapes that change the path's meaning stay, in one case.
+		{"https://shop.example/a%2fb", "/a%2Fb"},
+		{"https://shop.example/a%2Fb%3F%23%25", "/a%2Fb%3F%23%25"},
+		{"https://shop.example/nul%00tab%09", "/nul%00tab%09"},
+		// Not UTF-8, or not an escape: kept, hex in upper case.
+		{"https://shop.example/latin%e9", "/latin%E9"},
+		{"https://shop.example/cut%E2%82", "/cut%E2%82"},
+		{"https://shop.example/cut%E2%82x", "/cut%E2%82x"},
+		{"https://shop.example/100%", "/100%"},
+		{"https://shop.example/100%zz", "/100%zz"},
+		{"https://shop.example/%C3%A9%", "/é%"},
+	}
+	en := New(10)
+	for _, c := range cases {
+		var r Result
+		en.Enrich(ev(c.url, "", firefox, nil), &r)
+		if r.URLPath != c.path {
+			t.Errorf("%s: path %q, want %q", c.url, r.URLPath, c.path)
+		}
+	}
+	var r Result
+	en.Enrich(ev("https://shop.example/", "https://Blog.Example/caf%C3%A9/cr%c3%a8me?q=%C3%A9#x", firefox, nil), &r)
+	if r.Referrer != "https://Blog.Example/café/crème?q=%C3%A9#x" || r.ReferrerHost != "blog.example" {
+		t.Errorf("referrer %q host %q", r.Referrer, r.ReferrerHost)
+	}
+	en.Enrich(ev("https://shop.example/", "https://blog.example/plain?q=1", firefox, nil), &r)
+	if r.Referrer != "https://blog.example/plain?q=1" {
+		t.Errorf("referrer %q", r.Referrer)
+	}
+	if n := testing.AllocsPerRun(100, func() { readablePath("/plain/path") }); n != 0 {
+		t.Errorf("a path without escapes allocates %v times", n)
+	}
+}
+
+func TestIgnoreReferrersFlag(t *testing.T) {
+	source := func(args []string, env map[string]string, ref string) string {
+		var c Config
+		fs := flag.NewFlagSet("processor", flag.ContinueOnError)
+		c.RegisterFlags(fs)
+		if err := envflag.Parse(fs, args, func(k string) string { return env[k] }); err != nil {
+			t.Fatal(err)
+		}
+		en := New(10)
+		c.Apply(en)
+		var r Result
+		en.Enrich(ev("https://shop.example/thanks", ref, firefox, nil), &r)
+		return r.Source
+	}
+	env := map[string]string{"FOOTFALL_IGNORE_REFERRERS": "shop.de,pay.example"}
+	for _, c := range []struct {
+		args      []string
+		env       map[string]string
+		ref, want string
+	}{
+		{nil, nil, "https://www.paypal.com/", "(internal)"},
+		{nil, env, "https://www.shop.de/", "(internal)"},
+		{nil, env, "https://www.paypal.com/", "paypal.com"},
+		{[]string{"-ignore-referrers", "paypal.com"}, env, "https://www.shop.de/", "shop.de"},
+		{[]string{"-ignore-referrers", "none"}, nil, "https://www.paypal.com/", "paypal.com"},
+	} {
+		if got := source(c.args, c.env, c.ref); got != c.want {
+			t.Errorf("args %v env %v, from %s: source %q, want %q", c.args, c.env, c.ref, got, c.want)
+		}
+	}
+}
