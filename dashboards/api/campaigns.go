@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"footfall/internal/campaigns"
 	"footfall/internal/links"
+	"footfall/processor/imports"
 )
 
 func (a *API) campaignOf(w http.ResponseWriter, r *http.Request, ctx context.Context) (campaigns.Campaign, bool) {
@@ -80,7 +82,10 @@ func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 // addRecipients answers POST /api/v1/campaigns/{id}/recipients?site=: a
 // CSV (Content-Type text/csv; a header line naming email and optionally
 // external_id) or JSON {"recipients": [{"email", "external_id"}],
-// "consent_wording": "..."}. Sent is the number of recipients.
+// "consent_wording": "..."}. The valid rows are imported and each other
+// row is named with its line (of the CSV, or place in the list) and
+// why: {"added", "sent", "rejected": [{"line", "email", "reason"}]}. Sent
+// is the number of recipients.
 func (wr *writer) addRecipients(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
 	defer cancel()
@@ -97,8 +102,9 @@ func (wr *writer) addRecipients(w http.ResponseWriter, r *http.Request) {
 		Recipients     []campaigns.Recipient `json:"recipients"`
 		ConsentWording string                `json:"consent_wording"`
 	}
+	var unread []imports.Rejected
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
-		in.Recipients, err = readRecipientsCSV(body)
+		in.Recipients, unread, err = readRecipientsCSV(body)
 		in.ConsentWording = r.URL.Query().Get("consent_wording")
 	} else {
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -109,7 +115,7 @@ func (wr *writer) addRecipients(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	added, err := wr.importer.Add(ctx, c, in.Recipients, in.ConsentWording)
+	res, err := wr.importer.Add(ctx, c, in.Recipients, in.ConsentWording)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -119,38 +125,63 @@ func (wr *writer) addRecipients(w http.ResponseWriter, r *http.Request) {
 		wr.api.fail(w, "recipients", err)
 		return
 	}
-	writeJSON(w, map[string]int{"added": len(added), "sent": len(all)})
+	rejected := append(unread, res.Rejected...)
+	sort.SliceStable(rejected, func(i, j int) bool { return rejected[i].Line < rejected[j].Line })
+	if rejected == nil {
+		rejected = []imports.Rejected{}
+	}
+	writeJSON(w, importAnswer{Added: len(res.Added), Sent: len(all), Rejected: rejected})
 }
 
-func readRecipientsCSV(body []byte) ([]campaigns.Recipient, error) {
+// importAnswer is what an import of recipients did.
+type importAnswer struct {
+	Added    int                `json:"added"`
+	Sent     int                `json:"sent"`
+	Rejected []imports.Rejected `json:"rejected"`
+}
+
+// readRecipientsCSV reads an import's CSV: the recipients with their
+// lines, and the rows that could not be read, each with its line and why.
+// Only a file without a usable header line is refused whole.
+func readRecipientsCSV(body []byte) ([]campaigns.Recipient, []imports.Rejected, error) {
 	rd := csv.NewReader(bytes.NewReader(body))
 	rd.FieldsPerRecord = -1
+	rd.LazyQuotes = true // a stray quote inside a field is that character, as spreadsheets write it
+	rd.ReuseRecord = true
 	head, err := rd.Read()
 	if err != nil {
-		return nil, fmt.Errorf("csv: %w", err)
+		return nil, nil, fmt.Errorf("csv: %w", err)
 	}
 	col := map[string]int{}
 	for i, h := range head {
-		col[strings.ToLower(strings.TrimSpace(h))] = i
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
 	}
 	ei, ok := col["email"]
 	if !ok {
-		return nil, errors.New("csv: the header line must name an email column")
+		return nil, nil, errors.New("csv: the header line must name an email column")
 	}
 	xi, hasX := col["external_id"]
 	var out []campaigns.Recipient
-	for line := 2; ; line++ {
+	var bad []imports.Rejected
+	for {
 		rec, err := rd.Read()
 		if err == io.EOF {
-			return out, nil
+			return out, bad, nil
+		}
+		line, _ := rd.FieldPos(0)
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			bad = append(bad, imports.Rejected{Line: pe.StartLine, Reason: "unreadable CSV: " + pe.Err.Error()})
+			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("csv line %d: %w", line, err)
+			return nil, nil, fmt.Errorf("csv line %d: %w", line, err)
 		}
 		if ei >= len(rec) {
-			return nil, fmt.Errorf("csv line %d: no email", line)
+			bad = append(bad, imports.Rejected{Line: line, Reason: "no email column on this line"})
+			continue
 		}
-		r := campaigns.Recipient{Email: rec[ei]}
+		r := campaigns.Recipient{Email: rec[ei], Line: line}
 		if hasX && xi < len(rec) {
 			r.ExternalID = rec[xi]
 		}

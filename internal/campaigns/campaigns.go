@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"footfall/internal/chsql"
 )
@@ -31,6 +32,60 @@ type Recipient struct {
 	Email      string `json:"email"`
 	ExternalID string `json:"external_id,omitempty"`
 	Token      string `json:"token"`
+	// Line is where an import read it (its CSV line), for the import to
+	// say which rows it left out; 0 for its place in the list.
+	Line int `json:"-"`
+}
+
+// CheckEmail says what is wrong with a normalised e-mail address as a
+// newsletter's recipient, or "" when nothing is: one @ between a local
+// part (at most 64 bytes, no spaces, no leading, trailing or double dot)
+// and a host name with a dot (labels of letters, digits and hyphens, or
+// any non-ASCII letter of an internationalised name), 254 bytes at most
+// (RFC 5321). Quoted local parts and address literals, which no mailing
+// list holds, are refused.
+func CheckEmail(email string) string {
+	if email == "" {
+		return "empty address"
+	}
+	if len(email) > 254 {
+		return "longer than 254 bytes"
+	}
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return fmt.Sprintf("%q is not an e-mail address: no @", email)
+	}
+	local, domain := email[:at], email[at+1:]
+	switch {
+	case local == "":
+		return fmt.Sprintf("%q is not an e-mail address: nothing before the @", email)
+	case domain == "":
+		return fmt.Sprintf("%q is not an e-mail address: nothing after the @", email)
+	case len(local) > 64:
+		return fmt.Sprintf("%q is not an e-mail address: more than 64 bytes before the @", email)
+	case strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, ".."):
+		return fmt.Sprintf("%q is not an e-mail address: a dot at the start or end of the name, or two in a row", email)
+	}
+	for _, c := range local {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune(`@,;:<>()[]\"`, c) {
+			return fmt.Sprintf("%q is not an e-mail address: %q before the @", email, c)
+		}
+	}
+	labels := strings.Split(strings.TrimSuffix(domain, "."), ".")
+	if len(labels) < 2 {
+		return fmt.Sprintf("%q is not an e-mail address: %q is no domain name", email, domain)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Sprintf("%q is not an e-mail address: %q is no domain name", email, domain)
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c > 0x7f && unicode.IsLetter(c) || c > 0x7f && unicode.IsDigit(c)) {
+				return fmt.Sprintf("%q is not an e-mail address: %q is no domain name", email, domain)
+			}
+		}
+	}
+	return ""
 }
 
 // Store keeps campaigns in ClickHouse.

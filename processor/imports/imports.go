@@ -7,7 +7,6 @@ package imports
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"footfall/internal/campaigns"
@@ -35,20 +34,39 @@ var insertRecipient = chsql.New("imports.insert_recipients", `INSERT INTO recipi
 // MaxRecipients bounds one import.
 const MaxRecipients = 1_000_000
 
+// Rejected is a row of an import left out, and why.
+type Rejected struct {
+	Line   int    `json:"line"` // the CSV line (the header is line 1), or the place in the JSON list (from 1)
+	Email  string `json:"email"`
+	Reason string `json:"reason"`
+}
+
+// Result is what an import did: the recipients added now (those already
+// in the campaign, or twice in the import, are added once), and the rows
+// left out.
+type Result struct {
+	Added    []campaigns.Recipient
+	Rejected []Rejected
+}
+
 // Add imports recipients into c. Addresses are normalised; one
-// already in the campaign keeps its token. Each new recipient also gets an
-// email_sent event at the send time, so they are a person (visitor id
-// 'u:' + address) that segments can select before they ever open a mail.
-// With consentWording set, the sender states that these recipients agreed
-// to the campaign's purpose in those words: the consent ledger records it
-// (source "import"). It returns the recipients added now.
-func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaigns.Recipient, consentWording string) ([]campaigns.Recipient, error) {
+// already in the campaign keeps its token. A row whose address is not an
+// e-mail address is left out and reported, the rest imported. Each new
+// recipient also gets an email_sent event at the send time, so they are a
+// person (visitor id 'u:' + address) that segments can select before they
+// ever open a mail. With consentWording set, the sender states that these
+// recipients agreed to the campaign's purpose in those words: a subscribe
+// to that list, which the consent ledger records (source "import") and
+// which makes them subscribers. An import is no visit: its events are
+// stored with ingest 'email', which no traffic figure counts.
+func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaigns.Recipient, consentWording string) (Result, error) {
+	var res Result
 	if len(in) > MaxRecipients {
-		return nil, fmt.Errorf("more than %d recipients in one import", MaxRecipients)
+		return res, fmt.Errorf("more than %d recipients in one import", MaxRecipients)
 	}
 	have, err := im.campaigns.Recipients(ctx, c)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	known := map[string]bool{}
 	for _, r := range have {
@@ -56,11 +74,16 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 	}
 	var added []campaigns.Recipient
 	for i, r := range in {
-		r.Email = event.NormalizeUser(r.Email)
-		at := strings.IndexByte(r.Email, '@')
-		if at < 1 || at == len(r.Email)-1 || len(r.Email) > 254 || strings.ContainsAny(r.Email, " ,;<>\"") {
-			return nil, fmt.Errorf("recipient %d: %q is not an e-mail address", i+1, r.Email)
+		line := r.Line
+		if line == 0 {
+			line = i + 1
 		}
+		email := event.NormalizeUser(r.Email)
+		if why := campaigns.CheckEmail(email); why != "" {
+			res.Rejected = append(res.Rejected, Rejected{Line: line, Email: r.Email, Reason: why})
+			continue
+		}
+		r.Email = email
 		if known[r.Email] {
 			continue
 		}
@@ -68,22 +91,23 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 		r.Token = links.NewToken()
 		added = append(added, r)
 	}
+	res.Added = added
 	if len(added) == 0 {
-		return added, nil
+		return res, nil
 	}
 	b, err := im.events.DB().PrepareBatch(ctx, insertRecipient)
 	if err != nil {
-		return nil, fmt.Errorf("prepare recipients: %w", err)
+		return Result{}, fmt.Errorf("prepare recipients: %w", err)
 	}
 	defer b.Abort()
 	now := time.Now().UTC()
 	for _, r := range added {
 		if err := b.Append(c.Site, c.ID, r.Token, r.Email, r.ExternalID, now); err != nil {
-			return nil, fmt.Errorf("append recipient: %w", err)
+			return Result{}, fmt.Errorf("append recipient: %w", err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return nil, fmt.Errorf("write %d recipients: %w", len(added), err)
+		return Result{}, fmt.Errorf("write %d recipients: %w", len(added), err)
 	}
 	// The sends, as events: written straight to ClickHouse, like the
 	// processor writes, since the import is already here.
@@ -97,18 +121,20 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 		e.Props = []event.Prop{{Key: []byte("token"), Value: []byte(r.Token)}}
 		recipients.Stamp(&rows[i], recipients.Target{Site: c.Site, Campaign: c.ID, Email: r.Email, Purpose: c.Purpose})
 		if consentWording != "" {
+			// A subscribe to the campaign's list: the ledger's row for
+			// it (lists, source, wording), and the subscriber class.
 			var cr chstore.Row
 			ce := &cr.Event
-			ce.ID, ce.TimeMs, ce.Ingest = event.NewID(now.UnixMilli()), now.UnixMilli(), event.IngestAPI
-			ce.F[event.Site], ce.F[event.Type], ce.F[event.UserID] = []byte(c.Site), []byte("consent"), []byte(r.Email)
-			ce.Props = []event.Prop{{Key: []byte(c.Purpose), Value: []byte("granted")},
+			ce.ID, ce.TimeMs, ce.Ingest = event.NewID(now.UnixMilli()), now.UnixMilli(), event.IngestEmail
+			ce.F[event.Site], ce.F[event.Type], ce.F[event.UserID] = []byte(c.Site), []byte("subscribe"), []byte(r.Email)
+			ce.Props = []event.Prop{{Key: []byte("lists"), Value: []byte(c.Purpose)},
 				{Key: []byte("source"), Value: []byte("import")}, {Key: []byte("wording"), Value: []byte(consentWording)}}
 			cr.Enriched.UserID, cr.Enriched.VisitorID = r.Email, event.UserVisitorPrefix+r.Email
 			rows = append(rows, cr)
 		}
 	}
 	if err := im.events.Insert(ctx, rows); err != nil {
-		return nil, fmt.Errorf("record %d sends: %w", len(rows), err)
+		return Result{}, fmt.Errorf("record %d sends: %w", len(rows), err)
 	}
-	return added, nil
+	return res, nil
 }

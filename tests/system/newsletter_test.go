@@ -54,10 +54,35 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	if code := call("POST", "/api/v1/campaigns", `{"site":"shop","name":"Spring Sale","cost":50}`, &c); code != 201 || c.ID != "spring-sale" {
 		t.Fatalf("create campaign: %d %+v", code, c)
 	}
-	csv := "email,external_id\na@x.example,1\nb@x.example,2\nc@x.example,3\nd@x.example,4\nE@X.example,5\ne@x.example,5\n"
-	var added map[string]int
-	if code := call("POST", "/api/v1/campaigns/spring-sale/recipients?site=shop&consent_wording=nl-v1", csv, &added, "Content-Type", "text/csv"); code != 200 || added["sent"] != 5 {
-		t.Fatalf("import: %d %v", code, added)
+	// Line 8 is no address: it is left out and named, the rest imported.
+	csv := "email,external_id\na@x.example,1\nb@x.example,2\nc@x.example,3\nd@x.example,4\nE@X.example,5\ne@x.example,5\nnot-an-email,6\nf@x.example,7\n"
+	var added struct {
+		Added, Sent int
+		Rejected    []struct {
+			Line          int
+			Email, Reason string
+		}
+	}
+	if code := call("POST", "/api/v1/campaigns/spring-sale/recipients?site=shop&consent_wording=nl-v1", csv, &added, "Content-Type", "text/csv"); code != 200 ||
+		added.Added != 6 || added.Sent != 6 || len(added.Rejected) != 1 || added.Rejected[0].Line != 8 || added.Rejected[0].Email != "not-an-email" ||
+		!strings.Contains(added.Rejected[0].Reason, "not an e-mail address") {
+		t.Fatalf("import: %d %+v", code, added)
+	}
+	// An import is no visit: no visitor, source or realtime visitor; the
+	// recipients whose consent it states are subscribers.
+	var live struct{ Visitors int }
+	var ov struct {
+		Visitors int
+		Sources  []any `json:"top_sources"`
+	}
+	var sources struct{ Rows [][]any }
+	var fProf struct{ Class string }
+	call("GET", "/api/v1/realtime?site=shop", "", &live)
+	call("GET", "/api/v1/overview?site=shop", "", &ov)
+	call("GET", "/api/v1/breakdown?site=shop&by=source", "", &sources)
+	call("GET", "/api/v1/profile?site=shop&email=f@x.example", "", &fProf)
+	if live.Visitors != 0 || ov.Visitors != 0 || len(ov.Sources) != 0 || len(sources.Rows) != 0 || fProf.Class != "subscriber" {
+		t.Errorf("after the import: realtime %+v, overview %+v, sources %v, f's class %q", live, ov, sources.Rows, fProf.Class)
 	}
 	var raw []map[string]string
 	call("GET", "/api/v1/campaigns/spring-sale/recipients?site=shop", "", &raw)
@@ -67,16 +92,23 @@ func TestNewsletterEndToEnd(t *testing.T) {
 		tok[r["email"][:1]] = r["token"]
 		unsub[r["email"][:1]] = r["unsubscribe_url"]
 	}
-	if len(tok) != 5 {
+	if len(tok) != 6 {
 		t.Fatalf("recipients %v", raw)
 	}
 
-	// The newsletter, rewritten: two links and a pixel.
-	html := `<html><body><a href="https://shop.example/sale">Sale</a> <a href="https://shop.example/new">New</a></body></html>`
+	// The newsletter, rewritten: two links and a pixel; the mailto: link
+	// is left as it is, and said so.
+	html := "<html><body><a href=\"https://shop.example/sale?a=1&amp;b=2#avis\">Sale</a> <a href=\"https://shop.example/new\">New</a>\n" +
+		"<a href=\"mailto:help@shop.example\">Help</a></body></html>"
 	code, out := send(t, "POST", dash.URL+"/api/v1/campaigns/spring-sale/rewrite?site=shop", html, auth...)
-	clicks := regexp.MustCompile(`href="([^"]+)"`).FindAllStringSubmatch(out, -1)
-	if code != 200 || len(clicks) != 2 {
+	clicks := regexp.MustCompile(`href="([^"]+/c/[^"]+)"`).FindAllStringSubmatch(out, -1)
+	if code != 200 || len(clicks) != 2 || !strings.Contains(out, `<a href="mailto:help@shop.example">Help</a>`) {
 		t.Fatalf("rewrite: %d %s", code, out)
+	}
+	var rewritten links.Rewritten
+	if code := call("POST", "/api/v1/campaigns/spring-sale/rewrite?site=shop&format=json", html, &rewritten); code != 200 || len(rewritten.Links) != 2 ||
+		len(rewritten.Untracked) != 1 || rewritten.Untracked[0].Line != 2 || rewritten.Untracked[0].Href != "mailto:help@shop.example" {
+		t.Errorf("rewrite as JSON: %d %+v", code, rewritten)
 	}
 	linkFor := func(who string, n int) string {
 		return strings.ReplaceAll(links.Personalize(clicks[n][1], tok[who]), "&amp;", "&")
@@ -107,13 +139,15 @@ func TestNewsletterEndToEnd(t *testing.T) {
 		t.Fatalf("unknown token open: %d", code)
 	}
 
-	// a clicks link 1, lands and buys; c clicks link 2 twice.
+	// a clicks link 1, lands and buys; c clicks link 2 twice; f, whose
+	// mail client shows no images, clicks link 2 without an open.
 	code, loc := follow(linkFor("a", 0))
-	if code != 302 || !strings.HasPrefix(loc, "https://shop.example/sale?") || !strings.Contains(loc, "ff_rt="+tok["a"]) || !strings.Contains(loc, "utm_campaign=spring-sale") {
-		t.Fatalf("click a: %d %s", code, loc)
+	if want := "https://shop.example/sale?a=1&b=2&utm_campaign=spring-sale&utm_medium=email&utm_source=newsletter&ff_rt=" + tok["a"] + "#avis"; code != 302 || loc != want {
+		t.Fatalf("click a: %d %s, want %s", code, loc, want)
 	}
 	follow(linkFor("c", 1))
 	follow(linkFor("c", 1))
+	follow(linkFor("f", 1))
 	tampered := strings.Replace(linkFor("c", 1), "shop.example%2Fnew", "evil.example%2Fnew", 1)
 	if code, loc := follow(tampered); code != 400 || loc != "" {
 		t.Errorf("tampered link: %d %q", code, loc)
@@ -141,25 +175,25 @@ func TestNewsletterEndToEnd(t *testing.T) {
 		t.Errorf("unsubscribe with another's signature: %d", code)
 	}
 	stacktest.WaitCount(t, s.store, 20*time.Second, 1, "SELECT count() FROM events_rejected WHERE error = 'unknown recipient token'")
-	// 5 opens, 3 clicks, 1 unsubscribe; 1 landing page view; 2 orders.
-	stacktest.WaitCount(t, s.store, 20*time.Second, 9, "SELECT count() FROM events WHERE ingest = 'email' AND type != 'email_sent'")
+	// 5 opens, 4 clicks, 1 unsubscribe; 1 landing page view; 2 orders.
+	stacktest.WaitCount(t, s.store, 20*time.Second, 10, "SELECT count() FROM events WHERE ingest = 'email' AND type IN ('email_open', 'email_click', 'unsubscribe')")
 	stacktest.WaitCount(t, s.store, 20*time.Second, 2, "SELECT count() FROM events WHERE type = 'purchase'")
 
 	var rep campaigns.Report
 	if code := call("GET", "/api/v1/campaigns/spring-sale/report?site=shop", "", &rep); code != 200 {
 		t.Fatalf("report: %d", code)
 	}
-	if rep.Sent != 5 || rep.Opened != 4 || rep.OpenedHuman != 3 || rep.OpenedOnlyBy != 1 || rep.Clicked != 2 || rep.Clicks != 3 ||
-		rep.ClickToOpen != 0.5 || rep.Unsubscribed != 1 || rep.Sessions != 1 || rep.Orders != 1 || rep.Revenue != 100 ||
+	if rep.Sent != 6 || rep.Opened != 5 || rep.OpenedHuman != 4 || rep.OpenedOnlyBy != 1 || rep.Clicked != 3 || rep.Clicks != 4 ||
+		rep.ClickToOpen != 0.6 || rep.Unsubscribed != 1 || rep.Sessions != 1 || rep.Orders != 1 || rep.Revenue != 100 ||
 		rep.ROI == nil || *rep.ROI != 1 {
 		t.Errorf("report %+v", rep)
 	}
-	if len(rep.Links) != 2 || rep.Links[0].Link != "1" || rep.Links[0].Clicks != 1 || rep.Links[1].Clicks != 2 || rep.Links[1].Clicked != 1 ||
+	if len(rep.Links) != 2 || rep.Links[0].Link != "1" || rep.Links[0].Clicks != 1 || rep.Links[1].Clicks != 3 || rep.Links[1].Clicked != 2 ||
 		!strings.HasPrefix(rep.Links[1].URL, "https://shop.example/new?") {
 		t.Errorf("links %+v", rep.Links)
 	}
 	var cmp []campaigns.Report
-	if code := call("GET", "/api/v1/campaigns-compare?site=shop&ids=spring-sale", "", &cmp); code != 200 || len(cmp) != 1 || cmp[0].Clicks != 3 {
+	if code := call("GET", "/api/v1/campaigns-compare?site=shop&ids=spring-sale", "", &cmp); code != 200 || len(cmp) != 1 || cmp[0].Clicks != 4 {
 		t.Errorf("compare: %d %+v", code, cmp)
 	}
 
@@ -171,7 +205,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	}
 	var seg api.SegmentInfo
 	body := `{"site":"shop","name":"Opened spring","conditions":[{"field":"event","value":"email_open","campaign":"spring-sale"}]}`
-	if code := call("POST", "/api/v1/segments", body, &seg); code != 201 || seg.Members != 4 {
+	if code := call("POST", "/api/v1/segments", body, &seg); code != 201 || seg.Members != 5 {
 		t.Fatalf("segment: %d %+v", code, seg)
 	}
 	code, csvOut := send(t, "GET", dash.URL+"/api/v1/segments/"+seg.ID+"/export.csv?site=shop&consent=newsletter", "", auth...)
@@ -179,7 +213,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(csvOut), "\n")[1:] {
 		emails = append(emails, strings.Split(line, ",")[0])
 	}
-	if code != 200 || strings.Join(emails, " ") != "a@x.example b@x.example c@x.example" {
+	if code != 200 || strings.Join(emails, " ") != "a@x.example b@x.example c@x.example f@x.example" {
 		t.Errorf("export: %d %v\n%s", code, emails, csvOut)
 	}
 	body = `{"site":"shop","name":"Never opens","conditions":[{"field":"not_opened_last_campaigns","value":1}]}`
@@ -194,8 +228,8 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	// then d's withdrawal through the link, last.
 	code, ledger := send(t, "GET", dash.URL+"/api/v1/consents/export.csv?site=shop&purpose=newsletter", "", auth...)
 	lines := strings.Split(strings.TrimSpace(ledger), "\n")
-	if code != 200 || len(lines) != 7 || !strings.Contains(lines[1], ",newsletter,yes,import,nl-v1,") ||
-		!strings.Contains(lines[6], "d@x.example,u:d@x.example,newsletter,no,email-link,") {
+	if code != 200 || len(lines) != 8 || !strings.Contains(lines[1], ",newsletter,yes,import,nl-v1,") ||
+		!strings.Contains(lines[7], "d@x.example,u:d@x.example,newsletter,no,email-link,") {
 		t.Errorf("ledger %d:\n%s", code, ledger)
 	}
 	// The ledger proves both: the import's consent, then d's withdrawal.
