@@ -23,14 +23,13 @@ const quiet = (f, d) => {
 // sessionMinutes.
 export function createTracker(w, cfg) {
   const d = w.document, nav = w.navigator, loc = w.location;
-  const lifetime = (cfg.lifetimeDays || 395) * 864e5;
   const sessionMs = (cfg.sessionMinutes || 30) * 6e4;
-  let lastUrl = null, lastRef = d.referrer, since = Date.now(), visible = 0, flushed = false;
+  let lastUrl, lastPath, lastRef = d.referrer, since = Date.now(), visible = 0, flushed = false;
 
   const get = (k) => quiet(() => w.localStorage.getItem(P + k), null);
   const set = (k, v) => quiet(() => (v == null ? w.localStorage.removeItem(P + k) : w.localStorage.setItem(P + k, v)));
-  const cookie = () => quiet(() => decodeURIComponent((("; " + d.cookie).match("; " + P + "vid=([^;]*)") || [])[1] || ""));
-  const rand = () => quiet(() => w.crypto.randomUUID(), Math.random().toString(36).slice(2) + Date.now().toString(36));
+  const cookie = () => quiet(() => (("; " + d.cookie).match("; " + P + "vid=([^;]*)") || [])[1]);
+  const rand = () => quiet(() => w.crypto.randomUUID(), Math.random() + "" + Date.now());
   const str = (v) => (v == null ? v : String(v));
   const flat = (o) => {
     const out = {};
@@ -47,8 +46,9 @@ export function createTracker(w, cfg) {
   // derives a daily id.
   const visitorId = () => {
     if (cfg.cookieless) return;
+    // Ids are cookie-safe (a UUID, or digits and a dot), so not escaped.
     const v = cookie() || get("vid") || rand();
-    quiet(() => (d.cookie = P + "vid=" + encodeURIComponent(v) + ";path=/;max-age=" + lifetime / 1e3 + ";SameSite=Lax"));
+    quiet(() => (d.cookie = P + "vid=" + v + ";path=/;max-age=" + (cfg.lifetimeDays || 395) * 864e2 + ";SameSite=Lax"));
     set("vid", v);
     return v;
   };
@@ -80,7 +80,7 @@ export function createTracker(w, cfg) {
   };
 
   const engagement = () => {
-    if (flushed || lastUrl == null) return;
+    if (flushed || !lastUrl) return;
     flushed = true;
     const ms = visible + (d.visibilityState == "hidden" ? 0 : Date.now() - since);
     send("engagement", { url: lastUrl, props: { seconds: Math.round(ms / 1e3) } });
@@ -89,16 +89,24 @@ export function createTracker(w, cfg) {
   const page = (force) => {
     const url = loc.href;
     if (url == lastUrl && !force) return; // routers often push the same URL twice
-    if (lastUrl != null) {
+    if (lastUrl) {
       engagement();
       lastRef = lastUrl;
     }
     lastUrl = url;
+    lastPath = loc.pathname;
     visible = 0;
     since = Date.now();
     flushed = false;
     send("pageview", { referrer: lastRef, title: d.title });
   };
+
+  // A single-page app's navigation. A replaceState that keeps the path
+  // (tags dropped from the landing URL, a filter added) is the same page
+  // view. Otherwise the view is sent 300 ms later: routers set the new
+  // page's title after changing the URL, and page reads the URL and title
+  // when it sends, so a push and a replace in a row count once.
+  const route = (push) => (push || loc.pathname != lastPath) && setTimeout(quiet, 300, page);
 
   // Product and checkout fields go as props, nested values as JSON.
   const product = (type) => (p = {}) => send(type, { name: p.name, props: flat(p) });
@@ -139,12 +147,12 @@ export function createTracker(w, cfg) {
         const orig = w.history[m];
         w.history[m] = function () {
           const r = orig.apply(this, arguments);
-          quiet(page);
+          quiet(() => route(m < "q"));
           return r;
         };
       }
-      on(w, "popstate", () => page());
-      on(w, "hashchange", () => page());
+      on(w, "popstate", () => route(1));
+      on(w, "hashchange", () => route(1));
       on(d, "click", (e) =>
         quiet(() => {
           const a = e.target.closest("a[href]");

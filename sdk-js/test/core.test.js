@@ -25,18 +25,58 @@ test("first page view carries site, page, visitor and session", () => {
   assert.equal(f.store.get("ff_vid"), ev.visitor_id, "and mirrored in localStorage");
 });
 
-test("SPA navigation: one page view per new URL, engagement for the page left", () => {
+test("SPA navigation: one page view per new URL, engagement for the page left", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
   const f = start();
   f.w.history.pushState({}, "", "/b");
-  f.w.history.replaceState({}, "", "/b"); // same URL again: no second view
+  t.mock.timers.tick(300);
+  f.w.history.pushState({}, "", "/b"); // same URL again: no second view
+  t.mock.timers.tick(300);
   f.go("/c");
   f.fire("popstate");
+  t.mock.timers.tick(300);
   f.go("/c#reviews");
   f.fire("hashchange");
+  t.mock.timers.tick(300);
   assert.deepEqual(f.types(), ["pageview", "engagement", "pageview", "engagement", "pageview", "engagement", "pageview"]);
   assert.equal(f.sent[1].ev.url, "https://shop.example/", "engagement names the page left");
   assert.equal(f.sent[2].ev.referrer, "https://shop.example/", "the SPA view's referrer is the previous page");
   assert.equal(new Set(f.sent.map((s) => s.ev.visitor_id)).size, 1);
+});
+
+test("a replaceState that keeps the path is the same page view; one that changes it, or a pushState, is a new one", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const f = start({ href: "https://shop.example/p?utm_source=news" });
+  f.w.history.replaceState(null, "", "/p"); // the site tidies its URL
+  f.w.history.replaceState(null, "", "/p?sort=price#top");
+  t.mock.timers.tick(1000);
+  assert.deepEqual(f.types(), ["pageview"], "still one view: a bounce");
+  f.w.history.pushState(null, "", "/p?page=2"); // same path, pushed: a new view
+  t.mock.timers.tick(300);
+  f.w.history.replaceState(null, "", "/login"); // a redirect to another path
+  t.mock.timers.tick(300);
+  f.w.history.pushState(null, "", "/q");
+  f.w.history.replaceState(null, "", "/q?x=1"); // a push and a replace in a row: one view
+  t.mock.timers.tick(300);
+  const views = f.sent.filter((s) => s.ev.type == "pageview").map((s) => s.ev.url);
+  assert.deepEqual(views, ["https://shop.example/p?utm_source=news", "https://shop.example/p?page=2", "https://shop.example/login", "https://shop.example/q?x=1"]);
+  assert.equal(f.sent.at(-1).ev.referrer, "https://shop.example/login");
+});
+
+test("an SPA view waits for the title the app sets after pushing the route", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const f = start({ href: "https://shop.example/" });
+  f.w.history.pushState(null, "", "/shoes");
+  t.mock.timers.tick(16); // the router renders on the next frame
+  f.w.document.title = "Shoes";
+  t.mock.timers.tick(300);
+  f.go("/hats"); // back or forward: the app sets the title later still
+  f.fire("popstate");
+  t.mock.timers.tick(100);
+  f.w.document.title = "Hats";
+  t.mock.timers.tick(300);
+  const views = f.sent.filter((s) => s.ev.type == "pageview").map((s) => [s.ev.url, s.ev.title]);
+  assert.deepEqual(views, [["https://shop.example/", "Title"], ["https://shop.example/shoes", "Shoes"], ["https://shop.example/hats", "Hats"]]);
 });
 
 test("engagement is sent once when the page is hidden and left", (t) => {
@@ -133,6 +173,7 @@ test("a bad call never throws into the page", () => {
 });
 
 test("sessions: 30 minutes of inactivity or a new campaign start a new one; landing tags stay with the session", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
   let now = 5_000_000;
   t.mock.method(Date, "now", () => now);
   const f = start({ href: "https://shop.example/?utm_source=newsletter&utm_campaign=nov&gclid=G1" });
@@ -151,6 +192,7 @@ test("sessions: 30 minutes of inactivity or a new campaign start a new one; land
   assert.equal(later.visitor_id, first.visitor_id, "the visitor stays");
   now += 60e3;
   f.w.history.pushState({}, "", "/?utm_source=partner");
+  t.mock.timers.tick(300);
   const landed = f.sent.at(-1).ev;
   assert.equal(landed.type, "pageview");
   assert.notEqual(landed.session_id, later.session_id, "a new campaign starts a session");

@@ -12,6 +12,7 @@ export function fakeWindow({ href = "https://shop.example/", referrer = "", stor
     const u = new URL(url, loc.href || undefined);
     loc.href = u.href;
     loc.host = u.host;
+    loc.pathname = u.pathname;
   };
   go(href);
   let n = 0;

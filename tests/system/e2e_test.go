@@ -25,54 +25,8 @@ import (
 // snippet served by the real collector, and checks every event that reached
 // ClickHouse through Kafka and the processor.
 func TestBrowserJourney(t *testing.T) {
-	brokers := stacktest.Brokers(t)
-	topic := stacktest.Topic(t, brokers, 2)
-	_, store := stacktest.ClickHouse(t)
-	if _, err := os.Stat("../../sdk-js/node_modules/playwright-core"); err != nil {
-		t.Fatal("sdk-js/node_modules is missing: run make test (it runs npm ci in sdk-js)")
-	}
-
-	var cfg app.Config
-	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
-	fs.Parse(nil)
-	cfg.Listen, cfg.Ops.Listen, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Script = "127.0.0.1:0", "127.0.0.1:0", strings.Join(brokers, ","), topic, sdkjs.Script
-	col, err := app.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer col.Shutdown(context.Background())
-	collector := "http://" + col.Addr()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	proc := consume.New(consume.Config{Brokers: brokers, Topic: topic, Group: stacktest.Name(t, "g"), FlushInterval: 100 * time.Millisecond}, store)
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-
-	// The shop is another origin than the collector, as in production.
-	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(r.URL.Path, "/")
-		if name == "" || name == "checkout" {
-			name = "index.html"
-		}
-		page, err := os.ReadFile(filepath.Join("../../sdk-js/e2e/shop", filepath.Base(name)))
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		html := strings.NewReplacer("{{SITE}}", "shop", "{{COLLECTOR}}", collector).Replace(string(page))
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write([]byte(html))
-	}))
-	defer shop.Close()
-
-	cmd := exec.Command("node", "e2e/journey.mjs", shop.URL)
+	store, _, ops, shop := browserShop(t)
+	cmd := exec.Command("node", "e2e/journey.mjs", shop)
 	cmd.Dir = "../../sdk-js"
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -88,7 +42,7 @@ func TestBrowserJourney(t *testing.T) {
 	defer func() {
 		if t.Failed() {
 			logEvents(t, store)
-			logRejections(t, "http://"+col.OpsAddr())
+			logRejections(t, ops)
 		}
 	}()
 	stacktest.WaitCount(t, store, 30*time.Second, total, "SELECT count() FROM events WHERE site_id = 'shop'")
@@ -121,6 +75,112 @@ func TestBrowserJourney(t *testing.T) {
 	if got := stacktest.Count(t, store, "SELECT uniqExact(session_id) FROM events"); got != 1 {
 		t.Errorf("%d sessions, want 1", got)
 	}
+}
+
+// TestBrowserSPA runs a single-page app in Chromium: a replaceState that
+// tidies the landing URL is no second page view (the visit stays a
+// bounce), and routes whose title the app sets after pushing the URL are
+// stored with their own title.
+func TestBrowserSPA(t *testing.T) {
+	store, _, ops, shop := browserShop(t)
+	cmd := exec.Command("node", "e2e/spa.mjs", shop)
+	cmd.Dir = "../../sdk-js"
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	var res struct{ Landed, Browsed string }
+	if err := json.Unmarshal(out, &res); err != nil || res.Landed == "" || res.Browsed == "" {
+		t.Fatalf("spa.mjs printed %q: %v", out, err)
+	}
+	defer func() {
+		if t.Failed() {
+			logEvents(t, store)
+			logRejections(t, ops)
+		}
+	}()
+	// A: one page view and one engagement; B: three page views, three
+	// engagements.
+	stacktest.WaitCount(t, store, 30*time.Second, 8, "SELECT count() FROM events WHERE site_id = 'shop'")
+	landed, browsed := "visitor_id = '"+res.Landed+"' AND ", "visitor_id = '"+res.Browsed+"' AND "
+	expect := []struct {
+		what string
+		want uint64
+	}{
+		{landed + "type = 'pageview'", 1},
+		{landed + "type = 'pageview' AND url_path = '/spa.html' AND utm_source = 'news' AND title = 'Landing' AND referrer = ''", 1},
+		{landed + "type = 'engagement' AND utm_source = 'news'", 1},
+		{browsed + "type = 'pageview'", 3},
+		{browsed + "type = 'pageview' AND url_path = '/spa.html' AND title = 'Landing'", 1},
+		{browsed + "type = 'pageview' AND url_path = '/about' AND title = 'About us'", 1},
+		{browsed + "type = 'pageview' AND url_path = '/contact' AND title = 'Contact'", 1},
+	}
+	for _, e := range expect {
+		if got := stacktest.Count(t, store, "SELECT count() FROM events WHERE site_id = 'shop' AND "+e.what); got != e.want {
+			t.Errorf("%s: %d events, want %d", e.what, got, e.want)
+		}
+	}
+	// The landing's session is a bounce: one page view.
+	bounce := "SELECT count() FROM (SELECT session_id, anyMerge(visitor_id) AS visitor, countIfMerge(pageviews) AS views " +
+		"FROM sessions WHERE site_id = 'shop' GROUP BY session_id) WHERE visitor = '" + res.Landed + "' AND views = 1"
+	if got := stacktest.Count(t, store, bounce); got != 1 {
+		t.Errorf("sessions of the landing with one page view: %d, want 1", got)
+	}
+}
+
+// browserShop starts the collector serving the snippet, a processor into
+// ClickHouse, and the demo shop (sdk-js/e2e/shop) on another origin, as in
+// production. It returns the store, the collector's and its ops
+// listener's base URLs, and the shop's.
+func browserShop(t *testing.T) (store *chstore.Store, collector, ops, shop string) {
+	t.Helper()
+	brokers := stacktest.Brokers(t)
+	topic := stacktest.Topic(t, brokers, 2)
+	_, store = stacktest.ClickHouse(t)
+	if _, err := os.Stat("../../sdk-js/node_modules/playwright-core"); err != nil {
+		t.Fatal("sdk-js/node_modules is missing: run make test (it runs npm ci in sdk-js)")
+	}
+
+	var cfg app.Config
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	fs.Parse(nil)
+	cfg.Listen, cfg.Ops.Listen, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Script = "127.0.0.1:0", "127.0.0.1:0", strings.Join(brokers, ","), topic, sdkjs.Script
+	col, err := app.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { col.Shutdown(context.Background()) })
+	collector = "http://" + col.Addr()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	proc := consume.New(consume.Config{Brokers: brokers, Topic: topic, Group: stacktest.Name(t, "g"), FlushInterval: 100 * time.Millisecond}, store)
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		if name == "" || name == "checkout" {
+			name = "index.html"
+		}
+		page, err := os.ReadFile(filepath.Join("../../sdk-js/e2e/shop", filepath.Base(name)))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		html := strings.NewReplacer("{{SITE}}", "shop", "{{COLLECTOR}}", collector).Replace(string(page))
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(html))
+	}))
+	t.Cleanup(srv.Close)
+	return store, collector, "http://" + col.OpsAddr(), srv.URL
 }
 
 // logEvents prints what did arrive, to make a failure readable.
