@@ -37,7 +37,7 @@ func (s *scratch) setKey(e *event.Event, f event.Field, amount bool, v []byte) e
 // (event.AppendShortURL), both into the arena, before event.Set checks it.
 func (s *scratch) set(e *event.Event, f event.Field, v []byte) error {
 	switch spec := &event.Specs[f]; spec.Kind {
-	case event.Text:
+	case event.Text, event.Key:
 		v = s.clean(v, false)
 	case event.Link:
 		v = s.clean(v, true)

@@ -178,3 +178,26 @@ func TestLoneSurrogates(t *testing.T) {
 		t.Errorf("title %q, want %q", got, want)
 	}
 }
+
+// A name of a person or an order too long for its field is refused with
+// the reason, never cut: a cut one would name another.
+func TestKeysAreRefusedNotCut(t *testing.T) {
+	q := &queue{}
+	h := newHandler(q)
+	long := strings.Repeat("A", 129)
+	for _, r := range []req{
+		{method: "GET", uri: "/p.gif?site=shop&type=purchase&order_id=" + long},
+		{method: "POST", uri: "/e", body: `{"site":"shop","type":"purchase","order_id":"` + long + `"}`},
+		{method: "POST", uri: "/api/v1/events", auth: "Bearer shop-secret-key", body: `{"type":"purchase","order_id":"` + long + `"}`},
+	} {
+		if c := do(h, r); c.Response.StatusCode() != 400 || errorOf(t, c) != "order_id is longer than 128 bytes" {
+			t.Errorf("%s: %d %s", r.uri, c.Response.StatusCode(), c.Response.Body())
+		}
+	}
+	if c := do(h, req{method: "POST", uri: "/e", body: `{"site":"shop","type":"identify","user_id":"` + strings.Repeat("u", 257) + `"}`}); errorOf(t, c) != "user_id is longer than 256 bytes" {
+		t.Errorf("long user_id: %d %s", c.Response.StatusCode(), c.Response.Body())
+	}
+	if c := do(h, req{method: "GET", uri: "/p.gif?site=shop&type=purchase&order_id=" + long[:128]}); c.Response.StatusCode() != 200 || q.got[0].Get(event.OrderID) != long[:128] {
+		t.Errorf("an order id of 128 bytes: %d %s", c.Response.StatusCode(), c.Response.Body())
+	}
+}

@@ -43,6 +43,9 @@ const (
 	Lower
 	// CurrencyCode is an ISO 4217 code: three upper-case letters.
 	CurrencyCode
+	// Key is free text that names something (a person, an order): refused
+	// when longer than MaxLen, since a cut one would name another.
+	Key
 	// Link is a URL: free text, but one too long is shortened by
 	// AppendShortURL in the collector, keeping its campaign parameters,
 	// before Set cuts it.
@@ -67,7 +70,7 @@ var Specs = [NumFields]Spec{
 	Name:        {"name", 128, Text, true},
 	VisitorID:   {"visitor_id", 128, Ident, true},
 	SessionID:   {"session_id", 128, Ident, true},
-	UserID:      {"user_id", 256, Text, true},
+	UserID:      {"user_id", 256, Key, true},
 	URL:         {"url", 2048, Link, true},
 	Referrer:    {"referrer", 2048, Link, true},
 	Title:       {"title", 512, Text, true},
@@ -78,7 +81,7 @@ var Specs = [NumFields]Spec{
 	UTMContent:  {"utm_content", 256, Text, true},
 	Affiliate:   {"affiliate", 128, Text, true},
 	ClickID:     {"click_id", 256, Text, true},
-	OrderID:     {"order_id", 128, Text, true},
+	OrderID:     {"order_id", 128, Key, true},
 	Currency:    {"currency", 3, CurrencyCode, true},
 	IP:          {"ip", 64, Text, false},
 	UserAgent:   {"user_agent", 1024, Text, false},

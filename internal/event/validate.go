@@ -15,6 +15,10 @@ func (e *Event) Set(f Field, v []byte) error {
 	case Text, Link:
 		e.F[f] = truncate(v, s.MaxLen)
 		return nil
+	case Key:
+		if len(v) > s.MaxLen {
+			return fieldError{f, fmt.Sprintf("is longer than %d bytes", s.MaxLen)}
+		}
 	case Ident:
 		if len(v) > s.MaxLen {
 			return fieldError{f, "is longer than the limit"}
