@@ -19,6 +19,10 @@ func TestInternalReferrers(t *testing.T) {
 		{"https://shop.github.io/p", "https://other.github.io/", "other.github.io", "referral"},
 		{"https://shop.co.uk/p", "https://other.co.uk/", "other.co.uk", "referral"},
 		{"https://127.0.0.1/p", "https://127.0.0.2/", "127.0.0.2", "referral"},
+		{"https://127.0.0.1/p", "https://10.0.0.1/", "10.0.0.1", "referral"},
+		{"https://127.0.0.1:8080/p", "http://127.0.0.1/", "(internal)", "(internal)"},
+		{"https://[::1]:8080/p", "https://[::2]/", "[::2]", "referral"},
+		{"https://localhost:8080/p", "http://localhost/x", "(internal)", "(internal)"},
 		// Payment providers' return pages, by default.
 		{"https://shop.example/thanks", "https://www.paypal.com/checkoutnow?token=1", "(internal)", "(internal)"},
 		{"https://shop.example/thanks", "https://checkout.stripe.com/c/pay/cs_1", "(internal)", "(internal)"},
