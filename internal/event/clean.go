@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf8"
 )
 
@@ -13,9 +14,28 @@ import (
 // field) it becomes its %XX escape, what a browser sends, so the URL stays
 // a URL and loses nothing.
 
-// Clean reports whether b is valid UTF-8 without a NUL byte.
+// Clean reports whether b is valid UTF-8 without a NUL byte. It runs on
+// every text value of every hit, so ASCII, nearly all of them, is checked
+// eight bytes at a time, in one pass for both conditions.
 func Clean(b []byte) bool {
-	return bytes.IndexByte(b, 0) < 0 && utf8.Valid(b)
+	const high, ones = 0x8080808080808080, 0x0101010101010101
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		if x&high != 0 || (x-ones)&^x&high != 0 { // a byte >= 0x80, or a zero byte
+			break
+		}
+		b = b[8:]
+	}
+	for i, c := range b {
+		if c == 0 {
+			return false
+		}
+		if c >= utf8.RuneSelf {
+			b = b[i:]
+			return bytes.IndexByte(b, 0) < 0 && utf8.Valid(b)
+		}
+	}
+	return true
 }
 
 // AppendClean appends b to dst with every invalid UTF-8 byte and every NUL

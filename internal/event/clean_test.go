@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -90,4 +91,19 @@ func TestCampaignParam(t *testing.T) {
 			t.Errorf("%s is a campaign parameter", k)
 		}
 	}
+}
+
+func FuzzClean(f *testing.F) {
+	for _, s := range []string{"", "abc", "abcdefgh\x00", "abcdefghé", "\xff", "0123456789abcdef\xc3", "a\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := bytes.IndexByte(b, 0) < 0 && utf8.Valid(b)
+		if got := Clean(b); got != want {
+			t.Fatalf("Clean(%q) = %v, want %v", b, got, want)
+		}
+		if out := AppendClean(nil, b, false); !Clean(out) || want && !bytes.Equal(out, b) {
+			t.Fatalf("AppendClean(%q) = %q", b, out)
+		}
+	})
 }
