@@ -80,7 +80,11 @@ func New(cfg Config, q Queue, metrics fasthttp.RequestHandler) *Handler {
 			buf:    make([]byte, 0, 4096),
 			// Raw JSON numbers, addresses and cookieless ids are copied
 			// here; numbers are never longer in total than the body and the
-			// rest is bounded per event, so the arena never moves.
+			// rest is bounded per event, so the arena never moves for them.
+			// Text that needs cleaning and URLs that need shortening (see
+			// set) are written here too, rare values that may grow it: one
+			// allocation for such a hit, and slices already handed out
+			// keep pointing at the old array, which stays valid.
 			arena: make([]byte, 0, cfg.MaxBodyBytes+cfg.MaxBatchEvents*arenaPerEvent),
 		}
 	}
