@@ -25,6 +25,7 @@ var dims = map[string]string{
 	"utm_content":  "utm_content",
 	"utm_term":     "utm_term",
 	"affiliate":    "affiliate",
+	"click_id":     "click_id",
 	"browser":      "browser",
 	"os":           "os",
 	"device":       "device",
