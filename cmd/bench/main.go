@@ -435,7 +435,7 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 			// One thread: a poll this small costs ClickHouse less CPU so
 			// than with its default of a thread per core, and the poll's
 			// CPU is charged to the pipeline's figures.
-			rows, err := store.DB().Raw().Query(ctx, "SELECT visitor_id FROM events WHERE site_id = '"+markerSite+"' SETTINGS max_threads = 1")
+			rows, err := store.DB().Driver().Query(ctx, "SELECT visitor_id FROM events WHERE site_id = '"+markerSite+"' SETTINGS max_threads = 1")
 			if err != nil {
 				continue
 			}
@@ -502,7 +502,7 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	var stored uint64
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		store.DB().Raw().QueryRow(ctx, "SELECT count() FROM events").Scan(&stored)
+		store.DB().Driver().QueryRow(ctx, "SELECT count() FROM events").Scan(&stored)
 		if stored >= sent {
 			break
 		}
@@ -572,7 +572,7 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 func waitTable(store *chstore.Store) error {
 	for i := 0; i < 300; i++ {
 		var n uint64
-		if store.DB().Raw().QueryRow(context.Background(), "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'events'").Scan(&n) == nil && n == 1 {
+		if store.DB().Driver().QueryRow(context.Background(), "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'events'").Scan(&n) == nil && n == 1 {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -608,7 +608,7 @@ func scratchDB(cfg config, db string) (*chstore.Store, func(), error) {
 		return nil, nil, err
 	}
 	return store, func() {
-		store.DB().Raw().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		store.DB().Driver().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
 		store.Close()
 	}, nil
 }

@@ -89,7 +89,7 @@ func benchQueries(cfg config, stamp string) error {
 			return err
 		}
 		var profileCount uint64
-		if err := store.DB().Raw().QueryRow(ctx, "SELECT uniq(visitor_id) FROM visitor_profiles").Scan(&profileCount); err != nil {
+		if err := store.DB().Driver().QueryRow(ctx, "SELECT uniq(visitor_id) FROM visitor_profiles").Scan(&profileCount); err != nil {
 			return err
 		}
 		fmt.Printf("\nqueries on %d generated events, %d profiles (%d events inserted in %s)\n", n, profileCount, n-have, time.Since(start).Round(time.Second))

@@ -87,11 +87,11 @@ func (c *Conn) Database() string { return c.db }
 // Close closes the pool.
 func (c *Conn) Close() error { return c.conn.Close() }
 
-// Raw is the driver connection underneath, for tests' own assertions
-// only: a test in internal/chsql/compat fails the build of any non-test
+// Driver is the driver connection underneath, for tests' own assertions
+// only: a test in internal/chsql/compat fails on any non-test
 // file that calls it. Writes made through it are still recorded for the
 // current-ClickHouse check when they bind no arguments.
-func (c *Conn) Raw() driver.Conn { return rawConn{c.conn, c.rec} }
+func (c *Conn) Driver() driver.Conn { return rawConn{c.conn, c.rec} }
 
 func (c *Conn) bind(q *Query, args Args) (string, error) {
 	sql, err := Bind(q.sql, args)

@@ -58,7 +58,7 @@ func TestMigrateTwiceIsHarmless(t *testing.T) {
 func TestBackfills(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	ctx := context.Background()
-	conn := store.DB().Raw()
+	conn := store.DB().Driver()
 	// Take the database back to where it stood before 0004.
 	for _, stmt := range []string{
 		"DROP TABLE pages_daily_mv", "DROP TABLE sources_daily_mv", "DROP TABLE pages_daily", "DROP TABLE sources_daily",
@@ -163,7 +163,7 @@ func TestAddColumnAgain(t *testing.T) {
 	if stmt == "" {
 		t.Fatal("no migration adds a column")
 	}
-	err := store.DB().Raw().Exec(context.Background(), stmt)
+	err := store.DB().Driver().Exec(context.Background(), stmt)
 	if err == nil || !chsql.ColumnThere(stmt, err) {
 		t.Errorf("running %q again: %v, want the column-exists answer the runner skips", stmt, err)
 	}

@@ -143,7 +143,7 @@ func (b *recordedBatch) values() (string, error) {
 	return sb.String(), nil
 }
 
-// rawConn is what Raw hands tests: writes are recorded when they can be.
+// rawConn is what Driver hands tests: writes are recorded when they can be.
 type rawConn struct {
 	driver.Conn
 	rec *recorder

@@ -269,7 +269,7 @@ func TestJourney(t *testing.T) {
 func rowsNaming(t *testing.T, store *chstore.Store, names []string) uint64 {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := store.DB().Raw().Query(ctx, `SELECT table, name, type FROM system.columns
+	rows, err := store.DB().Driver().Query(ctx, `SELECT table, name, type FROM system.columns
 WHERE database = currentDatabase() AND (type = 'String' OR type = 'Array(String)')
 AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT LIKE '%View')`)
 	if err != nil {
@@ -343,7 +343,7 @@ func TestRefreshWholePerson(t *testing.T) {
 	j.hit(t0.Add(2*time.Hour), "dev-a", "pageview", nil, 0)
 	j.sameStored("full refresh")
 	var full uint8
-	if err := store.DB().Raw().QueryRow(context.Background(), "SELECT argMax(full, upto) FROM refreshes WHERE site_id = 'shop' AND kind = 'people'").Scan(&full); err != nil || full != 1 {
+	if err := store.DB().Driver().QueryRow(context.Background(), "SELECT argMax(full, upto) FROM refreshes WHERE site_id = 'shop' AND kind = 'people'").Scan(&full); err != nil || full != 1 {
 		t.Errorf("last refresh full %d %v, want 1", full, err)
 	}
 	none := j.s.Query("shop")

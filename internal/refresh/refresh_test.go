@@ -23,7 +23,7 @@ func TestRecordRefreshDropsOldDays(t *testing.T) {
 		t.Fatal("a site never refreshed must be rebuilt whole")
 	}
 	old := w.Now.Add(-refresh.TouchedKeep - 3*24*time.Hour)
-	b, err := store.DB().Raw().PrepareBatch(ctx, "INSERT INTO people_touched (site_id, visitor_id, touched_at)")
+	b, err := store.DB().Driver().PrepareBatch(ctx, "INSERT INTO people_touched (site_id, visitor_id, touched_at)")
 	if err != nil {
 		t.Fatal(err)
 	}

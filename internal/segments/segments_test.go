@@ -270,7 +270,7 @@ func TestNotOpened(t *testing.T) {
 	s := reader(t, store)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
-	raw := store.DB().Raw()
+	raw := store.DB().Driver()
 	insert := func(sql string, rows ...[]any) {
 		t.Helper()
 		b, err := raw.PrepareBatch(ctx, sql)

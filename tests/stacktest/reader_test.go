@@ -25,7 +25,7 @@ func TestReaderRefusesWrites(t *testing.T) {
 		t.Fatalf("reader on %s, want %s", r.Database(), cfg.Database)
 	}
 	var n uint64
-	if err := r.Raw().QueryRow(ctx, "SELECT count() FROM refreshes").Scan(&n); err != nil {
+	if err := r.Driver().QueryRow(ctx, "SELECT count() FROM refreshes").Scan(&n); err != nil {
 		t.Fatalf("read as %s: %v", ReaderUser, err)
 	}
 	for _, sql := range []string{
@@ -34,14 +34,14 @@ func TestReaderRefusesWrites(t *testing.T) {
 		"CREATE TABLE probe (x UInt8) ENGINE = Memory",
 		"SET max_threads = 1",
 	} {
-		err := r.Raw().Exec(ctx, sql)
+		err := r.Driver().Exec(ctx, sql)
 		var ex *clickhouse.Exception
 		// 164: READONLY.
 		if !errors.As(err, &ex) || ex.Code != 164 {
 			t.Errorf("%s as %s: %v, want ClickHouse's readonly refusal (164)", sql, ReaderUser, err)
 		}
 	}
-	b, err := r.Raw().PrepareBatch(ctx, "INSERT INTO refreshes (site_id, kind, upto, written, full)")
+	b, err := r.Driver().PrepareBatch(ctx, "INSERT INTO refreshes (site_id, kind, upto, written, full)")
 	if err == nil {
 		err = b.Append("shop", "people", time.Now(), uint64(1), uint8(0))
 	}

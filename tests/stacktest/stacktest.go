@@ -101,7 +101,7 @@ func ClickHouse(t testing.TB) (chstore.Config, *chstore.Store) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := store.DB().Raw().Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.Database); err != nil {
+		if err := store.DB().Driver().Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.Database); err != nil {
 			t.Logf("cleanup: %v", err)
 		}
 		store.Close()
@@ -138,7 +138,7 @@ func Reader(t testing.TB, store *chstore.Store) *chsql.Conn {
 func Count(t testing.TB, store *chstore.Store, query string, args ...any) uint64 {
 	t.Helper()
 	var n uint64
-	if err := store.DB().Raw().QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+	if err := store.DB().Driver().QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n

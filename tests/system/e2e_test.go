@@ -185,7 +185,7 @@ func browserShop(t *testing.T) (store *chstore.Store, collector, ops, shop strin
 
 // logEvents prints what did arrive, to make a failure readable.
 func logEvents(t *testing.T, store *chstore.Store) {
-	rows, err := store.DB().Raw().Query(context.Background(),
+	rows, err := store.DB().Driver().Query(context.Background(),
 		"SELECT type, url_path, toString(count()) FROM events GROUP BY type, url_path ORDER BY type, url_path")
 	if err != nil {
 		t.Log(err)

@@ -101,7 +101,7 @@ func isCall(call *ast.CallExpr, pkg, fn string) bool {
 // TestStatementsRegistered: the programs send SQL only through the
 // registry. chsql.New takes a literal name (so this check and the
 // coverage check can find it), the driver is opened only in internal/chsql,
-// and Raw() (the driver under a chsql.Conn) is for tests, their helpers
+// and Driver() (the driver under a chsql.Conn) is for tests, their helpers
 // (tests/) and the bench tool.
 func TestStatementsRegistered(t *testing.T) {
 	names := registeredNames(t)
@@ -118,9 +118,9 @@ func TestStatementsRegistered(t *testing.T) {
 			if !inChsql && (isCall(call, "clickhouse", "Open") || isCall(call, "clickhouse", "OpenDB")) {
 				t.Errorf("%s: opens ClickHouse around internal/chsql", path)
 			}
-			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Raw" && len(call.Args) == 0 &&
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Driver" && len(call.Args) == 0 &&
 				!inChsql && !strings.HasPrefix(path, "cmd/bench/") && !strings.HasPrefix(path, "tests/") {
-				t.Errorf("%s: calls Raw(), which is for tests and the bench tool: register the statement with chsql.New", path)
+				t.Errorf("%s: calls Driver(), which is for tests and the bench tool: register the statement with chsql.New", path)
 			}
 			return true
 		})
