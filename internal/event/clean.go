@@ -108,9 +108,15 @@ func AppendShortURL(dst, u []byte, max int) []byte {
 		need += otherBytes(query, limit)
 	}
 	// A head too long for what is kept loses its end, never in the middle
-	// of an escape or a character.
-	if len(head) > max-need {
-		head = cutHead(head, max-need)
+	// of an escape or a character; it keeps at least half the room, so that
+	// campaign parameters too long to fit beside it (a tag of kilobytes)
+	// never take the page's host and path: those are then left out below.
+	headRoom := max - need
+	if headRoom < max/2 {
+		headRoom = max / 2
+	}
+	if len(head) > headRoom {
+		head = cutHead(head, headRoom)
 	}
 	start := len(dst)
 	dst = append(dst, head...)
