@@ -60,7 +60,7 @@ func New(cacheSize int) *Enricher {
 // send a buyer back to the shop: a return from them continues the visit,
 // it is not a new source. -ignore-referrers replaces the list.
 var DefaultIgnoredReferrers = []string{
-	"paypal.com", "checkout.stripe.com", "klarna.com", "mollie.com", "adyen.com",
+	"paypal.com", "checkout.stripe.com", "hooks.stripe.com", "klarna.com", "mollie.com", "adyen.com",
 	"sofort.com", "pay.google.com", "payments.amazon.com",
 }
 

@@ -26,6 +26,7 @@ func TestInternalReferrers(t *testing.T) {
 		// Payment providers' return pages, by default.
 		{"https://shop.example/thanks", "https://www.paypal.com/checkoutnow?token=1", "(internal)", "(internal)"},
 		{"https://shop.example/thanks", "https://checkout.stripe.com/c/pay/cs_1", "(internal)", "(internal)"},
+		{"https://shop.example/thanks", "https://hooks.stripe.com/redirect/authenticate/src_1", "(internal)", "(internal)"},
 		{"https://shop.example/", "https://www.shop-other.example/", "shop-other.example", "referral"},
 	}
 	en := New(10)
