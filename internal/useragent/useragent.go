@@ -43,6 +43,11 @@ func IsBot(ua []byte) bool {
 	return crawlerdetect.IsCrawler(withoutDeviceModel(string(ua)))
 }
 
+// WithoutDeviceModel is ua with an Android device model blanked (see
+// withoutDeviceModel), for rules that look for words a phone's name may
+// hold ("bot", "spider", a vendor's name).
+func WithoutDeviceModel(ua string) string { return withoutDeviceModel(ua) }
+
 // withoutDeviceModel blanks the device model in the first comment of an
 // Android user agent: "(Linux; Android 13; CUBOT P80)" becomes
 // "(Linux; Android 13; )", and "(Linux; U; Android 12; en-us; ROBOT X

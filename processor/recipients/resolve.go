@@ -7,12 +7,12 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 
 	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/internal/links"
+	"footfall/internal/useragent"
 	"footfall/processor/chstore"
 )
 
@@ -170,10 +170,6 @@ var readingProxies = []string{"googleimageproxy", "ggpht.com", "yahoomailproxy"}
 var scanners = []string{"barracuda", "mimecast", "proofpoint", "symantec", "messagelabs", "trendmicro", "fortinet", "sophos",
 	"cisco", "ironport", "safelinks", "python", "curl", "wget", "go-http-client", "java/", "okhttp", "headless", "spider", "crawl", "scanner"}
 
-// robot is "bot" as a word or a product name ("Googlebot/2.1", "(bot)"),
-// not inside a device's name (a CUBOT phone reads its mail too).
-var robot = regexp.MustCompile(`bot[/;)]|\bbot\b`)
-
 // appleMail is 17.0.0.0/8, where Apple Mail Privacy Protection fetches
 // every image of a mail when it arrives, read or not.
 var appleMail = netip.MustParsePrefix("17.0.0.0/8")
@@ -181,7 +177,9 @@ var appleMail = netip.MustParsePrefix("17.0.0.0/8")
 // OpenKind tells, from the user agent and the (anonymised) address of a
 // pixel fetch, who fetched it.
 func OpenKind(ua, ip string) string {
-	l := strings.ToLower(ua)
+	// A phone's model may hold any word ("POWER BOT", "Spider-Man
+	// Edition", "Cisco Webex Desk"): the rules below never read it.
+	l := strings.ToLower(useragent.WithoutDeviceModel(ua))
 	for _, p := range readingProxies {
 		if strings.Contains(l, p) {
 			return OpenProxy
@@ -198,8 +196,8 @@ func OpenKind(ua, ip string) string {
 			return OpenScanner
 		}
 	}
-	if robot.MatchString(l) {
-		return OpenScanner
+	if useragent.IsBot([]byte(ua)) {
+		return OpenScanner // a crawler of the maintained list
 	}
 	return OpenHuman
 }

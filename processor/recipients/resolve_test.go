@@ -19,6 +19,10 @@ func TestOpenKind(t *testing.T) {
 		{"Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) GoogleImageProxy", "74.125.0.0", OpenProxy},
 		// A phone whose name holds "bot" reads its mail; robots do not.
 		{"Mozilla/5.0 (Linux; Android 13; CUBOT P80) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36", "203.0.113.0", OpenHuman},
+		{"Mozilla/5.0 (Linux; Android 11; POWER BOT Build/RP1A.200720.011; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.144 Mobile Safari/537.36", "203.0.113.0", OpenHuman},
+		{"Mozilla/5.0 (Linux; Android 12; Bot-Phone) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36", "203.0.113.0", OpenHuman},
+		{"Mozilla/5.0 (Linux; Android 13; Spider-Man Edition) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36", "203.0.113.0", OpenHuman},
+		{"Mozilla/5.0 (Linux; Android 10; Cisco Webex Desk Build/QP1A.190711.020) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", "203.0.113.0", OpenHuman},
 		{"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "66.249.66.0", OpenScanner},
 		{"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", "157.55.39.0", OpenScanner},
 	}
