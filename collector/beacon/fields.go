@@ -32,12 +32,13 @@ func (s *scratch) setKey(e *event.Event, f event.Field, amount bool, v []byte) e
 	return s.set(e, f, v)
 }
 
-// set stores v in field f of e. Free text is cleaned (see event.Clean) and
+// set stores v in field f of e. Free text is cleaned (see event.Clean; a
+// user or order id with such bytes is refused by event.Set instead) and
 // a URL longer than its field is shortened keeping its campaign parameters
 // (event.AppendShortURL), both into the arena, before event.Set checks it.
 func (s *scratch) set(e *event.Event, f event.Field, v []byte) error {
 	switch spec := &event.Specs[f]; spec.Kind {
-	case event.Text, event.Key:
+	case event.Text:
 		v = s.clean(v, false)
 	case event.Link:
 		v = s.clean(v, true)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -128,6 +129,19 @@ func TestSet(t *testing.T) {
 	}
 	if err := e.Set(Title, []byte("aé")[:2]); err != nil || len(e.F[Title]) != 2 {
 		t.Errorf("short text must be kept as is")
+	}
+	// A user or order id with bytes that are not UTF-8, or a NUL, is
+	// refused: cleaned, O\xff and O\xfe would be one order.
+	for _, bad := range []struct {
+		f Field
+		v string
+	}{{OrderID, "O\xff"}, {OrderID, "O\xfe"}, {UserID, "ann\x00@x.example"}, {UserID, "\xc3(@x.example"}} {
+		if err := e.Set(bad.f, []byte(bad.v)); err == nil || !strings.Contains(err.Error(), "not UTF-8") {
+			t.Errorf("%s %q: %v, want refused", Specs[bad.f].Key, bad.v, err)
+		}
+	}
+	if err := e.Set(OrderID, []byte("Commande-é-1")); err != nil {
+		t.Errorf("an order id in UTF-8 refused: %v", err)
 	}
 }
 

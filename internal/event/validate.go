@@ -19,6 +19,11 @@ func (e *Event) Set(f Field, v []byte) error {
 		if len(v) > s.MaxLen {
 			return fieldError{f, fmt.Sprintf("is longer than %d bytes", s.MaxLen)}
 		}
+		// Refused, not cleaned: two ids that differ only in their invalid
+		// bytes would become one person or one order.
+		if !Clean(v) {
+			return fieldError{f, "holds bytes that are not UTF-8 text, or a NUL"}
+		}
 	case Ident:
 		if len(v) > s.MaxLen {
 			return fieldError{f, "is longer than the limit"}
