@@ -30,7 +30,7 @@ test: stack chdb sdk-deps fmt-check build
 
 ## test-compat: replay what the last make test recorded on ClickHouse 18.16 and on current ClickHouse (chDB), compare
 test-compat: chdb
-	FOOTFALL_SQL_RECORD=$(SQL_RECORD) $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) -tags compat -run TestCurrentClickHouse -v ./internal/chsql/compat
+	FOOTFALL_SQL_RECORD=$(SQL_RECORD) $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) -tags compat -run 'TestCurrentClickHouse|TestNormalise|TestSameError' -v ./internal/chsql/compat
 
 ## sdk: rebuild sdk-js/dist (commit the result: the collector embeds it)
 sdk: sdk-deps

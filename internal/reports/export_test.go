@@ -1,0 +1,25 @@
+package reports
+
+import "slices"
+
+// Shapes lists what a report can be composed of, for the test that sends
+// every shape (shapes_test.go): the dimensions (event and session ones),
+// the filter operators, the metrics and the intervals of a series.
+func Shapes() (dimensions, ops, metricNames, intervalNames []string) {
+	for k := range dims {
+		dimensions = append(dimensions, k)
+	}
+	for k := range sessionDims {
+		dimensions = append(dimensions, k)
+	}
+	for k := range metrics {
+		metricNames = append(metricNames, k)
+	}
+	for k := range intervals {
+		intervalNames = append(intervalNames, k)
+	}
+	slices.Sort(dimensions)
+	slices.Sort(metricNames)
+	slices.Sort(intervalNames)
+	return dimensions, slices.Clone(filterOps), metricNames, intervalNames
+}
