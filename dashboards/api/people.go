@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/csvexport"
 	"footfall/internal/event"
 	"footfall/internal/profiles"
 )
@@ -279,7 +279,7 @@ func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var file spool
 	defer file.Close()
-	out := csv.NewWriter(&file)
+	out := csvexport.NewWriter(&file)
 	out.Write([]string{"time", "person", "visitor_id", "purpose", "granted", "source", "wording", "ip"})
 	err := a.each(ctx, qLedger, chsql.Args{"site": site, "purpose": purpose}, func(scan func(...any) error) error {
 		var at time.Time

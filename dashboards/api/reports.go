@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/csvexport"
 	"footfall/internal/reports"
 )
 
@@ -52,7 +52,7 @@ func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, strings.ReplaceAll(name, ":", "-")))
-	out := csv.NewWriter(w)
+	out := csvexport.NewWriter(w)
 	out.Write(t.Columns)
 	line := make([]string, len(t.Columns))
 	for _, row := range t.Rows {

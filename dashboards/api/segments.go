@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"footfall/internal/csvexport"
 	"footfall/internal/profiles"
 	"footfall/internal/segments"
 )
@@ -249,7 +249,7 @@ func (a *API) exportCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	var file spool
 	defer file.Close()
-	out := csv.NewWriter(&file)
+	out := csvexport.NewWriter(&file)
 	out.Write(csvHeader)
 	const page = 5000
 	after := ""
@@ -283,7 +283,7 @@ func (a *API) exportCSV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *API) writeCSV(ctx context.Context, out *csv.Writer, site string, batch []profiles.Person) error {
+func (a *API) writeCSV(ctx context.Context, out *csvexport.Writer, site string, batch []profiles.Person) error {
 	keys := make([]string, len(batch))
 	for i, p := range batch {
 		keys[i] = p.Key

@@ -40,6 +40,12 @@ type Config struct {
 	CollectorURL string
 	Commission   api.Commission
 	Ops          ops.Config
+	// ReadTimeout bounds reading a whole request, body included;
+	// WriteTimeout a response, from the end of its request's headers (an
+	// export of a large segment must fit); IdleTimeout a keep-alive
+	// connection between requests. Without them a slow or idle client
+	// holds a connection and its goroutine for ever.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
 // RegisterFlags declares the dashboards' flags on fs, with their defaults.
@@ -54,6 +60,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CollectorURL, "collector-url", "http://127.0.0.1:8080", "the collector's public address, which newsletter links and pixels point to")
 	c.Commission.RegisterFlags(fs)
 	c.Ops.RegisterFlags(fs, "dashboards", "127.0.0.1:9103")
+	fs.DurationVar(&c.ReadTimeout, "dashboards-read-timeout", 30*time.Second, "longest time to read a request, body included (a recipient import)")
+	fs.DurationVar(&c.WriteTimeout, "dashboards-write-timeout", 10*time.Minute, "longest time to answer a request, from the end of its headers (a large export)")
+	fs.DurationVar(&c.IdleTimeout, "dashboards-idle-timeout", 2*time.Minute, "longest time a keep-alive connection stays open between requests")
 }
 
 // ReadUser is the ClickHouse user the reads connect as.
@@ -116,7 +125,8 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		p.closeDB()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout}
 	go func() { p.served <- p.srv.Serve(p.ln) }()
 	return p, nil
 }
