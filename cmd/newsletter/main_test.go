@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"footfall/internal/links"
 )
 
 // TestRewriteTellsWhatItLeftUntracked: the CLI signs what the API signs and
@@ -17,7 +19,8 @@ func TestRewriteTellsWhatItLeftUntracked(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs.String())
 	}
 	want := "https%3A%2F%2Fshop.example%2Fp%3Fa%3D1%26b%3D2%26utm_campaign%3Dspring%26utm_medium%3Demail%26utm_source%3Dnewsletter%23avis"
-	if !strings.Contains(out.String(), "https://t.example/c/{{ff_token}}/1?u="+want+"&amp;s=") {
+	id := links.LinkID("spring", "https://shop.example/p?a=1&b=2&utm_campaign=spring&utm_medium=email&utm_source=newsletter#avis")
+	if !strings.Contains(out.String(), "https://t.example/c/{{ff_token}}/"+id+"?u="+want+"&amp;s=") {
 		t.Errorf("out:\n%s", out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(errs.String()), "\n")

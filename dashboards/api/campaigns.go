@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -81,11 +80,11 @@ func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 
 // addRecipients answers POST /api/v1/campaigns/{id}/recipients?site=: a
 // CSV (Content-Type text/csv; a header line naming email and optionally
-// external_id) or JSON {"recipients": [{"email", "external_id"}],
-// "consent_wording": "..."}. The valid rows are imported and each other
-// row is named with its line (of the CSV, or place in the list) and
-// why: {"added", "sent", "rejected": [{"line", "email", "reason"}]}. Sent
-// is the number of recipients.
+// external_id; imports.ReadCSV says how it is read) or JSON {"recipients":
+// [{"email", "external_id"}], "consent_wording": "..."}. The valid rows
+// are imported and each other row is named with its line (of the CSV, or
+// place in the list) and why: {"added", "sent", "rejected": [{"line",
+// "email", "reason"}]}. Sent is the number of recipients.
 func (wr *writer) addRecipients(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
 	defer cancel()
@@ -98,24 +97,20 @@ func (wr *writer) addRecipients(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body: %w", err))
 		return
 	}
-	var in struct {
-		Recipients     []campaigns.Recipient `json:"recipients"`
-		ConsentWording string                `json:"consent_wording"`
-	}
+	var in []campaigns.Recipient
+	var wording string
 	var unread []imports.Rejected
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
-		in.Recipients, unread, err = readRecipientsCSV(body)
-		in.ConsentWording = r.URL.Query().Get("consent_wording")
+		in, unread, err = imports.ReadCSV(body)
+		wording = r.URL.Query().Get("consent_wording")
 	} else {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&in)
+		in, wording, unread, err = imports.ReadJSON(body)
 	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	res, err := wr.importer.Add(ctx, c, in.Recipients, in.ConsentWording)
+	res, err := wr.importer.Add(ctx, c, in, wording)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -138,55 +133,6 @@ type importAnswer struct {
 	Added    int                `json:"added"`
 	Sent     int                `json:"sent"`
 	Rejected []imports.Rejected `json:"rejected"`
-}
-
-// readRecipientsCSV reads an import's CSV: the recipients with their
-// lines, and the rows that could not be read, each with its line and why.
-// Only a file without a usable header line is refused whole.
-func readRecipientsCSV(body []byte) ([]campaigns.Recipient, []imports.Rejected, error) {
-	rd := csv.NewReader(bytes.NewReader(body))
-	rd.FieldsPerRecord = -1
-	rd.LazyQuotes = true // a stray quote inside a field is that character, as spreadsheets write it
-	rd.ReuseRecord = true
-	head, err := rd.Read()
-	if err != nil {
-		return nil, nil, fmt.Errorf("csv: %w", err)
-	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
-	}
-	ei, ok := col["email"]
-	if !ok {
-		return nil, nil, errors.New("csv: the header line must name an email column")
-	}
-	xi, hasX := col["external_id"]
-	var out []campaigns.Recipient
-	var bad []imports.Rejected
-	for {
-		rec, err := rd.Read()
-		if err == io.EOF {
-			return out, bad, nil
-		}
-		line, _ := rd.FieldPos(0)
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			bad = append(bad, imports.Rejected{Line: pe.StartLine, Reason: "unreadable CSV: " + pe.Err.Error()})
-			continue
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("csv line %d: %w", line, err)
-		}
-		if ei >= len(rec) {
-			bad = append(bad, imports.Rejected{Line: line, Reason: "no email column on this line"})
-			continue
-		}
-		r := campaigns.Recipient{Email: rec[ei], Line: line}
-		if hasX && xi < len(rec) {
-			r.ExternalID = rec[xi]
-		}
-		out = append(out, r)
-	}
 }
 
 // recipientLinks is a recipient with the links an e-mail tool merges in.

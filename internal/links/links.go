@@ -9,6 +9,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -63,6 +64,26 @@ func (s *Signer) mac(parts ...string) string {
 		m.Write([]byte{0})
 	}
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// LinkIDLen is the length of a link's id.
+const LinkIDLen = 12
+
+var linkIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// LinkID is the id of campaign's link to target (its tagged URL, the one
+// signed): 60 bits of SHA-256 over both, in lower-case base32. It depends
+// on nothing else, so every rewrite of the campaign's mail (a second
+// version, the text part, the API or the CLI) gives a target the id it
+// had, and two targets never share an id (the odds are 1 in 10^18 for a
+// pair) without any list of links kept between rewrites. The same target
+// twice in one mail is one link: the report counts its clicks together.
+func LinkID(campaign, target string) string {
+	h := sha256.New()
+	h.Write([]byte(campaign))
+	h.Write([]byte{0})
+	h.Write([]byte(target))
+	return linkIDEncoding.EncodeToString(h.Sum(nil)[:8])[:LinkIDLen]
 }
 
 // ClickSig signs a link of a campaign to target. The token is left out so

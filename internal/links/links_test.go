@@ -41,12 +41,15 @@ func TestRewriteSignsEveryWebLink(t *testing.T) {
 		t.Errorf("pixel missing or misplaced:\n%s", out)
 	}
 	// Every click link carries a signature that checks, and only for its target.
-	clicks := regexp.MustCompile(`https://t\.shop\.example/c/\{\{ff_token\}\}/(\d+)\?u=([^&"']+)&amp;s=([^"']+)`).FindAllStringSubmatch(out, -1)
+	clicks := regexp.MustCompile(`https://t\.shop\.example/c/\{\{ff_token\}\}/([a-z2-7]{12})\?u=([^&"']+)&amp;s=([^"']+)`).FindAllStringSubmatch(out, -1)
 	if len(clicks) != 3 {
 		t.Fatalf("%d click links in\n%s", len(clicks), out)
 	}
-	for _, c := range clicks {
+	for i, c := range clicks {
 		target, _ := url.QueryUnescape(c[2])
+		if c[1] != ls[i].ID || c[1] != LinkID("spring-26", target) {
+			t.Errorf("link %d: id %s in the HTML, %s listed, want LinkID of its target", i+1, c[1], ls[i].ID)
+		}
 		if !s.CheckClick(c[1], target, c[3]) {
 			t.Errorf("link %s: signature does not check", c[1])
 		}
@@ -59,7 +62,7 @@ func TestRewriteSignsEveryWebLink(t *testing.T) {
 		t.Error("a signature from another secret checks")
 	}
 	p := Personalize(out, "AAAAAAAAAAAAAAAAAAAAAA")
-	if strings.Contains(p, TokenPlaceholder) || !strings.Contains(p, "/c/AAAAAAAAAAAAAAAAAAAAAA/1?") {
+	if strings.Contains(p, TokenPlaceholder) || !strings.Contains(p, "/c/AAAAAAAAAAAAAAAAAAAAAA/"+ls[0].ID+"?") {
 		t.Errorf("personalized:\n%s", p)
 	}
 	if _, err := s.Rewrite(in, "not a url", "c"); err == nil {
@@ -190,7 +193,7 @@ func TestRewriteSaysWhatItLeftUntracked(t *testing.T) {
 		t.Errorf("tracked %v", got)
 	}
 	if !strings.Contains(res.HTML, `<!--[if mso]>
-<v:roundrect href="https://t.example/c/{{ff_token}}/1?u=`) || !strings.Contains(res.HTML, `<!-- <a href="https://shop.example/commented-out"> -->`) ||
+<v:roundrect href="https://t.example/c/{{ff_token}}/`+res.Links[0].ID+`?u=`) || !strings.Contains(res.HTML, `<!-- <a href="https://shop.example/commented-out"> -->`) ||
 		!strings.Contains(res.HTML, `<link href="https://shop.example/style.css" rel=stylesheet>`) {
 		t.Errorf("rewritten:\n%s", res.HTML)
 	}
@@ -220,5 +223,88 @@ func TestWithRecipient(t *testing.T) {
 		if u.Query().Get("ff_rt") != "T" {
 			t.Errorf("%s: ff_rt not in the query", in)
 		}
+	}
+}
+
+// TestRewriteKeepsTheFragment: the fragment is the browser's and stays
+// byte for byte, after the tags, whatever it holds; the signed target is
+// the one the collector redirects to.
+func TestRewriteKeepsTheFragment(t *testing.T) {
+	s, _ := NewSigner("0123456789abcdef")
+	for _, frag := range []string{"#a#b", "#avis", "#", "#50%off", "#caf%C3%A9", "#café", "#/route?x=1&y=%zz", "#:~:text=prix,total",
+		"#a%23b", "#sect[2]", "#top?utm_source=x"} {
+		for _, page := range []string{"https://shop.example/p", "https://shop.example/p?a=1&b=%2F", "https://shop.example/p?"} {
+			res, err := s.Rewrite(`<a href="`+escapeAttr(page+frag)+`">x</a>`, "https://t.example", "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Links) != 1 {
+				t.Errorf("%s: %+v", page+frag, res.Untracked)
+				continue
+			}
+			got := res.Links[0].Target
+			if !strings.HasSuffix(got, "utm_source=newsletter"+frag) || strings.Count(got, "#") != strings.Count(frag, "#") {
+				t.Errorf("%s: %s, want the tags then %s", page+frag, got, frag)
+			}
+			u, _ := url.Parse(regexp.MustCompile(`href="([^"]+)"`).FindStringSubmatch(res.HTML)[1])
+			clickURL, _ := url.Parse(strings.ReplaceAll(u.String(), "&amp;", "&"))
+			if q := clickURL.Query(); q.Get("u") != got || !s.CheckClick(res.Links[0].ID, q.Get("u"), q.Get("s")) {
+				t.Errorf("%s: the click link carries %q, want %q signed", page+frag, q.Get("u"), got)
+			}
+			if r := WithRecipient(got, "T"); !strings.HasSuffix(r, "&ff_rt=T"+frag) {
+				t.Errorf("%s: with the recipient, %s", page+frag, r)
+			}
+		}
+	}
+}
+
+// TestLinkIDsAcrossRewrites: rewriting a campaign again (a second version,
+// another part) gives each target the id it had, a new target a new id,
+// and never one target's id to another; the same target twice in a mail
+// is one link. Another campaign's links have other ids.
+func TestLinkIDsAcrossRewrites(t *testing.T) {
+	s, _ := NewSigner("0123456789abcdef")
+	ids := func(campaign string, hrefs ...string) map[string][]string {
+		t.Helper()
+		var b strings.Builder
+		for _, h := range hrefs {
+			b.WriteString(`<a href="` + h + "\">x</a>\n")
+		}
+		res, err := s.Rewrite(b.String(), "https://t.example", campaign)
+		if err != nil || len(res.Links) != len(hrefs) {
+			t.Fatalf("%v %+v", err, res)
+		}
+		out := map[string][]string{}
+		for i, l := range res.Links {
+			if len(l.ID) != LinkIDLen || !strings.Contains(res.HTML, "/c/{{ff_token}}/"+l.ID+"?u=") {
+				t.Errorf("link %d: id %q", i, l.ID)
+			}
+			out[hrefs[i]] = append(out[hrefs[i]], l.ID)
+		}
+		return out
+	}
+	const a, b, c, d = "https://shop.example/a", "https://shop.example/b", "https://shop.example/c", "https://shop.example/b#avis"
+	v1 := ids("spring", a, b)
+	v2 := ids("spring", c, b, a, a, d)
+	text := ids("spring", b)
+	if v1[a][0] != v2[a][0] || v1[b][0] != v2[b][0] || text[b][0] != v1[b][0] || v2[a][0] != v2[a][1] {
+		t.Errorf("a target's id changed: v1 %v, v2 %v, text part %v", v1, v2, text)
+	}
+	seen := map[string]string{}
+	for _, m := range []map[string][]string{v1, v2, text} {
+		for href, list := range m {
+			for _, id := range list {
+				if other, ok := seen[id]; ok && other != href {
+					t.Errorf("id %s names both %s and %s", id, other, href)
+				}
+				seen[id] = href
+			}
+		}
+	}
+	if len(seen) != 4 {
+		t.Errorf("%d ids for 4 targets: %v", len(seen), seen)
+	}
+	if other := ids("autumn", a); other[a][0] == v1[a][0] {
+		t.Errorf("two campaigns share link id %s", v1[a][0])
 	}
 }

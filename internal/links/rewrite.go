@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -37,18 +36,13 @@ const (
 	ReasonNotWeb      = "not a web link (%s): only http and https links are tracked"
 	ReasonAnchor      = "an anchor in the mail itself"
 	ReasonRelative    = "not an absolute URL: a mail has no page to resolve it against"
-	ReasonMergeField  = "holds a merge field of the e-mail tool, filled per recipient after signing: its signature would not check"
+	ReasonMergeField  = "merge field of a mail tool: filled in per recipient after signing, so its signature would not check"
 	ReasonAlready     = "already a link through the collector"
 	ReasonEmpty       = "empty href"
 	ReasonMalformed   = "not a valid URL: %v"
 	ReasonTaggingFail = "its query string cannot take the campaign's tags"
 	ReasonUnreadTag   = "its tag could not be read to replace the href"
 )
-
-// mergeFieldMarks open the merge fields of common e-mail tools: {{...}}
-// (Mustache, Handlebars, Liquid, listmonk, ours), {%...%} (Jinja, Liquid),
-// *|...|* (Mailchimp), %%...%% (Salesforce), [[...]], <%...%>, ${...}.
-var mergeFieldMarks = []string{"{{", "{%", "*|", "%%", "[[", "<%", "${"}
 
 // tracked says whether an element's href is a link a reader clicks: <a>,
 // image maps' <area>, and the VML shapes of Outlook's buttons
@@ -60,7 +54,9 @@ func tracked(tag string) bool {
 // Rewrite returns html with every http(s) link replaced by a signed click
 // link through base (the collector's public address), UTM tags added to
 // the target (source newsletter, medium email, campaign), and an open
-// pixel before </body>. Links are numbered in order of appearance; the
+// pixel before </body>. Each link's id is LinkID of its target, so
+// rewriting the campaign again (a second version, the text part) gives a
+// target the id it had and never gives its id to another target; the
 // token is TokenPlaceholder. An href is read as a browser reads it: HTML's
 // tokenizer decodes every character reference an attribute value may hold
 // (named, decimal, hexadecimal; a named one without ";" before "=" or a
@@ -172,15 +168,13 @@ func (rw *rewriter) tag(raw, href string, line int) string {
 		return skip(ReasonEmpty)
 	case target[0] == '#':
 		return skip(ReasonAnchor)
-	case strings.Contains(target, TokenPlaceholder):
+	case MergeField(target):
 		return skip(ReasonMergeField)
 	}
-	for _, m := range mergeFieldMarks {
-		if strings.Contains(target, m) {
-			return skip(ReasonMergeField)
-		}
-	}
-	u, err := url.Parse(target)
+	// The fragment is the browser's: it stays byte for byte, after the
+	// query (url.URL would re-escape it: #a#b would become #a%23b).
+	beforeFrag, frag, hasFrag := strings.Cut(target, "#")
+	u, err := url.Parse(beforeFrag)
 	switch {
 	case err != nil:
 		return skip(fmt.Sprintf(ReasonMalformed, err))
@@ -197,19 +191,22 @@ func (rw *rewriter) tag(raw, href string, line int) string {
 	if !ok {
 		return skip(ReasonTaggingFail)
 	}
+	if hasFrag {
+		tagged += "#" + frag
+	}
 	start, end, ok := hrefSpan(raw)
 	if !ok { // the tokenizer found an href the lexer below did not: leave it
 		return skip(ReasonUnreadTag)
 	}
-	id := strconv.Itoa(len(rw.out.Links) + 1)
+	id := LinkID(rw.campaign, tagged)
 	rw.out.Links = append(rw.out.Links, Link{ID: id, Line: line, Target: tagged})
 	click := rw.base + "/c/" + TokenPlaceholder + "/" + id + "?u=" + url.QueryEscape(tagged) + "&s=" + rw.s.ClickSig(id, tagged)
 	return raw[:start] + `"` + escapeAttr(click) + `"` + raw[end:]
 }
 
-// addTags adds the campaign's UTM tags that target lacks after its own
-// query, which stays byte for byte (order and spelling of parameters are
-// the site's business), before any fragment.
+// addTags adds the campaign's UTM tags that u lacks after its own query,
+// which stays byte for byte (order and spelling of parameters are the
+// site's business); u has no fragment, which the caller puts back.
 func addTags(u *url.URL, campaign string) (string, bool) {
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {

@@ -121,3 +121,47 @@ func TestImportIsNoVisit(t *testing.T) {
 		}
 	}
 }
+
+// TestImportRefusesBytesThatAreNotText: an address or external id with a
+// byte that is not UTF-8, or a NUL, is refused with its line and reason,
+// as the collector refuses such a user id, never stored raw nor cleaned
+// (ann\xff and ann\xfe would become one person); what is stored is the
+// address normalised as every user id is, so the person signing in on the
+// site with it in another case is the recipient.
+func TestImportRefusesBytesThatAreNotText(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	ctx := context.Background()
+	c, err := campaigns.NewStore(store.DB()).Save(ctx, campaigns.Campaign{Site: "shop", Name: "Bytes", SentAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []campaigns.Recipient{
+		{Email: "ann\xff@x.example"}, {Email: "ann\xfe@x.example"}, {Email: "bob\x00@x.example"}, {Email: "cy\ufffd@x.example"},
+		{Email: "\xe9lise@x.example"}, {Email: "ok@x.example", ExternalID: "id\xff"}, {Email: " Dee@X.Example\u00a0", ExternalID: "7"},
+	}
+	res, err := imports.NewImporter(store).Add(ctx, c, in, "nl-v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, r := range res.Rejected {
+		lines = append(lines, fmt.Sprint(r.Line))
+		if !strings.Contains(r.Reason, "not UTF-8") {
+			t.Errorf("line %d: reason %q", r.Line, r.Reason)
+		}
+	}
+	if strings.Join(lines, " ") != "1 2 3 4 5 6" || len(res.Added) != 1 {
+		t.Errorf("rejected lines %v, added %+v", lines, res.Added)
+	}
+	list, err := campaigns.NewStore(store.DB()).Recipients(ctx, c)
+	if err != nil || len(list) != 1 || list[0].Email != "dee@x.example" || list[0].ExternalID != "7" {
+		t.Errorf("stored %+v, %v", list, err)
+	}
+	if n := stacktest.Count(t, store, "SELECT count() FROM events WHERE site_id = 'shop' AND ingest = 'email' AND user_id != 'dee@x.example'"); n != 0 {
+		t.Errorf("%d events of refused rows", n)
+	}
+	p, _, err := profiles.NewStore(store.DB(), profiles.DefaultRules).Get(ctx, "shop", profiles.Ref{UserID: "DEE@x.example"})
+	if err != nil || p.Class != profiles.ClassSubscriber {
+		t.Errorf("dee signing in as DEE@x.example: class %q, %v; want the imported subscriber", p.Class, err)
+	}
+}

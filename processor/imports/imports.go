@@ -49,15 +49,17 @@ type Result struct {
 	Rejected []Rejected
 }
 
-// Add imports recipients into c. Addresses are normalised; one
-// already in the campaign keeps its token. A row whose address is not an
-// e-mail address is left out and reported, the rest imported. Each new
-// recipient also gets an email_sent event at the send time, so they are a
-// person (visitor id 'u:' + address) that segments can select before they
-// ever open a mail. With consentWording set, the sender states that these
-// recipients agreed to the campaign's purpose in those words: a subscribe
-// to that list, which the consent ledger records (source "import") and
-// which makes them subscribers. An import is no visit: its events are
+// Add imports recipients into c. Addresses are normalised as every user
+// id is (event.NormalizeUser); one already in the campaign keeps its
+// token. A row whose address is not an e-mail address, or whose address
+// or external id holds bytes that are not UTF-8 text (refused, not
+// cleaned, as the collector refuses such ids), is left out and reported,
+// the rest imported. Each new recipient also gets an email_sent event at
+// the send time, so they are a person (visitor id 'u:' + address) that
+// segments can select before they ever open a mail. With consentWording
+// set, the sender states that these recipients agreed to the campaign's
+// purpose in those words: a subscribe to that list, which the consent
+// ledger records (source "import") and which makes them subscribers. An import is no visit: its events are
 // stored with ingest 'email', which no traffic figure counts.
 func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaigns.Recipient, consentWording string) (Result, error) {
 	var res Result
@@ -78,8 +80,8 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 		if line == 0 {
 			line = i + 1
 		}
-		email := event.NormalizeUser(r.Email)
-		if why := campaigns.CheckEmail(email); why != "" {
+		email, why := checkRecipient(r)
+		if why != "" {
 			res.Rejected = append(res.Rejected, Rejected{Line: line, Email: r.Email, Reason: why})
 			continue
 		}

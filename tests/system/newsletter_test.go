@@ -3,6 +3,7 @@ package system
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"footfall/internal/links"
 	"footfall/internal/profiles"
 	"footfall/processor/derive"
+	"footfall/processor/imports"
 	"footfall/tests/stacktest"
 )
 
@@ -188,9 +190,14 @@ func TestNewsletterEndToEnd(t *testing.T) {
 		rep.ROI == nil || *rep.ROI != 1 {
 		t.Errorf("report %+v", rep)
 	}
-	if len(rep.Links) != 2 || rep.Links[0].Link != "1" || rep.Links[0].Clicks != 1 || rep.Links[1].Clicks != 3 || rep.Links[1].Clicked != 2 ||
-		!strings.HasPrefix(rep.Links[1].URL, "https://shop.example/new?") {
-		t.Errorf("links %+v", rep.Links)
+	perLink := map[string]campaigns.LinkClicks{}
+	for _, l := range rep.Links {
+		perLink[l.Link] = l
+	}
+	sale, nw := perLink[rewritten.Links[0].ID], perLink[rewritten.Links[1].ID]
+	if len(rep.Links) != 2 || sale.Clicks != 1 || !strings.HasPrefix(sale.URL, "https://shop.example/sale?") ||
+		nw.Clicks != 3 || nw.Clicked != 2 || !strings.HasPrefix(nw.URL, "https://shop.example/new?") {
+		t.Errorf("links %+v, want %+v", rep.Links, rewritten.Links)
 	}
 	var cmp []campaigns.Report
 	if code := call("GET", "/api/v1/campaigns-compare?site=shop&ids=spring-sale", "", &cmp); code != 200 || len(cmp) != 1 || cmp[0].Clicks != 4 {
@@ -241,5 +248,147 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	call("GET", "/api/v1/profile?site=shop&email=a@x.example", "", &prof)
 	if prof.Class != "customer" || prof.Orders != 1 || prof.Devices != 2 {
 		t.Errorf("a: %+v", prof.Person)
+	}
+}
+
+// TestNewsletterImportAndLinksAsToolsWriteThem: through the dashboards API,
+// the collector, Kafka, the processor and ClickHouse: a recipients CSV as
+// Excel writes it in France (";", a byte order mark, CRLF) with two quotes
+// left open and an address that is not UTF-8 imports every other row and
+// names those three with their lines; a JSON import's address that is not
+// UTF-8 is refused, not stored. Two versions of the mail, rewritten one
+// after the other, give a link the same id in both, a new link a new id,
+// and the report counts each link's clicks under its own URL; a
+// fragment with a "#" in it reaches the reader as linked; merge fields of
+// mail tools are left untracked, each named with its line.
+func TestNewsletterImportAndLinksAsToolsWriteThem(t *testing.T) {
+	const secret = "newsletter-link-secret"
+	s := newStack(t, 1)
+	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0")
+	_, base := s.startCollector(t, func(c *app.Config) { c.LinkSecret = secret })
+	signer, _ := links.NewSigner(secret)
+	mux := http.NewServeMux()
+	api.New(stacktest.Reader(t, s.store), s.store, api.Config{Token: "tok", Rules: profiles.DefaultRules, Links: signer, CollectorURL: base}).Register(mux)
+	dash := httptest.NewServer(mux)
+	defer dash.Close()
+	auth := []string{"Authorization", "Bearer tok"}
+	call := func(method, path, body string, into any, header ...string) int {
+		t.Helper()
+		code, resp := send(t, method, dash.URL+path, body, append(auth, header...)...)
+		if into != nil {
+			if err := json.Unmarshal([]byte(resp), into); err != nil {
+				t.Fatalf("%s %s: %d %s", method, path, code, resp)
+			}
+		}
+		return code
+	}
+	if code := call("POST", "/api/v1/campaigns", `{"site":"shop","name":"Autumn"}`, nil); code != 201 {
+		t.Fatalf("create campaign: %d", code)
+	}
+
+	csv := "\ufeffNom;E-mail;external_id\r\n" +
+		"Ann;ann@x.example;1\r\n" +
+		"\"Bob;bob@x.example;2\r\n" + // line 3: a quote left open, closed by nothing that CSV reads
+		"Cy;cy@x.example;3\r\n" +
+		"Dee; DEE@X.Example ;4\r\n" +
+		"Eve;eve\xff@x.example;5\r\n" + // line 6: not UTF-8 (Windows-1252, say)
+		"Fay;\"fay@x.example\";6\r\n" +
+		"Gus;gus@x.example;\"7\r\n" + // line 8: a quote left open to the end
+		"Hal;hal@x.example;8\r\n"
+	var imported struct {
+		Added, Sent int
+		Rejected    []imports.Rejected
+	}
+	if code := call("POST", "/api/v1/campaigns/autumn/recipients?site=shop", csv, &imported, "Content-Type", "text/csv; charset=utf-8"); code != 200 {
+		t.Fatalf("import: %d %+v", code, imported)
+	}
+	var lines []string
+	for _, r := range imported.Rejected {
+		lines = append(lines, fmt.Sprint(r.Line))
+	}
+	if imported.Added != 5 || imported.Sent != 5 || strings.Join(lines, " ") != "3 6 8" ||
+		!strings.Contains(imported.Rejected[0].Reason, "quote") || !strings.Contains(imported.Rejected[1].Reason, "not UTF-8") {
+		t.Errorf("import: %+v, want 5 added and lines 3, 6 and 8 rejected", imported)
+	}
+	body := "{\"recipients\":[{\"email\":\"ivy\xff@x.example\"},{\"email\":\"Jo@X.example\",\"external_id\":\"10\"}]}"
+	if code := call("POST", "/api/v1/campaigns/autumn/recipients?site=shop", body, &imported); code != 200 || imported.Added != 1 ||
+		len(imported.Rejected) != 1 || imported.Rejected[0].Line != 1 || !strings.Contains(imported.Rejected[0].Reason, "not UTF-8") {
+		t.Errorf("JSON import: %d %+v", code, imported)
+	}
+	var stored []campaigns.Recipient
+	call("GET", "/api/v1/campaigns/autumn/recipients?site=shop", "", &stored)
+	var got []string
+	tok := map[string]string{}
+	for _, r := range stored {
+		got = append(got, r.Email+"/"+r.ExternalID)
+		tok[strings.Split(r.Email, "@")[0]] = r.Token
+	}
+	if strings.Join(got, " ") != "ann@x.example/1 cy@x.example/3 dee@x.example/4 fay@x.example/6 hal@x.example/8 jo@x.example/10" {
+		t.Errorf("recipients in ClickHouse: %v", got)
+	}
+	if n := stacktest.Count(t, s.store, "SELECT count() FROM recipients WHERE campaign_id = 'autumn' AND (position(email, '\\xFF') > 0 OR position(email, '\xef\xbf\xbd') > 0)"); n != 0 {
+		t.Errorf("%d addresses with bytes that are not UTF-8 stored", n)
+	}
+
+	rewrite := func(html string) links.Rewritten {
+		t.Helper()
+		var res links.Rewritten
+		if code := call("POST", "/api/v1/campaigns/autumn/rewrite?site=shop&format=json", html, &res); code != 200 {
+			t.Fatalf("rewrite: %d", code)
+		}
+		return res
+	}
+	v1 := rewrite("<body>\n<a href=\"https://shop.example/p#a#b\">p</a>\n<a href=\"https://shop.example/q\">q</a>\n" +
+		"<a href=\"{contactfield=email}\">m</a>\n<a href=\"%UNSUBSCRIBELINK%\">u</a>\n<a href=\"[unsubscribe]\">u</a>\n" +
+		"<a href=\"https://shop.example/me?e=[email]\">u</a>\n<a href=\"{{ unsubscribe_link }}\">u</a>\n<a href=\"{% unsubscribe %}\">u</a>\n</body>")
+	v2 := rewrite("<body>\n<a href=\"https://shop.example/r\">r</a>\n<a href=\"https://shop.example/q\">q</a>\n<a href=\"https://shop.example/p#a#b\">p</a>\n</body>")
+	if len(v1.Links) != 2 || len(v2.Links) != 3 || len(v1.Untracked) != 6 {
+		t.Fatalf("rewrites: %+v %+v", v1, v2)
+	}
+	for i, u := range v1.Untracked {
+		if u.Line != i+4 || !strings.HasPrefix(u.Reason, "merge field of a mail tool") {
+			t.Errorf("untracked %+v, want a merge field on line %d", u, i+4)
+		}
+	}
+	p, q, r := v1.Links[0], v1.Links[1], v2.Links[0]
+	if v2.Links[1].ID != q.ID || v2.Links[2].ID != p.ID || r.ID == p.ID || r.ID == q.ID || p.ID == q.ID {
+		t.Errorf("link ids: v1 %+v, v2 %+v", v1.Links, v2.Links)
+	}
+	if p.Target != "https://shop.example/p?utm_campaign=autumn&utm_medium=email&utm_source=newsletter#a#b" {
+		t.Errorf("target %s", p.Target)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	click := func(who string, l links.Link) string {
+		t.Helper()
+		u := base + "/c/" + tok[who] + "/" + l.ID + "?u=" + url.QueryEscape(l.Target) + "&s=" + signer.ClickSig(l.ID, l.Target)
+		resp, err := noRedirect.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 302 {
+			t.Fatalf("click %s on %s: %d", who, l.Target, resp.StatusCode)
+		}
+		return resp.Header.Get("Location")
+	}
+	if loc := click("ann", p); loc != "https://shop.example/p?utm_campaign=autumn&utm_medium=email&utm_source=newsletter&ff_rt="+tok["ann"]+"#a#b" {
+		t.Errorf("ann lands on %s", loc)
+	}
+	click("fay", q)
+	click("dee", v2.Links[1])
+	click("cy", r)
+	stacktest.WaitCount(t, s.store, 20*time.Second, 4, "SELECT count() FROM events WHERE ingest = 'email' AND type = 'email_click' AND utm_campaign = 'autumn'")
+	var rep campaigns.Report
+	if code := call("GET", "/api/v1/campaigns/autumn/report?site=shop", "", &rep); code != 200 {
+		t.Fatalf("report: %d", code)
+	}
+	want := map[string]string{p.ID: p.Target + " 1 1", q.ID: q.Target + " 2 2", r.ID: r.Target + " 1 1"}
+	for _, l := range rep.Links {
+		if w := want[l.Link]; w != fmt.Sprintf("%s %d %d", l.URL, l.Clicks, l.Clicked) {
+			t.Errorf("link %s: %s %d clicks by %d, want %s", l.Link, l.URL, l.Clicks, l.Clicked, w)
+		}
+	}
+	if len(rep.Links) != 3 || rep.Clicks != 4 {
+		t.Errorf("report links %+v", rep.Links)
 	}
 }
