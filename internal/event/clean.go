@@ -170,42 +170,9 @@ func cutHead(head []byte, n int) []byte {
 	return head
 }
 
-// campaignPair reports whether a query parameter is one the reports read.
+// campaignPair reports whether a query parameter is a campaign parameter
+// (LandingParam).
 func campaignPair(p []byte) bool {
 	k, _, _ := bytes.Cut(p, []byte("="))
 	return CampaignParam(k)
-}
-
-// CampaignParam reports whether a landing URL's query parameter named k
-// says where the visit came from: a utm_* tag, an affiliate, a ref, a
-// newsletter recipient token (ff_rt) or an ad platform's click id.
-// Case is ignored.
-func CampaignParam(k []byte) bool {
-	if len(k) > 32 {
-		return false
-	}
-	var buf [32]byte
-	l := buf[:len(k)]
-	for i, c := range k {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		l[i] = c
-	}
-	if bytes.HasPrefix(l, []byte("utm_")) {
-		return true
-	}
-	// Click ids: gclid, fbclid, dclid, yclid, ttclid, twclid, msclkid,
-	// gbraid, wbraid, irclickid...
-	for _, suffix := range []string{"clid", "clkid", "braid", "clickid"} {
-		if bytes.HasSuffix(l, []byte(suffix)) {
-			return true
-		}
-	}
-	switch string(l) {
-	case "aff", "affiliate", "affiliate_id", "ref", "ff_rt",
-		"li_fat_id", "epik", "sccid", "rdt_cid", "s_kwcid", "ef_id", "mc_cid", "_kx":
-		return true
-	}
-	return false
 }

@@ -150,14 +150,27 @@ func (e *Event) Reset() {
 // Get returns field f as a string (allocating); for tests and cold paths.
 func (e *Event) Get(f Field) string { return string(e.F[f]) }
 
-// FieldByKey finds the Field whose wire key is key.
+// FieldByKey finds the Field whose wire key is key, case ignored
+// (UTM_SOURCE is utm_source).
 func FieldByKey(key []byte) (Field, bool) {
-	// Comparing lengths first keeps this cheap; string(key) in a comparison
-	// does not allocate.
 	for i := range Specs {
-		if len(Specs[i].Key) == len(key) && Specs[i].Key == string(key) {
+		if len(Specs[i].Key) == len(key) && equalFoldASCII(Specs[i].Key, key) {
 			return Field(i), true
 		}
 	}
 	return 0, false
+}
+
+// equalFoldASCII reports whether lower, a lower-case key, is b in any case.
+func equalFoldASCII(lower string, b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
