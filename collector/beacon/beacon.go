@@ -204,7 +204,7 @@ func (h *Handler) pixel(ctx *fasthttp.RequestCtx) {
 	defer h.put(s)
 	e := s.next()
 	if err := s.setQuery(e, ctx.URI().QueryString()); err != nil {
-		h.reject(ctx, epPixel, fasthttp.StatusBadRequest, rsInvalid, err)
+		h.reject(ctx, epPixel, fasthttp.StatusBadRequest, invalidReason(err), err)
 		return
 	}
 	if len(e.F[event.Type]) == 0 {
@@ -234,7 +234,7 @@ func (h *Handler) beacon(ctx *fasthttp.RequestCtx) {
 	s := h.get()
 	defer h.put(s)
 	if err := h.parseBody(ctx, s, false); err != nil {
-		h.reject(ctx, epBeacon, fasthttp.StatusBadRequest, rsInvalid, err)
+		h.reject(ctx, epBeacon, fasthttp.StatusBadRequest, invalidReason(err), err)
 		return
 	}
 	h.respondEvents(ctx, s, epBeacon, event.IngestBeacon)
@@ -255,7 +255,7 @@ func (h *Handler) api(ctx *fasthttp.RequestCtx) {
 	s := h.get()
 	defer h.put(s)
 	if err := h.parseBody(ctx, s, true); err != nil {
-		h.reject(ctx, epAPI, fasthttp.StatusBadRequest, rsInvalid, err)
+		h.reject(ctx, epAPI, fasthttp.StatusBadRequest, invalidReason(err), err)
 		return
 	}
 	for i := range s.events {

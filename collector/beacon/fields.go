@@ -1,35 +1,113 @@
 package beacon
 
 import (
+	"strconv"
+
 	"footfall/internal/event"
 )
 
-// Every endpoint sets an event's fields through set, addProp and keyOf, so
-// a value means the same whichever door it came in by: the pixel takes
+// Every endpoint sets an event's fields through keyOf, setKey and addProp,
+// so a key means the same whichever door it came in by: the pixel takes
 // every key the JSON endpoints take, and text is cleaned the same way.
 
-// keyOf finds what a query parameter or JSON key names: a field, or the
-// revenue (amount says so). Fields only the collector sets (the client's
-// address and user agent) count only for a trusted caller.
-func keyOf(k []byte, trusted bool) (f event.Field, amount, ok bool) {
+// keyKind is what a hit's key (a pixel's query parameter, a JSON event's
+// key) names.
+type keyKind uint8
+
+const (
+	// keyField is a field (its name in any case: UTM_SOURCE is utm_source).
+	keyField keyKind = iota
+	// keyAmount is the revenue.
+	keyAmount
+	// keyAlias is a landing URL's campaign parameter with a field of its
+	// own under another name (aff is the affiliate, gclid a click_id,
+	// mtm_source Matomo's utm_source): it fills that field unless the hit
+	// sets the field itself.
+	keyAlias
+	// keyLanding is a campaign parameter with no field (ref, ff_rt,
+	// mc_cid...): the snippet carries the landing's with the session, and
+	// the processor reads them from the landing URL (url), so it is taken
+	// and not stored.
+	keyLanding
+	// keyCacheBuster is a key that starts with "_" (_=1712345): the
+	// caller's own, such as a cache buster, taken and not stored.
+	keyCacheBuster
+)
+
+// hitKey is what keyOf found.
+type hitKey struct {
+	kind keyKind
+	f    event.Field
+}
+
+// keyOf finds what a query parameter or JSON key names. Fields only the
+// collector sets (the client's address and user agent) count only for a
+// trusted caller. A key that names nothing is refused: a value sent under
+// a wrong name is never accepted and dropped.
+func keyOf(k []byte, trusted bool) (hitKey, error) {
 	if string(k) == "revenue" {
-		return 0, true, true
+		return hitKey{kind: keyAmount}, nil
 	}
-	f, ok = event.FieldByKey(k)
-	if !ok || !event.Specs[f].Client && !trusted {
-		return 0, false, false
+	if f, ok := event.FieldByKey(k); ok {
+		if !event.Specs[f].Client && !trusted {
+			return hitKey{}, collectorFieldError{event.Specs[f].Key}
+		}
+		return hitKey{kind: keyField, f: f}, nil
 	}
-	return f, false, true
+	if p := event.LandingParam(k); p != nil {
+		if p.Field < event.NumFields {
+			return hitKey{kind: keyAlias, f: p.Field}, nil
+		}
+		return hitKey{kind: keyLanding}, nil
+	}
+	if len(k) > 0 && k[0] == '_' {
+		return hitKey{kind: keyCacheBuster}, nil
+	}
+	return hitKey{}, unknownKeyError{string(truncateKey(k))}
 }
 
 // setKey sets what keyOf found to v.
-func (s *scratch) setKey(e *event.Event, f event.Field, amount bool, v []byte) error {
-	if amount {
+func (s *scratch) setKey(e *event.Event, k hitKey, v []byte) error {
+	switch k.kind {
+	case keyField:
+		return s.set(e, k.f, v)
+	case keyAmount:
 		var err error
 		e.Revenue, err = event.ParseAmount(v)
 		return err
+	case keyAlias:
+		if len(e.F[k.f]) > 0 {
+			return nil // the field itself, or an earlier alias, says it
+		}
+		return s.set(e, k.f, v)
 	}
-	return s.set(e, f, v)
+	return nil
+}
+
+// unknownKeyError is a key that is no field, no prop and no campaign
+// parameter: refused with its name, so that a value sent under a wrong
+// name (value= for revenue, a typo) is seen at once.
+type unknownKeyError struct{ key string }
+
+func (e unknownKeyError) Error() string {
+	return "unknown key " + strconv.Quote(e.key) + ": not a field; a custom value goes in props (p." + e.key +
+		" on the pixel), a cache buster's name starts with _"
+}
+
+// collectorFieldError is ip or user_agent from a browser: those the
+// collector takes from the connection.
+type collectorFieldError struct{ key string }
+
+func (e collectorFieldError) Error() string {
+	return e.key + " is taken from the connection; only the server API (/api/v1/events) may send it"
+}
+
+// truncateKey bounds a key quoted in an answer.
+func truncateKey(k []byte) []byte {
+	if len(k) > 64 {
+		return k[:64]
+	}
+	return k
 }
 
 // set stores v in field f of e. Free text is cleaned (see event.Clean; a

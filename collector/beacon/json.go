@@ -102,8 +102,9 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-// parseEvent reads one JSON object into a new event of s. Unknown keys are
-// ignored so that an older collector keeps taking a newer snippet's events.
+// parseEvent reads one JSON object into a new event of s. A key that names
+// nothing is refused (keyOf); the snippet is served by the collector it
+// sends to, so their keys agree.
 func (h *Handler) parseEvent(s *scratch, v *fastjson.Value, trusted bool) error {
 	o, err := v.Object()
 	if err != nil {
@@ -123,22 +124,28 @@ func (h *Handler) setJSON(s *scratch, e *event.Event, k []byte, v *fastjson.Valu
 	if string(k) == "props" {
 		return setProps(s, e, v)
 	}
-	f, amount, ok := keyOf(k, trusted)
-	if !ok || v.Type() == fastjson.TypeNull {
-		return nil
+	key, err := keyOf(k, trusted)
+	if err != nil {
+		return err
 	}
-	if amount {
+	if v.Type() == fastjson.TypeNull {
+		return nil // null is no value, as if the key were absent
+	}
+	if key.kind == keyAmount {
 		raw, err := scalar(s, v)
 		if err != nil {
 			return fmt.Errorf("revenue: %w", err)
 		}
-		return s.setKey(e, f, amount, raw)
+		return s.setKey(e, key, raw)
+	}
+	if key.kind == keyLanding || key.kind == keyCacheBuster {
+		return nil
 	}
 	b, err := v.StringBytes()
 	if err != nil {
-		return fieldTypeError{event.Specs[f].Key}
+		return fieldTypeError{string(truncateKey(k))}
 	}
-	return s.set(e, f, b)
+	return s.setKey(e, key, b)
 }
 
 // setProps reads a flat object of custom properties; numbers and booleans
@@ -185,6 +192,7 @@ var (
 	errUnauthorized = errors.New("missing or unknown API key: send Authorization: Bearer <site key>")
 	errWrongSite    = errors.New("this API key may not write to that site")
 	errUnknownSite  = errors.New("unknown site")
+	errNoName       = errors.New("a query parameter without a name (=value)")
 )
 
 type fieldTypeError struct{ key string }

@@ -2,6 +2,7 @@ package beacon
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,10 +36,24 @@ const (
 	rsUnauthorized
 	rsMethod
 	rsHeadersTooLarge
+	// rsUnknownKey is a key that names nothing (see keyOf), apart from
+	// other invalid input: after a deploy, it is the sign of a sender that
+	// disagrees with the collector on the fields.
+	rsUnknownKey
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"invalid", "too_large", "queue_full", "shutting_down", "unauthorized", "method", "headers_too_large"}
+var reasonNames = [numReasons]string{"invalid", "too_large", "queue_full", "shutting_down", "unauthorized", "method",
+	"headers_too_large", "unknown_key"}
+
+// invalidReason is the reason an input error is counted under.
+func invalidReason(err error) reason {
+	var u unknownKeyError
+	if errors.As(err, &u) {
+		return rsUnknownKey
+	}
+	return rsInvalid
+}
 
 var (
 	acceptedVec = promauto.NewCounterVec(prometheus.CounterOpts{

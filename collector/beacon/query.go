@@ -16,20 +16,25 @@ func (s *scratch) setQuery(e *event.Event, q []byte) error {
 	for len(q) > 0 {
 		var k, v []byte
 		var keyEsc, valEsc bool
-		k, v, keyEsc, valEsc, q = nextQueryArg(q)
+		var hasEq bool
+		k, v, keyEsc, valEsc, hasEq, q = nextQueryArg(q)
 		if len(k) == 0 {
-			continue // "&&", or "=x" whose key no field has
+			if hasEq && len(v) > 0 {
+				return errNoName // "=x": a value without a name
+			}
+			continue // "&&", a trailing "&"
 		}
 		if keyEsc {
 			k = s.decode(k)
 		}
-		prop := len(k) > 2 && k[0] == 'p' && k[1] == '.'
-		var f event.Field
-		var amount bool
+		// p.<key> is a prop; "p." alone is a prop without a key, which
+		// AddProp refuses.
+		prop := len(k) >= 2 && k[0] == 'p' && k[1] == '.'
+		var key hitKey
 		if !prop {
-			var ok bool
-			if f, amount, ok = keyOf(k, false); !ok {
-				continue // unknown parameters (cache busters and the like) are ignored
+			var err error
+			if key, err = keyOf(k, false); err != nil {
+				return err
 			}
 		}
 		if valEsc {
@@ -39,7 +44,7 @@ func (s *scratch) setQuery(e *event.Event, q []byte) error {
 		if prop {
 			err = s.addProp(e, k[2:], v)
 		} else {
-			err = s.setKey(e, f, amount, v)
+			err = s.setKey(e, key, v)
 		}
 		if err != nil {
 			return err
@@ -51,7 +56,7 @@ func (s *scratch) setQuery(e *event.Event, q []byte) error {
 // nextQueryArg splits the first pair off a query string as fasthttp does
 // (pairs end at '&', the key at the first '='), in one pass that also says
 // whether the key and the value hold an escape.
-func nextQueryArg(q []byte) (k, v []byte, keyEsc, valEsc bool, rest []byte) {
+func nextQueryArg(q []byte) (k, v []byte, keyEsc, valEsc, hasEq bool, rest []byte) {
 	eq, end := -1, len(q)
 scan:
 	for i, c := range q {
@@ -76,12 +81,12 @@ scan:
 	}
 	k = q[:end]
 	if eq >= 0 {
-		k, v = q[:eq], q[eq+1:end]
+		k, v, hasEq = q[:eq], q[eq+1:end], true
 	}
 	if end < len(q) {
 		rest = q[end+1:]
 	}
-	return k, v, keyEsc, valEsc, rest
+	return k, v, keyEsc, valEsc, hasEq, rest
 }
 
 // querySpecial marks the bytes nextQueryArg's scan stops at.

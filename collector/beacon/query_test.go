@@ -15,7 +15,7 @@ import (
 func pairsOurs(s *scratch, q []byte) []string {
 	var out []string
 	for len(q) > 0 {
-		k, v, keyEsc, valEsc, rest := nextQueryArg(q)
+		k, v, keyEsc, valEsc, _, rest := nextQueryArg(q)
 		q = rest
 		if keyEsc {
 			k = s.decode(k)
@@ -83,7 +83,7 @@ func FuzzQueryMatchesFasthttp(f *testing.F) {
 func TestPixelQueryDecoding(t *testing.T) {
 	q := &queue{}
 	h := newHandler(q)
-	c := do(h, req{method: "GET", uri: "/p.gif?site=demo&title=Blue+shoes%21&p.col%6Fur=r%C3%A9d&p.raw=%zz+1&sit%65=other&cb=1"})
+	c := do(h, req{method: "GET", uri: "/p.gif?site=demo&title=Blue+shoes%21&p.col%6Fur=r%C3%A9d&p.raw=%zz+1&sit%65=other&_=1"})
 	if c.Response.StatusCode() != 200 || len(q.got) != 1 {
 		t.Fatalf("status %d %s, %d events", c.Response.StatusCode(), c.Response.Body(), len(q.got))
 	}
@@ -107,7 +107,7 @@ func TestPixelQueryDecoding(t *testing.T) {
 // BenchmarkQuery reads a pixel's query string into an event, against
 // fasthttp's Args reading the same pairs (what the collector did before).
 func BenchmarkQuery(b *testing.B) {
-	q := []byte("site=demo&visitor_id=0b6f1d2e-4c1a&url=https%3A%2F%2Fshop.example%2Fp%2F42&referrer=https%3A%2F%2Fwww.google.com%2F&title=Blue+shoes&utm_source=news&p.sku=42&cb=1732357200123")
+	q := []byte("site=demo&visitor_id=0b6f1d2e-4c1a&url=https%3A%2F%2Fshop.example%2Fp%2F42&referrer=https%3A%2F%2Fwww.google.com%2F&title=Blue+shoes&utm_source=news&p.sku=42&_=1732357200123")
 	b.Run("fasthttp-args", func(b *testing.B) {
 		var a fasthttp.Args
 		var e event.Event
