@@ -10,6 +10,7 @@ import (
 
 	"footfall/internal/event"
 	"footfall/internal/geoip"
+	"footfall/internal/urlform"
 	"footfall/internal/useragent"
 )
 
@@ -25,7 +26,7 @@ type Result struct {
 	UTMTerm, UTMContent string
 	Affiliate, ClickID  string
 	// Referrer is the referrer as stored: its path in the readable form
-	// URLPath has (see readablePath).
+	// URLPath has (see urlform.Path).
 	Referrer string
 	UA       useragent.Info
 	Country  string // ISO 3166 code, with a GeoIP database
@@ -43,7 +44,8 @@ type Enricher struct {
 	ua      cache[useragent.Info]
 	geo     *geoip.DB
 	country cache[string]
-	ignored []string // referrer hosts that are not a source, lower case
+	refs    cache[knownHost] // referrer hosts' sources
+	ignored []string         // referrer hosts that are not a source, canonical
 }
 
 // New returns an Enricher caching up to cacheSize user agents. Real traffic
@@ -53,7 +55,7 @@ func New(cacheSize int) *Enricher {
 		cacheSize = 10000
 	}
 	return &Enricher{ua: newCache[useragent.Info](cacheSize), country: newCache[string](cacheSize),
-		ignored: DefaultIgnoredReferrers}
+		refs: newCache[knownHost](cacheSize), ignored: DefaultIgnoredReferrers}
 }
 
 // DefaultIgnoredReferrers are the payment providers whose return pages
@@ -70,7 +72,7 @@ var DefaultIgnoredReferrers = []string{
 func (en *Enricher) IgnoreReferrers(hosts []string) {
 	en.ignored = nil
 	for _, h := range hosts {
-		h = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(h)), "www.")
+		h = strings.TrimPrefix(urlform.Host(strings.TrimSpace(h)), "www.")
 		if h != "" {
 			en.ignored = append(en.ignored, h)
 		}
@@ -89,48 +91,61 @@ func (en *Enricher) Enrich(e *event.Event, r *Result) {
 		ClickID: s(e, event.ClickID),
 	}
 	u := splitURL(s(e, event.URL))
-	r.URLHost, r.URLPath = u.host, readablePath(u.path)
+	r.URLHost, r.URLPath = u.host, urlform.Path(u.path)
 	if r.URLPath == "" && r.URLHost != "" {
 		r.URLPath = "/"
 	}
-	var ref string // the ref= landing parameter, a source name by convention
-	var click *clickKind
-	eachParam(u.query, func(k, v string) {
-		switch k {
-		case "utm_source":
-			setIfEmpty(&r.UTMSource, v)
-		case "utm_medium":
-			setIfEmpty(&r.UTMMedium, v)
-		case "utm_campaign":
-			setIfEmpty(&r.UTMCampaign, v)
-		case "utm_term":
-			setIfEmpty(&r.UTMTerm, v)
-		case "utm_content":
-			setIfEmpty(&r.UTMContent, v)
-		case "aff", "affiliate", "affiliate_id":
+	var l landing
+	var click, tag *event.Param
+	var alias [event.NumFields]string // Matomo's names for the utm tags
+	eachParam(u.query, func(p *event.Param, v string) {
+		switch p.Kind {
+		case event.ParamTag:
+			if p.Field == event.NumFields {
+				return
+			}
+			if strings.HasPrefix(p.Name, "utm_") {
+				setIfEmpty(r.field(p.Field), v)
+			} else {
+				setIfEmpty(&alias[p.Field], v)
+			}
+		case event.ParamAffiliate:
 			setIfEmpty(&r.Affiliate, v)
-		case "ref":
-			ref = v
-		case "ff_rt":
+		case event.ParamRef:
+			l.ref = v
+		case event.ParamRecipient:
 			r.RecipientToken = v
-		default:
+		case event.ParamClickID:
 			// The first click id on the landing names the platform; one
 			// the event carries (the snippet keeps it for the session)
 			// wins as the stored id.
-			if c := clickKindOf(k); c != nil && click == nil {
-				click = c
+			if click == nil {
+				click = p
 				setIfEmpty(&r.ClickID, v)
+			}
+		case event.ParamPlatform:
+			if tag == nil {
+				tag = p
 			}
 		}
 	})
+	for f, v := range alias {
+		if v != "" {
+			setIfEmpty(r.field(event.Field(f)), v)
+		}
+	}
+	l.platform = click
+	if l.platform == nil {
+		l.platform = tag
+	}
 	rawRef := s(e, event.Referrer)
 	ru := splitURL(rawRef)
 	r.ReferrerHost = ru.host
 	r.Referrer = rawRef
-	if p := readablePath(ru.path); p != ru.path {
+	if p := urlform.Path(ru.path); p != ru.path {
 		r.Referrer = canonicalReferrer(rawRef, ru.path, p)
 	}
-	r.Source, r.Medium = en.source(r, ref, click, ru, rawRef)
+	r.Source, r.Medium = en.source(r, l, ru, rawRef)
 	// A shop's backend and a newsletter's pixel or link have no browser to
 	// judge: the server API is trusted, and e-mail events are told apart by
 	// their own rules (campaigns.OpenKind), so neither is ever a bot here.
@@ -160,24 +175,39 @@ type cache[V any] struct {
 func newCache[V any](max int) cache[V] { return cache[V]{young: make(map[string]V), max: max} }
 
 func (c *cache[V]) get(key string, compute func(string) V) V {
-	if v, ok := c.young[key]; ok {
-		return v
-	}
-	v, ok := c.old[key]
+	v, ok := c.peek(key)
 	if !ok {
 		v = compute(key)
+		c.put(key, v)
 	}
+	return v
+}
+
+// peek returns what the cache holds for key, moving it back to the young
+// generation if it was in the old one.
+func (c *cache[V]) peek(key string) (V, bool) {
+	if v, ok := c.young[key]; ok {
+		return v, true
+	}
+	v, ok := c.old[key]
+	if ok {
+		c.put(key, v)
+	}
+	return v, ok
+}
+
+func (c *cache[V]) put(key string, v V) {
 	if len(c.young) >= c.max {
 		c.old, c.young = c.young, make(map[string]V, c.max)
 	}
 	c.young[strings.Clone(key)] = v // key points into a Kafka message
-	return v
 }
 
 type urlParts struct{ host, path, query string }
 
-// splitURL cuts an absolute URL into host (lower-case, without port or
-// credentials), path and query, without url.Parse's allocations.
+// splitURL cuts an absolute URL into host (in its one form, see
+// urlform.Host, without port or credentials), path and query, without
+// url.Parse's allocations.
 func splitURL(raw string) urlParts {
 	var p urlParts
 	i := strings.Index(raw, "://")
@@ -196,7 +226,7 @@ func splitURL(raw string) urlParts {
 	if c := strings.LastIndexByte(host, ':'); c >= 0 && !strings.Contains(host[c:], "]") {
 		host = host[:c]
 	}
-	p.host = lower(host)
+	p.host = urlform.Host(host)
 	rest = rest[end:]
 	if h := strings.IndexByte(rest, '#'); h >= 0 {
 		rest = rest[:h]
@@ -224,22 +254,45 @@ func canonicalReferrer(raw, path, readable string) string {
 	return raw[:j] + readable + raw[j+len(path):]
 }
 
-func eachParam(query string, f func(k, v string)) {
+// eachParam calls f with each campaign parameter of a query string
+// (event.LandingParam, names in any case) that has a value, decoded.
+func eachParam(query string, f func(p *event.Param, v string)) {
 	for query != "" {
 		var kv string
 		kv, query, _ = strings.Cut(query, "&")
 		k, v, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "utm_") && k != "aff" && k != "affiliate" && k != "affiliate_id" &&
-			k != "ref" && k != "ff_rt" && clickKindOf(k) == nil {
+		p := event.LandingParam(k)
+		if p == nil {
 			continue
 		}
 		if u, err := url.QueryUnescape(v); err == nil {
 			v = u
 		}
 		if v != "" {
-			f(k, v)
+			f(p, v)
 		}
 	}
+}
+
+// field is the tag of r that field f fills.
+func (r *Result) field(f event.Field) *string {
+	switch f {
+	case event.UTMSource:
+		return &r.UTMSource
+	case event.UTMMedium:
+		return &r.UTMMedium
+	case event.UTMCampaign:
+		return &r.UTMCampaign
+	case event.UTMTerm:
+		return &r.UTMTerm
+	case event.UTMContent:
+		return &r.UTMContent
+	case event.Affiliate:
+		return &r.Affiliate
+	case event.ClickID:
+		return &r.ClickID
+	}
+	return new(string)
 }
 
 func lower(s string) string {

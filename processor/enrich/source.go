@@ -4,22 +4,43 @@ import (
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
+
+	"footfall/internal/event"
 )
 
+// landing is what a landing URL's query says about where the visit came
+// from, beyond the tags Result holds.
+type landing struct {
+	ref      string       // ref=, a source name by convention
+	platform *event.Param // the first click id, else the first platform tag
+}
+
 // source picks the traffic source and medium, most explicit signal first:
-// campaign tags, then an ad platform's click id, then the ref= parameter,
-// then the referrer.
-func (en *Enricher) source(r *Result, ref string, click *clickKind, refURL urlParts, rawRef string) (string, string) {
+// campaign tags, then an ad platform's click id or tag, then the ref=
+// parameter, then the referrer.
+func (en *Enricher) source(r *Result, l landing, refURL urlParts, rawRef string) (string, string) {
 	switch {
 	case r.UTMSource != "":
-		return strings.ToLower(r.UTMSource), orDefault(strings.ToLower(r.UTMMedium), "(not set)")
-	case click != nil:
-		return click.source, orDefault(strings.ToLower(r.UTMMedium), click.medium)
-	case ref != "":
-		return strings.ToLower(ref), "referral"
+		src := strings.ToLower(r.UTMSource)
+		// A platform that tags its links with its own host and nothing
+		// else (ChatGPT adds utm_source=chatgpt.com) is the source its
+		// referrer would be.
+		if r.UTMMedium == "" && strings.Contains(src, ".") {
+			if k, ok := knownReferrer(strings.TrimPrefix(src, "www."), ""); ok {
+				return k.source, k.medium
+			}
+		}
+		return src, orDefault(strings.ToLower(r.UTMMedium), "(not set)")
+	case l.platform != nil:
+		return l.platform.Source, orDefault(strings.ToLower(r.UTMMedium), l.platform.Medium)
+	case l.ref != "":
+		return strings.ToLower(l.ref), "referral"
 	}
-	if app, ok := strings.CutPrefix(rawRef, "android-app://"); ok {
-		return appSource(app)
+	if app, ok := cutScheme(rawRef, "android-app://"); ok {
+		return appSource(app, false)
+	}
+	if app, ok := cutScheme(rawRef, "ios-app://"); ok {
+		return appSource(app, true)
 	}
 	refHost := refURL.host
 	switch {
@@ -29,12 +50,79 @@ func (en *Enricher) source(r *Result, ref string, click *clickKind, refURL urlPa
 		return "(internal)", "(internal)"
 	}
 	h := strings.TrimPrefix(refHost, "www.")
-	for _, k := range knownReferrers {
-		if h == k.host || strings.HasSuffix(h, "."+k.host) || (k.prefix && strings.HasPrefix(h, k.host)) {
-			return k.source, k.medium
-		}
+	if k, ok := en.knownReferrer(h, refURL.path); ok {
+		return k.source, k.medium
 	}
 	return h, "referral"
+}
+
+// knownReferrer is knownReferrer, the answers for a host remembered (most
+// referrals come from a few hosts). An answer that depends on the path
+// (google.com/imgres is Google Images) is remembered under the host and as
+// much of the path as any listed path is long, which decides it; the host
+// alone then holds a mark that says so.
+func (en *Enricher) knownReferrer(h, path string) (referrerEntry, bool) {
+	k, ok := en.refs.peek(h)
+	if ok && !k.byPath {
+		return k.referrerEntry, k.ok
+	}
+	key := h
+	var buf [160]byte
+	if ok {
+		if len(h)+1+referrers.maxPath > len(buf) {
+			return knownReferrer(h, path)
+		}
+		b := append(append(buf[:0], h...), 0)
+		b = append(b, path[:min(len(path), referrers.maxPath)]...)
+		key = unsafeString(b) // put copies it
+		if k, ok := en.refs.peek(key); ok {
+			return k.referrerEntry, k.ok
+		}
+	}
+	e, found, byPath := knownReferrerByPath(h, path)
+	switch {
+	case !byPath:
+		en.refs.put(h, knownHost{e, found, false})
+	case key == h:
+		en.refs.put(h, knownHost{byPath: true})
+	default:
+		en.refs.put(key, knownHost{e, found, false})
+	}
+	return e, found
+}
+
+// knownHost is a cached answer of knownReferrer.
+type knownHost struct {
+	referrerEntry
+	ok     bool
+	byPath bool // the answer depends on the path: see knownReferrer
+}
+
+// cutScheme is what follows scheme in raw, case ignored.
+func cutScheme(raw, scheme string) (string, bool) {
+	if len(raw) >= len(scheme) && strings.EqualFold(raw[:len(scheme)], scheme) {
+		return raw[len(scheme):], true
+	}
+	return "", false
+}
+
+// knownReferrer names a referrer host (canonical, without www.): our own
+// short list first (webmails, which the maintained list lacks), then the
+// maintained list of search engines, social networks and AI assistants.
+func knownReferrer(h, path string) (referrerEntry, bool) {
+	k, ok, _ := knownReferrerByPath(h, path)
+	return k, ok
+}
+
+// knownReferrerByPath is knownReferrer, and whether its answer depends on
+// the path.
+func knownReferrerByPath(h, path string) (referrerEntry, bool, bool) {
+	for _, k := range ownReferrers {
+		if h == k.host || strings.HasSuffix(h, "."+k.host) || (k.prefix && strings.HasPrefix(h, k.host)) {
+			return referrerEntry{source: k.source, medium: k.medium}, true, false
+		}
+	}
+	return referrers.find(h, path)
 }
 
 // internal reports whether a referral from refHost stays within the site
@@ -60,39 +148,62 @@ func (en *Enricher) internal(refHost, pageHost string) bool {
 // registrable is the host's registrable domain (eTLD+1), or the host itself
 // when it has none (an IP address, localhost, a bare public suffix).
 func registrable(host string) string {
-	d, err := publicsuffix.EffectiveTLDPlusOne(strings.TrimSuffix(host, "."))
+	d, err := publicsuffix.EffectiveTLDPlusOne(host)
 	if err != nil {
 		return host
 	}
 	return d
 }
 
-// appSource names the app an android-app://<package>/ referrer comes from:
-// Android sends that instead of a web referrer when an app opens the link.
-func appSource(rest string) (string, string) {
-	pkg, _, _ := strings.Cut(rest, "/")
-	pkg = lower(pkg)
-	for _, a := range knownApps {
-		if pkg == a.pkg || strings.HasPrefix(pkg, a.pkg+".") {
-			return a.source, a.medium
-		}
+// appSource names the app an android-app://<package>/ referrer (what
+// Android sends when an app opens the link) or an ios-app://<App Store
+// id>/ one comes from: its web counterpart's source and medium when it has
+// one, so the Google app is google / organic like google.com; another app
+// is its package name (or "ios app <id>") / referral.
+func appSource(rest string, ios bool) (string, string) {
+	id, _, _ := strings.Cut(rest, "/")
+	id = lower(id)
+	if ios {
+		id = strings.TrimPrefix(id, "id")
 	}
-	if pkg == "" {
+	if id == "" {
 		return "(direct)", "(none)"
 	}
-	return pkg, "referral"
+	for _, a := range knownApps {
+		match := id == a.android || strings.HasPrefix(id, a.android+".")
+		if ios {
+			match = a.ios != "" && id == a.ios
+		}
+		if !match {
+			continue
+		}
+		if a.host != "" {
+			if k, ok := knownReferrer(a.host, ""); ok {
+				return k.source, k.medium
+			}
+		}
+		return a.source, a.medium
+	}
+	if !ios {
+		// The maintained list names some apps by package too.
+		if k, ok := referrers.lookup(id, ""); ok {
+			return k.source, k.medium
+		}
+		return id, "referral"
+	}
+	return "ios app " + id, "referral"
 }
 
 type known struct {
 	host           string
-	prefix         bool // match "google." in google.fr, google.co.uk
+	prefix         bool // match "webmail." in webmail.provider.example
 	source, medium string
 }
 
-// knownReferrers names the search engines, webmails and social networks
-// whose referrals a shop sees most. Webmail first: mail.google.com is not
-// Google search.
-var knownReferrers = []known{
+// ownReferrers are what the maintained list (referrers.go) lacks: the
+// webmails, before anything else since mail.google.com is not Google
+// search; Google Ads' display clicks; messengers' web apps and short links.
+var ownReferrers = []known{
 	{"mail.google.com", false, "gmail", "email"},
 	{"outlook.live.com", false, "outlook", "email"},
 	{"outlook.office.com", false, "outlook", "email"},
@@ -102,126 +213,76 @@ var knownReferrers = []known{
 	{"mail.aol.com", false, "aol mail", "email"},
 	{"webmail.", true, "webmail", "email"},
 	{"googleads.g.doubleclick.net", false, "google", "cpc"},
-	{"google.", true, "google", "organic"},
-	{"bing.com", false, "bing", "organic"},
-	{"duckduckgo.com", false, "duckduckgo", "organic"},
-	{"search.yahoo.com", false, "yahoo", "organic"},
-	{"search.brave.com", false, "brave", "organic"},
-	{"ecosia.org", false, "ecosia", "organic"},
-	{"qwant.com", false, "qwant", "organic"},
-	{"baidu.com", false, "baidu", "organic"},
-	{"yandex.", true, "yandex", "organic"},
-	{"ya.ru", false, "yandex", "organic"},
-	{"naver.com", false, "naver", "organic"},
-	{"seznam.cz", false, "seznam", "organic"},
-	{"startpage.com", false, "startpage", "organic"},
-	{"perplexity.ai", false, "perplexity", "referral"},
-	{"chatgpt.com", false, "chatgpt", "referral"},
-	{"facebook.com", false, "facebook", "social"},
-	{"fb.me", false, "facebook", "social"},
+	{"whatsapp.com", false, "whatsapp", "social"},
+	{"wa.me", false, "whatsapp", "social"},
 	{"messenger.com", false, "facebook", "social"},
-	{"instagram.com", false, "instagram", "social"},
-	{"threads.net", false, "threads", "social"},
-	{"t.co", false, "twitter", "social"},
-	{"twitter.com", false, "twitter", "social"},
-	{"x.com", false, "twitter", "social"},
-	{"linkedin.com", false, "linkedin", "social"},
-	{"lnkd.in", false, "linkedin", "social"},
-	{"pinterest.", true, "pinterest", "social"},
 	{"pin.it", false, "pinterest", "social"},
-	{"reddit.com", false, "reddit", "social"},
-	{"youtube.com", false, "youtube", "social"},
-	{"youtu.be", false, "youtube", "social"},
-	{"tiktok.com", false, "tiktok", "social"},
-	{"snapchat.com", false, "snapchat", "social"},
-	{"bsky.app", false, "bluesky", "social"},
-	{"mastodon.social", false, "mastodon", "social"},
-	{"news.ycombinator.com", false, "hacker news", "social"},
-	{"web.whatsapp.com", false, "whatsapp", "social"},
-	{"web.telegram.org", false, "telegram", "social"},
+	{"t.me", false, "telegram", "social"},
+	{"line.me", false, "line", "social"},
+	{"slack.com", false, "slack", "social"},
 }
 
-type app struct{ pkg, source, medium string }
-
-// knownApps names the Android apps behind android-app:// referrers, with
-// the source and medium their web counterparts have above, so that a
-// search from the Google app and one from google.com are one source.
-var knownApps = []app{
-	{"com.google.android.googlequicksearchbox", "google", "organic"},
-	{"com.google.android.gm", "gmail", "email"},
-	{"com.google.android.apps.searchlite", "google", "organic"},
-	{"com.google.android.youtube", "youtube", "social"},
-	{"com.google.android.apps.youtube", "youtube", "social"},
-	{"com.microsoft.bing", "bing", "organic"},
-	{"com.duckduckgo.mobile.android", "duckduckgo", "organic"},
-	{"ru.yandex.searchplugin", "yandex", "organic"},
-	{"com.yandex.browser", "yandex", "organic"},
-	{"com.microsoft.office.outlook", "outlook", "email"},
-	{"com.yahoo.mobile.client.android.mail", "yahoo mail", "email"},
-	{"ch.protonmail.android", "proton mail", "email"},
-	{"com.samsung.android.email", "email", "email"},
-	{"com.facebook.katana", "facebook", "social"},
-	{"com.facebook.lite", "facebook", "social"},
-	{"com.facebook.orca", "facebook", "social"},
-	{"com.instagram.android", "instagram", "social"},
-	{"com.instagram.barcelona", "threads", "social"},
-	{"com.twitter.android", "twitter", "social"},
-	{"com.linkedin.android", "linkedin", "social"},
-	{"com.pinterest", "pinterest", "social"},
-	{"com.reddit.frontpage", "reddit", "social"},
-	{"com.zhiliaoapp.musically", "tiktok", "social"},
-	{"com.ss.android.ugc.trill", "tiktok", "social"},
-	{"com.snapchat.android", "snapchat", "social"},
-	{"com.whatsapp", "whatsapp", "social"},
-	{"org.telegram.messenger", "telegram", "social"},
-	{"jp.naver.line.android", "line", "social"},
-	{"com.discord", "discord", "social"},
-	{"com.slack", "slack", "social"},
-	{"xyz.blueskyweb.app", "bluesky", "social"},
-}
-
-// clickKind is what an ad platform's click id says: the platform adds it
-// to every ad click (auto-tagging), so it names the source without tags.
-type clickKind struct {
-	param          string // lower case
+// app is an app that opens links: its Android package, its App Store id,
+// and the web host it stands for (looked up as a referrer), or else a
+// source of its own.
+type app struct {
+	android, ios   string
+	host           string
 	source, medium string
 }
 
-// clickIDs lists the click ids of the major ad platforms, from each
-// platform's documentation of its auto-tagging. Keys are matched without
-// regard to case (Snapchat documents ScCid). fbclid is added by Facebook
-// and Instagram to every outbound link, ads or not, so it says social;
-// srsltid marks Google's free shopping listings, so it says organic.
-var clickIDs = []clickKind{
-	{"gclid", "google", "cpc"},     // Google Ads
-	{"gbraid", "google", "cpc"},    // Google Ads, iOS app-to-web
-	{"wbraid", "google", "cpc"},    // Google Ads, iOS web-to-app
-	{"dclid", "google", "display"}, // Campaign Manager 360, Display & Video 360
-	{"srsltid", "google", "organic"},
-	{"msclkid", "bing", "cpc"},       // Microsoft Advertising
-	{"fbclid", "facebook", "social"}, // Meta
-	{"ttclid", "tiktok", "cpc"},      // TikTok Ads
-	{"li_fat_id", "linkedin", "cpc"},
-	{"twclid", "twitter", "cpc"}, // X Ads
-	{"sccid", "snapchat", "cpc"},
-	{"epik", "pinterest", "cpc"},
-	{"yclid", "yandex", "cpc"},   // Yandex Direct
-	{"rdt_cid", "reddit", "cpc"}, // Reddit Ads
-	{"qclid", "quora", "cpc"},
-	{"obclid", "outbrain", "cpc"},
-	{"tblci", "taboola", "cpc"},
-	{"irclickid", "impact", "affiliate"},
-}
-
-// clickKindOf returns the click id kind a query parameter names, or nil.
-func clickKindOf(k string) *clickKind {
-	if len(k) < 4 || len(k) > 10 {
-		return nil
-	}
-	for i := range clickIDs {
-		if strings.EqualFold(k, clickIDs[i].param) {
-			return &clickIDs[i]
-		}
-	}
-	return nil
+// knownApps are the apps behind android-app:// and ios-app:// referrers
+// that a shop sees most, each the source its web counterpart is, so that a
+// search from the Google app and one from google.com are one source.
+// Browsers that come with their maker's search engine (Brave, Ecosia,
+// DuckDuckGo) are that engine; other browsers (opening a link from their
+// start page or news feed) are their own source.
+var knownApps = []app{
+	{android: "com.google.android.googlequicksearchbox", ios: "284815942", host: "google.com"},
+	{android: "com.google.android.apps.searchlite", host: "google.com"}, // Google Go
+	{android: "com.google.android.gm", ios: "422689480", host: "mail.google.com"},
+	{android: "com.google.android.apps.maps", ios: "585027354", host: "maps.google.com"},
+	{android: "com.google.android.apps.magazines", host: "news.google.com"}, // Google News
+	{android: "com.google.android.youtube", ios: "544007664", host: "youtube.com"},
+	{android: "com.google.android.apps.youtube", host: "youtube.com"},
+	{android: "com.google.android.apps.bard", host: "gemini.google.com"},
+	{android: "com.microsoft.bing", ios: "345323231", host: "bing.com"},
+	{android: "com.microsoft.copilot", host: "copilot.microsoft.com"},
+	{android: "com.openai.chatgpt", ios: "6448311069", host: "chatgpt.com"},
+	{android: "ai.perplexity.app.android", host: "perplexity.ai"},
+	{android: "com.anthropic.claude", host: "claude.ai"},
+	{android: "com.duckduckgo.mobile.android", ios: "663592361", host: "duckduckgo.com"},
+	{android: "com.ecosia.android", ios: "670881887", host: "ecosia.org"},
+	{android: "com.brave.browser", ios: "1052879175", host: "search.brave.com"},
+	{android: "ru.yandex.searchplugin", host: "yandex.ru"},
+	{android: "com.yandex.browser", host: "yandex.ru"},
+	{android: "com.android.chrome", ios: "535886823", source: "chrome", medium: "referral"},
+	{android: "org.mozilla.firefox", ios: "989804926", source: "firefox", medium: "referral"},
+	{android: "com.sec.android.app.sbrowser", source: "samsung internet", medium: "referral"},
+	{android: "com.microsoft.emmx", ios: "1288723196", source: "edge", medium: "referral"},
+	{android: "com.opera.browser", ios: "1411869974", source: "opera", medium: "referral"},
+	{android: "com.opera.mini.native", source: "opera", medium: "referral"},
+	{android: "com.opera.gx", source: "opera", medium: "referral"},
+	{android: "com.microsoft.office.outlook", ios: "951937596", host: "outlook.live.com"},
+	{android: "com.yahoo.mobile.client.android.mail", host: "mail.yahoo.com"},
+	{android: "ch.protonmail.android", host: "mail.proton.me"},
+	{android: "com.samsung.android.email", source: "email", medium: "email"},
+	{android: "com.facebook.katana", ios: "284882215", host: "facebook.com"},
+	{android: "com.facebook.lite", host: "facebook.com"},
+	{android: "com.facebook.orca", ios: "454638411", host: "messenger.com"},
+	{android: "com.instagram.android", ios: "389801252", host: "instagram.com"},
+	{android: "com.instagram.barcelona", ios: "6446901002", host: "threads.net"},
+	{android: "com.twitter.android", ios: "333903271", host: "twitter.com"},
+	{android: "com.linkedin.android", ios: "288429040", host: "linkedin.com"},
+	{android: "com.pinterest", ios: "429047995", host: "pinterest.com"},
+	{android: "com.reddit.frontpage", ios: "1064216828", host: "reddit.com"},
+	{android: "com.zhiliaoapp.musically", ios: "835599320", host: "tiktok.com"},
+	{android: "com.ss.android.ugc.trill", host: "tiktok.com"},
+	{android: "com.snapchat.android", ios: "447188370", host: "snapchat.com"},
+	{android: "com.whatsapp", ios: "310633997", host: "whatsapp.com"},
+	{android: "org.telegram.messenger", ios: "686449807", host: "web.telegram.org"},
+	{android: "jp.naver.line.android", host: "line.me"},
+	{android: "com.discord", ios: "985746746", host: "discord.com"},
+	{android: "com.slack", ios: "618783545", host: "slack.com"},
+	{android: "xyz.blueskyweb.app", host: "bsky.app"},
 }

