@@ -40,7 +40,22 @@ func IsBot(ua []byte) bool {
 	if len(bytes.TrimSpace(ua)) == 0 {
 		return true
 	}
+	for _, f := range assistantFetchers {
+		if bytes.Contains(ua, []byte(f)) {
+			return true
+		}
+	}
 	return crawlerdetect.IsCrawler(withoutDeviceModel(string(ua)))
+}
+
+// assistantFetchers are AI assistants' fetchers that Crawler-Detect does
+// not list yet (its own list has ChatGPT-User, Claude-User,
+// MistralAI-User): each fetches a page for a person who asked the
+// assistant, and nobody views it, so its hit is no page view. Drop a name
+// here when the crawler list gains it.
+var assistantFetchers = []string{
+	"Perplexity-User",   // perplexity.ai/perplexity-user
+	"Google-NotebookLM", // Google's user-triggered fetchers
 }
 
 // WithoutDeviceModel is ua with an Android device model blanked (see
