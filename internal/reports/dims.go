@@ -100,6 +100,7 @@ func ParseFilter(raw string) (Filter, error) {
 	if !isDim(f.Dim) {
 		return f, inputErrorf("filter %q: unknown dimension %q, want one of %s", raw, f.Dim, dimList())
 	}
+	f.Value = canonicalValue(f.Dim, f.Value)
 	return f, nil
 }
 
