@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"footfall/internal/campaigns"
+	"footfall/internal/csvexport"
 	"footfall/internal/links"
 	"footfall/processor/imports"
 )
@@ -170,7 +170,7 @@ func (a *API) recipients(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="recipients-`+c.ID+`.csv"`)
-	cw := csv.NewWriter(w)
+	cw := csvexport.NewWriter(w)
 	cw.Write([]string{"email", "external_id", "ff_token", "open_url", "unsubscribe_url"})
 	for _, rc := range out {
 		cw.Write([]string{rc.Email, rc.ExternalID, rc.Token, rc.OpenURL, rc.UnsubscribeURL})

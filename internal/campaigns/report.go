@@ -67,7 +67,7 @@ var (
 FROM events WHERE site_id = @site AND ingest = 'email' AND utm_campaign = @campaign AND time >= @since`)
 	qLinks = chsql.New("campaigns.links", `SELECT prop_values[indexOf(prop_keys, 'link')] AS link, any(url), count(), uniqExact(user_id)
 FROM events WHERE site_id = @site AND ingest = 'email' AND type = 'email_click' AND utm_campaign = @campaign AND time >= @since
-GROUP BY link ORDER BY toUInt32OrZero(link), link`)
+GROUP BY link ORDER BY count() DESC, link`)
 	// Sessions on the site that came through the campaign's links (their
 	// UTM tags stay with every event of the session).
 	qSessions = chsql.New("campaigns.sessions", `SELECT uniqExact(session_id) FROM events
