@@ -13,6 +13,7 @@ import (
 	"footfall/internal/campaigns"
 	"footfall/internal/chsql"
 	"footfall/internal/profiles"
+	"footfall/internal/urlform"
 )
 
 // Condition is one rule of a segment; a segment's conditions all hold for
@@ -137,6 +138,9 @@ func compile(q *profiles.Query, i int, c Condition, now time.Time) error {
 		v, err := oneString(c.Value)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.Field, err)
+		}
+		if c.Field == "viewed_section" {
+			v = urlform.Path(v) // the form url_path is stored in: /caf%C3%A9 is /café
 		}
 		days := c.Days
 		if days == 0 {

@@ -122,6 +122,8 @@ func TestRules(t *testing.T) {
 		{`[{"field":"population","op":"not","value":"pro"},{"field":"orders","value":1}]`, []string{"bob@x"}},
 		{`[{"field":"viewed_section","value":"/shoes","days":30}]`, []string{"ann@x"}},
 		{`[{"field":"viewed_section","value":"/shoes/trail","days":30}]`, []string{"ann@x"}},
+		{`[{"field":"viewed_section","value":"/sho%65s","days":30}]`, []string{"ann@x"}},
+		{`[{"field":"viewed_section","value":"/sho%65s/tr%61il","days":30}]`, []string{"ann@x"}},
 		{`[{"field":"viewed_section","value":"/shoes/road","days":30}]`, nil},
 		{`[{"field":"viewed_section","value":"/hats","days":30}]`, nil},
 		{`[{"field":"viewed_section","value":"/hats","days":60}]`, []string{"bob@x"}},
