@@ -7,17 +7,14 @@ import { createTracker } from "./core.js";
   try {
     const s = w.document.currentScript || w.document.querySelector("script[data-site]");
     if (!s || w.footfall) return;
-    const a = (n) => s.getAttribute("data-" + n);
-    const t = createTracker(w, {
-      site: a("site"),
-      endpoint: a("endpoint") || s.src.replace(/\/[^/]*$/, ""),
-      cookieless: a("cookieless") == "true",
-      respectDnt: a("respect-dnt") == "true",
-      lifetimeDays: +a("lifetime-days"),
-      sessionMinutes: +a("session-minutes"),
-    });
+    // The data-* attributes are the config (data-respect-dnt is
+    // dataset.respectDnt); "false" turns a flag off.
+    const c = { ...s.dataset };
+    for (const k in c) if (c[k] == "false") c[k] = 0;
+    c.endpoint = c.endpoint || s.src.replace(/\/[^/]*$/, "");
+    const t = createTracker(w, c);
     const queued = w.ct || [];
-    const run = ([m, ...args]) => t.api[m] && t.api[m](...args);
+    const run = ([m, ...args]) => t.api[m]?.(...args);
     w.footfall = t.api;
     w.ct = { push: run };
     // Queued calls first: an optOut or consent made before load must be

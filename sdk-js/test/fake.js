@@ -5,14 +5,13 @@ export function fakeWindow({ href = "https://shop.example/", referrer = "", stor
   const sent = [];
   const store = new Map();
   const jar = new Map();
+  const cookies = []; // every cookie string set, attributes included
   const listeners = new Map();
   const on = (type, f) => listeners.set(type, [...(listeners.get(type) || []), f]);
   const loc = {};
   const go = (url) => {
     const u = new URL(url, loc.href || undefined);
-    loc.href = u.href;
-    loc.host = u.host;
-    loc.pathname = u.pathname;
+    for (const k of ["href", "host", "pathname", "search", "hash"]) loc[k] = u[k];
   };
   go(href);
   let n = 0;
@@ -20,6 +19,9 @@ export function fakeWindow({ href = "https://shop.example/", referrer = "", stor
     referrer,
     title: "Title",
     visibilityState: "visible",
+    get hidden() {
+      return this.visibilityState == "hidden";
+    },
     addEventListener: on,
     get cookie() {
       return [...jar].map(([k, v]) => k + "=" + v).join("; ");
@@ -27,6 +29,7 @@ export function fakeWindow({ href = "https://shop.example/", referrer = "", stor
     set cookie(c) {
       const [k, v] = c.split(";")[0].split("=");
       jar.set(k, v);
+      cookies.push(c);
     },
   };
   const w = {
@@ -48,11 +51,8 @@ export function fakeWindow({ href = "https://shop.example/", referrer = "", stor
     },
   };
   if (storage) {
-    w.localStorage = {
-      getItem: (k) => (store.has(k) ? store.get(k) : null),
-      setItem: (k, v) => store.set(k, String(v)),
-      removeItem: (k) => store.delete(k),
-    };
+    // Read and written as properties, as the snippet does.
+    w.localStorage = new Proxy({}, { get: (o, k) => store.get(k), set: (o, k, v) => (store.set(k, String(v)), true) });
   } else {
     Object.defineProperty(w, "localStorage", {
       get() {
@@ -61,5 +61,5 @@ export function fakeWindow({ href = "https://shop.example/", referrer = "", stor
     });
   }
   const fire = (type, event = {}) => (listeners.get(type) || []).forEach((f) => f(event));
-  return { w, sent, store, jar, fire, go };
+  return { w, sent, store, jar, cookies, fire, go };
 }

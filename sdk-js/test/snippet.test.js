@@ -9,10 +9,10 @@ const code = readFileSync(new URL("../dist/t.js", import.meta.url), "utf8");
 
 const load = (queue, attrs = {}, opts = {}) => {
   const f = fakeWindow(opts);
-  const all = { site: "demo", ...attrs };
-  f.w.document.currentScript = { src: "https://collector.example/t.js", getAttribute: (n) => all[n.slice(5)] ?? null };
+  // data-respect-dnt="true" is dataset.respectDnt.
+  f.w.document.currentScript = { src: "https://collector.example/t.js", dataset: { site: "demo", ...attrs } };
   if (queue) f.w.ct = queue;
-  vm.runInNewContext(code, { window: f.w, URL, JSON, Math, Date });
+  vm.runInNewContext(code, { window: f.w, URL, JSON, Math, Date, setTimeout });
   return f;
 };
 
@@ -38,8 +38,24 @@ test("an opt-out queued before load prevents every request", () => {
 });
 
 test("data attributes configure the tracker", () => {
-  const f = load(null, { endpoint: "https://other.example", cookieless: "true", "respect-dnt": "true" });
+  const f = load(null, { endpoint: "https://other.example", cookieless: "true", respectDnt: "true" });
   assert.equal(f.sent[0].url, "https://other.example/e");
   assert.equal(f.sent[0].ev.visitor_id, undefined);
-  assert.equal(load(null, { "respect-dnt": "true" }, { dnt: "1" }).sent.length, 0);
+  assert.equal(load(null, { respectDnt: "true" }, { dnt: "1" }).sent.length, 0);
+  // "false" is off, as is no attribute.
+  const g = load(null, { cookieless: "false", respectDnt: "false", hash: "false" }, { dnt: "1" });
+  assert.equal(g.sent.length, 1);
+  assert.ok(g.sent[0].ev.visitor_id);
+  assert.match(load(null, { lifetimeDays: "30" }).cookies[0], /;max-age=2592000;/);
+  assert.match(load().cookies[0], /;max-age=34128000;/, "395 days by default");
+});
+
+test("data-hash makes a hash router's routes pages", () => {
+  for (const [hash, want] of [["true", 2], [undefined, 1]]) {
+    const f = load(null, hash ? { hash } : {}, { href: "https://shop.example/app#/" });
+    f.go("/app#/cart");
+    f.fire("popstate");
+    f.fire("pagehide");
+    assert.equal(f.sent.filter((s) => s.ev.type == "pageview").length, want, "data-hash=" + hash);
+  }
 });

@@ -77,10 +77,15 @@ func TestBrowserJourney(t *testing.T) {
 	}
 }
 
-// TestBrowserSPA runs a single-page app in Chromium: a replaceState that
-// tidies the landing URL is no second page view (the visit stays a
-// bounce), and routes whose title the app sets after pushing the URL are
-// stored with their own title.
+// TestBrowserSPA runs single-page apps in Chromium, through the collector,
+// Kafka and the processor into ClickHouse. A page is its path: a landing
+// URL tidied by replaceState and the same path pushed again, a list's
+// ?page=2 and a #section are one view, and the visit stays a bounce. Each
+// route is stored with the title the app gave it, even one set a second
+// after the URL, and a view still waiting for its title when the visitor
+// leaves is sent; back and forward count; a hash router's routes count
+// when the site says so (data-hash); the back button onto a page the
+// browser kept in its back-forward cache counts.
 func TestBrowserSPA(t *testing.T) {
 	store, _, ops, shop := browserShop(t)
 	cmd := exec.Command("node", "e2e/spa.mjs", shop)
@@ -90,8 +95,8 @@ func TestBrowserSPA(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser: %v", err)
 	}
-	var res struct{ Landed, Browsed string }
-	if err := json.Unmarshal(out, &res); err != nil || res.Landed == "" || res.Browsed == "" {
+	var res struct{ Landed, Browsed, Hashed, Returned string }
+	if err := json.Unmarshal(out, &res); err != nil || res.Landed == "" || res.Browsed == "" || res.Hashed == "" || res.Returned == "" {
 		t.Fatalf("spa.mjs printed %q: %v", out, err)
 	}
 	defer func() {
@@ -100,21 +105,39 @@ func TestBrowserSPA(t *testing.T) {
 			logRejections(t, ops)
 		}
 	}()
-	// A: one page view and one engagement; B: three page views, three
-	// engagements.
-	stacktest.WaitCount(t, store, 30*time.Second, 8, "SELECT count() FROM events WHERE site_id = 'shop'")
+	// A: one page view and its engagement; B: seven page views, C four, D
+	// three, each with its engagement.
+	stacktest.WaitCount(t, store, 30*time.Second, 2+14+8+6, "SELECT count() FROM events WHERE site_id = 'shop'")
 	landed, browsed := "visitor_id = '"+res.Landed+"' AND ", "visitor_id = '"+res.Browsed+"' AND "
+	hashed, returned := "visitor_id = '"+res.Hashed+"' AND ", "visitor_id = '"+res.Returned+"' AND "
+	page := "type = 'pageview' AND "
 	expect := []struct {
 		what string
 		want uint64
 	}{
 		{landed + "type = 'pageview'", 1},
-		{landed + "type = 'pageview' AND url_path = '/spa.html' AND utm_source = 'news' AND title = 'Landing' AND referrer = ''", 1},
+		{landed + page + "url_path = '/spa.html' AND utm_source = 'news' AND title = 'Landing' AND referrer = ''", 1},
 		{landed + "type = 'engagement' AND utm_source = 'news'", 1},
-		{browsed + "type = 'pageview'", 3},
-		{browsed + "type = 'pageview' AND url_path = '/spa.html' AND title = 'Landing'", 1},
-		{browsed + "type = 'pageview' AND url_path = '/about' AND title = 'About us'", 1},
-		{browsed + "type = 'pageview' AND url_path = '/contact' AND title = 'Contact'", 1},
+
+		{browsed + "type = 'pageview'", 7},
+		{browsed + "type = 'engagement'", 7},
+		{browsed + page + "url_path = '/spa.html' AND title = 'Landing'", 1},
+		{browsed + page + "url_path = '/about' AND title = 'About us'", 1},
+		{browsed + page + "url_path = '/contact' AND title = 'Contact'", 2}, // and again with the back button
+		{browsed + page + "url_path = '/late' AND title = 'Late' AND referrer = '" + shop + "/contact'", 1},
+		{browsed + page + "url_path = '/plain' AND title = 'Contact'", 1}, // an app's one title
+		{browsed + page + "url_path = '/slow' AND title = 'Contact'", 1},  // left before its title came
+		{browsed + "type = 'engagement' AND url_path = '/slow'", 1},
+
+		{hashed + "type = 'pageview'", 4},
+		{hashed + page + "url = '" + shop + "/hash.html#/' AND title = 'Home'", 2},
+		{hashed + page + "url = '" + shop + "/hash.html#/cart' AND title = 'Cart'", 1},
+		{hashed + page + "url = '" + shop + "/hash.html#/checkout' AND title = 'Checkout'", 1},
+
+		{returned + "type = 'pageview'", 3},
+		{returned + page + "url_path = '/spa.html'", 2},
+		{returned + page + "url_path = '/index.html'", 1},
+		{returned + "type = 'engagement'", 3},
 	}
 	for _, e := range expect {
 		if got := stacktest.Count(t, store, "SELECT count() FROM events WHERE site_id = 'shop' AND "+e.what); got != e.want {
