@@ -160,3 +160,56 @@ func TestAPIAddressAnonymised(t *testing.T) {
 		t.Errorf("-keep-full-ip: %+v", q.got)
 	}
 }
+
+// TestAmountBounded: an amount beyond event.MaxAmount either way is
+// refused with 400 and the reason on every endpoint; the bound itself is
+// taken.
+func TestAmountBounded(t *testing.T) {
+	q := &queue{}
+	h := newHandler(q)
+	for _, amount := range []string{"999999999999", "1000000000.01", "-1000000001", "99999999999999999999999"} {
+		for name, r := range map[string]req{
+			"pixel":  {method: "GET", uri: "/p.gif?site=demo&type=purchase&currency=EUR&revenue=" + amount},
+			"beacon": {method: "POST", uri: "/e", body: `{"site":"demo","type":"purchase","currency":"EUR","revenue":"` + amount + `"}`},
+			"number": {method: "POST", uri: "/e", body: `{"site":"demo","type":"purchase","currency":"EUR","revenue":` + amount + `}`},
+			"api":    {method: "POST", uri: "/api/v1/events", auth: "Bearer shop-secret-key", body: `{"type":"purchase","visitor_id":"v","currency":"EUR","revenue":"` + amount + `"}`},
+		} {
+			q.got = nil
+			c := do(h, r)
+			if c.Response.StatusCode() != 400 || len(q.got) != 0 || !strings.Contains(errorOf(t, c), "revenue is over 1000000000") {
+				t.Errorf("%s %s: %d %s", name, amount, c.Response.StatusCode(), c.Response.Body())
+			}
+		}
+	}
+	q.got = nil
+	if c := do(h, req{method: "POST", uri: "/e", body: `{"site":"demo","type":"purchase","currency":"EUR","revenue":"1000000000"}`}); c.Response.StatusCode() != 202 ||
+		len(q.got) != 1 || q.got[0].Revenue != event.MaxAmountMicros {
+		t.Errorf("the bound: %d %s", c.Response.StatusCode(), c.Response.Body())
+	}
+}
+
+// TestListsBounded: a lists prop, which fans out into a consent row per
+// name, is refused beyond event.MaxLists names, or with an empty one, on
+// every endpoint.
+func TestListsBounded(t *testing.T) {
+	q := &queue{}
+	h := newHandler(q)
+	many := strings.Repeat("l,", 2000) + "l"
+	for name, r := range map[string]req{
+		"pixel":  {method: "GET", uri: "/p.gif?site=demo&type=subscribe&user_id=bob%40example.invalid&p.lists=" + many},
+		"beacon": {method: "POST", uri: "/e", body: `{"site":"demo","type":"subscribe","user_id":"bob@example.invalid","props":{"lists":"` + many + `"}}`},
+		"api":    {method: "POST", uri: "/api/v1/events", auth: "Bearer shop-secret-key", body: `{"type":"subscribe","user_id":"bob@example.invalid","props":{"lists":"` + many + `"}}`},
+		"commas": {method: "POST", uri: "/e", body: `{"site":"demo","type":"unsubscribe","props":{"lists":"` + strings.Repeat(",", 2000) + `"}}`},
+	} {
+		q.got = nil
+		c := do(h, r)
+		if c.Response.StatusCode() != 400 || len(q.got) != 0 || !strings.Contains(errorOf(t, c), "lists") {
+			t.Errorf("%s: %d %s", name, c.Response.StatusCode(), c.Response.Body())
+		}
+	}
+	q.got = nil
+	ok := strings.TrimSuffix(strings.Repeat("l,", event.MaxLists), ",")
+	if c := do(h, req{method: "POST", uri: "/e", body: `{"site":"demo","type":"subscribe","props":{"lists":"` + ok + `"}}`}); c.Response.StatusCode() != 202 || len(q.got) != 1 {
+		t.Errorf("%d lists: %d %s", event.MaxLists, c.Response.StatusCode(), c.Response.Body())
+	}
+}
