@@ -147,7 +147,7 @@ type RecentlyViewed struct {
 // qViewed is the products some visitor ids viewed, the most recent first.
 // viewed_products is keyed by (site, visitor, product): a visitor's rows
 // are found through the primary key, however large the site.
-var qViewed = chsql.New("api.viewed_products", `SELECT product_id, argMaxMerge(name) AS product_name, maxMerge(last_viewed) AS last, countMerge(views)
+var qViewed = chsql.New("api.viewed_products", `SELECT product_id, argMaxMerge(product_name) AS product_name, maxMerge(last_viewed) AS last, countMerge(views)
 FROM viewed_products WHERE site_id = @site AND visitor_id IN @visitors
 GROUP BY product_id ORDER BY last DESC, product_id LIMIT @limit`)
 

@@ -132,7 +132,7 @@ func Migrate(ctx context.Context, c *Conn) error {
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := c.Exec(ctx, stmt, nil); err != nil && !ColumnThere(stmt.SQL(), err) {
+			if err := c.Exec(ctx, stmt, nil); err != nil && !ColumnDone(stmt.SQL(), err) {
 				return fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
 			}
 		}
@@ -156,20 +156,29 @@ func record(ctx context.Context, c *Conn, m Migration) error {
 	return b.Send()
 }
 
-// ColumnThere says whether err is an ADD COLUMN statement finding its
-// column already there: 18.16 has no ADD COLUMN IF NOT EXISTS, and a
-// migration cut short, or two processors starting at once, must be able to
-// run it again. The servers say so with different codes: 18.16 with 44
-// (ILLEGAL_COLUMN), current ClickHouse with 15 (DUPLICATE_COLUMN).
-func ColumnThere(stmt string, err error) bool {
+// ColumnDone says whether err is an ALTER that finds its column as the
+// statement would leave it: an ADD COLUMN finding the column there, a DROP
+// COLUMN finding it gone. 18.16 has no ADD COLUMN IF NOT EXISTS nor DROP
+// COLUMN IF EXISTS, and a migration cut short, or two processors starting
+// at once, must be able to run it again. The servers say so with different
+// codes: 18.16 with 44 (ILLEGAL_COLUMN) for both, current ClickHouse with
+// 15 (DUPLICATE_COLUMN) and 10 (NOT_FOUND_COLUMN_IN_BLOCK).
+func ColumnDone(stmt string, err error) bool {
 	var ex *clickhouse.Exception
-	if !strings.Contains(strings.ToUpper(stmt), "ADD COLUMN") || !errors.As(err, &ex) {
+	if !errors.As(err, &ex) {
 		return false
 	}
-	return ex.Code == codeIllegalColumn || ex.Code == codeDuplicateColumn
+	switch up := strings.ToUpper(stmt); {
+	case strings.Contains(up, "ADD COLUMN"):
+		return ex.Code == codeIllegalColumn || ex.Code == codeDuplicateColumn
+	case strings.Contains(up, "DROP COLUMN"):
+		return ex.Code == codeIllegalColumn || ex.Code == codeNotFoundColumn
+	}
+	return false
 }
 
 const (
+	codeNotFoundColumn  = 10 // current ClickHouse
 	codeDuplicateColumn = 15 // current ClickHouse
 	codeIllegalColumn   = 44 // 18.16
 )

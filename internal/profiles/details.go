@@ -57,9 +57,11 @@ GROUP BY kind, interest ORDER BY v DESC, t DESC, interest LIMIT @limit`)
 	qConsents = chsql.New("profiles.consents", `SELECT purpose, argMax(granted, (time, toString(event_id))), max(time),
        argMax(source, (time, toString(event_id))), argMax(wording, (time, toString(event_id)))
 FROM consents WHERE site_id = @site AND visitor_id IN @visitors GROUP BY purpose ORDER BY purpose`)
+	// The latest first: within a second, the later id's text (as they
+	// happened; a UUID itself sorts by its random half first).
 	qEvents = chsql.New("profiles.events", `SELECT toString(event_id), time, visitor_id, session_id, type, name, url, referrer, source, utm_campaign,
        order_id, revenue_micros, currency, device, ip, user_agent, prop_keys, prop_values
-FROM events WHERE site_id = @site AND visitor_id IN @visitors ORDER BY time DESC, event_id LIMIT @limit`)
+FROM events WHERE site_id = @site AND visitor_id IN @visitors ORDER BY time DESC, toString(event_id) DESC LIMIT @limit`)
 )
 
 // ofVisitors are the arguments of a statement on visitors' rows.

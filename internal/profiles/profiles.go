@@ -95,9 +95,9 @@ type Ref struct {
 
 var (
 	qPersonOfVisitor = chsql.New("profiles.person_of_visitor",
-		`SELECT argMinMerge(person) FROM identities WHERE site_id = @site AND visitor_id = @visitor GROUP BY visitor_id`)
+		`SELECT argMinMerge(first_user_id) FROM identities WHERE site_id = @site AND visitor_id = @visitor GROUP BY visitor_id`)
 	qVisitorsOf = chsql.New("profiles.visitors_of",
-		`SELECT visitor_id FROM identities WHERE site_id = @site GROUP BY visitor_id HAVING argMinMerge(person) = @person ORDER BY visitor_id`)
+		`SELECT visitor_id FROM identities WHERE site_id = @site GROUP BY visitor_id HAVING argMinMerge(first_user_id) = @person ORDER BY visitor_id`)
 	qVisitorKnown = chsql.New("profiles.visitor_known",
 		`SELECT count() FROM visitor_profiles WHERE site_id = @site AND visitor_id = @visitor`)
 )

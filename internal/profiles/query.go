@@ -134,7 +134,7 @@ func MergeArgs(a, b chsql.Args) (chsql.Args, error) {
 // identified visitor id with its person. Rows that carry a visitor_id join
 // it, aliased, with ANY LEFT JOIN (PersonMap) AS m USING visitor_id and
 // take PersonKey, since an anonymous visitor id is a person of its own.
-const PersonMap = `SELECT visitor_id, argMinMerge(person) AS person FROM identities WHERE site_id = @site GROUP BY visitor_id`
+const PersonMap = `SELECT visitor_id, argMinMerge(first_user_id) AS person FROM identities WHERE site_id = @site GROUP BY visitor_id`
 
 // PersonKey is the person key of a row joined to PersonMap.
 const PersonKey = `if(person = '', visitor_id, person)`
@@ -175,7 +175,7 @@ FROM (
            maxIfMerge(subscribed) AS v_subscribed_at, maxIfMerge(unsubscribed) AS v_unsubscribed_at
     FROM visitor_profiles WHERE site_id = @site{{filter}} GROUP BY visitor_id
 ) AS v ANY LEFT JOIN (
-    SELECT visitor_id, argMinMerge(person) AS person FROM identities WHERE site_id = @site{{filter}} GROUP BY visitor_id
+    SELECT visitor_id, argMinMerge(first_user_id) AS person FROM identities WHERE site_id = @site{{filter}} GROUP BY visitor_id
 ) AS m USING visitor_id
 GROUP BY person_key`
 

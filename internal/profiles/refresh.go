@@ -23,7 +23,7 @@ const (
 	// @site, @since.
 	touched = `SELECT visitor_id FROM people_touched WHERE site_id = @site AND touched_at >= @since`
 	// personsTouched lists the people of the touched visitor ids.
-	personsTouched = `SELECT argMinMerge(person) FROM identities WHERE site_id = @site AND visitor_id IN (` + touched + `) GROUP BY visitor_id`
+	personsTouched = `SELECT argMinMerge(first_user_id) FROM identities WHERE site_id = @site AND visitor_id IN (` + touched + `) GROUP BY visitor_id`
 	// affected, a {{filter}} of computedSQL, adds the other visitor ids of
 	// the touched ones' people. A visitor's person is the argMin over its
 	// rows, which is the argMin of one of them: the rows whose own argMin
@@ -31,8 +31,8 @@ const (
 	// then decides. Parameters: @site, @since.
 	affected = ` AND (visitor_id IN (` + touched + `) OR visitor_id IN (
     SELECT visitor_id FROM identities WHERE site_id = @site AND visitor_id IN (
-        SELECT visitor_id FROM identities WHERE site_id = @site AND finalizeAggregation(person) IN (` + personsTouched + `))
-    GROUP BY visitor_id HAVING argMinMerge(person) IN (` + personsTouched + `)))`
+        SELECT visitor_id FROM identities WHERE site_id = @site AND finalizeAggregation(first_user_id) IN (` + personsTouched + `))
+    GROUP BY visitor_id HAVING argMinMerge(first_user_id) IN (` + personsTouched + `)))`
 )
 
 var (
@@ -47,7 +47,7 @@ SELECT @site, `+personColumns+`, toUInt8(0), @version FROM (`+computedSQL+`)`)
 	// @site, @version, and @since when restricted.
 	insertGone = chsql.New("profiles.refresh_gone", `INSERT INTO people (site_id, person_key, deleted, version)
 SELECT site_id, visitor_id, toUInt8(1), @version FROM identities WHERE site_id = @site{{visitors}}
-GROUP BY site_id, visitor_id HAVING argMinMerge(person) != ''
+GROUP BY site_id, visitor_id HAVING argMinMerge(first_user_id) != ''
     AND visitor_id IN (SELECT person_key FROM people WHERE site_id = @site AND deleted = 0{{people}})`)
 	qTouched = chsql.New("profiles.touched_count",
 		`SELECT count() FROM people_touched WHERE site_id = @site AND touched_at >= @since`)

@@ -68,7 +68,7 @@ var (
     FROM events WHERE site_id = @site AND type = 'purchase' AND time >= @from AND time < @to + @window
     GROUP BY order_key, visitor_id
 ) AS o ALL INNER JOIN (
-    SELECT visitor_id AS visitor, argMin(`+partnerExpr+`, time) AS partner, min(time) AS arrived
+    SELECT visitor_id AS visitor, argMin(`+partnerExpr+`, `+EventOrder+`) AS partner, min(time) AS arrived
     FROM events WHERE `+eventsWhere+` AND `+partnerExpr+` != ''
     GROUP BY visitor_id
 ) AS p USING visitor

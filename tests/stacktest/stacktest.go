@@ -189,6 +189,17 @@ type Hit struct {
 // the materialized views see them as they see real traffic.
 func Insert(t testing.TB, store *chstore.Store, hits ...Hit) {
 	t.Helper()
+	rows := Rows(hits...)
+	if err := store.Insert(context.Background(), rows); err != nil {
+		t.Fatalf("insert %d hits: %v", len(hits), err)
+	}
+}
+
+// Rows are hits as the processor inserts them, enriched, with ids made in
+// the order of hits (internal/event NewID), as a collector makes them when
+// it receives them in that order: a test can insert them in another order
+// or in several batches.
+func Rows(hits ...Hit) []chstore.Row {
 	en := enrich.New(10)
 	rows := make([]chstore.Row, len(hits))
 	for i, h := range hits {
@@ -204,7 +215,5 @@ func Insert(t testing.TB, store *chstore.Store, hits ...Hit) {
 		}
 		en.Enrich(e, &rows[i].Enriched)
 	}
-	if err := store.Insert(context.Background(), rows); err != nil {
-		t.Fatalf("insert %d hits: %v", len(hits), err)
-	}
+	return rows
 }
