@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"footfall/collector/beacon"
+	"footfall/collector/clientaddr"
 	"footfall/collector/kafkaout"
 	"footfall/internal/kafkaadmin"
 	"footfall/internal/links"
@@ -41,7 +42,8 @@ type Config struct {
 	Sites             string
 	SiteKeys          string
 	KeepFullIP        bool
-	TrustProxy        bool
+	TrustProxy        string
+	TrustProxyHeader  string
 	CookielessSecret  string
 	LinkSecret        string
 	ShutdownDelay     time.Duration
@@ -69,7 +71,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Sites, "sites", "", "comma-separated site ids accepted; empty accepts any")
 	fs.StringVar(&c.SiteKeys, "site-keys", "demo=demo-secret-key", "server API keys as site=key,site=key")
 	fs.BoolVar(&c.KeepFullIP, "keep-full-ip", false, "store client addresses whole instead of anonymised")
-	fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For")
+	fs.StringVar(&c.TrustProxy, "trust-proxy", "", "comma-separated networks (CIDR) or addresses of the proxies in front of the collector; the client is the right-most address of -trust-proxy-header that is none of them; empty trusts none")
+	fs.StringVar(&c.TrustProxyHeader, "trust-proxy-header", "X-Forwarded-For", "the header the trusted proxies write: X-Forwarded-For or Forwarded (RFC 7239)")
 	fs.StringVar(&c.CookielessSecret, "cookieless-secret", "", "salt of the daily visitor hash for hits without a visitor id; random per start when empty")
 	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the dashboards'); empty turns those links off")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz fails before the listener closes")
@@ -118,6 +121,10 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 			return nil, fmt.Errorf("-link-secret: %w", err)
 		}
 	}
+	proxies, err := parseProxies(cfg.TrustProxy, cfg.TrustProxyHeader)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = 32 << 10
 	}
@@ -136,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	}
 	h := beacon.New(beacon.Config{
 		Sites: setOf(splitList(cfg.Sites)), SiteKeys: keys,
-		KeepFullIP: cfg.KeepFullIP, TrustProxy: cfg.TrustProxy, CookielessSecret: secret,
+		KeepFullIP: cfg.KeepFullIP, Proxies: proxies, CookielessSecret: secret,
 		MaxBatchEvents: cfg.MaxBatchEvents, MaxBodyBytes: cfg.MaxBodyBytes, Links: signer,
 	}, prod, nil) // /metrics is the ops listener's, not the public port's
 	if cfg.Script != nil {
@@ -269,6 +276,24 @@ func (s *Program) shutdown(ctx context.Context) error {
 	}
 	slog.Info("collector stopped")
 	return errors.Join(errs...)
+}
+
+// parseProxies reads -trust-proxy and -trust-proxy-header.
+func parseProxies(list, header string) (*clientaddr.Resolver, error) {
+	switch strings.ToLower(strings.TrimSpace(list)) {
+	case "true", "1", "yes", "false", "0", "no":
+		// -trust-proxy was a switch that trusted any peer's header.
+		return nil, fmt.Errorf("-trust-proxy=%s: give the proxies' networks instead (such as 10.0.0.0/8,127.0.0.1), or nothing to trust none", list)
+	}
+	nets, err := clientaddr.ParseTrusted(list)
+	if err != nil {
+		return nil, fmt.Errorf("-trust-proxy: %w", err)
+	}
+	h, err := clientaddr.ParseHeader(header)
+	if err != nil {
+		return nil, fmt.Errorf("-trust-proxy-header: %w", err)
+	}
+	return clientaddr.New(nets, h), nil
 }
 
 func parseSiteKeys(s string) (map[string]string, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 
+	"footfall/collector/clientaddr"
 	"footfall/collector/kafkaout"
 	"footfall/internal/event"
 	"footfall/internal/links"
@@ -35,8 +36,10 @@ type Config struct {
 	// KeepFullIP stores client addresses whole; by default the last octet of
 	// IPv4 and the last 80 bits of IPv6 are zeroed before the event leaves.
 	KeepFullIP bool
-	// TrustProxy takes the client address from X-Forwarded-For.
-	TrustProxy bool
+	// Proxies are the proxies trusted to say, in a forwarding header, whom
+	// they got a request from; nil or empty trusts none, and the client is
+	// the connection's peer.
+	Proxies *clientaddr.Resolver
 	// CookielessSecret salts the daily visitor hash used when a hit has no
 	// visitor id. Collectors behind one load balancer must share it.
 	CookielessSecret []byte
@@ -267,6 +270,16 @@ func (h *Handler) api(ctx *fasthttp.RequestCtx) {
 			h.reject(ctx, epAPI, fasthttp.StatusForbidden, rsUnauthorized, errWrongSite)
 			return
 		}
+		// The shopper's address, as the shop saw it, is stored as every
+		// other: anonymised unless -keep-full-ip.
+		if ip := e.F[event.IP]; len(ip) > 0 {
+			addr, ok := clientaddr.ParseNode(ip)
+			if !ok {
+				h.reject(ctx, epAPI, fasthttp.StatusBadRequest, rsInvalid, batchErr(len(s.events), i, errIP))
+				return
+			}
+			e.F[event.IP] = h.appendIP(s, addr)
+		}
 	}
 	h.respondEvents(ctx, s, epAPI, event.IngestAPI)
 }
@@ -405,35 +418,48 @@ func truncateUA(ua []byte) []byte {
 	return ua
 }
 
-// clientAddr is the connection's address, or the first X-Forwarded-For
-// entry when the collector sits behind a trusted proxy.
+// clientAddr is the connection's address or, when that is a trusted
+// proxy, the right-most address of its forwarding header that no trusted
+// proxy has (package clientaddr).
 func (h *Handler) clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
-	if h.cfg.TrustProxy {
-		if xff := ctx.Request.Header.Peek("X-Forwarded-For"); len(xff) > 0 {
-			first := xff
-			for i, c := range xff {
-				if c == ',' {
-					first = xff[:i]
-					break
-				}
-			}
-			if a, err := netip.ParseAddr(string(trimSpace(first))); err == nil {
-				return a.Unmap()
-			}
-		}
+	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	peer = peer.Unmap()
+	if !h.cfg.Proxies.Enabled() || !h.cfg.Proxies.Trusted(peer) {
+		return peer
 	}
-	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
-	return a.Unmap()
+	name := h.cfg.Proxies.Header().Name()
+	if announcedTrailer(&ctx.Request.Header, name) {
+		// A trailer comes after the body, after every line a proxy
+		// added: a client could append its own entry there.
+		return peer
+	}
+	return h.cfg.Proxies.Client(peer, ctx.Request.Header.PeekAll(name))
 }
 
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
+// announcedTrailer says whether the request announces name as a trailer.
+func announcedTrailer(hdr *fasthttp.RequestHeader, name string) bool {
+	for t := range hdr.Trailers() {
+		if len(t) == len(name) && equalFoldASCII(t, name) {
+			return true
+		}
 	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
+	return false
+}
+
+func equalFoldASCII(b []byte, s string) bool {
+	for i := range b {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
 	}
-	return b
+	return true
 }
 
 // arenaPerEvent bounds what one event adds to the arena: a cookieless id

@@ -244,9 +244,9 @@ func TestAPIOrder(t *testing.T) {
 	if e.Get(event.Site) != "shop" || e.Revenue != 129_900_000 || e.Get(event.Currency) != "EUR" || e.Ingest != event.IngestAPI {
 		t.Errorf("event %+v", e)
 	}
-	// The backend states the shopper's address; it is kept as given (the
-	// API is trusted) and the backend's own address is not used.
-	if e.Get(event.IP) != "192.0.2.10" || e.Get(event.UserAgent) != "curl/8" || q.keys[0] != "ann@example.com" {
+	// The backend states the shopper's address; it is stored anonymised
+	// as every other (/24), and the backend's own address is not used.
+	if e.Get(event.IP) != "192.0.2.0" || e.Get(event.UserAgent) != "curl/8" || q.keys[0] != "ann@example.com" {
 		t.Errorf("ip %q ua %q key %q", e.Get(event.IP), e.Get(event.UserAgent), q.keys[0])
 	}
 }

@@ -89,7 +89,7 @@ func (h *Handler) open(ctx *fasthttp.RequestCtx, rest []byte) {
 // along as ff_rt, so their visit (and what they buy) joins their profile.
 func (h *Handler) click(ctx *fasthttp.RequestCtx, rest []byte) {
 	if h.cfg.Links == nil {
-		h.page(ctx, epClick, fasthttp.StatusNotFound, rsInvalid, errNoLinks, pageNoLink)
+		h.page(ctx, epClick, fasthttp.StatusNotFound, rsInvalid, errNoLinks, pageLanguage(ctx), pageNoLink)
 		return
 	}
 	tok, link, ok := bytes.Cut(rest, []byte("/"))
@@ -98,7 +98,7 @@ func (h *Handler) click(ctx *fasthttp.RequestCtx, rest []byte) {
 	if !ok || len(link) == 0 || len(link) > 16 || len(target) == 0 ||
 		!bytes.HasPrefix(target, []byte("http://")) && !bytes.HasPrefix(target, []byte("https://")) ||
 		!h.cfg.Links.CheckClick(string(link), string(target), string(sig)) {
-		h.page(ctx, epClick, fasthttp.StatusBadRequest, rsInvalid, errBadSignature, pageBadLink)
+		h.page(ctx, epClick, fasthttp.StatusBadRequest, rsInvalid, errBadSignature, pageLanguage(ctx), pageBadLink)
 		return
 	}
 	loc := string(target)
@@ -126,16 +126,37 @@ func (h *Handler) click(ctx *fasthttp.RequestCtx, rest []byte) {
 	ctx.Redirect(loc, fasthttp.StatusFound)
 }
 
-// unsubscribe serves GET or POST /u/{token}?s=signature (POST for one-click
-// List-Unsubscribe, RFC 8058). It says "unsubscribed" only once the
-// withdrawal is queued for Kafka.
+// unsubscribe serves /u/{token}?s=signature. Only a POST withdraws the
+// consent: RFC 8058's one-click unsubscribe, which a mail client sends
+// for the List-Unsubscribe header (with List-Unsubscribe-Post:
+// List-Unsubscribe=One-Click), and the button of the page a GET shows. A
+// GET is a person who clicked the link in the mail, or a link scanner or
+// a mail server's preview fetching every link of it, and HEAD is a link
+// checker: both are answered with that page and change nothing. The page
+// and the answer are in the reader's language (Accept-Language: English
+// or French). It says "unsubscribed" only once the withdrawal is queued
+// for Kafka.
 func (h *Handler) unsubscribe(ctx *fasthttp.RequestCtx, tok []byte) {
+	l := pageLanguage(ctx)
 	if h.cfg.Links == nil {
-		h.page(ctx, epUnsubscribe, fasthttp.StatusNotFound, rsInvalid, errNoLinks, pageNoLink)
+		h.page(ctx, epUnsubscribe, fasthttp.StatusNotFound, rsInvalid, errNoLinks, l, pageNoLink)
 		return
 	}
-	if !links.ValidToken(tok) || !h.cfg.Links.CheckUnsubscribe(string(tok), string(ctx.QueryArgs().Peek("s"))) {
-		h.page(ctx, epUnsubscribe, fasthttp.StatusBadRequest, rsInvalid, errBadSignature, pageBadLink)
+	sig := ctx.QueryArgs().Peek("s")
+	if !links.ValidToken(tok) || !h.cfg.Links.CheckUnsubscribe(string(tok), string(sig)) {
+		h.page(ctx, epUnsubscribe, fasthttp.StatusBadRequest, rsInvalid, errBadSignature, l, pageBadLink)
+		return
+	}
+	if !ctx.IsPost() {
+		// The page's form posts back here (the same path, behind any
+		// prefix a proxy adds); sig checked, it is base64url.
+		status := fasthttp.StatusOK
+		if !ctx.IsGet() && !ctx.IsHead() {
+			rejected[epUnsubscribe][rsMethod].Inc()
+			ctx.Response.Header.Set("Allow", "GET, HEAD, POST")
+			status = fasthttp.StatusMethodNotAllowed
+		}
+		writePage(ctx, status, l, pageConfirm, "?s="+string(sig))
 		return
 	}
 	s := h.get()
@@ -144,28 +165,17 @@ func (h *Handler) unsubscribe(ctx *fasthttp.RequestCtx, tok []byte) {
 	e.F[event.Type] = typeUnsubscribe
 	e.Props = append(e.Props, event.Prop{Key: propToken, Value: tok})
 	if err := h.emailEvent(ctx, s, e); err != nil {
-		h.page(ctx, epUnsubscribe, fasthttp.StatusServiceUnavailable, rsQueueFull, err, pageRetry)
+		h.page(ctx, epUnsubscribe, fasthttp.StatusServiceUnavailable, rsQueueFull, err, l, pageRetry)
 		return
 	}
 	accepted[epUnsubscribe].Inc()
-	ctx.SetContentType("text/html; charset=utf-8")
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.SetBodyString(pageUnsubscribed)
+	writePage(ctx, fasthttp.StatusOK, l, pageUnsubscribed, "")
 }
 
-// page answers a person (not a program) with a short HTML page.
-func (h *Handler) page(ctx *fasthttp.RequestCtx, ep endpoint, status int, r reason, err error, body string) {
+// page answers a person (not a program) with a short HTML page, counting
+// the refusal.
+func (h *Handler) page(ctx *fasthttp.RequestCtx, ep endpoint, status int, r reason, err error, l lang, kind pageKind) {
 	rejected[ep][r].Inc()
 	ctx.Response.Header.Set("X-Footfall-Rejected", reasonNames[r]+": "+err.Error())
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("text/html; charset=utf-8")
-	ctx.SetBodyString(body)
+	writePage(ctx, status, l, kind, "")
 }
-
-const (
-	pageStyle        = `<!doctype html><meta charset=utf-8><meta name=viewport content="width=device-width"><style>body{font:16px system-ui,sans-serif;max-width:32em;margin:4em auto;padding:0 1em;color:#222}</style>`
-	pageBadLink      = pageStyle + `<title>Invalid link</title><h1>This link is not valid</h1><p>It was changed or cut short after the e-mail was sent, so it leads nowhere. Please use the link from the original e-mail, or visit the site directly.</p>`
-	pageNoLink       = pageStyle + `<title>Link not available</title><h1>This link is not available</h1><p>Newsletter links are not set up on this server.</p>`
-	pageRetry        = pageStyle + `<title>Please try again</title><h1>Please try again in a moment</h1><p>Your request could not be recorded just now. Nothing was changed.</p>`
-	pageUnsubscribed = pageStyle + `<title>Unsubscribed</title><h1>You are unsubscribed</h1><p>You will not receive this newsletter any more. It can take a few minutes to reach every mailing list.</p>`
-)

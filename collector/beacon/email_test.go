@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"footfall/internal/event"
 	"footfall/internal/links"
 )
@@ -98,27 +100,86 @@ func TestClickRedirectsOnlySignedTargets(t *testing.T) {
 func TestUnsubscribe(t *testing.T) {
 	q := &queue{}
 	h, s := emailHandler(t, q)
-	for _, method := range []string{"GET", "POST"} {
-		ctx := do(h, req{method: method, uri: "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)})
-		if ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), "unsubscribed") {
+	link := "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)
+	// A GET (the reader's click, a scanner's fetch) and a HEAD (a link
+	// checker) withdraw nothing: the GET shows a button that posts.
+	for _, method := range []string{"GET", "HEAD"} {
+		ctx := do(h, req{method: method, uri: link})
+		if ctx.Response.StatusCode() != 200 || strings.Contains(string(ctx.Response.Body()), "You are unsubscribed") {
 			t.Errorf("%s: %d %s", method, ctx.Response.StatusCode(), ctx.Response.Body())
 		}
 	}
-	if len(q.got) != 2 || q.got[0].Get(event.Type) != "unsubscribe" || string(q.got[0].Props[0].Value) != tok {
+	page := string(do(h, req{method: "GET", uri: link}).Response.Body())
+	if !strings.Contains(page, `<form method=post action="?s=`+s.UnsubscribeSig(tok)+`">`) || !strings.Contains(page, `name=List-Unsubscribe value=One-Click`) ||
+		!strings.Contains(page, "<button") || !strings.Contains(page, `lang="en"`) {
+		t.Errorf("GET page: %s", page)
+	}
+	if len(q.got) != 0 {
+		t.Fatalf("GET and HEAD queued %+v", q.got)
+	}
+	// The one-click POST (RFC 8058) and the page's button withdraw.
+	ctx := do(h, req{method: "POST", uri: link, body: "List-Unsubscribe=One-Click"})
+	if ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), "You are unsubscribed") {
+		t.Errorf("POST: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if len(q.got) != 1 || q.got[0].Get(event.Type) != "unsubscribe" || string(q.got[0].Props[0].Value) != tok {
 		t.Fatalf("events %+v", q.got)
+	}
+	if ctx := do(h, req{method: "PUT", uri: link}); ctx.Response.StatusCode() != 405 || string(ctx.Response.Header.Peek("Allow")) != "GET, HEAD, POST" || len(q.got) != 1 {
+		t.Errorf("PUT: %d %q", ctx.Response.StatusCode(), ctx.Response.Header.Peek("Allow"))
 	}
 	other := "BbCdEfGhIjKlMnOpQrStUv"
 	for _, bad := range []string{"/u/" + other + "?s=" + s.UnsubscribeSig(tok), "/u/" + tok, "/u/x?s=" + s.UnsubscribeSig("x")} {
-		if ctx := do(h, req{method: "GET", uri: bad}); ctx.Response.StatusCode() != 400 {
-			t.Errorf("%s: %d", bad, ctx.Response.StatusCode())
+		for _, method := range []string{"GET", "POST"} {
+			if ctx := do(h, req{method: method, uri: bad}); ctx.Response.StatusCode() != 400 || strings.Contains(string(ctx.Response.Body()), "<form") {
+				t.Errorf("%s %s: %d", method, bad, ctx.Response.StatusCode())
+			}
 		}
 	}
+	if len(q.got) != 1 {
+		t.Errorf("bad links queued %+v", q.got)
+	}
 	q.full = true
-	if ctx := do(h, req{method: "GET", uri: "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)}); ctx.Response.StatusCode() != 503 || strings.Contains(string(ctx.Response.Body()), "You are unsubscribed") {
+	if ctx := do(h, req{method: "POST", uri: link}); ctx.Response.StatusCode() != 503 || strings.Contains(string(ctx.Response.Body()), "You are unsubscribed") {
 		t.Errorf("queue full: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
 	h.cfg.Links = nil
-	if ctx := do(h, req{method: "GET", uri: "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)}); ctx.Response.StatusCode() != 404 {
+	if ctx := do(h, req{method: "GET", uri: link}); ctx.Response.StatusCode() != 404 {
 		t.Errorf("no link secret: %d", ctx.Response.StatusCode())
+	}
+}
+
+// TestUnsubscribePagesInTheReadersLanguage: the page and the answers are
+// in French for a French reader, in English for any other.
+func TestUnsubscribePagesInTheReadersLanguage(t *testing.T) {
+	q := &queue{}
+	h, s := emailHandler(t, q)
+	link := "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)
+	send := func(method, uri, accept string) *fasthttp.RequestCtx {
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&fasthttp.Request{}, nil, nil)
+		ctx.Request.Header.SetMethod(method)
+		ctx.Request.SetRequestURI(uri)
+		ctx.Request.Header.Set("Accept-Language", accept)
+		h.Handle(&ctx)
+		return &ctx
+	}
+	for accept, want := range map[string]string{
+		"fr-FR,fr;q=0.9,en;q=0.8": "Me désabonner", "fr-CA": "Me désabonner", "de-DE,fr;q=0.5": "Me désabonner",
+		"en-GB,en;q=0.9": ">Unsubscribe</button>", "de-DE": ">Unsubscribe</button>", "": ">Unsubscribe</button>", "%%garbage": ">Unsubscribe</button>",
+	} {
+		c := send("GET", link, accept)
+		if body := string(c.Response.Body()); c.Response.StatusCode() != 200 || !strings.Contains(body, want) || string(c.Response.Header.Peek("Vary")) != "Accept-Language" {
+			t.Errorf("Accept-Language %q: %d %s", accept, c.Response.StatusCode(), body)
+		}
+	}
+	if c := send("POST", link, "fr"); !strings.Contains(string(c.Response.Body()), "Vous êtes désabonné") || string(c.Response.Header.Peek("Content-Language")) != "fr" {
+		t.Errorf("POST in French: %s", c.Response.Body())
+	}
+	if c := send("GET", "/u/"+tok+"?s=x", "fr"); c.Response.StatusCode() != 400 || !strings.Contains(string(c.Response.Body()), "Ce lien n’est pas valide") {
+		t.Errorf("bad link in French: %s", c.Response.Body())
+	}
+	if len(q.got) != 1 {
+		t.Errorf("%d events, want the POST's", len(q.got))
 	}
 }

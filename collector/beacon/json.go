@@ -193,6 +193,7 @@ var (
 	errWrongSite    = errors.New("this API key may not write to that site")
 	errUnknownSite  = errors.New("unknown site")
 	errNoName       = errors.New("a query parameter without a name (=value)")
+	errIP           = errors.New("ip is not an IPv4 or IPv6 address")
 )
 
 type fieldTypeError struct{ key string }

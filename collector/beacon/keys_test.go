@@ -109,7 +109,7 @@ func TestKeysTheSendersUse(t *testing.T) {
 		{event.UTMSource: "News", event.UTMMedium: "Email", event.UTMCampaign: "spring", event.Affiliate: "julie", event.ClickID: "G2"},
 		{event.ClickID: "A", event.Affiliate: "P"},
 		{event.ClickID: "A", event.Affiliate: "P"},
-		{event.IP: "198.51.100.9", event.UserAgent: "Shop/1.0", event.UTMSource: "crm"},
+		{event.IP: "198.51.100.0", event.UserAgent: "Shop/1.0", event.UTMSource: "crm"},
 	}
 	for i, fields := range want {
 		for f, v := range fields {

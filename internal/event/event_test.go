@@ -91,11 +91,26 @@ func TestParseAmount(t *testing.T) {
 		{"1.2.3", 0, true},
 		{"-", 0, true},
 		{"9999999999999", 0, true},
+		{"1000000000", 1_000_000_000_000_000, false},
+		{"-1000000000.000000", -1_000_000_000_000_000, false},
+		{"0001000000000", 1_000_000_000_000_000, false},
+		{"1000000000.000001", 0, true},
+		{"1000000001", 0, true},
+		{"-1000000001", 0, true},
+		{"999999999999", 0, true},
+		{"99999999999999999999999999", 0, true},
 	}
 	for _, c := range cases {
 		got, err := ParseAmount([]byte(c.in))
 		if (err != nil) != c.err || got != c.want {
 			t.Errorf("ParseAmount(%q) = %d, %v; want %d, err=%v", c.in, got, err, c.want, c.err)
+		}
+	}
+	// Beyond the bound the reason says so; a malformed amount says that.
+	for in, want := range map[string]error{"999999999999": ErrAmountTooLarge, "-1000000000.5": ErrAmountTooLarge,
+		"99999999999999999999x": ErrAmount, "1e12": ErrAmount} {
+		if _, err := ParseAmount([]byte(in)); err != want {
+			t.Errorf("ParseAmount(%q): %v, want %v", in, err, want)
 		}
 	}
 }
@@ -169,6 +184,23 @@ func TestValidate(t *testing.T) {
 	e.F[Currency] = []byte("EUR")
 	if err := e.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestValidateLists: a lists prop, which fans out into a consent row per
+// name, names MaxLists at most, none empty.
+func TestValidateLists(t *testing.T) {
+	many := strings.Repeat("l,", MaxLists-1) + "l"
+	for lists, want := range map[string]error{
+		"": nil, "news": nil, "news,tips": nil, many: nil,
+		many + ",l": ErrTooManyLists, strings.Repeat(",", 2000): ErrEmptyList, strings.Repeat("a,", 2000) + "a": ErrTooManyLists,
+		"news,,tips": ErrEmptyList, ",news": ErrEmptyList, "news,": ErrEmptyList, ",": ErrEmptyList,
+	} {
+		e := Event{Props: []Prop{{Key: []byte("source"), Value: []byte("form")}, {Key: []byte("lists"), Value: []byte(lists)}}}
+		e.F[Site], e.F[Type] = []byte("demo"), []byte("subscribe")
+		if err := e.Validate(); err != want {
+			t.Errorf("lists %.40q: %v, want %v", lists, err, want)
+		}
 	}
 }
 

@@ -86,6 +86,48 @@ func (e *Event) Validate() error {
 	if e.Revenue != 0 && len(e.F[Currency]) == 0 {
 		return ErrRevenueNoCurency
 	}
+	for i := range e.Props {
+		if string(e.Props[i].Key) == "lists" {
+			if err := checkLists(e.Props[i].Value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// MaxLists bounds the lists one event's lists prop names (comma-separated,
+// as a subscribe or unsubscribe names them): each becomes a row of the
+// consent ledger.
+const MaxLists = 32
+
+var (
+	ErrTooManyLists = fmt.Errorf("lists names more than %d lists", MaxLists)
+	ErrEmptyList    = errors.New("lists holds an empty name (two commas in a row, or one at an end)")
+)
+
+// checkLists bounds a lists prop: at most MaxLists names, none empty
+// (empty as a whole is the default list).
+func checkLists(v []byte) error {
+	if len(v) == 0 {
+		return nil
+	}
+	n, start := 1, 0
+	for i, c := range v {
+		if c != ',' {
+			continue
+		}
+		if i == start {
+			return ErrEmptyList
+		}
+		if n++; n > MaxLists {
+			return ErrTooManyLists
+		}
+		start = i + 1
+	}
+	if start == len(v) {
+		return ErrEmptyList
+	}
 	return nil
 }
 
@@ -115,8 +157,23 @@ func truncate(b []byte, max int) []byte {
 	return b[:cut]
 }
 
+// MaxAmount is the largest amount, in currency units, that one event may
+// bring (and the smallest, negated): one billion, in any currency. It
+// keeps a single forged order from outweighing a shop's real revenue,
+// and every sum of orders far from the Int64 micros that ClickHouse adds
+// them in: 9,223 orders at this amount make 2^63 micros, and the sums of
+// internal/orders stop at that bound instead of wrapping round.
+const MaxAmount = 1_000_000_000
+
+// MaxAmountMicros is MaxAmount in millionths.
+const MaxAmountMicros = MaxAmount * 1_000_000
+
+// ErrAmountTooLarge is an amount beyond MaxAmount.
+var ErrAmountTooLarge = errors.New("revenue is over 1000000000, the most one order may bring")
+
 // ParseAmount reads a decimal amount such as "19.99" or "-5" into millionths
-// (19990000), exactly, without going through a float.
+// (19990000), exactly, without going through a float. Beyond MaxAmount
+// either way it is refused with ErrAmountTooLarge.
 func ParseAmount(b []byte) (int64, error) {
 	if len(b) == 0 {
 		return 0, nil
@@ -126,7 +183,7 @@ func ParseAmount(b []byte) (int64, error) {
 		neg, b = true, b[1:]
 	}
 	var whole, frac int64
-	digits, fracDigits, seenDot := 0, 0, false
+	digits, fracDigits, seenDot, tooLarge := 0, 0, false, false
 	for _, c := range b {
 		switch {
 		case c == '.' && !seenDot:
@@ -139,12 +196,12 @@ func ParseAmount(b []byte) (int64, error) {
 				frac = frac*10 + int64(c-'0')
 				fracDigits++
 			} else {
-				// 12 whole digits keep the micros within int64.
-				if digits == 12 {
-					return 0, ErrAmount
-				}
-				whole = whole*10 + int64(c-'0')
 				digits++
+				// Past MaxAmount the rest of the digits are only checked.
+				if !tooLarge {
+					whole = whole*10 + int64(c-'0')
+					tooLarge = whole > MaxAmount
+				}
 			}
 		default:
 			return 0, ErrAmount
@@ -155,6 +212,9 @@ func ParseAmount(b []byte) (int64, error) {
 	}
 	for i := fracDigits; i < 6; i++ {
 		frac *= 10
+	}
+	if tooLarge || whole == MaxAmount && frac > 0 {
+		return 0, ErrAmountTooLarge
 	}
 	v := whole*1_000_000 + frac
 	if neg {

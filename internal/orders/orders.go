@@ -16,6 +16,8 @@
 // and current ClickHouse like any other (internal/chsql/compat).
 package orders
 
+import "math"
+
 // Key is a purchase event's order key: its order_id, or else its own id.
 const Key = `if(order_id != '', order_id, toString(event_id))`
 
@@ -46,4 +48,24 @@ func Count(pairs string) string { return `toUInt64(arraySum(` + perOrder(pairs, 
 
 // Revenue is the revenue of the orders in pairs, in micros (Int64): each
 // order once, at the largest amount sent for it.
-func Revenue(pairs string) string { return `arraySum(` + perOrder(pairs, `tupleElement(o, 2)`) + `)` }
+//
+// The sum never wraps round. An Int64 holds 9,223,372,036,854 currency
+// units in micros: 9,223 orders at the most the collector takes for one
+// (event.MaxAmount), so a site's revenue could pass it where an arraySum
+// of Int64 would turn negative. The orders are added as Decimal128 (38
+// digits; arraySum takes no Decimal on ClickHouse 18.16, arrayReduce's
+// sum does), exactly, and the total is held within Int64's bounds
+// (MaxMicros, MinMicros): a figure beyond them reads as the bound.
+func Revenue(pairs string) string {
+	return `toInt64(least(greatest(arrayReduce('sum', arrayMap(x -> toDecimal128(x, 0), ` + perOrder(pairs, `tupleElement(o, 2)`) +
+		`)), toDecimal128(` + minMicros + `, 0)), toDecimal128(` + maxMicros + `, 0)))`
+}
+
+// MaxMicros and MinMicros are the bounds a revenue figure is held within,
+// Int64's; maxMicros and minMicros are their text.
+const (
+	MaxMicros = math.MaxInt64
+	MinMicros = math.MinInt64
+	maxMicros = "9223372036854775807"
+	minMicros = "-9223372036854775808"
+)

@@ -32,7 +32,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0")
 	_, base := s.startCollector(t, func(c *app.Config) {
 		c.LinkSecret = secret
-		c.TrustProxy = true // the test plays Apple's and Google's proxies
+		c.TrustProxy = "127.0.0.1" // the test plays Apple's and Google's proxies, from loopback
 		c.SiteKeys = "shop=shop-secret-key"
 	})
 	signer, _ := links.NewSigner(secret)
@@ -169,11 +169,20 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	}
 	order(`{"type":"purchase","visitor_id":"site-va","order_id":"o1","revenue":"100","currency":"EUR"}`)
 	order(`{"type":"purchase","user_id":"e@x.example","order_id":"o2","revenue":"40","currency":"EUR"}`) // e never clicked
-	// d unsubscribes through her signed link; a forged one is refused.
-	if code, _ := send(t, "GET", unsub["d"], ""); code != 200 {
-		t.Fatalf("unsubscribe d: %d", code)
+	// d's link fetched by a scanner (GET) or a link checker (HEAD)
+	// withdraws nothing; she unsubscribes with the one-click POST (RFC
+	// 8058, what her mail client or the page's button sends); a forged
+	// link is refused.
+	for _, method := range []string{"GET", "HEAD"} {
+		if code, page := send(t, method, unsub["d"], ""); code != 200 || strings.Contains(page, "You are unsubscribed") {
+			t.Fatalf("%s of d's unsubscribe link: %d %s", method, code, page)
+		}
 	}
-	if code, _ := send(t, "GET", strings.Replace(unsub["d"], tok["d"], tok["e"], 1), ""); code != 400 {
+	if code, page := send(t, "POST", unsub["d"], "List-Unsubscribe=One-Click", "Content-Type", "application/x-www-form-urlencoded"); code != 200 ||
+		!strings.Contains(page, "You are unsubscribed") {
+		t.Fatalf("unsubscribe d: %d %s", code, page)
+	}
+	if code, _ := send(t, "POST", strings.Replace(unsub["d"], tok["d"], tok["e"], 1), ""); code != 400 {
 		t.Errorf("unsubscribe with another's signature: %d", code)
 	}
 	stacktest.WaitCount(t, s.store, 20*time.Second, 1, "SELECT count() FROM events_rejected WHERE error = 'unknown recipient token'")

@@ -1,0 +1,215 @@
+package beacon
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"footfall/collector/clientaddr"
+	"footfall/internal/event"
+)
+
+// proxied sends a pixel hit from peer with the given header lines.
+func proxied(h *Handler, peer string, header string, values ...string) *fasthttp.RequestCtx {
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP(peer), Port: 4000}, nil)
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI("/p.gif?site=demo")
+	ctx.Request.Header.SetUserAgent(chromeUA)
+	for _, v := range values {
+		ctx.Request.Header.Add(header, v)
+	}
+	h.Handle(&ctx)
+	return &ctx
+}
+
+func withProxies(t *testing.T, h *Handler, trusted string, header clientaddr.Header) {
+	t.Helper()
+	p, err := clientaddr.ParseTrusted(trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cfg.Proxies = clientaddr.New(p, header)
+}
+
+// TestClientBehindProxies: behind a trusted proxy the client is the
+// right-most address it did not write itself, over every header line,
+// with ports and brackets; a client choosing its left-most entry neither
+// changes its stored address nor mints a new cookieless visitor; a peer
+// that is no trusted proxy is believed about nothing.
+func TestClientBehindProxies(t *testing.T) {
+	q := &queue{}
+	h := newHandler(q)
+	h.cfg.KeepFullIP = true
+	withProxies(t, h, "10.0.0.0/8", clientaddr.XForwardedFor)
+	cases := []struct {
+		peer   string
+		values []string
+		want   string
+	}{
+		{"10.0.0.5", []string{"1.1.1.1, 203.0.113.7"}, "203.0.113.7"},
+		{"10.0.0.5", []string{"2.2.2.2, 203.0.113.7"}, "203.0.113.7"},
+		{"10.0.0.5", []string{"3.3.3.3", "203.0.113.7"}, "203.0.113.7"}, // a second line
+		{"10.0.0.5", []string{"203.0.113.7:4711"}, "203.0.113.7"},
+		{"10.0.0.5", []string{"[2001:db8::1]:4711, 10.9.9.9"}, "2001:db8::1"},
+		{"10.0.0.5", nil, "10.0.0.5"},
+		{"198.51.100.9", []string{"203.0.113.7"}, "198.51.100.9"}, // not a trusted proxy
+	}
+	for _, c := range cases {
+		q.got = nil
+		proxied(h, c.peer, "X-Forwarded-For", c.values...)
+		if len(q.got) != 1 || q.got[0].Get(event.IP) != c.want {
+			t.Errorf("from %s with %q: %+v, want ip %s", c.peer, c.values, q.got, c.want)
+		}
+	}
+	// The first two are one visitor: the left-most entry is the client's
+	// own claim, and changes nothing.
+	q.got = nil
+	proxied(h, "10.0.0.5", "X-Forwarded-For", "1.1.1.1, 203.0.113.7")
+	proxied(h, "10.0.0.5", "X-Forwarded-For", "9.9.9.9, 203.0.113.7")
+	if len(q.got) != 2 || q.got[0].Get(event.VisitorID) != q.got[1].Get(event.VisitorID) {
+		t.Errorf("a chosen left-most entry minted another visitor: %q %q", q.got[0].Get(event.VisitorID), q.got[1].Get(event.VisitorID))
+	}
+
+	// Forwarded, when that is what the proxies write; X-Forwarded-For is
+	// then the client's and ignored.
+	withProxies(t, h, "10.0.0.0/8", clientaddr.Forwarded)
+	q.got = nil
+	proxied(h, "10.0.0.5", "Forwarded", `for=1.1.1.1, for="[2001:db8::1]:4711";proto=https`)
+	proxied(h, "10.0.0.5", "X-Forwarded-For", "1.1.1.1")
+	if len(q.got) != 2 || q.got[0].Get(event.IP) != "2001:db8::1" || q.got[1].Get(event.IP) != "10.0.0.5" {
+		t.Errorf("Forwarded: %q, X-Forwarded-For ignored: %q", q.got[0].Get(event.IP), q.got[1].Get(event.IP))
+	}
+
+	// A header announced as a trailer could be appended after the
+	// proxy's: it is not read at all (fasthttp refuses X-Forwarded-For as
+	// a trailer, not Forwarded).
+	q.got = nil
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP("10.0.0.5"), Port: 4000}, nil)
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI("/p.gif?site=demo")
+	ctx.Request.Header.SetUserAgent(chromeUA)
+	ctx.Request.Header.Add("Forwarded", "for=203.0.113.7")
+	if err := ctx.Request.Header.SetTrailer("Forwarded"); err != nil {
+		t.Fatal(err)
+	}
+	ctx.Request.Header.Add("Forwarded", "for=6.6.6.6")
+	h.Handle(&ctx)
+	if len(q.got) != 1 || q.got[0].Get(event.IP) != "10.0.0.5" {
+		t.Errorf("trailer: %+v", q.got)
+	}
+}
+
+// TestClientBehindProxiesDoesNotAllocate: a hit through a proxy costs no
+// allocation either.
+func TestClientBehindProxiesDoesNotAllocate(t *testing.T) {
+	h := newHandler(discard{})
+	withProxies(t, h, "10.0.0.0/8", clientaddr.XForwardedFor)
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP("10.0.0.5"), Port: 4000}, nil)
+	run := func() {
+		ctx.Response.Reset()
+		ctx.Request.SetRequestURI("/p.gif?site=demo&visitor_id=v1&url=https%3A%2F%2Fshop.example%2F")
+		ctx.Request.Header.SetUserAgent(chromeUA)
+		ctx.Request.Header.Del("X-Forwarded-For")
+		ctx.Request.Header.Add("X-Forwarded-For", "1.1.1.1, [2001:db8::1]:4711")
+		ctx.Request.Header.Add("X-Forwarded-For", "10.1.1.1")
+		h.Handle(&ctx)
+	}
+	run()
+	if ctx.Response.StatusCode() != 200 {
+		t.Fatalf("status %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if n := testing.AllocsPerRun(1000, run); n != 0 {
+		t.Fatalf("a proxied hit allocates %v times", n)
+	}
+}
+
+// TestAPIAddressAnonymised: the shopper's address the server API gives is
+// stored as every other, /24 and /48, or whole with -keep-full-ip; one
+// that is no address is refused with its reason.
+func TestAPIAddressAnonymised(t *testing.T) {
+	q := &queue{}
+	h := newHandler(q)
+	send := func(ip string) *fasthttp.RequestCtx {
+		return do(h, req{method: "POST", uri: "/api/v1/events", auth: "Bearer shop-secret-key",
+			body: `[{"type":"purchase","visitor_id":"v","ip":"` + ip + `"},{"type":"pageview","visitor_id":"v"}]`})
+	}
+	for ip, want := range map[string]string{
+		"203.0.113.77": "203.0.113.0", "2001:db8:1234:5678::9": "2001:db8:1234::", "::ffff:198.51.100.200": "198.51.100.0",
+		"203.0.113.77:443": "203.0.113.0", "[2001:db8:1234:5678::9]:443": "2001:db8:1234::",
+	} {
+		q.got = nil
+		if c := send(ip); c.Response.StatusCode() != 202 || len(q.got) != 2 || q.got[0].Get(event.IP) != want || q.got[1].Get(event.IP) != "" {
+			t.Errorf("ip %s: %d %s %+v, want %s", ip, c.Response.StatusCode(), c.Response.Body(), q.got, want)
+		}
+	}
+	for _, bad := range []string{"shop.example", "203.0.113", "1.2.3.4.5", "unknown"} {
+		q.got = nil
+		c := send(bad)
+		if c.Response.StatusCode() != 400 || len(q.got) != 0 || !strings.Contains(errorOf(t, c), "event 0: ip is not an IPv4 or IPv6 address") {
+			t.Errorf("ip %q: %d %s", bad, c.Response.StatusCode(), c.Response.Body())
+		}
+	}
+	h.cfg.KeepFullIP = true
+	q.got = nil
+	if send("203.0.113.77"); len(q.got) != 2 || q.got[0].Get(event.IP) != "203.0.113.77" {
+		t.Errorf("-keep-full-ip: %+v", q.got)
+	}
+}
+
+// TestAmountBounded: an amount beyond event.MaxAmount either way is
+// refused with 400 and the reason on every endpoint; the bound itself is
+// taken.
+func TestAmountBounded(t *testing.T) {
+	q := &queue{}
+	h := newHandler(q)
+	for _, amount := range []string{"999999999999", "1000000000.01", "-1000000001", "99999999999999999999999"} {
+		for name, r := range map[string]req{
+			"pixel":  {method: "GET", uri: "/p.gif?site=demo&type=purchase&currency=EUR&revenue=" + amount},
+			"beacon": {method: "POST", uri: "/e", body: `{"site":"demo","type":"purchase","currency":"EUR","revenue":"` + amount + `"}`},
+			"number": {method: "POST", uri: "/e", body: `{"site":"demo","type":"purchase","currency":"EUR","revenue":` + amount + `}`},
+			"api":    {method: "POST", uri: "/api/v1/events", auth: "Bearer shop-secret-key", body: `{"type":"purchase","visitor_id":"v","currency":"EUR","revenue":"` + amount + `"}`},
+		} {
+			q.got = nil
+			c := do(h, r)
+			if c.Response.StatusCode() != 400 || len(q.got) != 0 || !strings.Contains(errorOf(t, c), "revenue is over 1000000000") {
+				t.Errorf("%s %s: %d %s", name, amount, c.Response.StatusCode(), c.Response.Body())
+			}
+		}
+	}
+	q.got = nil
+	if c := do(h, req{method: "POST", uri: "/e", body: `{"site":"demo","type":"purchase","currency":"EUR","revenue":"1000000000"}`}); c.Response.StatusCode() != 202 ||
+		len(q.got) != 1 || q.got[0].Revenue != event.MaxAmountMicros {
+		t.Errorf("the bound: %d %s", c.Response.StatusCode(), c.Response.Body())
+	}
+}
+
+// TestListsBounded: a lists prop, which fans out into a consent row per
+// name, is refused beyond event.MaxLists names, or with an empty one, on
+// every endpoint.
+func TestListsBounded(t *testing.T) {
+	q := &queue{}
+	h := newHandler(q)
+	many := strings.Repeat("l,", 2000) + "l"
+	for name, r := range map[string]req{
+		"pixel":  {method: "GET", uri: "/p.gif?site=demo&type=subscribe&user_id=bob%40example.invalid&p.lists=" + many},
+		"beacon": {method: "POST", uri: "/e", body: `{"site":"demo","type":"subscribe","user_id":"bob@example.invalid","props":{"lists":"` + many + `"}}`},
+		"api":    {method: "POST", uri: "/api/v1/events", auth: "Bearer shop-secret-key", body: `{"type":"subscribe","user_id":"bob@example.invalid","props":{"lists":"` + many + `"}}`},
+		"commas": {method: "POST", uri: "/e", body: `{"site":"demo","type":"unsubscribe","props":{"lists":"` + strings.Repeat(",", 2000) + `"}}`},
+	} {
+		q.got = nil
+		c := do(h, r)
+		if c.Response.StatusCode() != 400 || len(q.got) != 0 || !strings.Contains(errorOf(t, c), "lists") {
+			t.Errorf("%s: %d %s", name, c.Response.StatusCode(), c.Response.Body())
+		}
+	}
+	q.got = nil
+	ok := strings.TrimSuffix(strings.Repeat("l,", event.MaxLists), ",")
+	if c := do(h, req{method: "POST", uri: "/e", body: `{"site":"demo","type":"subscribe","props":{"lists":"` + ok + `"}}`}); c.Response.StatusCode() != 202 || len(q.got) != 1 {
+		t.Errorf("%d lists: %d %s", event.MaxLists, c.Response.StatusCode(), c.Response.Body())
+	}
+}
