@@ -585,8 +585,10 @@ func waitTable(store *chstore.Store) error {
 // is the proc's.
 func startCollector(cfg config, cpus, topic string) (*proc, string, error) {
 	addr, ops := freeAddr(), freeAddr()
+	// The load comes from one address, as fast as the collector takes it:
+	// no rate limit.
 	col, err := start(cfg, cpus, filepath.Join(cfg.Bin, "collector"), "-listen", addr, "-collector-ops-listen", ops,
-		"-kafka-brokers", cfg.Brokers, "-kafka-topic", topic)
+		"-kafka-brokers", cfg.Brokers, "-kafka-topic", topic, "-rate-limit-address", "0", "-rate-limit-site", "0")
 	if err != nil {
 		return nil, "", err
 	}

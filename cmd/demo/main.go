@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"footfall/internal/envflag"
@@ -160,25 +161,36 @@ func pickEntry() entry {
 }
 
 func (d *demo) do(method, path, ua string, body []byte, key string) error {
-	req, err := http.NewRequest(method, d.base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	if ua != "" {
-		req.Header.Set("User-Agent", ua)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w (is the collector running? make up)", method, path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
+	for {
+		req, err := http.NewRequest(method, d.base+path, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		if ua != "" {
+			req.Header.Set("User-Agent", ua)
+		}
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := d.client.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w (is the collector running? make up)", method, path, err)
+		}
 		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, msg)
+		resp.Body.Close()
+		// The demo's visitors all come from this one address, over the
+		// collector's rate limit for one (-rate-limit-address): wait as
+		// asked, as a well-behaved sender does, and send again. The pixel
+		// answers its image anyway, with the reason in a header.
+		if resp.StatusCode == http.StatusTooManyRequests || resp.Header.Get("X-Footfall-Dropped") == "rate-limit" {
+			secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			time.Sleep(time.Duration(max(secs, 1)) * time.Second)
+			continue
+		}
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, msg)
+		}
+		d.hits++
+		return nil
 	}
-	d.hits++
-	return nil
 }

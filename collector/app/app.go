@@ -21,6 +21,7 @@ import (
 	"footfall/collector/beacon"
 	"footfall/collector/clientaddr"
 	"footfall/collector/kafkaout"
+	"footfall/collector/ratelimit"
 	"footfall/internal/kafkaadmin"
 	"footfall/internal/links"
 	"footfall/internal/ops"
@@ -46,6 +47,7 @@ type Config struct {
 	TrustProxyHeader  string
 	CookielessSecret  string
 	LinkSecret        string
+	RateLimits        RateLimits
 	ShutdownDelay     time.Duration
 	ShutdownTimeout   time.Duration
 	ReadinessInterval time.Duration
@@ -75,6 +77,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TrustProxyHeader, "trust-proxy-header", "X-Forwarded-For", "the header the trusted proxies write: X-Forwarded-For or Forwarded (RFC 7239)")
 	fs.StringVar(&c.CookielessSecret, "cookieless-secret", "", "salt of the daily visitor hash for hits without a visitor id; random per start when empty")
 	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the dashboards'); empty turns those links off")
+	c.RateLimits.RegisterFlags(fs)
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz fails before the listener closes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long to wait for Kafka to take queued events")
 	fs.DurationVar(&c.ReadinessInterval, "readiness-interval", 2*time.Second, "how often Kafka is checked for /readyz")
@@ -125,6 +128,10 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
+	addressLimit, siteLimit, err := cfg.RateLimits.tables(cfg.MaxBatchEvents)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = 32 << 10
 	}
@@ -145,6 +152,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		Sites: setOf(splitList(cfg.Sites)), SiteKeys: keys,
 		KeepFullIP: cfg.KeepFullIP, Proxies: proxies, CookielessSecret: secret,
 		MaxBatchEvents: cfg.MaxBatchEvents, MaxBodyBytes: cfg.MaxBodyBytes, Links: signer,
+		AddressLimit: addressLimit, SiteLimit: siteLimit,
 	}, prod, nil) // /metrics is the ops listener's, not the public port's
 	if cfg.Script != nil {
 		h.SetScript(cfg.Script)
@@ -184,8 +192,10 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 				beacon.HeadersTooLarge(ctx, cfg.MaxHeaderBytes)
 				return
 			}
-			ctx.Error("bad request: "+err.Error()+"\n", fasthttp.StatusBadRequest)
+			beacon.Malformed(ctx)
 		},
+		// Nor do the logs quote what a client sent.
+		SecureErrorLogMessage: true,
 	}
 	go func() { s.served <- s.srv.Serve(s.ln) }()
 
@@ -276,6 +286,41 @@ func (s *Program) shutdown(ctx context.Context) error {
 	}
 	slog.Info("collector stopped")
 	return errors.Join(errs...)
+}
+
+// RateLimits are the token buckets of the public endpoints, in events.
+type RateLimits struct {
+	Address      float64
+	AddressBurst int
+	Site         float64
+	SiteBurst    int
+	Keys         int
+}
+
+// siteKeys is how many sites' buckets are kept: more than any collector
+// serves, fewer than invented ids a flood could bring, which only push
+// each other out.
+const siteKeys = 10_000
+
+// RegisterFlags declares the -rate-limit-* flags.
+func (r *RateLimits) RegisterFlags(fs *flag.FlagSet) {
+	fs.Float64Var(&r.Address, "rate-limit-address", 100, "events a second from one client address (an IPv6 /64), beyond -rate-limit-address-burst; 0 turns it off. The server API, authenticated by its site key, has none")
+	fs.IntVar(&r.AddressBurst, "rate-limit-address-burst", 1000, "events one client address may send at once")
+	fs.Float64Var(&r.Site, "rate-limit-site", 5000, "events a second for one site, beyond -rate-limit-site-burst; 0 turns it off")
+	fs.IntVar(&r.SiteBurst, "rate-limit-site-burst", 50000, "events one site may take at once")
+	fs.IntVar(&r.Keys, "rate-limit-keys", 100_000, "client addresses whose buckets are kept (about 110 bytes each); the least recently seen are forgotten beyond")
+}
+
+// tables makes the buckets; a burst must hold a whole batch.
+func (r RateLimits) tables(maxBatch int) (address, site *ratelimit.Table, err error) {
+	if maxBatch <= 0 {
+		maxBatch = 100
+	}
+	if r.Address > 0 && r.AddressBurst < maxBatch || r.Site > 0 && r.SiteBurst < maxBatch {
+		return nil, nil, fmt.Errorf("-rate-limit-address-burst (%d) and -rate-limit-site-burst (%d) must hold a batch of -max-batch-events (%d)",
+			r.AddressBurst, r.SiteBurst, maxBatch)
+	}
+	return ratelimit.New(r.Address, r.AddressBurst, max(r.Keys, 1)), ratelimit.New(r.Site, r.SiteBurst, siteKeys), nil
 }
 
 // parseProxies reads -trust-proxy and -trust-proxy-header.

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"footfall/collector/clientaddr"
 	"footfall/collector/kafkaout"
+	"footfall/collector/ratelimit"
 	"footfall/internal/event"
 	"footfall/internal/links"
 )
@@ -47,6 +49,11 @@ type Config struct {
 	MaxBatchEvents int
 	// MaxBodyBytes is the largest body accepted (the server enforces it too).
 	MaxBodyBytes int
+	// AddressLimit and SiteLimit are token buckets of events per client
+	// address (the server API, which a site key authenticates, has none)
+	// and per site; nil is no limit.
+	AddressLimit *ratelimit.Table
+	SiteLimit    *ratelimit.Table
 	// Links checks newsletter click and unsubscribe links; nil turns those
 	// endpoints off (opens are still recorded).
 	Links *links.Signer
@@ -316,6 +323,10 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 	var ip []byte // the same for every event of the request
 	if in != event.IngestAPI {
 		addr = h.clientAddr(ctx)
+		if ok, wait := h.cfg.AddressLimit.Allow(ratelimit.AddrKey(addr), len(s.events), now); !ok {
+			h.limited(ctx, ep, rsRateAddress, wait)
+			return
+		}
 		ip = h.appendIP(s, addr)
 		ua = s.userAgent(ua)
 	}
@@ -340,6 +351,9 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 			return
 		}
 	}
+	if !h.allowSites(ctx, ep, s, now) {
+		return
+	}
 	if err := h.enqueue(s); err != nil {
 		h.refuse(ctx, ep, err)
 		return
@@ -350,6 +364,51 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 	} else {
 		ctx.SetStatusCode(fasthttp.StatusAccepted)
 	}
+}
+
+// allowSites takes each site's events of s from its bucket, answering
+// and reporting false when one has too few.
+func (h *Handler) allowSites(ctx *fasthttp.RequestCtx, ep endpoint, s *scratch, now time.Time) bool {
+	if h.cfg.SiteLimit == nil {
+		return true
+	}
+	for i := 0; i < len(s.events); {
+		site := s.events[i].F[event.Site]
+		j := i + 1
+		for j < len(s.events) && string(s.events[j].F[event.Site]) == string(site) {
+			j++
+		}
+		if ok, wait := h.cfg.SiteLimit.Allow(h.cfg.SiteLimit.KeyOf(site), j-i, now); !ok {
+			h.limited(ctx, ep, rsRateSite, wait)
+			return false
+		}
+		i = j
+	}
+	return true
+}
+
+// limited answers a request over a rate limit: 429 with Retry-After and
+// the reason, or for an image (the pixel, an open) the image, not queued,
+// with the reason in a header. Either is counted.
+func (h *Handler) limited(ctx *fasthttp.RequestCtx, ep endpoint, r reason, wait time.Duration) {
+	setRetryAfter(ctx, wait)
+	if ep == epPixel || ep == epOpen {
+		rejected[ep][r].Inc()
+		h.answer(ctx, epPixel, fasthttp.StatusOK, "rate-limit")
+		return
+	}
+	err := errAddressLimited
+	if r == rsRateSite {
+		err = errSiteLimited
+	}
+	h.reject(ctx, ep, fasthttp.StatusTooManyRequests, r, err)
+}
+
+// setRetryAfter says in whole seconds, at least one, when to send again.
+func setRetryAfter(ctx *fasthttp.RequestCtx, wait time.Duration) {
+	secs := max(int64((wait+time.Second-1)/time.Second), 1)
+	var buf [20]byte
+	ctx.Response.Header.SetBytesV("Retry-After", strconv.AppendInt(buf[:0], secs, 10))
 }
 
 // enqueue encodes the events of s and hands them to the queue, all or none.

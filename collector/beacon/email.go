@@ -3,9 +3,11 @@ package beacon
 import (
 	"bytes"
 	"errors"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"footfall/collector/ratelimit"
 	"footfall/internal/event"
 	"footfall/internal/links"
 )
@@ -49,23 +51,50 @@ func (h *Handler) email(ctx *fasthttp.RequestCtx, path []byte) bool {
 // proxies, scanners) from people, so bots are not dropped here.
 func (h *Handler) emailEvent(ctx *fasthttp.RequestCtx, s *scratch, e *event.Event) error {
 	now := h.cfg.Now()
+	addr := h.clientAddr(ctx)
+	if ok, wait := h.cfg.AddressLimit.Allow(ratelimit.AddrKey(addr), 1, now); !ok {
+		return limitedError{wait}
+	}
 	e.ID = event.NewID(now.UnixMilli())
 	e.TimeMs = now.UnixMilli()
 	e.Ingest = event.IngestEmail
 	e.F[event.UserAgent] = s.userAgent(ctx.UserAgent())
-	e.F[event.IP] = h.appendIP(s, h.clientAddr(ctx))
+	e.F[event.IP] = h.appendIP(s, addr)
 	if err := e.Validate(); err != nil {
 		return err
 	}
 	return h.enqueue(s)
 }
 
+// rsNone is no refusal.
+const rsNone = numReasons
+
+// checkToken says why a recipient token is refused, or rsNone: it is no
+// token (an e-mail tool's merge field left unfilled), or one the link
+// secret did not make (an invented one), which is never queued: the
+// processor would find no recipient for it. Without a link secret only
+// the shape is checked.
+func (h *Handler) checkToken(tok []byte) reason {
+	switch {
+	case !links.ValidToken(tok):
+		return rsInvalid
+	case h.cfg.Links != nil && !h.cfg.Links.CheckToken(tok):
+		return rsUnverifiedToken
+	}
+	return rsNone
+}
+
+// limitedError is an e-mail event over its address's rate limit.
+type limitedError struct{ wait time.Duration }
+
+func (limitedError) Error() string { return errAddressLimited.Error() }
+
 // open serves GET /o/{token}.gif: an open of one recipient. It answers the
 // image in every case, with the reason in a header when nothing is kept.
 func (h *Handler) open(ctx *fasthttp.RequestCtx, rest []byte) {
 	tok := bytes.TrimSuffix(rest, suffixGIF)
-	if !links.ValidToken(tok) {
-		rejected[epOpen][rsInvalid].Inc()
+	if r := h.checkToken(tok); r != rsNone {
+		rejected[epOpen][r].Inc()
 		h.answer(ctx, epPixel, fasthttp.StatusOK, "bad-token")
 		return
 	}
@@ -75,6 +104,10 @@ func (h *Handler) open(ctx *fasthttp.RequestCtx, rest []byte) {
 	e.F[event.Type] = typeEmailOpen
 	e.Props = append(e.Props, event.Prop{Key: propToken, Value: tok})
 	if err := h.emailEvent(ctx, s, e); err != nil {
+		if l, ok := err.(limitedError); ok {
+			h.limited(ctx, epOpen, rsRateAddress, l.wait)
+			return
+		}
 		rejected[epOpen][rsQueueFull].Inc()
 		h.answer(ctx, epPixel, fasthttp.StatusOK, "queue")
 		return
@@ -102,23 +135,29 @@ func (h *Handler) click(ctx *fasthttp.RequestCtx, rest []byte) {
 		return
 	}
 	loc := string(target)
-	if links.ValidToken(tok) {
+	if r := h.checkToken(tok); r == rsNone {
 		s := h.get()
 		e := s.next()
 		e.F[event.Type] = typeEmailClick
 		_ = s.set(e, event.URL, target)
 		e.Props = append(e.Props, event.Prop{Key: propToken, Value: tok}, event.Prop{Key: propLink, Value: link})
+		// Refused or not, the reader still gets where they clicked to.
 		if err := h.emailEvent(ctx, s, e); err != nil {
-			rejected[epClick][rsQueueFull].Inc() // the reader still gets where they clicked to
+			if _, ok := err.(limitedError); ok {
+				rejected[epClick][rsRateAddress].Inc()
+				ctx.Response.Header.Set("X-Footfall-Dropped", "rate-limit")
+			} else {
+				rejected[epClick][rsQueueFull].Inc()
+			}
 		} else {
 			accepted[epClick].Inc()
 		}
 		h.put(s)
 		loc = links.WithRecipient(loc, string(tok)) // before any #fragment
 	} else {
-		// An e-mail tool that did not fill in the token: the link still
-		// works, the click is not counted.
-		rejected[epClick][rsInvalid].Inc()
+		// An e-mail tool that did not fill in the token, or an invented
+		// one: the link still works, the click is not counted.
+		rejected[epClick][r].Inc()
 		ctx.Response.Header.Set("X-Footfall-Dropped", "bad-token")
 	}
 	ctx.Response.Header.Set("Cache-Control", "no-store")
@@ -165,6 +204,11 @@ func (h *Handler) unsubscribe(ctx *fasthttp.RequestCtx, tok []byte) {
 	e.F[event.Type] = typeUnsubscribe
 	e.Props = append(e.Props, event.Prop{Key: propToken, Value: tok})
 	if err := h.emailEvent(ctx, s, e); err != nil {
+		if lim, ok := err.(limitedError); ok {
+			setRetryAfter(ctx, lim.wait)
+			h.page(ctx, epUnsubscribe, fasthttp.StatusTooManyRequests, rsRateAddress, err, l, pageRetry)
+			return
+		}
 		h.page(ctx, epUnsubscribe, fasthttp.StatusServiceUnavailable, rsQueueFull, err, l, pageRetry)
 		return
 	}

@@ -22,7 +22,11 @@ func emailHandler(t *testing.T, q Queue) (*Handler, *links.Signer) {
 	return h, signer
 }
 
-const tok = "AbCdEfGhIjKlMnOpQrStUv"
+// tok is a recipient token the handlers' link secret made.
+var tok = func() string {
+	s, _ := links.NewSigner("0123456789abcdef")
+	return s.NewToken()
+}()
 
 func TestOpenPixel(t *testing.T) {
 	q := &queue{}
@@ -38,7 +42,12 @@ func TestOpenPixel(t *testing.T) {
 		len(e.Props) != 1 || string(e.Props[0].Value) != tok || e.Get(event.IP) != "17.58.1.0" || e.Get(event.UserAgent) != "Mozilla/5.0" {
 		t.Errorf("open event %+v", e)
 	}
-	for _, bad := range []string{"/o/short.gif", "/o/" + tok + "x.gif", "/o/{{ff_token}}.gif"} {
+	// Not a token, or an invented one of a token's shape (random, or
+	// made with another secret): the image, nothing queued, counted.
+	otherSigner, _ := links.NewSigner("another-secret-0123")
+	unverified := counter(rejected[epOpen][rsUnverifiedToken])
+	for _, bad := range []string{"/o/short.gif", "/o/" + tok + "x.gif", "/o/{{ff_token}}.gif", "/o/AbCdEfGhIjKlMnOpQrStUv.gif", "/o/" + links.NewToken() + ".gif",
+		"/o/" + otherSigner.NewToken() + ".gif"} {
 		ctx := do(h, req{method: "GET", uri: bad})
 		if ctx.Response.StatusCode() != 200 || string(ctx.Response.Header.ContentType()) != "image/gif" || string(ctx.Response.Header.Peek("X-Footfall-Dropped")) != "bad-token" {
 			t.Errorf("%s: %d %q", bad, ctx.Response.StatusCode(), ctx.Response.Header.Peek("X-Footfall-Dropped"))
@@ -46,6 +55,9 @@ func TestOpenPixel(t *testing.T) {
 	}
 	if len(q.got) != 1 {
 		t.Errorf("%d events after bad tokens", len(q.got))
+	}
+	if n := counter(rejected[epOpen][rsUnverifiedToken]) - unverified; n != 3 {
+		t.Errorf("%v invented tokens counted, want 3", n)
 	}
 }
 
@@ -86,11 +98,14 @@ func TestClickRedirectsOnlySignedTargets(t *testing.T) {
 			t.Errorf("%s: %d, Location %q", bad, ctx.Response.StatusCode(), ctx.Response.Header.Peek("Location"))
 		}
 	}
-	// A token the e-mail tool did not fill in: the reader still gets there.
-	unmerged := "/c/{{ff_token}}/3?u=" + url.QueryEscape(target) + "&s=" + s.ClickSig("3", target)
-	ctx = do(h, req{method: "GET", uri: unmerged})
-	if ctx.Response.StatusCode() != 302 || string(ctx.Response.Header.Peek("Location")) != target {
-		t.Errorf("unmerged token: %d %q", ctx.Response.StatusCode(), ctx.Response.Header.Peek("Location"))
+	// A token the e-mail tool did not fill in, or an invented one: the
+	// reader still gets there, without a recipient to join.
+	for _, other := range []string{"{{ff_token}}", links.NewToken()} {
+		unmerged := "/c/" + other + "/3?u=" + url.QueryEscape(target) + "&s=" + s.ClickSig("3", target)
+		ctx = do(h, req{method: "GET", uri: unmerged})
+		if ctx.Response.StatusCode() != 302 || string(ctx.Response.Header.Peek("Location")) != target {
+			t.Errorf("token %s: %d %q", other, ctx.Response.StatusCode(), ctx.Response.Header.Peek("Location"))
+		}
 	}
 	if len(q.got) != 1 {
 		t.Errorf("%d events, want only the good click", len(q.got))

@@ -182,18 +182,20 @@ func scalar(s *scratch, v *fastjson.Value) ([]byte, error) {
 }
 
 var (
-	errEmptyBody    = errors.New("empty body: send a JSON event object or an array of them")
-	errEmptyBatch   = errors.New("empty batch")
-	errNotObject    = errors.New("an event must be a JSON object")
-	errPropsObject  = errors.New("props must be a flat JSON object")
-	errScalar       = errors.New("must be a string, number or boolean")
-	errMethodGet    = errors.New("use GET")
-	errMethodPost   = errors.New("use POST")
-	errUnauthorized = errors.New("missing or unknown API key: send Authorization: Bearer <site key>")
-	errWrongSite    = errors.New("this API key may not write to that site")
-	errUnknownSite  = errors.New("unknown site")
-	errNoName       = errors.New("a query parameter without a name (=value)")
-	errIP           = errors.New("ip is not an IPv4 or IPv6 address")
+	errEmptyBody      = errors.New("empty body: send a JSON event object or an array of them")
+	errEmptyBatch     = errors.New("empty batch")
+	errNotObject      = errors.New("an event must be a JSON object")
+	errPropsObject    = errors.New("props must be a flat JSON object")
+	errScalar         = errors.New("must be a string, number or boolean")
+	errMethodGet      = errors.New("use GET")
+	errMethodPost     = errors.New("use POST")
+	errUnauthorized   = errors.New("missing or unknown API key: send Authorization: Bearer <site key>")
+	errWrongSite      = errors.New("this API key may not write to that site")
+	errUnknownSite    = errors.New("unknown site")
+	errNoName         = errors.New("a query parameter without a name (=value)")
+	errIP             = errors.New("ip is not an IPv4 or IPv6 address")
+	errAddressLimited = errors.New("too many events from this address: send again after Retry-After seconds")
+	errSiteLimited    = errors.New("too many events for this site: send again after Retry-After seconds")
 )
 
 type fieldTypeError struct{ key string }

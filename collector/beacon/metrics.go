@@ -40,11 +40,20 @@ const (
 	// other invalid input: after a deploy, it is the sign of a sender that
 	// disagrees with the collector on the fields.
 	rsUnknownKey
+	// rsRateAddress and rsRateSite are hits over the token bucket of their
+	// client address or of their site (-rate-limit-*).
+	rsRateAddress
+	rsRateSite
+	// rsMalformed is a request fasthttp could not read as HTTP.
+	rsMalformed
+	// rsUnverifiedToken is a newsletter link's recipient token of a
+	// token's shape that the link secret did not make: an invented one.
+	rsUnverifiedToken
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"invalid", "too_large", "queue_full", "shutting_down", "unauthorized", "method",
-	"headers_too_large", "unknown_key"}
+	"headers_too_large", "unknown_key", "rate_limited_address", "rate_limited_site", "malformed", "unverified_token"}
 
 // invalidReason is the reason an input error is counted under.
 func invalidReason(err error) reason {
@@ -118,4 +127,17 @@ func HeadersTooLarge(ctx *fasthttp.RequestCtx, max int) {
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Footfall-Rejected", reasonNames[rsHeadersTooLarge])
 	ctx.SetBodyString(`{"error":"request line and headers over ` + strconv.Itoa(max) + ` bytes"}` + "\n")
+}
+
+// Malformed answers a request fasthttp could not read as HTTP, with a
+// short body of our own: fasthttp's error quotes up to 4 KB of the raw
+// request (its cookies, say, back to whoever forged it), and says
+// nothing a sender can act on. The server calls it from its error
+// handler.
+func Malformed(ctx *fasthttp.RequestCtx) {
+	rejected[epUnknown][rsMalformed].Inc()
+	ctx.SetStatusCode(fasthttp.StatusBadRequest)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("X-Footfall-Rejected", reasonNames[rsMalformed])
+	ctx.SetBodyString(`{"error":"malformed HTTP request"}` + "\n")
 }

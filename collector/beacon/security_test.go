@@ -5,9 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/valyala/fasthttp"
 
 	"footfall/collector/clientaddr"
+	"footfall/collector/ratelimit"
 	"footfall/internal/event"
 )
 
@@ -211,5 +214,97 @@ func TestListsBounded(t *testing.T) {
 	ok := strings.TrimSuffix(strings.Repeat("l,", event.MaxLists), ",")
 	if c := do(h, req{method: "POST", uri: "/e", body: `{"site":"demo","type":"subscribe","props":{"lists":"` + ok + `"}}`}); c.Response.StatusCode() != 202 || len(q.got) != 1 {
 		t.Errorf("%d lists: %d %s", event.MaxLists, c.Response.StatusCode(), c.Response.Body())
+	}
+}
+
+// counter reads a counter's value.
+func counter(c prometheus.Counter) float64 { return testutil.ToFloat64(c) }
+
+// TestRateLimits: over its address's bucket a hit is not queued: the
+// pixel and an open still answer their image, a click still redirects,
+// the JSON endpoints and the unsubscribe answer 429 with Retry-After;
+// the server API has no address limit but shares its site's bucket; each
+// refusal is counted by endpoint and reason.
+func TestRateLimits(t *testing.T) {
+	q := &queue{}
+	h, s := emailHandler(t, q)
+	h.cfg.AddressLimit = ratelimit.New(1, 3, 100) // one event a second, three at once
+	h.cfg.SiteLimit = ratelimit.New(1, 5, 100)
+	pixelLimited := counter(rejected[epPixel][rsRateAddress])
+	beaconLimited := counter(rejected[epBeacon][rsRateAddress])
+	for i := range 3 {
+		if c := do(h, req{method: "GET", uri: "/p.gif?site=demo"}); c.Response.StatusCode() != 200 || len(c.Response.Header.Peek("X-Footfall-Dropped")) != 0 {
+			t.Fatalf("hit %d within the burst: %d %q", i, c.Response.StatusCode(), c.Response.Header.Peek("X-Footfall-Dropped"))
+		}
+	}
+	c := do(h, req{method: "GET", uri: "/p.gif?site=demo"})
+	if c.Response.StatusCode() != 200 || string(c.Response.Body()) != string(GIF) ||
+		string(c.Response.Header.Peek("X-Footfall-Dropped")) != "rate-limit" || string(c.Response.Header.Peek("Retry-After")) != "1" {
+		t.Errorf("pixel over the limit: %d %q %q", c.Response.StatusCode(), c.Response.Header.Peek("X-Footfall-Dropped"), c.Response.Header.Peek("Retry-After"))
+	}
+	c = do(h, req{method: "POST", uri: "/e", body: `[{"site":"demo","type":"a"},{"site":"demo","type":"b"}]`})
+	if c.Response.StatusCode() != 429 || string(c.Response.Header.Peek("Retry-After")) != "2" || !strings.Contains(errorOf(t, c), "too many events from this address") {
+		t.Errorf("beacon over the limit: %d %q %s", c.Response.StatusCode(), c.Response.Header.Peek("Retry-After"), c.Response.Body())
+	}
+	if c := do(h, req{method: "GET", uri: "/o/" + tok + ".gif"}); c.Response.StatusCode() != 200 || string(c.Response.Header.ContentType()) != "image/gif" ||
+		string(c.Response.Header.Peek("X-Footfall-Dropped")) != "rate-limit" {
+		t.Errorf("open over the limit: %d %q", c.Response.StatusCode(), c.Response.Header.Peek("X-Footfall-Dropped"))
+	}
+	target := "https://shop.example/sale"
+	if c := do(h, req{method: "GET", uri: "/c/" + tok + "/1?u=" + target + "&s=" + s.ClickSig("1", target)}); c.Response.StatusCode() != 302 ||
+		string(c.Response.Header.Peek("X-Footfall-Dropped")) != "rate-limit" {
+		t.Errorf("click over the limit: %d %q", c.Response.StatusCode(), c.Response.Header.Peek("X-Footfall-Dropped"))
+	}
+	if c := do(h, req{method: "POST", uri: "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)}); c.Response.StatusCode() != 429 || len(c.Response.Header.Peek("Retry-After")) == 0 ||
+		!strings.Contains(string(c.Response.Body()), "try again") {
+		t.Errorf("unsubscribe over the limit: %d %s", c.Response.StatusCode(), c.Response.Body())
+	}
+	if len(q.got) != 3 {
+		t.Errorf("%d events queued, want the burst's 3", len(q.got))
+	}
+	if counter(rejected[epPixel][rsRateAddress]) != pixelLimited+1 || counter(rejected[epBeacon][rsRateAddress]) != beaconLimited+1 {
+		t.Error("refusals not counted")
+	}
+	// Another address has its own bucket; the site's is shared: 3 of its
+	// 5 are taken, so a batch of 3 is refused whole, with that reason.
+	if c := do(h, req{method: "POST", uri: "/e", ip: "198.51.100.1", body: `[{"site":"demo","type":"a"},{"site":"demo","type":"b"}]`}); c.Response.StatusCode() != 202 {
+		t.Errorf("another address: %d %s", c.Response.StatusCode(), c.Response.Body())
+	}
+	c = do(h, req{method: "POST", uri: "/api/v1/events", auth: "Bearer shop-secret-key", body: `[{"type":"a","visitor_id":"v"},{"site":"shop","type":"b","visitor_id":"v"}]`})
+	if c.Response.StatusCode() != 202 {
+		t.Errorf("server API, another site: %d %s", c.Response.StatusCode(), c.Response.Body())
+	}
+	c = do(h, req{method: "POST", uri: "/e", ip: "198.51.100.2", body: `[{"site":"demo","type":"a"},{"site":"demo","type":"b"}]`})
+	if c.Response.StatusCode() != 429 || !strings.Contains(errorOf(t, c), "too many events for this site") {
+		t.Errorf("site over its limit: %d %s", c.Response.StatusCode(), c.Response.Body())
+	}
+	// The server API never meets an address limit, from one address.
+	for i := range 5 {
+		if c := do(h, req{method: "POST", uri: "/api/v1/events", auth: "Bearer shop-secret-key", body: `{"type":"a","visitor_id":"v"}`}); c.Response.StatusCode() != 202 && i < 3 {
+			t.Errorf("server API hit %d: %d %s", i, c.Response.StatusCode(), c.Response.Body())
+		}
+	}
+}
+
+// TestLimitedPixelDoesNotAllocate: with the limits on, a hit within them
+// and one over them cost no allocation.
+func TestLimitedPixelDoesNotAllocate(t *testing.T) {
+	for name, lim := range map[string]*ratelimit.Table{"within": ratelimit.New(1e9, 1e9, 1000), "over": ratelimit.New(1e-9, 100, 1000)} {
+		h := newHandler(discard{})
+		h.cfg.AddressLimit, h.cfg.SiteLimit = lim, ratelimit.New(1e9, 1e9, 1000)
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP("203.0.113.77"), Port: 4000}, nil)
+		run := func() {
+			ctx.Response.Reset()
+			ctx.Request.SetRequestURI("/p.gif?site=demo&visitor_id=v1&url=https%3A%2F%2Fshop.example%2F")
+			ctx.Request.Header.SetUserAgent(chromeUA)
+			h.Handle(&ctx)
+		}
+		for range 200 {
+			run()
+		}
+		if n := testing.AllocsPerRun(1000, run); n != 0 {
+			t.Errorf("%s the limit: %v allocations", name, n)
+		}
 	}
 }

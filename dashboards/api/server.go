@@ -38,7 +38,7 @@ func New(reader *chsql.Conn, writable *chstore.Store, cfg Config) *Server {
 	a := newAPI(reader, cfg)
 	people := profiles.NewStore(writable.DB(), cfg.Rules)
 	return &Server{read: a, write: &writer{api: a, people: people, segments: segments.NewStore(people),
-		campaigns: campaigns.NewStore(writable.DB()), importer: imports.NewImporter(writable)}}
+		campaigns: campaigns.NewStore(writable.DB()), importer: imports.NewImporter(writable).SignTokens(cfg.Links)}}
 }
 
 // Register mounts the API's routes on mux.

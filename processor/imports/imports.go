@@ -22,6 +22,24 @@ import (
 type Importer struct {
 	campaigns *campaigns.Store
 	events    *chstore.Store
+	tokens    *links.Signer
+}
+
+// SignTokens has the recipients' tokens made with s (links.Signer.NewToken),
+// which the collector verifies with the same -link-secret: an open or a
+// click with a token it did not make is never queued. It returns im.
+func (im *Importer) SignTokens(s *links.Signer) *Importer {
+	im.tokens = s
+	return im
+}
+
+// newToken is a new recipient's token: signed when SignTokens was given
+// a Signer, random otherwise (for a collector without -link-secret).
+func (im *Importer) newToken() string {
+	if im.tokens != nil {
+		return im.tokens.NewToken()
+	}
+	return links.NewToken()
 }
 
 // NewImporter returns an Importer writing through events.
@@ -90,7 +108,7 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 			continue
 		}
 		known[r.Email] = true
-		r.Token = links.NewToken()
+		r.Token = im.newToken()
 		added = append(added, r)
 	}
 	res.Added = added

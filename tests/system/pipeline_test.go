@@ -114,6 +114,9 @@ func (s *stack) startCollector(t *testing.T, edit func(*app.Config)) (*app.Progr
 	cfg.Listen, cfg.Ops.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Kafka.Brokers = strings.Join(s.brokers, ",")
 	cfg.Kafka.Topic = s.topic
+	// The tests send from one address, thousands of events a second; the
+	// rate limits' own tests set them.
+	cfg.RateLimits = app.RateLimits{}
 	if edit != nil {
 		edit(&cfg)
 	}
