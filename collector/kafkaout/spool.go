@@ -21,17 +21,19 @@ import (
 // passed: written to a file instead of lost, and produced again by the next
 // start. A file holds records of uvarint key length, key, uvarint value
 // length, value; it is fsynced before the producer reports the events safe,
-// and deleted only after Kafka acknowledged all of them.
+// and deleted only after Kafka acknowledged all of them. The events hold
+// personal data (addresses, user ids, tokens): files and the directory the
+// collector makes are its user's alone (0600, 0700).
 
 const spoolPrefix = "spool-"
 
 // spoolWrite writes msgs to a new file in dir.
 func spoolWrite(dir string, msgs []kafka.Message) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create spool dir: %w", err)
 	}
 	name := filepath.Join(dir, spoolPrefix+strconv.FormatInt(time.Now().UnixNano(), 10))
-	f, err := os.OpenFile(name+".tmp", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(name+".tmp", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("create spool file: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
 )
 
 func TestSpoolKeepsWhatKafkaDidNotTakeAndReplaysIt(t *testing.T) {
@@ -79,5 +80,27 @@ func TestSpoolReadRejectsTornFile(t *testing.T) {
 	os.WriteFile(name, []byte{3, 'a', 'b'}, 0o644) // says 3 bytes, has 2
 	if _, err := spoolRead(name); err == nil {
 		t.Fatal("a torn file read as whole")
+	}
+}
+
+// TestSpoolFilesAreTheCollectorsAlone: spooled events hold personal data
+// (addresses, user ids, newsletter tokens); no other user may read them.
+func TestSpoolFilesAreTheCollectorsAlone(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	if err := spoolWrite(dir, []kafka.Message{{Key: []byte("v1"), Value: []byte("ann@x.example")}}); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "spool-*"))
+	if len(files) != 1 {
+		t.Fatalf("spool files %v", files)
+	}
+	for name, want := range map[string]os.FileMode{dir: 0o700, files[0]: 0o600} {
+		st, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", name, got, want)
+		}
 	}
 }

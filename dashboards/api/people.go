@@ -66,6 +66,10 @@ func (a *API) personError(w http.ResponseWriter, what string, err error) {
 		writeError(w, http.StatusNotFound, err)
 		return
 	}
+	if errors.Is(err, profiles.ErrTooLinked) {
+		writeError(w, http.StatusConflict, err)
+		return
+	}
 	a.fail(w, what, err)
 }
 

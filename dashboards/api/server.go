@@ -41,6 +41,13 @@ func New(reader *chsql.Conn, writable *chstore.Store, cfg Config) *Server {
 		campaigns: campaigns.NewStore(writable.DB()), importer: imports.NewImporter(writable).SignTokens(cfg.Links)}}
 }
 
+// SetErasureSecret keys the tombstones an erasure writes and an import
+// checks: the processor's -erasure-secret.
+func (s *Server) SetErasureSecret(secret string) {
+	s.write.people.SetErasureSecret(secret)
+	s.write.importer.SetErasureSecret(secret)
+}
+
 // Register mounts the API's routes on mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	a, wr := s.read, s.write

@@ -19,6 +19,7 @@ import (
 	"footfall/dashboards/web"
 	"footfall/internal/chsql"
 	"footfall/internal/envflag"
+	"footfall/internal/erasure"
 	"footfall/internal/links"
 	"footfall/internal/ops"
 	"footfall/internal/profiles"
@@ -38,8 +39,11 @@ type Config struct {
 	// LinkSecret and CollectorURL let the API rewrite newsletter links.
 	LinkSecret   string
 	CollectorURL string
-	Commission   api.Commission
-	Ops          ops.Config
+	// ErasureSecret keys the tombstones of erased people, as the
+	// processor's (internal/erasure).
+	ErasureSecret string
+	Commission    api.Commission
+	Ops           ops.Config
 	// ReadTimeout bounds reading a whole request, body included;
 	// WriteTimeout a response, from the end of its request's headers (an
 	// export of a large segment must fit); IdleTimeout a keep-alive
@@ -59,6 +63,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the collector's)")
 	fs.StringVar(&c.CollectorURL, "collector-url", "http://127.0.0.1:8080", "the collector's public address, which newsletter links and pixels point to")
 	c.Commission.RegisterFlags(fs)
+	erasure.RegisterFlag(fs, &c.ErasureSecret)
 	c.Ops.RegisterFlags(fs, "dashboards", "127.0.0.1:9103")
 	fs.DurationVar(&c.ReadTimeout, "dashboards-read-timeout", 30*time.Second, "longest time to read a request, body included (a recipient import)")
 	fs.DurationVar(&c.WriteTimeout, "dashboards-write-timeout", 10*time.Minute, "longest time to answer a request, from the end of its headers (a large export)")
@@ -69,7 +74,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 type ReadUser struct{ User, Password string }
 
 // Secrets names the flags the start-up log must not print.
-var Secrets = envflag.Secret{"api-token": true, "clickhouse-password": true, "clickhouse-read-password": true, "link-secret": true}
+var Secrets = envflag.Secret{"api-token": true, "clickhouse-password": true, "clickhouse-read-password": true, "link-secret": true, "erasure-secret": true}
 
 // Program is running dashboards.
 type Program struct {
@@ -95,6 +100,9 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 			return nil, fmt.Errorf("-link-secret: %w", err)
 		}
 	}
+	if err := erasure.CheckSecret(cfg.ErasureSecret); err != nil {
+		return nil, err
+	}
 	// Neither connection creates anything: the processor makes the
 	// database and its tables.
 	writer, err := chsql.Open(ctx, cfg.CH)
@@ -111,7 +119,9 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	store := chstore.On(writer)
 	p := &Program{store: store, reader: reader, served: make(chan error, 1)}
 	mux := http.NewServeMux()
-	api.New(reader, store, acfg).Register(mux)
+	srv := api.New(reader, store, acfg)
+	srv.SetErasureSecret(cfg.ErasureSecret)
+	srv.Register(mux)
 	mux.Handle("GET /", http.FileServerFS(web.Files))
 	// Also on the public port, for a load balancer in front of it.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -74,6 +74,14 @@ case "${1:-start}" in
       FOOTFALL_LINK_SECRET="$(cat "$STATE/link-secret")"
       export FOOTFALL_LINK_SECRET
     fi
+    # The tombstones of erased people are keyed with a secret that the
+    # processor and the dashboards share; made once, kept in
+    # .local/erasure-secret.
+    if [[ -z "${FOOTFALL_ERASURE_SECRET:-}" ]]; then
+      [[ -s "$STATE/erasure-secret" ]] || (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$STATE/erasure-secret")
+      FOOTFALL_ERASURE_SECRET="$(cat "$STATE/erasure-secret")"
+      export FOOTFALL_ERASURE_SECRET
+    fi
     export FOOTFALL_COLLECTOR_URL="${FOOTFALL_COLLECTOR_URL:-http://$COLLECTOR}"
     start_one processor
     start_one collector -spool-dir "${FOOTFALL_SPOOL_DIR:-$STATE/spool}"

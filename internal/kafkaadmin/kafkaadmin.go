@@ -53,6 +53,63 @@ func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions
 	}
 }
 
+// SegmentFor is how long a segment of a topic kept for retention stays
+// open: a quarter of the retention, at most an hour. Kafka deletes a
+// segment once its newest record is older than the retention, so a record
+// stays at most retention + segment (plus the broker's check interval,
+// log.retention.check.interval.ms, 5 minutes by default) after it was
+// written.
+func SegmentFor(retention time.Duration) time.Duration {
+	return min(retention/4, time.Hour)
+}
+
+// SetRetention sets how long topic keeps its records (retention.ms, and
+// segment.ms from SegmentFor), on a new topic as on one made before: the
+// bound holds whoever created it. Zero leaves the topic as it is.
+func SetRetention(ctx context.Context, brokers []string, topic string, retention time.Duration) error {
+	if retention <= 0 {
+		return nil
+	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
+	ms := func(d time.Duration) string { return strconv.FormatInt(max(d.Milliseconds(), 1), 10) }
+	res, err := client.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{
+		Resources: []kafka.IncrementalAlterConfigsRequestResource{{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+			Configs: []kafka.IncrementalAlterConfigsRequestConfig{
+				{Name: "retention.ms", Value: ms(retention), ConfigOperation: kafka.ConfigOperationSet},
+				{Name: "segment.ms", Value: ms(SegmentFor(retention)), ConfigOperation: kafka.ConfigOperationSet},
+			},
+		}},
+	})
+	if err == nil && len(res.Resources) == 1 {
+		err = res.Resources[0].Error
+	}
+	if err != nil {
+		return fmt.Errorf("set the retention of topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// TopicConfigs returns the values of names in topic's configuration, as
+// the broker has them (its own or its defaults).
+func TopicConfigs(ctx context.Context, brokers []string, topic string, names ...string) (map[string]string, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
+	res, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
+		Resources: []kafka.DescribeConfigRequestResource{{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: names}},
+	})
+	if err == nil && len(res.Resources) == 1 {
+		err = res.Resources[0].Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the configuration of topic %s: %w", topic, err)
+	}
+	out := map[string]string{}
+	for _, e := range res.Resources[0].ConfigEntries {
+		out[e.ConfigName] = e.ConfigValue
+	}
+	return out, nil
+}
+
 // DeleteTopic removes topic; tests use it to leave the broker as they found it.
 func DeleteTopic(ctx context.Context, brokers []string, topic string) error {
 	conn, err := controller(ctx, brokers)
@@ -165,7 +222,14 @@ type TopicConfig struct {
 	Topic       string
 	Partitions  int
 	Replication int
+	// Retention is how long the topic keeps events (SetRetention): they
+	// hold personal data, which an erasure cannot reach inside Kafka.
+	Retention time.Duration
 }
+
+// DefaultRetention keeps events a day: a processor stopped longer than
+// that loses the oldest.
+const DefaultRetention = 24 * time.Hour
 
 // RegisterFlags declares -kafka-brokers, -kafka-topic, -kafka-partitions and
 // -kafka-replication on fs.
@@ -174,6 +238,7 @@ func (c *TopicConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Topic, "kafka-topic", "footfall-events", "Kafka topic of the events")
 	fs.IntVar(&c.Partitions, "kafka-partitions", 6, "partitions of the topic when it has to be created")
 	fs.IntVar(&c.Replication, "kafka-replication", 1, "replication factor of the topic when it has to be created")
+	fs.DurationVar(&c.Retention, "kafka-retention", DefaultRetention, "how long the topic keeps events (retention.ms; segment.ms a quarter of it, at most 1h), set on every start; a processor stopped longer loses the oldest; 0 leaves the topic's setting")
 }
 
 // BrokerList splits Brokers, dropping blanks.
@@ -187,7 +252,10 @@ func (c TopicConfig) BrokerList() []string {
 	return out
 }
 
-// Ensure creates the topic if it does not exist.
+// Ensure creates the topic if it does not exist, and sets its retention.
 func (c TopicConfig) Ensure(ctx context.Context) error {
-	return EnsureTopic(ctx, c.BrokerList(), c.Topic, c.Partitions, c.Replication)
+	if err := EnsureTopic(ctx, c.BrokerList(), c.Topic, c.Partitions, c.Replication); err != nil {
+		return err
+	}
+	return SetRetention(ctx, c.BrokerList(), c.Topic, c.Retention)
 }

@@ -2,90 +2,200 @@ package profiles
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"log/slog"
+	"sort"
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/erasure"
 )
 
-// byVisitor lists the tables that hold rows about a visitor id, in the
-// column visitor_id. Rollups without a visitor column (events_hourly,
-// pages_daily, sources_daily) keep only counts and hashed sketches.
-var byVisitor = []string{"events", "viewed_products", "identities", "visitor_profiles", "visitor_interests", "interest_visitors", "consents", "people_touched"}
-
-// byPerson lists the tables keyed by person key.
-var byPerson = []string{"profile_overrides", "segment_members"}
-
 var (
-	qSessionsOf = chsql.New("profiles.sessions_of",
-		`SELECT DISTINCT session_id FROM events WHERE site_id = @site AND visitor_id IN @visitors AND session_id != ''`)
 	qMutationsDue = chsql.New("profiles.mutations_due",
 		`SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0`)
 	// ALTER ... DELETE is how ClickHouse 18.16 and later delete rows. The
-	// table and its key column come from the lists above, never from input.
-	eraseRows = chsql.New("profiles.erase",
-		`ALTER TABLE {{table}} DELETE WHERE site_id = @site AND {{column}} IN @keys`)
+	// table comes from places (a checked name), the condition from
+	// idColumns; the identifiers are read from the erasure's Memory table,
+	// so the mutation's text (system.mutations, mutation_N.txt) names none.
+	eraseRows = chsql.New("profiles.erase", `ALTER TABLE {{table}} DELETE WHERE {{where}}`)
+	// The erasure's identifiers, in memory only (never written to disk),
+	// inserted as data blocks, so that they are in no statement's text.
+	createKeys = chsql.New("profiles.erasing_create", `CREATE TABLE {{keys}} (kind String, key String) ENGINE = Memory`)
+	insertKeys = chsql.New("profiles.erasing_insert", `INSERT INTO {{keys}} (kind, key)`)
+	dropKeys   = chsql.New("profiles.erasing_drop", `DROP TABLE IF EXISTS {{keys}}`)
+	// The tables of erasures that stopped before the end (a timeout, a
+	// restart), once no unfinished mutation reads them and an hour has
+	// passed: a younger one may be another program's erasure at work.
+	qLeftovers = chsql.New("profiles.erasing_leftovers", `SELECT name FROM system.tables
+WHERE database = currentDatabase() AND startsWith(name, 'erasing_') AND metadata_modification_time < now() - 3600
+  AND name NOT IN (SELECT extract(command, 'erasing_[0-9a-z_]+') FROM system.mutations WHERE database = currentDatabase() AND is_done = 0)
+ORDER BY name`)
 )
 
-// Erasure says what Erase removed.
+// Erasure says what Erase removed: every identifier of the person, and
+// how many rows each table held of them.
 type Erasure struct {
-	Visitors []string `json:"visitor_ids"`
-	Sessions int      `json:"sessions"`
-	Tables   []string `json:"tables"`
+	Identifiers
+	Rows   map[string]uint64 `json:"rows"`
+	Tables []string          `json:"tables"`
 }
 
-// Erase deletes every row about one person (GDPR art. 17) and waits until
-// ClickHouse has applied the deletions. Events of the person still on
-// their way through Kafka land after it: erase once the person has stopped
-// sending (the snippet's optOut), or erase again.
+// maxRounds bounds how often Erase deletes again the rows of the person
+// that arrived while it deleted.
+const maxRounds = 3
+
+// Erase deletes every row about one person (GDPR art. 17) in every table
+// that holds identifiers (places), and waits until ClickHouse has applied
+// the deletions. The person is every identifier linked to ref (link):
+// each e-mail address and user id any of their visitor ids ever gave,
+// each visitor id that gave one of those, their sessions, orders and
+// newsletter recipient tokens. It first writes their tombstones
+// (internal/erasure), from which on the processor drops their events;
+// once two tombstone syncs have passed it looks again and deletes what
+// a batch being written at that moment brought. No identifier is in the
+// text of any statement it sends.
 func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error) {
-	key, visitors, err := s.Resolve(ctx, site, ref)
+	ids, err := start(ref)
 	if err != nil {
 		return Erasure{}, err
 	}
-	out := Erasure{Visitors: visitors}
-	var sessions []string
-	err = s.each(ctx, qSessionsOf, ofVisitors(site, visitors), func(r scanner) error {
-		var id string
-		err := r.Scan(&id)
-		sessions = append(sessions, id)
+	s.erasing.Lock()
+	defer s.erasing.Unlock()
+	secret, err := erasure.Secret(ctx, s.db, s.erasureSecret)
+	if err != nil {
+		return Erasure{}, err
+	}
+	if err := s.dropLeftovers(ctx); err != nil {
+		return Erasure{}, err
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	slots := map[string]string{"keys": fmt.Sprintf("erasing_%d_%x", time.Now().Unix(), rnd)}
+	if err := s.db.Exec(ctx, createKeys.With(slots), nil); err != nil {
+		return Erasure{}, fmt.Errorf("prepare the erasure: %w", err)
+	}
+	// The table goes once no mutation may read it any more: dropping it
+	// under one would make that mutation fail for ever.
+	unread := true
+	defer func() {
+		if !unread {
+			return
+		}
+		if err := s.db.Exec(chsql.Detach(ctx), dropKeys.With(slots), nil); err != nil {
+			slog.Warn("erasure: drop its table of identifiers", "err", err)
+		}
+	}()
+	put := func(add map[string][]string) error {
+		b, err := s.db.PrepareBatch(ctx, insertKeys.With(slots))
+		if err != nil {
+			return fmt.Errorf("prepare the erasure's identifiers: %w", err)
+		}
+		defer b.Abort()
+		for _, k := range kinds {
+			for _, v := range add[k] {
+				if err := b.Append(k, v); err != nil {
+					return fmt.Errorf("append identifier: %w", err)
+				}
+			}
+		}
+		if err := b.Send(); err != nil {
+			return fmt.Errorf("write the erasure's identifiers: %w", err)
+		}
+		return nil
+	}
+	first := map[string][]string{}
+	for _, k := range kinds {
+		first[k] = *ids.of(k)
+	}
+	if err := put(first); err != nil {
+		return Erasure{}, err
+	}
+	ks := tableKeys{table: slots["keys"]}
+	if err := s.link(ctx, site, &ids, func(*Identifiers) keySource { return ks }, put); err != nil {
+		return Erasure{}, err
+	}
+	out := Erasure{Identifiers: ids, Rows: map[string]uint64{}, Tables: []string{}}
+	// Tombstones first: from now on the processor drops what comes of them.
+	err = erasure.Write(ctx, s.db, erasure.NewHasher(secret), site, map[erasure.Kind][]string{
+		erasure.Visitor: ids.Visitors, erasure.User: ids.UserIDs, erasure.Token: ids.Tokens})
+	if err != nil {
+		return out, err
+	}
+	written := time.Now()
+	places, err := s.places(ctx)
+	if err != nil {
+		return out, err
+	}
+	pending, err := s.rows(ctx, site, places, ks)
+	if err != nil {
+		return out, err
+	}
+	for round := 1; len(pending) > 0; round++ {
+		if round > maxRounds {
+			return out, fmt.Errorf("rows of the person keep arriving (%v): stop their traffic and erase again", pending)
+		}
+		for _, p := range places {
+			if pending[p.table] == 0 {
+				continue
+			}
+			out.Rows[p.table] += pending[p.table]
+			st := eraseRows.With(map[string]string{"table": p.table, "where": p.where(ks)})
+			unread = false
+			if err := s.db.Exec(ctx, st, bindable(st, chsql.Args{"site": site})); err != nil {
+				return out, fmt.Errorf("erase from %s: %w", p.table, err)
+			}
+		}
+		if err := s.waitMutations(ctx); err != nil {
+			return out, err
+		}
+		unread = true
+		// A batch that the processor was writing as the tombstones were
+		// written, or a refresh of the people table, may have brought
+		// rows the deletions did not see: look again once the
+		// processors have surely read the tombstones.
+		if wait := time.Until(written.Add(2 * erasure.SyncEvery)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return out, ctx.Err()
+			}
+		}
+		if pending, err = s.rows(ctx, site, places, ks); err != nil {
+			return out, err
+		}
+	}
+	for t := range out.Rows {
+		out.Tables = append(out.Tables, t)
+	}
+	sort.Strings(out.Tables)
+	return out, nil
+}
+
+// dropLeftovers drops the tables of identifiers of erasures that stopped
+// before the end.
+func (s *Store) dropLeftovers(ctx context.Context) error {
+	var names []string
+	err := s.each(ctx, qLeftovers, nil, func(r scanner) error {
+		var n string
+		err := r.Scan(&n)
+		names = append(names, n)
 		return err
 	})
 	if err != nil {
-		return out, fmt.Errorf("find sessions to erase: %w", err)
+		return fmt.Errorf("list unfinished erasures: %w", err)
 	}
-	out.Sessions = len(sessions)
-	del := func(table, column string, keys []string) error {
-		st := eraseRows.With(map[string]string{"table": table, "column": column})
-		if err := s.db.Exec(ctx, st, chsql.Args{"site": site, "keys": chsql.Set[string](keys)}); err != nil {
-			return fmt.Errorf("erase from %s: %w", table, err)
+	for _, n := range names {
+		if !tableName.MatchString(n) {
+			continue
 		}
-		out.Tables = append(out.Tables, table)
-		return nil
-	}
-	if len(sessions) > 0 {
-		for _, t := range []string{"sessions", "session_parts"} {
-			if err := del(t, "session_id", sessions); err != nil {
-				return out, err
-			}
+		if err := s.db.Exec(ctx, dropKeys.With(map[string]string{"keys": n}), nil); err != nil {
+			return fmt.Errorf("drop the table of an unfinished erasure: %w", err)
 		}
 	}
-	for _, t := range byVisitor {
-		if err := del(t, "visitor_id", visitors); err != nil {
-			return out, err
-		}
-	}
-	for _, t := range byPerson {
-		if err := del(t, "person_key", []string{key}); err != nil {
-			return out, err
-		}
-	}
-	// The people table also keeps the rows the person's visitor ids had
-	// while anonymous.
-	if err := del("people", "person_key", append([]string{key}, visitors...)); err != nil {
-		return out, err
-	}
-	return out, s.waitMutations(ctx)
+	return nil
 }
 
 // waitMutations returns when ClickHouse has applied every pending mutation.
@@ -108,50 +218,106 @@ func (s *Store) waitMutations(ctx context.Context) error {
 	}
 }
 
-// Export is everything stored about one person (GDPR art. 15).
+// Export is everything stored about one person (GDPR art. 15): the same
+// identifiers and the same rows an erasure would remove.
 type Export struct {
-	Profile   Person     `json:"profile"`
-	Visitors  []string   `json:"visitor_ids"`
-	Override  Override   `json:"manual"`
-	Consents  []Consent  `json:"consents"`
-	Ledger    []Consent  `json:"consent_ledger"`
-	Interests []Interest `json:"interests"`
-	Events    []Event    `json:"events"`
+	Profile     Person      `json:"profile"`
+	Identifiers Identifiers `json:"identifiers"`
+	Visitors    []string    `json:"visitor_ids"`
+	Override    Override    `json:"manual"`
+	Consents    []Consent   `json:"consents"`
+	Ledger      []Consent   `json:"consent_ledger"`
+	Interests   []Interest  `json:"interests"`
+	Events      []Event     `json:"events"`
+	// Recipients are the person's places on newsletter campaigns' lists.
+	Recipients []Recipient `json:"newsletter_recipients"`
+	// Rows is how many rows each table holds of the person: every
+	// table an erasure deletes from.
+	Rows map[string]uint64 `json:"rows"`
 }
 
-var qLedger = chsql.New("profiles.consent_ledger", `SELECT purpose, granted, time, source, wording FROM consents
-WHERE site_id = @site AND visitor_id IN @visitors ORDER BY time, toString(event_id), purpose`)
+// Recipient is one place of a person on a campaign's list.
+type Recipient struct {
+	Campaign   string    `json:"campaign"`
+	Email      string    `json:"email"`
+	ExternalID string    `json:"external_id,omitempty"`
+	Token      string    `json:"token"`
+	AddedAt    time.Time `json:"added_at"`
+}
 
-// Export gathers all data about one person.
+var (
+	qLedger = chsql.New("profiles.consent_ledger", `SELECT purpose, granted, time, source, wording FROM consents
+WHERE site_id = @site AND visitor_id IN @visitors ORDER BY time, toString(event_id), purpose`)
+	qRecipientsOf = chsql.New("profiles.recipients_of", `SELECT campaign_id, email, any(external_id), any(token), min(added_at)
+FROM recipients
+WHERE site_id = @site AND (email IN @ids_u OR external_id != '' AND external_id IN @ids_u OR token IN @ids_t)
+GROUP BY campaign_id, email ORDER BY campaign_id, email`)
+)
+
+// Export gathers all data about one person: every identifier linked to
+// ref, as Erase finds them.
 func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error) {
-	p, visitors, err := s.Get(ctx, site, ref)
+	ids, err := s.Identify(ctx, site, ref)
 	if err != nil {
 		return Export{}, err
 	}
-	x := Export{Profile: p, Visitors: visitors}
-	if x.Override, err = s.Manual(ctx, site, p.Key); err != nil {
+	x := Export{Identifiers: ids, Visitors: ids.Visitors}
+	p, _, err := s.Get(ctx, site, ref)
+	switch {
+	case errors.Is(err, ErrNotFound): // known only from a list, say
+	case err != nil:
 		return x, err
+	default:
+		x.Profile = p
+		if x.Override, err = s.Manual(ctx, site, p.Key); err != nil {
+			return x, err
+		}
 	}
+	visitors := ids.Visitors
 	if x.Consents, err = s.Consents(ctx, site, visitors); err != nil {
 		return x, err
 	}
 	x.Ledger = []Consent{}
-	err = s.each(ctx, qLedger, ofVisitors(site, visitors), func(r scanner) error {
-		var c Consent
-		var g uint8
-		err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording)
-		c.Granted = g == 1
-		x.Ledger = append(x.Ledger, c)
-		return err
-	})
-	if err != nil {
-		return x, fmt.Errorf("read consent ledger: %w", err)
+	if len(visitors) > 0 {
+		err = s.each(ctx, qLedger, ofVisitors(site, visitors), func(r scanner) error {
+			var c Consent
+			var g uint8
+			err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording)
+			c.Granted = g == 1
+			x.Ledger = append(x.Ledger, c)
+			return err
+		})
+		if err != nil {
+			return x, fmt.Errorf("read consent ledger: %w", err)
+		}
 	}
 	if x.Interests, err = s.Interests(ctx, site, visitors, 1000); err != nil {
 		return x, err
 	}
 	// All events: an export is rare and must be complete.
 	if x.Events, err = s.Events(ctx, site, visitors, 1<<40); err != nil {
+		return x, err
+	}
+	x.Recipients = []Recipient{}
+	bk := boundKeys{&ids}
+	args := chsql.Args{"site": site}
+	for k, v := range bk.args() {
+		args[k] = v
+	}
+	err = s.each(ctx, qRecipientsOf, bindable(qRecipientsOf, args), func(r scanner) error {
+		var rc Recipient
+		err := r.Scan(&rc.Campaign, &rc.Email, &rc.ExternalID, &rc.Token, &rc.AddedAt)
+		x.Recipients = append(x.Recipients, rc)
+		return err
+	})
+	if err != nil {
+		return x, fmt.Errorf("read newsletter recipients: %w", err)
+	}
+	places, err := s.places(ctx)
+	if err != nil {
+		return x, err
+	}
+	if x.Rows, err = s.rows(ctx, site, places, bk); err != nil {
 		return x, err
 	}
 	return x, nil

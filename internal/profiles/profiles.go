@@ -63,7 +63,16 @@ type Store struct {
 	// fewTouched is the number of touched visitor ids a refresh always
 	// takes one by one, however few the people.
 	fewTouched uint64
+	// erasing lets one erasure run at a time; erasureSecret keys its
+	// tombstones (see SetErasureSecret).
+	erasing       sync.Mutex
+	erasureSecret string
 }
+
+// SetErasureSecret sets the key of the tombstones Erase writes: the
+// -erasure-secret the processor is given too. Empty (the default) uses
+// the database's own key (internal/erasure).
+func (s *Store) SetErasureSecret(secret string) { s.erasureSecret = secret }
 
 // NewStore returns a Store classifying by rules.
 func NewStore(db *chsql.Conn, rules Rules) *Store {

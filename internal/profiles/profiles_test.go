@@ -251,7 +251,7 @@ func TestJourney(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(e.Visitors) != 3 || e.Sessions != 3 {
+	if len(e.Visitors) != 3 || len(e.Sessions) != 3 {
 		t.Errorf("erasure %+v", e)
 	}
 	if n := rowsNaming(t, store, names); n != 0 {

@@ -16,6 +16,7 @@ import (
 
 	"footfall/internal/chsql"
 	"footfall/internal/envflag"
+	"footfall/internal/erasure"
 	"footfall/internal/geoip"
 	"footfall/internal/kafkaadmin"
 	"footfall/internal/ops"
@@ -42,6 +43,9 @@ type Config struct {
 	Refresh         derive.Config
 	GeoIP           string
 	Enrich          enrich.Config
+	// ErasureSecret keys the tombstones of erased people, as the
+	// dashboards' (internal/erasure).
+	ErasureSecret string
 }
 
 // RegisterFlags declares the processor's flags on fs, with their defaults.
@@ -58,6 +62,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Rules.RegisterFlags(fs)
 	c.Triggers.RegisterFlags(fs)
 	c.Refresh.RegisterFlags(fs)
+	erasure.RegisterFlag(fs, &c.ErasureSecret)
 }
 
 // Secrets names the flags the start-up log must not print.
@@ -115,6 +120,9 @@ type Program struct {
 // Start makes the topic and the schema ready, then consumes. ctx bounds
 // the start only.
 func Start(ctx context.Context, cfg Config) (*Program, error) {
+	if err := erasure.CheckSecret(cfg.ErasureSecret); err != nil {
+		return nil, err
+	}
 	store, err := prepare(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -144,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	c := consume.New(consume.Config{
 		Brokers: cfg.Kafka.BrokerList(), Topic: cfg.Kafka.Topic, Group: cfg.KafkaGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout, GeoIP: p.geo,
-		Enrich: cfg.Enrich,
+		Enrich: cfg.Enrich, ErasureSecret: cfg.ErasureSecret,
 	}, store)
 	runCtx, stop := context.WithCancel(context.Background())
 	p.stop = stop

@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"footfall/internal/erasure"
 	"footfall/internal/event"
 	"footfall/internal/geoip"
 	"footfall/processor/chstore"
@@ -33,6 +34,8 @@ type Config struct {
 	GeoIP *geoip.DB
 	// Enrich is the operator's part of the enrichment (ignored referrers).
 	Enrich enrich.Config
+	// ErasureSecret keys the tombstones of erased people (see dropErased).
+	ErasureSecret string
 
 	// afterInsert, when set, runs after each insert and before the commit;
 	// an error stops the consumer there, as a crash would. Tests only.
@@ -58,6 +61,7 @@ type Consumer struct {
 	r      *kafka.Reader
 	en     *enrich.Enricher
 	rcpt   *recipients.Resolver
+	erased *erasure.Filter // made at the first batch
 	rows   []chstore.Row
 	rowMsg []int // partition of each row, for the redelivery check
 	rej    []chstore.Rejected
@@ -263,6 +267,9 @@ var errStop = errors.New("consumer stopped by test hook")
 // on partitions that may have been redelivered.
 func (c *Consumer) write(ctx context.Context) error {
 	if err := c.dropStored(ctx); err != nil {
+		return err
+	}
+	if err := c.dropErased(ctx); err != nil {
 		return err
 	}
 	if err := c.resolveRecipients(ctx); err != nil {

@@ -20,9 +20,10 @@ import (
 // Importer adds recipients to campaigns: their rows, and the events an
 // import makes, written the way the processor writes events.
 type Importer struct {
-	campaigns *campaigns.Store
-	events    *chstore.Store
-	tokens    *links.Signer
+	campaigns     *campaigns.Store
+	events        *chstore.Store
+	erasureSecret string
+	tokens        *links.Signer
 }
 
 // SignTokens has the recipients' tokens made with s (links.Signer.NewToken),
@@ -78,13 +79,19 @@ type Result struct {
 // set, the sender states that these recipients agreed to the campaign's
 // purpose in those words: a subscribe to that list, which the consent
 // ledger records (source "import") and which makes them subscribers. An import is no visit: its events are
-// stored with ingest 'email', which no traffic figure counts.
+// stored with ingest 'email', which no traffic figure counts. A
+// recipient whose address or external id is an erased person's is left
+// out and reported (ReasonErased): an erasure stays.
 func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaigns.Recipient, consentWording string) (Result, error) {
 	var res Result
 	if len(in) > MaxRecipients {
 		return res, fmt.Errorf("more than %d recipients in one import", MaxRecipients)
 	}
 	have, err := im.campaigns.Recipients(ctx, c)
+	if err != nil {
+		return res, err
+	}
+	gone, err := im.erasedFilter(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -101,6 +108,10 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 		email, why := checkRecipient(r)
 		if why != "" {
 			res.Rejected = append(res.Rejected, Rejected{Line: line, Email: r.Email, Reason: why})
+			continue
+		}
+		if erased(gone, c.Site, email, r) {
+			res.Rejected = append(res.Rejected, Rejected{Line: line, Email: r.Email, Reason: ReasonErased})
 			continue
 		}
 		r.Email = email

@@ -34,16 +34,20 @@ import (
 type Config struct {
 	Interval time.Duration
 	Topic    string
-	Webhooks string // comma-separated URLs
-	Secret   string
-	Attempts int
-	Backoff  time.Duration
+	// Retention is how long the topic keeps changes: they name people
+	// (person_key, email), which an erasure cannot reach inside Kafka.
+	Retention time.Duration
+	Webhooks  string // comma-separated URLs
+	Secret    string
+	Attempts  int
+	Backoff   time.Duration
 }
 
 // RegisterFlags declares Config's flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, "segments-interval", time.Minute, "how often segments and classes are evaluated for triggers; 0 turns triggers off")
 	fs.StringVar(&c.Topic, "triggers-topic", "footfall-triggers", "Kafka topic that receives segment and class changes")
+	fs.DurationVar(&c.Retention, "triggers-retention", kafkaadmin.DefaultRetention, "how long the triggers topic keeps changes (set on every start, as -kafka-retention); its consumers must read them within it; 0 leaves the topic's setting")
 	fs.StringVar(&c.Webhooks, "webhook-urls", "", "comma-separated URLs that receive segment and class changes as signed JSON POSTs")
 	fs.StringVar(&c.Secret, "webhook-secret", "", "HMAC-SHA256 key of the X-Footfall-Signature header of webhook posts")
 	fs.IntVar(&c.Attempts, "webhook-attempts", 8, "tries per webhook post before it is given up (and counted)")
@@ -92,6 +96,9 @@ const (
 func New(ctx context.Context, cfg Config, brokers []string) (*Notifier, error) {
 	if err := kafkaadmin.EnsureTopic(ctx, brokers, cfg.Topic, 1, 1); err != nil {
 		return nil, fmt.Errorf("prepare triggers topic %s: %w", cfg.Topic, err)
+	}
+	if err := kafkaadmin.SetRetention(ctx, brokers, cfg.Topic, cfg.Retention); err != nil {
+		return nil, err
 	}
 	n := &Notifier{
 		cfg: cfg,

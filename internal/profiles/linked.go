@@ -1,0 +1,394 @@
+package profiles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"footfall/internal/chsql"
+	"footfall/internal/event"
+)
+
+// Identifiers are every identifier of one person on a site: what the
+// access export lists and the erasure erases, found by the same code.
+type Identifiers struct {
+	UserIDs  []string `json:"user_ids"` // normalised e-mail addresses and shop account ids
+	Visitors []string `json:"visitor_ids"`
+	Sessions []string `json:"session_ids"`
+	Tokens   []string `json:"recipient_tokens"`
+	Orders   []string `json:"order_ids"`
+}
+
+// The kinds of identifier, as the statements below name them.
+const (
+	kindUser    = "u"
+	kindVisitor = "v"
+	kindSession = "s"
+	kindToken   = "t"
+	kindOrder   = "o"
+)
+
+var kinds = []string{kindUser, kindVisitor, kindSession, kindToken, kindOrder}
+
+func (ids *Identifiers) of(kind string) *[]string {
+	switch kind {
+	case kindUser:
+		return &ids.UserIDs
+	case kindVisitor:
+		return &ids.Visitors
+	case kindSession:
+		return &ids.Sessions
+	case kindToken:
+		return &ids.Tokens
+	default:
+		return &ids.Orders
+	}
+}
+
+func (ids *Identifiers) count() int {
+	n := 0
+	for _, k := range kinds {
+		n += len(*ids.of(k))
+	}
+	return n
+}
+
+// maxLinked bounds the identifiers of one person. More than that is no
+// person but an identifier many share (a shop backend sending one visitor
+// id with every order, say): erasing it would erase a crowd.
+const maxLinked = 20_000
+
+// ErrTooLinked says a person's identity grew past maxLinked.
+var ErrTooLinked = errors.New("too many identifiers are linked to this person: some identifier is shared by many people (a visitor or user id sent with every order?), and erasing it would erase them all")
+
+// keySource says where a statement reads the identifiers known so far:
+// bound as sets in its text (the export, on the read-only connection), or
+// from the erasure's own in-memory table, so that no identifier is ever
+// in the text of an erasure's statement (nor in system.mutations, the
+// server's logs or query_log).
+type keySource interface {
+	// set is the SQL of the set of identifiers of kind, for IN.
+	set(kind string) string
+	// needles is the SQL of an array of the identifiers a kept Kafka
+	// message is searched for (events_rejected), or "" when none.
+	needles() string
+	args() chsql.Args
+}
+
+// boundKeys binds the identifiers as literal sets.
+type boundKeys struct{ ids *Identifiers }
+
+func (b boundKeys) set(kind string) string { return "@ids_" + kind }
+
+func (b boundKeys) needles() string {
+	if len(b.searched()) == 0 {
+		return ""
+	}
+	return "@needles"
+}
+
+// searched are the identifiers that a kept Kafka message is searched for
+// as text: those that name a person alone (user ids, visitor ids,
+// tokens), of 6 bytes or more, which a message of someone else is
+// unlikely to hold by chance.
+func (b boundKeys) searched() []string {
+	var out []string
+	for _, k := range []string{kindUser, kindVisitor, kindToken} {
+		for _, v := range *b.ids.of(k) {
+			if len(v) >= minNeedle {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+const minNeedle = 6
+
+func (b boundKeys) args() chsql.Args {
+	a := chsql.Args{}
+	for _, k := range kinds {
+		// IN () is not SQL; every statement skips empty values, so a set
+		// of the empty string matches nothing.
+		vals := chsql.Set[string](*b.ids.of(k))
+		if len(vals) == 0 {
+			vals = chsql.Set[string]{""}
+		}
+		a["ids_"+k] = vals
+	}
+	if n := b.searched(); len(n) > 0 {
+		a["needles"] = n
+	}
+	return a
+}
+
+// tableKeys reads the identifiers from the erasure's Memory table.
+type tableKeys struct{ table string }
+
+func (t tableKeys) set(kind string) string {
+	return "(SELECT key FROM " + t.table + " WHERE kind = '" + kind + "')"
+}
+
+func (t tableKeys) needles() string {
+	return fmt.Sprintf("(SELECT groupArray(key) FROM %s WHERE kind IN ('%s', '%s', '%s') AND length(key) >= %d)",
+		t.table, kindUser, kindVisitor, kindToken, minNeedle)
+}
+
+func (t tableKeys) args() chsql.Args { return nil }
+
+// qLinked finds the identifiers linked to those known: every identifier
+// of every event that carries a known one (a visitor id gives its user
+// ids, sessions and orders; a user id or an order gives the visitor ids
+// that sent it), and of every newsletter recipient with a known address,
+// account id or token. Repeated until nothing new comes, it is the
+// person's whole identity: a second user id given on one device (an
+// identify after a subscribe) leads to that id's other devices and
+// server-side orders. Each match skips empty values, so that an empty
+// set matches nothing.
+var qLinked = chsql.New("profiles.linked", `SELECT kind, key FROM (
+    SELECT p.1 AS kind, p.2 AS key FROM events
+    ARRAY JOIN [('v', visitor_id), ('u', user_id), ('s', session_id), ('o', order_id)] AS p
+    WHERE site_id = @site AND (visitor_id != '' AND visitor_id IN {{v}} OR user_id != '' AND user_id IN {{u}}
+        OR session_id != '' AND session_id IN {{s}} OR order_id != '' AND order_id IN {{o}})
+    UNION ALL
+    SELECT p.1 AS kind, p.2 AS key FROM recipients
+    ARRAY JOIN [('u', email), ('u', external_id), ('t', token)] AS p
+    WHERE site_id = @site AND (email != '' AND email IN {{u}} OR external_id != '' AND external_id IN {{u}}
+        OR token != '' AND token IN {{t}})
+) WHERE key != '' GROUP BY kind, key ORDER BY kind, key`)
+
+// start are the identifiers a Ref gives.
+func start(ref Ref) (Identifiers, error) {
+	var ids Identifiers
+	if u := event.NormalizeUser(ref.UserID); u != "" {
+		ids.UserIDs = []string{u}
+	}
+	if ref.VisitorID != "" {
+		ids.Visitors = []string{ref.VisitorID}
+	}
+	if ids.count() == 0 {
+		return ids, fmt.Errorf("a person is named by visitor_id or user_id")
+	}
+	return ids, nil
+}
+
+// link grows ids to the person's whole identity, reading through src;
+// added, when set, is told each round's new identifiers before the next
+// round reads them. It returns ErrNotFound when nothing is stored about
+// the identifiers it started from.
+func (s *Store) link(ctx context.Context, site string, ids *Identifiers, src func(*Identifiers) keySource,
+	added func(map[string][]string) error) error {
+	have := map[string]bool{}
+	for _, k := range kinds {
+		for _, v := range *ids.of(k) {
+			have[k+"\x00"+v] = true
+		}
+	}
+	found := false
+	for round := 0; ; round++ {
+		ks := src(ids)
+		slots := map[string]string{}
+		for _, k := range kinds {
+			slots[k] = ks.set(k)
+		}
+		args := chsql.Args{"site": site}
+		for k, v := range ks.args() {
+			args[k] = v
+		}
+		st := qLinked.With(slots)
+		fresh := map[string][]string{}
+		err := s.each(ctx, st, bindable(st, args), func(r scanner) error {
+			var kind, key string
+			if err := r.Scan(&kind, &key); err != nil {
+				return err
+			}
+			found = true
+			if !have[kind+"\x00"+key] && slices.Contains(kinds, kind) {
+				have[kind+"\x00"+key] = true
+				fresh[kind] = append(fresh[kind], key)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("find the identifiers of a person: %w", err)
+		}
+		if !found {
+			return ErrNotFound
+		}
+		if len(fresh) == 0 {
+			break
+		}
+		for k, vs := range fresh {
+			p := ids.of(k)
+			*p = append(*p, vs...)
+		}
+		if n := ids.count(); n > maxLinked {
+			return fmt.Errorf("%w: more than %d", ErrTooLinked, maxLinked)
+		}
+		if added != nil {
+			if err := added(fresh); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range kinds {
+		sort.Strings(*ids.of(k))
+		if *ids.of(k) == nil {
+			*ids.of(k) = []string{}
+		}
+	}
+	return nil
+}
+
+// Identify returns every identifier of the person ref names: the
+// identity the export lists and the erasure erases.
+func (s *Store) Identify(ctx context.Context, site string, ref Ref) (Identifiers, error) {
+	ids, err := start(ref)
+	if err != nil {
+		return ids, err
+	}
+	err = s.link(ctx, site, &ids, func(ids *Identifiers) keySource { return boundKeys{ids} }, nil)
+	return ids, err
+}
+
+// A place is a table that holds identifiers of people, and the columns
+// that hold them.
+type place struct {
+	table   string
+	columns []string
+}
+
+// idColumns are the columns, by name, that hold identifiers of a person
+// in any table, and the kinds of identifier each holds. A table added
+// later with one of them is erased and exported without a change here.
+var idColumns = map[string][]string{
+	"visitor_id":  {kindVisitor},
+	"session_id":  {kindSession},
+	"user_id":     {kindUser},
+	"person_key":  {kindUser, kindVisitor}, // an anonymous person's key is their visitor id
+	"email":       {kindUser},
+	"external_id": {kindUser},
+	"token":       {kindToken},
+	"order_id":    {kindOrder},
+}
+
+// rejectedTable keeps Kafka messages whole (events_rejected): it has no
+// column per identifier, so its messages are searched as text.
+const rejectedTable = "events_rejected"
+
+// qPlaces lists the tables that hold people's identifiers: every table
+// of the database that can be deleted from (the MergeTree family; the
+// views write to tables listed here) with a column named in idColumns,
+// or the kept messages.
+var qPlaces = chsql.New("profiles.places", `SELECT table, arraySort(groupArray(name)) FROM system.columns
+WHERE database = currentDatabase() AND type IN ('String', 'LowCardinality(String)', 'Nullable(String)')
+  AND name IN ('site_id', 'payload', 'visitor_id', 'session_id', 'user_id', 'person_key', 'email', 'external_id', 'token', 'order_id')
+  AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree')
+GROUP BY table ORDER BY table`)
+
+var tableName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// places lists where people's identifiers are stored. A table with
+// identifier columns but no site_id cannot be erased per site: an error,
+// so that such a table is never silently left out.
+func (s *Store) places(ctx context.Context) ([]place, error) {
+	var out []place
+	err := s.each(ctx, qPlaces, nil, func(r scanner) error {
+		var p place
+		var cols []string
+		if err := r.Scan(&p.table, &cols); err != nil {
+			return err
+		}
+		if !tableName.MatchString(p.table) {
+			return fmt.Errorf("table %q: not a name the erasure can write into SQL", p.table)
+		}
+		site := false
+		for _, c := range cols {
+			switch {
+			case c == "site_id":
+				site = true
+			case idColumns[c] != nil:
+				p.columns = append(p.columns, c)
+			}
+		}
+		switch {
+		case p.table == rejectedTable:
+			out = append(out, place{table: p.table})
+		case len(p.columns) == 0:
+		case !site:
+			return fmt.Errorf("table %s holds %v but no site_id: the erasure cannot tell its sites apart", p.table, p.columns)
+		default:
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the tables that hold people: %w", err)
+	}
+	return out, nil
+}
+
+// where is the condition that picks the person's rows of p, reading the
+// identifiers through ks; "" for events_rejected without needles.
+func (p place) where(ks keySource) string {
+	if p.table == rejectedTable {
+		n := ks.needles()
+		if n == "" {
+			return ""
+		}
+		// A kept message may spell an address in capitals. ClickHouse
+		// 18.16 reads no column that only a lambda names ("Unknown
+		// identifier"), so payload is named outside it too.
+		return "payload != '' AND arrayExists(k -> positionCaseInsensitive(payload, k) > 0, " + n + ")"
+	}
+	var or []string
+	for _, c := range p.columns {
+		for _, k := range idColumns[c] {
+			or = append(or, c+" != '' AND "+c+" IN "+ks.set(k))
+		}
+	}
+	return "site_id = @site AND (" + strings.Join(or, " OR ") + ")"
+}
+
+var qPlaceRows = chsql.New("profiles.place_rows", `SELECT count() FROM {{table}} WHERE {{where}}`)
+
+// rows counts the person's rows in each place, reading the identifiers
+// through ks; places without any are left out.
+func (s *Store) rows(ctx context.Context, site string, places []place, ks keySource) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	args := chsql.Args{"site": site}
+	for k, v := range ks.args() {
+		args[k] = v
+	}
+	for _, p := range places {
+		w := p.where(ks)
+		if w == "" {
+			continue
+		}
+		st := qPlaceRows.With(map[string]string{"table": p.table, "where": w})
+		var n uint64
+		if err := s.db.QueryRow(ctx, st, bindable(st, args)).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count the person's rows in %s: %w", p.table, err)
+		}
+		if n > 0 {
+			out[p.table] = n
+		}
+	}
+	return out, nil
+}
+
+// bindable keeps the arguments st names: binding one it does not use is
+// an error.
+func bindable(st *chsql.Query, args chsql.Args) chsql.Args {
+	out := chsql.Args{}
+	for k, v := range args {
+		if strings.Contains(st.SQL(), "@"+k) {
+			out[k] = v
+		}
+	}
+	return out
+}
