@@ -72,6 +72,16 @@ func benchQueries(cfg config, stamp string) error {
 			_, err := reports.Breakdown(ctx, store.DB(), mobileGoogle, "browser", 10)
 			return err
 		}},
+		{"breakdown: by page", "", func() error {
+			_, err := reports.Breakdown(ctx, store.DB(), q, "page", 10)
+			return err
+		}},
+		// Source is what the visit is credited to, a column the processor
+		// wrote (processor/attribute): as cheap as by page.
+		{"breakdown: by source", "about by page's", func() error {
+			_, err := reports.Breakdown(ctx, store.DB(), q, "source", 10)
+			return err
+		}},
 		{"funnel: view, cart, checkout, order", "", func() error {
 			_, err := reports.Funnel(ctx, store.DB(), q, []string{"type==pageview", "type==add_to_cart", "type==begin_checkout", "type==purchase"}, 86400)
 			return err

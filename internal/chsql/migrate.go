@@ -100,9 +100,15 @@ var (
 	insertMigration = New("migrate.record", `INSERT INTO schema_migrations (version, name, applied_at)`)
 )
 
-// Migrate applies every migration not yet recorded to c's database. Each
-// statement is idempotent (IF NOT EXISTS), so processors starting
-// together, or a migration cut short, do no harm when run again.
+// after are the steps in Go that some migrations take after their
+// statements, by version (backfill.go registers them): a migration cut
+// short runs both again.
+var after = map[int]func(context.Context, *Conn) error{}
+
+// Migrate applies every migration not yet recorded to c's database: its
+// statements, then the step in Go some need (after, backfill.go). Each is
+// idempotent (IF NOT EXISTS), so processors starting together, or a
+// migration cut short, do no harm when run again.
 func Migrate(ctx context.Context, c *Conn) error {
 	if err := c.Exec(ctx, createMigrationsTable, nil); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
@@ -134,6 +140,11 @@ func Migrate(ctx context.Context, c *Conn) error {
 		for i, stmt := range m.Statements {
 			if err := c.Exec(ctx, stmt, nil); err != nil && !ColumnDone(stmt.SQL(), err) {
 				return fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
+			}
+		}
+		if step := after[m.Version]; step != nil {
+			if err := step(ctx, c); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 		}
 		if err := record(ctx, c, m); err != nil {

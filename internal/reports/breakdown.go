@@ -39,19 +39,14 @@ var (
 // limit values with the most visitors: visitors, page views, sessions,
 // events, orders and revenue per value of an event dimension (for a
 // dimension of what brought the visit, source, medium, utm_*, affiliate
-// and click_id, per value credited to the event's session: attribution.go); visitors,
-// sessions, page views, bounce rate and mean visit duration per value of a
-// session's (entry_page, exit_page, visitor_type).
+// and click_id, the value the event's visit is credited with: dims);
+// visitors, sessions, page views, bounce rate and mean visit duration per
+// value of a session's (entry_page, exit_page, visitor_type).
 func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit int) (Table, error) {
 	args := chsql.Args{"limit": uint64(limit)}
 	var stmt *chsql.Query
 	var ms []Metric
-	touch, isTouch := touchDims[by]
 	switch expr, isEvent := dimExpr(by, args); {
-	case isTouch:
-		// What brought the visit (attribution.go): every event under its
-		// session's credited landing.
-		stmt, ms = attributed(touch, q.where(args), args), breakdownMetrics
 	case isEvent:
 		stmt, ms = qBreakdown.With(map[string]string{"dim": expr, "filters": q.where(args)}), breakdownMetrics
 	case sessionDims[by]:

@@ -12,20 +12,31 @@ import (
 
 // dims are the dimensions a report breaks down or filters by, as
 // expressions over the events table.
+//
+// What brought the visit (source, medium, utm_*, affiliate, click_id) is
+// a property of the visit, not of each event: these read the visit_*
+// columns, the values the processor credited the event with when it wrote
+// it (processor/attribute: its session's landing, else the visitor's last
+// non-direct landing of the 30 days before, else (direct)). A breakdown by
+// source, a filter source==google and a series filtered by it all count
+// the same events: a Google visitor's later pages, cart and order, server
+// side orders included, and not a page view whose own referrer was
+// Google but whose visit a newsletter brought. The event's own referrer
+// stays the referrer dimension.
 var dims = map[string]string{
 	"page":         "url_path",
 	"section":      "concat('/', splitByChar('/', url_path)[2])",
 	"host":         "url_host",
 	"referrer":     "referrer_host",
-	"source":       "source",
-	"medium":       "medium",
-	"utm_source":   "utm_source",
-	"utm_medium":   "utm_medium",
-	"utm_campaign": "utm_campaign",
-	"utm_content":  "utm_content",
-	"utm_term":     "utm_term",
-	"affiliate":    "affiliate",
-	"click_id":     "click_id",
+	"source":       "visit_source",
+	"medium":       "visit_medium",
+	"utm_source":   "visit_utm_source",
+	"utm_medium":   "visit_utm_medium",
+	"utm_campaign": "visit_utm_campaign",
+	"utm_content":  "visit_utm_content",
+	"utm_term":     "visit_utm_term",
+	"affiliate":    "visit_affiliate",
+	"click_id":     "visit_click_id",
 	"browser":      "browser",
 	"os":           "os",
 	"device":       "device",

@@ -21,15 +21,13 @@ const (
 // answers) and the aggregate that computes it over the rows of a report,
 // for each kind of row it applies to. Events are the rows of the events
 // table that eventsWhere selects; sessions are the rows of sessionRows,
-// one per session; visits are the rows of visitRows (attribution.go), one
-// per session or per event without one, credited to what brought it. A report composes its statement from metrics (compose)
+// one per session. A report composes its statement from metrics (compose)
 // and reads them alike (Metric.read).
 type Metric struct {
 	Name     string
 	Kind     Kind
 	Events   string // aggregate over events; "" for a figure of sessions only
 	Sessions string // aggregate over session rows; "" for a figure of events only
-	Visits   string // aggregate over visit rows (attribution.go); "" for a figure of events only
 }
 
 // The metrics. The overview's rollups (events_hourly, pages_daily,
@@ -38,18 +36,18 @@ type Metric struct {
 // 0004, 0011); the overview merges them (overview.go).
 var (
 	// Visitors: distinct visitor ids.
-	Visitors = Metric{Name: "visitors", Kind: Count, Events: "uniq(visitor_id)", Sessions: "uniq(visitor)", Visits: "uniq(visitor)"}
+	Visitors = Metric{Name: "visitors", Kind: Count, Events: "uniq(visitor_id)", Sessions: "uniq(visitor)"}
 	// Pageviews: events of type pageview.
-	Pageviews = Metric{Name: "pageviews", Kind: Count, Events: "countIf(type = 'pageview')", Sessions: "sum(pv)", Visits: "sum(pv)"}
+	Pageviews = Metric{Name: "pageviews", Kind: Count, Events: "countIf(type = 'pageview')", Sessions: "sum(pv)"}
 	// Sessions: distinct session ids (events without one are in none).
-	Sessions = Metric{Name: "sessions", Kind: Count, Events: "uniqIf(session_id, session_id != '')", Sessions: "count()", Visits: "uniqIf(sid, sid != '')"}
+	Sessions = Metric{Name: "sessions", Kind: Count, Events: "uniqIf(session_id, session_id != '')", Sessions: "count()"}
 	// Events: every event.
-	Events = Metric{Name: "events", Kind: Count, Events: "count()", Visits: "sum(n_events)"}
+	Events = Metric{Name: "events", Kind: Count, Events: "count()"}
 	// Orders: distinct orders (internal/orders: an order_id, or a purchase
 	// without one).
-	Orders = Metric{Name: "orders", Kind: Count, Events: orders.Count(orders.Pairs), Visits: orders.Count("groupArrayArray(pairs)")}
+	Orders = Metric{Name: "orders", Kind: Count, Events: orders.Count(orders.Pairs)}
 	// Revenue: each order's revenue once (internal/orders).
-	Revenue = Metric{Name: "revenue", Kind: Money, Events: orders.Revenue(orders.Pairs), Visits: orders.Revenue("groupArrayArray(pairs)")}
+	Revenue = Metric{Name: "revenue", Kind: Money, Events: orders.Revenue(orders.Pairs)}
 	// BounceRate: the share of sessions with one page view or none.
 	BounceRate = Metric{Name: "bounce_rate", Kind: Share, Sessions: "countIf(pv <= 1) / count()"}
 	// VisitDuration: the mean time from a session's first event to its last.
@@ -76,16 +74,12 @@ type level int
 const (
 	overEvents level = iota
 	overSessions
-	overVisits
 )
 
 // expr is m's aggregate over rows of level l.
 func (m Metric) expr(l level) string {
-	switch l {
-	case overSessions:
+	if l == overSessions {
 		return m.Sessions
-	case overVisits:
-		return m.Visits
 	}
 	return m.Events
 }

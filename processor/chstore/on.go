@@ -6,5 +6,5 @@ import "footfall/internal/chsql"
 // already exists: for a program that writes a few events beside its own
 // work (the dashboards' recipient imports) and creates nothing.
 func On(conn *chsql.Conn) *Store {
-	return &Store{db: conn, dbName: conn.Database(), cols: make(chan *ColumnSet, 1)}
+	return newStore(conn, conn.Database())
 }

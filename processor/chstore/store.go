@@ -1,6 +1,7 @@
 // Package chstore is the processor's ClickHouse side: batched inserts of
-// enriched events, and the look-up that lets a redelivered Kafka batch be
-// recognised and skipped. The schema and its migrations are
+// enriched events, each credited on the way to what brought its visit
+// (processor/attribute), and the look-up that lets a redelivered Kafka
+// batch be recognised and skipped. The schema and its migrations are
 // internal/chsql's.
 package chstore
 
@@ -18,6 +19,7 @@ import (
 
 	"footfall/internal/chsql"
 	"footfall/internal/event"
+	"footfall/processor/attribute"
 	"footfall/processor/enrich"
 )
 
@@ -32,6 +34,9 @@ type Store struct {
 	// drop it at every other GC, and the processor collects more often
 	// than it inserts, so each insert would grow its columns afresh.
 	cols chan *ColumnSet
+	// attr credits each event to what brought its visit, remembering the
+	// visitors this store wrote lately.
+	attr *attribute.Attributor
 }
 
 // Open connects, creating the database if it does not exist.
@@ -43,8 +48,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: conn, dbName: cfg.Database, cols: make(chan *ColumnSet, 1)}, nil
+	return newStore(conn, cfg.Database), nil
 }
+
+func newStore(conn *chsql.Conn, db string) *Store {
+	return &Store{db: conn, dbName: db, cols: make(chan *ColumnSet, 1), attr: attribute.New(conn)}
+}
+
+// ForgetVisitors drops what the store knows of the visitors it wrote, for
+// a consumer that finds a partition moved: another may have written their
+// events since.
+func (s *Store) ForgetVisitors() { s.attr.Forget() }
 
 // DB is the connection, for the registered statements of other packages.
 func (s *Store) DB() *chsql.Conn { return s.db }
@@ -58,8 +72,10 @@ type Row struct {
 	Enriched enrich.Result
 }
 
-// Insert writes rows in one INSERT. ClickHouse applies a block of this size
-// atomically: after a crash either all rows are there or none.
+// Insert credits rows to what brought their visits (visit_source ...,
+// processor/attribute), then writes them in one INSERT. ClickHouse applies
+// a block of this size atomically: after a crash either all rows are there
+// or none. Crediting again rows whose insert failed gives the same.
 func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
@@ -81,6 +97,9 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 		default:
 		}
 	}()
+	if err := cs.Credit(ctx, s.attr, rows); err != nil {
+		return fmt.Errorf("credit batch of %d events: %w", len(rows), err)
+	}
 	targets := b.Columns()
 	for i, col := range cs.Fill(rows) {
 		if arr, ok := col.(*stringArrays); ok {
@@ -125,6 +144,31 @@ type ColumnSet struct {
 	ints  []int64
 	bots  []uint8
 	props [2]stringArrays // keys, values
+	// hits are the rows as the attribution reads them, and credits what
+	// it credited each with (Credit).
+	hits    []attribute.Hit
+	credits []attribute.Touch
+}
+
+// Credit credits rows through a, for the next Fill.
+func (cs *ColumnSet) Credit(ctx context.Context, a *attribute.Attributor, rows []Row) error {
+	cs.hits = resize(cs.hits, len(rows))
+	cs.credits = resize(cs.credits, len(rows))
+	for j := range rows {
+		e, r := &rows[j].Event, &rows[j].Enriched
+		cs.hits[j] = attribute.Hit{
+			Site: enrich.String(e.F[event.Site]), Visitor: r.VisitorID, Session: enrich.String(e.F[event.SessionID]),
+			At: e.TimeMs / 1000, Own: Own(r),
+			Counted: r.VisitorID != "" && !r.UA.Bot && e.Ingest != event.IngestEmail,
+		}
+	}
+	return a.Credit(ctx, cs.hits, cs.credits)
+}
+
+// Own is the touch of an event's own values.
+func Own(r *enrich.Result) attribute.Touch {
+	return attribute.Touch{Source: r.Source, Medium: r.Medium, UTMSource: r.UTMSource, UTMMedium: r.UTMMedium,
+		UTMCampaign: r.UTMCampaign, UTMTerm: r.UTMTerm, UTMContent: r.UTMContent, Affiliate: r.Affiliate, ClickID: r.ClickID}
 }
 
 // stringArrays is an Array(String) column as ClickHouse's native format
@@ -143,8 +187,8 @@ func resize[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// Fill returns the columns of rows. They stay valid until the next Fill or
-// Release.
+// Fill returns the columns of rows, which Credit credited. They stay valid
+// until the next Fill or Release.
 func (cs *ColumnSet) Fill(rows []Row) []any {
 	n := len(rows)
 	if cs.out == nil {
@@ -158,6 +202,13 @@ func (cs *ColumnSet) Fill(rows []Row) []any {
 			s.Reset()
 			for j := range rows {
 				s.Append(c.text(&rows[j].Event, &rows[j].Enriched))
+			}
+			cs.out[i] = s
+		case visitColumns[c.name] != nil:
+			s, value := &cs.text[i], visitColumns[c.name]
+			s.Reset()
+			for j := range rows {
+				s.Append(value(&cs.credits[j]))
 			}
 			cs.out[i] = s
 		case c.name == "event_id":
@@ -278,6 +329,19 @@ type column struct {
 	text textColumn
 }
 
+// visitColumns are the columns of an event's credit (Fill).
+var visitColumns = map[string]func(t *attribute.Touch) string{
+	"visit_source":       func(t *attribute.Touch) string { return t.Source },
+	"visit_medium":       func(t *attribute.Touch) string { return t.Medium },
+	"visit_utm_source":   func(t *attribute.Touch) string { return t.UTMSource },
+	"visit_utm_medium":   func(t *attribute.Touch) string { return t.UTMMedium },
+	"visit_utm_campaign": func(t *attribute.Touch) string { return t.UTMCampaign },
+	"visit_utm_term":     func(t *attribute.Touch) string { return t.UTMTerm },
+	"visit_utm_content":  func(t *attribute.Touch) string { return t.UTMContent },
+	"visit_affiliate":    func(t *attribute.Touch) string { return t.Affiliate },
+	"visit_click_id":     func(t *attribute.Touch) string { return t.ClickID },
+}
+
 func field(f event.Field) textColumn {
 	return func(e *event.Event, _ *enrich.Result) string { return enrich.String(e.F[f]) }
 }
@@ -309,6 +373,15 @@ var columns = []column{
 	{"utm_content", func(_ *event.Event, r *enrich.Result) string { return r.UTMContent }},
 	{"affiliate", func(_ *event.Event, r *enrich.Result) string { return r.Affiliate }},
 	{"click_id", func(_ *event.Event, r *enrich.Result) string { return r.ClickID }},
+	{"visit_source", nil},
+	{"visit_medium", nil},
+	{"visit_utm_source", nil},
+	{"visit_utm_medium", nil},
+	{"visit_utm_campaign", nil},
+	{"visit_utm_term", nil},
+	{"visit_utm_content", nil},
+	{"visit_affiliate", nil},
+	{"visit_click_id", nil},
 	{"order_id", field(event.OrderID)},
 	{"revenue_micros", nil},
 	{"currency", field(event.Currency)},
