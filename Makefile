@@ -6,7 +6,7 @@ GOTEST_TIMEOUT ?= 20m
 # Where the tests record the statements they send, for the current-ClickHouse check.
 SQL_RECORD := $(CURDIR)/.local/sql-record
 
-.PHONY: up down test test-compat demo bench build stack chdb fmt-check sdk sdk-deps
+.PHONY: up down test test-compat fuzz demo bench build stack chdb fmt-check sdk sdk-deps
 
 ## up: install and start Kafka and ClickHouse, build and start collector, processor and dashboards
 up: stack build
@@ -26,7 +26,23 @@ test: stack chdb sdk-deps fmt-check build
 	$(GO) vet -tags compat ./internal/chsql/compat
 	rm -rf $(SQL_RECORD)
 	FOOTFALL_SQL_RECORD=$(SQL_RECORD) $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory test-compat
+
+# The fuzz targets, package:Target: the decoders of what the collector
+# takes (query strings, JSON, the Kafka packs and events), the client
+# address behind proxies, newsletter links and tokens.
+FUZZ_TARGETS := ./collector/beacon:FuzzQueryMatchesFasthttp ./collector/beacon:FuzzPixel ./collector/beacon:FuzzBeacon \
+	./collector/clientaddr:FuzzClient ./collector/kafkaout:FuzzPack ./internal/event:FuzzDecode ./internal/event:FuzzUnpack \
+	./internal/event:FuzzClean ./internal/links:FuzzLinks
+FUZZTIME ?= 3s
+
+## fuzz: run each fuzz target for FUZZTIME (3s; make test runs it); a failing input is kept in its package's testdata/fuzz
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		out="$$($(GO) test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*} 2>&1)" || { echo "$$out"; echo "fuzz $$t: FAILED"; exit 1; }; \
+		echo "fuzz $$t: ok"; \
+	done
 
 ## test-compat: replay what the last make test recorded on ClickHouse 18.16 and on current ClickHouse (chDB), compare
 test-compat: chdb
