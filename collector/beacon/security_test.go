@@ -1,8 +1,10 @@
 package beacon
 
 import (
+	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -307,4 +309,30 @@ func TestLimitedPixelDoesNotAllocate(t *testing.T) {
 			t.Errorf("%s the limit: %v allocations", name, n)
 		}
 	}
+}
+
+// BenchmarkPixelLimited is BenchmarkPixel with what production adds: the
+// rate limits on (never reached) and the client taken from a trusted
+// proxy's X-Forwarded-For, a client address per goroutine.
+func BenchmarkPixelLimited(b *testing.B) {
+	h := newHandler(discard{})
+	h.cfg.AddressLimit, h.cfg.SiteLimit = ratelimit.New(1e9, 1e9, 100_000), ratelimit.New(1e9, 1e9, 10_000)
+	p, _ := clientaddr.ParseTrusted("10.0.0.0/8")
+	h.cfg.Proxies = clientaddr.New(p, clientaddr.XForwardedFor)
+	uri := "/p.gif?site=demo&visitor_id=0b6f1d2e-4c1a&url=https%3A%2F%2Fshop.example%2Fp%2F42&referrer=https%3A%2F%2Fwww.google.com%2F&title=Blue+shoes&utm_source=news&p.sku=42"
+	var n atomic.Int32
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		client := fmt.Sprintf("203.0.113.%d", n.Add(1))
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP("10.0.0.5"), Port: 4000}, nil)
+		for pb.Next() {
+			ctx.Response.Reset()
+			ctx.Request.SetRequestURI(uri)
+			ctx.Request.Header.SetUserAgent(chromeUA)
+			ctx.Request.Header.Set("X-Forwarded-For", client)
+			h.Handle(&ctx)
+		}
+	})
 }
