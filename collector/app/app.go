@@ -196,6 +196,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		},
 		// Nor do the logs quote what a client sent.
 		SecureErrorLogMessage: true,
+		Logger:                serverLog{},
 	}
 	go func() { s.served <- s.srv.Serve(s.ln) }()
 
@@ -321,6 +322,19 @@ func (r RateLimits) tables(maxBatch int) (address, site *ratelimit.Table, err er
 			r.AddressBurst, r.SiteBurst, maxBatch)
 	}
 	return ratelimit.New(r.Address, r.AddressBurst, max(r.Keys, 1)), ratelimit.New(r.Site, r.SiteBurst, siteKeys), nil
+}
+
+// serverLog is the listener's log. fasthttp logs every request it could
+// not read, quoting the line it stumbled on: those are answered and
+// counted (reason="malformed"), and a log line per bad request is one a
+// client writes. The rest (accepting connections failing) goes to slog.
+type serverLog struct{}
+
+func (serverLog) Printf(format string, args ...any) {
+	if strings.HasPrefix(format, "error when serving connection") {
+		return
+	}
+	slog.Warn("http server: " + fmt.Sprintf(format, args...))
 }
 
 // parseProxies reads -trust-proxy and -trust-proxy-header.

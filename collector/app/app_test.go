@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"flag"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"footfall/internal/envflag"
@@ -25,5 +28,41 @@ func TestParseSiteKeys(t *testing.T) {
 		if _, err := parseSiteKeys(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestServerLogQuotesNoRequest: fasthttp's line for a request it could
+// not read, which quotes it, is not logged; its other lines are.
+func TestServerLogQuotesNoRequest(t *testing.T) {
+	var buf bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	serverLog{}.Printf("error when serving connection %q<->%q: %v", "a", "b", "malformed mime header: missing colon: \"SECRET\"")
+	if buf.Len() != 0 {
+		t.Errorf("logged: %s", buf.String())
+	}
+	serverLog{}.Printf("Permanent error when accepting new connections: %v", "too many open files")
+	if !strings.Contains(buf.String(), "too many open files") {
+		t.Errorf("accept error not logged: %q", buf.String())
+	}
+}
+
+// TestParseProxies: -trust-proxy is a list of networks; the switch it was
+// is refused with what to give instead.
+func TestParseProxies(t *testing.T) {
+	r, err := parseProxies("10.0.0.0/8, 127.0.0.1", "forwarded")
+	if err != nil || !r.Enabled() || r.Header().Name() != "Forwarded" {
+		t.Fatalf("%v %v", r, err)
+	}
+	if r, err := parseProxies("", "X-Forwarded-For"); err != nil || r.Enabled() {
+		t.Errorf("empty: %v %v", r, err)
+	}
+	for _, bad := range [][2]string{{"true", ""}, {"1", ""}, {"10.0.0.0/8", "X-Real-IP"}, {"10.0.0.0/99", ""}} {
+		if _, err := parseProxies(bad[0], bad[1]); err == nil {
+			t.Errorf("%q %q accepted", bad[0], bad[1])
+		}
+	}
+	if _, err := parseProxies("true", ""); err == nil || !strings.Contains(err.Error(), "give the proxies' networks") {
+		t.Errorf("true: %v", err)
 	}
 }
