@@ -131,6 +131,13 @@ func (d *demo) visit(n, session int) error {
 		if err := d.do("POST", "/e", ua, []byte(body), ""); err != nil {
 			return err
 		}
+		// The browser's word is a claim: the shop mails a confirmation
+		// link, and once it is followed its backend confirms through the
+		// server API (double opt-in), which joins the visitor to them.
+		body = fmt.Sprintf(`{"type":"confirm","visitor_id":%q,"user_id":"demo-%04d@example.com","props":{"lists":"newsletter"}}`, vid, n)
+		if err := d.do("POST", "/api/v1/events", "", []byte(body), d.key); err != nil {
+			return err
+		}
 	}
 	if rand.IntN(4) == 0 { // a quarter fill a cart
 		body := fmt.Sprintf(`{"site":%q,"type":"add_to_cart","visitor_id":%q,"session_id":%q,"url":"https://shop.example/shoes/trail-runner","props":{"sku":"TR-42","price":"89.00"}}`, d.site, vid, sid)

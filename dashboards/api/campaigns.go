@@ -84,7 +84,9 @@ func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 // [{"email", "external_id"}], "consent_wording": "..."}. The valid rows
 // are imported and each other row is named with its line (of the CSV, or
 // place in the list) and why: {"added", "sent", "rejected": [{"line",
-// "email", "reason"}]}. Sent is the number of recipients.
+// "email", "reason"}], "not_subscribed": [...]}. Sent is the number of
+// recipients; not_subscribed, those whose unsubscribe the import's
+// consent did not undo.
 func (wr *writer) addRecipients(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
 	defer cancel()
@@ -125,14 +127,21 @@ func (wr *writer) addRecipients(w http.ResponseWriter, r *http.Request) {
 	if rejected == nil {
 		rejected = []imports.Rejected{}
 	}
-	writeJSON(w, importAnswer{Added: len(res.Added), Sent: len(all), Rejected: rejected})
+	notSubscribed := res.NotSubscribed
+	if notSubscribed == nil {
+		notSubscribed = []imports.Rejected{}
+	}
+	writeJSON(w, importAnswer{Added: len(res.Added), Sent: len(all), Rejected: rejected, NotSubscribed: notSubscribed})
 }
 
-// importAnswer is what an import of recipients did.
+// importAnswer is what an import of recipients did. NotSubscribed are
+// recipients added without the consent the import states, since their
+// latest proven word was an unsubscribe (imports.Result).
 type importAnswer struct {
-	Added    int                `json:"added"`
-	Sent     int                `json:"sent"`
-	Rejected []imports.Rejected `json:"rejected"`
+	Added         int                `json:"added"`
+	Sent          int                `json:"sent"`
+	Rejected      []imports.Rejected `json:"rejected"`
+	NotSubscribed []imports.Rejected `json:"not_subscribed"`
 }
 
 // recipientLinks is a recipient with the links an e-mail tool merges in.

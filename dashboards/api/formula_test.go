@@ -33,10 +33,12 @@ func TestExportsNeutraliseFormulas(t *testing.T) {
 		at = at.Add(time.Minute)
 		return stacktest.Hit{At: at, Fields: fields, Props: props}
 	}
-	stacktest.Insert(t, store,
-		hit("pageview", nil),
-		hit("subscribe", map[event.Field]string{event.UserID: "+cmd|' /C calc'!A0"}, "lists", "newsletter", "source", "@SUM(1+1)", "wording", "-2+3"),
-	)
+	// The subscription through the server API (a browser's would be a
+	// claim, its user id in no person's row): the attacker is the shop's
+	// own form, passing the values on.
+	sub := hit("subscribe", map[event.Field]string{event.UserID: "+cmd|' /C calc'!A0"}, "lists", "newsletter", "source", "@SUM(1+1)", "wording", "-2+3")
+	sub.Ingest = event.IngestAPI
+	stacktest.Insert(t, store, hit("pageview", nil), sub)
 	refresh(t, store)
 	mux := http.NewServeMux()
 	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)

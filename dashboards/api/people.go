@@ -38,6 +38,9 @@ type Profile struct {
 	Interests []profiles.Interest `json:"interests"`
 	Products  []Product           `json:"recently_viewed"`
 	Timeline  []profiles.Event    `json:"timeline"`
+	// Claims are the user ids browsers said its visitor ids were, which
+	// join no one (profiles.Claim).
+	Claims []profiles.Claim `json:"claims"`
 }
 
 // ref reads the site and the person of a people request.
@@ -75,7 +78,7 @@ func (a *API) personError(w http.ResponseWriter, what string, err error) {
 
 // profile answers GET /api/v1/profile?site=&visitor_id=|user_id=|email=:
 // the person, their class and stage, consents, interests, recently viewed
-// products and latest 50 events.
+// products, latest 50 events, and the user ids browsers claimed.
 func (a *API) profile(w http.ResponseWriter, r *http.Request) {
 	site, pr, err := ref(r.URL.Query())
 	if err != nil {
@@ -96,6 +99,10 @@ func (a *API) profile(w http.ResponseWriter, r *http.Request) {
 	}
 	if out.Consents, err = a.people.Consents(ctx, site, visitors); err != nil {
 		a.fail(w, "consents", err)
+		return
+	}
+	if out.Claims, err = a.people.Claims(ctx, site, visitors); err != nil {
+		a.fail(w, "claims", err)
 		return
 	}
 	if out.Interests, err = a.people.Interests(ctx, site, visitors, 10); err != nil {
@@ -256,9 +263,9 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 // qLedger is the consent ledger of a site with each row's person; the
 // person key is the address once the visitor id is identified. An empty
 // @purpose is every purpose.
-var qLedger = chsql.New("api.consent_ledger", `SELECT time, `+profiles.PersonKey+` AS person_key, visitor_id, purpose, granted, source, wording, ip
+var qLedger = chsql.New("api.consent_ledger", `SELECT time, `+profiles.PersonKey+` AS person_key, visitor_id, purpose, granted, source, wording, ip, proof, user_id
 FROM (
-    SELECT time, visitor_id, purpose, granted, source, wording, ip FROM consents
+    SELECT time, visitor_id, user_id, purpose, granted, source, wording, ip, proof FROM consents
     WHERE site_id = @site AND (@purpose = '' OR purpose = @purpose)
 ) AS c ANY LEFT JOIN (`+profiles.PersonMap+`) AS m USING visitor_id
 ORDER BY time, visitor_id, purpose`)
@@ -266,7 +273,10 @@ ORDER BY time, visitor_id, purpose`)
 // consentLedger answers GET /api/v1/consents/export.csv?site=&purpose=:
 // every consent, subscription and withdrawal ever recorded, oldest first,
 // with when, how (source), the exact wording and the anonymised address:
-// the proof of who agreed to what and when. The file is spooled: a query
+// the proof of who agreed to what and when. Each entry says how it was
+// proven (proof: server, link, confirmed, or claim: a browser's word, its
+// person the visitor id, its user_id what the browser said), and the
+// user id the event gave. The file is spooled: a query
 // that fails is an error answer, never a cut ledger.
 func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -284,19 +294,19 @@ func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 	var file spool
 	defer file.Close()
 	out := csvexport.NewWriter(&file)
-	out.Write([]string{"time", "person", "visitor_id", "purpose", "granted", "source", "wording", "ip"})
+	out.Write([]string{"time", "person", "visitor_id", "purpose", "granted", "source", "wording", "ip", "proof", "user_id"})
 	err := a.each(ctx, qLedger, chsql.Args{"site": site, "purpose": purpose}, func(scan func(...any) error) error {
 		var at time.Time
-		var person, visitor, purpose, source, wording, ip string
+		var person, visitor, user, purpose, source, wording, ip, proof string
 		var granted uint8
-		if err := scan(&at, &person, &visitor, &purpose, &granted, &source, &wording, &ip); err != nil {
+		if err := scan(&at, &person, &visitor, &purpose, &granted, &source, &wording, &ip, &proof, &user); err != nil {
 			return err
 		}
 		g := "no"
 		if granted == 1 {
 			g = "yes"
 		}
-		return out.Write([]string{at.UTC().Format(time.RFC3339), person, visitor, purpose, g, source, wording, ip})
+		return out.Write([]string{at.UTC().Format(time.RFC3339), person, visitor, purpose, g, source, wording, ip, proof, user})
 	})
 	if err == nil {
 		out.Flush()

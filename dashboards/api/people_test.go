@@ -46,15 +46,18 @@ func TestPeopleAPI(t *testing.T) {
 		at = at.Add(time.Minute)
 		return stacktest.Hit{At: at, Fields: fields, Revenue: revenue, Props: props}
 	}
+	// The shop's backend says who subscribed: proven (a browser's word
+	// would be a claim, joining no one: proof_test.go).
+	server := func(h stacktest.Hit) stacktest.Hit { h.Ingest = event.IngestAPI; return h }
 	stacktest.Insert(t, store,
 		hit("va", "pageview", nil, 0),
 		hit("va", "product_view", map[event.Field]string{event.Name: "Trail"}, 0, "id", "TR-1", "category", "running"),
-		hit("va", "subscribe", map[event.Field]string{event.UserID: "Ann@X.example"}, 0, "lists", "newsletter,tips", "source", "footer-form", "wording", "nl-v2"),
+		server(hit("va", "subscribe", map[event.Field]string{event.UserID: "Ann@X.example"}, 0, "lists", "newsletter,tips", "source", "footer-form", "wording", "nl-v2")),
 		hit("va", "purchase", map[event.Field]string{event.OrderID: "a1"}, 120_500_000),
-		hit("vb", "subscribe", map[event.Field]string{event.UserID: "bob@x.example"}, 0),
+		server(hit("vb", "subscribe", map[event.Field]string{event.UserID: "bob@x.example"}, 0)),
 		hit("vb", "purchase", map[event.Field]string{event.OrderID: "b1"}, 30_000_000),
-		hit("vb", "unsubscribe", nil, 0),
-		hit("vc", "subscribe", map[event.Field]string{event.UserID: "cat@x.example"}, 0),
+		server(hit("vb", "unsubscribe", nil, 0)),
+		server(hit("vc", "subscribe", map[event.Field]string{event.UserID: "cat@x.example"}, 0)),
 		hit("vd", "pageview", nil, 0),
 	)
 	refresh(t, store)
@@ -157,17 +160,17 @@ func TestPeopleAPI(t *testing.T) {
 
 	// The consent ledger, oldest first, with each row's person.
 	code, b = call(t, srv, "GET", "/api/v1/consents/export.csv?site=shop", "")
-	wantLedger := "time,person,visitor_id,purpose,granted,source,wording,ip\n" +
-		"2026-11-02T09:03:00Z,ann@x.example,va,newsletter,yes,footer-form,nl-v2,\n" +
-		"2026-11-02T09:03:00Z,ann@x.example,va,tips,yes,footer-form,nl-v2,\n" +
-		"2026-11-02T09:05:00Z,bob@x.example,vb,newsletter,yes,beacon,,\n" +
-		"2026-11-02T09:07:00Z,bob@x.example,vb,newsletter,no,beacon,,\n" +
-		"2026-11-02T09:08:00Z,cat@x.example,vc,newsletter,yes,beacon,,\n"
+	wantLedger := "time,person,visitor_id,purpose,granted,source,wording,ip,proof,user_id\n" +
+		"2026-11-02T09:03:00Z,ann@x.example,va,newsletter,yes,footer-form,nl-v2,,server,ann@x.example\n" +
+		"2026-11-02T09:03:00Z,ann@x.example,va,tips,yes,footer-form,nl-v2,,server,ann@x.example\n" +
+		"2026-11-02T09:05:00Z,bob@x.example,vb,newsletter,yes,api,,,server,bob@x.example\n" +
+		"2026-11-02T09:07:00Z,bob@x.example,vb,newsletter,no,api,,,server,\n" +
+		"2026-11-02T09:08:00Z,cat@x.example,vc,newsletter,yes,api,,,server,cat@x.example\n"
 	if code != 200 || string(b) != wantLedger {
 		t.Errorf("ledger %d:\n%s\nwant:\n%s", code, b, wantLedger)
 	}
 	code, b = call(t, srv, "GET", "/api/v1/consents/export.csv?site=shop&purpose=tips", "")
-	if want := "time,person,visitor_id,purpose,granted,source,wording,ip\n2026-11-02T09:03:00Z,ann@x.example,va,tips,yes,footer-form,nl-v2,\n"; code != 200 || string(b) != want {
+	if want := "time,person,visitor_id,purpose,granted,source,wording,ip,proof,user_id\n2026-11-02T09:03:00Z,ann@x.example,va,tips,yes,footer-form,nl-v2,,server,ann@x.example\n"; code != 200 || string(b) != want {
 		t.Errorf("tips ledger %d:\n%s", code, b)
 	}
 

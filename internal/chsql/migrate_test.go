@@ -111,8 +111,8 @@ func TestBackfills(t *testing.T) {
 	view.Event.F[event.Name] = []byte("Hat")
 	view.Event.Props = []event.Prop{{Key: []byte("id"), Value: []byte("H-1")}}
 	rows = append(rows, view)
-	sub := rows[0] // a subscribes
-	sub.Event.ID = event.NewID(sub.Event.TimeMs)
+	sub := rows[0] // a subscribes, as the shop's backend says (a browser's word joins no one: 0020)
+	sub.Event.ID, sub.Event.Ingest = event.NewID(sub.Event.TimeMs), event.IngestAPI
 	sub.Event.F[event.Type] = []byte("subscribe")
 	sub.Event.F[event.UserID] = []byte("a@s.example")
 	sub.Event.Props = []event.Prop{{Key: []byte("lists"), Value: []byte("news,tips")}}

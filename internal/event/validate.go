@@ -93,7 +93,7 @@ func (e *Event) Validate() error {
 			}
 		}
 	}
-	return nil
+	return e.checkVisitor()
 }
 
 // MaxLists bounds the lists one event's lists prop names (comma-separated,

@@ -17,13 +17,15 @@ type Interest struct {
 }
 
 // Consent is the current state of one purpose for a person: the latest
-// consent, subscribe or unsubscribe event that named it.
+// proven consent, subscribe or unsubscribe event that named it, or, when
+// none was proven, the latest claim, with Proof "claim" (see proof.go).
 type Consent struct {
 	Purpose string    `json:"purpose"`
 	Granted bool      `json:"granted"`
 	Time    time.Time `json:"time"`
 	Source  string    `json:"source"`
 	Wording string    `json:"wording,omitempty"`
+	Proof   string    `json:"proof"` // server, link, confirmed or claim
 }
 
 // Event is one line of a person's timeline.
@@ -53,10 +55,13 @@ var (
 	qInterests = chsql.New("profiles.interests", `SELECT kind, interest, countMerge(views) AS v, maxMerge(last_seen) AS t
 FROM visitor_interests WHERE site_id = @site AND visitor_id IN @visitors
 GROUP BY kind, interest ORDER BY v DESC, t DESC, interest LIMIT @limit`)
-	// Ties within a second go to the later event id (UUIDv7, in time order).
-	qConsents = chsql.New("profiles.consents", `SELECT purpose, argMax(granted, (time, toString(event_id))), max(time),
-       argMax(source, (time, toString(event_id))), argMax(wording, (time, toString(event_id)))
-FROM consents WHERE site_id = @site AND visitor_id IN @visitors GROUP BY purpose ORDER BY purpose`)
+	// A proven entry wins over any claim; ties within a second go to the
+	// later event id (UUIDv7, in time order).
+	qConsents = chsql.New("profiles.consents", `SELECT purpose, argMax(granted, k), argMax(time, k),
+       argMax(source, k), argMax(wording, k), argMax(proof, k)
+FROM (SELECT purpose, granted, time, source, wording, proof, (`+Proven+`, time, toString(event_id)) AS k
+    FROM consents WHERE site_id = @site AND visitor_id IN @visitors)
+GROUP BY purpose ORDER BY purpose`)
 	// The latest first: within a second, the later id's text (as they
 	// happened; a UUID itself sorts by its random half first).
 	qEvents = chsql.New("profiles.events", `SELECT toString(event_id), time, visitor_id, session_id, type, name, url, referrer, source, utm_campaign,
@@ -95,7 +100,7 @@ func (s *Store) Consents(ctx context.Context, site string, visitors []string) ([
 	err := s.each(ctx, qConsents, ofVisitors(site, visitors), func(r scanner) error {
 		var c Consent
 		var g uint8
-		err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording)
+		err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording, &c.Proof)
 		c.Granted = g == 1
 		out = append(out, c)
 		return err
@@ -145,15 +150,16 @@ func (s *Store) each(ctx context.Context, q *chsql.Query, args chsql.Args, f fun
 	return rows.Err()
 }
 
-// qConsentsOf lists the purposes each person's latest word was yes to.
+// qConsentsOf lists the purposes each person's latest proven word was yes to.
 var qConsentsOf = chsql.New("profiles.consents_of", `SELECT person_key, purpose FROM (
-    SELECT `+PersonKey+` AS person_key, purpose, argMax(granted, (time, toString(event_id))) AS g
-    FROM (SELECT visitor_id, purpose, granted, time, event_id FROM consents WHERE site_id = @site) AS c
+    SELECT `+PersonKey+` AS person_key, purpose, `+ProvenWord+` AS g
+    FROM (SELECT visitor_id, purpose, granted, time, event_id, proof FROM consents WHERE site_id = @site) AS c
     ANY LEFT JOIN (`+PersonMap+`) AS m USING visitor_id
     WHERE person_key IN @keys GROUP BY person_key, purpose
 ) WHERE g = 1 ORDER BY person_key, purpose`)
 
-// ConsentsOf returns the purposes each of keys currently consents to.
+// ConsentsOf returns the purposes each of keys currently consents to, as
+// proven (a browser's claim is no consent).
 func (s *Store) ConsentsOf(ctx context.Context, site string, keys []string) (map[string][]string, error) {
 	out := map[string][]string{}
 	if len(keys) == 0 {

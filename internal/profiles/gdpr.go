@@ -246,7 +246,7 @@ type Recipient struct {
 }
 
 var (
-	qLedger = chsql.New("profiles.consent_ledger", `SELECT purpose, granted, time, source, wording FROM consents
+	qLedger = chsql.New("profiles.consent_ledger", `SELECT purpose, granted, time, source, wording, proof FROM consents
 WHERE site_id = @site AND visitor_id IN @visitors ORDER BY time, toString(event_id), purpose`)
 	qRecipientsOf = chsql.New("profiles.recipients_of", `SELECT campaign_id, email, any(external_id), any(token), min(added_at)
 FROM recipients
@@ -282,7 +282,7 @@ func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error
 		err = s.each(ctx, qLedger, ofVisitors(site, visitors), func(r scanner) error {
 			var c Consent
 			var g uint8
-			err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording)
+			err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording, &c.Proof)
 			c.Granted = g == 1
 			x.Ledger = append(x.Ledger, c)
 			return err

@@ -28,7 +28,13 @@ func (j *journey) hit(at time.Time, visitor, typ string, more map[event.Field]st
 	for k, v := range more {
 		f[k] = v
 	}
-	stacktest.Insert(j.t, j.store, stacktest.Hit{At: at, Fields: f, Revenue: revenue, Props: props})
+	h := stacktest.Hit{At: at, Fields: f, Revenue: revenue, Props: props}
+	if f[event.UserID] != "" {
+		// Who a visitor is, the shop's backend says: proven, so it joins
+		// the person (a browser's word is a claim, joining no one).
+		h.Ingest = event.IngestAPI
+	}
+	stacktest.Insert(j.t, j.store, h)
 }
 
 // expect checks the person ref names as classified at now.

@@ -26,10 +26,13 @@ func TestSameSecondIdentityAndEvents(t *testing.T) {
 	base := time.Date(2026, time.November, 20, 10, 0, 0, 0, time.UTC)
 	hit := func(at time.Time, visitor, typ, path, user string) stacktest.Hit {
 		f := map[event.Field]string{event.Site: "shop", event.Type: typ, event.VisitorID: visitor, event.URL: "https://shop.example" + path}
+		h := stacktest.Hit{At: at, Fields: f}
 		if user != "" {
-			f[event.UserID] = user
+			// A sign-up the shop's backend reports joins its person (a
+			// browser's would be a claim, joining no one).
+			f[event.UserID], h.Ingest = user, event.IngestAPI
 		}
-		return stacktest.Hit{At: at, Fields: f}
+		return h
 	}
 	const n = 60
 	var hits []stacktest.Hit

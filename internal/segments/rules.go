@@ -180,12 +180,13 @@ func compile(q *profiles.Query, i int, c Condition, now time.Time) error {
 	return fmt.Errorf("unknown field %q", c.Field)
 }
 
-// consented lists the person keys whose latest word on the purpose
-// @<purpose> was yes; parameters: @site and it.
+// consented lists the person keys whose latest proven word on the
+// purpose @<purpose> was yes (a browser's claim is none); parameters:
+// @site and it.
 func consented(purpose string) string {
 	return `SELECT person_key FROM (
-    SELECT ` + profiles.PersonKey + ` AS person_key, argMax(granted, (time, toString(event_id))) AS g
-    FROM (SELECT visitor_id, granted, time, event_id FROM consents WHERE site_id = @site AND purpose = @` + purpose + `) AS c
+    SELECT ` + profiles.PersonKey + ` AS person_key, ` + profiles.ProvenWord + ` AS g
+    FROM (SELECT visitor_id, granted, time, event_id, proof FROM consents WHERE site_id = @site AND purpose = @` + purpose + `) AS c
     ANY LEFT JOIN (` + profiles.PersonMap + `) AS m USING visitor_id
     GROUP BY person_key
 ) WHERE g = 1`

@@ -33,7 +33,13 @@ func Seed(t *testing.T) (*chstore.Store, *profiles.Store, *segments.Store) {
 		for k, v := range f {
 			fields[k] = v
 		}
-		return stacktest.Hit{At: at, Fields: fields, Revenue: revenue, Props: props}
+		h := stacktest.Hit{At: at, Fields: fields, Revenue: revenue, Props: props}
+		if event.ConsentType([]byte(typ)) {
+			// The shop's backend reports subscriptions: proven, so they
+			// join their person and count (a browser's would be claims).
+			h.Ingest = event.IngestAPI
+		}
+		return h
 	}
 	user := func(u string) map[event.Field]string { return map[event.Field]string{event.UserID: u} }
 	order := func(id string) map[event.Field]string { return map[event.Field]string{event.OrderID: id} }

@@ -394,8 +394,18 @@ var columns = []column{
 	{"ip", field(event.IP)},
 	{"user_agent", field(event.UserAgent)},
 	{"ingest", func(e *event.Event, _ *enrich.Result) string { return e.Ingest.String() }},
+	{"proof", proof},
 	{"prop_keys", nil},
 	{"prop_values", nil},
+}
+
+// proof is how an event was proven (enrich.Result.Proof), or, for a row
+// made without enrich, what the door it came in proves: never more.
+func proof(e *event.Event, r *enrich.Result) string {
+	if r.Proof != "" {
+		return r.Proof
+	}
+	return event.ProofOf(e.Ingest, e.F[event.Type])
 }
 
 var insertEvents = func() *chsql.Query {

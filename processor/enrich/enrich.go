@@ -36,6 +36,10 @@ type Result struct {
 	// RecipientToken is the ff_rt landing parameter a newsletter click
 	// adds: the processor turns it into the recipient's user id.
 	RecipientToken string
+	// Proof is how the event was proven (event.ProofOf: the server API,
+	// a newsletter link, a confirmation, or a browser's claim), stored
+	// as events.proof; the consent ledger and the identity map keep it.
+	Proof string
 }
 
 // Enricher keeps a user-agent cache, and one of countries when it has a
@@ -155,6 +159,7 @@ func (en *Enricher) Enrich(e *event.Event, r *Result) {
 	if ip := s(e, event.IP); en.geo != nil && ip != "" {
 		r.Country = en.country.get(ip, en.geo.Country)
 	}
+	r.Proof = event.ProofOf(e.Ingest, e.F[event.Type])
 	r.UserID = event.NormalizeUser(s(e, event.UserID))
 	r.VisitorID = s(e, event.VisitorID)
 	if r.VisitorID == "" && r.UserID != "" {

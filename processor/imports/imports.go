@@ -13,6 +13,7 @@ import (
 	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/internal/links"
+	"footfall/internal/profiles"
 	"footfall/processor/chstore"
 	"footfall/processor/recipients"
 )
@@ -66,6 +67,11 @@ type Rejected struct {
 type Result struct {
 	Added    []campaigns.Recipient
 	Rejected []Rejected
+	// NotSubscribed are recipients added without the consent the import
+	// states: their latest proven word on the campaign's purpose is no
+	// (an unsubscribe link, the server API), which an import never
+	// undoes; only a new proven consent of theirs does.
+	NotSubscribed []Rejected
 }
 
 // Add imports recipients into c. Addresses are normalised as every user
@@ -114,7 +120,7 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 			res.Rejected = append(res.Rejected, Rejected{Line: line, Email: r.Email, Reason: ReasonErased})
 			continue
 		}
-		r.Email = email
+		r.Email, r.Line = email, line
 		if known[r.Email] {
 			continue
 		}
@@ -140,8 +146,16 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 	if err := b.Send(); err != nil {
 		return Result{}, fmt.Errorf("write %d recipients: %w", len(added), err)
 	}
+	var withdrawn map[string]profiles.Withdrawal
+	if consentWording != "" {
+		if withdrawn, err = profiles.Withdrawn(ctx, im.events.DB(), c.Site, c.Purpose); err != nil {
+			return Result{}, err
+		}
+	}
 	// The sends, as events: written straight to ClickHouse, like the
-	// processor writes, since the import is already here.
+	// processor writes, since the import is already here. The operator
+	// imports through the dashboards' API with its token: the sends and
+	// the consents it states are proven "server", not a link's.
 	rows := make([]chstore.Row, len(added), 2*len(added))
 	for i, r := range added {
 		e := &rows[i].Event
@@ -151,7 +165,12 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 		e.F[event.UTMSource], e.F[event.UTMMedium] = []byte("newsletter"), []byte("email")
 		e.Props = []event.Prop{{Key: []byte("token"), Value: []byte(r.Token)}}
 		recipients.Stamp(&rows[i], recipients.Target{Site: c.Site, Campaign: c.ID, Email: r.Email, Purpose: c.Purpose})
-		if consentWording != "" {
+		rows[i].Enriched.Proof = event.ProofServer
+		if w, ok := withdrawn[r.Email]; ok && consentWording != "" {
+			res.NotSubscribed = append(res.NotSubscribed, Rejected{Line: r.Line, Email: r.Email, Reason: fmt.Sprintf(
+				"unsubscribed from %s on %s (%s): an import does not subscribe them again, only a new consent of theirs does",
+				c.Purpose, w.Time.UTC().Format(time.RFC3339), w.Proof)})
+		} else if consentWording != "" {
 			// A subscribe to the campaign's list: the ledger's row for
 			// it (lists, source, wording), and the subscriber class.
 			var cr chstore.Row
@@ -160,7 +179,7 @@ func (im *Importer) Add(ctx context.Context, c campaigns.Campaign, in []campaign
 			ce.F[event.Site], ce.F[event.Type], ce.F[event.UserID] = []byte(c.Site), []byte("subscribe"), []byte(r.Email)
 			ce.Props = []event.Prop{{Key: []byte("lists"), Value: []byte(c.Purpose)},
 				{Key: []byte("source"), Value: []byte("import")}, {Key: []byte("wording"), Value: []byte(consentWording)}}
-			cr.Enriched.UserID, cr.Enriched.VisitorID = r.Email, event.UserVisitorPrefix+r.Email
+			cr.Enriched.UserID, cr.Enriched.VisitorID, cr.Enriched.Proof = r.Email, event.UserVisitorPrefix+r.Email, event.ProofServer
 			rows = append(rows, cr)
 		}
 	}

@@ -97,10 +97,12 @@ func TestReportOrders(t *testing.T) {
 		}
 		return stacktest.Hit{At: at, Fields: fields, Revenue: revenue}
 	}
+	landing := hit(clicked.Add(time.Minute), "pageview", "ann-phone", map[event.Field]string{event.UserID: "ann@x.example",
+		event.SessionID: "s1", event.URL: "https://shop.example/sale?utm_campaign=spring-sale&utm_source=newsletter&utm_medium=email"}, 0)
+	landing.Ingest = event.IngestAPI // the shop's backend says who signed in: proven, it joins her
 	stacktest.Insert(t, store,
 		// ann lands on the site through the link and signs in there.
-		hit(clicked.Add(time.Minute), "pageview", "ann-phone", map[event.Field]string{event.UserID: "ann@x.example",
-			event.SessionID: "s1", event.URL: "https://shop.example/sale?utm_campaign=spring-sale&utm_source=newsletter&utm_medium=email"}, 0),
+		landing,
 		// Her orders: one before the click, two after it.
 		hit(clicked.Add(-30*time.Minute), "purchase", "ann-phone", map[event.Field]string{event.OrderID: "o0"}, 5_000_000),
 		hit(clicked.Add(2*time.Hour), "purchase", "ann-phone", map[event.Field]string{event.OrderID: "o1"}, 100_000_000),

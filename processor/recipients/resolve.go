@@ -121,8 +121,14 @@ func (r *Resolver) Resolve(ctx context.Context, rows []chstore.Row) ([]int, erro
 		case row.Event.Ingest == event.IngestEmail:
 			unknown = append(unknown, i)
 		case ok && t.Site == string(row.Event.F[event.Site]):
-			// The recipient landed on the site: their visitor id joins them.
+			// The recipient landed on the site: their visitor id joins
+			// them, proven by their mail's token. A consent the page
+			// sends stays a browser's claim: the token proves who, not
+			// what the page says they agreed to.
 			row.Enriched.UserID = t.Email
+			if !event.ConsentType(row.Event.F[event.Type]) {
+				row.Enriched.Proof = event.ProofLink
+			}
 		}
 	}
 	return unknown, nil
@@ -135,6 +141,7 @@ func Stamp(row *chstore.Row, t Target) {
 	e, r := &row.Event, &row.Enriched
 	e.F[event.Site] = []byte(t.Site)
 	r.UserID, r.VisitorID = t.Email, event.UserVisitorPrefix+t.Email
+	r.Proof = event.ProofLink // its token is the recipient's own
 	r.UTMCampaign, r.UTMSource, r.UTMMedium = t.Campaign, "newsletter", "email"
 	r.Source, r.Medium = "newsletter", "email"
 	switch string(e.F[event.Type]) {

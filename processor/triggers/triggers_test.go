@@ -62,7 +62,11 @@ func TestFirstOrderTriggers(t *testing.T) {
 		for k, v := range f {
 			fields[k] = v
 		}
-		stacktest.Insert(t, store, stacktest.Hit{At: time.Now(), Fields: fields, Revenue: 10_000_000})
+		h := stacktest.Hit{At: time.Now(), Fields: fields, Revenue: 10_000_000}
+		if typ == "subscribe" {
+			h.Ingest = event.IngestAPI // the shop's backend: proven, it joins ann
+		}
+		stacktest.Insert(t, store, h)
 	}
 	hit("subscribe", map[event.Field]string{event.UserID: "ann@x"})
 	n.Round(ctx, segs) // the first round records everyone without triggers

@@ -183,6 +183,11 @@ type Hit struct {
 	Fields  map[event.Field]string
 	Revenue int64 // micros
 	Props   []string
+	// Ingest is the door the hit came in by, IngestBeacon (the snippet)
+	// when zero. Its user id joins a person, and its consent counts, only
+	// when that door proves them (event.ProofOf): IngestAPI, the shop's
+	// backend, does; a browser only claims.
+	Ingest event.Ingest
 }
 
 // Insert enriches hits and writes them through the processor's insert, so
@@ -204,7 +209,10 @@ func Rows(hits ...Hit) []chstore.Row {
 	rows := make([]chstore.Row, len(hits))
 	for i, h := range hits {
 		e := &rows[i].Event
-		e.ID, e.TimeMs, e.Ingest = event.NewID(h.At.UnixMilli()), h.At.UnixMilli(), event.IngestBeacon
+		e.ID, e.TimeMs, e.Ingest = event.NewID(h.At.UnixMilli()), h.At.UnixMilli(), h.Ingest
+		if e.Ingest == 0 {
+			e.Ingest = event.IngestBeacon
+		}
 		e.F[event.UserAgent] = []byte("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0")
 		for f, v := range h.Fields {
 			e.F[f] = []byte(v)

@@ -36,6 +36,7 @@ func TestOrderSentTwice(t *testing.T) {
 	}
 	order := hit(d.Add(10*time.Minute), "purchase", "https://shop.example/thanks")
 	order.Fields[event.OrderID], order.Fields[event.Currency], order.Revenue = "o1", "EUR", 10_000_000
+	order.Ingest = event.IngestAPI // the shop's backend: proven, its user id joins ann
 	again := order
 	again.At = d.Add(11 * time.Minute)
 	// ann clicks the spring newsletter, lands through an affiliate's
