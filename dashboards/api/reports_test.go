@@ -167,7 +167,7 @@ func TestReports(t *testing.T) {
 
 	var rt api.Realtime
 	if code := get(t, srv, "/api/v1/realtime?site=shop", "tok", &rt); code != 200 || rt.Visitors != 1 || rt.Pageviews != 1 ||
-		len(rt.Pages) != 1 || rt.Pages[0] != (api.Row{Key: "/now", Visitors: 1}) {
+		len(rt.Pages) != 1 || rt.Pages[0] != (api.Row{Key: "/now", Visitors: 1, Views: 1}) {
 		t.Errorf("realtime %d %+v, want the one visitor of the last 30 minutes", code, rt)
 	}
 

@@ -14,7 +14,7 @@ const realtimeWhere = `site_id = @site AND time >= @since AND is_bot = 0 AND ing
 var (
 	qRealtime      = chsql.New("reports.realtime", statement("", source{overEvents, "events WHERE " + realtimeWhere}, []Metric{Visitors, Pageviews}, "", ""))
 	qRealtimePages = chsql.New("reports.realtime_pages", statement("url_path", source{overEvents, "events WHERE " + realtimeWhere + " AND type = 'pageview'"},
-		[]Metric{Visitors}, "url_path", "ORDER BY m_visitors DESC, url_path LIMIT 10"))
+		[]Metric{Visitors, Pageviews}, "url_path", "ORDER BY m_visitors DESC, m_pageviews DESC, url_path LIMIT 10"))
 )
 
 // RealtimeMinutes is how far back Realtime looks.
@@ -30,7 +30,8 @@ type Realtime struct {
 }
 
 // Live is the visitors and page views of site's last RealtimeMinutes
-// before now, and their ten top pages (by visitors; Row.Views unset).
+// before now, and their ten top pages (by visitors, then page views), each
+// with its visitors and page views.
 func Live(ctx context.Context, db *chsql.Conn, site string, now time.Time) (Realtime, error) {
 	since := now.UTC().Add(-RealtimeMinutes * time.Minute).Truncate(time.Second)
 	out := Realtime{Site: site, Minutes: RealtimeMinutes, Pages: []Row{}}
@@ -40,7 +41,7 @@ func Live(ctx context.Context, db *chsql.Conn, site string, now time.Time) (Real
 	}
 	err := each(ctx, db, qRealtimePages, args, func(scan func(...any) error) error {
 		var row Row
-		if err := scan(&row.Key, &row.Visitors); err != nil {
+		if err := scan(&row.Key, &row.Visitors, &row.Views); err != nil {
 			return err
 		}
 		out.Pages = append(out.Pages, row)
