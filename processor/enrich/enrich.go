@@ -63,11 +63,21 @@ func New(cacheSize int) *Enricher {
 }
 
 // DefaultIgnoredReferrers are the payment providers whose return pages
-// send a buyer back to the shop: a return from them continues the visit,
-// it is not a new source. -ignore-referrers replaces the list.
+// send a buyer back to the shop, and the card schemes' 3-D Secure pages
+// (a bank's access control server) that a payment passes through: a
+// return from them continues the visit, it is not a new source (nor a
+// partner site owed a commission). A name ending in ".*" stands for it
+// under every public suffix (paypal.de, payments.amazon.co.uk).
+// -ignore-referrers replaces the list.
 var DefaultIgnoredReferrers = []string{
-	"paypal.com", "checkout.stripe.com", "hooks.stripe.com", "klarna.com", "mollie.com", "adyen.com",
-	"sofort.com", "pay.google.com", "payments.amazon.com",
+	// wallets and payment pages
+	"paypal.*", "stripe.com", "link.com", "klarna.*", "mollie.com", "adyen.com", "sofort.*",
+	"pay.google.com", "payments.amazon.*", "pay.amazon.*", "payu.*", "przelewy24.pl", "braintreegateway.com",
+	"checkout.com", "worldpay.com", "paddle.com", "lemonsqueezy.com", "twint.ch",
+	"satispay.com", "bancontact.com", "payconiq.com", "blik.com", "trustly.com",
+	// 3-D Secure access control servers
+	"cardinalcommerce.com", "arcot.com", "3dsecure.io", "securesuite.net", "modirum.com", "netcetera.com",
+	"wlp-acs.com", "gpayments.com", "ravelin.com", "3ds.adyen.com",
 }
 
 // IgnoreReferrers makes referrals from these hosts and their subdomains

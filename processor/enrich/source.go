@@ -135,7 +135,7 @@ func (en *Enricher) internal(refHost, pageHost string) bool {
 		return true
 	}
 	for _, h := range en.ignored {
-		if refHost == h || strings.HasSuffix(refHost, "."+h) {
+		if refHost == h || strings.HasSuffix(refHost, "."+h) || anyTLD(refHost, h) {
 			return true
 		}
 	}
@@ -143,6 +143,23 @@ func (en *Enricher) internal(refHost, pageHost string) bool {
 		return false
 	}
 	return registrable(refHost) == registrable(pageHost)
+}
+
+// anyTLD says whether pattern, a name under every public suffix
+// ("paypal.*", "payments.amazon.*"), has host or a parent of it:
+// paypal.* has www.paypal.de and paypal.co.uk, not paypal.evil.example.
+func anyTLD(host, pattern string) bool {
+	name, ok := strings.CutSuffix(pattern, ".*")
+	if !ok {
+		return false
+	}
+	suffix, _ := publicsuffix.PublicSuffix(host)
+	cut := len(host) - len(suffix) - 1
+	if cut <= 0 || host[cut] != '.' {
+		return false
+	}
+	base := host[:cut]
+	return base == name || len(base) > len(name) && strings.HasSuffix(base, name) && base[len(base)-len(name)-1] == '.'
 }
 
 // registrable is the host's registrable domain (eTLD+1), or the host itself

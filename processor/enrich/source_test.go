@@ -28,6 +28,20 @@ func TestInternalReferrers(t *testing.T) {
 		{"https://shop.example/thanks", "https://www.paypal.com/checkoutnow?token=1", "(internal)", "(internal)"},
 		{"https://shop.example/thanks", "https://checkout.stripe.com/c/pay/cs_1", "(internal)", "(internal)"},
 		{"https://shop.example/thanks", "https://hooks.stripe.com/redirect/authenticate/src_1", "(internal)", "(internal)"},
+		// The same providers in other countries, and the 3-D Secure pages
+		// of card payments (a bank's access control server).
+		{"https://shop.example/thanks", "https://www.paypal.de/checkoutnow", "(internal)", "(internal)"},
+		{"https://shop.example/thanks", "https://www.sandbox.paypal.co.uk/", "(internal)", "(internal)"},
+		{"https://shop.example/thanks", "https://payments.amazon.de/checkout", "(internal)", "(internal)"},
+		{"https://shop.example/thanks", "https://payments.amazon.co.uk/checkout", "(internal)", "(internal)"},
+		{"https://shop.example/pay/return", "https://acs.cardinalcommerce.com/", "(internal)", "(internal)"},
+		{"https://shop.example/thanks", "https://secure.payu.com/pay", "(internal)", "(internal)"},
+		{"https://shop.example/thanks", "https://www.przelewy24.pl/trnRequest", "(internal)", "(internal)"},
+		{"https://shop.example/thanks", "https://checkout.link.com/", "(internal)", "(internal)"},
+		{"https://shop.example/thanks", "https://pay.stripe.com/receipts/x", "(internal)", "(internal)"},
+		// A name under every suffix is a registrable name, not a prefix.
+		{"https://shop.example/", "https://paypal.evil.example/", "paypal.evil.example", "referral"},
+		{"https://shop.example/", "https://mypaypal.de/", "mypaypal.de", "referral"},
 		{"https://shop.example/", "https://www.shop-other.example/", "shop-other.example", "referral"},
 	}
 	en := New(10)
