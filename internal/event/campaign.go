@@ -63,7 +63,7 @@ var ClickIDs = []Param{
 	clickID("twclid", "twitter", "cpc"),     // X Ads
 	clickID("sccid", "snapchat", "cpc"),     // Snapchat Ads (documented as ScCid)
 	clickID("epik", "pinterest", "cpc"),     // Pinterest Ads
-	clickID("yclid", "yandex", "cpc"),       // Yandex Direct
+	clickID("yclid", "yandex", "cpc"),       // Yandex Direct; Yahoo! Japan Ads' too (processor/enrich tells them apart by the referrer)
 	clickID("ymclid", "yandex market", "cpc"),
 	clickID("ysclid", "yandex", "organic"),
 	clickID("rdt_cid", "reddit", "cpc"), // Reddit Ads
@@ -71,9 +71,17 @@ var ClickIDs = []Param{
 	clickID("obclid", "outbrain", "cpc"),
 	clickID("tblci", "taboola", "cpc"),
 	clickID("ndclid", "nextdoor", "cpc"), // Nextdoor Ads
+	// Affiliate networks' click ids: the network is the source, the
+	// medium affiliate (the publisher is the network's own report).
 	clickID("irclickid", "impact", "affiliate"),
-	clickID("s_kwcid", "adobe", "cpc"), // Adobe Advertising's tracking code
-	clickID("ef_id", "adobe", "cpc"),   // Adobe Advertising's click id
+	clickID("cjevent", "cj", "affiliate"),          // CJ (Commission Junction)
+	clickID("awc", "awin", "affiliate"),            // Awin
+	clickID("sscid", "shareasale", "affiliate"),    // ShareASale
+	clickID("ransiteid", "rakuten", "affiliate"),   // Rakuten Advertising (ranSiteID)
+	clickID("clickref", "partnerize", "affiliate"), // Partnerize
+	clickID("tduid", "tradedoubler", "affiliate"),  // TradeDoubler
+	clickID("s_kwcid", "adobe", "cpc"),             // Adobe Advertising's tracking code
+	clickID("ef_id", "adobe", "cpc"),               // Adobe Advertising's click id
 }
 
 // platformTags name a source without a click id: e-mail tools' link tags,

@@ -32,9 +32,21 @@ func (en *Enricher) source(r *Result, l landing, refURL urlParts, rawRef string)
 		}
 		return src, orDefault(strings.ToLower(r.UTMMedium), "(not set)")
 	case l.platform != nil:
-		return l.platform.Source, orDefault(strings.ToLower(r.UTMMedium), l.platform.Medium)
+		src := l.platform.Source
+		for _, s := range sharedClickIDs {
+			if l.platform.Name == s.name && (refURL.host == s.domain || strings.HasSuffix(refURL.host, "."+s.domain)) {
+				src = s.source
+			}
+		}
+		return src, orDefault(strings.ToLower(r.UTMMedium), l.platform.Medium)
 	case l.ref != "":
 		return strings.ToLower(l.ref), "referral"
+	case r.UTMCampaign != "":
+		// A campaign named without a source (Matomo's usual link carries
+		// pk_campaign or mtm_campaign alone) is a campaign touch all the
+		// same: as Matomo reports it, the campaign's name is the source,
+		// and the medium is the one tagged, else "campaign".
+		return strings.ToLower(r.UTMCampaign), orDefault(strings.ToLower(r.UTMMedium), "campaign")
 	}
 	if app, ok := cutScheme(rawRef, "android-app://"); ok {
 		return appSource(app, false)
@@ -96,6 +108,13 @@ type knownHost struct {
 	referrerEntry
 	ok     bool
 	byPath bool // the answer depends on the path: see knownReferrer
+}
+
+// sharedClickIDs are click ids two platforms use under one name, told
+// apart by the landing's referrer: Yahoo! Japan Ads add yclid as Yandex
+// Direct does.
+var sharedClickIDs = []struct{ name, domain, source string }{
+	{"yclid", "yahoo.co.jp", "yahoo"},
 }
 
 // cutScheme is what follows scheme in raw, case ignored.
@@ -296,9 +315,23 @@ var knownApps = []app{
 	{android: "com.zhiliaoapp.musically", ios: "835599320", host: "tiktok.com"},
 	{android: "com.ss.android.ugc.trill", host: "tiktok.com"},
 	{android: "com.snapchat.android", ios: "447188370", host: "snapchat.com"},
+	// Messengers are social, as their web hosts are; the text message
+	// (SMS, RCS) apps are medium sms, as GA4's SMS channel reads it.
 	{android: "com.whatsapp", ios: "310633997", host: "whatsapp.com"},
+	{android: "com.whatsapp.w4b", ios: "1386412939", host: "whatsapp.com"}, // WhatsApp Business
 	{android: "org.telegram.messenger", ios: "686449807", host: "web.telegram.org"},
-	{android: "jp.naver.line.android", host: "line.me"},
+	{android: "org.telegram.plus", host: "web.telegram.org"},
+	{android: "org.thunderdog.challegram", host: "web.telegram.org"}, // Telegram X
+	{android: "jp.naver.line.android", ios: "443904275", host: "line.me"},
+	{android: "org.thoughtcrime.securesms", ios: "874139669", source: "signal", medium: "social"},
+	{android: "com.viber.voip", ios: "382617920", source: "viber", medium: "social"},
+	{android: "com.tencent.mm", ios: "414478124", source: "wechat", medium: "social"},
+	{android: "com.kakao.talk", ios: "362057947", source: "kakaotalk", medium: "social"},
+	{android: "com.google.android.apps.messaging", source: "google messages", medium: "sms"},
+	{android: "com.samsung.android.messaging", source: "samsung messages", medium: "sms"},
+	{android: "com.android.mms", source: "messages", medium: "sms"},
+	{android: "com.android.messaging", source: "messages", medium: "sms"},
+	{android: "com.microsoft.android.smsorganizer", source: "sms organizer", medium: "sms"},
 	{android: "com.discord", ios: "985746746", host: "discord.com"},
 	{android: "com.slack", ios: "618783545", host: "slack.com"},
 	{android: "xyz.blueskyweb.app", host: "bsky.app"},

@@ -453,3 +453,90 @@ func TestReferrerListLoads(t *testing.T) {
 		t.Errorf("%d hosts", len(db.hosts))
 	}
 }
+
+// TestAffiliateNetworksAndSharedClickIDs: the affiliate networks' click
+// ids name the network, medium affiliate, the id kept; Rakuten's merchant
+// and publisher tags name it without an id; yclid is Yahoo! Japan's when
+// the landing comes from yahoo.co.jp, Yandex's otherwise.
+func TestAffiliateNetworksAndSharedClickIDs(t *testing.T) {
+	en := New(10)
+	for _, c := range []struct{ query, ref, source, medium, id string }{
+		{"cjevent=abc123", "", "cj", "affiliate", "abc123"},
+		{"CJEVENT=abc123", "https://www.example-blog.com/", "cj", "affiliate", "abc123"},
+		{"awc=1234_1600000000_abc", "", "awin", "affiliate", "1234_1600000000_abc"},
+		{"sscid=b1k5_xyz", "", "shareasale", "affiliate", "b1k5_xyz"},
+		{"ranMID=42&ranEAID=a%2Fb&ranSiteID=a-b-c", "", "rakuten", "affiliate", "a-b-c"},
+		{"clickref=pub1", "", "partnerize", "affiliate", "pub1"},
+		{"tduid=7d1f", "", "tradedoubler", "affiliate", "7d1f"},
+		{"irclickid=ir1", "", "impact", "affiliate", "ir1"},
+		{"yclid=Y1", "https://search.yahoo.co.jp/search?p=shoes", "yahoo", "cpc", "Y1"},
+		{"yclid=Y1", "https://yahoo.co.jp/", "yahoo", "cpc", "Y1"},
+		{"yclid=Y1", "https://yandex.ru/", "yandex", "cpc", "Y1"},
+		{"yclid=Y1", "", "yandex", "cpc", "Y1"},
+		{"yclid=Y1", "https://notyahoo.co.jp/", "yandex", "cpc", "Y1"},
+	} {
+		var r Result
+		en.Enrich(ev("https://shop.example/p?"+c.query, c.ref, firefox, nil), &r)
+		if r.Source != c.source || r.Medium != c.medium || r.ClickID != c.id {
+			t.Errorf("?%s from %q: %s / %s, click id %q; want %s / %s, %q", c.query, c.ref, r.Source, r.Medium, r.ClickID, c.source, c.medium, c.id)
+		}
+	}
+}
+
+// TestMessagingApps: the messaging apps' android-app:// and ios-app://
+// referrers are named; text message apps are medium sms.
+func TestMessagingApps(t *testing.T) {
+	en := New(10)
+	for _, c := range []struct{ ref, source, medium string }{
+		{"android-app://com.google.android.apps.messaging/", "google messages", "sms"},
+		{"android-app://com.google.android.apps.messaging", "google messages", "sms"},
+		{"android-app://com.samsung.android.messaging/", "samsung messages", "sms"},
+		{"android-app://com.android.mms/", "messages", "sms"},
+		{"android-app://com.whatsapp/", "whatsapp", "social"},
+		{"android-app://com.whatsapp.w4b/", "whatsapp", "social"},
+		{"ios-app://310633997/", "whatsapp", "social"},
+		{"android-app://org.telegram.messenger/", "telegram", "social"},
+		{"ios-app://686449807/", "telegram", "social"},
+		{"android-app://org.thoughtcrime.securesms/", "signal", "social"},
+		{"ios-app://874139669/", "signal", "social"},
+		{"android-app://com.viber.voip/", "viber", "social"},
+		{"ios-app://382617920/", "viber", "social"},
+		{"android-app://jp.naver.line.android/", "line", "social"},
+		{"android-app://com.facebook.orca/", "facebook", "social"},
+	} {
+		var r Result
+		en.Enrich(ev("https://shop.example/", c.ref, firefox, nil), &r)
+		if r.Source != c.source || r.Medium != c.medium {
+			t.Errorf("%s: %s / %s; want %s / %s", c.ref, r.Source, r.Medium, c.source, c.medium)
+		}
+	}
+}
+
+// TestCampaignWithoutSource: a campaign tagged without a source (Matomo's
+// pk_campaign or mtm_campaign alone, utm_campaign alone) is a campaign
+// touch, named by the campaign as Matomo does, whatever the referrer.
+func TestCampaignWithoutSource(t *testing.T) {
+	en := New(10)
+	for _, c := range []struct{ query, ref, source, medium, campaign string }{
+		{"pk_campaign=Spring", "", "spring", "campaign", "Spring"},
+		{"mtm_campaign=Spring&mtm_medium=Email", "", "spring", "email", "Spring"},
+		{"pk_cpn=Spring", "https://www.google.com/", "spring", "campaign", "Spring"},
+		{"utm_campaign=Spring", "", "spring", "campaign", "Spring"},
+		{"pk_campaign=Spring&pk_source=news", "", "news", "(not set)", "Spring"},
+		{"pk_campaign=Spring&gclid=G", "", "google", "cpc", "Spring"},
+		{"pk_campaign=", "", "(direct)", "(none)", ""},
+	} {
+		var r Result
+		en.Enrich(ev("https://shop.example/p?"+c.query, c.ref, firefox, nil), &r)
+		if r.Source != c.source || r.Medium != c.medium || r.UTMCampaign != c.campaign {
+			t.Errorf("?%s from %q: %s / %s, campaign %q; want %s / %s, %q", c.query, c.ref, r.Source, r.Medium, r.UTMCampaign, c.source, c.medium, c.campaign)
+		}
+	}
+	// The snippet sends the landing's pk_campaign with the session's later
+	// events, which the collector stores as utm_campaign: still the campaign.
+	var r Result
+	en.Enrich(ev("https://shop.example/cart", "https://shop.example/p", firefox, map[event.Field]string{event.UTMCampaign: "Spring"}), &r)
+	if r.Source != "spring" || r.Medium != "campaign" {
+		t.Errorf("later event of the campaign's session: %s / %s", r.Source, r.Medium)
+	}
+}

@@ -15,7 +15,7 @@ const P = "ff_";
 // by name; Marketo's and Klaviyo's tags; the affiliate; ref; a
 // newsletter's ff_rt; gclsrc.
 const CAMPAIGN =
-  /^((utm|mtm|pk|hsa|gad|mc)_\w+|_hs\w+|\w*(cl(ick|k)?id|braid)|srsltid|li_fat_id|sccid|epik|rdt_cid|tblci|s_kwcid|ef_id|mkt_tok|_kx|aff(iliate(_id)?)?|ref|ff_rt|gclsrc)$/i;
+  /^((utm|mtm|pk|hsa|gad|mc)_\w+|_hs\w+|\w*(cl(ick|k)?id|braid)|srsltid|li_fat_id|s[cs]cid|epik|cjevent|awc|ransiteid|clickref|tduid|rdt_cid|tblci|s_kwcid|ef_id|mkt_tok|_kx|aff(iliate(_id)?)?|ref|ff_rt|gclsrc)$/i;
 const DOWNLOAD = /\.(pdf|zip|gz|dmg|exe|apk|csv|xlsx?|docx?|pptx?|mp[34]|epub)$/i;
 
 // Calls f, swallowing any error: nothing here may break the host page.
@@ -38,12 +38,14 @@ export function createTracker(w, cfg) {
   // referrer); visible, the ms it was visible before since, when its
   // current visible stretch began (0 while hidden); flushed says its
   // engagement was sent. pend is a view waiting for its title (route).
-  let lastPath, pend, title0, due, prev = d.referrer, since = Date.now(), visible = 0, flushed = 1;
+  let lastPath, pend, title0, seen, due, prev = d.referrer, since = Date.now(), visible = 0, flushed = 1;
 
   const get = (k) => quiet(() => w.localStorage[P + k]);
   const set = (k, v) => quiet(() => (w.localStorage[P + k] = v));
   const cookie = () => quiet(() => d.cookie.match("(^|; )" + P + "vid=([^;]*)")[2]);
-  const rand = () => quiet(() => w.crypto.randomUUID(), Math.random() + "" + Date.now());
+  // A UUID; where there is none (a page served over http), Math.random's
+  // 52 bits as text.
+  const rand = () => quiet(() => w.crypto.randomUUID(), Math.random() + "");
   const str = (v) => v?.toString();
 
   const optedOut = () =>
@@ -91,23 +93,25 @@ export function createTracker(w, cfg) {
       });
     // sendBeacon survives the page being left, and its text/plain body needs
     // no CORS preflight; fetch with keepalive is the fallback.
-    quiet(() => nav.sendBeacon(url, body)) || quiet(() => w.fetch(url, { method: "POST", body, keepalive: true }));
+    quiet(() => nav.sendBeacon(url, body) || w.fetch(url, { method: "POST", body, keepalive: true }));
   };
 
-  // The time the page last counted was visible, once, when it is hidden or
-  // left; a view still waiting is sent first.
+  // The time the page last counted was visible, in whole seconds, once,
+  // when it is hidden or left; a view still waiting is sent first.
   const engagement = () => {
     settle();
     if (flushed) return;
     flushed = 1;
     const ms = visible + (since && Date.now() - since);
-    send("engagement", { url: prev, props: { seconds: Math.round(ms / 1e3) } });
+    send("engagement", { url: prev, props: { seconds: (ms / 1e3) | 0 } });
   };
 
-  // The page a URL shows is its path, with the hash for a hash router
-  // (data-hash): another query (?page=2, a filter, tags removed) or a
-  // #section of the same path is the same page, as Plausible counts.
-  const here = () => loc.pathname + (cfg.hash ? loc.hash : "");
+  // The page a URL shows is its path, with the hash's path for a hash
+  // router (data-hash): another query (?page=2, a filter, tags removed,
+  // outside the hash or inside it) or a #section of the same path is the
+  // same page, as Plausible counts, and so is the path with or without a
+  // trailing slash (/p/ and /p: a site tidying its URL after landing).
+  const here = () => (loc.pathname + (cfg.hash ? loc.hash : "")).replace(/#?\/*(\?.*)?(?=#|$)/g, "");
 
   // page counts a view of url, showing path, unless that page is the one
   // last counted (a router pushing the same page again) and not forced.
@@ -118,7 +122,7 @@ export function createTracker(w, cfg) {
     lastPath = path;
     visible = flushed = 0;
     since = Date.now();
-    send("pageview", { url, referrer: prev, title: (title0 = d.title) });
+    send("pageview", { url, referrer: prev, title: (title0 = seen = d.title) });
     prev = url;
   };
 
@@ -126,15 +130,20 @@ export function createTracker(w, cfg) {
   // (back and forward) and a hash router's #/route alike; a new page is a
   // new view.
   // Routers set the page's title after its URL, some after fetching its
-  // data, so the view waits (pend): it is sent when the title changes, at
-  // the latest 2 s after the URL did, and at once when the visitor goes on
-  // to another page or hides or leaves this one, so no view is lost.
+  // data, some in steps ("Loading…", then the product's name), so the view
+  // waits (pend, the first URL of the page and its path): it looks at the
+  // title every 400 ms, and sends the view once the title differs from the
+  // last view's and has stayed the same from one look to the next (seen:
+  // the title at the last look), at the latest at the first look 2 s after
+  // the URL changed (due), and at once when the visitor goes on to another
+  // page, hides or leaves this one or sends an event, so no view is lost.
   const settle = () => pend && page(0, ...pend);
-  const wait = () => pend && (d.title != title0 || Date.now() > due ? settle() : setTimeout(quiet, 99, wait));
+  const wait = () =>
+    pend && ((d.title != title0 && d.title == seen) || Date.now() >= due ? settle() : ((seen = d.title), setTimeout(quiet, 400, wait)));
   const route = () => {
     const path = here();
     path != pend[1] && settle();
-    pend = path != lastPath && (pend || ((due = Date.now() + 2e3), setTimeout(quiet, 99, wait)), [loc.href, path]);
+    pend = path != lastPath && (pend || ((due = Date.now() + 2e3), setTimeout(quiet, 400, wait), [loc.href, path]));
   };
 
   // Product and checkout fields go as props, nested values as JSON.
@@ -180,10 +189,9 @@ export function createTracker(w, cfg) {
           quiet(route);
         };
       }
-      // Back and forward, and a #fragment (popstate, then hashchange, which
-      // older browsers fire alone).
+      // Back and forward, and a #fragment (popstate: browsers since 2016
+      // fire it before hashchange).
       on(w, "popstate", route);
-      on(w, "hashchange", route);
       on(d, "click", (e) => {
         // A link knows its URL's parts (its href is absolute).
         const a = e.target.closest("a[href]");

@@ -5,7 +5,9 @@ import { createTracker } from "./core.js";
 
 ((w) => {
   try {
-    const s = w.document.currentScript || w.document.querySelector("script[data-site]");
+    // The snippet is a classic script, which always has currentScript
+    // while it runs (a module or a shadow tree's script would not).
+    const s = w.document.currentScript;
     if (!s || w.footfall) return;
     // The data-* attributes are the config (data-respect-dnt is
     // dataset.respectDnt); "false" turns a flag off.

@@ -30,6 +30,11 @@ const views = (f) => f.sent.filter((s) => s.ev.type == "pageview").map((s) => [s
 
 // Mock timers with the clock: the snippet reads Date.now() for its 2 s.
 const clock = (t) => t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+// pass lets ms go by in steps of 50 ms: one tick runs a timer once, not
+// the timers it sets in turn (the snippet looks at the title every 400 ms).
+const pass = (t, ms) => {
+  for (let i = 0; i < ms; i += 50) t.mock.timers.tick(50);
+};
 
 test("SPA navigation: one page view per new path, engagement for the page left", (t) => {
   clock(t);
@@ -80,7 +85,7 @@ test("a new path is a new view whether pushed, replaced, or reached by back and 
       f.fire("popstate");
     } else f.w.history[how](null, "", path);
     f.w.document.title = title;
-    t.mock.timers.tick(100);
+    pass(t, 900);
   };
   to("pushState", "/item/1?ref_src=list", "Item 1");
   to("replaceState", "/login", "Log in"); // a redirect to another page
@@ -96,13 +101,13 @@ test("an SPA view is sent when the app sets its title, however late", (t) => {
   f.w.history.pushState(null, "", "/shoes");
   t.mock.timers.tick(16); // the router renders on the next frame
   f.w.document.title = "Shoes";
-  t.mock.timers.tick(100);
+  pass(t, 800);
   assert.deepEqual(views(f).at(-1), ["/shoes", "Shoes"]);
   f.w.history.pushState(null, "", "/hats"); // the title waits for the data: 1.5 s
-  t.mock.timers.tick(1500);
+  pass(t, 1500);
   assert.equal(views(f).length, 2, "not sent before the title is set");
   f.w.document.title = "Hats";
-  t.mock.timers.tick(99);
+  pass(t, 800);
   assert.deepEqual(views(f), [["/", "Title"], ["/shoes", "Shoes"], ["/hats", "Hats"]]);
 });
 
@@ -110,9 +115,9 @@ test("an SPA view whose title never changes is sent 2 s after its URL", (t) => {
   clock(t);
   const f = start({ href: "https://shop.example/" });
   f.w.history.pushState(null, "", "/about");
-  t.mock.timers.tick(1900);
+  pass(t, 1900);
   assert.equal(views(f).length, 1);
-  t.mock.timers.tick(200);
+  pass(t, 100);
   assert.deepEqual(views(f), [["/", "Title"], ["/about", "Title"]]);
 });
 
@@ -139,7 +144,7 @@ test("a view still waiting for its title is not lost: the page is hidden, left, 
   f.w.history.pushState(null, "", "/b");
   assert.deepEqual(views(f), [["/", "Title"], ["/a?x=1", "Title"]]);
   f.w.document.title = "B";
-  t.mock.timers.tick(99);
+  pass(t, 800);
   assert.deepEqual(views(f).at(-1), ["/b", "B"]);
   assert.equal(f.sent.at(-1).ev.referrer, "https://shop.example/a?x=1");
 });
@@ -308,7 +313,7 @@ test("sessions: 30 minutes of inactivity or a new campaign start a new one; land
   now += 60e3;
   f.w.history.pushState({}, "", "/?utm_source=partner");
   now += 2100;
-  t.mock.timers.tick(100);
+  t.mock.timers.tick(400);
   const landed = f.sent.at(-1).ev;
   assert.equal(landed.type, "pageview");
   assert.notEqual(landed.session_id, later.session_id, "a new campaign starts a session");
@@ -359,4 +364,58 @@ test("campaignOf takes nothing the collector would refuse", () => {
     assert.equal(campaignOf(`https://shop.example/?${encodeURIComponent(k)}=v`), undefined, k);
   }
   assert.deepEqual(campaignOf(`https://shop.example/?utm_${"x".repeat(28)}=v`), { ["utm_" + "x".repeat(28)]: "v" }, "32 bytes is the longest");
+});
+
+test("a landing's URL tidied to the same page is one view: a query inside a hash router's hash, a trailing slash", (t) => {
+  clock(t);
+  for (const [cfg, landing, tidied] of [
+    [{ hash: true }, "/#/p?utm_source=news", "/#/p"],
+    [{ hash: true }, "/app/#/p/?utm_source=news&utm_medium=email", "/app#/p"],
+    [{ hash: true }, "/#/?gclid=G", "/"],
+    [{}, "/p/?utm_source=news", "/p"],
+    [{}, "/p?utm_source=news", "/p/"],
+    [{}, "/a/b//?x=1", "/a/b"],
+    [{ hash: true }, "/p/", "/p#/"],
+  ]) {
+    const f = start({ href: "https://shop.example" + landing }, cfg);
+    f.w.history.replaceState(null, "", tidied);
+    f.w.document.title = "P";
+    pass(t, 3000);
+    f.fire("pagehide");
+    assert.deepEqual(f.types(), ["pageview", "engagement"], `${landing} then ${tidied}`);
+    assert.equal(f.sent[0].ev.url, "https://shop.example" + landing);
+  }
+  // Other paths are other pages all the same.
+  const f = start({ href: "https://shop.example/#/p?utm_source=news" }, { hash: true });
+  f.w.history.pushState(null, "", "/#/q?utm_source=news");
+  f.w.history.pushState(null, "", "/#/p/q");
+  f.fire("pagehide");
+  assert.deepEqual(views(f).map((v) => v[0]), ["/#/p?utm_source=news", "/#/q?utm_source=news", "/#/p/q"]);
+});
+
+test("a title set in steps: the view waits until the title has stayed the same", (t) => {
+  clock(t);
+  const f = start({ href: "https://shop.example/" });
+  f.w.history.pushState(null, "", "/shoes");
+  f.w.document.title = "Loading…";
+  pass(t, 400);
+  f.w.document.title = "Shoes";
+  pass(t, 1000);
+  assert.deepEqual(views(f), [["/", "Title"], ["/shoes", "Shoes"]]);
+  // Three steps, 350 ms apart, each a change from the one before.
+  f.w.history.pushState(null, "", "/hats");
+  for (const title of ["Loading…", "Hats | Loading", "Hats"]) {
+    f.w.document.title = title;
+    pass(t, 350);
+  }
+  pass(t, 1000);
+  assert.deepEqual(views(f).at(-1), ["/hats", "Hats"]);
+  // A title that keeps changing is sent as it is 2 s after the URL.
+  f.w.history.pushState(null, "", "/clock");
+  for (let i = 0; i < 30; i++) {
+    f.w.document.title = "12:00:0" + i;
+    pass(t, 100);
+  }
+  assert.equal(views(f).length, 4);
+  assert.ok(views(f)[3][1].startsWith("12:00:"));
 });
