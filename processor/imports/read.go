@@ -8,9 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"footfall/internal/campaigns"
 	"footfall/internal/event"
@@ -20,7 +24,12 @@ import (
 // the recipients, each with its line, and every row that could not be
 // read, with its line and why. The header line names an email column
 // ("email", "e-mail", "Email Address"...) and optionally external_id;
-// the separator is the one that splits the header into the most columns
+// header names are matched whatever their case, accents, spaces and
+// punctuation, in the languages spreadsheets are kept in ("E-Mail-Adresse",
+// "Courriel", "Correo electrónico"...; emailHeaders), and a header naming
+// the email or external_id column twice is refused (which column holds the
+// address cannot be told); other columns (names...) are ignored. The
+// separator is the one that splits the header into the most columns
 // of , ; and tab (Excel writes ; where the decimal mark is a comma), or
 // the one an Excel "sep=;" first line names. A UTF-8 byte order mark is
 // skipped, and UTF-16 with a byte order mark (Excel's "Unicode text") is
@@ -110,49 +119,100 @@ func (f *csvFile) reader(from []byte, delim rune) *csv.Reader {
 	return rd
 }
 
-// headerName is a column's name as matched: lower case, without spaces,
-// hyphens and underscores ("E-mail Address" is "emailaddress").
+// headerName is a column's name as matched: lower case, without accents,
+// spaces and punctuation ("E-Mail-Adresse" is "emailadresse", "Correo
+// electrónico" is "correoelectronico").
 func headerName(h string) string {
-	return strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' || r == '_' || r == '\u00a0' {
-			return -1
+	var sb strings.Builder
+	for _, r := range norm.NFD.String(strings.ToLower(strings.TrimSpace(h))) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			sb.WriteRune(r)
 		}
-		return r
-	}, strings.ToLower(strings.TrimSpace(h)))
+	}
+	return sb.String()
+}
+
+// emailHeaders are the names of an email column (as headerName gives
+// them), as spreadsheets and mail tools in several languages write them.
+var emailHeaders = map[string]bool{
+	"email": true, "emailaddress": true, "mail": true, "mailaddress": true, "emails": true,
+	"emailadresse": true, "mailadresse": true, // German, Danish, Norwegian
+	"courriel": true, "adresseemail": true, "adressemail": true, "adressecourriel": true, "adresseelectronique": true, // French
+	"correo": true, "correoelectronico": true, "direcciondecorreo": true, "direcciondecorreoelectronico": true, "direccionemail": true, "direcciondeemail": true, // Spanish
+	"indirizzoemail": true, "indirizzomail": true, "postaelettronica": true, "indirizzodipostaelettronica": true, // Italian
+	"emailadres": true, "mailadres": true, // Dutch
+	"enderecodeemail": true, "enderecoemail": true, "correioeletronico": true, // Portuguese
+	"epost": true, "epostadress": true, "epostadresse": true, // Swedish, Norwegian
+	"adresemail": true, "eposta": true, "epostaadresi": true, "sahkoposti": true, "sahkopostiosoite": true, // Polish, Turkish, Finnish
+}
+
+// externalIDHeaders are the names of an external id column.
+var externalIDHeaders = map[string]bool{"externalid": true}
+
+// expectedHeader is what a refused header is told to name.
+const expectedHeader = `an email column: "email" (or "E-mail", "Email Address", "E-Mail-Adresse", "Courriel", "Adresse e-mail", "Correo electrónico", "Indirizzo email", "E-mailadres"...; case, accents, spaces and punctuation do not matter), and optionally "external_id"`
+
+// header is the columns a header line names with one separator.
+type header struct {
+	delim        rune
+	columns      []string
+	email, extID int    // -1 when absent
+	clash        string // two columns naming the same thing, said
 }
 
 // readHeader finds the separator (unless named) and the columns on line n.
+// A header naming the email (or external_id) column twice is refused: which
+// of the two holds the address cannot be told.
 func (f *csvFile) readHeader(n int) error {
 	delims := []rune{',', ';', '\t'}
 	if f.delim != 0 {
 		delims = []rune{f.delim}
 	}
-	found := false
+	var best, widest *header
 	for _, d := range delims {
 		head, err := f.reader(f.line(n), d).Read()
 		if err != nil {
 			continue
 		}
-		email, extID := -1, -1
-		for i, h := range head {
-			switch headerName(h) {
-			case "email", "emailaddress", "mail":
-				if email < 0 {
-					email = i
+		h := &header{delim: d, columns: head, email: -1, extID: -1}
+		for i, name := range head {
+			k := headerName(name)
+			for _, col := range []struct {
+				what  string
+				at    *int
+				names map[string]bool
+			}{{"email", &h.email, emailHeaders}, {"external_id", &h.extID, externalIDHeaders}} {
+				if !col.names[k] {
+					continue
 				}
-			case "externalid":
-				if extID < 0 {
-					extID = i
+				if *col.at >= 0 && h.clash == "" {
+					h.clash = fmt.Sprintf("columns %d (%q) and %d (%q) both name the %s column; keep one", *col.at+1, head[*col.at], i+1, name, col.what)
+				}
+				if *col.at < 0 {
+					*col.at = i
 				}
 			}
 		}
-		if email >= 0 && (!found || len(head) > f.headerColumns) {
-			f.delim, f.email, f.extID, f.headerColumns, found = d, email, extID, len(head), true
+		if widest == nil || len(head) > len(widest.columns) {
+			widest = h
+		}
+		if h.email >= 0 && (best == nil || len(head) > len(best.columns)) {
+			best = h
 		}
 	}
-	if !found {
-		return fmt.Errorf("csv: line %d, the header, must name an email column (columns separated by , ; or tab)", n)
+	switch {
+	case best == nil && widest == nil:
+		return fmt.Errorf("csv: line %d, the header, is unreadable; it must name %s", n, expectedHeader)
+	case best == nil:
+		quoted := make([]string, len(widest.columns))
+		for i, c := range widest.columns {
+			quoted[i] = strconv.Quote(c)
+		}
+		return fmt.Errorf("csv: line %d, the header, names no email column: found %s (separated by %q); want %s", n, strings.Join(quoted, ", "), widest.delim, expectedHeader)
+	case best.clash != "":
+		return fmt.Errorf("csv: line %d, the header: %s", n, best.clash)
 	}
+	f.delim, f.email, f.extID, f.headerColumns = best.delim, best.email, best.extID, len(best.columns)
 	return nil
 }
 
@@ -257,50 +317,116 @@ func utf8Text(b []byte) ([]byte, error) {
 
 // ReadJSON reads an import's JSON body, {"recipients": [{"email",
 // "external_id"}], "consent_wording"}: the recipients, each with its place
-// in the list, and the rows whose address or id holds bytes that are not
-// UTF-8 (which a JSON decoder would turn into U+FFFD unsaid). A body that
-// is no such JSON is refused whole.
+// in the list (from 1), and every recipient that could not be read, with
+// its place and why, as ReadCSV does with a file's rows: a recipient that
+// is no object, an email that is no string, an external_id that is no
+// string or number (a number is kept as written), a key naming the email
+// or external_id twice, an address or id holding bytes that are not UTF-8
+// (which a JSON decoder would turn into U+FFFD unsaid). Keys are matched
+// as CSV header names are (headerName: "Email", "E-mail", "Courriel"...);
+// other keys (name, first_name, an exported list's token) are ignored, as
+// a CSV's other columns are. Only a body that is no such JSON, or has
+// keys of its own besides recipients and consent_wording, is refused whole.
 func ReadJSON(body []byte) (in []campaigns.Recipient, consentWording string, bad []Rejected, err error) {
 	var doc struct {
-		Recipients []struct {
-			Email      json.RawMessage `json:"email"`
-			ExternalID json.RawMessage `json:"external_id"`
-			Token      json.RawMessage `json:"token"` // a list exported with its tokens: each import makes its own
-		} `json:"recipients"`
-		ConsentWording string `json:"consent_wording"`
+		Recipients     []json.RawMessage `json:"recipients"`
+		ConsentWording string            `json:"consent_wording"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, fmt.Errorf("json: want {\"recipients\": [{\"email\": ..., \"external_id\": ...}], \"consent_wording\": ...}: %w", err)
 	}
-	str := func(raw json.RawMessage) (string, error) {
-		var s string
-		if len(raw) == 0 || string(raw) == "null" {
-			return "", nil
+	for i, raw := range doc.Recipients {
+		r, why := readRecipient(raw)
+		r.Line = i + 1
+		if why != "" {
+			bad = append(bad, Rejected{Line: r.Line, Email: r.Email, Reason: why})
+			continue
 		}
-		return s, json.Unmarshal(raw, &s)
-	}
-	for i, r := range doc.Recipients {
-		line := i + 1
-		email, err := str(r.Email)
-		if err != nil {
-			return nil, "", nil, fmt.Errorf("recipient %d: email: %w", line, err)
-		}
-		id, err := str(r.ExternalID)
-		if err != nil {
-			return nil, "", nil, fmt.Errorf("recipient %d: external_id: %w", line, err)
-		}
-		switch {
-		case !utf8.Valid(r.Email):
-			bad = append(bad, Rejected{Line: line, Email: email, Reason: notText("address", string(r.Email))})
-		case !utf8.Valid(r.ExternalID):
-			bad = append(bad, Rejected{Line: line, Email: email, Reason: notText("external_id", string(r.ExternalID))})
-		default:
-			in = append(in, campaigns.Recipient{Email: email, ExternalID: id, Line: line})
-		}
+		in = append(in, r)
 	}
 	return in, doc.ConsentWording, bad, nil
+}
+
+// readRecipient reads one recipient of a JSON import, or says why not.
+func readRecipient(raw json.RawMessage) (campaigns.Recipient, string) {
+	var r campaigns.Recipient
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if t, _ := dec.Token(); t != json.Delim('{') {
+		return r, fmt.Sprintf("a recipient is an object such as {\"email\": \"ann@example.com\"}, not %s", jsonKind(raw))
+	}
+	seen := map[string]string{} // what a key names, the key that named it
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return r, "unreadable JSON: " + err.Error()
+		}
+		key, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return r, "unreadable JSON: " + err.Error()
+		}
+		what := ""
+		switch k := headerName(key); {
+		case emailHeaders[k]:
+			what = "email"
+		case externalIDHeaders[k]:
+			what = "external_id"
+		default:
+			continue // a name, a token...: ignored, as a CSV's other columns
+		}
+		if first, ok := seen[what]; ok {
+			return r, fmt.Sprintf("the keys %q and %q both name the %s; keep one", first, key, what)
+		}
+		seen[what] = key
+		if !utf8.Valid(v) {
+			label := what
+			if what == "email" {
+				label = "address"
+			}
+			return r, notText(label, string(v))
+		}
+		var s string
+		switch {
+		case string(v) == "null":
+		case v[0] == '"':
+			if err := json.Unmarshal(v, &s); err != nil {
+				return r, "unreadable JSON: " + err.Error()
+			}
+		case what == "external_id" && (v[0] == '-' || v[0] >= '0' && v[0] <= '9'):
+			s = string(v) // a number as written: 12345678901234567890 stays itself
+		default:
+			return r, fmt.Sprintf("%s %q is %s, not a string", key, v, jsonKind(v))
+		}
+		if what == "email" {
+			r.Email = s
+		} else {
+			r.ExternalID = s
+		}
+	}
+	return r, ""
+}
+
+// jsonKind names the kind of the JSON value v.
+func jsonKind(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	switch {
+	case len(v) == 0:
+		return "empty"
+	case v[0] == '"':
+		return "a string"
+	case v[0] == '[':
+		return "a list"
+	case v[0] == '{':
+		return "an object"
+	case string(v) == "null":
+		return "null"
+	case string(v) == "true" || string(v) == "false":
+		return "a boolean"
+	}
+	return "a number"
 }
 
 // notText is the reason a value with bytes that are not UTF-8 text, or a

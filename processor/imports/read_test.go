@@ -182,7 +182,51 @@ func TestReadJSON(t *testing.T) {
 	if _, why := checkRecipient(in[2]); !strings.Contains(why, "NUL") {
 		t.Errorf("a NUL escaped in JSON: %q", why)
 	}
-	if _, _, _, err := ReadJSON([]byte(`{"recipients":[{"email":"a@x.example","name":"Ann"}]}`)); err == nil {
-		t.Error("an unknown field read")
+	// Other keys are ignored, as a CSV's other columns; a recipient that
+	// cannot be read is rejected with its place, never the whole import.
+	in, _, bad, err = ReadJSON([]byte(`{"recipients":[{"email":"a@x.example","name":"Ann","first_name":"Ann"},{"email":123},"b@x.example",` +
+		`{"Email Address":"c@x.example","external_id":12345678901234567890},{"email":"d@x.example","e-mail":"e@x.example"},{"email":"f@x.example","external_id":1.5e3},[],` +
+		`{"email":"g@x.example","external_id":{"id":1}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in) != 3 || in[0].Email != "a@x.example" || in[1].Line != 4 || in[1].Email != "c@x.example" || in[1].ExternalID != "12345678901234567890" || in[2].ExternalID != "1.5e3" {
+		t.Errorf("read %+v", in)
+	}
+	var lines []int
+	for _, b := range bad {
+		lines = append(lines, b.Line)
+	}
+	if fmt.Sprint(lines) != "[2 3 5 7 8]" {
+		t.Errorf("rejected %+v, want places 2 3 5 7 8", bad)
+	}
+	for _, body := range []string{`{"recipients":[{"email":"a@x.example"}],"consent":"nl-v1"}`, `{"recipients":{"email":"a@x.example"}}`, `[{"email":"a@x.example"}]`, `{"recipients":[`} {
+		if _, _, _, err := ReadJSON([]byte(body)); err == nil {
+			t.Errorf("%s: read, want refused whole", body)
+		}
+	}
+}
+
+// TestReadCSVHeaderNames: the email column is found whatever the language,
+// case, accents, spaces and punctuation of its name; a header naming it
+// twice, or not at all, is refused saying which columns.
+func TestReadCSVHeaderNames(t *testing.T) {
+	for _, h := range []string{"E-Mail-Adresse", "e-mail adresse", "Courriel", "Adresse e-mail", "Adresse électronique", "Correo electrónico",
+		"CORREO ELECTRONICO", "Dirección de correo electrónico", "Indirizzo email", "Indirizzo e-mail", "E-mailadres", "Endereço de e-mail",
+		"E-postadress", "Sähköposti", "Adres e-mail", "E-posta", "E_MAIL", "Email Address", "e.mail", "Mail"} {
+		if got, bad := rows(t, "Name;"+h+";external_id\nAnn;a@x.example;1\n"); got != "2:a@x.example/1" {
+			t.Errorf("header %q: %s %+v", h, got, bad)
+		}
+	}
+	for body, want := range map[string]string{
+		"email,email\na@x.example,b@x.example\n":          `columns 1 ("email") and 2 ("email") both name the email column`,
+		"E-mail;Courriel\na@x.example;b@x.example\n":      `columns 1 ("E-mail") and 2 ("Courriel") both name the email column`,
+		"email,external_id,externalID\na@x.example,1,2\n": `columns 2 ("external_id") and 3 ("externalID") both name the external_id column`,
+		"name,phone\nAnn,1\n":                             `names no email column: found "name", "phone" (separated by ','); want an email column`,
+		"Nom;Téléphone;Adresse postale\nAnn;1;rue\n":      `found "Nom", "Téléphone", "Adresse postale" (separated by ';')`,
+	} {
+		if _, _, err := ReadCSV([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want refused saying %q", body, err, want)
+		}
 	}
 }
