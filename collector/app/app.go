@@ -47,6 +47,7 @@ type Config struct {
 	TrustProxyHeader  string
 	CookielessSecret  string
 	LinkSecret        string
+	LegacyTokens      bool
 	RateLimits        RateLimits
 	ShutdownDelay     time.Duration
 	ShutdownTimeout   time.Duration
@@ -77,6 +78,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TrustProxyHeader, "trust-proxy-header", "X-Forwarded-For", "the header the trusted proxies write: X-Forwarded-For or Forwarded (RFC 7239)")
 	fs.StringVar(&c.CookielessSecret, "cookieless-secret", "", "salt of the daily visitor hash for hits without a visitor id; random per start when empty")
 	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the dashboards'); empty turns those links off")
+	fs.BoolVar(&c.LegacyTokens, "legacy-tokens", true, "queue the opens and clicks of recipient tokens the link secret did not make (an earlier version's, unsigned) as unverified, which the processor keeps only for a recipient it has; false refuses them")
 	c.RateLimits.RegisterFlags(fs)
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz fails before the listener closes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long to wait for Kafka to take queued events")
@@ -151,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	h := beacon.New(beacon.Config{
 		Sites: setOf(splitList(cfg.Sites)), SiteKeys: keys,
 		KeepFullIP: cfg.KeepFullIP, Proxies: proxies, CookielessSecret: secret,
-		MaxBatchEvents: cfg.MaxBatchEvents, MaxBodyBytes: cfg.MaxBodyBytes, Links: signer,
+		MaxBatchEvents: cfg.MaxBatchEvents, MaxBodyBytes: cfg.MaxBodyBytes, Links: signer, LegacyTokens: cfg.LegacyTokens,
 		AddressLimit: addressLimit, SiteLimit: siteLimit,
 	}, prod, nil) // /metrics is the ops listener's, not the public port's
 	if cfg.Script != nil {

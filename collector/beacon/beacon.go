@@ -57,6 +57,11 @@ type Config struct {
 	// Links checks newsletter click and unsubscribe links; nil turns those
 	// endpoints off (opens are still recorded).
 	Links *links.Signer
+	// LegacyTokens queues the opens and clicks of tokens of a token's
+	// shape that Links did not make (an earlier version's, random) marked
+	// as unverified, for the processor to keep only when a recipient has
+	// the token; false refuses them.
+	LegacyTokens bool
 	// Now returns the receive time; time.Now outside tests.
 	Now func() time.Time
 }

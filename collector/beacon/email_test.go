@@ -1,12 +1,14 @@
 package beacon
 
 import (
+	"net"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
 
+	"footfall/collector/ratelimit"
 	"footfall/internal/event"
 	"footfall/internal/links"
 )
@@ -196,5 +198,191 @@ func TestUnsubscribePagesInTheReadersLanguage(t *testing.T) {
 	}
 	if len(q.got) != 1 {
 		t.Errorf("%d events, want the POST's", len(q.got))
+	}
+}
+
+// propOf is e's prop named key, and whether it has one.
+func propOf(e event.Event, key string) (string, bool) {
+	for _, p := range e.Props {
+		if string(p.Key) == key {
+			return string(p.Value), true
+		}
+	}
+	return "", false
+}
+
+// TestLegacyTokens: with LegacyTokens, an open or click whose token has a
+// token's shape but is not the link secret's (an earlier version's,
+// random, or an invented one: the collector cannot tell) is queued marked
+// unverified, for the processor to check against its recipients; a
+// signed token's is not marked; an unsubscribe, signed per token, never
+// is. Without LegacyTokens it is refused and counted; without a link
+// secret every token is unverified.
+func TestLegacyTokens(t *testing.T) {
+	q := &queue{}
+	h, s := emailHandler(t, q)
+	h.cfg.LegacyTokens = true
+	legacy := links.NewToken()
+	target := "https://shop.example/sale"
+	click := func(tk string) *fasthttp.RequestCtx {
+		return do(h, req{method: "GET", uri: "/c/" + tk + "/3?u=" + url.QueryEscape(target) + "&s=" + s.ClickSig("3", target)})
+	}
+	for _, tk := range []string{legacy, "AbCdEfGhIjKlMnOpQrStUv", tok} {
+		q.got = nil
+		c := do(h, req{method: "GET", uri: "/o/" + tk + ".gif"})
+		if c.Response.StatusCode() != 200 || string(c.Response.Header.ContentType()) != "image/gif" || len(c.Response.Header.Peek("X-Footfall-Dropped")) != 0 || len(q.got) != 1 {
+			t.Fatalf("open of %s: %d %q, %d events", tk, c.Response.StatusCode(), c.Response.Header.Peek("X-Footfall-Dropped"), len(q.got))
+		}
+		v, marked := propOf(q.got[0], links.UnverifiedProp)
+		if tkn, _ := propOf(q.got[0], "token"); tkn != tk || marked != (tk != tok) || marked && v != "1" {
+			t.Errorf("open of %s: props %q", tk, q.got[0].Props)
+		}
+		q.got = nil
+		c = click(tk)
+		if c.Response.StatusCode() != 302 || string(c.Response.Header.Peek("Location")) != target+"?ff_rt="+tk || len(q.got) != 1 {
+			t.Fatalf("click of %s: %d %q, %d events", tk, c.Response.StatusCode(), c.Response.Header.Peek("Location"), len(q.got))
+		}
+		_, marked = propOf(q.got[0], links.UnverifiedProp)
+		if link, _ := propOf(q.got[0], "link"); link != "3" || marked != (tk != tok) || q.got[0].Get(event.Type) != "email_click" {
+			t.Errorf("click of %s: %+v", tk, q.got[0])
+		}
+	}
+	q.got = nil
+	if c := do(h, req{method: "POST", uri: "/u/" + legacy + "?s=" + s.UnsubscribeSig(legacy)}); c.Response.StatusCode() != 200 || len(q.got) != 1 {
+		t.Fatalf("unsubscribe of a legacy token: %d, %d events", c.Response.StatusCode(), len(q.got))
+	}
+	if _, marked := propOf(q.got[0], links.UnverifiedProp); marked {
+		t.Errorf("an unsubscribe, signed, marked unverified: %q", q.got[0].Props)
+	}
+	// Not a token's shape: refused as ever.
+	q.got = nil
+	if c := do(h, req{method: "GET", uri: "/o/{{ff_token}}.gif"}); string(c.Response.Header.Peek("X-Footfall-Dropped")) != "bad-token" || len(q.got) != 0 {
+		t.Errorf("a merge field: %q, %d events", c.Response.Header.Peek("X-Footfall-Dropped"), len(q.got))
+	}
+
+	// -legacy-tokens=false: refused at the collector, counted.
+	h.cfg.LegacyTokens = false
+	before := counter(rejected[epOpen][rsUnverifiedToken]) + counter(rejected[epClick][rsUnverifiedToken])
+	if c := do(h, req{method: "GET", uri: "/o/" + legacy + ".gif"}); string(c.Response.Header.Peek("X-Footfall-Dropped")) != "bad-token" {
+		t.Errorf("legacy open refused: %q", c.Response.Header.Peek("X-Footfall-Dropped"))
+	}
+	if c := click(legacy); c.Response.StatusCode() != 302 || string(c.Response.Header.Peek("Location")) != target {
+		t.Errorf("legacy click refused: %d %q", c.Response.StatusCode(), c.Response.Header.Peek("Location"))
+	}
+	if len(q.got) != 0 || counter(rejected[epOpen][rsUnverifiedToken])+counter(rejected[epClick][rsUnverifiedToken])-before != 2 {
+		t.Errorf("refused legacy tokens: %d events queued, %v counted", len(q.got), counter(rejected[epOpen][rsUnverifiedToken])+counter(rejected[epClick][rsUnverifiedToken])-before)
+	}
+	// No link secret: nothing can be verified, every open is unverified.
+	h.cfg.Links = nil
+	if do(h, req{method: "GET", uri: "/o/" + tok + ".gif"}); len(q.got) != 1 {
+		t.Fatalf("open without a link secret: %d events", len(q.got))
+	}
+	if _, marked := propOf(q.got[0], links.UnverifiedProp); !marked {
+		t.Errorf("an open without a link secret not marked: %q", q.got[0].Props)
+	}
+}
+
+// TestOpensNotLimitedByAddress: opens and clicks from one address (an
+// image proxy's) are not held by its bucket but by the site table's:
+// one bucket for signed tokens, one for the others, so that invented
+// tokens never use up the signed ones'. The beacon and the unsubscribe
+// from that address are held by it.
+func TestOpensNotLimitedByAddress(t *testing.T) {
+	q := &queue{}
+	h, s := emailHandler(t, q)
+	h.cfg.LegacyTokens = true
+	h.cfg.AddressLimit = ratelimit.New(1e-9, 3, 100)
+	h.cfg.SiteLimit = ratelimit.New(1e-9, 5, 100)
+	signer, _ := links.NewSigner("0123456789abcdef")
+	overSite := counter(rejected[epOpen][rsRateSite])
+	for i := range 6 {
+		c := do(h, req{method: "GET", uri: "/o/" + links.NewToken() + ".gif", ua: "Mozilla/5.0 (via ggpht.com GoogleImageProxy)"})
+		if dropped := string(c.Response.Header.Peek("X-Footfall-Dropped")); i < 5 && dropped != "" || i == 5 && dropped != "rate-limit" {
+			t.Errorf("unverified open %d: %q", i, dropped)
+		}
+	}
+	for i := range 6 {
+		tk := signer.NewToken()
+		if i == 4 {
+			target := "https://shop.example/"
+			c := do(h, req{method: "GET", uri: "/c/" + tk + "/1?u=" + target + "&s=" + s.ClickSig("1", target)})
+			if c.Response.StatusCode() != 302 || len(c.Response.Header.Peek("X-Footfall-Dropped")) != 0 {
+				t.Errorf("click: %d %q", c.Response.StatusCode(), c.Response.Header.Peek("X-Footfall-Dropped"))
+			}
+			continue
+		}
+		c := do(h, req{method: "GET", uri: "/o/" + tk + ".gif"})
+		if dropped := string(c.Response.Header.Peek("X-Footfall-Dropped")); i < 5 && dropped != "" || i == 5 && (dropped != "rate-limit" || len(c.Response.Header.Peek("Retry-After")) == 0) {
+			t.Errorf("signed open %d: %q", i, dropped)
+		}
+	}
+	if len(q.got) != 10 || counter(rejected[epOpen][rsRateSite])-overSite != 2 {
+		t.Errorf("%d events queued, want 10; %v over the site buckets, want 2", len(q.got), counter(rejected[epOpen][rsRateSite])-overSite)
+	}
+	for i := range 4 {
+		c := do(h, req{method: "POST", uri: "/e", body: `{"site":"demo","type":"a"}`})
+		if i < 3 && c.Response.StatusCode() != 202 || i == 3 && c.Response.StatusCode() != 429 {
+			t.Errorf("beacon %d: %d", i, c.Response.StatusCode())
+		}
+	}
+	if c := do(h, req{method: "POST", uri: "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)}); c.Response.StatusCode() != 429 {
+		t.Errorf("unsubscribe over the address's limit: %d", c.Response.StatusCode())
+	}
+}
+
+// TestOpenDoesNotAllocate: an open, of a signed or an unverified token,
+// with the limits on, costs no allocation.
+func TestOpenDoesNotAllocate(t *testing.T) {
+	h, _ := emailHandler(t, nil)
+	h.q = discard{}
+	h.cfg.LegacyTokens = true
+	h.cfg.AddressLimit, h.cfg.SiteLimit = ratelimit.New(1e9, 1e9, 1000), ratelimit.New(1e9, 1e9, 1000)
+	for _, tk := range []string{tok, links.NewToken()} {
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP("66.102.8.1"), Port: 4000}, nil)
+		uri := "/o/" + tk + ".gif"
+		run := func() {
+			ctx.Response.Reset()
+			ctx.Request.SetRequestURI(uri)
+			ctx.Request.Header.SetUserAgent("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)")
+			h.Handle(&ctx)
+		}
+		for range 100 {
+			run()
+		}
+		if len(ctx.Response.Header.Peek("X-Footfall-Dropped")) != 0 {
+			t.Fatalf("open of %s dropped: %q", tk, ctx.Response.Header.Peek("X-Footfall-Dropped"))
+		}
+		if n := testing.AllocsPerRun(1000, run); n != 0 {
+			t.Errorf("open of %s: %v allocations", tk, n)
+		}
+	}
+}
+
+// BenchmarkOpen: the open pixel of a signed and of an unverified token,
+// the limits on, from one image proxy's address.
+func BenchmarkOpen(b *testing.B) {
+	signer, _ := links.NewSigner("0123456789abcdef")
+	for name, tk := range map[string]string{"signed": signer.NewToken(), "legacy": links.NewToken()} {
+		b.Run(name, func(b *testing.B) {
+			h := newHandler(discard{})
+			h.cfg.Links, h.cfg.LegacyTokens = signer, true
+			h.cfg.AddressLimit, h.cfg.SiteLimit = ratelimit.New(100, 1000, 100_000), ratelimit.New(1e9, 1e9, 10_000)
+			uri := "/o/" + tk + ".gif"
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var ctx fasthttp.RequestCtx
+				ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP("66.102.8.1"), Port: 4000}, nil)
+				for pb.Next() {
+					ctx.Response.Reset()
+					ctx.Request.SetRequestURI(uri)
+					ctx.Request.Header.SetUserAgent("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)")
+					h.Handle(&ctx)
+					if len(ctx.Response.Header.Peek("X-Footfall-Dropped")) != 0 {
+						b.Fatal("open dropped")
+					}
+				}
+			})
+		})
 	}
 }

@@ -248,21 +248,23 @@ func TestRateLimits(t *testing.T) {
 	if c.Response.StatusCode() != 429 || string(c.Response.Header.Peek("Retry-After")) != "2" || !strings.Contains(errorOf(t, c), "too many events from this address") {
 		t.Errorf("beacon over the limit: %d %q %s", c.Response.StatusCode(), c.Response.Header.Peek("Retry-After"), c.Response.Body())
 	}
+	// An open and a click of a signed token are no address's (an image
+	// proxy fetches for many readers): queued. The unsubscribe is.
 	if c := do(h, req{method: "GET", uri: "/o/" + tok + ".gif"}); c.Response.StatusCode() != 200 || string(c.Response.Header.ContentType()) != "image/gif" ||
-		string(c.Response.Header.Peek("X-Footfall-Dropped")) != "rate-limit" {
-		t.Errorf("open over the limit: %d %q", c.Response.StatusCode(), c.Response.Header.Peek("X-Footfall-Dropped"))
+		len(c.Response.Header.Peek("X-Footfall-Dropped")) != 0 {
+		t.Errorf("open from the limited address: %d %q", c.Response.StatusCode(), c.Response.Header.Peek("X-Footfall-Dropped"))
 	}
 	target := "https://shop.example/sale"
 	if c := do(h, req{method: "GET", uri: "/c/" + tok + "/1?u=" + target + "&s=" + s.ClickSig("1", target)}); c.Response.StatusCode() != 302 ||
-		string(c.Response.Header.Peek("X-Footfall-Dropped")) != "rate-limit" {
-		t.Errorf("click over the limit: %d %q", c.Response.StatusCode(), c.Response.Header.Peek("X-Footfall-Dropped"))
+		len(c.Response.Header.Peek("X-Footfall-Dropped")) != 0 {
+		t.Errorf("click from the limited address: %d %q", c.Response.StatusCode(), c.Response.Header.Peek("X-Footfall-Dropped"))
 	}
 	if c := do(h, req{method: "POST", uri: "/u/" + tok + "?s=" + s.UnsubscribeSig(tok)}); c.Response.StatusCode() != 429 || len(c.Response.Header.Peek("Retry-After")) == 0 ||
 		!strings.Contains(string(c.Response.Body()), "try again") {
 		t.Errorf("unsubscribe over the limit: %d %s", c.Response.StatusCode(), c.Response.Body())
 	}
-	if len(q.got) != 3 {
-		t.Errorf("%d events queued, want the burst's 3", len(q.got))
+	if len(q.got) != 5 {
+		t.Errorf("%d events queued, want the burst's 3, the open and the click", len(q.got))
 	}
 	if counter(rejected[epPixel][rsRateAddress]) != pixelLimited+1 || counter(rejected[epBeacon][rsRateAddress]) != beaconLimited+1 {
 		t.Error("refusals not counted")

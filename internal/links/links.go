@@ -44,6 +44,14 @@ func ValidToken(t []byte) bool {
 	return true
 }
 
+// UnverifiedProp is the prop (value "1") the collector gives an open or a
+// click whose token it did not verify: a token of a token's shape the
+// link secret did not make, an earlier version's (NewToken, random) or an
+// invented one, or any token when it has no link secret. The processor
+// keeps such an event only when a recipient has that token, and stores it
+// without the prop.
+const UnverifiedProp = "token_unverified"
+
 // TokenPlaceholder stands for the recipient's token in rewritten HTML; the
 // e-mail tool replaces it per recipient (a merge field), or Personalize
 // does.

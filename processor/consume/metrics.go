@@ -16,9 +16,14 @@ var (
 	})
 	unknownTokens = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "processor_email_events_unknown_token_total",
-		Help: "Newsletter events whose recipient token matched no recipient, kept in events_rejected.",
+		Help: "Newsletter events the collector did not mark unverified (a signed token, an unsubscribe) whose token matched no recipient (a deleted campaign), kept in events_rejected.",
 	})
-	decodeErrors = promauto.NewCounter(prometheus.CounterOpts{
+	droppedVec = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "processor_events_dropped_total",
+		Help: "Events dropped, stored nowhere, by reason. unknown_token: a newsletter open or click whose token the collector could not verify (an earlier version's unsigned token, or an invented one) and no recipient has.",
+	}, []string{"reason"})
+	droppedUnknownToken = droppedVec.WithLabelValues("unknown_token")
+	decodeErrors        = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "processor_messages_undecodable_total",
 		Help: "Kafka messages that did not decode, kept in events_rejected.",
 	})

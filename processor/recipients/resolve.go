@@ -70,7 +70,8 @@ func needs(row *chstore.Row) string {
 
 // Resolve fills in the rows that carry recipient tokens and returns the
 // indexes of newsletter events whose token is unknown: they belong to no
-// site and go to events_rejected.
+// site. The caller drops those the collector could not verify
+// (Unverified) and keeps the others in events_rejected.
 func (r *Resolver) Resolve(ctx context.Context, rows []chstore.Row) ([]int, error) {
 	var missing chsql.Set[string]
 	seen := map[string]bool{}
@@ -134,11 +135,36 @@ func (r *Resolver) Resolve(ctx context.Context, rows []chstore.Row) ([]int, erro
 	return unknown, nil
 }
 
+// Unverified says whether e is a newsletter open or click whose token the
+// collector did not verify (links.UnverifiedProp): a token an earlier
+// version made, unsigned, or an invented one. Only a recipient having
+// its token makes it an event; none, and it is dropped.
+func Unverified(e *event.Event) bool {
+	if e.Ingest != event.IngestEmail {
+		return false
+	}
+	for _, p := range e.Props {
+		if string(p.Key) == links.UnverifiedProp {
+			return true
+		}
+	}
+	return false
+}
+
 // Stamp makes a newsletter event the recipient's: site, person, and the
 // campaign as its UTM tags; an unsubscribe withdraws the campaign's
 // purpose; an open says whether a person or a machine fetched the pixel.
+// The collector's unverified mark, answered by the recipient found, is
+// not stored.
 func Stamp(row *chstore.Row, t Target) {
 	e, r := &row.Event, &row.Enriched
+	props := e.Props[:0]
+	for _, p := range e.Props {
+		if string(p.Key) != links.UnverifiedProp {
+			props = append(props, p)
+		}
+	}
+	e.Props = props
 	e.F[event.Site] = []byte(t.Site)
 	r.UserID, r.VisitorID = t.Email, event.UserVisitorPrefix+t.Email
 	r.Proof = event.ProofLink // its token is the recipient's own

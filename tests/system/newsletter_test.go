@@ -30,7 +30,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	const secret = "newsletter-link-secret"
 	s := newStack(t, 2)
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0")
-	col, base := s.startCollector(t, func(c *app.Config) {
+	_, base := s.startCollector(t, func(c *app.Config) {
 		c.LinkSecret = secret
 		c.TrustProxy = "127.0.0.1" // the test plays Apple's and Google's proxies, from loopback
 		c.SiteKeys = "shop=shop-secret-key"
@@ -137,16 +137,13 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	open("c", human...)
 	open("d", "User-Agent", "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)") // Gmail: a person reading
 	open("x")                                                                                                            // not a token: still an image, nothing counted
-	// An invented token of a token's shape: still an image, not queued
-	// (the collector verifies tokens with the link secret), counted (the
-	// counters are the process's: other tests' collectors add to them).
-	const unverified = `collector_requests_rejected_total{endpoint="email_open",reason="unverified_token"}`
-	before := metric(t, col, unverified)
+	// An invented token of a token's shape: still an image. The link
+	// secret did not make it, but an earlier version's tokens were not
+	// signed (-legacy-tokens): it is queued as unverified, and the
+	// processor, which finds no recipient for it, stores it nowhere
+	// (TestLegacyTokensThroughTheStack counts it).
 	if code, _ := send(t, "GET", base+"/o/AAAAAAAAAAAAAAAAAAAAAA.gif", ""); code != 200 {
 		t.Fatalf("unknown token open: %d", code)
-	}
-	if n := metric(t, col, unverified) - before; n != 1 {
-		t.Errorf("invented token counted %v times, want 1", n)
 	}
 
 	// a clicks link 1, lands and buys; c clicks link 2 twice; f, whose
@@ -197,7 +194,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	stacktest.WaitCount(t, s.store, 20*time.Second, 10, "SELECT count() FROM events WHERE ingest = 'email' AND type IN ('email_open', 'email_click', 'unsubscribe')")
 	stacktest.WaitCount(t, s.store, 20*time.Second, 2, "SELECT count() FROM events WHERE type = 'purchase'")
 	if n := stacktest.Count(t, s.store, "SELECT count() FROM events_rejected"); n != 0 {
-		t.Errorf("%d events rejected: the invented token's open reached the processor", n)
+		t.Errorf("%d events rejected: the invented token's open was kept", n)
 	}
 
 	var rep campaigns.Report

@@ -321,7 +321,7 @@ func TestMalformedRequestsNotEchoed(t *testing.T) {
 func TestUnsubscribeOnlyByPostThroughTheStack(t *testing.T) {
 	const secret = "security-link-secret"
 	s := newStack(t, 1) // one partition: what was queued first is stored first
-	col, base := s.startCollector(t, func(c *app.Config) { c.LinkSecret = secret })
+	_, base := s.startCollector(t, func(c *app.Config) { c.LinkSecret = secret })
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0")
 	signer, _ := links.NewSigner(secret)
 	mux := http.NewServeMux()
@@ -351,12 +351,13 @@ func TestUnsubscribeOnlyByPostThroughTheStack(t *testing.T) {
 			t.Fatalf("%s: %d %s", method, code, page)
 		}
 	}
-	// An invented token's open, then ann's own open as a marker: once it
-	// is stored, anything queued before it is too.
-	const unverified = `collector_requests_rejected_total{endpoint="email_open",reason="unverified_token"}`
-	before := metric(t, col, unverified)
-	if code, h, _ := request(t, "GET", base+"/o/"+links.NewToken()+".gif", ""); code != 200 || h.Get("X-Footfall-Dropped") != "bad-token" {
-		t.Errorf("invented token: %d %q", code, h.Get("X-Footfall-Dropped"))
+	// An invented token's open (the collector cannot tell it from an
+	// earlier version's unsigned token: it queues it as unverified, for
+	// the processor, which has no recipient for it, to drop), then ann's
+	// own open as a marker: once it is stored, anything queued before it
+	// is too.
+	if code, _, body := request(t, "GET", base+"/o/"+links.NewToken()+".gif", ""); code != 200 || body != string(beacon.GIF) {
+		t.Errorf("invented token: %d", code)
 	}
 	if code, _, _ := request(t, "GET", open, ""); code != 200 {
 		t.Fatalf("open: %d", code)
@@ -366,10 +367,7 @@ func TestUnsubscribeOnlyByPostThroughTheStack(t *testing.T) {
 		t.Fatalf("GET and HEAD of the unsubscribe link recorded %d withdrawals", n)
 	}
 	if n := stacktest.Count(t, s.store, "SELECT count() FROM events_rejected"); n != 0 {
-		t.Errorf("%d events rejected: the invented token's open was queued", n)
-	}
-	if n := metric(t, col, unverified) - before; n != 1 {
-		t.Errorf("invented token counted %v times", n)
+		t.Errorf("%d events rejected: the invented token's open was kept", n)
 	}
 
 	// The one-click POST, as a mail client sends it.
