@@ -24,7 +24,7 @@ func TestRewriteSignsEveryWebLink(t *testing.T) {
 	want := []string{
 		"https://shop.example/sale?x=1&y=2&utm_campaign=spring-26&utm_medium=email&utm_source=newsletter",
 		"http://shop.example/new?utm_campaign=spring-26&utm_medium=email&utm_source=newsletter",
-		"https://shop.example/x?utm_campaign=own&utm_medium=email&utm_source=newsletter",
+		"https://shop.example/x?utm_campaign=spring-26&utm_medium=email&utm_source=newsletter", // the campaign's id names its visits
 	}
 	if len(ls) != len(want) {
 		t.Fatalf("links %+v", ls)
@@ -33,6 +33,9 @@ func TestRewriteSignsEveryWebLink(t *testing.T) {
 		if l.Target != want[i] {
 			t.Errorf("link %d: %s, want %s", i+1, l.Target, want[i])
 		}
+	}
+	if len(res.Retagged) != 1 || res.Retagged[0] != (Retagged{Line: 3, Href: "https://shop.example/x?utm_campaign=own", Tag: "utm_campaign", Old: "own", New: "spring-26"}) {
+		t.Errorf("retagged %+v, want link 3's utm_campaign own", res.Retagged)
 	}
 	if !strings.Contains(out, `href="mailto:help@shop.example"`) || strings.Contains(out, "https://shop.example/sale?x=1") {
 		t.Errorf("rewritten:\n%s", out)
@@ -116,7 +119,7 @@ func TestRewriteReadsHrefsAsBrowsers(t *testing.T) {
 		{`https://shop.example/p?a=1&amp;b=2`, "https://shop.example/p?a=1&b=2&" + tags}, // unquoted
 		{"\" https://shop.example/p\n?a=1\t \"", "https://shop.example/p?a=1&" + tags},
 		{`"HTTPS://Shop.Example/p#/route?x=1"`, "https://Shop.Example/p?" + tags + "#/route?x=1"},
-		{`"https://shop.example/p?utm_source=own&amp;utm_medium=sms"`, "https://shop.example/p?utm_source=own&utm_medium=sms&utm_campaign=c"},
+		{`"https://shop.example/p?utm_source=own&amp;utm_medium=sms"`, "https://shop.example/p?" + tags}, // the campaign's tags name its visits: TestRewriteReplacesOtherTags
 	}
 	for _, c := range cases {
 		in := "<p>\n<a class=x data-href=\"https://evil.example/\" href=" + c.href + ">x</a>"

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/html"
+
+	"footfall/internal/event"
 )
 
 // Link is one link found in a newsletter and tracked.
@@ -24,11 +26,24 @@ type Untracked struct {
 	Reason string `json:"reason"`
 }
 
+// Retagged is a tag a tracked link had that would have named its visits
+// otherwise than the campaign does (another utm_campaign, utm_source or
+// utm_medium, in any spelling the processor reads), replaced by the
+// campaign's.
+type Retagged struct {
+	Line int    `json:"line"`
+	Href string `json:"href"` // the link as written in the mail
+	Tag  string `json:"tag"`  // the parameter's name as written
+	Old  string `json:"old"`
+	New  string `json:"new"`
+}
+
 // Rewritten is a newsletter with its links tracked.
 type Rewritten struct {
 	HTML      string      `json:"html"`
 	Links     []Link      `json:"links"`
 	Untracked []Untracked `json:"untracked"`
+	Retagged  []Retagged  `json:"retagged"`
 }
 
 // Reasons a link stays untracked.
@@ -53,7 +68,9 @@ func tracked(tag string) bool {
 
 // Rewrite returns html with every http(s) link replaced by a signed click
 // link through base (the collector's public address), UTM tags added to
-// the target (source newsletter, medium email, campaign), and an open
+// the target (source newsletter, medium email, campaign; a tag the link
+// had naming another source, medium or campaign is replaced and listed in
+// Retagged, since the campaign's id names the visits it brings), and an open
 // pixel before </body>. Each link's id is LinkID of its target, so
 // rewriting the campaign again (a second version, the text part) gives a
 // target the id it had and never gives its id to another target; the
@@ -68,7 +85,7 @@ func (s *Signer) Rewrite(src, base, campaign string) (Rewritten, error) {
 	if u, err := url.ParseRequestURI(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return Rewritten{}, fmt.Errorf("collector base URL %q: want http(s)://host", base)
 	}
-	rw := rewriter{s: s, base: base, campaign: campaign, out: Rewritten{Links: []Link{}, Untracked: []Untracked{}}}
+	rw := rewriter{s: s, base: base, campaign: campaign, out: Rewritten{Links: []Link{}, Untracked: []Untracked{}, Retagged: []Retagged{}}}
 	out, err := rw.rewrite(src, 1)
 	if err != nil {
 		return Rewritten{}, err
@@ -187,7 +204,7 @@ func (rw *rewriter) tag(raw, href string, line int) string {
 	case strings.HasPrefix(target, rw.base+"/c/") || strings.HasPrefix(target, rw.base+"/u/"):
 		return skip(ReasonAlready)
 	}
-	tagged, ok := addTags(u, rw.campaign)
+	tagged, retagged, ok := addTags(u, rw.campaign)
 	if !ok {
 		return skip(ReasonTaggingFail)
 	}
@@ -200,33 +217,99 @@ func (rw *rewriter) tag(raw, href string, line int) string {
 	}
 	id := LinkID(rw.campaign, tagged)
 	rw.out.Links = append(rw.out.Links, Link{ID: id, Line: line, Target: tagged})
+	for _, r := range retagged {
+		r.Line, r.Href = line, href
+		rw.out.Retagged = append(rw.out.Retagged, r)
+	}
 	click := rw.base + "/c/" + TokenPlaceholder + "/" + id + "?u=" + url.QueryEscape(tagged) + "&s=" + rw.s.ClickSig(id, tagged)
 	return raw[:start] + `"` + escapeAttr(click) + `"` + raw[end:]
 }
 
-// addTags adds the campaign's UTM tags that u lacks after its own query,
-// which stays byte for byte (order and spelling of parameters are the
-// site's business); u has no fragment, which the caller puts back.
-func addTags(u *url.URL, campaign string) (string, bool) {
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return "", false
+// campaignTag is a tag every tracked link carries: the campaign's id names
+// the visits it brings, coming from the newsletter by e-mail.
+type campaignTag struct {
+	name, value string
+	field       event.Field
+}
+
+func campaignTags(campaign string) []campaignTag {
+	return []campaignTag{{"utm_source", "newsletter", event.UTMSource}, {"utm_medium", "email", event.UTMMedium}, {"utm_campaign", campaign, event.UTMCampaign}}
+}
+
+// addTags gives u the campaign's tags after its own query, which stays byte
+// for byte (order and spelling of parameters are the site's business)
+// except for the parameters that would name the visit's source, medium or
+// campaign otherwise: every spelling the processor reads as one of them
+// (event.LandingParam: utm_campaign, UTM_Campaign, Matomo's mtm_campaign,
+// pk_campaign, pk_cpn...; the first one read wins there) is taken out, and
+// returned when its value was not the campaign's. A tag already written as
+// the campaign's, once, stays where it is. u has no fragment, which the
+// caller puts back.
+func addTags(u *url.URL, campaign string) (string, []Retagged, bool) {
+	if _, err := url.ParseQuery(u.RawQuery); err != nil {
+		return "", nil, false
+	}
+	tags := campaignTags(campaign)
+	ours := func(name string) *campaignTag {
+		if lp := event.LandingParam(name); lp != nil && lp.Kind == event.ParamTag {
+			for i := range tags {
+				if tags[i].field == lp.Field {
+					return &tags[i]
+				}
+			}
+		}
+		return nil
+	}
+	type param struct {
+		raw, name, value string
+		tag              *campaignTag // the campaign's tag it would override, or nil
+	}
+	var params []param
+	count := map[*campaignTag]int{}
+	if u.RawQuery != "" {
+		for _, raw := range strings.Split(u.RawQuery, "&") {
+			k, v, _ := strings.Cut(raw, "=")
+			name, err1 := url.QueryUnescape(k)
+			value, err2 := url.QueryUnescape(v)
+			if err1 != nil || err2 != nil {
+				return "", nil, false
+			}
+			p := param{raw: raw, name: name, value: value, tag: ours(name)}
+			if p.tag != nil {
+				count[p.tag]++
+			}
+			params = append(params, p)
+		}
+	}
+	var kept []string
+	var retagged []Retagged
+	have := map[*campaignTag]bool{}
+	for _, p := range params {
+		switch {
+		case p.tag == nil:
+			kept = append(kept, p.raw)
+		case count[p.tag] == 1 && p.name == p.tag.name && p.value == p.tag.value:
+			kept, have[p.tag] = append(kept, p.raw), true
+		case p.name != p.tag.name || p.value != p.tag.value:
+			retagged = append(retagged, Retagged{Tag: p.name, Old: p.value, New: p.tag.value})
+		}
 	}
 	extra := url.Values{}
-	for _, kv := range [][2]string{{"utm_source", "newsletter"}, {"utm_medium", "email"}, {"utm_campaign", campaign}} {
-		if q.Get(kv[0]) == "" {
-			extra.Set(kv[0], kv[1])
+	for i := range tags {
+		if !have[&tags[i]] {
+			extra.Set(tags[i].name, tags[i].value)
 		}
 	}
 	if add := extra.Encode(); add != "" {
-		if u.RawQuery != "" && !strings.HasSuffix(u.RawQuery, "&") {
-			u.RawQuery += "&"
+		if n := len(kept); n > 0 && kept[n-1] == "" { // a query ending in &
+			kept = kept[:n-1]
 		}
-		u.RawQuery += add
+		kept = append(kept, add)
 	}
+	u.RawQuery = strings.Join(kept, "&")
 	u.ForceQuery = false
 	u.RawQuery = escapeQuery(u.RawQuery)
-	return u.String(), true
+	return u.String(), retagged, true
 }
 
 // escapeQuery percent-encodes what a browser encodes in a query before
