@@ -407,4 +407,22 @@ func TestNewsletterImportAndLinksAsToolsWriteThem(t *testing.T) {
 	if len(rep.Links) != 3 || rep.Clicks != 4 {
 		t.Errorf("report links %+v", rep.Links)
 	}
+
+	// A link tagged for another campaign and source brings the campaign's
+	// visits all the same: its tags are replaced, and the answer says so.
+	v3 := rewrite("<body>\n<a href=\"https://shop.example/s?utm_campaign=other&amp;utm_source=partner&amp;utm_term=boots\">s</a>\n</body>")
+	if len(v3.Links) != 1 || v3.Links[0].Target != "https://shop.example/s?utm_term=boots&utm_campaign=autumn&utm_medium=email&utm_source=newsletter" {
+		t.Fatalf("retagged link: %+v", v3.Links)
+	}
+	if len(v3.Retagged) != 2 || v3.Retagged[0] != (links.Retagged{Line: 2, Href: "https://shop.example/s?utm_campaign=other&utm_source=partner&utm_term=boots", Tag: "utm_campaign", Old: "other", New: "autumn"}) ||
+		v3.Retagged[1].Tag != "utm_source" || v3.Retagged[1].Old != "partner" || v3.Retagged[1].New != "newsletter" {
+		t.Errorf("retagged %+v", v3.Retagged)
+	}
+	if loc := click("hal", v3.Links[0]); !strings.HasPrefix(loc, "https://shop.example/s?utm_term=boots&utm_campaign=autumn&utm_medium=email&utm_source=newsletter&ff_rt=") {
+		t.Errorf("hal lands on %s", loc)
+	}
+	stacktest.WaitCount(t, s.store, 20*time.Second, 5, "SELECT count() FROM events WHERE ingest = 'email' AND type = 'email_click' AND utm_campaign = 'autumn'")
+	if n := stacktest.Count(t, s.store, "SELECT count() FROM events WHERE utm_campaign = 'other' OR utm_source = 'partner'"); n != 0 {
+		t.Errorf("%d events under the link's own tags", n)
+	}
 }
