@@ -265,10 +265,10 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 // @purpose is every purpose.
 var qLedger = chsql.New("api.consent_ledger", `SELECT time, `+profiles.PersonKey+` AS person_key, visitor_id, purpose, granted, source, wording, ip, proof, user_id
 FROM (
-    SELECT time, visitor_id, user_id, purpose, granted, source, wording, ip, proof FROM consents
+    SELECT time, visitor_id, user_id, purpose, granted, source, wording, ip, proof, toString(event_id) AS eid FROM consents
     WHERE site_id = @site AND (@purpose = '' OR purpose = @purpose)
 ) AS c ANY LEFT JOIN (`+profiles.PersonMap+`) AS m USING visitor_id
-ORDER BY time, visitor_id, purpose`)
+ORDER BY time, visitor_id, eid, purpose`)
 
 // consentLedger answers GET /api/v1/consents/export.csv?site=&purpose=:
 // every consent, subscription and withdrawal ever recorded, oldest first,

@@ -179,11 +179,16 @@ func ColumnDone(stmt string, err error) bool {
 	if !errors.As(err, &ex) {
 		return false
 	}
+	// 18.16 says 44 for other faults of an ALTER too (ADD COLUMN ... AFTER
+	// a column that is not there, a key column): its message tells them
+	// apart.
 	switch up := strings.ToUpper(stmt); {
 	case strings.Contains(up, "ADD COLUMN"):
-		return ex.Code == codeIllegalColumn || ex.Code == codeDuplicateColumn
+		return ex.Code == codeDuplicateColumn ||
+			ex.Code == codeIllegalColumn && strings.Contains(ex.Message, "column with this name already exists")
 	case strings.Contains(up, "DROP COLUMN"):
-		return ex.Code == codeIllegalColumn || ex.Code == codeNotFoundColumn
+		return ex.Code == codeNotFoundColumn ||
+			ex.Code == codeIllegalColumn && strings.Contains(ex.Message, "to drop")
 	}
 	return false
 }
