@@ -33,10 +33,12 @@ import "strings"
 // it) in session s:
 //
 //  1. if s had a touch at or before t, s's first touch;
-//  2. otherwise v's last touch at or before the anchor and at most Window
+//  2. otherwise v's last landing (a session's first touch, or a touch
+//     without a session) at or before the anchor and at most Window
 //     before it, the anchor being when s began (its first event), or t
 //     for an event without a session (an order the shop's server sent
-//     with the visitor id only);
+//     with the visitor id only: so credited as its copy in the session
+//     is, not to a touch in the middle of that session);
 //  3. otherwise Direct.
 //
 // A touch is an event whose own values say where the visitor came from
@@ -188,6 +190,22 @@ func (v *visitor) anchor(s string, t int64) int64 {
 	return t
 }
 
+// landing says whether r is its session's first run (the earliest, the
+// least values first at the same second, as credit's first step picks),
+// or a touch without a session.
+func (v *visitor) landing(r *run) bool {
+	if r.session == "" {
+		return true
+	}
+	for i := range v.runs {
+		o := &v.runs[i]
+		if o != r && o.session == r.session && (o.first < r.first || o.first == r.first && compare(&o.touch, &r.touch) < 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // credit is the rule for a counted event of session s at t, once every
 // event of its batch has been noted (began, touched).
 func (v *visitor) credit(s string, t int64) Touch {
@@ -209,13 +227,15 @@ func (v *visitor) credit(s string, t int64) Touch {
 	var lastAt int64
 	for i := range v.runs {
 		r := &v.runs[i]
-		if r.first > at {
+		// A session counts by its landing, its first touch: a touch in the
+		// middle of it (a price comparison's link, a bank's page) credits
+		// the session's later events, not the orders the shop's server
+		// sends without a session, which would otherwise go to another
+		// source than the same order sent by the browser in the session.
+		if r.first > at || !v.landing(r) {
 			continue
 		}
-		// The run's latest touch at or before the anchor (a run is one
-		// session: only another session open at the same time can hold
-		// the anchor inside it).
-		rt := min(r.last, at)
+		rt := r.first
 		if rt+Window < at {
 			continue
 		}

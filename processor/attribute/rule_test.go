@@ -83,6 +83,20 @@ func TestRule(t *testing.T) {
 		hit("m", "s2", t0+day, Direct), hit("m", "s2", t0+day+minute, facebook), hit("m", "s2", t0+day+2*minute, internal)),
 		google, facebook, facebook)
 
+	// A server order without a session, after a touch in the middle of
+	// the session (a price comparison's link): the order goes where the
+	// browser's copy of it in the session goes, the session's landing, so
+	// that the two copies of one order sit under one source.
+	m := New(nil)
+	expect(t, "server order after a touch in the middle of a session", credit(t, m,
+		hit("k", "s1", t0, google), hit("k", "s1", t0+minute, facebook), hit("k", "s1", t0+2*minute, Direct),
+		hit("k", "", t0+3*minute, Direct)),
+		google, google, google, google)
+	// Its next direct session, and a later server order: still the
+	// landing's, not the touch in the middle.
+	expect(t, "later visit after a touch in the middle of a session", credit(t, m,
+		hit("k", "s2", t0+day, Direct), hit("k", "", t0+day+hour, Direct)), google, google)
+
 	// Events that no report counts (a crawler's, a newsletter open, one
 	// without a visitor id) keep their own values, and are no touch for
 	// the visitor's later events.

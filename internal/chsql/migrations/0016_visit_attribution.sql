@@ -101,8 +101,9 @@ DROP TABLE IF EXISTS touches;
 -- Per visit (a session, or the second of an event without one) of the
 -- counted events (a human's, with a visitor id, not a newsletter's): when
 -- it began (anchor), its first touch (ft) and how many it had; per
--- visitor, every touch sorted (as ClickHouse sorts tuples: time, session,
--- values); cand, the visitor's touches in the window before the anchor.
+-- visitor, every landing (a session's first touch, or a touch without a
+-- session) sorted (as ClickHouse sorts tuples: time, session, values);
+-- cand, the visitor's landings in the window before the anchor.
 -- An event is credited to its session's first touch if that is at or
 -- before it, else to the last of cand, else (direct). An event not counted
 -- keeps its own values, or (direct).
@@ -159,13 +160,19 @@ FROM (
             )
             GROUP BY site_id, visitor_id, session_id, sec
         ) AS v ANY LEFT JOIN (
-            SELECT site_id, visitor_id,
-                   arraySort(groupArray((time, session_id, source, medium, utm_source, utm_medium, utm_campaign, utm_term,
-                                         utm_content, affiliate, click_id))) AS ts
-            FROM events
-            WHERE visitor_id != '' AND is_bot = 0 AND ingest != 'email'
-              AND (source NOT IN ('(direct)', '(internal)', '') OR utm_source != '' OR utm_medium != '' OR utm_campaign != ''
-                   OR utm_term != '' OR utm_content != '' OR affiliate != '' OR click_id != '')
+            SELECT site_id, visitor_id, arraySort(groupArray(landing)) AS ts
+            FROM (
+                SELECT site_id, visitor_id,
+                       min((time, session_id, source, medium, utm_source, utm_medium, utm_campaign, utm_term,
+                            utm_content, affiliate, click_id)) AS landing
+                FROM events
+                WHERE visitor_id != '' AND is_bot = 0 AND ingest != 'email'
+                  AND (source NOT IN ('(direct)', '(internal)', '') OR utm_source != '' OR utm_medium != '' OR utm_campaign != ''
+                       OR utm_term != '' OR utm_content != '' OR affiliate != '' OR click_id != '')
+                GROUP BY site_id, visitor_id, session_id,
+                         if(session_id = '', cityHash64(toUInt32(time), source, medium, utm_source, utm_medium, utm_campaign,
+                                                        utm_term, utm_content, affiliate, click_id), 0)
+            )
             GROUP BY site_id, visitor_id
         ) AS t USING (site_id, visitor_id)
     ) AS c USING (site_id, visitor_id, session_id, sec)
