@@ -57,6 +57,12 @@ func (ids *Identifiers) count() int {
 	return n
 }
 
+// people counts the identifiers that can name people (not sessions: a
+// browser's own sessions, however many it makes, are one browser's).
+func (ids *Identifiers) people() int {
+	return ids.count() - len(ids.Sessions)
+}
+
 // maxLinked bounds the identifiers of one person. More than that is no
 // person but an identifier many share (a shop backend sending one visitor
 // id with every order, say): erasing it would erase a crowd.
@@ -149,11 +155,40 @@ func (t tableKeys) args() chsql.Args { return nil }
 // identify after a subscribe) leads to that id's other devices and
 // server-side orders. Each match skips empty values, so that an empty
 // set matches nothing.
+//
+// What a browser claims (proof 'claim': a user id or an order id sent by
+// the snippet or the pixel) is weighed, since anybody can claim anybody's
+// address or order id: following every claim would export one person's
+// data to another and erase, and bar for good, people who asked for
+// nothing (a reviewer's Eve, claiming Vic's address and Wendy's order id,
+// had both in her export and both erased with her). So:
+//   - a claimed user id or order id is followed only from a browser that
+//     is a proven device (one with a proven event: a server-side order
+//     with its visitor id, a newsletter link's landing), so that a
+//     person's own browser, which said "I am cust-42" before the shop's
+//     server sent cust-42's orders, leads to them;
+//   - a browser that claimed one of the person's addresses is taken with
+//     the person (its events are about whoever claimed to be them) unless
+//     it is proven to be someone else's (a proven event with another user
+//     id), and what it claimed leads nowhere further unless it is a
+//     proven device;
+//   - an order id leads only through proven orders.
+//
+// The residue: an impostor's own browsing goes with the person they
+// claimed to be, to their export and erasure.
 var qLinked = chsql.New("profiles.linked", `SELECT kind, key FROM (
     SELECT p.1 AS kind, p.2 AS key FROM events
-    ARRAY JOIN [('v', visitor_id), ('u', user_id), ('s', session_id), ('o', order_id)] AS p
-    WHERE site_id = @site AND (visitor_id != '' AND visitor_id IN {{v}} OR user_id != '' AND user_id IN {{u}}
-        OR session_id != '' AND session_id IN {{s}} OR order_id != '' AND order_id IN {{o}})
+    ARRAY JOIN [('v', visitor_id), ('s', session_id),
+                ('u', if(proof != 'claim' OR visitor_id IN (
+                    SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND visitor_id != '' AND visitor_id IN {{v}}),
+                    user_id, '')),
+                ('o', if(proof != 'claim' OR visitor_id IN (
+                    SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND visitor_id != '' AND visitor_id IN {{v}}),
+                    order_id, ''))] AS p
+    WHERE site_id = @site AND (visitor_id != '' AND visitor_id IN {{v}} OR session_id != '' AND session_id IN {{s}}
+        OR proof != 'claim' AND (user_id != '' AND user_id IN {{u}} OR order_id != '' AND order_id IN {{o}})
+        OR proof = 'claim' AND user_id != '' AND user_id IN {{u}} AND visitor_id NOT IN (
+            SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND user_id != '' AND user_id NOT IN {{u}}))
     UNION ALL
     SELECT p.1 AS kind, p.2 AS key FROM recipients
     ARRAY JOIN [('u', email), ('u', external_id), ('t', token)] AS p
@@ -226,7 +261,7 @@ func (s *Store) link(ctx context.Context, site string, ids *Identifiers, src fun
 			p := ids.of(k)
 			*p = append(*p, vs...)
 		}
-		if n := ids.count(); n > maxLinked {
+		if n := ids.people(); n > maxLinked {
 			return fmt.Errorf("%w: more than %d", ErrTooLinked, maxLinked)
 		}
 		if added != nil {

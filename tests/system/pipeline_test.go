@@ -128,7 +128,7 @@ func (s *stack) startCollector(t *testing.T, edit func(*app.Config)) (*app.Progr
 	return srv, "http://" + srv.Addr()
 }
 
-var client = &http.Client{Timeout: 10 * time.Second}
+var client = &http.Client{Timeout: 30 * time.Second} // room for an export or an erasure on a loaded machine
 
 func send(t *testing.T, method, url, body string, header ...string) (int, string) {
 	t.Helper()
