@@ -32,6 +32,7 @@ func spoolWrite(dir string, msgs []kafka.Message) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create spool dir: %w", err)
 	}
+	tightenSpool(dir)
 	name := filepath.Join(dir, spoolPrefix+strconv.FormatInt(time.Now().UnixNano(), 10))
 	f, err := os.OpenFile(name+".tmp", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -94,9 +95,29 @@ func spoolRead(name string) ([]kafka.Message, error) {
 	}
 }
 
+// tightenSpool makes dir and the spool files in it the collector's user's
+// alone: MkdirAll leaves a directory made before (by a version that made
+// it 0755, or by hand) as it was, and files spooled by such a version
+// 0644 until they are replayed.
+func tightenSpool(dir string) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		slog.Warn("spool dir: cannot make it the collector's alone", "dir", dir, "err", err)
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, spoolPrefix+"*"))
+	for _, name := range names {
+		if err := os.Chmod(name, 0o600); err != nil {
+			slog.Warn("spool file: cannot make it the collector's alone", "file", name, "err", err)
+		}
+	}
+}
+
 // replaySpool produces every spool file in dir, oldest first, retrying until
 // Kafka takes it or ctx ends; a file is deleted once all of it is written.
 func (p *Producer) replaySpool(ctx context.Context, dir string) {
+	tightenSpool(dir)
 	names, _ := filepath.Glob(filepath.Join(dir, spoolPrefix+"*[0-9]"))
 	sort.Strings(names)
 	for _, name := range names {

@@ -104,3 +104,29 @@ func TestSpoolFilesAreTheCollectorsAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestSpoolMadeBeforeIsTightened: a spool directory and files left by a
+// version that made them readable by others (0755, 0644) become the
+// collector's alone when it spools or starts (replays) again.
+func TestSpoolMadeBeforeIsTightened(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, "spool-1")
+	if err := os.WriteFile(old, []byte("ann@x.example"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755) // whatever the umask made of it
+	os.Chmod(old, 0o644)
+	tightenSpool(dir)
+	for name, want := range map[string]os.FileMode{dir: 0o700, old: 0o600} {
+		st, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", name, got, want)
+		}
+	}
+}
