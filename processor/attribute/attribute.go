@@ -8,8 +8,22 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"footfall/internal/chsql"
+)
+
+var (
+	visitorsRead = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_attribution_visitors_read_total",
+		Help: "Visitors whose touches and sessions the processor read from ClickHouse to credit their events, not remembering them (new visitors, or after a restart or a partition move).",
+	})
+	readSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "processor_attribution_read_seconds",
+		Help:    "Time to read, for one batch, what the processor did not remember of its visitors.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	})
 )
 
 // Attributor credits hits, keeping what it learnt of the visitors it saw
@@ -224,6 +238,8 @@ func (a *Attributor) load(ctx context.Context) error {
 	if len(bySite) == 0 {
 		return nil
 	}
+	began := time.Now()
+	defer func() { readSeconds.Observe(time.Since(began).Seconds()) }()
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": maxQuerySize}))
 	for site, n := range bySite {
 		since := max(n.since, 0)
@@ -232,6 +248,7 @@ func (a *Attributor) load(ctx context.Context) error {
 			for _, vis := range chunk {
 				a.batch[key{site, vis}].v = newVisitor(since)
 			}
+			visitorsRead.Add(float64(len(chunk)))
 			args := chsql.Args{"site": site, "visitors": chsql.Set[string](chunk), "since": time.Unix(since, 0).UTC()}
 			err := a.each(ctx, qVisitors, args, func(scan func(...any) error) error {
 				var vis string
