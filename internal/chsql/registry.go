@@ -20,8 +20,9 @@ import (
 // {{part}} slots that With fills. Only New makes one, so a connection can
 // never be handed SQL that escaped the registry.
 type Query struct {
-	name string
-	sql  string
+	name   string
+	sql    string
+	stored string // why the answer counts stored rows; see CountsStoredRows
 }
 
 // Name is the registered name, e.g. "reports.breakdown".
@@ -92,5 +93,26 @@ func (q *Query) With(parts map[string]string) *Query {
 			panic(fmt.Sprintf("chsql: query %s has no slot {{%s}}", q.name, k))
 		}
 	}
-	return &Query{name: q.name, sql: out}
+	return &Query{name: q.name, sql: out, stored: q.stored}
 }
+
+// CountsStoredRows marks a statement whose answer counts the rows stored
+// on disk, not what they mean: a ReplacingMergeTree keeps every version
+// until ClickHouse merges parts, in the background, at times no two
+// servers share. The erasure must read stored rows (an old version still
+// holds the address until it is deleted), so its counts depend on merges.
+// The current-ClickHouse check then compares only that both engines run it
+// and the answer's shape (lines and fields); every other statement must
+// answer the same. why is kept for that check's report; it panics if empty,
+// so that no statement is marked without a reason.
+func (q *Query) CountsStoredRows(why string) *Query {
+	if strings.TrimSpace(why) == "" {
+		panic(fmt.Sprintf("chsql: query %s: CountsStoredRows needs a reason", q.name))
+	}
+	q.stored = why
+	return q
+}
+
+// StoredRows is the reason given to CountsStoredRows, "" for a statement
+// whose answer must be the same on every engine.
+func (q *Query) StoredRows() string { return q.stored }

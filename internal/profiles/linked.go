@@ -389,7 +389,8 @@ func (p place) where(ks keySource) string {
 	return "site_id = @site AND (" + strings.Join(or, " OR ") + ")"
 }
 
-var qPlaceRows = chsql.New("profiles.place_rows", `SELECT count() FROM {{table}} WHERE {{where}}`)
+var qPlaceRows = chsql.New("profiles.place_rows", `SELECT count() FROM {{table}} WHERE {{where}}`).
+	CountsStoredRows("the erasure counts the stored versions it must delete: an older version of a people row still holds the address until it is deleted, and merges remove versions at their own times")
 
 // rows counts the person's rows in each place, reading the identifiers
 // through ks; places without any are left out.

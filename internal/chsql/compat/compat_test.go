@@ -302,6 +302,16 @@ func columnDone(st chsql.Statement, x answer) bool {
 	return chsql.ColumnDone(st.SQL, &clickhouse.Exception{Code: int32(x.Code), Message: x.Error})
 }
 
+// tsvShape is the number of lines and the fields of each: what can be
+// compared of an answer that counts stored rows.
+func tsvShape(tsv string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(tsv, "\n"), "\n") {
+		fmt.Fprintf(&b, "%d,", strings.Count(line, "\t")+1)
+	}
+	return b.String()
+}
+
 func clip(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + fmt.Sprintf("… (%d bytes)", len(s))
@@ -501,6 +511,15 @@ func TestCurrentClickHouse(t *testing.T) {
 		newAnswers[line.DB] = append(newAnswers[line.DB], line.answer)
 	}
 
+	// Statements that count stored rows answer what merges left; only
+	// their running and the shape of their answer are compared.
+	storedRows := map[string]string{}
+	for _, q := range chsql.Registered() {
+		if why := q.StoredRows(); why != "" {
+			storedRows[q.Name()] = why
+			t.Logf("%s counts stored rows (%s): its numbers are not compared", q.Name(), why)
+		}
+	}
 	checked := map[string]bool{}
 	differ := map[string]bool{}
 	for _, l := range picked {
@@ -526,7 +545,11 @@ func TestCurrentClickHouse(t *testing.T) {
 				}
 			}
 			same := sameError(st, a, b)
-			if same && a.Code == 0 && st.Kind == "query" {
+			switch {
+			case !same || a.Code != 0 || st.Kind != "query":
+			case storedRows[st.Name] != "":
+				same = tsvShape(a.TSV) == tsvShape(b.TSV)
+			default:
 				same = normalise(a.TSV) == normalise(b.TSV)
 			}
 			if same || differ[st.Name] {
