@@ -1,0 +1,157 @@
+package sites_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"footfall/internal/sites"
+	"footfall/tests/stacktest"
+)
+
+func TestValidate(t *testing.T) {
+	ok := sites.Site{ID: "shop", TimeZone: "Asia/Kolkata", Currency: "jpy", InactiveDays: 90, Domains: []string{"Shop.Example.", "café.example"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if ok.Currency != "JPY" || ok.Domains[0] != "shop.example" || ok.Domains[1] != "xn--caf-dma.example" {
+		t.Errorf("normalised to %q %q", ok.Currency, ok.Domains)
+	}
+	for _, c := range []struct {
+		change func(*sites.Site)
+		want   string
+	}{
+		{func(s *sites.Site) { s.ID = "a b" }, "id"},
+		{func(s *sites.Site) { s.TimeZone = "Europe/Pariss" }, "time_zone"},
+		{func(s *sites.Site) { s.TimeZone = "Local" }, "time_zone"},
+		{func(s *sites.Site) { s.TimeZone = "" }, "time_zone"},
+		{func(s *sites.Site) { s.Currency = "EURO" }, "currency"},
+		{func(s *sites.Site) { s.Currency = "ABC" }, "currency"},
+		{func(s *sites.Site) { s.Currency = "XXX" }, "currency"},
+		{func(s *sites.Site) { s.Domains = []string{"https://shop.example/"} }, "domain"},
+		{func(s *sites.Site) { s.Domains = []string{"shop.example:443"} }, "domain"},
+		{func(s *sites.Site) { s.InactiveDays = 0 }, "inactive_days"},
+		{func(s *sites.Site) { s.LoyalOrders = -1 }, "loyal_orders"},
+		{func(s *sites.Site) { s.AffiliateRate = 1.5 }, "affiliate_rate"},
+		{func(s *sites.Site) { s.AffiliateRates = map[string]float64{"blog": -0.1} }, "affiliate_rates"},
+		{func(s *sites.Site) { s.RetentionDays = -1 }, "retention_days"},
+	} {
+		s := sites.Site{ID: "shop", TimeZone: "UTC", Currency: "EUR", InactiveDays: 90}
+		c.change(&s)
+		if err := s.Validate(); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one about %s", s, err, c.want)
+		}
+	}
+}
+
+func TestHostMatching(t *testing.T) {
+	r := sites.NewStatic(sites.Site{ID: "shop", TimeZone: "Europe/Paris", Currency: "EUR", Domains: []string{"shop.example"}},
+		sites.Site{ID: "open", TimeZone: "UTC", Currency: "EUR"})
+	e := r.Lookup([]byte("shop"))
+	if e == nil || r.Lookup([]byte("nope")) != nil {
+		t.Fatal("lookup")
+	}
+	for host, want := range map[string]bool{
+		"shop.example": true, "www.shop.example": true, "SHOP.example:8443": true, "shop.example.": true,
+		"evilshop.example": false, "shop.example.evil": false, "example": false, "": false,
+	} {
+		if got := e.AllowsHost([]byte(host)); got != want {
+			t.Errorf("AllowsHost(%q) = %v", host, got)
+		}
+	}
+	if !r.Lookup([]byte("open")).AllowsHost([]byte("anything.example")) {
+		t.Error("a site without domains allows any host")
+	}
+	for u, want := range map[string]string{
+		"https://www.shop.example/p?q=1": "www.shop.example", "http://u:p@h.example:80#x": "h.example:80",
+		"/relative": "", "shop.example/p": "", "https://[::1]:8/": "[::1]:8", "android-app://com.x": "com.x",
+	} {
+		if got := string(sites.HostOfURL([]byte(u))); got != want {
+			t.Errorf("HostOfURL(%q) = %q, want %q", u, got, want)
+		}
+	}
+	if r.Location("shop").String() != "Europe/Paris" || r.Location("nope") != time.UTC {
+		t.Error("Location")
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		e := r.Lookup([]byte("shop"))
+		_ = e.AllowsHost(sites.HostOfURL([]byte("https://www.shop.example/p")))
+		_, _ = r.SiteOfKey([]byte("ffk_nothing"))
+		_, _ = r.AnyListsHost([]byte("www.shop.example"))
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per hit's lookups", allocs)
+	}
+}
+
+// TestStoreAndReload: a site written by one store is seen by a registry
+// reading another connection; a key works, is rotated, and the old one is
+// refused after the next reload.
+func TestStoreAndReload(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	ctx := context.Background()
+	st := sites.NewStore(store.DB())
+	reg := sites.NewRegistry(sites.NewStore(stacktest.Reader(t, store)))
+	if err := reg.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := reg.Get("shop"); ok {
+		t.Fatal("empty registry knows shop")
+	}
+	created, err := st.Create(ctx, sites.Site{ID: "shop", TimeZone: "Europe/Paris", Currency: "eur", LoyalOrders: 3, LoyalRevenue: 500,
+		InactiveDays: 90, Domains: []string{"shop.example"}, AffiliateRates: map[string]float64{"blog": 0.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Currency != "EUR" {
+		t.Errorf("currency %q", created.Currency)
+	}
+	if _, err := st.Create(ctx, sites.Site{ID: "shop", TimeZone: "UTC", Currency: "EUR", InactiveDays: 1}); err != sites.ErrExists {
+		t.Errorf("second create: %v", err)
+	}
+	oldKey, k1, err := st.AddKey(ctx, "shop", "backend")
+	if err != nil || !strings.HasPrefix(oldKey, "ffk_") || len(oldKey) < 40 || k1.ID == "" {
+		t.Fatalf("key %q %+v %v", oldKey, k1, err)
+	}
+	if err := reg.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := reg.Get("shop")
+	if !ok || got.TimeZone != "Europe/Paris" || got.AffiliateRates["blog"] != 0.1 || len(got.Keys) != 1 || got.Keys[0].Hash == oldKey {
+		t.Fatalf("registry has %+v", got)
+	}
+	if reg.Location("shop").String() != "Europe/Paris" || !reg.CheckKey("shop", oldKey) || reg.CheckKey("other", oldKey) {
+		t.Error("location or key")
+	}
+	// Nothing stored is the key itself.
+	if n := stacktest.Count(t, store, "SELECT count() FROM sites WHERE has(key_hashes, ?) OR has(key_ids, ?)", oldKey, oldKey); n != 0 {
+		t.Error("the key is stored as written")
+	}
+	newKey, _, err := st.AddKey(ctx, "shop", "backend 2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RevokeKey(ctx, "shop", k1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RevokeKey(ctx, "shop", k1.ID); err != sites.ErrNoKey {
+		t.Errorf("revoke twice: %v", err)
+	}
+	if _, err := st.Update(ctx, "shop", func(s *sites.Site) error { s.LoyalOrders = 5; s.TimeZone = "Asia/Kolkata"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Update(ctx, "shop", func(s *sites.Site) error { s.TimeZone = "Mars/Base"; return nil }); err == nil {
+		t.Error("an update to an unknown zone was taken")
+	}
+	if err := reg.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = reg.Get("shop")
+	if reg.CheckKey("shop", oldKey) || !reg.CheckKey("shop", newKey) || got.LoyalOrders != 5 || got.TimeZone != "Asia/Kolkata" || len(got.Keys) != 1 {
+		t.Errorf("after rotation and update: %+v", got)
+	}
+	if _, err := st.Update(ctx, "nope", func(*sites.Site) error { return nil }); err != sites.ErrNotFound {
+		t.Errorf("update of an unknown site: %v", err)
+	}
+}
