@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -164,10 +165,64 @@ func (wr *writer) manual(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, o)
 }
 
-// erase answers DELETE /api/v1/profile?site=&...: every row about the
-// person goes, in every table, before it answers.
+// personBody reads the site and the person of an export or an erasure
+// from the request's JSON body, {"site": "shop", "email": "ann@x.example"}
+// (or "user_id", "visitor_id"); the site may also be in the query string.
+// The person is refused in the query string: a URL is written whole to
+// proxies' and servers' access logs, which would keep a list of who asked
+// for their data or to be erased.
+func personBody(w http.ResponseWriter, r *http.Request) (string, profiles.Ref, error) {
+	q := r.URL.Query()
+	if err := personInURL(q); err != nil {
+		return "", profiles.Ref{}, err
+	}
+	var body struct {
+		Site      string `json:"site"`
+		VisitorID string `json:"visitor_id"`
+		UserID    string `json:"user_id"`
+		Email     string `json:"email"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New(`name the person in a JSON body: {"site":"shop","email":"ann@example.com"} (or "user_id", "visitor_id")`)
+		}
+		return "", profiles.Ref{}, fmt.Errorf("body: %w", err)
+	}
+	if body.Site != "" && q.Has("site") && body.Site != q.Get("site") {
+		return "", profiles.Ref{}, errors.New("site differs in the URL and the body")
+	}
+	v := url.Values{}
+	for k, x := range map[string]string{"visitor_id": body.VisitorID, "user_id": body.UserID, "email": body.Email} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	v.Set("site", body.Site)
+	if body.Site == "" {
+		v.Set("site", q.Get("site"))
+	}
+	return ref(v)
+}
+
+// personInURL refuses a person named in the query string of an export or
+// an erasure.
+func personInURL(q url.Values) error {
+	for _, k := range []string{"visitor_id", "user_id", "email"} {
+		if q.Has(k) {
+			return fmt.Errorf("%s in the URL: URLs are written to proxies' and servers' access logs; "+
+				"send the person in the request body as JSON, e.g. {\"site\":\"shop\",\"email\":\"ann@example.com\"}", k)
+		}
+	}
+	return nil
+}
+
+// erase answers DELETE /api/v1/profile, the person in the JSON body
+// (personBody): every row about the person goes, in every table, before
+// it answers.
 func (wr *writer) erase(w http.ResponseWriter, r *http.Request) {
-	site, pr, err := ref(r.URL.Query())
+	site, pr, err := personBody(w, r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -182,10 +237,10 @@ func (wr *writer) erase(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, e)
 }
 
-// export answers GET /api/v1/profile/export?site=&...: everything about the
-// person as one JSON file.
+// export answers POST /api/v1/profile/export, the person in the JSON body
+// (personBody): everything about the person as one JSON file.
 func (a *API) export(w http.ResponseWriter, r *http.Request) {
-	site, pr, err := ref(r.URL.Query())
+	site, pr, err := personBody(w, r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -199,6 +254,16 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="person.json"`)
 	writeJSON(w, x)
+}
+
+// exportByURL answers GET /api/v1/profile/export, which named the person
+// in the URL before: 400 with what to send instead.
+func (a *API) exportByURL(w http.ResponseWriter, r *http.Request) {
+	if err := personInURL(r.URL.Query()); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeError(w, http.StatusBadRequest, errors.New(`the export is POST /api/v1/profile/export with the person in a JSON body: {"site":"shop","email":"ann@example.com"} (or "user_id", "visitor_id")`))
 }
 
 // Lifecycle counts people per class and per stage.

@@ -175,13 +175,36 @@ func TestPeopleAPI(t *testing.T) {
 	}
 
 	// Export and erasure.
-	code, b = call(t, srv, "GET", "/api/v1/profile/export?site=shop&email=ann@x.example", "")
+	// The person goes in the body, never the URL (access logs): named in
+	// the query string, an export or an erasure is refused with why.
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/v1/profile/export?site=shop&email=ann@x.example"},
+		{"POST", "/api/v1/profile/export?site=shop&email=ann@x.example"},
+		{"POST", "/api/v1/profile/export?site=shop&visitor_id=va"},
+		{"DELETE", "/api/v1/profile?site=shop&user_id=ann@x.example"},
+		{"DELETE", "/api/v1/profile?site=shop&email=ann@x.example"},
+	} {
+		code, b = call(t, srv, c.method, c.path, `{"email":"ann@x.example"}`)
+		if code != 400 || !strings.Contains(string(b), "access logs") {
+			t.Errorf("%s %s: %d %s", c.method, c.path, code, b)
+		}
+	}
+	if code, b = call(t, srv, "GET", "/api/v1/profile/export?site=shop", ""); code != 400 || !strings.Contains(string(b), "POST") {
+		t.Errorf("export by GET: %d %s", code, b)
+	}
+	if code, b = call(t, srv, "DELETE", "/api/v1/profile?site=shop", ""); code != 400 || !strings.Contains(string(b), "JSON body") {
+		t.Errorf("erasure without a body: %d %s", code, b)
+	}
+	if n := stacktest.Count(t, store, "SELECT count() FROM events WHERE visitor_id = 'va'"); n == 0 {
+		t.Fatal("a refused erasure erased")
+	}
+	code, b = call(t, srv, "POST", "/api/v1/profile/export", `{"site":"shop","email":"ann@x.example"}`)
 	var x profiles.Export
 	decode(t, b, &x)
 	if code != 200 || len(x.Events) != 4 || len(x.Ledger) != 2 {
 		t.Errorf("export %d: %d events, ledger %+v", code, len(x.Events), x.Ledger)
 	}
-	if code, b = call(t, srv, "DELETE", "/api/v1/profile?site=shop&email=ann@x.example", ""); code != 200 {
+	if code, b = call(t, srv, "DELETE", "/api/v1/profile?site=shop", `{"email":"ann@x.example"}`); code != 200 {
 		t.Errorf("erase: %d %s", code, b)
 	}
 	if code, _ = call(t, srv, "GET", "/api/v1/profile?site=shop&email=ann@x.example", ""); code != 404 {

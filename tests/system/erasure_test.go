@@ -147,7 +147,7 @@ func TestErasureErases(t *testing.T) {
 
 	// What the export names is what the erasure will erase.
 	var x profiles.Export
-	if code := call("GET", "/api/v1/profile/export?site=shop&email=ANN.SMITH@mail.example", "", &x); code != 200 {
+	if code := call("POST", "/api/v1/profile/export", `{"site":"shop","email":"ANN.SMITH@mail.example"}`, &x); code != 200 {
 		t.Fatalf("export: %d", code)
 	}
 	want := profiles.Identifiers{
@@ -180,7 +180,7 @@ func TestErasureErases(t *testing.T) {
 
 	var er profiles.Erasure
 	began := time.Now()
-	if code := call("DELETE", "/api/v1/profile?site=shop&email=ann.smith@mail.example", "", &er); code != 200 {
+	if code := call("DELETE", "/api/v1/profile", `{"site":"shop","email":"ann.smith@mail.example"}`, &er); code != 200 {
 		t.Fatalf("erase: %d %+v", code, er)
 	}
 	t.Logf("erased in %v: %v", time.Since(began).Round(time.Millisecond), er.Rows)
