@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"footfall/internal/access"
 	"footfall/internal/campaigns"
 	"footfall/internal/chsql"
 	"footfall/internal/links"
@@ -34,7 +34,8 @@ import (
 type API struct {
 	db        *chsql.Conn
 	cfg       Config
-	token     string
+	access    *access.Store
+	csrf      *http.CrossOriginProtection
 	now       func() time.Time
 	people    *profiles.Store
 	segments  *segments.Store
@@ -44,10 +45,17 @@ type API struct {
 
 // Config is what the API needs beyond the database.
 type Config struct {
-	// Token is what callers must send. Empty leaves the reports open, for a
-	// local setup on loopback; the people, segment and campaign API then
-	// refuses to answer.
+	// Token, when set, is an admin's API token that is not stored (the
+	// -api-token of scripts and tests), sent as Authorization: Bearer.
 	Token string
+	// Access holds the users, sessions, API tokens, share links and public
+	// keys (auth.go); nil accepts Token alone.
+	Access *access.Store
+	// SecureCookies marks the session cookie Secure and names it with
+	// __Host- (a dashboards behind TLS); it is Secure anyway on a TLS
+	// request. SessionTTL is how long a login lasts (default 12 hours).
+	SecureCookies bool
+	SessionTTL    time.Duration
 	Rules profiles.Rules
 	// Links signs newsletter links and CollectorURL is the collector's
 	// public address they point to; both are needed to rewrite newsletters.
@@ -55,29 +63,26 @@ type Config struct {
 	CollectorURL string
 	// Commission prices the affiliates report.
 	Commission Commission
+	// Zone is a site's time zone (the site registry's), in which its
+	// periods, steps and times are read and shown; nil, or nil for a
+	// site, is UTC. Its locations must have IANA names (time.LoadLocation).
+	Zone func(site string) *time.Location
+	// Now is the clock "today" is read from; nil is time.Now.
+	Now func() time.Time
 }
 
 // newAPI returns the read side of the API, on reader.
 func newAPI(reader *chsql.Conn, cfg Config) *API {
 	people := profiles.NewStore(reader, cfg.Rules)
-	return &API{db: reader, cfg: cfg, token: cfg.Token, now: time.Now, people: people,
-		segments: segments.NewStore(people), campaigns: campaigns.NewStore(reader), sessions: sessionstats.NewStore(reader)}
-}
-
-func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if a.token != "" {
-			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if got == "" {
-				got = r.URL.Query().Get("token")
-			}
-			if subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
-				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
-				return
-			}
-		}
-		h(w, r)
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
 	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	return &API{db: reader, cfg: cfg, access: cfg.Access, csrf: http.NewCrossOriginProtection(), now: now, people: people,
+		segments: segments.NewStore(people), campaigns: campaigns.NewStore(reader), sessions: sessionstats.NewStore(reader)}
 }
 
 // Point is one step of the overview's series.
@@ -210,14 +215,15 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	from, to, err := a.period(q.Get("from"), q.Get("to"))
+	loc := a.zone(site)
+	from, to, err := a.period(loc, q.Get("from"), q.Get("to"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	tr, err := reports.Overview(ctx, a.db, site, from, to, q.Get("interval"))
+	tr, err := reports.OverviewOf(ctx, a.db, reports.Query{Site: site, From: from, To: to, Zone: loc}, q.Get("interval"))
 	var bad *reports.InputError
 	if errors.As(err, &bad) {
 		writeError(w, http.StatusBadRequest, err)
@@ -250,26 +256,49 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, o)
 }
 
-// period reads from and to (YYYY-MM-DD, UTC, to exclusive).
-func (a *API) period(fromS, toS string) (time.Time, time.Time, error) {
-	today := a.now().UTC().Truncate(24 * time.Hour)
-	to := today.Add(24 * time.Hour)
-	from := to.Add(-7 * 24 * time.Hour)
+// zone is site's time zone, UTC when it has none.
+func (a *API) zone(site string) *time.Location {
+	if a.cfg.Zone != nil {
+		if loc := a.cfg.Zone(site); loc != nil {
+			return loc
+		}
+	}
+	return time.UTC
+}
+
+// period reads from and to (YYYY-MM-DD, to exclusive) as days of loc,
+// the site's zone: from its midnight at the start of from to its
+// midnight at the start of to. The default is the last 7 days, today
+// (in loc) the last of them.
+func (a *API) period(loc *time.Location, fromS, toS string) (time.Time, time.Time, error) {
+	if _, err := reports.ZoneName(loc); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	today := reports.LocalDay(a.now(), loc)
+	to := today.AddDate(0, 0, 1)
+	from := to.AddDate(0, 0, -7)
+	day := func(s string) (time.Time, error) {
+		d, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			return d, err
+		}
+		return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc), nil
+	}
 	var err error
 	if toS != "" {
-		if to, err = time.Parse(time.DateOnly, toS); err != nil {
+		if to, err = day(toS); err != nil {
 			return from, to, fmt.Errorf("to must be YYYY-MM-DD")
 		}
 	}
 	if fromS != "" {
-		if from, err = time.Parse(time.DateOnly, fromS); err != nil {
+		if from, err = day(fromS); err != nil {
 			return from, to, fmt.Errorf("from must be YYYY-MM-DD")
 		}
 	}
 	if !from.Before(to) {
 		return from, to, fmt.Errorf("from must be before to")
 	}
-	if to.Sub(from) > 400*24*time.Hour {
+	if to.Sub(from) > 400*24*time.Hour+time.Hour {
 		return from, to, fmt.Errorf("period longer than 400 days")
 	}
 	return from, to, nil

@@ -72,7 +72,7 @@ func csvValue(v any) string {
 	case string:
 		return x
 	case time.Time:
-		return x.UTC().Format(time.RFC3339)
+		return x.Format(time.RFC3339) // in the site's zone, with its offset
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	default:
@@ -90,7 +90,8 @@ func (a *API) reportParams(w http.ResponseWriter, r *http.Request) (reports.Quer
 	}
 	q := r.URL.Query()
 	var err error
-	if p.From, p.To, err = a.period(q.Get("from"), q.Get("to")); err != nil {
+	p.Zone = a.zone(p.Site)
+	if p.From, p.To, err = a.period(p.Zone, q.Get("from"), q.Get("to")); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return p, false
 	}

@@ -312,15 +312,16 @@ func (a *API) writeCSV(ctx context.Context, out *csvexport.Writer, site string, 
 
 // sizes answers GET /api/v1/segments/{id}/sizes?site=&from=&to=.
 func (a *API) sizes(w http.ResponseWriter, r *http.Request) {
-	from, to, err := a.period(r.URL.Query().Get("from"), r.URL.Query().Get("to"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	seg, ok := a.segmentOf(w, r, ctx)
 	if !ok {
+		return
+	}
+	loc := a.zone(seg.Site)
+	from, to, err := a.period(loc, r.URL.Query().Get("from"), r.URL.Query().Get("to"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
 		return
 	}
 	out, err := a.segments.Sizes(ctx, seg.Site, seg.ID, from, to)
@@ -331,7 +332,7 @@ func (a *API) sizes(w http.ResponseWriter, r *http.Request) {
 	if wantsCSV(r) {
 		t := Table{Report: "segment-sizes-" + seg.ID, Site: seg.Site, From: from, To: to, Columns: []string{"time", "members", "entered", "left"}}
 		for _, s := range out {
-			t.Rows = append(t.Rows, []any{s.Time, s.Members, s.Entered, s.Left})
+			t.Rows = append(t.Rows, []any{s.Time.In(loc), s.Members, s.Entered, s.Left})
 		}
 		writeTable(w, r, t)
 		return

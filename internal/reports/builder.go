@@ -21,20 +21,28 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/money"
 )
 
 // Query is what every report of events reads: a site's events of the
-// period [From, To), narrowed by filters that all hold.
+// period [From, To), narrowed by filters that all hold. Zone is the site's
+// time zone (nil: UTC), in which a series rounds its steps and an answer
+// shows its times.
 type Query struct {
 	Site     string
 	From, To time.Time
 	Filters  []Filter
+	Zone     *time.Location
+	// Currency is the site's reporting currency, which amounts are
+	// converted to (currency.go); money.DefaultCurrency when "".
+	Currency string
 }
 
 // where adds the site, the period and the filters' values to args and
 // returns the filters' part of eventsWhere, for its {{filters}} slot.
 func (q Query) where(args chsql.Args) string {
 	args["site"], args["from"], args["to"] = q.Site, q.From, q.To
+	args["currency"] = q.currency()
 	return where(q.Filters, args)
 }
 
@@ -47,10 +55,14 @@ type Table struct {
 	Filters []string  `json:"filters"`
 	Columns []string  `json:"columns"`
 	Rows    [][]any   `json:"rows"`
+	// Currency is the currency of the amounts; Unconverted what they
+	// leave out for want of an exchange rate (currency.go).
+	Currency    string              `json:"currency,omitempty"`
+	Unconverted []money.Unconverted `json:"unconverted,omitempty"`
 }
 
 func (q Query) table(report string, columns ...string) Table {
-	t := Table{Report: report, Site: q.Site, From: q.From, To: q.To, Columns: columns}
+	t := Table{Report: report, Site: q.Site, From: q.From.In(q.zone()), To: q.To.In(q.zone()), Columns: columns}
 	for _, f := range q.Filters {
 		t.Filters = append(t.Filters, f.String())
 	}

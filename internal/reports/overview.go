@@ -34,31 +34,72 @@ type Traffic struct {
 }
 
 // Rollups answer the overview: events_hourly the totals and series,
-// pages_daily and sources_daily the top lists (periods are whole UTC
-// days). They hold Pageviews and Visitors as aggregate states of the
-// metrics' expressions, which these merge. Visitors come from their
-// uniqHLL12 sketches (visitors_hll) on large sites: a month of them merges
-// many times faster than the uniq states at a million visitors
-// (docs/perf.md, "Reports"). Below exactBelow visitors the uniq states are small, cheap to
-// merge and exact where a sketch is a few percent off, which a small site
-// would notice (293 visitors for 300 new sessions). {{visitors}} is the
-// visitors aggregate (visitorsAgg).
+// pages_daily and sources_daily the top lists. They hold Pageviews and
+// Visitors as aggregate states of the metrics' expressions, which these
+// merge. Visitors come from their uniqHLL12 sketches (visitors_hll) on
+// large sites: a month of them merges many times faster than the uniq
+// states at a million visitors (docs/perf.md, "Reports"). Below exactBelow
+// visitors the uniq states are small, cheap to merge and exact where a
+// sketch is a few percent off, which a small site would notice (293
+// visitors for 300 new sessions). {{visitors}} is the visitors aggregate
+// (visitorsAgg).
+//
+// The site's days are not UTC's: the rollups' UTC hours and days are
+// re-bucketed in the site's zone (@tz, {{step}}), and what they cannot
+// answer is read from the events, as states of the same expressions
+// merged with the rollup's (split.go): the UTC hours that a step or the
+// period's edge cuts (none for a zone whose offset is whole hours; the
+// :30 hours in Asia/Kolkata) and, for the daily top lists, the parts of
+// UTC days at the period's ends.
+const (
+	hourlyRows = `SELECT hour AS at, pageviews, visitors, visitors_hll FROM events_hourly
+    WHERE site_id = @site AND hour >= @hfrom AND hour < @hto AND hour NOT IN @cut
+    UNION ALL
+    SELECT toStartOfFifteenMinutes(time) AS at, countIfState(type = 'pageview' AND is_bot = 0) AS pageviews,
+           uniqIfState(visitor_id, is_bot = 0) AS visitors, uniqHLL12IfState(visitor_id, is_bot = 0) AS visitors_hll
+    FROM events WHERE site_id = @site AND ingest != 'email' AND ({{raw}})
+    GROUP BY at`
+	pagesRows = `SELECT url_path, pageviews, visitors, visitors_hll FROM pages_daily
+    WHERE site_id = @site AND day >= @dfrom AND day < @dto
+    UNION ALL
+    SELECT url_path, countState() AS pageviews, uniqState(visitor_id) AS visitors, uniqHLL12State(visitor_id) AS visitors_hll
+    FROM events WHERE site_id = @site AND type = 'pageview' AND is_bot = 0 AND ({{raw}})
+    GROUP BY url_path`
+	sourcesRows = `SELECT source, pageviews, visitors, visitors_hll FROM sources_daily
+    WHERE site_id = @site AND day >= @dfrom AND day < @dto
+    UNION ALL
+    SELECT visit_source AS source, countIfState(type = 'pageview') AS pageviews, uniqState(visitor_id) AS visitors,
+           uniqHLL12State(visitor_id) AS visitors_hll
+    FROM events WHERE site_id = @site AND is_bot = 0 AND ingest != 'email' AND ({{raw}})
+    GROUP BY source`
+)
+
 var (
 	qTotals = chsql.New("reports.totals", `SELECT countIfMerge(pageviews), {{visitors}}
-FROM events_hourly WHERE site_id = @site AND hour >= @from AND hour < @to`)
-	qSeriesHour = chsql.New("reports.series_hour", `SELECT hour AS t, countIfMerge(pageviews), {{visitors}}
-FROM events_hourly WHERE site_id = @site AND hour >= @from AND hour < @to GROUP BY t ORDER BY t`)
-	qSeriesDay = chsql.New("reports.series_day", `SELECT toStartOfDay(hour) AS t, countIfMerge(pageviews), {{visitors}}
-FROM events_hourly WHERE site_id = @site AND hour >= @from AND hour < @to GROUP BY t ORDER BY t`)
+FROM (
+    `+hourlyRows+`
+)`)
+	// qSeries: {{step}} rounds the hour at down to the series' step.
+	qSeries = chsql.New("reports.series", `SELECT {{step}} AS t, countIfMerge(pageviews), {{visitors}}
+FROM (
+    `+hourlyRows+`
+)
+GROUP BY t ORDER BY t`)
 	// Pages are ranked by page views, cheap to add up; the visitor states
 	// are merged for the ten shown only.
 	qTopPages = chsql.New("reports.top_pages", `SELECT url_path, {{visitors}} AS v, countMerge(pageviews) AS pv
-FROM pages_daily WHERE site_id = @site AND day >= @from AND day < @to AND url_path IN (
-    SELECT url_path FROM pages_daily WHERE site_id = @site AND day >= @from AND day < @to
+FROM (
+    `+pagesRows+`
+) AS p WHERE url_path IN (
+    SELECT url_path FROM (
+    `+pagesRows+`
+    ) AS r
     GROUP BY url_path ORDER BY countMerge(pageviews) DESC, url_path LIMIT 10)
 GROUP BY url_path ORDER BY pv DESC, url_path`)
 	qTopSources = chsql.New("reports.top_sources", `SELECT source, {{visitors}} AS v, countIfMerge(pageviews) AS pv
-FROM sources_daily WHERE site_id = @site AND day >= @from AND day < @to AND source != '(internal)'
+FROM (
+    `+sourcesRows+`
+) AS s WHERE source != '(internal)'
 GROUP BY source ORDER BY v DESC, source LIMIT 10`)
 )
 
@@ -75,75 +116,77 @@ func visitorsAgg(exact bool) (hourly, daily map[string]string) {
 	return map[string]string{"visitors": "uniqHLL12IfMerge(visitors_hll)"}, map[string]string{"visitors": "uniqHLL12Merge(visitors_hll)"}
 }
 
-// Overview is the traffic of site over [from, to) from the rollups, its
-// series per hour or day (interval; "" is hours for two days or less,
-// days otherwise).
+// Overview is the traffic of site over [from, to) in UTC: OverviewOf
+// with no zone.
 func Overview(ctx context.Context, db *chsql.Conn, site string, from, to time.Time, interval string) (Traffic, error) {
+	return OverviewOf(ctx, db, Query{Site: site, From: from, To: to}, interval)
+}
+
+// OverviewOf is the traffic of q's site over [q.From, q.To) from the
+// rollups (q's filters aside), its series per hour or day of the site's
+// clock (q.Zone; interval "" is hours for two days or less, days
+// otherwise).
+func OverviewOf(ctx context.Context, db *chsql.Conn, q Query, interval string) (Traffic, error) {
+	from, to, loc := q.From, q.To, q.zone()
 	if interval == "" {
 		interval = "day"
 		if to.Sub(from) <= 48*time.Hour {
 			interval = "hour"
 		}
 	}
-	series, step := qSeriesDay, 24*time.Hour
-	switch interval {
-	case "day":
-	case "hour":
-		series, step = qSeriesHour, time.Hour
-	default:
+	tz, err := ZoneName(q.Zone)
+	if err != nil {
+		return Traffic{}, inputErrorf("%v", err)
+	}
+	step := map[string]string{"hour": "toStartOfHour(at, @tz)", "day": "toStartOfDay(at, @tz)"}[interval]
+	if step == "" {
 		return Traffic{}, inputErrorf("interval must be hour or day")
 	}
 	tr := Traffic{Interval: interval, Series: []Point{}}
 	hourly, daily := visitorsAgg(false)
-	args := chsql.Args{"site": site, "from": from, "to": to}
-	if err := db.QueryRow(ctx, qTotals.With(hourly), args).Scan(&tr.Pageviews, &tr.Visitors); err != nil {
+	totals := hourSplit(q.Site, from, to, nil)
+	if err := db.QueryRow(ctx, qTotals.With(withRaw(hourly, totals)), totals.args).Scan(&tr.Pageviews, &tr.Visitors); err != nil {
 		return tr, wrap("totals", err)
 	}
 	if tr.Visitors < exactBelow {
 		hourly, daily = visitorsAgg(true)
-		if err := db.QueryRow(ctx, qTotals.With(hourly), args).Scan(&tr.Pageviews, &tr.Visitors); err != nil {
+		if err := db.QueryRow(ctx, qTotals.With(withRaw(hourly, totals)), totals.args).Scan(&tr.Pageviews, &tr.Visitors); err != nil {
 			return tr, wrap("totals", err)
 		}
 	}
-	err := each(ctx, db, series.With(hourly), args, func(scan func(...any) error) error {
+	stepOf := func(t time.Time) time.Time { return localHour(t, loc) }
+	if interval == "day" {
+		stepOf = func(t time.Time) time.Time { return LocalDay(t, loc) }
+	}
+	series := hourSplit(q.Site, from, to, stepOf)
+	series.args["tz"] = tz
+	slots := withRaw(hourly, series)
+	slots["step"] = step
+	steps := map[int64]Point{}
+	err = each(ctx, db, qSeries.With(slots), series.args, func(scan func(...any) error) error {
 		var p Point
 		if err := scan(&p.Time, &p.Pageviews, &p.Visitors); err != nil {
 			return err
 		}
-		tr.Series = append(tr.Series, p)
+		steps[p.Time.Unix()] = p
 		return nil
 	})
 	if err != nil {
 		return tr, wrap("series", err)
 	}
-	tr.Series = fill(tr.Series, from, to, step)
-	// The daily tables are keyed by day: the period's whole UTC days.
-	days := chsql.Args{"site": site, "from": chsql.Date(from), "to": chsql.Date(to)}
-	if tr.Pages, err = top(ctx, db, qTopPages.With(daily), days); err != nil {
+	for _, t := range stepsOf(interval, from, to, loc) {
+		p := steps[t.Unix()]
+		p.Time = t
+		tr.Series = append(tr.Series, p)
+	}
+	days := daySplit(q.Site, from, to)
+	if tr.Pages, err = top(ctx, db, qTopPages.With(withRaw(daily, days)), days.args); err != nil {
 		return tr, wrap("top pages", err)
 	}
-	if tr.Sources, err = top(ctx, db, qTopSources.With(daily), days); err != nil {
+	if tr.Sources, err = top(ctx, db, qTopSources.With(withRaw(daily, days)), days.args); err != nil {
 		return tr, wrap("top sources", err)
 	}
 	return tr, nil
-}
-
-// fill returns one point per step from from to to, zero where the rollup
-// had no row, so a chart shows quiet periods as quiet.
-func fill(have []Point, from, to time.Time, step time.Duration) []Point {
-	out := make([]Point, 0, int(to.Sub(from)/step))
-	i := 0
-	for t := from; t.Before(to); t = t.Add(step) {
-		p := Point{Time: t}
-		for i < len(have) && have[i].Time.Before(t) {
-			i++
-		}
-		if i < len(have) && have[i].Time.Equal(t) {
-			p = have[i]
-		}
-		out = append(out, p)
-	}
-	return out
 }
 
 func top(ctx context.Context, db *chsql.Conn, q *chsql.Query, args chsql.Args) ([]Row, error) {

@@ -33,12 +33,12 @@ func ParseMetrics(list string) ([]Metric, error) {
 func inSessions(m Metric) bool { return m.Events == "" || m.Name == Sessions.Name }
 
 // intervals are the steps of a time series, as ClickHouse rounds a time
-// down to them.
+// down to them in the site's zone (@tz, a literal: see zone.go).
 var intervals = map[string]string{
-	"hour":  "toStartOfHour(%s)",
-	"day":   "toDateTime(toDate(%s))",
-	"week":  "toDateTime(toMonday(%s))",
-	"month": "toDateTime(toStartOfMonth(%s))",
+	"hour":  "toStartOfHour(%s, @tz)",
+	"day":   "toStartOfDay(%s, @tz)",
+	"week":  "toDateTime(toMonday(%s, @tz), @tz)",
+	"month": "toDateTime(toStartOfMonth(%s, @tz), @tz)",
 }
 
 var (
@@ -51,9 +51,9 @@ var (
 )
 
 // Series is the time series of q's events per hour, day, week (from
-// Monday) or month (interval): a row per step of the period, its start
-// then the metrics ms (SeriesMetrics when nil), zero where nothing
-// happened.
+// Monday) or month (interval) of the site's clock (q.Zone): a row per
+// step of the period, its start (a time in the zone) then the metrics ms
+// (SeriesMetrics when nil), zero where nothing happened.
 func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []Metric) (Table, error) {
 	if ms == nil {
 		ms = SeriesMetrics
@@ -74,7 +74,11 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 		}
 	}
 	steps := map[int64]map[string]any{} // by Unix time: ClickHouse's times come in its zone
-	args := chsql.Args{}
+	tz, err := ZoneName(q.Zone)
+	if err != nil {
+		return Table{}, inputErrorf("%v", err)
+	}
+	args := chsql.Args{"tz": tz}
 	filters := q.where(args)
 	run := func(stmt *chsql.Query, of level, at string, part []Metric) error {
 		if len(part) == 0 {
@@ -105,7 +109,7 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 		return Table{}, err
 	}
 	t := q.table("timeseries-"+interval, append([]string{"time"}, names(ms)...)...)
-	for _, start := range stepsOf(interval, q.From, q.To) {
+	for _, start := range stepsOf(interval, q.From, q.To, q.zone()) {
 		row := []any{start}
 		s := steps[start.Unix()]
 		for _, m := range ms {
@@ -120,19 +124,23 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 	return t, nil
 }
 
-// stepsOf lists the starts of the steps of interval that meet [from, to).
-func stepsOf(interval string, from, to time.Time) []time.Time {
-	start := from
+// stepsOf lists the starts of the steps of interval that meet [from, to)
+// on loc's clock. Hours follow one another an hour apart, so a day whose
+// clocks change has 23 or 25 of them; days, weeks and months begin at
+// loc's midnight.
+func stepsOf(interval string, from, to time.Time, loc *time.Location) []time.Time {
+	var start time.Time
 	switch interval {
 	case "hour":
-		start = from.Truncate(time.Hour)
+		start = localHour(from, loc)
 	case "day":
-		start = from.Truncate(24 * time.Hour)
+		start = LocalDay(from, loc)
 	case "week":
-		start = from.Truncate(24 * time.Hour)
+		start = LocalDay(from, loc)
 		start = start.AddDate(0, 0, -((int(start.Weekday()) + 6) % 7))
 	case "month":
-		start = time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+		l := from.In(loc)
+		start = time.Date(l.Year(), l.Month(), 1, 0, 0, 0, 0, loc)
 	}
 	var out []time.Time
 	for t := start; t.Before(to); {
