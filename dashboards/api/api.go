@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"footfall/internal/access"
 	"footfall/internal/campaigns"
 	"footfall/internal/chsql"
 	"footfall/internal/links"
@@ -34,8 +34,7 @@ import (
 type API struct {
 	db        *chsql.Conn
 	cfg       Config
-	access    *access.Store
-	csrf      *http.CrossOriginProtection
+	token     string
 	now       func() time.Time
 	people    *profiles.Store
 	segments  *segments.Store
@@ -45,17 +44,10 @@ type API struct {
 
 // Config is what the API needs beyond the database.
 type Config struct {
-	// Token, when set, is an admin's API token that is not stored (the
-	// -api-token of scripts and tests), sent as Authorization: Bearer.
+	// Token is what callers must send. Empty leaves the reports open, for a
+	// local setup on loopback; the people, segment and campaign API then
+	// refuses to answer.
 	Token string
-	// Access holds the users, sessions, API tokens, share links and public
-	// keys (auth.go); nil accepts Token alone.
-	Access *access.Store
-	// SecureCookies marks the session cookie Secure and names it with
-	// __Host- (a dashboards behind TLS); it is Secure anyway on a TLS
-	// request. SessionTTL is how long a login lasts (default 12 hours).
-	SecureCookies bool
-	SessionTTL    time.Duration
 	Rules profiles.Rules
 	// Links signs newsletter links and CollectorURL is the collector's
 	// public address they point to; both are needed to rewrite newsletters.
@@ -78,11 +70,24 @@ func newAPI(reader *chsql.Conn, cfg Config) *API {
 	if now == nil {
 		now = time.Now
 	}
-	if cfg.SessionTTL <= 0 {
-		cfg.SessionTTL = 12 * time.Hour
-	}
-	return &API{db: reader, cfg: cfg, access: cfg.Access, csrf: http.NewCrossOriginProtection(), now: now, people: people,
+	return &API{db: reader, cfg: cfg, token: cfg.Token, now: now, people: people,
 		segments: segments.NewStore(people), campaigns: campaigns.NewStore(reader), sessions: sessionstats.NewStore(reader)}
+}
+
+func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.token != "" {
+			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if got == "" {
+				got = r.URL.Query().Get("token")
+			}
+			if subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
+				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
+				return
+			}
+		}
+		h(w, r)
+	}
 }
 
 // Point is one step of the overview's series.
