@@ -192,7 +192,9 @@ func TestSiteZone(t *testing.T) {
 	}
 
 	// A CSV file's times are the site's, with its offset.
-	resp, err := http.Get(srv.URL + "/api/v1/timeseries?site=paris&from=2026-11-30&to=2026-12-02&interval=day&metrics=orders&format=csv&token=tok")
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/timeseries?site=paris&from=2026-11-30&to=2026-12-02&interval=day&metrics=orders&format=csv", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
