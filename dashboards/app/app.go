@@ -23,6 +23,7 @@ import (
 	"footfall/internal/links"
 	"footfall/internal/ops"
 	"footfall/internal/profiles"
+	"footfall/internal/sites"
 	"footfall/processor/chstore"
 )
 
@@ -84,6 +85,8 @@ type Program struct {
 	ln     net.Listener
 	ops    *ops.Server
 	served chan error
+	// stopSites ends the site registry's reloads.
+	stopSites context.CancelFunc
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -117,7 +120,19 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		return nil, fmt.Errorf("clickhouse as read user %s: %w", rcfg.User, err)
 	}
 	store := chstore.On(writer)
-	p := &Program{store: store, reader: reader, served: make(chan error, 1)}
+	// The sites' time zones come from the registry, read again every few
+	// seconds until the dashboards stop: a zone changed through the API is
+	// the reports' within seconds, with no restart.
+	registry := sites.NewRegistry(sites.NewStore(reader))
+	sitesCtx, stopSites := context.WithCancel(context.Background())
+	if err := registry.Start(sitesCtx, 0); err != nil {
+		stopSites()
+		reader.Close()
+		writer.Close()
+		return nil, fmt.Errorf("site registry: %w", err)
+	}
+	acfg.Zone = registry.Location
+	p := &Program{store: store, reader: reader, served: make(chan error, 1), stopSites: stopSites}
 	mux := http.NewServeMux()
 	srv := api.New(reader, store, acfg)
 	srv.SetErasureSecret(cfg.ErasureSecret)
@@ -176,6 +191,7 @@ func (p *Program) shutdown(ctx context.Context) error {
 }
 
 func (p *Program) closeDB() error {
+	p.stopSites()
 	if err := errors.Join(p.reader.Close(), p.store.Close()); err != nil {
 		return fmt.Errorf("close clickhouse: %w", err)
 	}
