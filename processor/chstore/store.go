@@ -463,4 +463,3 @@ func (s *Store) Existing(ctx context.Context, evs []*event.Event) (map[[16]byte]
 	}
 	return found, nil
 }
-
