@@ -102,6 +102,7 @@ type Overview struct {
 	From      time.Time `json:"from"`
 	To        time.Time `json:"to"`
 	Interval  string    `json:"interval"`
+	Zone      string    `json:"zone"` // the site's time zone, its IANA name
 	Pageviews uint64    `json:"pageviews"`
 	Visitors  uint64    `json:"visitors"`
 	SessionStats
@@ -238,7 +239,7 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "overview", err)
 		return
 	}
-	o := Overview{Site: site, From: from, To: to, Interval: tr.Interval, Pageviews: tr.Pageviews, Visitors: tr.Visitors,
+	o := Overview{Site: site, From: from, To: to, Zone: loc.String(), Interval: tr.Interval, Pageviews: tr.Pageviews, Visitors: tr.Visitors,
 		Series: tr.Series, Pages: tr.Pages, Sources: tr.Sources}
 	st, err := a.sessions.Period(ctx, site, from, to)
 	if err != nil {

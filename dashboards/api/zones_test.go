@@ -110,6 +110,9 @@ func TestSiteZone(t *testing.T) {
 		t.Fatalf("overview: %d", code)
 	}
 	last := o.Series[len(o.Series)-1]
+	if o.Zone != "Europe/Paris" {
+		t.Errorf("overview names zone %q, want Europe/Paris (the page's presets read the site's today in it)", o.Zone)
+	}
 	if o.From.Format(time.RFC3339) != "2026-11-25T00:00:00+01:00" || o.To.Format(time.RFC3339) != "2026-12-02T00:00:00+01:00" ||
 		len(o.Series) != 7 || last.Time.Format(time.RFC3339) != "2026-12-01T00:00:00+01:00" || last.Pageviews != 1 ||
 		o.Series[5].Pageviews != 1 || o.Pageviews != 2 {
