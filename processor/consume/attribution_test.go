@@ -31,7 +31,7 @@ func TestPartitionMoveForgetsVisitors(t *testing.T) {
 		e.F[event.UserAgent] = []byte(ua)
 		return kafka.Message{Partition: 2, Offset: offset, Value: event.Append(nil, &e)}
 	}
-	c := &Consumer{store: store, en: enrich.New(0), last: map[int]kafka.Message{}, next: map[int]int64{}, verified: map[int]bool{}}
+	c := &Consumer{store: store, en: enrich.New(0), last: map[int]kafka.Message{}, next: map[int]int64{}, seen: map[int]*seenIDs{}}
 	flush := func() {
 		t.Helper()
 		if err := store.Insert(ctx, c.rows); err != nil {

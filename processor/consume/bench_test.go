@@ -43,7 +43,7 @@ func BenchmarkProcessBatch(b *testing.B) {
 		e.Props = []event.Prop{{Key: []byte("sku"), Value: []byte("TR-42")}}
 		msgs[i] = kafka.Message{Partition: i % 6, Offset: int64(i / 6), Value: event.Append(nil, &e)}
 	}
-	c := &Consumer{en: enrich.New(0), last: map[int]kafka.Message{}, next: map[int]int64{}, verified: map[int]bool{}}
+	c := &Consumer{cfg: Config{DedupIDs: batch}, en: enrich.New(0), last: map[int]kafka.Message{}, next: map[int]int64{}, seen: map[int]*seenIDs{}}
 	var cols chstore.ColumnSet // reused across batches, as Insert does
 	attr := attribute.New(nil)
 	var ms0, ms1 runtime.MemStats
@@ -58,7 +58,8 @@ func BenchmarkProcessBatch(b *testing.B) {
 		}
 		_ = cols.Fill(c.rows)
 		c.reset()
-		clear(c.next) // every loop replays the same offsets
+		clear(c.next) // every loop replays the same offsets and ids
+		clear(c.seen)
 	}
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)

@@ -1,7 +1,10 @@
 // Package consume reads events from Kafka in a consumer group and writes
 // them to ClickHouse in batches, committing offsets only after ClickHouse has
-// taken the batch, and skipping events a previous owner of a partition had
-// already written before it could commit.
+// taken the batch, and dropping every copy of an event already read or
+// stored (dedup.go): a producer's retry, a collector's replayed log, a
+// partition read again after a crash or a rebalance. While ClickHouse
+// fails it holds its batch, commits nothing, retries with a bounded
+// backoff and says so in its metrics and readiness (health.go).
 package consume
 
 import (
@@ -9,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -36,10 +40,25 @@ type Config struct {
 	Enrich enrich.Config
 	// ErasureSecret keys the tombstones of erased people (see dropErased).
 	ErasureSecret string
+	// DedupIDs is how many event ids the consumer remembers per partition
+	// (dedup.go; default 100000).
+	DedupIDs int
+	// InsertTimeout bounds one attempt at writing a batch (default 1m): a
+	// ClickHouse that hangs is retried like one that refuses.
+	InsertTimeout time.Duration
+	// SessionTimeout, HeartbeatInterval and RebalanceTimeout are the
+	// consumer group's (see New; defaults 6s, 500ms, 5s).
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	RebalanceTimeout  time.Duration
 
 	// afterInsert, when set, runs after each insert and before the commit;
 	// an error stops the consumer there, as a crash would. Tests only.
 	afterInsert func() error
+	// answerLost, when set, runs after each insert ClickHouse took; an
+	// error makes the write fail as if its answer had been lost on the
+	// way. Tests only.
+	answerLost func() error
 }
 
 func (c *Config) defaults() {
@@ -52,6 +71,21 @@ func (c *Config) defaults() {
 	if c.FlushTimeout <= 0 {
 		c.FlushTimeout = 30 * time.Second
 	}
+	if c.DedupIDs <= 0 {
+		c.DedupIDs = 100000
+	}
+	if c.InsertTimeout <= 0 {
+		c.InsertTimeout = time.Minute
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 6 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 500 * time.Millisecond
+	}
+	if c.RebalanceTimeout <= 0 {
+		c.RebalanceTimeout = 5 * time.Second
+	}
 }
 
 // Consumer is one member of the processor consumer group.
@@ -63,19 +97,29 @@ type Consumer struct {
 	rcpt   *recipients.Resolver
 	erased *erasure.Filter // made at the first batch
 	rows   []chstore.Row
-	rowMsg []int // partition of each row, for the redelivery check
+	rowMsg []rowOrigin // where each row comes from, for the duplicate check
 	rej    []chstore.Rejected
 	last   map[int]kafka.Message // highest message per partition in the batch
 
 	// next is the offset this consumer expects next on each partition. A
 	// message elsewhere means the partition was (re)assigned and may start
-	// with events that were inserted but never committed.
-	next     map[int]int64
-	verified map[int]bool
+	// with events that were inserted but never committed: its memory of
+	// ids starts again there.
+	next map[int]int64
+	seen map[int]*seenIDs
+
+	health health
 
 	// Inserted counts the events this consumer wrote, for tests that check
 	// partitions are shared.
 	Inserted int64
+}
+
+// rowOrigin is a row's partition, and whether its id must be looked up in
+// ClickHouse before the insert (seenIDs.unsure).
+type rowOrigin struct {
+	partition int
+	lookUp    bool
 }
 
 // New joins the group; Run does the work.
@@ -105,11 +149,21 @@ func New(cfg Config, store *chstore.Store) *Consumer {
 		// The batch is bounded by the flush interval, not by this queue:
 		// a bigger queue only held more messages in memory.
 		QueueCapacity: min(cfg.BatchSize, 10000),
-		// Rebalances on join and leave are quick on a small group; a long
-		// timeout only delays a restarted processor's start.
-		RebalanceTimeout:  10 * time.Second,
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
+		// A member that dies without leaving (SIGKILL, a lost machine)
+		// holds its partitions until the coordinator has heard nothing
+		// from it for SessionTimeout: 6 s is the least a broker accepts by
+		// default (group.min.session.timeout.ms), and heartbeats come from
+		// kafka-go's own goroutine, so a long insert does not miss them.
+		// The survivors learn of the rebalance at their next heartbeat, so
+		// a short HeartbeatInterval takes up to 0.5 s off the takeover
+		// instead of 1 s. RebalanceTimeout is how long the coordinator
+		// waits for members to rejoin; kafka-go rejoins at once, so only a
+		// member dying in the middle of a rebalance makes it wait that
+		// long. Measured: TestKilledMemberIsReplaced (README, "Delivery
+		// guarantee").
+		RebalanceTimeout:  cfg.RebalanceTimeout,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		SessionTimeout:    cfg.SessionTimeout,
 		JoinGroupBackoff:  500 * time.Millisecond,
 		ReadBackoffMin:    50 * time.Millisecond,
 		ReadBackoffMax:    500 * time.Millisecond,
@@ -117,10 +171,12 @@ func New(cfg Config, store *chstore.Store) *Consumer {
 			slog.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
 		}),
 	})
-	return &Consumer{
+	c := &Consumer{
 		cfg: cfg, store: store, r: r, en: enricher(cfg.GeoIP, cfg.Enrich), rcpt: recipients.NewResolver(store.DB()),
-		last: map[int]kafka.Message{}, next: map[int]int64{}, verified: map[int]bool{},
+		last: map[int]kafka.Message{}, next: map[int]int64{}, seen: map[int]*seenIDs{},
 	}
+	c.health.lag.Store(-1)
+	return c
 }
 
 func enricher(geo *geoip.DB, cfg enrich.Config) *enrich.Enricher {
@@ -136,6 +192,10 @@ func enricher(geo *geoip.DB, cfg enrich.Config) *enrich.Enricher {
 // leaves the group. It returns nil after a clean stop.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.r.Close()
+	lagCtx, stopLag := context.WithCancel(context.Background())
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); c.pollLag(lagCtx) }()
+	defer func() { stopLag(); <-lagDone }()
 	for {
 		deadline := time.Now().Add(c.cfg.FlushInterval)
 		fctx, cancel := context.WithDeadline(ctx, deadline)
@@ -177,8 +237,13 @@ func (c *Consumer) fill(ctx context.Context) error {
 }
 
 func (c *Consumer) add(m kafka.Message) {
+	now := time.Now().UnixMilli()
 	if exp, ok := c.next[m.Partition]; !ok || exp != m.Offset {
-		c.verified[m.Partition] = false
+		if s := c.seen[m.Partition]; s != nil {
+			s.reset(now)
+		} else {
+			c.seen[m.Partition] = newSeenIDs(c.cfg.DedupIDs, now)
+		}
 		// Another consumer may have written this partition's visitors'
 		// events meanwhile: what the store remembers of them may be
 		// behind, and it reads them again. (BenchmarkProcessBatch has no
@@ -192,16 +257,17 @@ func (c *Consumer) add(m kafka.Message) {
 		c.last[m.Partition] = m
 	}
 	if !event.IsPack(m.Value) {
-		c.addEvent(m, m.Value)
+		c.addEvent(m, m.Value, now)
 		return
 	}
-	if unread, err := event.Unpack(m.Value, func(enc []byte) { c.addEvent(m, enc) }); err != nil {
+	if unread, err := event.Unpack(m.Value, func(enc []byte) { c.addEvent(m, enc, now) }); err != nil {
 		c.reject(m, unread, err)
 	}
 }
 
-// addEvent decodes and enriches one encoded event of message m.
-func (c *Consumer) addEvent(m kafka.Message, encoded []byte) {
+// addEvent decodes and enriches one encoded event of message m, read at
+// now, unless the partition's memory has its id already.
+func (c *Consumer) addEvent(m kafka.Message, encoded []byte, now int64) {
 	c.rows = append(c.rows, chstore.Row{})
 	row := &c.rows[len(c.rows)-1]
 	if err := event.Decode(encoded, &row.Event); err != nil {
@@ -209,8 +275,16 @@ func (c *Consumer) addEvent(m kafka.Message, encoded []byte) {
 		c.reject(m, encoded, err)
 		return
 	}
+	s := c.seen[m.Partition]
+	lookUp := s.unsure(row.Event.ID)
+	if s.add(row.Event.ID, now) {
+		*row = chstore.Row{}
+		c.rows = c.rows[:len(c.rows)-1]
+		duplicatesRemembered.Inc()
+		return
+	}
 	c.en.Enrich(&row.Event, &row.Enriched)
-	c.rowMsg = append(c.rowMsg, m.Partition)
+	c.rowMsg = append(c.rowMsg, rowOrigin{partition: m.Partition, lookUp: lookUp})
 }
 
 // reject keeps bytes of message m that cannot be read, for events_rejected.
@@ -221,16 +295,22 @@ func (c *Consumer) reject(m kafka.Message, payload []byte, err error) {
 
 // flush writes the batch and commits it, retrying ClickHouse until it takes
 // the batch or ctx ends: the offsets stay uncommitted until then, so a
-// processor that dies here loses nothing.
+// processor that dies here loses nothing. Each attempt has InsertTimeout,
+// and the waits between attempts double from 200 ms up to 10 s (with
+// jitter, so that the members of a group do not retry in step). While the
+// attempts fail, health says so (/readyz, processor_clickhouse_down).
 func (c *Consumer) flush(ctx context.Context) error {
-	if len(c.rows) == 0 && len(c.rej) == 0 {
-		return nil
+	if len(c.last) == 0 {
+		return nil // nothing read; a batch of copies only is still committed
 	}
 	start := time.Now()
 	backoff := 200 * time.Millisecond
 	for {
-		err := c.write(ctx)
+		actx, cancel := context.WithTimeout(ctx, c.cfg.InsertTimeout)
+		err := c.write(actx)
+		cancel()
 		if err == nil {
+			c.health.up()
 			break
 		}
 		if ctx.Err() != nil {
@@ -239,13 +319,19 @@ func (c *Consumer) flush(ctx context.Context) error {
 		if errors.Is(err, errStop) {
 			return err
 		}
+		c.health.down(err)
+		// The insert may have reached the table with only its answer
+		// lost: the next attempt looks every id of the batch up.
+		for i := range c.rowMsg {
+			c.rowMsg[i].lookUp = true
+		}
 		insertRetries.Inc()
-		slog.Warn("clickhouse insert failed, retrying", "events", len(c.rows), "err", err)
+		slog.Warn("clickhouse write failed, retrying", "events", len(c.rows), "wait", backoff, "err", err)
 		select {
-		case <-time.After(backoff):
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
 		case <-ctx.Done():
 		}
-		backoff = min(2*backoff, 10*time.Second)
+		backoff = min(2*backoff, maxBackoff)
 	}
 	if c.cfg.afterInsert != nil {
 		if err := c.cfg.afterInsert(); err != nil {
@@ -258,7 +344,7 @@ func (c *Consumer) flush(ctx context.Context) error {
 	}
 	if err := c.r.CommitMessages(ctx, msgs...); err != nil {
 		// The partition may have moved to another member; whoever reads
-		// these events again will find them in ClickHouse and skip them.
+		// these events again will look their ids up and drop them.
 		commitErrors.Inc()
 		slog.Warn("kafka commit failed", "err", err)
 	}
@@ -268,10 +354,13 @@ func (c *Consumer) flush(ctx context.Context) error {
 	return nil
 }
 
+// maxBackoff bounds the wait between two attempts at a batch.
+const maxBackoff = 10 * time.Second
+
 var errStop = errors.New("consumer stopped by test hook")
 
-// write inserts the batch, first dropping events that are already stored
-// on partitions that may have been redelivered.
+// write inserts the batch, first dropping the events that are stored
+// already.
 func (c *Consumer) write(ctx context.Context) error {
 	if err := c.dropStored(ctx); err != nil {
 		return err
@@ -289,6 +378,11 @@ func (c *Consumer) write(ctx context.Context) error {
 	if err := c.store.Insert(ctx, c.rows); err != nil {
 		return err
 	}
+	if c.cfg.answerLost != nil {
+		if err := c.cfg.answerLost(); err != nil {
+			return err
+		}
+	}
 	c.Inserted += int64(len(c.rows))
 	inserted.Add(float64(len(c.rows)))
 	if n := len(c.rows); n > 0 {
@@ -298,40 +392,40 @@ func (c *Consumer) write(ctx context.Context) error {
 	return nil
 }
 
-// dropStored removes from the batch the events of unverified partitions
-// that ClickHouse already has. Inserts are atomic and follow offset order,
-// so what was stored of a partition is a prefix of what is redelivered: once
-// one of its events is missing, the rest are new and the partition is
-// verified until the next gap.
+// dropStored removes from the batch the events whose ids ClickHouse
+// already has, of those the partitions' memories could not vouch for
+// (rowOrigin.lookUp). A retried write looks them up again: an insert that
+// failed on the client's side may have reached the table.
 func (c *Consumer) dropStored(ctx context.Context) error {
 	var check []*event.Event
 	for i := range c.rows {
-		if !c.verified[c.rowMsg[i]] {
+		if c.rowMsg[i].lookUp {
 			check = append(check, &c.rows[i].Event)
 		}
 	}
 	if len(check) == 0 {
 		return nil
 	}
+	t0 := time.Now()
 	found, err := c.store.Existing(ctx, check)
 	if err != nil {
 		return err
 	}
+	lookUpSeconds.Observe(time.Since(t0).Seconds())
+	lookedUp.Add(float64(len(check)))
+	if len(found) == 0 {
+		return nil
+	}
 	keep, keepPart := c.rows[:0], c.rowMsg[:0]
 	for i := range c.rows {
-		p := c.rowMsg[i]
-		if !c.verified[p] && found[c.rows[i].Event.ID] {
-			duplicates.Inc()
+		if c.rowMsg[i].lookUp && found[c.rows[i].Event.ID] {
+			duplicatesStored.Inc()
 			continue
 		}
-		keep, keepPart = append(keep, c.rows[i]), append(keepPart, p)
+		keep, keepPart = append(keep, c.rows[i]), append(keepPart, c.rowMsg[i])
 	}
-	for i := range keep {
-		c.verified[keepPart[i]] = true
-	}
-	if skipped := len(c.rows) - len(keep); skipped > 0 {
-		slog.Info("skipped events already in clickhouse", "events", skipped)
-	}
+	clear(c.rows[len(keep):]) // release the dropped rows' message buffers
+	slog.Info("dropped events already in clickhouse", "events", len(c.rows)-len(keep))
 	c.rows, c.rowMsg = keep, keepPart
 	return nil
 }

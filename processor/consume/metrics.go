@@ -10,9 +10,20 @@ var (
 		Name: "processor_events_inserted_total",
 		Help: "Events written to ClickHouse.",
 	})
-	duplicates = promauto.NewCounter(prometheus.CounterOpts{
-		Name: "processor_events_redelivered_skipped_total",
-		Help: "Redelivered events skipped because ClickHouse already had them.",
+	duplicatesVec = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "processor_events_duplicate_dropped_total",
+		Help: "Copies of events already read or stored (a producer retry, a collector's replayed log, a partition read again after a crash or a rebalance), dropped before the insert, by where the original was found: memory (the ids the processor read lately) or clickhouse.",
+	}, []string{"found"})
+	duplicatesRemembered = duplicatesVec.WithLabelValues("memory")
+	duplicatesStored     = duplicatesVec.WithLabelValues("clickhouse")
+	lookedUp             = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_events_looked_up_total",
+		Help: "Event ids looked up in ClickHouse before their insert because the processor's memory could not vouch that they are new (after a start or a takeover, or older than the memory).",
+	})
+	lookUpSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "processor_lookup_seconds",
+		Help:    "Time to look up one batch's unvouched event ids in ClickHouse.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	})
 	unknownTokens = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "processor_email_events_unknown_token_total",
