@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/money"
 	"footfall/internal/orders"
 )
 
@@ -19,6 +20,10 @@ type Rules struct {
 	LoyalOrders  int     // a customer with this many orders is loyal
 	LoyalRevenue float64 // ...or with this much revenue (currency units); 0 turns it off
 	InactiveDays int     // a customer without an order for this long is to reactivate
+	// Currency is the site's reporting currency, which revenue (and so
+	// LoyalRevenue) is in: each order converted at the rate of its day
+	// (internal/money); money.DefaultCurrency when "".
+	Currency string
 }
 
 // RegisterFlags declares the rules' flags on fs, for every program that
@@ -27,6 +32,14 @@ func (r *Rules) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&r.LoyalOrders, "loyal-orders", 3, "orders that make a customer loyal")
 	fs.Float64Var(&r.LoyalRevenue, "loyal-revenue", 500, "revenue (currency units) that makes a customer loyal; 0 turns the rule off")
 	fs.IntVar(&r.InactiveDays, "inactive-days", 90, "days without an order after which a customer is in the reactivation stage")
+}
+
+// currency is the rules' reporting currency.
+func (r Rules) currency() string {
+	if r.Currency == "" {
+		return money.DefaultCurrency
+	}
+	return r.Currency
 }
 
 // DefaultRules are the flags' defaults, for tests and tools.
@@ -147,8 +160,10 @@ const personColumns = `person_key, user_id, devices, first_seen, last_seen, sess
 // personOrders are a person's orders and revenue (micros), as
 // internal/orders defines them, over the (order key, revenue) pairs of
 // all the person's visitor ids (v_order_pairs, from
-// visitor_profiles.order_revenue): an order sent twice, even from two of
-// the person's devices, counts once.
+// visitor_profiles.order_money, each amount converted to the reporting
+// currency @currency at the rate of its day: internal/money; an order no
+// rate converts counts, at 0): an order sent twice, even from two of the
+// person's devices, counts once.
 var personOrders = orders.Count("groupArrayArray(v_order_pairs)") + ` AS orders, ` +
 	orders.Revenue("groupArrayArray(v_order_pairs)") + ` AS revenue`
 
@@ -170,7 +185,7 @@ FROM (
     SELECT visitor_id, minMerge(first_seen) AS v_first_seen, maxMerge(last_seen) AS v_last_seen,
            uniqIfMerge(sessions) AS v_sessions, countIfMerge(pageviews) AS v_pageviews,
            countIfMerge(carts) AS v_carts, countIfMerge(checkouts) AS v_checkouts, countIfMerge(signups) AS v_signups,
-           groupUniqArrayIfMerge(order_revenue) AS v_order_pairs,
+           ` + money.ConvertPairs(money.AllDays, "groupUniqArrayIfMerge(order_money)") + ` AS v_order_pairs,
            minIfMerge(first_order) AS v_first_order, maxIfMerge(last_order) AS v_last_order,
            maxIfMerge(subscribed) AS v_subscribed_at, maxIfMerge(unsubscribed) AS v_unsubscribed_at
     FROM visitor_profiles WHERE site_id = @site{{filter}} GROUP BY visitor_id
@@ -231,6 +246,9 @@ func (q *Query) own() chsql.Args {
 	}
 	if len(q.Visitors) > 0 {
 		args["visitors"] = chsql.Set[string](q.Visitors)
+	}
+	if q.Visitors != nil {
+		args["currency"] = q.Rules.currency() // computedSQL converts
 	}
 	return args
 }

@@ -3,6 +3,7 @@ package profiles
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"footfall/internal/chsql"
@@ -102,7 +103,10 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 			"people":   " AND person_key IN (" + touched + ")",
 		})
 	}
-	if err := s.db.Exec(ctx, people, args); err != nil {
+	// Revenue is converted to the site's currency (computedSQL).
+	peopleArgs := maps.Clone(args)
+	peopleArgs["currency"] = s.Query(site).Rules.currency()
+	if err := s.db.Exec(ctx, people, peopleArgs); err != nil {
 		return 0, fmt.Errorf("refresh people of %s: %w", site, err)
 	}
 	if err := s.db.Exec(ctx, gone, args); err != nil {
