@@ -118,6 +118,7 @@ func (a *API) profile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "recently viewed", err)
 		return
 	}
+	out.localTimes(a.zone(site))
 	writeJSON(w, out)
 }
 

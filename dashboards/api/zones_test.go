@@ -62,6 +62,7 @@ func zoneServer(t *testing.T, now time.Time) *httptest.Server {
 		page("kolkata", utc(11, 30, 18, 45), "/b"), page("kolkata", utc(11, 30, 19, 10), "/a"),
 		page("kolkata", utc(11, 30, 19, 35), "/a"), page("kolkata", utc(12, 1, 18, 29), "/a"), page("kolkata", utc(12, 1, 18, 30), "/a"))
 	stacktest.Insert(t, store, hits...)
+	refresh(t, store)
 	zones := map[string]*time.Location{"paris": paris, "kolkata": kolkata}
 	mux := http.NewServeMux()
 	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules,
@@ -206,5 +207,24 @@ func TestSiteZone(t *testing.T) {
 	if want := "time,orders\n2026-11-30T00:00:00+01:00,1\n2026-12-01T00:00:00+01:00,1\n"; string(body) != want ||
 		!strings.Contains(resp.Header.Get("Content-Disposition"), "2026-11-30-2026-12-02") {
 		t.Errorf("CSV: %q %s, want %q", body, resp.Header.Get("Content-Disposition"), want)
+	}
+
+	// The profile's timeline is on the site's clock: o2's buyer (v2) at
+	// 00:30 on Dec 1 in Paris.
+	var p struct {
+		FirstSeen string `json:"first_seen"`
+		LastOrder string `json:"last_order"`
+		Timeline  []struct{ Time, Type string }
+	}
+	if code := get(t, srv, "/api/v1/profile?site=paris&visitor_id=v2", "tok", &p); code != 200 {
+		t.Fatalf("profile: %d", code)
+	}
+	wantTimes := []string{"2026-12-01T00:30:00+01:00 purchase", "2026-12-01T00:29:59+01:00 pageview"}
+	var gotTimes []string
+	for _, e := range p.Timeline {
+		gotTimes = append(gotTimes, e.Time+" "+e.Type)
+	}
+	if !reflect.DeepEqual(gotTimes, wantTimes) || p.FirstSeen != "2026-12-01T00:29:59+01:00" || p.LastOrder != "2026-12-01T00:30:00+01:00" {
+		t.Errorf("timeline %v, first seen %s, last order %s; want %v", gotTimes, p.FirstSeen, p.LastOrder, wantTimes)
 	}
 }
