@@ -94,8 +94,8 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 			return fmt.Errorf("prepare the erasure's identifiers: %w", err)
 		}
 		defer b.Abort()
-		for _, k := range kinds {
-			for _, v := range add[k] {
+		for k, vs := range add {
+			for _, v := range vs {
 				if err := b.Append(k, v); err != nil {
 					return fmt.Errorf("append identifier: %w", err)
 				}
@@ -113,7 +113,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	if err := put(first); err != nil {
 		return Erasure{}, err
 	}
-	ks := tableKeys{table: slots["keys"]}
+	ks := tableKeys{table: slots["keys"], put: put}
 	if err := s.link(ctx, site, &ids, func(*Identifiers) keySource { return ks }, put); err != nil {
 		return Erasure{}, err
 	}
@@ -129,7 +129,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	if err != nil {
 		return out, err
 	}
-	pending, err := s.rows(ctx, site, places, ks)
+	pending, err := s.rows(ctx, site, places, &ids, ks)
 	if err != nil {
 		return out, err
 	}
@@ -163,7 +163,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 				return out, ctx.Err()
 			}
 		}
-		if pending, err = s.rows(ctx, site, places, ks); err != nil {
+		if pending, err = s.rows(ctx, site, places, &ids, ks); err != nil {
 			return out, err
 		}
 	}
@@ -317,7 +317,7 @@ func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error
 	if err != nil {
 		return x, err
 	}
-	if x.Rows, err = s.rows(ctx, site, places, bk); err != nil {
+	if x.Rows, err = s.rows(ctx, site, places, &ids, bk); err != nil {
 		return x, err
 	}
 	return x, nil

@@ -79,10 +79,10 @@ var ErrTooLinked = errors.New("too many identifiers are linked to this person: s
 type keySource interface {
 	// set is the SQL of the set of identifiers of kind, for IN.
 	set(kind string) string
-	// needles is the SQL of an array of the identifiers a kept Kafka
-	// message is searched for (events_rejected), or "" when none.
-	needles() string
 	args() chsql.Args
+	// found is told the kept messages (events_rejected) found to be the
+	// person's, by their coordinates (rejectedKey), for set(kindRejected).
+	found(keys []string) error
 }
 
 // boundKeys binds the identifiers as literal sets.
@@ -90,30 +90,7 @@ type boundKeys struct{ ids *Identifiers }
 
 func (b boundKeys) set(kind string) string { return "@ids_" + kind }
 
-func (b boundKeys) needles() string {
-	if len(b.searched()) == 0 {
-		return ""
-	}
-	return "@needles"
-}
-
-// searched are the identifiers that a kept Kafka message is searched for
-// as text: those that name a person alone (user ids, visitor ids,
-// tokens), of 6 bytes or more, which a message of someone else is
-// unlikely to hold by chance.
-func (b boundKeys) searched() []string {
-	var out []string
-	for _, k := range []string{kindUser, kindVisitor, kindToken} {
-		for _, v := range *b.ids.of(k) {
-			if len(v) >= minNeedle {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
-}
-
-const minNeedle = 6
+func (b boundKeys) found([]string) error { return nil }
 
 func (b boundKeys) args() chsql.Args {
 	a := chsql.Args{}
@@ -126,25 +103,28 @@ func (b boundKeys) args() chsql.Args {
 		}
 		a["ids_"+k] = vals
 	}
-	if n := b.searched(); len(n) > 0 {
-		a["needles"] = n
-	}
 	return a
 }
 
-// tableKeys reads the identifiers from the erasure's Memory table.
-type tableKeys struct{ table string }
+// tableKeys reads the identifiers from the erasure's Memory table; put
+// adds to it.
+type tableKeys struct {
+	table string
+	put   func(map[string][]string) error
+}
 
 func (t tableKeys) set(kind string) string {
 	return "(SELECT key FROM " + t.table + " WHERE kind = '" + kind + "')"
 }
 
-func (t tableKeys) needles() string {
-	return fmt.Sprintf("(SELECT groupArray(key) FROM %s WHERE kind IN ('%s', '%s', '%s') AND length(key) >= %d)",
-		t.table, kindUser, kindVisitor, kindToken, minNeedle)
-}
-
 func (t tableKeys) args() chsql.Args { return nil }
+
+func (t tableKeys) found(keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return t.put(map[string][]string{kindRejected: keys})
+}
 
 // qLinked finds the identifiers linked to those known: every identifier
 // of every event that carries a known one (a visitor id gives its user
@@ -368,17 +348,11 @@ func (s *Store) places(ctx context.Context) ([]place, error) {
 }
 
 // where is the condition that picks the person's rows of p, reading the
-// identifiers through ks; "" for events_rejected without needles.
+// identifiers through ks: for events_rejected, the messages that
+// rejectedMessages found and told ks.
 func (p place) where(ks keySource) string {
 	if p.table == rejectedTable {
-		n := ks.needles()
-		if n == "" {
-			return ""
-		}
-		// A kept message may spell an address in capitals. ClickHouse
-		// 18.16 reads no column that only a lambda names ("Unknown
-		// identifier"), so payload is named outside it too.
-		return "payload != '' AND arrayExists(k -> positionCaseInsensitive(payload, k) > 0, " + n + ")"
+		return rejectedKey + " IN " + ks.set(kindRejected)
 	}
 	var or []string
 	for _, c := range p.columns {
@@ -393,18 +367,29 @@ var qPlaceRows = chsql.New("profiles.place_rows", `SELECT count() FROM {{table}}
 	CountsStoredRows("the erasure counts the stored versions it must delete: an older version of a people row still holds the address until it is deleted, and merges remove versions at their own times")
 
 // rows counts the person's rows in each place, reading the identifiers
-// through ks; places without any are left out.
-func (s *Store) rows(ctx context.Context, site string, places []place, ks keySource) (map[string]uint64, error) {
+// through ks (ids in memory for the kept messages, searched in Go);
+// places without any are left out.
+func (s *Store) rows(ctx context.Context, site string, places []place, ids *Identifiers, ks keySource) (map[string]uint64, error) {
 	out := map[string]uint64{}
 	args := chsql.Args{"site": site}
 	for k, v := range ks.args() {
 		args[k] = v
 	}
 	for _, p := range places {
-		w := p.where(ks)
-		if w == "" {
+		if p.table == rejectedTable {
+			keys, n, err := s.rejectedMessages(ctx, ids)
+			if err != nil {
+				return nil, err
+			}
+			if err := ks.found(keys); err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				out[p.table] = n
+			}
 			continue
 		}
+		w := p.where(ks)
 		st := qPlaceRows.With(map[string]string{"table": p.table, "where": w})
 		var n uint64
 		if err := s.db.QueryRow(ctx, st, bindable(st, args)).Scan(&n); err != nil {

@@ -463,36 +463,3 @@ func (s *Store) Existing(ctx context.Context, evs []*event.Event) (map[[16]byte]
 	}
 	return found, nil
 }
-
-// Rejected is a Kafka message that did not decode.
-type Rejected struct {
-	Topic     string
-	Partition int
-	Offset    int64
-	Err       string
-	Payload   []byte
-}
-
-var insertRejected = chsql.New("chstore.insert_rejected", `INSERT INTO events_rejected (time, topic, kafka_partition, kafka_offset, error, payload)`)
-
-// InsertRejected keeps undecodable messages whole.
-func (s *Store) InsertRejected(ctx context.Context, rej []Rejected) error {
-	if len(rej) == 0 {
-		return nil
-	}
-	b, err := s.db.PrepareBatch(ctx, insertRejected)
-	if err != nil {
-		return fmt.Errorf("prepare insert of %d rejected messages: %w", len(rej), err)
-	}
-	defer b.Abort()
-	now := time.Now().UTC()
-	for _, r := range rej {
-		if err := b.Append(now, r.Topic, int32(r.Partition), r.Offset, r.Err, string(r.Payload)); err != nil {
-			return fmt.Errorf("append rejected message: %w", err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert %d rejected messages: %w", len(rej), err)
-	}
-	return nil
-}
