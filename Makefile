@@ -73,6 +73,7 @@ build:
 	$(GO) build -o bin/dashboards ./dashboards
 	$(GO) build -o bin/bench ./cmd/bench
 	$(GO) build -o bin/newsletter ./cmd/newsletter
+	$(GO) build -o bin/fx ./cmd/fx
 
 stack:
 	$(STACK) up
