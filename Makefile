@@ -6,7 +6,7 @@ GOTEST_TIMEOUT ?= 20m
 # Where the tests record the statements they send, for the current-ClickHouse check.
 SQL_RECORD := $(CURDIR)/.local/sql-record
 
-.PHONY: up down test test-compat fuzz demo bench build stack chdb fmt-check sdk sdk-deps
+.PHONY: up down test test-compat fuzz demo bench build stack chdb fmt-check sdk sdk-deps chaos
 
 ## up: install and start Kafka and ClickHouse, build and start collector, processor and dashboards
 up: stack build
@@ -43,6 +43,13 @@ fuzz:
 		out="$$($(GO) test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*} 2>&1)" || { echo "$$out"; echo "fuzz $$t: FAILED"; exit 1; }; \
 		echo "fuzz $$t: ok"; \
 	done
+
+## chaos: the fault suite's long version (tests/chaos; make test runs its short one with ./...): each fault
+## several times under thousands of hits, on a Kafka broker of its own; prints the ledger, fails on a lost or doubled hit
+CHAOS_TIMEOUT ?= 45m
+chaos: stack
+	@mkdir -p .local
+	FOOTFALL_CHAOS_REPORT=$(CURDIR)/.local/chaos-report.md $(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -run TestChaos -v ./tests/chaos -args -chaos.long
 
 ## test-compat: replay what the last make test recorded on ClickHouse 18.16 and on current ClickHouse (chDB), compare
 test-compat: chdb

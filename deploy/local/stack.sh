@@ -4,10 +4,14 @@
 # under .local/ in the repository. Safe to run again: what is running stays,
 # what was fetched is reused.
 #
-#   deploy/local/stack.sh up | down | status | tools | chdb
+#   deploy/local/stack.sh up | down | status | tools | chdb | kafka
 #
 # Ports: FOOTFALL_KAFKA_PORT (9092), FOOTFALL_KAFKA_CONTROLLER_PORT (9093),
 # FOOTFALL_CLICKHOUSE_PORT (9000), FOOTFALL_CLICKHOUSE_HTTP_PORT (8123).
+# `kafka` starts a broker alone (no ClickHouse): the fault suite
+# (tests/chaos) starts its own on other ports with its own FOOTFALL_STATE_DIR,
+# reusing the jars already fetched (FOOTFALL_KAFKA_LIBS), and stops it by
+# the pid in $FOOTFALL_STATE_DIR/kafka.pid.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +22,7 @@ KAFKA_CONTROLLER_PORT="${FOOTFALL_KAFKA_CONTROLLER_PORT:-9093}"
 CH_PORT="${FOOTFALL_CLICKHOUSE_PORT:-9000}"
 CH_HTTP_PORT="${FOOTFALL_CLICKHOUSE_HTTP_PORT:-8123}"
 LOGS="$STATE/logs"
+KAFKA_LIBS="${FOOTFALL_KAFKA_LIBS:-$STATE/kafka/libs}"
 
 log() { printf 'stack: %s\n' "$*" >&2; }
 
@@ -53,7 +58,7 @@ install() {
     log "installing ${need[*]} from Debian"
     apt_install "${need[@]}"
   fi
-  local libs="$STATE/kafka/libs"
+  local libs="$KAFKA_LIBS"
   if [[ ! -f "$libs/.complete" ]]; then
     log "fetching the Kafka broker jars from Maven Central"
     mkdir -p "$libs"
@@ -110,7 +115,7 @@ start_kafka() {
     log "kafka already listening on $KAFKA_PORT"
     return
   fi
-  local dir="$STATE/kafka" cp="$STATE/kafka/libs/*"
+  local dir="$STATE/kafka" cp="$KAFKA_LIBS/*"
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
@@ -202,6 +207,10 @@ case "${1:-up}" in
       apt_install "${need[@]}"
     fi
     ;;
+  kafka)
+    install
+    start_kafka
+    ;;
   chdb)
     # Current ClickHouse's engine in process (chDB), for the check that
     # every statement answers alike on 18.16 and on current ClickHouse.
@@ -212,7 +221,7 @@ case "${1:-up}" in
     port_open "$CH_PORT" && echo "clickhouse: up on $CH_PORT" || echo "clickhouse: down"
     ;;
   *)
-    echo "usage: $0 up|down|status|tools|chdb" >&2
+    echo "usage: $0 up|down|status|tools|chdb|kafka" >&2
     exit 2
     ;;
 esac
