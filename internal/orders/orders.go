@@ -30,6 +30,13 @@ const Pair = `(` + Key + `, revenue_micros)`
 // pairs, an Array(Tuple(String, Int64)): what Count and Revenue read.
 const Pairs = `groupUniqArrayIf(` + Pair + `, type = 'purchase')`
 
+// PairsOf is Pairs with each purchase's amount given by amount, an Int64
+// expression over its events row: money.Amount, the revenue in the
+// site's reporting currency, for the revenue figures.
+func PairsOf(amount string) string {
+	return `groupUniqArrayIf((` + Key + `, ` + amount + `), type = 'purchase')`
+}
+
 // perOrder is, for pairs (an Array(Tuple(String, Int64)) expression), an
 // array with one element per pair in sorted order: value for the last pair
 // of each key (the one with the largest revenue), 0 for the others. Each

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"footfall/internal/chsql"
+	"footfall/internal/money"
 	"footfall/internal/orders"
 )
 
@@ -62,9 +63,16 @@ var (
 	// count each order once however many of its visitors joined. The right side has one row per visitor, so an ALL
 	// INNER JOIN keeps each of a visitor's orders (an ANY INNER JOIN keeps
 	// one order per visitor on current ClickHouse).
+	// Revenue is in the reporting currency (currency.go); lost are the
+	// (currency, order key, amount) of the orders no rate converts.
 	qPartnerOrders = chsql.New("reports.partner_orders", `SELECT partner, `+
-		orders.Count("groupArrayArray(pairs)")+` AS m_orders, `+orders.Revenue("groupArrayArray(pairs)")+` AS m_revenue FROM (
-    SELECT `+orders.Key+` AS order_key, visitor_id AS visitor, `+orders.Pairs+` AS pairs, min(time) AS ordered
+		orders.Count("groupArrayArray(pairs)")+` AS m_orders, `+orders.Revenue("groupArrayArray(pairs)")+` AS m_revenue,
+    arrayMap(x -> tupleElement(x, 1), groupArrayArray(lost)) AS m_lost_currency,
+    arrayMap(x -> tupleElement(x, 2), groupArrayArray(lost)) AS m_lost_key,
+    arrayMap(x -> tupleElement(x, 3), groupArrayArray(lost)) AS m_lost_micros FROM (
+    SELECT `+orders.Key+` AS order_key, visitor_id AS visitor, `+orders.PairsOf(money.Amount(partnerDays))+` AS pairs,
+           groupUniqArrayIf((currency, `+orders.Key+`, revenue_micros), type = 'purchase' AND `+money.Missing(partnerDays)+`) AS lost,
+           min(time) AS ordered
     FROM events WHERE site_id = @site AND type = 'purchase' AND time >= @from AND time < @to + @window
     GROUP BY order_key, visitor_id
 ) AS o ALL INNER JOIN (
@@ -75,6 +83,10 @@ var (
 WHERE ordered >= arrived AND ordered < arrived + @window
 GROUP BY partner`)
 )
+
+// partnerDays are the days of the rates a partner's orders may need: they
+// are placed up to @window after the period.
+var partnerDays = money.DaysOf("@from", "@to + @window")
 
 // Affiliates is the report of q's affiliate ids and partner sites: per
 // partner, the visitors and sessions it brought, the orders they placed
@@ -107,13 +119,20 @@ func Affiliates(ctx context.Context, db *chsql.Conn, q Query, windowDays int, c 
 		return Table{}, err
 	}
 	args["window"] = uint32(windowDays * 86400)
-	err = each(ctx, db, qPartnerOrders.With(filters), args, func(scan func(...any) error) error {
+	orderStmt := qPartnerOrders.With(filters)
+	lost := lostOrders{}
+	err = each(ctx, db, orderStmt, q.priced(orderStmt, args), func(scan func(...any) error) error {
 		// Revenue in micros: the commission is priced before rounding.
 		var id string
 		var n uint64
 		var revenue int64
-		if err := scan(&id, &n, &revenue); err != nil {
+		var cur, key []string
+		var micros []int64
+		if err := scan(&id, &n, &revenue, &cur, &key, &micros); err != nil {
 			return err
+		}
+		if byPartner[id] != nil {
+			lost.add(cur, key, micros)
 		}
 		if pt := byPartner[id]; pt != nil {
 			pt.orders, pt.revenue = n, revenue
@@ -124,6 +143,7 @@ func Affiliates(ctx context.Context, db *chsql.Conn, q Query, windowDays int, c 
 		return Table{}, err
 	}
 	t := q.table("affiliates", "partner", "kind", "visitors", "sessions", "orders", "revenue", "rate", "commission")
+	t.Currency, t.Unconverted = q.currency(), lost.list()
 	for _, id := range order {
 		pt := byPartner[id]
 		rate := c.Rate(id)

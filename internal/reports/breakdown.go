@@ -56,7 +56,7 @@ func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit in
 		return Table{}, inputErrorf("by: want one of %s", dimList())
 	}
 	t := q.table("breakdown-"+by, append([]string{by}, names(ms)...)...)
-	err := each(ctx, db, stmt, args, func(scan func(...any) error) error {
+	err := each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
 		var k string
 		vals, err := scanRow(scan, ms, &k)
 		if err != nil {
@@ -65,5 +65,8 @@ func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit in
 		t.Rows = append(t.Rows, append([]any{k}, vals...))
 		return nil
 	})
+	if err == nil && hasMoney(ms) {
+		err = wrap("unconverted", q.unconverted(ctx, db, &t))
+	}
 	return t, err
 }

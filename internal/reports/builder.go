@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/money"
 )
 
 // Query is what every report of events reads: a site's events of the
@@ -32,6 +33,9 @@ type Query struct {
 	From, To time.Time
 	Filters  []Filter
 	Zone     *time.Location
+	// Currency is the site's reporting currency, which amounts are
+	// converted to (currency.go); money.DefaultCurrency when "".
+	Currency string
 }
 
 // where adds the site, the period and the filters' values to args and
@@ -50,6 +54,10 @@ type Table struct {
 	Filters []string  `json:"filters"`
 	Columns []string  `json:"columns"`
 	Rows    [][]any   `json:"rows"`
+	// Currency is the currency of the amounts; Unconverted what they
+	// leave out for want of an exchange rate (currency.go).
+	Currency    string              `json:"currency,omitempty"`
+	Unconverted []money.Unconverted `json:"unconverted,omitempty"`
 }
 
 func (q Query) table(report string, columns ...string) Table {

@@ -30,7 +30,7 @@ func TestWhere(t *testing.T) {
 	args = chsql.Args{"limit": uint64(5)}
 	expr, _ := dimExpr("prop.plan", args)
 	q := qBreakdown.With(map[string]string{"dim": expr, "filters": p.where(args)})
-	sql, err := chsql.Bind(q.SQL(), args)
+	sql, err := chsql.Bind(q.SQL(), p.priced(q, args))
 	if err != nil {
 		t.Fatal(err)
 	}

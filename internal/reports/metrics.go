@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"footfall/internal/money"
 	"footfall/internal/orders"
 )
 
@@ -46,8 +47,11 @@ var (
 	// Orders: distinct orders (internal/orders: an order_id, or a purchase
 	// without one).
 	Orders = Metric{Name: "orders", Kind: Count, Events: orders.Count(orders.Pairs)}
-	// Revenue: each order's revenue once (internal/orders).
-	Revenue = Metric{Name: "revenue", Kind: Money, Events: orders.Revenue(orders.Pairs)}
+	// Revenue: each order's revenue once (internal/orders), in the
+	// reporting currency (@currency), each order converted at the rate of
+	// its day (internal/money); an order no rate converts adds nothing
+	// here and is listed in the report's unconverted.
+	Revenue = Metric{Name: "revenue", Kind: Money, Events: orders.Revenue(orders.PairsOf(money.Amount(money.Days)))}
 	// BounceRate: the share of sessions with one page view or none.
 	BounceRate = Metric{Name: "bounce_rate", Kind: Share, Sessions: "countIf(pv <= 1) / count()"}
 	// VisitDuration: the mean time from a session's first event to its last.

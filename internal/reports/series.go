@@ -85,7 +85,7 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 			return nil
 		}
 		stmt = stmt.With(map[string]string{"step": fmt.Sprintf(bucket, at), "metrics": selectList(of, part), "filters": filters})
-		return each(ctx, db, stmt, args, func(scan func(...any) error) error {
+		return each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
 			var start time.Time
 			vals, err := scanRow(scan, part, &start)
 			if err != nil {
@@ -120,6 +120,11 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 			row = append(row, v)
 		}
 		t.Rows = append(t.Rows, row)
+	}
+	if hasMoney(evs) {
+		if err := q.unconverted(ctx, db, &t); err != nil {
+			return Table{}, wrap("unconverted", err)
+		}
 	}
 	return t, nil
 }

@@ -1,0 +1,164 @@
+// Package money converts order amounts into a site's reporting currency.
+// An order keeps the currency and amount it was sent with (events.currency,
+// events.revenue_micros); a report converts each order at the rate of its
+// day, from the exchange-rate table the operator loads (exchange_rates,
+// migration 0023: the ECB's daily reference rates, how many units of a
+// currency one euro buys). A cross rate goes through the euro: JPY to USD
+// is per_eur(USD) / per_eur(JPY) of the same day.
+//
+// The rate of a day is the latest one published on or before it, at most
+// Lookback days before (the ECB publishes none on weekends and TARGET
+// holidays: Saturday's order takes Friday's rate, Easter Monday's takes
+// Thursday's). An order whose currency has no such rate, or when the
+// reporting currency has none that day, is not converted: it counts as
+// an order, adds nothing to revenue, and the report lists it under
+// unconverted with its own currency and amount (Unconverted), never
+// summed as if it were in the reporting currency. An order in the
+// reporting currency, or one sent without a currency (the collector
+// refuses an amount without one; older rows may have it), needs no rate.
+//
+// The order's day is its UTC date, the day the ECB's rates are dated by.
+//
+// Everything here is SQL text for the statements of internal/reports,
+// internal/profiles and internal/campaigns: the rates are looked up by a
+// scalar subquery (a constant of two arrays) and transform(), which
+// ClickHouse 18.16 and current ClickHouse run alike, with no dictionary,
+// no ASOF JOIN (18.16 has none) and no Map. Parameters: @currency, the
+// reporting currency.
+package money
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// DefaultCurrency is the reporting currency of a site that names none.
+const DefaultCurrency = "EUR"
+
+// Lookback is how many days before an order's day a rate is looked for.
+const Lookback = 7
+
+// Days restricts the rates read to what orders of [@from, @to) can use.
+var Days = DaysOf("@from", "@to")
+
+// DaysOf restricts the rates read to what orders from from to to (SQL
+// DateTime expressions) can use.
+func DaysOf(from, to string) string {
+	return `day >= toDate(` + from + `) - ` + lookback + ` AND day <= toDate(` + to + `)`
+}
+
+// AllDays reads every rate: for figures over all of a person's orders.
+const AllDays = `1`
+
+const lookback = "7"
+
+// table is, for the rates of the days selected by days, a constant
+// Tuple(Array(String), Array(Float64)): each currency and day (the key
+// currency || 'YYYY-MM-DD') with how many units of @currency one unit of
+// it is worth that day. A sentinel (” and 0) ends both arrays, so that
+// neither is ever empty (18.16's transform refuses empty arrays). The
+// pairs are sorted: 18.16 runs each copy of a scalar subquery on its own,
+// and the keys and the values must come in the same order.
+func table(days string) string {
+	// each rate as published, the newest load of a day, then carried to
+	// the Lookback days after it; of the rates that reach a day, the
+	// latest (the smallest k).
+	daily := `SELECT currency, toDate(day + k) AS rate_day, argMin(per_eur, k) AS per_eur FROM (
+            SELECT currency, day, argMax(per_eur, version) AS per_eur FROM exchange_rates WHERE ` + days + ` GROUP BY currency, day
+        ) ARRAY JOIN range(` + strconv.Itoa(Lookback+1) + `) AS k
+        GROUP BY currency, rate_day`
+	return `(SELECT arrayMap(x -> tupleElement(x, 1), fx_all), arrayMap(x -> tupleElement(x, 2), fx_all) FROM (
+    SELECT arrayPushBack(arraySort(groupArray((fx_key, fx))), ('', toFloat64(0))) AS fx_all FROM (
+    SELECT concat(currency, toString(rate_day)) AS fx_key, if(to_per_eur > 0, to_per_eur / per_eur, toFloat64(0)) AS fx FROM (
+        ` + daily + `
+    ) AS c ANY LEFT JOIN (
+        SELECT rate_day, per_eur AS to_per_eur FROM (
+        ` + daily + `
+        ) WHERE currency = @currency
+    ) AS t USING rate_day
+)))`
+}
+
+// rate is the rate from currency to @currency on day (SQL expressions),
+// 0 where none is known.
+func rate(days, currency, day string) string {
+	fx := table(days)
+	return `transform(concat(` + currency + `, toString(` + day + `)), tupleElement(` + fx + `, 1), tupleElement(` + fx + `, 2), toFloat64(0))`
+}
+
+// native says whether an amount in currency needs no rate.
+func native(currency string) string { return `(` + currency + ` = @currency OR ` + currency + ` = '')` }
+
+// convert is amount (Int64 micros, in currency, of day) in @currency:
+// micros rounded half up, held within ±9.2e18 (a billion of a currency
+// worth little is more micros of one worth much than an Int64 holds; the
+// sums of internal/orders then hold totals within Int64's bounds), 0 where
+// no rate is known.
+func convert(days, amount, currency, day string) string {
+	return `toInt64(least(greatest(floor(` + amount + ` * if(` + native(currency) + `, toFloat64(1), ` + rate(days, currency, day) +
+		`) + 0.5), -9.2e18), 9.2e18))`
+}
+
+// Amount is an events row's revenue in @currency, in micros (Int64), 0
+// when no rate converts it (Missing).
+func Amount(days string) string {
+	return convert(days, "revenue_micros", "currency", "toDate(time)")
+}
+
+// Convert is amount (Int64 micros) in currency on day, SQL expressions
+// (a campaign's cost: parameters), in @currency, 0 when no rate converts
+// it; rates are read from the days selected by days.
+func Convert(days, amount, currency, day string) string {
+	return convert(days, amount, currency, day)
+}
+
+// Missing holds for an events row whose revenue no rate converts.
+func Missing(days string) string {
+	return `(revenue_micros != 0 AND NOT ` + native("currency") + ` AND ` + rate(days, "currency", "toDate(time)") + ` = 0)`
+}
+
+// ConvertPairs turns orders (an Array(Tuple(String, Int64, String, Date)):
+// order key, micros, currency, day, as visitor_profiles.order_money keeps
+// them) into the (order key, micros in @currency) pairs internal/orders
+// sums, 0 for an order no rate converts.
+func ConvertPairs(days, orders string) string {
+	return `arrayMap(o -> (tupleElement(o, 1), ` + convert(days, "tupleElement(o, 2)", "tupleElement(o, 3)", "tupleElement(o, 4)") + `), ` + orders + `)`
+}
+
+// MissingOrders is the (currency, order key, micros) of the orders that no
+// rate converts, of orders as ConvertPairs takes them.
+func MissingOrders(days, orders string) string {
+	return `arrayMap(o -> (tupleElement(o, 3), tupleElement(o, 1), tupleElement(o, 2)), arrayFilter(o -> tupleElement(o, 2) != 0 AND NOT ` +
+		native("tupleElement(o, 3)") + ` AND ` + rate(days, "tupleElement(o, 3)", "tupleElement(o, 4)") + ` = 0, ` + orders + `))`
+}
+
+// Sum is the orders no rate converts, given as their currencies and
+// amounts in micros (one order each), per currency in the currencies'
+// order; nil for none.
+func Sum(currency []string, micros []int64) []Unconverted {
+	var out []Unconverted
+	for i, c := range currency {
+		j := slices.IndexFunc(out, func(u Unconverted) bool { return u.Currency == c })
+		if j < 0 {
+			out = append(out, Unconverted{Currency: c})
+			j = len(out) - 1
+		}
+		out[j].Orders++
+		out[j].Amount += float64(micros[i]) / 1e6
+	}
+	for i := range out {
+		out[i].Amount = math.Round(out[i].Amount*1e6) / 1e6
+	}
+	slices.SortFunc(out, func(a, b Unconverted) int { return strings.Compare(a.Currency, b.Currency) })
+	return out
+}
+
+// Unconverted is what a figure left out for want of a rate: the orders in
+// one currency and their amount in it.
+type Unconverted struct {
+	Currency string  `json:"currency"`
+	Orders   uint64  `json:"orders"`
+	Amount   float64 `json:"amount"`
+}

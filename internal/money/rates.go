@@ -1,0 +1,211 @@
+package money
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"footfall/internal/chsql"
+)
+
+// Rate is one published reference rate: how many units of Currency one
+// euro bought on Day.
+type Rate struct {
+	Day      time.Time `json:"day"`
+	Currency string    `json:"currency"`
+	PerEUR   float64   `json:"per_eur"`
+}
+
+// MaxRates is the most rates one load takes: the ECB's whole history
+// since 1999 is about 200,000.
+const MaxRates = 2_000_000
+
+// ParseECB reads rates in the ECB's CSV layout: a header "Date,USD,JPY,..."
+// naming the currencies, then a row per day, "2024-01-05,1.0921,158.13,...",
+// rates against the euro (eurofxref-hist.csv). The daily file's layout,
+// "Date, USD, ..." with "5 January 2024", is read too. A cell "N/A" or
+// empty is a rate not published that day (a currency before it existed or
+// after it was replaced); the empty column the ECB's trailing commas make
+// is ignored. Anything else that is not a positive number is an error that
+// names its line and column, and nothing of the file is taken.
+func ParseECB(r io.Reader) ([]Rate, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	cr.ReuseRecord = true
+	head, err := cr.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty file: want a header Date,USD,JPY,... (the ECB's eurofxref CSV)")
+		}
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	if len(head) < 2 || !strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(head[0], "\ufeff")), "date") {
+		return nil, errors.New("header: want Date then the currencies, Date,USD,JPY,... (the ECB's eurofxref CSV)")
+	}
+	currencies := make([]string, len(head))
+	seen := map[string]bool{}
+	for i, h := range head[1:] {
+		c := strings.ToUpper(strings.TrimSpace(h))
+		if c == "" {
+			continue // the trailing comma's column
+		}
+		if !isCode(c) {
+			return nil, fmt.Errorf("header column %d: %q is no ISO 4217 currency code", i+2, h)
+		}
+		if seen[c] {
+			return nil, fmt.Errorf("header: %s named twice", c)
+		}
+		seen[c] = true
+		currencies[i+1] = c
+	}
+	var out []Rate
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue
+		}
+		day, err := parseDay(strings.TrimSpace(rec[0]))
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		for i := 1; i < len(rec); i++ {
+			v := strings.TrimSpace(rec[i])
+			if i >= len(currencies) || currencies[i] == "" {
+				if v != "" {
+					return nil, fmt.Errorf("line %d column %d: a value under no currency", line, i+1)
+				}
+				continue
+			}
+			if v == "" || strings.EqualFold(v, "N/A") {
+				continue
+			}
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f > 0) || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("line %d, %s: %q is no rate (want a positive number, N/A or nothing)", line, currencies[i], v)
+			}
+			if currencies[i] == "EUR" && f != 1 {
+				return nil, fmt.Errorf("line %d: EUR at %s; the rates are against the euro, which is 1", line, v)
+			}
+			if len(out) == MaxRates {
+				return nil, fmt.Errorf("more than %d rates in one file", MaxRates)
+			}
+			out = append(out, Rate{Day: day, Currency: currencies[i], PerEUR: f})
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no rate in the file")
+	}
+	return out, nil
+}
+
+func parseDay(s string) (time.Time, error) {
+	for _, layout := range []string{time.DateOnly, "2 January 2006"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.Year() < 1970 || t.Year() > 2105 {
+				break
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("date %q: want YYYY-MM-DD", s)
+}
+
+func isCode(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if c[i] < 'A' || c[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	insertRates = chsql.New("money.insert_rates", `INSERT INTO exchange_rates (day, currency, per_eur, version)`)
+	qLoaded     = chsql.New("money.loaded", `SELECT currency, min(day), max(day), uniqExact(day) FROM exchange_rates
+GROUP BY currency ORDER BY currency`)
+)
+
+// Loaded is what the table holds of one currency.
+type Loaded struct {
+	Currency string    `json:"currency"`
+	First    time.Time `json:"first_day"`
+	Last     time.Time `json:"last_day"`
+	Days     uint64    `json:"days"`
+}
+
+// Load writes rates into the exchange-rate table, and the euro's own rate,
+// 1, on each of their days; a day and currency loaded before takes the new
+// rate. It returns the number of rows written. Reports convert with them
+// from their next query on.
+func Load(ctx context.Context, db *chsql.Conn, rates []Rate) (int, error) {
+	if len(rates) == 0 {
+		return 0, errors.New("no rate to load")
+	}
+	b, err := db.PrepareBatch(ctx, insertRates)
+	if err != nil {
+		return 0, fmt.Errorf("prepare rates: %w", err)
+	}
+	defer b.Abort()
+	version := uint64(time.Now().UnixNano())
+	days := map[time.Time]bool{}
+	n := 0
+	for _, r := range rates {
+		if !isCode(r.Currency) || !(r.PerEUR > 0) || math.IsInf(r.PerEUR, 0) {
+			return 0, fmt.Errorf("rate %s %s %v: want an ISO 4217 code and a positive rate", r.Day.Format(time.DateOnly), r.Currency, r.PerEUR)
+		}
+		day := time.Date(r.Day.Year(), r.Day.Month(), r.Day.Day(), 0, 0, 0, 0, time.UTC)
+		if r.Currency == "EUR" {
+			continue
+		}
+		days[day] = true
+		if err := b.Append(day, r.Currency, r.PerEUR, version); err != nil {
+			return 0, fmt.Errorf("append rate: %w", err)
+		}
+		n++
+	}
+	for day := range days {
+		if err := b.Append(day, "EUR", 1.0, version); err != nil {
+			return 0, fmt.Errorf("append rate: %w", err)
+		}
+		n++
+	}
+	if err := b.Send(); err != nil {
+		return 0, fmt.Errorf("write %d rates: %w", n, err)
+	}
+	return n, nil
+}
+
+// List says, per currency, which days the table holds rates for.
+func List(ctx context.Context, db *chsql.Conn) ([]Loaded, error) {
+	rows, err := db.Query(ctx, qLoaded, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Loaded{}
+	for rows.Next() {
+		var l Loaded
+		if err := rows.Scan(&l.Currency, &l.First, &l.Last, &l.Days); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
