@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"footfall/internal/chsql"
+	"footfall/internal/money"
 )
 
 // Campaign is one newsletter send.
@@ -91,10 +92,26 @@ func CheckEmail(email string) string {
 // Store keeps campaigns in ClickHouse.
 type Store struct {
 	db *chsql.Conn
+	// currency is a site's reporting currency (SetCurrency).
+	currency func(site string) string
 }
 
 // NewStore returns a Store on db.
 func NewStore(db *chsql.Conn) *Store { return &Store{db: db} }
+
+// SetCurrency names each site's reporting currency, which a report's
+// revenue and cost are converted to (internal/money); a site it names
+// none for ("") and a store without it report in money.DefaultCurrency.
+func (s *Store) SetCurrency(f func(site string) string) { s.currency = f }
+
+func (s *Store) currencyOf(site string) string {
+	if s.currency != nil {
+		if c := s.currency(site); c != "" {
+			return c
+		}
+	}
+	return money.DefaultCurrency
+}
 
 // ErrNotFound says there is no such campaign.
 var ErrNotFound = errors.New("no such campaign")

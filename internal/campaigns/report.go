@@ -3,9 +3,11 @@ package campaigns
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/money"
 	"footfall/internal/orders"
 	"footfall/internal/profiles"
 )
@@ -28,7 +30,15 @@ type Report struct {
 	Orders       uint64       `json:"orders"`
 	Revenue      float64      `json:"revenue"`
 	ROI          *float64     `json:"roi,omitempty"` // (revenue - cost) / cost, when a cost is known
-	WindowDays   int          `json:"attribution_window_days"`
+	// ReportCurrency is what Revenue, and the cost in ROI, are in: the
+	// site's currency, each order converted at the rate of its day, the
+	// cost at that of the day the campaign was sent (internal/money).
+	// Unconverted are the orders no rate converts, left out of Revenue;
+	// NoCostRate says the cost could not be converted, and ROI is left out.
+	ReportCurrency string              `json:"report_currency"`
+	Unconverted    []money.Unconverted `json:"unconverted,omitempty"`
+	NoCostRate     string              `json:"roi_unknown,omitempty"`
+	WindowDays     int                 `json:"attribution_window_days"`
 }
 
 // LinkClicks is one link's clicks.
@@ -80,9 +90,13 @@ WHERE site_id = @site AND ingest != 'email' AND utm_campaign = @campaign AND ses
 	// side has one row per person, so ALL INNER JOIN keeps every order of
 	// a clicker; ANY INNER JOIN would keep them on ClickHouse 18.16 but
 	// only one order per person on current ClickHouse.
-	qAttributed = chsql.New("campaigns.attributed", `SELECT `+orders.Count("groupArrayArray(pairs)")+`, `+orders.Revenue("groupArrayArray(pairs)")+` FROM (
-    SELECT `+orders.Key+` AS order_key, `+profiles.PersonKey+` AS person_key, `+orders.Pairs+` AS pairs, min(time) AS ordered
-    FROM (SELECT visitor_id, type, order_id, event_id, revenue_micros, time FROM events
+	// Revenue is in @currency; lost are the (currency, micros) of the
+	// orders no rate converts, each order once.
+	qAttributed = chsql.New("campaigns.attributed", `SELECT `+orders.Count("groupArrayArray(pairs)")+`, `+orders.Revenue("groupArrayArray(pairs)")+`,
+    arrayMap(x -> tupleElement(x, 1), groupUniqArrayArray(lost)), arrayMap(x -> tupleElement(x, 3), groupUniqArrayArray(lost)) FROM (
+    SELECT `+orders.Key+` AS order_key, `+profiles.PersonKey+` AS person_key, `+orders.PairsOf(money.Amount(attributedDays))+` AS pairs,
+           groupUniqArrayIf((currency, order_key, revenue_micros), `+money.Missing(attributedDays)+`) AS lost, min(time) AS ordered
+    FROM (SELECT visitor_id, type, order_id, event_id, revenue_micros, currency, time FROM events
           WHERE site_id = @site AND type = 'purchase' AND time >= @since) AS purchases
     ANY LEFT JOIN (`+profiles.PersonMap+`) AS ids USING visitor_id
     GROUP BY order_key, person_key
@@ -92,7 +106,14 @@ WHERE site_id = @site AND ingest != 'email' AND utm_campaign = @campaign AND ses
     GROUP BY user_id
 ) AS clicks USING person_key
 WHERE ordered >= clicked AND ordered < clicked + @window`)
+	// qCost is the campaign's cost (@cost, micros in @cost_currency) in
+	// @currency at the rate of the day it was sent (@sent), 0 when none.
+	qCost = chsql.New("campaigns.cost", `SELECT `+money.Convert(money.DaysOf("@sent", "@sent"), "@cost", "@cost_currency", "toDate(@sent)"))
 )
+
+// attributedDays are the days of the rates the orders credited to a
+// campaign may need: from a day before it was sent (@since) to now.
+var attributedDays = money.DaysOf("@since", "now()")
 
 // Report computes how c did, crediting orders placed within window of a
 // recipient's first click.
@@ -133,14 +154,35 @@ func (s *Store) Report(ctx context.Context, c Campaign, window time.Duration) (R
 		return rep, fmt.Errorf("campaign %s: sessions: %w", c.ID, err)
 	}
 	var revenue int64
-	err = db.QueryRow(ctx, qAttributed, chsql.Args{"site": c.Site, "campaign": c.ID, "since": since, "window": uint32(window.Seconds())}).Scan(&rep.Orders, &revenue)
+	var lostCurrency []string
+	var lostMicros []int64
+	rep.ReportCurrency = s.currencyOf(c.Site)
+	err = db.QueryRow(ctx, qAttributed, chsql.Args{"site": c.Site, "campaign": c.ID, "since": since, "window": uint32(window.Seconds()),
+		"currency": rep.ReportCurrency}).Scan(&rep.Orders, &revenue, &lostCurrency, &lostMicros)
 	if err != nil {
 		return rep, fmt.Errorf("campaign %s: orders: %w", c.ID, err)
 	}
 	rep.Revenue = float64(revenue) / 1e6
+	rep.Unconverted = money.Sum(lostCurrency, lostMicros)
 	if c.Cost > 0 {
-		roi := (rep.Revenue - c.Cost) / c.Cost
-		rep.ROI = &roi
+		cost := c.Cost
+		if c.Currency != "" && c.Currency != rep.ReportCurrency {
+			var micros int64
+			err := db.QueryRow(ctx, qCost, chsql.Args{"cost": int64(math.Round(c.Cost * 1e6)), "cost_currency": c.Currency,
+				"sent": c.SentAt.UTC().Truncate(time.Second), "currency": rep.ReportCurrency}).Scan(&micros)
+			if err != nil {
+				return rep, fmt.Errorf("campaign %s: cost: %w", c.ID, err)
+			}
+			cost = float64(micros) / 1e6
+			if micros == 0 {
+				rep.NoCostRate = fmt.Sprintf("no rate from %s to %s on %s or the %d days before", c.Currency, rep.ReportCurrency,
+					c.SentAt.UTC().Format(time.DateOnly), money.Lookback)
+			}
+		}
+		if rep.NoCostRate == "" {
+			roi := (rep.Revenue - cost) / cost
+			rep.ROI = &roi
+		}
 	}
 	return rep, nil
 }
