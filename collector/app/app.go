@@ -22,26 +22,31 @@ import (
 	"footfall/collector/clientaddr"
 	"footfall/collector/kafkaout"
 	"footfall/collector/ratelimit"
+	"footfall/internal/chsql"
 	"footfall/internal/kafkaadmin"
 	"footfall/internal/links"
 	"footfall/internal/ops"
+	"footfall/internal/sites"
 )
 
 // Config is the collector's whole configuration.
 type Config struct {
-	Listen            string
-	Kafka             kafkaadmin.TopicConfig
-	KafkaCompression  string
-	BatchEvents       int
-	BatchBytes        int
-	Linger            time.Duration
-	QueueBatches      int
-	Writers           int
-	MaxBodyBytes      int
-	MaxHeaderBytes    int
-	MaxBatchEvents    int
-	Sites             string
-	SiteKeys          string
+	Listen           string
+	Kafka            kafkaadmin.TopicConfig
+	KafkaCompression string
+	BatchEvents      int
+	BatchBytes       int
+	Linger           time.Duration
+	QueueBatches     int
+	Writers          int
+	MaxBodyBytes     int
+	MaxHeaderBytes   int
+	MaxBatchEvents   int
+	// CH is where the site registry is read from (internal/sites), every
+	// SitesReload: hits for a site it does not hold are refused, and the
+	// server API's keys are its sites'.
+	CH                chsql.Config
+	SitesReload       time.Duration
 	KeepFullIP        bool
 	TrustProxy        string
 	TrustProxyHeader  string
@@ -71,8 +76,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest POST body accepted; larger gets 413")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 32<<10, "largest request line and headers together; larger gets 431")
 	fs.IntVar(&c.MaxBatchEvents, "max-batch-events", 100, "most events in one POST")
-	fs.StringVar(&c.Sites, "sites", "", "comma-separated site ids accepted; empty accepts any")
-	fs.StringVar(&c.SiteKeys, "site-keys", "demo=demo-secret-key", "server API keys as site=key,site=key")
+	c.CH.RegisterFlags(fs)
+	fs.DurationVar(&c.SitesReload, "sites-reload", sites.DefaultReload, "how often the site registry is read again from ClickHouse: a site, a key or a domain changed in the dashboards is in force within this")
+	for _, gone := range []string{"sites", "site-keys"} {
+		fs.Func(gone, "removed: sites and their server API keys are in the site registry (dashboards, /api/v1/sites)", func(string) error {
+			return fmt.Errorf("-%s is gone: sites and their server API keys are made in the dashboards (POST /api/v1/sites, POST /api/v1/sites/{id}/keys); the collector reads them from ClickHouse", gone)
+		})
+	}
 	fs.BoolVar(&c.KeepFullIP, "keep-full-ip", false, "store client addresses whole instead of anonymised")
 	fs.StringVar(&c.TrustProxy, "trust-proxy", "", "comma-separated networks (CIDR) or addresses of the proxies in front of the collector; the client is the right-most address of -trust-proxy-header that is none of them; empty trusts none")
 	fs.StringVar(&c.TrustProxyHeader, "trust-proxy-header", "X-Forwarded-For", "the header the trusted proxies write: X-Forwarded-For or Forwarded (RFC 7239)")
@@ -88,7 +98,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 }
 
 // Secrets names the flags Describe must not print.
-var Secrets = map[string]bool{"site-keys": true, "cookieless-secret": true, "link-secret": true}
+var Secrets = map[string]bool{"clickhouse-password": true, "cookieless-secret": true, "link-secret": true}
 
 // Program is a running collector.
 type Program struct {
@@ -98,6 +108,9 @@ type Program struct {
 	srv  *fasthttp.Server
 	ln   net.Listener
 	ops  *ops.Server
+	db   *chsql.Conn
+	// stopSites ends the site registry's reloads.
+	stopSites context.CancelFunc
 	// kafkaUp is whether Kafka answered the last check.
 	kafkaUp atomic.Bool
 
@@ -112,10 +125,7 @@ type Program struct {
 // hits on cfg.Listen and /metrics, /healthz, /readyz on cfg.Ops.Listen. ctx
 // bounds the start only.
 func Start(ctx context.Context, cfg Config) (*Program, error) {
-	keys, err := parseSiteKeys(cfg.SiteKeys)
-	if err != nil {
-		return nil, err
-	}
+	var err error
 	secret := []byte(cfg.CookielessSecret)
 	if len(secret) == 0 {
 		secret = randomSecret()
@@ -137,8 +147,21 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = 32 << 10
 	}
+	db, err := chsql.Open(ctx, cfg.CH)
+	if err != nil {
+		return nil, fmt.Errorf("site registry: %w", err)
+	}
+	registry := sites.NewRegistry(sites.NewStore(db))
+	sitesCtx, stopSites := context.WithCancel(context.Background())
+	if err := registry.Start(sitesCtx, cfg.SitesReload); err != nil {
+		stopSites()
+		db.Close()
+		return nil, fmt.Errorf("read the site registry (the processor's migrations make it): %w", err)
+	}
+	closeSites := func() { stopSites(); db.Close() }
 	brokers := cfg.Kafka.BrokerList()
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
+		closeSites()
 		return nil, fmt.Errorf("prepare kafka topic: %w", err)
 	}
 	prod, err := kafkaout.New(kafkaout.Config{
@@ -148,10 +171,11 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		SpoolDir: cfg.SpoolDir,
 	})
 	if err != nil {
+		closeSites()
 		return nil, err
 	}
 	h := beacon.New(beacon.Config{
-		Sites: setOf(splitList(cfg.Sites)), SiteKeys: keys,
+		Sites:      registry,
 		KeepFullIP: cfg.KeepFullIP, Proxies: proxies, CookielessSecret: secret,
 		MaxBatchEvents: cfg.MaxBatchEvents, MaxBodyBytes: cfg.MaxBodyBytes, Links: signer, LegacyTokens: cfg.LegacyTokens,
 		AddressLimit: addressLimit, SiteLimit: siteLimit,
@@ -159,17 +183,19 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	if cfg.Script != nil {
 		h.SetScript(cfg.Script)
 	}
-	s := &Program{cfg: cfg, prod: prod, h: h, served: make(chan error, 1)}
+	s := &Program{cfg: cfg, prod: prod, h: h, db: db, stopSites: stopSites, served: make(chan error, 1)}
 	s.kafkaUp.Store(true) // Kafka answered EnsureTopic just now
 	h.SetReady(true)
 
 	if s.ops, err = ops.Start(cfg.Ops, s.ready); err != nil {
 		prod.Close(context.Background())
+		closeSites()
 		return nil, err
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		s.ops.Shutdown(context.Background())
 		prod.Close(context.Background())
+		closeSites()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	s.srv = &fasthttp.Server{
@@ -287,6 +313,10 @@ func (s *Program) shutdown(ctx context.Context) error {
 	if err := s.ops.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	s.stopSites()
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close clickhouse: %w", err))
+	}
 	slog.Info("collector stopped")
 	return errors.Join(errs...)
 }
@@ -355,37 +385,4 @@ func parseProxies(list, header string) (*clientaddr.Resolver, error) {
 		return nil, fmt.Errorf("-trust-proxy-header: %w", err)
 	}
 	return clientaddr.New(nets, h), nil
-}
-
-func parseSiteKeys(s string) (map[string]string, error) {
-	keys := map[string]string{}
-	for _, kv := range splitList(s) {
-		site, key, ok := strings.Cut(kv, "=")
-		if !ok || site == "" || len(key) < 8 {
-			return nil, fmt.Errorf("-site-keys entry %q: want site=key with a key of 8 characters or more", kv)
-		}
-		keys[key] = site
-	}
-	return keys, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func setOf(list []string) map[string]bool {
-	if len(list) == 0 {
-		return nil
-	}
-	m := make(map[string]bool, len(list))
-	for _, v := range list {
-		m[v] = true
-	}
-	return m
 }

@@ -19,14 +19,16 @@ func TestReadmeListsEveryFlag(t *testing.T) {
 	}
 }
 
-func TestParseSiteKeys(t *testing.T) {
-	keys, err := parseSiteKeys("demo=demo-secret-key, shop=another-long-key")
-	if err != nil || keys["demo-secret-key"] != "demo" || keys["another-long-key"] != "shop" {
-		t.Fatalf("%v %v", keys, err)
-	}
-	for _, bad := range []string{"demo", "demo=short", "=abcdefghij"} {
-		if _, err := parseSiteKeys(bad); err == nil {
-			t.Errorf("%q accepted", bad)
+// TestRemovedSiteFlags: -sites and -site-keys, which made every site's
+// keys a process flag, are refused saying where sites are made now.
+func TestRemovedSiteFlags(t *testing.T) {
+	for _, f := range []string{"-site-keys=demo=demo-secret-key", "-sites=demo"} {
+		var c Config
+		fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+		fs.SetOutput(new(bytes.Buffer))
+		c.RegisterFlags(fs)
+		if err := fs.Parse([]string{f}); err == nil || !strings.Contains(err.Error(), "/api/v1/sites") {
+			t.Errorf("%s: %v", f, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"footfall/collector/kafkaout"
 	"footfall/internal/event"
+	"footfall/internal/sites"
 )
 
 const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
@@ -44,9 +45,20 @@ func (q *queue) Enqueue(msgs ...kafkaout.Msg) error {
 
 var fixedNow = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
+// testSites are the sites the handlers' tests send to, shop with the
+// server API key shop-secret-key, none restricted to domains.
+func testSites() *sites.Registry {
+	return sites.NewStatic(
+		sites.Site{ID: "demo", TimeZone: "UTC", Currency: "EUR"},
+		sites.Site{ID: "a", TimeZone: "UTC", Currency: "EUR"},
+		sites.Site{ID: "other", TimeZone: "UTC", Currency: "EUR"},
+		sites.Site{ID: "id-site", TimeZone: "UTC", Currency: "EUR"}, // fields_test's sampleValue
+		sites.Site{ID: "shop", TimeZone: "UTC", Currency: "EUR", Keys: []sites.Key{{ID: "k1", Hash: sites.HashKey([]byte("shop-secret-key"))}}})
+}
+
 func newHandler(q Queue) *Handler {
 	return New(Config{
-		SiteKeys:         map[string]string{"shop-secret-key": "shop"},
+		Sites:            testSites(),
 		CookielessSecret: []byte("salt"),
 		MaxBatchEvents:   3,
 		Now:              func() time.Time { return fixedNow },
@@ -251,11 +263,21 @@ func TestAPIOrder(t *testing.T) {
 	}
 }
 
+// TestQueueFull: a full queue or write-ahead log answers 503 with
+// Retry-After; the pixel still answers its image, the reason in a header.
 func TestQueueFull(t *testing.T) {
 	q := &queue{full: true}
 	ctx := do(newHandler(q), req{method: "GET", uri: "/p.gif?site=demo"})
 	if ctx.Response.StatusCode() != 503 || string(ctx.Response.Header.Peek("Retry-After")) != "1" {
 		t.Fatalf("status %d", ctx.Response.StatusCode())
+	}
+	if !bytes.Equal(ctx.Response.Body(), GIF) || string(ctx.Response.Header.ContentType()) != "image/gif" ||
+		string(ctx.Response.Header.Peek("X-Footfall-Rejected")) != "queue_full" {
+		t.Errorf("pixel refused with %q %q", ctx.Response.Header.ContentType(), ctx.Response.Body())
+	}
+	ctx = do(newHandler(q), req{method: "POST", uri: "/e", body: `{"site":"demo","type":"pageview","url":"https://a.example/"}`})
+	if ctx.Response.StatusCode() != 503 || string(ctx.Response.Header.Peek("Retry-After")) != "1" {
+		t.Fatalf("beacon status %d", ctx.Response.StatusCode())
 	}
 	if got := errorOf(t, ctx); got != "event queue is full" {
 		t.Errorf("error %q", got)

@@ -49,11 +49,17 @@ const (
 	// rsUnverifiedToken is a newsletter link's recipient token of a
 	// token's shape that the link secret did not make: an invented one.
 	rsUnverifiedToken
+	// rsUnknownSite is a hit for a site the registry does not hold;
+	// rsForeignDomain one from a page or Origin on none of its site's
+	// domains (internal/sites).
+	rsUnknownSite
+	rsForeignDomain
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"invalid", "too_large", "queue_full", "shutting_down", "unauthorized", "method",
-	"headers_too_large", "unknown_key", "rate_limited_address", "rate_limited_site", "malformed", "unverified_token"}
+	"headers_too_large", "unknown_key", "rate_limited_address", "rate_limited_site", "malformed", "unverified_token",
+	"unknown_site", "foreign_domain"}
 
 // invalidReason is the reason an input error is counted under.
 func invalidReason(err error) reason {

@@ -28,7 +28,7 @@ func (a *API) affiliates(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	t, err := reports.Affiliates(ctx, a.db, p, days, a.cfg.Commission)
+	t, err := reports.Affiliates(ctx, a.db, p, days, a.commission(p.Site))
 	a.answer(w, r, "affiliates", t, err)
 }
 

@@ -24,6 +24,7 @@ import (
 	"footfall/internal/reports"
 	"footfall/internal/segments"
 	"footfall/internal/sessionstats"
+	"footfall/internal/sites"
 )
 
 // API serves the reports and reads of /api/v1/*. Its handlers read
@@ -55,6 +56,10 @@ type Config struct {
 	CollectorURL string
 	// Commission prices the affiliates report.
 	Commission Commission
+	// Sites is the site registry: each site's zone, lifecycle rules and
+	// commissions, and the /api/v1/sites routes that change it; nil leaves
+	// every site to Rules, Commission and Zone.
+	Sites *sites.Registry
 	// Zone is a site's time zone (the site registry's), in which its
 	// periods, steps and times are read and shown; nil, or nil for a
 	// site, is UTC. Its locations must have IANA names (time.LoadLocation).

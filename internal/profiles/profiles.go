@@ -58,6 +58,7 @@ func Scan(rows driver.Rows) (Person, error) {
 type Store struct {
 	db         *chsql.Conn
 	rules      Rules
+	siteRules  func(site string) (Rules, bool)
 	now        func() time.Time
 	refreshing sync.Mutex
 	// fewTouched is the number of touched visitor ids a refresh always
@@ -79,8 +80,24 @@ func NewStore(db *chsql.Conn, rules Rules) *Store {
 	return &Store{db: db, rules: rules, now: time.Now, fewTouched: 10_000}
 }
 
-// Rules returns the store's classification rules.
+// Rules returns the store's classification rules, those of a site the
+// site rules (SetSiteRules) do not know.
 func (s *Store) Rules() Rules { return s.rules }
+
+// SetSiteRules makes each site classified by its own rules (the site
+// registry's), when f knows the site; the store's rules stay those of the
+// others. Set it before the store is used.
+func (s *Store) SetSiteRules(f func(site string) (Rules, bool)) { s.siteRules = f }
+
+// RulesOf returns the rules site is classified by.
+func (s *Store) RulesOf(site string) Rules {
+	if s.siteRules != nil {
+		if r, ok := s.siteRules(site); ok {
+			return r
+		}
+	}
+	return s.rules
+}
 
 // DB is the store's connection.
 func (s *Store) DB() *chsql.Conn { return s.db }
@@ -89,7 +106,7 @@ func (s *Store) DB() *chsql.Conn { return s.db }
 // to some visitor ids it reads the people table as the last Refresh left
 // it.
 func (s *Store) Query(site string) *Query {
-	return &Query{Site: site, Now: s.now(), Rules: s.rules}
+	return &Query{Site: site, Now: s.now(), Rules: s.RulesOf(site)}
 }
 
 // ErrNotFound says no such person has been seen on the site.

@@ -26,12 +26,14 @@ type Rules struct {
 	Currency string
 }
 
-// RegisterFlags declares the rules' flags on fs, for every program that
-// classifies people (the processor's triggers and the API must agree).
+// RegisterFlags declares the rules' flags on fs. Each site is classified
+// by its own rules, kept in the site registry (internal/sites) where every
+// program reads them; the flags are what the dashboards give a new site,
+// and what a site the registry does not hold is classified by.
 func (r *Rules) RegisterFlags(fs *flag.FlagSet) {
-	fs.IntVar(&r.LoyalOrders, "loyal-orders", 3, "orders that make a customer loyal")
-	fs.Float64Var(&r.LoyalRevenue, "loyal-revenue", 500, "revenue (currency units) that makes a customer loyal; 0 turns the rule off")
-	fs.IntVar(&r.InactiveDays, "inactive-days", 90, "days without an order after which a customer is in the reactivation stage")
+	fs.IntVar(&r.LoyalOrders, "loyal-orders", 3, "orders that make a customer loyal, for sites made without their own (each site's rules are in the site registry)")
+	fs.Float64Var(&r.LoyalRevenue, "loyal-revenue", 500, "revenue (currency units) that makes a customer loyal, for sites made without their own; 0 turns the rule off")
+	fs.IntVar(&r.InactiveDays, "inactive-days", 90, "days without an order after which a customer is in the reactivation stage, for sites made without their own")
 }
 
 // currency is the rules' reporting currency.

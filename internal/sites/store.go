@@ -50,7 +50,7 @@ type row struct {
 func (s *Store) rows(ctx context.Context) ([]row, error) {
 	rs, err := s.db.Query(ctx, qLoad, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read sites: %w", err)
+		return nil, fmt.Errorf("%w: read sites: %w", ErrStore, err)
 	}
 	defer rs.Close()
 	var out []row
@@ -67,7 +67,7 @@ func (s *Store) rows(ctx context.Context) ([]row, error) {
 		if err := rs.Scan(&st.ID, &st.Name, &st.Domains, &st.TimeZone, &st.Currency, &keyIDs, &keyNames, &keyHashes, &keyCreated,
 			&loyalOrders, &st.LoyalRevenue, &inactive, &st.AffiliateRate, &affIDs, &affRates,
 			&foreign, &retention, &deleted, &st.CreatedAt, &st.UpdatedAt, &r.version); err != nil {
-			return nil, fmt.Errorf("read sites: %w", err)
+			return nil, fmt.Errorf("%w: read sites: %w", ErrStore, err)
 		}
 		if len(out) > 0 && out[len(out)-1].site.ID == st.ID {
 			continue // two rows of one version: the first
@@ -93,7 +93,7 @@ func (s *Store) rows(ctx context.Context) ([]row, error) {
 		out = append(out, r)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("read sites: %w", err)
+		return nil, fmt.Errorf("%w: read sites: %w", ErrStore, err)
 	}
 	return out, nil
 }
@@ -115,6 +115,9 @@ func (s *Store) Load(ctx context.Context) ([]Site, error) {
 
 // Errors a change answers, for the API to turn into 404 and 409.
 var (
+	// ErrStore wraps ClickHouse's failures, apart from what a change
+	// refuses.
+	ErrStore    = errors.New("site registry")
 	ErrNotFound = errors.New("no such site")
 	ErrExists   = errors.New("a site with this id exists")
 	ErrNoKey    = errors.New("no such key on this site")
@@ -247,7 +250,7 @@ func (s *Store) write(ctx context.Context, site Site, prev uint64) error {
 	}
 	b, err := s.db.PrepareBatch(ctx, qInsert)
 	if err != nil {
-		return fmt.Errorf("write site %s: %w", site.ID, err)
+		return fmt.Errorf("%w: write site %s: %w", ErrStore, site.ID, err)
 	}
 	defer b.Abort()
 	foreign := uint8(0)
@@ -262,7 +265,7 @@ func (s *Store) write(ctx context.Context, site Site, prev uint64) error {
 		err = b.Send()
 	}
 	if err != nil {
-		return fmt.Errorf("write site %s: %w", site.ID, err)
+		return fmt.Errorf("%w: write site %s: %w", ErrStore, site.ID, err)
 	}
 	return nil
 }

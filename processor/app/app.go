@@ -22,6 +22,7 @@ import (
 	"footfall/internal/ops"
 	"footfall/internal/profiles"
 	"footfall/internal/segments"
+	"footfall/internal/sites"
 	"footfall/processor/chstore"
 	"footfall/processor/consume"
 	"footfall/processor/derive"
@@ -39,10 +40,13 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Ops             ops.Config
 	Rules           profiles.Rules
-	Triggers        triggers.Config
-	Refresh         derive.Config
-	GeoIP           string
-	Enrich          enrich.Config
+	// SitesReload is how often the site registry (each site's lifecycle
+	// rules) is read again.
+	SitesReload time.Duration
+	Triggers    triggers.Config
+	Refresh     derive.Config
+	GeoIP       string
+	Enrich      enrich.Config
 	// ErasureSecret keys the tombstones of erased people, as the
 	// dashboards' (internal/erasure).
 	ErasureSecret string
@@ -60,6 +64,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIP, "geoip-db", "", "offline GeoIP database (.mmdb: GeoLite2-Country or -City, DB-IP Lite) giving each event its country; empty leaves countries empty")
 	c.Enrich.RegisterFlags(fs)
 	c.Rules.RegisterFlags(fs)
+	fs.DurationVar(&c.SitesReload, "sites-reload", sites.DefaultReload, "how often the site registry is read again from ClickHouse: a site, a key or a domain changed in the dashboards is in force within this")
 	c.Triggers.RegisterFlags(fs)
 	c.Refresh.RegisterFlags(fs)
 	erasure.RegisterFlag(fs, &c.ErasureSecret)
@@ -165,6 +170,19 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	// One people store for the refresh job and the trigger round, so that
 	// their refreshes of the people table take turns.
 	people := profiles.NewStore(store.DB(), cfg.Rules)
+	// Each site is classified by its own rules, the site registry's, read
+	// again every SitesReload; until the first read, and for a site it does
+	// not hold, by -loyal-orders and the others.
+	reg := sites.NewRegistry(sites.NewStore(store.DB()))
+	if err := reg.Reload(ctx); err != nil {
+		slog.Warn("site registry: first read failed; trying again", "err", err)
+	}
+	people.SetSiteRules(profiles.SiteRules(reg))
+	p.running.Add(1)
+	go func() {
+		defer p.running.Done()
+		reg.Run(runCtx, cfg.SitesReload)
+	}()
 	if cfg.Refresh.Interval > 0 {
 		r := derive.New(people, cfg.Refresh)
 		p.running.Add(1)

@@ -160,7 +160,7 @@ func browserShop(t *testing.T) (store *chstore.Store, collector, ops, shop strin
 	t.Helper()
 	brokers := stacktest.Brokers(t)
 	topic := stacktest.Topic(t, brokers, 2)
-	_, store = stacktest.ClickHouse(t)
+	chcfg, store := stacktest.ClickHouse(t)
 	if _, err := os.Stat("../../sdk-js/node_modules/playwright-core"); err != nil {
 		t.Fatal("sdk-js/node_modules is missing: run make test (it runs npm ci in sdk-js)")
 	}
@@ -170,6 +170,8 @@ func browserShop(t *testing.T) (store *chstore.Store, collector, ops, shop strin
 	cfg.RegisterFlags(fs)
 	fs.Parse(nil)
 	cfg.Listen, cfg.Ops.Listen, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Script = "127.0.0.1:0", "127.0.0.1:0", strings.Join(brokers, ","), topic, sdkjs.Script
+	cfg.CH = chcfg
+	stacktest.Site(t, store, "shop")
 	col, err := app.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

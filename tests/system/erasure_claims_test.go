@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"footfall/collector/app"
 	"footfall/dashboards/api"
 	"footfall/internal/profiles"
 	"footfall/tests/stacktest"
@@ -27,14 +26,15 @@ func TestErasureFollowsNoClaim(t *testing.T) {
 	const erasureSecret = "erasure-tombstone-secret-0123"
 	s := newStack(t, 2)
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0", "-refresh-interval", "500ms", "-erasure-secret", erasureSecret)
-	_, base := s.startCollector(t, func(c *app.Config) { c.SiteKeys = "shop=shop-secret-key" })
+	shopKey := s.site(t, "shop")
+	_, base := s.startCollector(t, nil)
 	mux := http.NewServeMux()
 	srv := api.New(stacktest.Reader(t, s.store), s.store, api.Config{Token: "tok", Rules: profiles.DefaultRules, CollectorURL: base})
 	srv.SetErasureSecret(erasureSecret)
 	srv.Register(mux)
 	dash := httptest.NewServer(mux)
 	defer dash.Close()
-	server := []string{"Authorization", "Bearer shop-secret-key"}
+	server := []string{"Authorization", "Bearer " + shopKey}
 	hit := func(method, path, body string, header ...string) {
 		t.Helper()
 		if code, resp := send(t, method, base+path, body, header...); code != 200 && code != 202 {

@@ -42,9 +42,9 @@ func TestErasureErases(t *testing.T) {
 	ops := freeAddr(t)
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0", "-refresh-interval", "500ms",
 		"-processor-ops-listen", ops, "-erasure-secret", erasureSecret)
+	shopKey := s.site(t, "shop")
 	_, base := s.startCollector(t, func(c *app.Config) {
 		c.LinkSecret = secret
-		c.SiteKeys = "shop=shop-secret-key"
 	})
 	signer, _ := links.NewSigner(secret)
 	mux := http.NewServeMux()
@@ -69,7 +69,7 @@ func TestErasureErases(t *testing.T) {
 			t.Fatalf("%s %s: %d %s", method, path, code, resp)
 		}
 	}
-	server := []string{"Authorization", "Bearer shop-secret-key"}
+	server := []string{"Authorization", "Bearer " + shopKey}
 
 	// The newsletter: Ann (as her list spells her) and Bob, imported with
 	// their consent.

@@ -63,6 +63,7 @@ func TestLegacyTokensThroughTheStack(t *testing.T) {
 	s := newStack(t, 1) // one partition: what was queued first is stored first
 	ops := freeAddr(t)
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0", "-processor-ops-listen", ops)
+	s.site(t, "shop")
 	_, base := s.startCollector(t, func(c *app.Config) {
 		c.LinkSecret = secret
 		c.TrustProxy = "127.0.0.1" // to play Gmail's image proxy
@@ -205,6 +206,7 @@ func TestOpensFromOneAddressThroughTheStack(t *testing.T) {
 	if defaults.RateLimits.Address != 100 || defaults.RateLimits.AddressBurst != 1000 {
 		t.Fatalf("per-address defaults %+v", defaults.RateLimits)
 	}
+	s.site(t, "shop")
 	col, base := s.startCollector(t, func(c *app.Config) {
 		c.LinkSecret = secret
 		c.TrustProxy = "127.0.0.1" // to play Gmail's image proxy

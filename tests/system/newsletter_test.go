@@ -30,10 +30,10 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	const secret = "newsletter-link-secret"
 	s := newStack(t, 2)
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0")
+	shopKey := s.site(t, "shop")
 	_, base := s.startCollector(t, func(c *app.Config) {
 		c.LinkSecret = secret
 		c.TrustProxy = "127.0.0.1" // the test plays Apple's and Google's proxies, from loopback
-		c.SiteKeys = "shop=shop-secret-key"
 	})
 	signer, _ := links.NewSigner(secret)
 	mux := http.NewServeMux()
@@ -168,7 +168,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	stacktest.WaitCount(t, s.store, 20*time.Second, 1, "SELECT count() FROM identities WHERE visitor_id = 'site-va'")
 	order := func(body string) {
 		t.Helper()
-		if code, resp := send(t, "POST", base+"/api/v1/events", body, "Authorization", "Bearer shop-secret-key"); code != 202 {
+		if code, resp := send(t, "POST", base+"/api/v1/events", body, "Authorization", "Bearer "+shopKey); code != 202 {
 			t.Fatalf("order: %d %s", code, resp)
 		}
 	}
@@ -281,6 +281,7 @@ func TestNewsletterImportAndLinksAsToolsWriteThem(t *testing.T) {
 	const secret = "newsletter-link-secret"
 	s := newStack(t, 1)
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0")
+	s.site(t, "shop")
 	_, base := s.startCollector(t, func(c *app.Config) { c.LinkSecret = secret })
 	signer, _ := links.NewSigner(secret)
 	mux := http.NewServeMux()

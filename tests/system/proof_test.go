@@ -35,9 +35,9 @@ func TestTrustLevels(t *testing.T) {
 	const secret = "trust-link-secret"
 	s := newStack(t, 2)
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0")
+	sKey := s.site(t, "S")
 	_, base := s.startCollector(t, func(c *app.Config) {
 		c.LinkSecret = secret
-		c.SiteKeys = "S=s-secret-key"
 	})
 	signer, _ := links.NewSigner(secret)
 	mux := http.NewServeMux()
@@ -57,7 +57,7 @@ func TestTrustLevels(t *testing.T) {
 	}
 	server := func(body string) {
 		t.Helper()
-		if code, resp := send(t, "POST", base+"/api/v1/events", body, "Authorization", "Bearer s-secret-key"); code != 202 {
+		if code, resp := send(t, "POST", base+"/api/v1/events", body, "Authorization", "Bearer "+sKey); code != 202 {
 			t.Fatalf("server API %s: %d %s", body, code, resp)
 		}
 	}

@@ -28,6 +28,7 @@ import (
 func TestRequestsAsBrowsersSendThem(t *testing.T) {
 	s := newStack(t, 1)
 	const secret = "requests-link-secret"
+	s.site(t, "req")
 	col, base := s.startCollector(t, func(c *app.Config) { c.LinkSecret = secret })
 	s.startProcessor(t, "-flush-interval", "100ms")
 
@@ -134,6 +135,7 @@ func TestRequestsAsBrowsersSendThem(t *testing.T) {
 // composed or combining.
 func TestRealWorldTrafficKinds(t *testing.T) {
 	s := newStack(t, 1)
+	s.site(t, "rw")
 	col, base := s.startCollector(t, nil)
 	s.startProcessor(t, "-flush-interval", "100ms")
 	mux := http.NewServeMux()
@@ -148,6 +150,9 @@ func TestRealWorldTrafficKinds(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("User-Agent", ua)
+		if strings.HasPrefix(url, dash.URL) {
+			req.Header.Set("Authorization", "Bearer tok")
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -247,7 +252,7 @@ func TestRealWorldTrafficKinds(t *testing.T) {
 		{"section==/caf%c3%a9", "host==café.example"},
 	} {
 		q := neturl.Values{"site": {"rw"}, "by": {"page"}, "filter": filters}
-		code, _, resp := hit("GET", dash.URL+"/api/v1/breakdown?"+q.Encode()+"&token=tok", "", chrome)
+		code, _, resp := hit("GET", dash.URL+"/api/v1/breakdown?"+q.Encode(), "", chrome)
 		var tab struct {
 			Columns []string
 			Rows    [][]any

@@ -79,6 +79,9 @@ func rows(t *testing.T, s *stack, query string) []string {
 // anonymised too.
 func TestClientAddressesThroughTheStack(t *testing.T) {
 	s := newStack(t, 1)
+	s.site(t, "ip")
+	s.site(t, "ip-cookieless")
+	demoKey := s.site(t, "demo")
 	_, xff := s.startCollector(t, func(c *app.Config) { c.TrustProxy = "127.0.0.1" }) // the test is the proxy, on loopback
 	_, fwd := s.startCollector(t, func(c *app.Config) { c.TrustProxy = "127.0.0.0/8"; c.TrustProxyHeader = "Forwarded" })
 	_, none := s.startCollector(t, nil)
@@ -106,11 +109,11 @@ func TestClientAddressesThroughTheStack(t *testing.T) {
 	}
 	for ip, visitor := range map[string]string{"203.0.113.77": "api-v4", "2001:db8:abcd:12::1": "api-v6"} {
 		body := `{"type":"purchase","order_id":"` + visitor + `","revenue":"10","currency":"EUR","visitor_id":"` + visitor + `","ip":"` + ip + `"}`
-		if code, _, resp := request(t, "POST", xff+"/api/v1/events", body, "Authorization", "Bearer demo-secret-key"); code != 202 {
+		if code, _, resp := request(t, "POST", xff+"/api/v1/events", body, "Authorization", "Bearer "+demoKey); code != 202 {
 			t.Fatalf("api %s: %d %s", ip, code, resp)
 		}
 	}
-	if code, _, resp := request(t, "POST", xff+"/api/v1/events", `{"type":"purchase","visitor_id":"v","ip":"shop.example"}`, "Authorization", "Bearer demo-secret-key"); code != 400 ||
+	if code, _, resp := request(t, "POST", xff+"/api/v1/events", `{"type":"purchase","visitor_id":"v","ip":"shop.example"}`, "Authorization", "Bearer "+demoKey); code != 400 ||
 		!strings.Contains(resp, "ip is not an IPv4 or IPv6 address") {
 		t.Errorf("api with a name for an address: %d %s", code, resp)
 	}
@@ -139,6 +142,7 @@ func TestClientAddressesThroughTheStack(t *testing.T) {
 // bound in a breakdown, never as a negative figure.
 func TestRevenueBoundedThroughTheStack(t *testing.T) {
 	s := newStack(t, 1)
+	s.site(t, "shop")
 	_, base := s.startCollector(t, nil)
 	s.startProcessor(t, "-flush-interval", "100ms")
 	mux := http.NewServeMux()
@@ -201,6 +205,8 @@ func TestRevenueBoundedThroughTheStack(t *testing.T) {
 // of 2,000 commas is refused, 32 lists are 32 consent rows.
 func TestRateLimitsThroughTheStack(t *testing.T) {
 	s := newStack(t, 1)
+	s.site(t, "flood")
+	demoKey := s.site(t, "demo")
 	col, base := s.startCollector(t, func(c *app.Config) {
 		c.TrustProxy = "127.0.0.1" // to play several addresses
 		c.MaxBatchEvents = 10
@@ -254,7 +260,7 @@ func TestRateLimitsThroughTheStack(t *testing.T) {
 	// The issue's fan-out: refused with its reason; 32 lists are fine.
 	many := strings.Repeat(",", 2000)
 	if code, _, resp := request(t, "POST", base+"/api/v1/events", `{"site":"demo","type":"subscribe","user_id":"bob@example.invalid","props":{"lists":"`+many+`"}}`,
-		"Authorization", "Bearer demo-secret-key"); code != 400 || !strings.Contains(resp, "lists") {
+		"Authorization", "Bearer "+demoKey); code != 400 || !strings.Contains(resp, "lists") {
 		t.Errorf("2,000 commas: %d %s", code, resp)
 	}
 	var names []string
@@ -262,7 +268,7 @@ func TestRateLimitsThroughTheStack(t *testing.T) {
 		names = append(names, fmt.Sprintf("list%d", i))
 	}
 	if code, _, resp := request(t, "POST", base+"/api/v1/events", `{"site":"demo","type":"subscribe","user_id":"carol@example.invalid","props":{"lists":"`+strings.Join(names, ",")+`"}}`,
-		"Authorization", "Bearer demo-secret-key"); code != 202 {
+		"Authorization", "Bearer "+demoKey); code != 202 {
 		t.Errorf("32 lists: %d %s", code, resp)
 	}
 	stacktest.WaitCount(t, s.store, 20*time.Second, uint64(stored), "SELECT count() FROM events WHERE site_id = 'flood'")
@@ -321,6 +327,7 @@ func TestMalformedRequestsNotEchoed(t *testing.T) {
 func TestUnsubscribeOnlyByPostThroughTheStack(t *testing.T) {
 	const secret = "security-link-secret"
 	s := newStack(t, 1) // one partition: what was queued first is stored first
+	s.site(t, "shop")
 	_, base := s.startCollector(t, func(c *app.Config) { c.LinkSecret = secret })
 	s.startProcessor(t, "-flush-interval", "100ms", "-segments-interval", "0")
 	signer, _ := links.NewSigner(secret)
