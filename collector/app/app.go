@@ -22,26 +22,31 @@ import (
 	"footfall/collector/clientaddr"
 	"footfall/collector/kafkaout"
 	"footfall/collector/ratelimit"
+	"footfall/internal/chsql"
 	"footfall/internal/kafkaadmin"
 	"footfall/internal/links"
 	"footfall/internal/ops"
+	"footfall/internal/sites"
 )
 
 // Config is the collector's whole configuration.
 type Config struct {
-	Listen            string
-	Kafka             kafkaadmin.TopicConfig
-	KafkaCompression  string
-	BatchEvents       int
-	BatchBytes        int
-	Linger            time.Duration
-	QueueBatches      int
-	Writers           int
-	MaxBodyBytes      int
-	MaxHeaderBytes    int
-	MaxBatchEvents    int
-	Sites             string
-	SiteKeys          string
+	Listen           string
+	Kafka            kafkaadmin.TopicConfig
+	KafkaCompression string
+	BatchEvents      int
+	BatchBytes       int
+	Linger           time.Duration
+	QueueBatches     int
+	Writers          int
+	MaxBodyBytes     int
+	MaxHeaderBytes   int
+	MaxBatchEvents   int
+	// CH is where the site registry is read from (internal/sites), every
+	// SitesReload: hits for a site it does not hold are refused, and the
+	// server API's keys are its sites'.
+	CH                chsql.Config
+	SitesReload       time.Duration
 	KeepFullIP        bool
 	TrustProxy        string
 	TrustProxyHeader  string
@@ -52,11 +57,7 @@ type Config struct {
 	ShutdownDelay     time.Duration
 	ShutdownTimeout   time.Duration
 	ReadinessInterval time.Duration
-	Delivery          string
-	WALDir            string
-	WALMaxBytes       int64
-	WALSegmentBytes   int64
-	WALCommitInterval time.Duration
+	SpoolDir          string
 	Ops               ops.Config
 	// Script is served at /t.js when set (the built sdk-js snippet).
 	Script []byte
@@ -75,8 +76,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest POST body accepted; larger gets 413")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 32<<10, "largest request line and headers together; larger gets 431")
 	fs.IntVar(&c.MaxBatchEvents, "max-batch-events", 100, "most events in one POST")
-	fs.StringVar(&c.Sites, "sites", "", "comma-separated site ids accepted; empty accepts any")
-	fs.StringVar(&c.SiteKeys, "site-keys", "demo=demo-secret-key", "server API keys as site=key,site=key")
+	c.CH.RegisterFlags(fs)
+	fs.DurationVar(&c.SitesReload, "sites-reload", sites.DefaultReload, "how often the site registry is read again from ClickHouse: a site, a key or a domain changed in the dashboards is in force within this")
+	for _, gone := range []string{"sites", "site-keys"} {
+		fs.Func(gone, "removed: sites and their server API keys are in the site registry (dashboards, /api/v1/sites)", func(string) error {
+			return fmt.Errorf("-%s is gone: sites and their server API keys are made in the dashboards (POST /api/v1/sites, POST /api/v1/sites/{id}/keys); the collector reads them from ClickHouse", gone)
+		})
+	}
 	fs.BoolVar(&c.KeepFullIP, "keep-full-ip", false, "store client addresses whole instead of anonymised")
 	fs.StringVar(&c.TrustProxy, "trust-proxy", "", "comma-separated networks (CIDR) or addresses of the proxies in front of the collector; the client is the right-most address of -trust-proxy-header that is none of them; empty trusts none")
 	fs.StringVar(&c.TrustProxyHeader, "trust-proxy-header", "X-Forwarded-For", "the header the trusted proxies write: X-Forwarded-For or Forwarded (RFC 7239)")
@@ -85,19 +91,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.LegacyTokens, "legacy-tokens", true, "queue the opens and clicks of recipient tokens the link secret did not make (an earlier version's, unsigned) as unverified, which the processor keeps only for a recipient it has; false refuses them")
 	c.RateLimits.RegisterFlags(fs)
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz fails before the listener closes")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 8*time.Second, "on SIGTERM, how long to wait for Kafka to take queued events (what it has not taken stays in the write-ahead log); with -shutdown-delay, keep it inside the stop grace period (10 s in Docker and Kubernetes)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long to wait for Kafka to take queued events")
 	fs.DurationVar(&c.ReadinessInterval, "readiness-interval", 2*time.Second, "how often Kafka is checked for /readyz")
-	fs.StringVar(&c.Delivery, "delivery", "disk", "when a hit gets its 2xx: disk (once in the write-ahead log, fsynced), kafka (once Kafka acknowledged it), memory (once queued in memory; a crash loses what Kafka has not taken)")
-	fs.StringVar(&c.WALDir, "wal-dir", "collector-wal", "the write-ahead log's directory (one collector each): every hit with -delivery=disk, in the other modes what Kafka has not taken by the shutdown deadline; produced at start; empty (memory and kafka only) counts those lost")
-	fs.Int64Var(&c.WALMaxBytes, "wal-max-bytes", 1<<30, "bytes the write-ahead log holds at most with -delivery=disk (Kafka away); beyond, hits get 503")
-	fs.Func("spool-dir", "the former name of -wal-dir", func(v string) error { c.WALDir = v; return nil })
-	fs.Int64Var(&c.WALSegmentBytes, "wal-segment-bytes", 8<<20, "size at which a write-ahead log segment is closed and the next started; a segment is deleted once Kafka acknowledged all of it")
-	fs.DurationVar(&c.WALCommitInterval, "wal-commit-interval", time.Millisecond, "with -delivery=disk, the shortest time between two fsyncs of the write-ahead log: under load the hits of that long share one (group commit); a hit after a quiet spell is committed at once")
+	fs.StringVar(&c.SpoolDir, "spool-dir", "", "where events Kafka has not taken by the shutdown deadline are kept, and replayed from at start; empty counts them lost")
 	c.Ops.RegisterFlags(fs, "collector", "127.0.0.1:9102")
 }
 
 // Secrets names the flags Describe must not print.
-var Secrets = map[string]bool{"site-keys": true, "cookieless-secret": true, "link-secret": true}
+var Secrets = map[string]bool{"clickhouse-password": true, "cookieless-secret": true, "link-secret": true}
 
 // Program is a running collector.
 type Program struct {
@@ -107,9 +108,11 @@ type Program struct {
 	srv  *fasthttp.Server
 	ln   net.Listener
 	ops  *ops.Server
-	// kafkaErr is why Kafka is not ready (nil when it answered the last
-	// check and the topic is there).
-	kafkaErr atomic.Pointer[error]
+	db   *chsql.Conn
+	// stopSites ends the site registry's reloads.
+	stopSites context.CancelFunc
+	// kafkaUp is whether Kafka answered the last check.
+	kafkaUp atomic.Bool
 
 	stopPing context.CancelFunc
 	served   chan error
@@ -122,10 +125,7 @@ type Program struct {
 // hits on cfg.Listen and /metrics, /healthz, /readyz on cfg.Ops.Listen. ctx
 // bounds the start only.
 func Start(ctx context.Context, cfg Config) (*Program, error) {
-	keys, err := parseSiteKeys(cfg.SiteKeys)
-	if err != nil {
-		return nil, err
-	}
+	var err error
 	secret := []byte(cfg.CookielessSecret)
 	if len(secret) == 0 {
 		secret = randomSecret()
@@ -147,34 +147,35 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = 32 << 10
 	}
-	delivery, err := kafkaout.ParseDelivery(cfg.Delivery)
+	db, err := chsql.Open(ctx, cfg.CH)
 	if err != nil {
-		return nil, fmt.Errorf("-delivery: %w", err)
+		return nil, fmt.Errorf("site registry: %w", err)
 	}
-	if delivery == kafkaout.Disk && cfg.WALDir == "" {
-		return nil, errors.New("-delivery=disk needs -wal-dir")
+	registry := sites.NewRegistry(sites.NewStore(db))
+	sitesCtx, stopSites := context.WithCancel(context.Background())
+	if err := registry.Start(sitesCtx, cfg.SitesReload); err != nil {
+		stopSites()
+		db.Close()
+		return nil, fmt.Errorf("read the site registry (the processor's migrations make it): %w", err)
 	}
+	closeSites := func() { stopSites(); db.Close() }
 	brokers := cfg.Kafka.BrokerList()
-	// Kafka away at start is an outage like any other: the collector
-	// serves (with disk delivery into the log), /readyz says why it is
-	// not ready, and the topic is made when Kafka answers.
-	kafkaErr := cfg.Kafka.Ensure(ctx)
-	if kafkaErr != nil {
-		kafkaErr = fmt.Errorf("prepare kafka topic: %w", kafkaErr)
-		slog.Warn("kafka unavailable at start: serving, events wait in the queue or the write-ahead log", "err", kafkaErr)
+	if err := cfg.Kafka.Ensure(ctx); err != nil {
+		closeSites()
+		return nil, fmt.Errorf("prepare kafka topic: %w", err)
 	}
 	prod, err := kafkaout.New(kafkaout.Config{
 		Brokers: brokers, Topic: cfg.Kafka.Topic,
 		BatchEvents: cfg.BatchEvents, BatchBytes: cfg.BatchBytes, Linger: cfg.Linger,
 		Batches: cfg.QueueBatches, Writers: cfg.Writers, Compression: cfg.KafkaCompression,
-		Delivery: delivery, WALDir: cfg.WALDir, WALMaxBytes: cfg.WALMaxBytes, WALSegmentBytes: cfg.WALSegmentBytes,
-		WALCommitInterval: cfg.WALCommitInterval,
+		SpoolDir: cfg.SpoolDir,
 	})
 	if err != nil {
+		closeSites()
 		return nil, err
 	}
 	h := beacon.New(beacon.Config{
-		Sites: setOf(splitList(cfg.Sites)), SiteKeys: keys,
+		Sites:      registry,
 		KeepFullIP: cfg.KeepFullIP, Proxies: proxies, CookielessSecret: secret,
 		MaxBatchEvents: cfg.MaxBatchEvents, MaxBodyBytes: cfg.MaxBodyBytes, Links: signer, LegacyTokens: cfg.LegacyTokens,
 		AddressLimit: addressLimit, SiteLimit: siteLimit,
@@ -182,16 +183,19 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	if cfg.Script != nil {
 		h.SetScript(cfg.Script)
 	}
-	s := &Program{cfg: cfg, prod: prod, h: h, served: make(chan error, 1)}
-	s.setKafka(kafkaErr)
+	s := &Program{cfg: cfg, prod: prod, h: h, db: db, stopSites: stopSites, served: make(chan error, 1)}
+	s.kafkaUp.Store(true) // Kafka answered EnsureTopic just now
+	h.SetReady(true)
 
 	if s.ops, err = ops.Start(cfg.Ops, s.ready); err != nil {
 		prod.Close(context.Background())
+		closeSites()
 		return nil, err
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		s.ops.Shutdown(context.Background())
 		prod.Close(context.Background())
+		closeSites()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	s.srv = &fasthttp.Server{
@@ -226,7 +230,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 
 	pingCtx, stop := context.WithCancel(context.Background())
 	s.stopPing = stop
-	go s.watchKafka(pingCtx, kafkaErr != nil)
+	go s.watchKafka(pingCtx, brokers)
 	return s, nil
 }
 
@@ -236,32 +240,20 @@ func (s *Program) Addr() string { return s.ln.Addr().String() }
 // OpsAddr is the ops listener's address, "" when it is off.
 func (s *Program) OpsAddr() string { return s.ops.Addr() }
 
+var errKafkaDown = errors.New("kafka unreachable")
+
 // ready is what the ops listener's /readyz answers before shutdown.
 func (s *Program) ready() error {
-	if err := s.kafkaErr.Load(); err != nil {
-		return *err
+	if !s.kafkaUp.Load() {
+		return errKafkaDown
 	}
 	return nil
 }
 
-// setKafka records whether Kafka is ready (err nil) for both /readyz: the
+// watchKafka keeps both /readyz in step with whether Kafka answers: the
 // ops listener's, and the public port's, which load balancers in front of
 // the collector check.
-func (s *Program) setKafka(err error) {
-	if err == nil {
-		s.kafkaErr.Store(nil)
-	} else {
-		err = fmt.Errorf("kafka unreachable: %w", err)
-		s.kafkaErr.Store(&err)
-	}
-	s.h.SetReady(err == nil)
-}
-
-// watchKafka keeps both /readyz in step with whether Kafka answers. Until
-// the topic has been prepared (Kafka was away at start), each check tries
-// that again.
-func (s *Program) watchKafka(ctx context.Context, needTopic bool) {
-	brokers := s.cfg.Kafka.BrokerList()
+func (s *Program) watchKafka(ctx context.Context, brokers []string) {
 	interval := s.cfg.ReadinessInterval
 	if interval <= 0 {
 		interval = 2 * time.Second
@@ -274,33 +266,23 @@ func (s *Program) watchKafka(ctx context.Context, needTopic bool) {
 			return
 		case <-t.C:
 			pctx, cancel := context.WithTimeout(ctx, interval)
-			var err error
-			if needTopic {
-				if err = s.cfg.Kafka.Ensure(pctx); err == nil {
-					needTopic = false
-					slog.Info("kafka answers: topic prepared, producing what waited")
-				} else {
-					err = fmt.Errorf("prepare kafka topic: %w", err)
-				}
-			} else {
-				err = kafkaadmin.Ping(pctx, brokers)
-			}
+			err := kafkaadmin.Ping(pctx, brokers)
 			cancel()
 			if ctx.Err() != nil {
 				return
 			}
-			s.setKafka(err)
+			s.kafkaUp.Store(err == nil)
+			s.h.SetReady(err == nil)
 		}
 	}
 }
 
 // Shutdown drains the collector: /readyz fails first so load balancers stop
 // sending, then after ShutdownDelay the listener closes and in-flight
-// requests finish, then what is queued and what the write-ahead log holds
-// is written to Kafka, and the ops listener closes last. ctx bounds the
-// whole; what Kafka has not taken when it ends stays in (or goes to) the
-// log for the next start, or without one is counted as lost. Calling it
-// again returns the first call's result.
+// requests finish, then everything queued is written to Kafka (or spooled),
+// and the ops listener closes last. ctx bounds the whole; events still
+// queued when it ends are counted as lost. Calling it again returns the
+// first call's result.
 func (s *Program) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
 	return s.shutdownErr
@@ -330,6 +312,10 @@ func (s *Program) shutdown(ctx context.Context) error {
 	}
 	if err := s.ops.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	s.stopSites()
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close clickhouse: %w", err))
 	}
 	slog.Info("collector stopped")
 	return errors.Join(errs...)
@@ -399,37 +385,4 @@ func parseProxies(list, header string) (*clientaddr.Resolver, error) {
 		return nil, fmt.Errorf("-trust-proxy-header: %w", err)
 	}
 	return clientaddr.New(nets, h), nil
-}
-
-func parseSiteKeys(s string) (map[string]string, error) {
-	keys := map[string]string{}
-	for _, kv := range splitList(s) {
-		site, key, ok := strings.Cut(kv, "=")
-		if !ok || site == "" || len(key) < 8 {
-			return nil, fmt.Errorf("-site-keys entry %q: want site=key with a key of 8 characters or more", kv)
-		}
-		keys[key] = site
-	}
-	return keys, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func setOf(list []string) map[string]bool {
-	if len(list) == 0 {
-		return nil
-	}
-	m := make(map[string]bool, len(list))
-	for _, v := range list {
-		m[v] = true
-	}
-	return m
 }

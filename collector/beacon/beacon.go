@@ -5,7 +5,6 @@ package beacon
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"net/netip"
@@ -22,6 +21,7 @@ import (
 	"footfall/collector/ratelimit"
 	"footfall/internal/event"
 	"footfall/internal/links"
+	"footfall/internal/sites"
 )
 
 // Queue takes encoded events; *kafkaout.Producer in production.
@@ -31,10 +31,11 @@ type Queue interface {
 
 // Config is what the handlers need to know about sites and privacy.
 type Config struct {
-	// Sites, when not empty, is the only site ids accepted.
-	Sites map[string]bool
-	// SiteKeys maps a server API secret to the site it may write to.
-	SiteKeys map[string]string
+	// Sites is the site registry: a hit for a site it does not hold is
+	// refused, and so is a browser's hit from a page or an Origin on none
+	// of a site's domains when the site lists them and takes no foreign
+	// ones; the server API's keys are its sites'. Nil holds no site.
+	Sites *sites.Registry
 	// KeepFullIP stores client addresses whole; by default the last octet of
 	// IPv4 and the last 80 bits of IPv6 are zeroed before the event leaves.
 	KeepFullIP bool
@@ -87,6 +88,9 @@ func New(cfg Config, q Queue, metrics fasthttp.RequestHandler) *Handler {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Sites == nil {
+		cfg.Sites = sites.NewStatic()
 	}
 	h := &Handler{cfg: cfg, q: q, metrics: metrics, bots: newBotCache()}
 	h.pool.New = func() any {
@@ -239,6 +243,11 @@ var typePageview = []byte("pageview")
 func (h *Handler) beacon(ctx *fasthttp.RequestCtx) {
 	setCORS(ctx)
 	if ctx.IsOptions() {
+		// A preflight names no site: the origin is allowed when some
+		// site lists its domain.
+		origin := ctx.Request.Header.Peek("Origin")
+		listed, anyOrigin := h.cfg.Sites.AnyListsHost(sites.HostOfURL(origin))
+		h.allowOrigin(ctx, origin, listed, anyOrigin)
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		return
 	}
@@ -249,8 +258,15 @@ func (h *Handler) beacon(ctx *fasthttp.RequestCtx) {
 	s := h.get()
 	defer h.put(s)
 	if err := h.parseBody(ctx, s, false); err != nil {
+		h.allowOrigin(ctx, ctx.Request.Header.Peek("Origin"), false, true)
 		h.reject(ctx, epBeacon, fasthttp.StatusBadRequest, invalidReason(err), err)
 		return
+	}
+	if e := h.cfg.Sites.Lookup(s.events[0].F[event.Site]); e != nil && e.Restricted() {
+		origin := ctx.Request.Header.Peek("Origin")
+		h.allowOrigin(ctx, origin, e.ListsHost(sites.HostOfURL(origin)), false)
+	} else {
+		h.allowOrigin(ctx, nil, false, true)
 	}
 	h.respondEvents(ctx, s, epBeacon, event.IngestBeacon)
 }
@@ -262,7 +278,7 @@ func (h *Handler) api(ctx *fasthttp.RequestCtx) {
 		h.reject(ctx, epAPI, fasthttp.StatusMethodNotAllowed, rsMethod, errMethodPost)
 		return
 	}
-	site, ok := h.authSite(ctx.Request.Header.Peek("Authorization"))
+	entry, ok := h.authSite(ctx.Request.Header.Peek("Authorization"))
 	if !ok {
 		h.reject(ctx, epAPI, fasthttp.StatusUnauthorized, rsUnauthorized, errUnauthorized)
 		return
@@ -273,6 +289,7 @@ func (h *Handler) api(ctx *fasthttp.RequestCtx) {
 		h.reject(ctx, epAPI, fasthttp.StatusBadRequest, invalidReason(err), err)
 		return
 	}
+	site := entry.Site().ID
 	for i := range s.events {
 		e := &s.events[i]
 		switch {
@@ -296,21 +313,15 @@ func (h *Handler) api(ctx *fasthttp.RequestCtx) {
 	h.respondEvents(ctx, s, epAPI, event.IngestAPI)
 }
 
-// authSite finds the site whose key is in the Authorization header,
-// comparing in constant time so that response timing leaks nothing.
-func (h *Handler) authSite(auth []byte) (string, bool) {
+// authSite finds the site whose key is in the Authorization header. The
+// registry finds it by the key's SHA-256, so that response timing says
+// nothing about how much of a key was right.
+func (h *Handler) authSite(auth []byte) (*sites.Entry, bool) {
 	const prefix = "Bearer "
 	if len(auth) <= len(prefix) || string(auth[:len(prefix)]) != prefix {
-		return "", false
+		return nil, false
 	}
-	key := auth[len(prefix):]
-	found, site := 0, ""
-	for k, s := range h.cfg.SiteKeys {
-		if subtle.ConstantTimeCompare([]byte(k), key) == 1 {
-			found, site = 1, s
-		}
-	}
-	return site, found == 1
+	return h.cfg.Sites.SiteOfKey(auth[len(prefix):])
 }
 
 // respondEvents finishes the events in s (id, time, client address, visitor
@@ -347,12 +358,12 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 			}
 			e.F[event.IP] = ip
 		}
-		if len(e.F[event.Site]) > 0 && len(h.cfg.Sites) > 0 && !h.cfg.Sites[string(e.F[event.Site])] {
-			h.reject(ctx, ep, fasthttp.StatusBadRequest, rsInvalid, errUnknownSite)
-			return
-		}
 		if err := e.Validate(); err != nil {
 			h.reject(ctx, ep, fasthttp.StatusBadRequest, rsInvalid, batchErr(len(s.events), i, err))
+			return
+		}
+		if r, err := h.siteCheck(ctx, e, in); err != nil {
+			h.refuseSite(ctx, ep, r, batchErr(len(s.events), i, err))
 			return
 		}
 	}
@@ -368,6 +379,59 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 		h.answer(ctx, ep, fasthttp.StatusOK, "")
 	} else {
 		ctx.SetStatusCode(fasthttp.StatusAccepted)
+	}
+}
+
+// siteCheck refuses an event for a site the registry does not hold and,
+// for a site that takes hits from its domains only, a browser's event
+// whose page or Origin is on another domain. A page or an Origin that
+// names no host (an e-mail's pixel, a page without a referrer) says
+// nothing either way.
+func (h *Handler) siteCheck(ctx *fasthttp.RequestCtx, e *event.Event, in event.Ingest) (reason, error) {
+	entry := h.cfg.Sites.Lookup(e.F[event.Site])
+	if entry == nil {
+		return rsUnknownSite, errUnknownSite
+	}
+	if in == event.IngestAPI || !entry.Restricted() {
+		return 0, nil
+	}
+	if host := sites.HostOfURL(e.F[event.URL]); len(host) > 0 && !entry.ListsHost(host) {
+		return rsForeignDomain, errForeignPage
+	}
+	if origin := ctx.Request.Header.Peek("Origin"); len(origin) > 0 && !entry.ListsHost(sites.HostOfURL(origin)) {
+		return rsForeignDomain, errForeignOrigin
+	}
+	return 0, nil
+}
+
+// refuseSite answers a hit siteCheck refused: the pixel with its image
+// (a page never shows a broken one) and the reason in headers, the other
+// endpoints with 400 and the reason; both counted.
+func (h *Handler) refuseSite(ctx *fasthttp.RequestCtx, ep endpoint, r reason, err error) {
+	if ep == epPixel {
+		rejected[ep][r].Inc()
+		ctx.Response.Header.Set("X-Footfall-Rejected", reasonNames[r])
+		h.answer(ctx, ep, fasthttp.StatusOK, reasonNames[r])
+		return
+	}
+	h.reject(ctx, ep, fasthttp.StatusBadRequest, r, err)
+}
+
+// allowOrigin sets the beacon's Access-Control-Allow-Origin: the request's
+// origin when listed (a site lists its domain), else * when anyOrigin
+// (the site takes hits from any page), else nothing, and the browser
+// keeps the answer from the page.
+func (h *Handler) allowOrigin(ctx *fasthttp.RequestCtx, origin []byte, listed, anyOrigin bool) {
+	hdr := &ctx.Response.Header
+	switch {
+	case listed && len(origin) > 0:
+		hdr.SetBytesV("Access-Control-Allow-Origin", origin)
+		hdr.Set("Vary", "Origin")
+	case anyOrigin:
+		hdr.Set("Access-Control-Allow-Origin", "*")
+	default:
+		hdr.Del("Access-Control-Allow-Origin")
+		hdr.Set("Vary", "Origin")
 	}
 }
 
@@ -585,7 +649,6 @@ func (h *Handler) cookielessID(s *scratch, now time.Time, site []byte, addr neti
 
 func setCORS(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
-	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "Content-Type")
 	h.Set("Access-Control-Max-Age", "86400")

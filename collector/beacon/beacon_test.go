@@ -13,6 +13,7 @@ import (
 
 	"footfall/collector/kafkaout"
 	"footfall/internal/event"
+	"footfall/internal/sites"
 )
 
 const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
@@ -44,9 +45,20 @@ func (q *queue) Enqueue(msgs ...kafkaout.Msg) error {
 
 var fixedNow = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
+// testSites are the sites the handlers' tests send to, shop with the
+// server API key shop-secret-key, none restricted to domains.
+func testSites() *sites.Registry {
+	return sites.NewStatic(
+		sites.Site{ID: "demo", TimeZone: "UTC", Currency: "EUR"},
+		sites.Site{ID: "a", TimeZone: "UTC", Currency: "EUR"},
+		sites.Site{ID: "other", TimeZone: "UTC", Currency: "EUR"},
+		sites.Site{ID: "id-site", TimeZone: "UTC", Currency: "EUR"}, // fields_test's sampleValue
+		sites.Site{ID: "shop", TimeZone: "UTC", Currency: "EUR", Keys: []sites.Key{{ID: "k1", Hash: sites.HashKey([]byte("shop-secret-key"))}}})
+}
+
 func newHandler(q Queue) *Handler {
 	return New(Config{
-		SiteKeys:         map[string]string{"shop-secret-key": "shop"},
+		Sites:            testSites(),
 		CookielessSecret: []byte("salt"),
 		MaxBatchEvents:   3,
 		Now:              func() time.Time { return fixedNow },

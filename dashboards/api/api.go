@@ -24,6 +24,7 @@ import (
 	"footfall/internal/reports"
 	"footfall/internal/segments"
 	"footfall/internal/sessionstats"
+	"footfall/internal/sites"
 )
 
 // API serves the reports and reads of /api/v1/*. Its handlers read
@@ -55,14 +56,14 @@ type Config struct {
 	CollectorURL string
 	// Commission prices the affiliates report.
 	Commission Commission
+	// Sites is the site registry: each site's zone, lifecycle rules and
+	// commissions, and the /api/v1/sites routes that change it; nil leaves
+	// every site to Rules, Commission and Zone.
+	Sites *sites.Registry
 	// Zone is a site's time zone (the site registry's), in which its
 	// periods, steps and times are read and shown; nil, or nil for a
 	// site, is UTC. Its locations must have IANA names (time.LoadLocation).
 	Zone func(site string) *time.Location
-	// Currency is a site's reporting currency (the site registry's), which
-	// amounts are converted to (internal/money); nil, or "" for a site, is
-	// money.DefaultCurrency.
-	Currency func(site string) string
 	// Now is the clock "today" is read from; nil is time.Now.
 	Now func() time.Time
 }
@@ -75,7 +76,7 @@ func newAPI(reader *chsql.Conn, cfg Config) *API {
 		now = time.Now
 	}
 	return &API{db: reader, cfg: cfg, token: cfg.Token, now: now, people: people,
-		segments: segments.NewStore(people), campaigns: campaignsIn(reader, cfg.Currency), sessions: sessionstats.NewStore(reader)}
+		segments: segments.NewStore(people), campaigns: campaigns.NewStore(reader), sessions: sessionstats.NewStore(reader)}
 }
 
 func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {

@@ -37,6 +37,10 @@ type writer struct {
 func New(reader *chsql.Conn, writable *chstore.Store, cfg Config) *Server {
 	a := newAPI(reader, cfg)
 	people := profiles.NewStore(writable.DB(), cfg.Rules)
+	a.wireSites()
+	if cfg.Sites != nil {
+		people.SetSiteRules(profiles.SiteRules(cfg.Sites))
+	}
 	return &Server{read: a, write: &writer{api: a, people: people, segments: segments.NewStore(people),
 		campaigns: campaigns.NewStore(writable.DB()), importer: imports.NewImporter(writable).SignTokens(cfg.Links)}}
 }
@@ -51,6 +55,7 @@ func (s *Server) SetErasureSecret(secret string) {
 // Register mounts the API's routes on mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	a, wr := s.read, s.write
+	s.registerSites(mux, a.private)
 	mux.HandleFunc("GET /api/v1/overview", a.auth(a.overview))
 	mux.HandleFunc("GET /api/v1/breakdown", a.auth(a.breakdown))
 	mux.HandleFunc("GET /api/v1/timeseries", a.auth(a.timeseries))
@@ -82,6 +87,4 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/campaigns/{id}/rewrite", a.private(a.rewrite))
 	mux.HandleFunc("GET /api/v1/campaigns/{id}/report", a.private(a.report))
 	mux.HandleFunc("GET /api/v1/campaigns-compare", a.private(a.compare))
-	mux.HandleFunc("GET /api/v1/rates", a.auth(a.listRates))
-	mux.HandleFunc("POST /api/v1/rates", a.private(wr.loadRates))
 }

@@ -35,10 +35,6 @@ type Attributor struct {
 	young, older map[key]*visitor // two generations bound the cache
 	size         int
 
-	// The credit of the orders seen lately, by site and order id: key's
-	// visitor is the order id.
-	youngOrders, olderOrders map[key]Touch
-
 	// Reused from batch to batch.
 	batch    map[key]*pending
 	pendings []pending
@@ -64,8 +60,7 @@ const CacheSize = 50_000
 // db nil it reads nothing (every visitor it has not seen is new), for
 // benchmarks of the processor's own work.
 func New(db *chsql.Conn) *Attributor {
-	return &Attributor{db: db, size: CacheSize, young: map[key]*visitor{}, older: map[key]*visitor{}, batch: map[key]*pending{},
-		youngOrders: map[key]Touch{}, olderOrders: map[key]Touch{}}
+	return &Attributor{db: db, size: CacheSize, young: map[key]*visitor{}, older: map[key]*visitor{}, batch: map[key]*pending{}}
 }
 
 // Forget drops everything the Attributor knows: another consumer may
@@ -74,7 +69,6 @@ func (a *Attributor) Forget() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.young, a.older = map[key]*visitor{}, map[key]*visitor{}
-	a.youngOrders, a.olderOrders = map[key]Touch{}, map[key]Touch{}
 }
 
 func (a *Attributor) cached(k key) *visitor {
@@ -198,7 +192,7 @@ func (a *Attributor) Credit(ctx context.Context, hits []Hit, out []Touch) error 
 		p.v.prune()
 		a.keep(k, p.v)
 	}
-	return a.creditOrders(ctx, hits, out)
+	return nil
 }
 
 // maxPerQuery bounds the visitor ids of a look-up, under ClickHouse's

@@ -64,6 +64,21 @@ type stack struct {
 	group   string
 	ch      chstore.Config
 	store   *chstore.Store
+	keys    map[string]string // server API key of each site made by site
+}
+
+// site makes site id in the stack's registry, once, and returns its
+// server API key: the collector refuses hits for a site it does not know.
+func (s *stack) site(t *testing.T, id string) string {
+	t.Helper()
+	if s.keys == nil {
+		s.keys = map[string]string{}
+	}
+	if k, ok := s.keys[id]; ok {
+		return k
+	}
+	s.keys[id] = stacktest.Site(t, s.store, id)
+	return s.keys[id]
 }
 
 func newStack(t *testing.T, partitions int) *stack {
@@ -117,7 +132,7 @@ func (s *stack) startCollector(t *testing.T, edit func(*app.Config)) (*app.Progr
 	// The tests send from one address, thousands of events a second; the
 	// rate limits' own tests set them.
 	cfg.RateLimits = app.RateLimits{}
-	cfg.WALDir = t.TempDir() // one write-ahead log per collector
+	cfg.CH, cfg.SitesReload = s.ch, 100*time.Millisecond
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -193,6 +208,7 @@ func metric(t *testing.T, col *app.Program, sample string) float64 {
 
 func TestPipelineEndToEnd(t *testing.T) {
 	s := newStack(t, 4)
+	demoKey := s.site(t, "demo")
 	col, base := s.startCollector(t, nil)
 	// Hits come from loopback; the test database puts it in France.
 	geo, err := geoiptest.WriteTestDB(t.TempDir(), map[string]string{"127.0.0.0/8": "FR"})
@@ -223,7 +239,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 	for i := 0; i < orders; i++ {
 		body := fmt.Sprintf(`{"type":"purchase","order_id":"A-%d","revenue":"19.99","currency":"EUR","visitor_id":"v%d"}`, i, i)
-		if code, resp := send(t, "POST", base+"/api/v1/events", body, "Authorization", "Bearer demo-secret-key"); code != 202 {
+		if code, resp := send(t, "POST", base+"/api/v1/events", body, "Authorization", "Bearer "+demoKey); code != 202 {
 			t.Fatalf("order %d: %d %s", i, code, resp)
 		}
 	}
@@ -287,6 +303,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 func TestProcessorKilledMidStreamLosesAndDoublesNothing(t *testing.T) {
 	s := newStack(t, 4)
+	s.site(t, "demo")
 	_, base := s.startCollector(t, nil)
 	const requests, perRequest = 400, 100
 	const total = requests * perRequest
@@ -336,6 +353,7 @@ func TestProcessorKilledMidStreamLosesAndDoublesNothing(t *testing.T) {
 func TestShutdownFlushesBothWays(t *testing.T) {
 	s := newStack(t, 2)
 	// Nothing leaves either program on its own: only shutdown can flush.
+	s.site(t, "demo")
 	srv, base := s.startCollector(t, func(c *app.Config) {
 		c.Linger = time.Hour
 		c.BatchEvents = 100000
