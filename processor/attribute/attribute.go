@@ -19,6 +19,10 @@ var (
 		Name: "processor_attribution_visitors_read_total",
 		Help: "Visitors whose touches and sessions the processor read from ClickHouse to credit their events, not remembering them (new visitors, or after a restart or a partition move).",
 	})
+	lateLandings = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_attribution_late_landings_total",
+		Help: "Landings (a session's first touch) that reached the processor after later events of their session had been written: those events stay credited to the visitor's previous touch (README, Attribution).",
+	})
 	readSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "processor_attribution_read_seconds",
 		Help:    "Time to read, for one batch, what the processor did not remember of its visitors.",
@@ -34,6 +38,10 @@ type Attributor struct {
 	mu           sync.Mutex
 	young, older map[key]*visitor // two generations bound the cache
 	size         int
+
+	// The credit of the orders seen lately, by site and order id: key's
+	// visitor is the order id.
+	youngOrders, olderOrders map[key]Touch
 
 	// Reused from batch to batch.
 	batch    map[key]*pending
@@ -60,7 +68,8 @@ const CacheSize = 50_000
 // db nil it reads nothing (every visitor it has not seen is new), for
 // benchmarks of the processor's own work.
 func New(db *chsql.Conn) *Attributor {
-	return &Attributor{db: db, size: CacheSize, young: map[key]*visitor{}, older: map[key]*visitor{}, batch: map[key]*pending{}}
+	return &Attributor{db: db, size: CacheSize, young: map[key]*visitor{}, older: map[key]*visitor{}, batch: map[key]*pending{},
+		youngOrders: map[key]Touch{}, olderOrders: map[key]Touch{}}
 }
 
 // Forget drops everything the Attributor knows: another consumer may
@@ -69,6 +78,7 @@ func (a *Attributor) Forget() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.young, a.older = map[key]*visitor{}, map[key]*visitor{}
+	a.youngOrders, a.olderOrders = map[key]Touch{}, map[key]Touch{}
 }
 
 func (a *Attributor) cached(k key) *visitor {
@@ -167,6 +177,7 @@ func (a *Attributor) Credit(ctx context.Context, hits []Hit, out []Touch) error 
 	if err := a.load(ctx); err != nil {
 		return err
 	}
+	a.countLate(hits, of)
 	// Every event of the batch first, then the rule: within a batch, the
 	// order of a visitor's events does not matter.
 	for i := range hits {
@@ -192,7 +203,40 @@ func (a *Attributor) Credit(ctx context.Context, hits []Hit, out []Touch) error 
 		p.v.prune()
 		a.keep(k, p.v)
 	}
-	return nil
+	return a.creditOrders(ctx, hits, out)
+}
+
+// countLate counts the batch's late landings: a touch of a session whose
+// events written before (what the visitor's state knows before the batch
+// is noted) began after it, without a touch of the session before it.
+// Those events were credited without it and are not credited again.
+func (a *Attributor) countLate(hits []Hit, of []*pending) {
+	var counted map[*pending]string
+	for i := range hits {
+		h := &hits[i]
+		if !h.Counted || h.Session == "" || !h.Own.IsTouch() {
+			continue
+		}
+		v := of[i].v
+		began, ok := v.started[h.Session]
+		if !ok || began <= h.At {
+			continue
+		}
+		earlier := false
+		for j := range v.runs {
+			if r := &v.runs[j]; r.session == h.Session && r.first <= h.At {
+				earlier = true
+				break
+			}
+		}
+		if !earlier && counted[of[i]] != h.Session {
+			if counted == nil {
+				counted = map[*pending]string{}
+			}
+			counted[of[i]] = h.Session
+			lateLandings.Inc()
+		}
+	}
 }
 
 // maxPerQuery bounds the visitor ids of a look-up, under ClickHouse's
