@@ -64,6 +64,10 @@ type Config struct {
 	// periods, steps and times are read and shown; nil, or nil for a
 	// site, is UTC. Its locations must have IANA names (time.LoadLocation).
 	Zone func(site string) *time.Location
+	// Currency is a site's reporting currency (the site registry's), which
+	// amounts are converted to (internal/money); nil, or "" for a site, is
+	// money.DefaultCurrency.
+	Currency func(site string) string
 	// Now is the clock "today" is read from; nil is time.Now.
 	Now func() time.Time
 }
@@ -76,7 +80,7 @@ func newAPI(reader *chsql.Conn, cfg Config) *API {
 		now = time.Now
 	}
 	return &API{db: reader, cfg: cfg, token: cfg.Token, now: now, people: people,
-		segments: segments.NewStore(people), campaigns: campaigns.NewStore(reader), sessions: sessionstats.NewStore(reader)}
+		segments: segments.NewStore(people), campaigns: campaignsIn(reader, cfg.Currency), sessions: sessionstats.NewStore(reader)}
 }
 
 func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {

@@ -87,4 +87,6 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/campaigns/{id}/rewrite", a.private(a.rewrite))
 	mux.HandleFunc("GET /api/v1/campaigns/{id}/report", a.private(a.report))
 	mux.HandleFunc("GET /api/v1/campaigns-compare", a.private(a.compare))
+	mux.HandleFunc("GET /api/v1/rates", a.auth(a.listRates))
+	mux.HandleFunc("POST /api/v1/rates", a.private(wr.loadRates))
 }

@@ -132,6 +132,13 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		return nil, fmt.Errorf("site registry: %w", err)
 	}
 	acfg.Zone = registry.Location
+	// Amounts are shown in each site's currency, the registry's.
+	acfg.Currency = func(site string) string {
+		if s, ok := registry.Get(site); ok {
+			return s.Currency
+		}
+		return ""
+	}
 	acfg.Sites = registry // each site's rules and commissions, and the /api/v1/sites routes
 	p := &Program{store: store, reader: reader, served: make(chan error, 1), stopSites: stopSites}
 	mux := http.NewServeMux()
