@@ -52,6 +52,7 @@ func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, strings.ReplaceAll(name, ":", "-")))
+	csvMoneyColumns(w, &t)
 	out := csvexport.NewWriter(w)
 	out.Write(t.Columns)
 	line := make([]string, len(t.Columns))
@@ -91,6 +92,7 @@ func (a *API) reportParams(w http.ResponseWriter, r *http.Request) (reports.Quer
 	q := r.URL.Query()
 	var err error
 	p.Zone = a.zone(p.Site)
+	p.Currency = a.currency(p.Site)
 	if p.From, p.To, err = a.period(p.Zone, q.Get("from"), q.Get("to")); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return p, false
