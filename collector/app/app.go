@@ -57,7 +57,11 @@ type Config struct {
 	ShutdownDelay     time.Duration
 	ShutdownTimeout   time.Duration
 	ReadinessInterval time.Duration
-	SpoolDir          string
+	Delivery          string
+	WALDir            string
+	WALMaxBytes       int64
+	WALSegmentBytes   int64
+	WALCommitInterval time.Duration
 	Ops               ops.Config
 	// Script is served at /t.js when set (the built sdk-js snippet).
 	Script []byte
@@ -91,9 +95,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.LegacyTokens, "legacy-tokens", true, "queue the opens and clicks of recipient tokens the link secret did not make (an earlier version's, unsigned) as unverified, which the processor keeps only for a recipient it has; false refuses them")
 	c.RateLimits.RegisterFlags(fs)
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz fails before the listener closes")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long to wait for Kafka to take queued events")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 8*time.Second, "on SIGTERM, how long to wait for Kafka to take queued events (what it has not taken stays in the write-ahead log); with -shutdown-delay, keep it inside the stop grace period (10 s in Docker and Kubernetes)")
 	fs.DurationVar(&c.ReadinessInterval, "readiness-interval", 2*time.Second, "how often Kafka is checked for /readyz")
-	fs.StringVar(&c.SpoolDir, "spool-dir", "", "where events Kafka has not taken by the shutdown deadline are kept, and replayed from at start; empty counts them lost")
+	fs.StringVar(&c.Delivery, "delivery", "disk", "when a hit gets its 2xx: disk (once in the write-ahead log, fsynced), kafka (once Kafka acknowledged it), memory (once queued in memory; a crash loses what Kafka has not taken)")
+	fs.StringVar(&c.WALDir, "wal-dir", "collector-wal", "the write-ahead log's directory (one collector each): every hit with -delivery=disk, in the other modes what Kafka has not taken by the shutdown deadline; produced at start; empty (memory and kafka only) counts those lost")
+	fs.Int64Var(&c.WALMaxBytes, "wal-max-bytes", 1<<30, "bytes the write-ahead log holds at most with -delivery=disk (Kafka away); beyond, hits get 503")
+	fs.Func("spool-dir", "the former name of -wal-dir", func(v string) error { c.WALDir = v; return nil })
+	fs.Int64Var(&c.WALSegmentBytes, "wal-segment-bytes", 8<<20, "size at which a write-ahead log segment is closed and the next started; a segment is deleted once Kafka acknowledged all of it")
+	fs.DurationVar(&c.WALCommitInterval, "wal-commit-interval", time.Millisecond, "with -delivery=disk, the shortest time between two fsyncs of the write-ahead log: under load the hits of that long share one (group commit); a hit after a quiet spell is committed at once")
 	c.Ops.RegisterFlags(fs, "collector", "127.0.0.1:9102")
 }
 
@@ -111,8 +120,9 @@ type Program struct {
 	db   *chsql.Conn
 	// stopSites ends the site registry's reloads.
 	stopSites context.CancelFunc
-	// kafkaUp is whether Kafka answered the last check.
-	kafkaUp atomic.Bool
+	// kafkaErr is why Kafka is not ready (nil when it answered the last
+	// check and the topic is there).
+	kafkaErr atomic.Pointer[error]
 
 	stopPing context.CancelFunc
 	served   chan error
@@ -159,16 +169,30 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		return nil, fmt.Errorf("read the site registry (the processor's migrations make it): %w", err)
 	}
 	closeSites := func() { stopSites(); db.Close() }
-	brokers := cfg.Kafka.BrokerList()
-	if err := cfg.Kafka.Ensure(ctx); err != nil {
+	delivery, err := kafkaout.ParseDelivery(cfg.Delivery)
+	if err != nil {
 		closeSites()
-		return nil, fmt.Errorf("prepare kafka topic: %w", err)
+		return nil, fmt.Errorf("-delivery: %w", err)
+	}
+	if delivery == kafkaout.Disk && cfg.WALDir == "" {
+		closeSites()
+		return nil, errors.New("-delivery=disk needs -wal-dir")
+	}
+	brokers := cfg.Kafka.BrokerList()
+	// Kafka away at start is an outage like any other: the collector
+	// serves (with disk delivery into the log), /readyz says why it is
+	// not ready, and the topic is made when Kafka answers.
+	kafkaErr := cfg.Kafka.Ensure(ctx)
+	if kafkaErr != nil {
+		kafkaErr = fmt.Errorf("prepare kafka topic: %w", kafkaErr)
+		slog.Warn("kafka unavailable at start: serving, events wait in the queue or the write-ahead log", "err", kafkaErr)
 	}
 	prod, err := kafkaout.New(kafkaout.Config{
 		Brokers: brokers, Topic: cfg.Kafka.Topic,
 		BatchEvents: cfg.BatchEvents, BatchBytes: cfg.BatchBytes, Linger: cfg.Linger,
 		Batches: cfg.QueueBatches, Writers: cfg.Writers, Compression: cfg.KafkaCompression,
-		SpoolDir: cfg.SpoolDir,
+		Delivery: delivery, WALDir: cfg.WALDir, WALMaxBytes: cfg.WALMaxBytes, WALSegmentBytes: cfg.WALSegmentBytes,
+		WALCommitInterval: cfg.WALCommitInterval,
 	})
 	if err != nil {
 		closeSites()
@@ -184,8 +208,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		h.SetScript(cfg.Script)
 	}
 	s := &Program{cfg: cfg, prod: prod, h: h, db: db, stopSites: stopSites, served: make(chan error, 1)}
-	s.kafkaUp.Store(true) // Kafka answered EnsureTopic just now
-	h.SetReady(true)
+	s.setKafka(kafkaErr)
 
 	if s.ops, err = ops.Start(cfg.Ops, s.ready); err != nil {
 		prod.Close(context.Background())
@@ -230,7 +253,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 
 	pingCtx, stop := context.WithCancel(context.Background())
 	s.stopPing = stop
-	go s.watchKafka(pingCtx, brokers)
+	go s.watchKafka(pingCtx, kafkaErr != nil)
 	return s, nil
 }
 
@@ -240,20 +263,32 @@ func (s *Program) Addr() string { return s.ln.Addr().String() }
 // OpsAddr is the ops listener's address, "" when it is off.
 func (s *Program) OpsAddr() string { return s.ops.Addr() }
 
-var errKafkaDown = errors.New("kafka unreachable")
-
 // ready is what the ops listener's /readyz answers before shutdown.
 func (s *Program) ready() error {
-	if !s.kafkaUp.Load() {
-		return errKafkaDown
+	if err := s.kafkaErr.Load(); err != nil {
+		return *err
 	}
 	return nil
 }
 
-// watchKafka keeps both /readyz in step with whether Kafka answers: the
+// setKafka records whether Kafka is ready (err nil) for both /readyz: the
 // ops listener's, and the public port's, which load balancers in front of
 // the collector check.
-func (s *Program) watchKafka(ctx context.Context, brokers []string) {
+func (s *Program) setKafka(err error) {
+	if err == nil {
+		s.kafkaErr.Store(nil)
+	} else {
+		err = fmt.Errorf("kafka unreachable: %w", err)
+		s.kafkaErr.Store(&err)
+	}
+	s.h.SetReady(err == nil)
+}
+
+// watchKafka keeps both /readyz in step with whether Kafka answers. Until
+// the topic has been prepared (Kafka was away at start), each check tries
+// that again.
+func (s *Program) watchKafka(ctx context.Context, needTopic bool) {
+	brokers := s.cfg.Kafka.BrokerList()
 	interval := s.cfg.ReadinessInterval
 	if interval <= 0 {
 		interval = 2 * time.Second
@@ -266,23 +301,33 @@ func (s *Program) watchKafka(ctx context.Context, brokers []string) {
 			return
 		case <-t.C:
 			pctx, cancel := context.WithTimeout(ctx, interval)
-			err := kafkaadmin.Ping(pctx, brokers)
+			var err error
+			if needTopic {
+				if err = s.cfg.Kafka.Ensure(pctx); err == nil {
+					needTopic = false
+					slog.Info("kafka answers: topic prepared, producing what waited")
+				} else {
+					err = fmt.Errorf("prepare kafka topic: %w", err)
+				}
+			} else {
+				err = kafkaadmin.Ping(pctx, brokers)
+			}
 			cancel()
 			if ctx.Err() != nil {
 				return
 			}
-			s.kafkaUp.Store(err == nil)
-			s.h.SetReady(err == nil)
+			s.setKafka(err)
 		}
 	}
 }
 
 // Shutdown drains the collector: /readyz fails first so load balancers stop
 // sending, then after ShutdownDelay the listener closes and in-flight
-// requests finish, then everything queued is written to Kafka (or spooled),
-// and the ops listener closes last. ctx bounds the whole; events still
-// queued when it ends are counted as lost. Calling it again returns the
-// first call's result.
+// requests finish, then what is queued and what the write-ahead log holds
+// is written to Kafka, and the ops listener closes last. ctx bounds the
+// whole; what Kafka has not taken when it ends stays in (or goes to) the
+// log for the next start, or without one is counted as lost. Calling it
+// again returns the first call's result.
 func (s *Program) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
 	return s.shutdownErr

@@ -10,10 +10,39 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 )
+
+// Delivery is when Enqueue reports a hit taken, and so when the client
+// gets its 2xx.
+type Delivery int
+
+const (
+	// Memory: once it is queued in memory. A crash loses what Kafka has
+	// not acknowledged yet.
+	Memory Delivery = iota
+	// Disk: once it is in the write-ahead log, fsynced (group commit).
+	Disk
+	// Kafka: once Kafka has acknowledged it.
+	Kafka
+)
+
+var deliveryNames = [...]string{"memory", "disk", "kafka"}
+
+func (d Delivery) String() string { return deliveryNames[d] }
+
+// ParseDelivery reads -delivery.
+func ParseDelivery(s string) (Delivery, error) {
+	for i, n := range deliveryNames {
+		if s == n {
+			return Delivery(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown delivery %q (memory, disk, kafka)", s)
+}
 
 // Config sets the producer's limits; zero values take the defaults below.
 type Config struct {
@@ -21,13 +50,26 @@ type Config struct {
 	Topic       string
 	BatchEvents int           // events per batch (default 1000)
 	BatchBytes  int           // bytes per batch (default 1 MiB, Kafka's usual message.max.bytes)
-	Linger      time.Duration // longest wait before a partly filled batch is sent (default 20ms)
+	Linger      time.Duration // longest wait before a partly filled batch is sent (default 20ms; memory and kafka delivery)
 	Batches     int           // batch buffers in all: the queue bound (default 64)
 	Writers     int           // batches written concurrently (default 4)
 	Compression string        // none, gzip, snappy, lz4, zstd (default lz4)
-	// SpoolDir, when set, receives the events still queued when Close's
-	// deadline passes, and its files are produced again at start.
-	SpoolDir string
+	Delivery    Delivery
+	// WALDir is the write-ahead log's directory: required with Disk; in
+	// the other modes it receives the events still queued when Close's
+	// deadline passes. Whatever it holds is produced at start.
+	WALDir string
+	// WALMaxBytes bounds the log with Disk delivery (default 1 GiB):
+	// beyond, Enqueue returns ErrLogFull.
+	WALMaxBytes int64
+	// WALSegmentBytes is the size at which a segment is closed and the
+	// next started (default 8 MiB).
+	WALSegmentBytes int64
+	// WALCommitInterval is the shortest time between two group commits
+	// with Disk delivery: under load the hits of that long share one
+	// fsync; a hit after a quiet spell is committed at once. 0 commits
+	// whenever the previous fsync is done.
+	WALCommitInterval time.Duration
 }
 
 func (c *Config) defaults() {
@@ -46,6 +88,9 @@ func (c *Config) defaults() {
 	if c.Batches < c.Writers+1 {
 		c.Batches = max(64, c.Writers+1)
 	}
+	if c.WALMaxBytes <= 0 {
+		c.WALMaxBytes = 1 << 30
+	}
 }
 
 // Errors from Enqueue.
@@ -53,7 +98,13 @@ var (
 	ErrFull   = errors.New("event queue is full")
 	ErrClosed = errors.New("producer is shutting down")
 	ErrLarge  = errors.New("event larger than a batch")
+	// errUnacked is what a hit waiting for Kafka (Kafka delivery) gets
+	// when shutdown's deadline passes first.
+	errUnacked = fmt.Errorf("%w: kafka did not acknowledge the events in time", ErrClosed)
 )
+
+// msgOverhead is what the log adds to a message, roughly, for its bound.
+const msgOverhead = 16
 
 // batch owns one reusable buffer of encoded messages.
 type batch struct {
@@ -61,6 +112,21 @@ type batch struct {
 	ends   []int32 // per message: end of key, end of value in buf
 	msgs   []kafka.Message
 	sealed time.Time
+	home   chan *batch // the free list it returns to
+
+	// A batch read from the log: events per message (a pack has many),
+	// the record buffer, its segment and how many records it holds.
+	counts  []int
+	seg     *segment
+	records int
+
+	// Hits waiting for this batch to be in the log (Disk) or acknowledged
+	// (Kafka): counted under the producer's lock while it is current,
+	// woken once each; the last one awake puts the batch back.
+	waiters int32
+	wake    chan struct{}
+	err     error
+	left    atomic.Int32
 }
 
 func (b *batch) count() int { return len(b.ends) / 2 }
@@ -70,6 +136,9 @@ func (b *batch) reset() {
 	b.ends = b.ends[:0]
 	clear(b.msgs) // drop references into buf before reuse
 	b.msgs = b.msgs[:0]
+	b.counts = b.counts[:0]
+	b.seg, b.records = nil, 0
+	b.waiters, b.err = 0, nil
 }
 
 // messages builds kafka.Messages pointing into buf; done only after the
@@ -92,25 +161,39 @@ type Writer interface {
 }
 
 // Producer queues events and writes them to Kafka in batches.
+//
+// With Memory and Kafka delivery, Enqueue fills batches that the writers
+// send. With Disk delivery the committer takes each sealed batch into the
+// log, and the log's reader makes the batches the writers send: the log is
+// the queue. In every mode the reader first produces what an earlier run
+// left in the log.
 type Producer struct {
 	cfg   Config
 	w     Writer
 	parts func() int // nil: no packs
+	log   *wal       // nil without WALDir
+	// reconnect makes the writer forget its connections and what it
+	// learnt through them (nil: nothing to forget).
+	reconnect func()
 
-	mu     sync.Mutex
-	cur    *batch
-	closed bool
+	mu          sync.Mutex
+	cur         *batch
+	closed      bool
+	uncommitted int // bytes enqueued and not yet in the log (Disk)
 
-	free  chan *batch
-	full  chan *batch
-	done  chan struct{} // closed when the writers have finished
-	stopL chan struct{} // stops the linger ticker
+	free    chan *batch // Enqueue's buffers
+	sealed  chan *batch // sealed by Enqueue: to the writers, or the committer (Disk)
+	logFree chan *batch // the log reader's buffers
+	fromLog chan *batch // read from the log: to the writers
+	kick    chan struct{}
+
+	done      chan struct{} // closed when the writers have finished
+	committed chan struct{} // closed when the committer has finished (Disk)
+	stopL     chan struct{} // stops the linger ticker and the committer
 
 	// hardStop cancels in-flight writes when Close's context ends.
 	hardCtx  context.Context
 	hardStop context.CancelFunc
-
-	replayDone chan struct{} // closed when the spool replay has finished
 }
 
 // New starts a producer writing to cfg.Topic.
@@ -121,6 +204,7 @@ func New(cfg Config) (*Producer, error) {
 		return nil, err
 	}
 	bal := &partitioner{}
+	transport := &kafka.Transport{MetadataTTL: 30 * time.Second}
 	w := &kafka.Writer{
 		Addr:     kafka.TCP(cfg.Brokers...),
 		Topic:    cfg.Topic,
@@ -144,40 +228,57 @@ func New(cfg Config) (*Producer, error) {
 		// Its own transport: the shared default caches topic metadata for
 		// every writer of the process, and a topic created after that cache
 		// was filled stays unknown to it for a while.
-		Transport: &metaCache{next: &kafka.Transport{MetadataTTL: 30 * time.Second}},
+		Transport: &metaCache{next: transport},
 	}
-	return newProducer(cfg, w, bal.partitions), nil
+	p, err := newProducer(cfg, w, bal.partitions)
+	if err != nil {
+		return nil, err
+	}
+	// The transport keeps the error of a failed metadata request (Kafka
+	// away) for a random part of MetadataTTL and answers every write
+	// with it: after an outage the writes failed for up to 30 s more.
+	// A fresh pool asks again.
+	p.reconnect = transport.CloseIdleConnections
+	return p, nil
 }
 
 // NewWithWriter starts a producer on w, one event to a message; tests use
 // it to inject failures.
-func NewWithWriter(cfg Config, w Writer) *Producer { return newProducer(cfg, w, nil) }
+func NewWithWriter(cfg Config, w Writer) (*Producer, error) { return newProducer(cfg, w, nil) }
 
 // newProducer starts a producer on w. With partitions, which tells the
 // topic's partition count once the writer has learnt it (0 before), each
 // batch goes out as one pack per partition.
-func newProducer(cfg Config, w Writer, partitions func() int) *Producer {
+func newProducer(cfg Config, w Writer, partitions func() int) (*Producer, error) {
 	cfg.defaults()
+	if cfg.Delivery == Disk && cfg.WALDir == "" {
+		return nil, errors.New("disk delivery needs a write-ahead log directory")
+	}
 	p := &Producer{
-		cfg:   cfg,
-		w:     w,
-		parts: partitions,
-		free:  make(chan *batch, cfg.Batches),
-		full:  make(chan *batch, cfg.Batches),
-		done:  make(chan struct{}),
-		stopL: make(chan struct{}),
+		cfg:    cfg,
+		w:      w,
+		parts:  partitions,
+		free:   make(chan *batch, cfg.Batches),
+		sealed: make(chan *batch, cfg.Batches),
+		kick:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		stopL:  make(chan struct{}),
+	}
+	if cfg.WALDir != "" {
+		var err error
+		if p.log, err = openWAL(cfg.WALDir, cfg.WALSegmentBytes); err != nil {
+			return nil, err
+		}
+		walCapacity.Set(float64(cfg.WALMaxBytes))
+		p.logFree = make(chan *batch, cfg.Writers+1)
+		p.fromLog = make(chan *batch, cfg.Writers+1)
+		for i := 0; i < cfg.Writers+1; i++ {
+			p.logFree <- p.newBatch(p.logFree, false)
+		}
 	}
 	p.hardCtx, p.hardStop = context.WithCancel(context.Background())
-	// A buffer starts with room for its events at a typical size and grows
-	// (once, then it is reused) up to BatchBytes if its events are larger:
-	// messages only point into it after it is sealed.
-	bufCap := min(cfg.BatchBytes, cfg.BatchEvents*512)
 	for i := 0; i < cfg.Batches; i++ {
-		p.free <- &batch{
-			buf:  make([]byte, 0, bufCap),
-			ends: make([]int32, 0, 2*cfg.BatchEvents),
-			msgs: make([]kafka.Message, 0, cfg.BatchEvents),
-		}
+		p.free <- p.newBatch(p.free, cfg.Delivery != Memory)
 	}
 	queueCapacity.Set(float64(cfg.Batches * cfg.BatchEvents))
 	var wg sync.WaitGroup
@@ -192,15 +293,33 @@ func newProducer(cfg Config, w Writer, partitions func() int) *Producer {
 		wg.Wait()
 		close(p.done)
 	}()
-	go p.lingerLoop()
-	if cfg.SpoolDir != "" {
-		p.replayDone = make(chan struct{})
-		go func() {
-			defer close(p.replayDone)
-			p.replaySpool(p.hardCtx, cfg.SpoolDir)
-		}()
+	if cfg.Delivery == Disk {
+		p.committed = make(chan struct{})
+		go p.commitLoop()
+	} else {
+		go p.lingerLoop()
 	}
-	return p
+	if p.log != nil {
+		go p.readLoop()
+	}
+	return p, nil
+}
+
+// newBatch makes a buffer that starts with room for its events at a
+// typical size and grows (once, then it is reused) up to BatchBytes if its
+// events are larger: messages only point into it after it is sealed.
+func (p *Producer) newBatch(home chan *batch, waited bool) *batch {
+	b := &batch{
+		buf:  make([]byte, 0, min(p.cfg.BatchBytes, p.cfg.BatchEvents*512)),
+		ends: make([]int32, 0, 2*p.cfg.BatchEvents),
+		msgs: make([]kafka.Message, 0, p.cfg.BatchEvents),
+		home: home,
+	}
+	if waited {
+		// At most one waiter per event.
+		b.wake = make(chan struct{}, p.cfg.BatchEvents)
+	}
+	return b
 }
 
 // Msg is one event to enqueue: its partition key and encoded value.
@@ -208,23 +327,38 @@ type Msg struct{ Key, Value []byte }
 
 // Enqueue copies msgs into the queue, all or none, so a client's batch is
 // either accepted whole or refused whole. It returns ErrFull when the queue
-// has no room, ErrClosed after Close. It does not allocate.
+// (or with Disk delivery the log) has no room, ErrClosed after Close. With
+// Disk delivery it returns once the events are in the log, with Kafka
+// delivery once Kafka has acknowledged them. It does not allocate.
 func (p *Producer) Enqueue(msgs ...Msg) error {
+	size := 0
 	for _, m := range msgs {
 		if len(m.Key)+len(m.Value) > p.cfg.BatchBytes {
 			return ErrLarge
 		}
+		size += len(m.Key) + len(m.Value) + msgOverhead
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return ErrClosed
 	}
 	// Reserve room first: count how many fresh batches the messages need
 	// and fail before copying anything if the free list is short.
 	if !p.fits(msgs) {
+		p.mu.Unlock()
 		return ErrFull
 	}
+	if p.cfg.Delivery == Disk {
+		if p.log.bytes.Load()+int64(p.uncommitted+size) > p.cfg.WALMaxBytes {
+			p.mu.Unlock()
+			walFull.Add(float64(len(msgs)))
+			return ErrLogFull
+		}
+		p.uncommitted += size
+	}
+	var waitOn [4]*batch
+	wait := waitOn[:0]
 	for _, m := range msgs {
 		if p.cur == nil || p.cur.count() >= p.cfg.BatchEvents || len(p.cur.buf)+len(m.Key)+len(m.Value) > p.cfg.BatchBytes {
 			if p.cur != nil {
@@ -237,12 +371,57 @@ func (p *Producer) Enqueue(msgs ...Msg) error {
 		k := int32(len(b.buf))
 		b.buf = append(b.buf, m.Value...)
 		b.ends = append(b.ends, k, int32(len(b.buf)))
+		if b.wake != nil && (len(wait) == 0 || wait[len(wait)-1] != b) {
+			b.waiters++
+			wait = append(wait, b)
+		}
 	}
 	queued.Add(float64(len(msgs)))
 	if p.cur != nil && p.cur.count() >= p.cfg.BatchEvents {
 		p.sealLocked()
 	}
-	return nil
+	p.mu.Unlock()
+	if len(wait) == 0 {
+		return nil
+	}
+	if p.cfg.Delivery == Disk {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+	var err error
+	for _, b := range wait {
+		<-b.wake
+		if b.err != nil && err == nil {
+			err = b.err
+		}
+		if b.left.Add(-1) == 0 {
+			p.release(b)
+		}
+	}
+	return err
+}
+
+// resolve tells the hits waiting on b how it went, or puts b back when
+// none waits.
+func (p *Producer) resolve(b *batch, err error) {
+	n := b.waiters
+	if n == 0 {
+		p.release(b)
+		return
+	}
+	b.err = err
+	b.left.Store(n)
+	for i := int32(0); i < n; i++ {
+		b.wake <- struct{}{}
+	}
+}
+
+func (p *Producer) release(b *batch) {
+	home := b.home
+	b.reset()
+	home <- b
 }
 
 // fits reports whether msgs can be queued with the batches on the free list.
@@ -272,8 +451,8 @@ func (p *Producer) fits(msgs []Msg) bool {
 	return true
 }
 
-// sealLocked hands the current batch to the writers. full has room for
-// every batch, so this never blocks.
+// sealLocked hands the current batch to the writers (or the committer).
+// sealed has room for every batch, so this never blocks.
 func (p *Producer) sealLocked() {
 	b := p.cur
 	p.cur = nil
@@ -282,7 +461,7 @@ func (p *Producer) sealLocked() {
 		return
 	}
 	b.sealed = time.Now()
-	p.full <- b
+	p.sealed <- b
 }
 
 func (p *Producer) lingerLoop() {
@@ -302,7 +481,7 @@ func (p *Producer) lingerLoop() {
 				first = time.Time{}
 			case first.IsZero():
 				first = now
-			case now.Sub(first) >= p.cfg.Linger && len(p.full) == 0:
+			case now.Sub(first) >= p.cfg.Linger && len(p.sealed) == 0:
 				// A sealed batch already waiting means the writers are
 				// behind (Kafka slow or away): sealing this one too would
 				// only spend a buffer on a few events. It fills instead,
@@ -315,23 +494,169 @@ func (p *Producer) lingerLoop() {
 	}
 }
 
+// commitLoop is the group commit of Disk delivery: when a hit is waiting,
+// and WALCommitInterval has passed since the last commit began, it takes
+// every batch filled since, the current one too, into the log with one
+// write and one fsync. Under load the hits of an interval (or of an
+// fsync, when longer) share the next; a lone hit after a quiet spell
+// waits for its own fsync only.
+func (p *Producer) commitLoop() {
+	defer close(p.committed)
+	var group []*batch
+	var last time.Time
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		stopping := false
+		select {
+		case <-p.kick:
+		case <-p.stopL:
+			stopping = true
+		}
+		if wait := p.cfg.WALCommitInterval - time.Since(last); !stopping && wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-p.stopL:
+				stopping = true
+				timer.Stop()
+			}
+		}
+		last = time.Now()
+		p.mu.Lock()
+		if p.cur != nil && p.cur.count() > 0 {
+			p.sealLocked()
+		}
+		p.mu.Unlock()
+		group = group[:0]
+	take:
+		for {
+			select {
+			case b, ok := <-p.sealed:
+				if !ok {
+					break take
+				}
+				group = append(group, b)
+			default:
+				break take
+			}
+		}
+		if len(group) > 0 {
+			p.commit(group)
+		}
+		if stopping {
+			// Close sealed the last batch and closed sealed.
+			for b := range p.sealed {
+				p.commit([]*batch{b})
+			}
+			return
+		}
+	}
+}
+
+// commit writes group to the log, synced, and wakes its hits.
+func (p *Producer) commit(group []*batch) {
+	p.log.wmu.Lock()
+	for _, b := range group {
+		p.log.appendBatch(b)
+	}
+	err := p.log.commit()
+	p.log.wmu.Unlock()
+	if err != nil {
+		slog.Error("write-ahead log: hits refused", "err", err)
+		err = fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	events, size := 0, 0
+	for _, b := range group {
+		events += b.count()
+		size += len(b.buf) + msgOverhead*b.count()
+	}
+	p.mu.Lock()
+	p.uncommitted -= size
+	p.mu.Unlock()
+	queued.Sub(float64(events))
+	if err == nil {
+		walWritten.Add(float64(events))
+		walCommitEvents.Observe(float64(events))
+	}
+	for _, b := range group {
+		p.resolve(b, err)
+	}
+}
+
+// readLoop turns what the log holds into batches for the writers, oldest
+// first, until the log is drained at Close or stopped.
+func (p *Producer) readLoop() {
+	defer close(p.fromLog)
+	for {
+		var b *batch
+		select {
+		case b = <-p.logFree:
+		case <-p.hardCtx.Done():
+			return
+		}
+		seg, ok := p.log.next(b, true, nil)
+		if !ok {
+			p.release(b)
+			return
+		}
+		b.seg = seg
+		// More records of the same segment that are there already.
+		for b.count() < p.cfg.BatchEvents && len(b.buf) < p.cfg.BatchBytes/2 {
+			if _, ok := p.log.next(b, false, seg); !ok {
+				break
+			}
+		}
+		b.sealed = time.Now()
+		p.fromLog <- b
+	}
+}
+
 func (p *Producer) writeLoop() {
 	var k packer
-	for b := range p.full {
+	sealed, fromLog := p.sealed, p.fromLog
+	if p.cfg.Delivery == Disk {
+		sealed = nil // the committer's
+	}
+	for sealed != nil || fromLog != nil {
+		var b *batch
+		var ok bool
+		select {
+		case b, ok = <-sealed:
+			if !ok {
+				sealed = nil
+				continue
+			}
+		case b, ok = <-fromLog:
+			if !ok {
+				fromLog = nil
+				continue
+			}
+		}
 		p.write(b, &k)
-		b.reset()
-		p.free <- b
 	}
 }
 
 // write sends b until Kafka has acknowledged every message, retrying with
 // backoff: an accepted event is never dropped because the broker was away
-// for a while. Only a hard stop (Close's deadline) abandons it.
+// for a while. Only a hard stop (Close's deadline) abandons it: a batch of
+// the log stays there, another goes to the log when there is one.
 func (p *Producer) write(b *batch, k *packer) {
 	msgs := b.messages()
 	n, abandoned := len(msgs), 0
 	var counts []int // events per message when packed
-	if p.parts != nil {
+	if b.seg != nil {
+		n = 0
+		packed := false
+		for _, c := range b.counts {
+			n += c
+			packed = packed || c > 1
+		}
+		if packed {
+			counts = b.counts // packs an earlier run left in the log
+		}
+	}
+	if counts == nil && p.parts != nil {
 		if parts := p.parts(); parts > 0 {
 			msgs, counts = k.pack(msgs, parts, p.cfg.BatchBytes)
 		}
@@ -365,20 +690,13 @@ func (p *Producer) write(b *batch, k *packer) {
 					abandoned += c
 				}
 			}
-			if p.cfg.SpoolDir != "" {
-				serr := spoolWrite(p.cfg.SpoolDir, msgs)
-				if serr == nil {
-					spooled.Add(float64(abandoned))
-					slog.Warn("kafka did not take the queue before shutdown: events spooled for the next start", "events", abandoned, "dir", p.cfg.SpoolDir)
-					break
-				}
-				slog.Error("spool events", "events", abandoned, "err", serr)
-			}
-			lost.Add(float64(abandoned))
-			slog.Error("kafka produce abandoned at shutdown", "events", abandoned, "err", err)
+			p.abandon(b, msgs, counts, abandoned, err)
 			break
 		}
 		retries.Inc()
+		if p.reconnect != nil {
+			p.reconnect()
+		}
 		if attempt%10 == 0 {
 			slog.Warn("kafka produce failed, retrying", "messages", len(msgs), "attempt", attempt+1, "err", err)
 		}
@@ -391,13 +709,54 @@ func (p *Producer) write(b *batch, k *packer) {
 	produceSeconds.Observe(time.Since(b.sealed).Seconds())
 	batchEvents.Observe(float64(n))
 	batchBytes.Observe(float64(len(b.buf)))
-	queued.Sub(float64(n))
 	produced.Add(float64(n - abandoned))
+	if b.seg != nil {
+		if b.seg.recovered {
+			walReplayed.Add(float64(n - abandoned))
+		}
+		if abandoned == 0 {
+			p.log.ack(b.seg, b.records)
+		}
+		p.release(b)
+		return
+	}
+	queued.Sub(float64(n))
+	if abandoned > 0 {
+		p.resolve(b, errUnacked)
+	} else {
+		p.resolve(b, nil)
+	}
 }
 
-// Close stops taking events, writes everything queued, and closes the Kafka
-// writer. If ctx ends first, in-flight writes are abandoned: their events go
-// to the spool when one is configured, else they are counted in
+// abandon keeps what Kafka had not taken by Close's deadline: a batch
+// of the log stays in it; another is written to it when there is one, or
+// counted lost.
+func (p *Producer) abandon(b *batch, msgs []kafka.Message, counts []int, events int, err error) {
+	if b.seg != nil {
+		slog.Warn("kafka did not take the log before shutdown: it stays for the next start", "events", events)
+		return
+	}
+	if p.log != nil {
+		keys, values := make([][]byte, len(msgs)), make([][]byte, len(msgs))
+		for i, m := range msgs {
+			keys[i], values[i] = m.Key, m.Value
+		}
+		if werr := p.log.writeMessages(keys, values, counts); werr == nil {
+			walWritten.Add(float64(events))
+			slog.Warn("kafka did not take the queue before shutdown: events kept in the write-ahead log for the next start", "events", events, "dir", p.cfg.WALDir)
+			return
+		} else {
+			slog.Error("write unsent events to the write-ahead log", "events", events, "err", werr)
+		}
+	}
+	lost.Add(float64(events))
+	slog.Error("kafka produce abandoned at shutdown", "events", events, "err", err)
+}
+
+// Close stops taking events, writes everything queued (with a log: and
+// what it holds), and closes the Kafka writer. If ctx ends first, in-flight
+// writes are abandoned: what the log holds stays there, queued events go
+// to the log when there is one, else they are counted in
 // collector_kafka_lost_events_total.
 func (p *Producer) Close(ctx context.Context) error {
 	p.mu.Lock()
@@ -410,20 +769,29 @@ func (p *Producer) Close(ctx context.Context) error {
 		p.sealLocked()
 	}
 	close(p.stopL)
-	close(p.full)
+	close(p.sealed)
 	p.mu.Unlock()
 
+	if p.committed != nil {
+		<-p.committed // every event taken is in the log
+	}
+	if p.log != nil {
+		p.log.drain()
+	}
 	var err error
 	select {
 	case <-p.done:
 	case <-ctx.Done():
 		p.hardStop()
+		if p.log != nil {
+			p.log.stopReading()
+		}
 		<-p.done
 		err = fmt.Errorf("flush kafka queue: %w", ctx.Err())
 	}
 	p.hardStop()
-	if p.replayDone != nil {
-		<-p.replayDone // an unfinished replay keeps its file for the next start
+	if p.log != nil {
+		p.log.close()
 	}
 	if cerr := p.w.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close kafka writer: %w", cerr)

@@ -61,7 +61,7 @@ func open() chan struct{} { c := make(chan struct{}); close(c); return c }
 
 func TestFullQueueRefusesThenDrains(t *testing.T) {
 	rec := &recorder{gate: make(chan struct{})}
-	p := NewWithWriter(Config{BatchEvents: 10, BatchBytes: 1 << 10, Batches: 3, Writers: 1, Linger: time.Hour}, rec)
+	p := mustProducer(t, Config{BatchEvents: 10, BatchBytes: 1 << 10, Batches: 3, Writers: 1, Linger: time.Hour}, rec)
 	accepted := 0
 	var err error
 	for i := 0; i < 100; i++ {
@@ -87,7 +87,7 @@ func TestFullQueueRefusesThenDrains(t *testing.T) {
 
 func TestGroupIsAllOrNothing(t *testing.T) {
 	rec := &recorder{gate: make(chan struct{})}
-	p := NewWithWriter(Config{BatchEvents: 4, BatchBytes: 1 << 10, Batches: 2, Writers: 1, Linger: time.Hour}, rec)
+	p := mustProducer(t, Config{BatchEvents: 4, BatchBytes: 1 << 10, Batches: 2, Writers: 1, Linger: time.Hour}, rec)
 	group := make([]Msg, 6)
 	for i := range group {
 		group[i] = Msg{Key: []byte("k"), Value: []byte{byte('a' + i)}}
@@ -110,7 +110,7 @@ func TestGroupIsAllOrNothing(t *testing.T) {
 
 func TestRetrySendsOnlyFailed(t *testing.T) {
 	rec := &recorder{gate: open(), failOnce: map[string]bool{"b": true}}
-	p := NewWithWriter(Config{BatchEvents: 3, Batches: 2, Writers: 1, Linger: time.Hour}, rec)
+	p := mustProducer(t, Config{BatchEvents: 3, Batches: 2, Writers: 1, Linger: time.Hour}, rec)
 	for _, v := range []string{"a", "b", "c"} {
 		if err := p.Enqueue(Msg{Key: []byte("k"), Value: []byte(v)}); err != nil {
 			t.Fatal(err)
@@ -127,7 +127,7 @@ func TestRetrySendsOnlyFailed(t *testing.T) {
 
 func TestLingerSendsPartialBatch(t *testing.T) {
 	rec := &recorder{gate: open()}
-	p := NewWithWriter(Config{BatchEvents: 1000, Linger: 20 * time.Millisecond}, rec)
+	p := mustProducer(t, Config{BatchEvents: 1000, Linger: 20 * time.Millisecond}, rec)
 	defer p.Close(context.Background())
 	if err := p.Enqueue(Msg{Key: []byte("k"), Value: []byte("x")}); err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestLingerSendsPartialBatch(t *testing.T) {
 
 func TestCloseDeadlineAbandons(t *testing.T) {
 	rec := &recorder{gate: make(chan struct{})} // Kafka never answers
-	p := NewWithWriter(Config{BatchEvents: 1, Linger: time.Hour}, rec)
+	p := mustProducer(t, Config{BatchEvents: 1, Linger: time.Hour}, rec)
 	if err := p.Enqueue(Msg{Key: []byte("k"), Value: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestCloseDeadlineAbandons(t *testing.T) {
 
 func TestEnqueueDoesNotAllocate(t *testing.T) {
 	rec := &recorder{gate: open()}
-	p := NewWithWriter(Config{BatchEvents: 1 << 16, BatchBytes: 64 << 20, Linger: time.Hour}, rec)
+	p := mustProducer(t, Config{BatchEvents: 1 << 16, BatchBytes: 64 << 20, Linger: time.Hour}, rec)
 	defer p.Close(context.Background())
 	m := Msg{Key: []byte("visitor"), Value: make([]byte, 200)}
 	if n := testing.AllocsPerRun(1000, func() { _ = p.Enqueue(m) }); n != 0 {
@@ -175,7 +175,7 @@ func (discard) WriteMessages(context.Context, ...kafka.Message) error { return n
 func (discard) Close() error                                          { return nil }
 
 func BenchmarkEnqueue(b *testing.B) {
-	p := NewWithWriter(Config{}, discard{})
+	p := mustProducer(b, Config{}, discard{})
 	defer p.Close(context.Background())
 	m := Msg{Key: []byte("visitor-123"), Value: make([]byte, 300)}
 	b.ReportAllocs()
@@ -191,7 +191,7 @@ func BenchmarkEnqueue(b *testing.B) {
 // events: the queue would refuse hits after Batches times a handful.
 func TestLingerDoesNotFragmentWhileKafkaIsAway(t *testing.T) {
 	rec := &recorder{gate: make(chan struct{})} // writes hang
-	p := NewWithWriter(Config{BatchEvents: 100, Batches: 8, Writers: 1, Linger: 2 * time.Millisecond}, rec)
+	p := mustProducer(t, Config{BatchEvents: 100, Batches: 8, Writers: 1, Linger: 2 * time.Millisecond}, rec)
 	accepted := 0
 	for i := 0; i < 2000; i++ {
 		if err := p.Enqueue(Msg{Key: []byte("k"), Value: []byte("v")}); err != nil {
@@ -214,4 +214,13 @@ func TestLingerDoesNotFragmentWhileKafkaIsAway(t *testing.T) {
 	if got := len(rec.values()); got != accepted {
 		t.Fatalf("delivered %d of %d", got, accepted)
 	}
+}
+
+func mustProducer(t testing.TB, cfg Config, w Writer) *Producer {
+	t.Helper()
+	p, err := NewWithWriter(cfg, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -84,7 +84,7 @@ case "${1:-start}" in
     fi
     export FOOTFALL_COLLECTOR_URL="${FOOTFALL_COLLECTOR_URL:-http://$COLLECTOR}"
     start_one processor
-    start_one collector -spool-dir "${FOOTFALL_SPOOL_DIR:-$STATE/spool}"
+    start_one collector -wal-dir "${FOOTFALL_WAL_DIR:-$STATE/collector-wal}"
     # The people and segment API serves personal data and answers only
     # with a token: one is made once and kept in .local/api-token.
     if [[ -z "${FOOTFALL_API_TOKEN:-}" ]]; then

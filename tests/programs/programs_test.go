@@ -78,6 +78,7 @@ func TestThreeProgramsInProcess(t *testing.T) {
 	cc.Listen, cc.Ops.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cc.Kafka.Brokers, cc.Kafka.Topic = strings.Join(brokers, ","), topic
 	cc.ShutdownDelay = time.Second
+	cc.WALDir = t.TempDir()
 	cc.CH = ch
 	stacktest.Site(t, store, "demo")
 	col, err := collector.Start(ctx, cc)

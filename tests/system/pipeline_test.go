@@ -132,6 +132,7 @@ func (s *stack) startCollector(t *testing.T, edit func(*app.Config)) (*app.Progr
 	// The tests send from one address, thousands of events a second; the
 	// rate limits' own tests set them.
 	cfg.RateLimits = app.RateLimits{}
+	cfg.WALDir = t.TempDir() // one write-ahead log per collector
 	cfg.CH, cfg.SitesReload = s.ch, 100*time.Millisecond
 	if edit != nil {
 		edit(&cfg)
