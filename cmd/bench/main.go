@@ -187,6 +187,14 @@ func collectorStep(cfg config, brokers []string, stamp string) error {
 		return err
 	}
 	defer pinSelf(0, runtime.NumCPU())
+	// The collector takes hits of the sites its registry holds: a database
+	// of the step's own holds the bench's.
+	cfg.CH.Database = "bench_sites_" + stamp
+	dropSites, err := sitesDB(cfg, cfg.CH.Database, "bench")
+	if err != nil {
+		return err
+	}
+	defer dropSites()
 	uri := fmt.Sprintf(hit, "v-1")
 	// 1. Baseline and a collector per delivery mode, same generator, same
 	// connections, measured in alternating rounds so that a noisy
@@ -433,6 +441,15 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 		return err
 	}
 	defer proc.stop()
+	// The collector reads its sites from the step's database, which the
+	// processor makes: the bench's, and its markers' (markerSite below).
+	if err := waitTable(store); err != nil {
+		return err
+	}
+	if err := makeSites(store, "bench", "bench-marker"); err != nil {
+		return err
+	}
+	cfg.CH.Database = db
 	col, addr, err := startCollector(cfg, "", topic)
 	if err != nil {
 		return err
@@ -638,6 +655,7 @@ func startCollector(cfg config, cpus, topic string, extra ...string) (*proc, str
 	// The load comes from one address, as fast as the collector takes it:
 	// no rate limit.
 	args := append([]string{"-listen", addr, "-collector-ops-listen", ops, "-wal-dir", wal,
+		"-clickhouse-addr", cfg.CH.Addr, "-clickhouse-user", cfg.CH.User, "-clickhouse-db", cfg.CH.Database,
 		"-kafka-brokers", cfg.Brokers, "-kafka-topic", topic, "-rate-limit-address", "0", "-rate-limit-site", "0"}, extra...)
 	col, err := start(cfg, cpus, filepath.Join(cfg.Bin, "collector"), args...)
 	if err != nil {

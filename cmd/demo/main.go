@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,26 +52,45 @@ var agents = []string{
 	"Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
 }
 
-func main() {
-	collector := "http://127.0.0.1:8080"
-	site, key := "demo", "demo-secret-key"
+func main() { os.Exit(run()) }
+
+// run sends the traffic and returns the exit code, after the run's key
+// is revoked.
+func run() int {
+	collector, dashboards := "http://127.0.0.1:8080", "http://127.0.0.1:8090"
+	site, key, token := "demo", "", ""
 	visitors := 300
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	fs.StringVar(&collector, "collector-url", collector, "collector base URL")
-	fs.StringVar(&site, "demo-site", site, "site id the traffic is for")
-	fs.StringVar(&key, "demo-site-key", key, "server API key of that site (as in the collector's -site-keys)")
+	fs.StringVar(&dashboards, "dashboards-url", dashboards, "dashboards base URL, whose API makes the demo site and its key")
+	fs.StringVar(&token, "api-token", token, "the dashboards' API token (an admin's); empty reads .local/api-token, which make up keeps")
+	fs.StringVar(&site, "demo-site", site, "site id the traffic is for; made (shop.example, Europe/Paris, EUR) unless it exists")
+	fs.StringVar(&key, "demo-site-key", key, "server API key of that site; empty makes one for the run and revokes it at the end")
 	fs.IntVar(&visitors, "demo-visitors", visitors, "visitors to simulate")
 	if err := envflag.Parse(fs, os.Args[1:], nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return 2
 	}
 	d := demo{base: collector, site: site, key: key, run: fmt.Sprintf("%04x", rand.Uint32()&0xffff), client: &http.Client{Timeout: 5 * time.Second}}
+	if key == "" {
+		reg := sites{base: dashboards, token: tokenFrom(token), client: d.client}
+		keyID, err := d.prepare(reg)
+		if err != nil {
+			slog.Error("demo site", "err", err)
+			return 1
+		}
+		defer func() {
+			if err := reg.revoke(site, keyID); err != nil {
+				slog.Warn("demo key left behind", "err", err)
+			}
+		}()
+	}
 	start := time.Now()
 	var back []int
 	for v := 0; v < visitors; v++ {
 		if err := d.visit(v, 1); err != nil {
 			slog.Error("demo stopped", "err", err)
-			os.Exit(1)
+			return 1
 		}
 		if rand.IntN(4) == 0 {
 			back = append(back, v)
@@ -82,10 +102,32 @@ func main() {
 	for _, v := range back {
 		if err := d.visit(v, 2); err != nil {
 			slog.Error("demo stopped", "err", err)
-			os.Exit(1)
+			return 1
 		}
 	}
 	slog.Info("demo traffic sent", "visitors", visitors, "returning", len(back), "hits", d.hits, "orders", d.orders, "took", time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
+// prepare makes the demo site unless it exists and a server API key for
+// the run, and waits until the collector takes it; it returns the key's id.
+func (d *demo) prepare(reg sites) (string, error) {
+	if reg.token == "" {
+		return "", errors.New("no API token: give -api-token (FOOTFALL_API_TOKEN), or run make up, which keeps one in .local/api-token")
+	}
+	if err := reg.ensure(d.site); err != nil {
+		return "", err
+	}
+	key, id, err := reg.newKey(d.site)
+	if err != nil {
+		return "", err
+	}
+	d.key = key
+	if err := d.waitForKey(key, 15*time.Second); err != nil {
+		reg.revoke(d.site, id)
+		return "", err
+	}
+	return id, nil
 }
 
 type demo struct {
@@ -196,6 +238,9 @@ func (d *demo) do(method, path, ua string, body []byte, key string) error {
 		}
 		if resp.StatusCode >= 300 {
 			return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, msg)
+		}
+		if why := resp.Header.Get("X-Footfall-Rejected"); why != "" { // the pixel's image of a refused hit
+			return fmt.Errorf("%s %s: refused: %s", method, path, why)
 		}
 		d.hits++
 		return nil

@@ -61,6 +61,21 @@ wait_http() { # name url seconds
   return 1
 }
 
+# make_demo_site makes the demo site that make demo sends to, through the
+# dashboards' API, unless it is there: nothing takes hits before a site is
+# made (README, Sites). Its server API keys are made by make demo.
+make_demo_site() {
+  local code out="$LOGS/demo-site.json"
+  code="$(curl -s -o "$out" -w '%{http_code}' -H "Authorization: Bearer $FOOTFALL_API_TOKEN" \
+    -d '{"id":"demo","name":"Demo shop","domains":["shop.example"],"time_zone":"Europe/Paris","currency":"EUR"}' \
+    "http://$DASHBOARDS/api/v1/sites")" || true
+  case "$code" in
+    201) log "made the demo site (shop.example, Europe/Paris, EUR)" ;;
+    409) ;;
+    *) log "could not make the demo site (HTTP $code): $(cat "$out" 2>/dev/null)"; return 1 ;;
+  esac
+}
+
 case "${1:-start}" in
   start)
     mkdir -p "$LOGS"
@@ -96,6 +111,7 @@ case "${1:-start}" in
     wait_http collector "http://$COLLECTOR_OPS/readyz" 30
     wait_http processor "http://$PROCESSOR_OPS/readyz" 30
     wait_http dashboards "http://$DASHBOARDS_OPS/readyz" 30
+    make_demo_site
     cat <<MSG
 
   collector   http://$COLLECTOR   (pixel /p.gif, beacon /e, server API /api/v1/events, snippet /t.js)

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// demoSite is the demo site's settings: the shop the demo's pages are on
+// (https://shop.example), in Paris.
+const demoSite = `{"id":%q,"name":"Demo shop","domains":["shop.example"],"time_zone":"Europe/Paris","currency":"EUR"}`
+
+// sites makes the demo site and this run's server API key through the
+// dashboards' API (the site registry): the collector takes hits for a
+// site only once it is made, and a server API key only once the registry
+// has it.
+type sites struct {
+	base, token string
+	client      *http.Client
+}
+
+// tokenFrom is the API token given, else the one make up keeps.
+func tokenFrom(given string) string {
+	if given != "" {
+		return given
+	}
+	b, err := os.ReadFile(".local/api-token")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (s sites) call(method, path, body string) (int, []byte, error) {
+	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w (are the dashboards running? make up)", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, nil
+}
+
+// ensure makes site unless it exists.
+func (s sites) ensure(site string) error {
+	code, b, err := s.call("POST", "/api/v1/sites", fmt.Sprintf(demoSite, site))
+	switch {
+	case err != nil:
+		return err
+	case code == http.StatusCreated, code == http.StatusConflict:
+		return nil
+	}
+	return fmt.Errorf("make site %s: %d %s", site, code, bytes.TrimSpace(b))
+}
+
+// newKey makes a server API key of site for this run.
+func (s sites) newKey(site string) (key, id string, err error) {
+	code, b, err := s.call("POST", "/api/v1/sites/"+site+"/keys", `{"name":"make demo"}`)
+	if err != nil {
+		return "", "", err
+	}
+	var k struct{ Key, ID string }
+	if code != http.StatusCreated || json.Unmarshal(b, &k) != nil || k.Key == "" {
+		return "", "", fmt.Errorf("make a key of site %s: %d %s", site, code, bytes.TrimSpace(b))
+	}
+	return k.Key, k.ID, nil
+}
+
+// revoke revokes the run's key: the demo leaves no key behind.
+func (s sites) revoke(site, id string) error {
+	code, b, err := s.call("DELETE", "/api/v1/sites/"+site+"/keys/"+id, "")
+	if err == nil && code != http.StatusNoContent {
+		err = fmt.Errorf("revoke key %s of site %s: %d %s", id, site, code, bytes.TrimSpace(b))
+	}
+	return err
+}
+
+// waitForKey waits until the collector takes key: its registry reads
+// the sites again every few seconds (-sites-reload).
+func (d *demo) waitForKey(key string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		req, _ := http.NewRequest("POST", d.base+"/api/v1/events", strings.NewReader("[]"))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := d.client.Do(req)
+		if err != nil {
+			return fmt.Errorf("the collector: %w (is it running? make up)", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			return nil // known: the empty batch itself is refused
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the collector has not taken the new key: does it read the same ClickHouse database as the dashboards?")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
