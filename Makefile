@@ -45,11 +45,14 @@ fuzz:
 	done
 
 ## chaos: the fault suite's long version (tests/chaos; make test runs its short one with ./...): each fault
-## several times under thousands of hits, on a Kafka broker of its own; prints the ledger, fails on a lost or doubled hit
+## several times under thousands of hits, on a Kafka broker of its own; prints the ledger, fails on a lost or doubled hit.
+## CHAOS_RUN picks faults (a regexp of TestChaos/ subtests), CHAOS_ARGS=-chaos.delivery=memory a collector mode
 CHAOS_TIMEOUT ?= 45m
+CHAOS_RUN ?=
+CHAOS_ARGS ?=
 chaos: stack
 	@mkdir -p .local
-	FOOTFALL_CHAOS_REPORT=$(CURDIR)/.local/chaos-report.md $(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -run TestChaos -v ./tests/chaos -args -chaos.long
+	FOOTFALL_CHAOS_REPORT=$(CURDIR)/.local/chaos-report.md $(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -run 'TestChaos/$(CHAOS_RUN)' -v ./tests/chaos -args -chaos.long $(CHAOS_ARGS)
 
 ## test-compat: replay what the last make test recorded on ClickHouse 18.16 and on current ClickHouse (chDB), compare
 test-compat: chdb

@@ -125,6 +125,9 @@ type Hit struct {
 	// Counted: a human's event with a visitor id that is not a newsletter
 	// open or click, the events the reports count.
 	Counted bool
+	// Order is a purchase's order_id, "" for any other event: every copy
+	// of one order gets one credit (Attributor.creditOrders).
+	Order string
 }
 
 // run is a session's touches with the same values, from the first to the

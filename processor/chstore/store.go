@@ -161,6 +161,9 @@ func (cs *ColumnSet) Credit(ctx context.Context, a *attribute.Attributor, rows [
 			At: e.TimeMs / 1000, Own: Own(r),
 			Counted: r.VisitorID != "" && !r.UA.Bot && e.Ingest != event.IngestEmail,
 		}
+		if string(e.F[event.Type]) == "purchase" {
+			cs.hits[j].Order = enrich.String(e.F[event.OrderID])
+		}
 	}
 	return a.Credit(ctx, cs.hits, cs.credits)
 }

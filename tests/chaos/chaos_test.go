@@ -20,7 +20,10 @@ import (
 
 // make test runs each fault briefly; make chaos runs the long version
 // (go test -run TestChaos ./tests/chaos -args -chaos.long).
-var long = flag.Bool("chaos.long", false, "run each fault several times under thousands of hits (make chaos)")
+var (
+	long     = flag.Bool("chaos.long", false, "run each fault several times under thousands of hits (make chaos)")
+	delivery = flag.String("chaos.delivery", "", "the collector's -delivery mode (memory, disk, kafka); empty runs its default")
+)
 
 // Partitions of each run's topic.
 const partitions = 4
@@ -105,6 +108,9 @@ func TestChaos(t *testing.T) {
 
 	var rows []Row
 	for _, sc := range scenarios(*long) {
+		if *delivery != "" {
+			sc.name += " [-delivery=" + *delivery + "]"
+		}
 		t.Run(strings.NewReplacer(" ", "_", "/", "_per_").Replace(sc.name), func(t *testing.T) {
 			row := su.run(t, sc)
 			rows = append(rows, row)
@@ -300,10 +306,17 @@ func (r *run) collectorArgs() []string {
 		"-kafka-brokers", r.su.broker.Addr(), "-kafka-topic", r.topic, "-kafka-partitions", fmt.Sprint(partitions),
 		"-rate-limit-address", "0", "-rate-limit-site", "0",
 	}
-	for _, name := range []string{"spool-dir", "wal-dir", "log-dir", "delivery-dir", "disk-dir"} {
+	// Where this build keeps hits on disk: the write-ahead log, or
+	// before it the shutdown spool. Each collector its own directory,
+	// kept across its restarts.
+	for _, name := range []string{"wal-dir", "spool-dir"} {
 		if strings.Contains(r.su.collectorHelp, "-"+name+" ") || strings.Contains(r.su.collectorHelp, "-"+name+"\n") {
 			args = append(args, "-"+name, filepath.Join(r.colDir, name))
+			break
 		}
+	}
+	if *delivery != "" {
+		args = append(args, "-delivery", *delivery)
 	}
 	return args
 }
