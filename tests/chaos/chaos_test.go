@@ -15,6 +15,7 @@ import (
 
 	"footfall/internal/chsql"
 	"footfall/internal/kafkaadmin"
+	"footfall/internal/sites"
 	"footfall/tests/stacktest"
 )
 
@@ -219,6 +220,10 @@ func (su *suite) run(t *testing.T, sc scenario) Row {
 	ctx := context.Background()
 	su.runs++
 	r := &run{t: t, su: su, name: sc.name, site: fmt.Sprintf("chaos%d", su.runs), logs: t.TempDir()}
+	// The collector takes hits of the sites in its registry only.
+	if _, err := sites.NewStore(su.db).Create(context.Background(), sites.Site{ID: r.site, Name: r.site, TimeZone: "UTC", Currency: "EUR", InactiveDays: 90}); err != nil {
+		t.Fatalf("make site %s: %v", r.site, err)
+	}
 	t.Cleanup(r.procs.KillAll)
 	r.topic = stacktest.Name(t, "chaos")
 	r.group = stacktest.Name(t, "g")
@@ -305,6 +310,9 @@ func (r *run) collectorArgs() []string {
 		"-listen", r.colAddr, "-collector-ops-listen", "",
 		"-kafka-brokers", r.su.broker.Addr(), "-kafka-topic", r.topic, "-kafka-partitions", fmt.Sprint(partitions),
 		"-rate-limit-address", "0", "-rate-limit-site", "0",
+		// The site registry, read straight from ClickHouse, not through
+		// the faults' proxy: the collector does not start without it.
+		"-clickhouse-addr", r.su.chAddr, "-clickhouse-db", r.su.dbName,
 	}
 	// Where this build keeps hits on disk: the write-ahead log, or
 	// before it the shutdown spool. Each collector its own directory,

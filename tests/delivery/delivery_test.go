@@ -82,7 +82,12 @@ type collector struct {
 func start(t *testing.T, brokers, topic, walDir string, extra ...string) *collector {
 	t.Helper()
 	c := &collector{addr: freeAddr(t), ops: freeAddr(t), done: make(chan struct{})}
+	// The collector reads its sites from ClickHouse: a database of its
+	// own holds the site the hits are for.
+	ch, store := stacktest.ClickHouse(t)
+	stacktest.Site(t, store, "demo")
 	args := append([]string{"-listen", c.addr, "-collector-ops-listen", c.ops,
+		"-clickhouse-addr", ch.Addr, "-clickhouse-db", ch.Database,
 		"-kafka-brokers", brokers, "-kafka-topic", topic, "-wal-dir", walDir,
 		"-rate-limit-address", "0", "-rate-limit-site", "0", "-readiness-interval", "200ms"}, extra...)
 	c.cmd = exec.Command(collectorBinary(t), args...)
