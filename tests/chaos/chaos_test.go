@@ -454,14 +454,15 @@ func (r *run) drain(states []uint8) time.Duration {
 
 func (r *run) logPath(name string) string { return filepath.Join(r.logs, name+".log") }
 
-// tail is the last lines of a program's log, for a note.
+// tail is the last line of a program's log, shortened, for a note.
 func (r *run) tail(name string) string {
 	b, _ := os.ReadFile(r.logPath(name))
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 3 {
-		lines = lines[len(lines)-3:]
+	last := lines[len(lines)-1]
+	if len(last) > 240 {
+		last = last[:240] + "..."
 	}
-	return strings.Join(lines, " / ")
+	return last
 }
 
 // healthy reports whether addr answers GET /healthz with 200.
