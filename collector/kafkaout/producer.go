@@ -601,11 +601,18 @@ func (p *Producer) readLoop() {
 			return
 		}
 		b.seg = seg
-		// More records of the same segment that are there already.
+		// More records of the same segment, for up to Linger: a record is
+		// a group commit's worth of hits, and a Kafka request each would
+		// cost the collector (and the broker) more than the hits.
+		first := time.Now()
 		for b.count() < p.cfg.BatchEvents && len(b.buf) < p.cfg.BatchBytes/2 {
-			if _, ok := p.log.next(b, false, seg); !ok {
+			if _, ok := p.log.next(b, false, seg); ok {
+				continue
+			}
+			if time.Since(first) >= p.cfg.Linger || p.log.ending(seg) {
 				break
 			}
+			time.Sleep(p.cfg.Linger / 4)
 		}
 		b.sealed = time.Now()
 		p.fromLog <- b

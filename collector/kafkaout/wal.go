@@ -522,6 +522,14 @@ func decodeRecord(p []byte, b *batch) (int, error) {
 	return events, nil
 }
 
+// ending reports whether waiting for more records of s is pointless:
+// the reader is draining or stopped, or s takes no more.
+func (w *wal) ending(s *segment) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.draining || s.sealed
+}
+
 // passedLocked marks the reader's sealed segment read and moves on.
 func (w *wal) passedLocked() {
 	s := w.rseg
