@@ -1,0 +1,55 @@
+// Drives headless Debian Chromium through the dashboards' Sites page
+// served by the Go test: a setting refused with its reason, a site made,
+// a setting changed, a key added (shown once) and revoked. Prints what it
+// saw as JSON for the Go test.
+//   node sites.mjs <URL of sites.html with the token> <screenshot dir>
+const { chromium } = await import(process.env.PLAYWRIGHT_CORE);
+const [url, shots] = process.argv.slice(2);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const seen = { pageErrors: [] };
+try {
+  const page = await (await browser.newContext({ viewport: { width: 1200, height: 900 }, locale: "en-GB" })).newPage();
+  page.on("pageerror", (e) => seen.pageErrors.push(String(e)));
+  const rows = (sel) => page.$$eval(sel + " tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  await page.goto(url);
+  await page.waitForFunction(() => !/Loading/.test(document.querySelector("#list").textContent));
+  seen.empty = await page.textContent("#list");
+
+  await page.fill("[name=id]", "paris");
+  await page.fill("[name=name]", "Paris shop");
+  await page.fill("[name=domains]", "shop.example, Boutique.Example");
+  await page.fill("[name=time_zone]", "Europe/Pariss");
+  await page.fill("[name=currency]", "EUR");
+  await page.click("#save");
+  await page.waitForFunction(() => document.querySelector("#form-error").textContent !== "");
+  seen.refused = await page.textContent("#form-error");
+
+  await page.fill("[name=time_zone]", "Europe/Paris");
+  await page.click("#save");
+  await page.waitForFunction(() => /paris/.test(document.querySelector("#list").textContent) && !document.querySelector("#keys-card").hidden);
+  seen.made = await rows("#list");
+
+  await page.fill("[name=loyal_orders]", "5");
+  await page.click("#save");
+  await page.waitForFunction(() => /5 orders/.test(document.querySelector("#list").textContent));
+  seen.changed = await rows("#list");
+
+  await page.fill("#key-name", "backend");
+  await page.click("#add-key");
+  await page.waitForFunction(() => !document.querySelector("#new-key").hidden && document.querySelectorAll("#keys tr").length === 1);
+  seen.key = await page.textContent("#new-key-value");
+  seen.keys = await rows("#keys");
+  await page.screenshot({ path: shots + "/sites.png", fullPage: true });
+
+  page.on("dialog", (d) => d.accept());
+  await page.click("#keys button");
+  await page.waitForFunction(() => document.querySelectorAll("#keys tr").length === 0);
+  seen.afterRevoke = await rows("#keys");
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(seen));
