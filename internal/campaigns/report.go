@@ -93,7 +93,7 @@ WHERE site_id = @site AND ingest != 'email' AND utm_campaign = @campaign AND ses
 	// Revenue is in @currency; lost are the (currency, micros) of the
 	// orders no rate converts, each order once.
 	qAttributed = chsql.New("campaigns.attributed", `SELECT `+orders.Count("groupArrayArray(pairs)")+`, `+orders.Revenue("groupArrayArray(pairs)")+`,
-    arrayMap(x -> tupleElement(x, 1), groupUniqArrayArray(lost)), arrayMap(x -> tupleElement(x, 3), groupUniqArrayArray(lost)) FROM (
+    arrayMap(x -> tupleElement(x, 1), arraySort(groupUniqArrayArray(lost))), arrayMap(x -> tupleElement(x, 3), arraySort(groupUniqArrayArray(lost))) FROM (
     SELECT `+orders.Key+` AS order_key, `+profiles.PersonKey+` AS person_key, `+orders.PairsOf(money.Amount(attributedDays))+` AS pairs,
            groupUniqArrayIf((currency, order_key, revenue_micros), `+money.Missing(attributedDays)+`) AS lost, min(time) AS ordered
     FROM (SELECT visitor_id, type, order_id, event_id, revenue_micros, currency, time FROM events

@@ -67,9 +67,9 @@ var (
 	// (currency, order key, amount) of the orders no rate converts.
 	qPartnerOrders = chsql.New("reports.partner_orders", `SELECT partner, `+
 		orders.Count("groupArrayArray(pairs)")+` AS m_orders, `+orders.Revenue("groupArrayArray(pairs)")+` AS m_revenue,
-    arrayMap(x -> tupleElement(x, 1), groupArrayArray(lost)) AS m_lost_currency,
-    arrayMap(x -> tupleElement(x, 2), groupArrayArray(lost)) AS m_lost_key,
-    arrayMap(x -> tupleElement(x, 3), groupArrayArray(lost)) AS m_lost_micros FROM (
+    arrayMap(x -> tupleElement(x, 1), arraySort(groupArrayArray(lost))) AS m_lost_currency,
+    arrayMap(x -> tupleElement(x, 2), arraySort(groupArrayArray(lost))) AS m_lost_key,
+    arrayMap(x -> tupleElement(x, 3), arraySort(groupArrayArray(lost))) AS m_lost_micros FROM (
     SELECT `+orders.Key+` AS order_key, visitor_id AS visitor, `+orders.PairsOf(money.Amount(partnerDays))+` AS pairs,
            groupUniqArrayIf((currency, `+orders.Key+`, revenue_micros), type = 'purchase' AND `+money.Missing(partnerDays)+`) AS lost,
            min(time) AS ordered
