@@ -50,6 +50,13 @@ type Config struct {
 	// ErasureSecret keys the tombstones of erased people, as the
 	// dashboards' (internal/erasure).
 	ErasureSecret string
+
+	// DedupIDs, InsertTimeout and the group's timeouts: see
+	// consume.Config.
+	DedupIDs          int
+	InsertTimeout     time.Duration
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
 }
 
 // RegisterFlags declares the processor's flags on fs, with their defaults.
@@ -60,6 +67,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "batch-size", 50000, "events per ClickHouse insert at most (each insert has a fixed cost, so a processor that falls behind inserts larger batches, up to this)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "longest an event waits before it is inserted")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long the final insert and commit may take")
+	fs.IntVar(&c.DedupIDs, "dedup-ids", 100000, "event ids remembered per partition to drop copies (a producer retry, a replayed log) without asking ClickHouse; ids older than the memory are looked up")
+	fs.DurationVar(&c.InsertTimeout, "insert-timeout", time.Minute, "longest one attempt at writing a batch may take before it is retried (a ClickHouse that hangs)")
+	fs.DurationVar(&c.SessionTimeout, "kafka-session-timeout", 6*time.Second, "a group member not heard from for this long is dead and its partitions go to the others (the broker's group.min.session.timeout.ms, 6s by default, is the least it accepts)")
+	fs.DurationVar(&c.HeartbeatInterval, "kafka-heartbeat-interval", 500*time.Millisecond, "how often a member tells the group it lives, and learns of a rebalance (at most a third of the session timeout)")
 	c.Ops.RegisterFlags(fs, "processor", "127.0.0.1:9101")
 	fs.StringVar(&c.GeoIP, "geoip-db", "", "offline GeoIP database (.mmdb: GeoLite2-Country or -City, DB-IP Lite) giving each event its country; empty leaves countries empty")
 	c.Enrich.RegisterFlags(fs)
@@ -145,8 +156,16 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 			return nil, err
 		}
 	}
-	// Ready once started: /readyz fails only when shutting down.
-	if p.ops, err = ops.Start(cfg.Ops, nil); err != nil {
+	c := consume.New(consume.Config{
+		Brokers: cfg.Kafka.BrokerList(), Topic: cfg.Kafka.Topic, Group: cfg.KafkaGroup,
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout, GeoIP: p.geo,
+		Enrich: cfg.Enrich, ErasureSecret: cfg.ErasureSecret, DedupIDs: cfg.DedupIDs, InsertTimeout: cfg.InsertTimeout,
+		SessionTimeout: cfg.SessionTimeout, HeartbeatInterval: cfg.HeartbeatInterval,
+	}, store)
+	// /readyz fails while ClickHouse writes fail (with how long, the batch
+	// held and the group's lag), and when shutting down.
+	if p.ops, err = ops.Start(cfg.Ops, c.Ready); err != nil {
+		c.Close()
 		if p.notifier != nil {
 			p.notifier.Close(ctx)
 		}
@@ -154,11 +173,6 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		return nil, err
 	}
 
-	c := consume.New(consume.Config{
-		Brokers: cfg.Kafka.BrokerList(), Topic: cfg.Kafka.Topic, Group: cfg.KafkaGroup,
-		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout, GeoIP: p.geo,
-		Enrich: cfg.Enrich, ErasureSecret: cfg.ErasureSecret,
-	}, store)
 	runCtx, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	p.running.Add(1)

@@ -419,12 +419,16 @@ var insertEvents = func() *chsql.Query {
 	return chsql.New("chstore.insert_events", "INSERT INTO events ("+strings.Join(names, ", ")+")")
 }()
 
-// maxIDsPerQuery keeps the id list under ClickHouse's default
-// max_query_size (256 KiB) at 40 bytes an id.
-const maxIDsPerQuery = 4000
+// maxIDsPerQuery keeps the ids under ClickHouse's default max_query_size
+// (256 KiB) at 37 bytes an id.
+const maxIDsPerQuery = 6000
 
+// selectExisting takes the ids as one string that ClickHouse splits: 18.16
+// parsed a list of 4,000 UUID literals in 2 to 3 times the time of the
+// same ids in one string (0.45 s against 0.18 s on a loaded machine).
 var selectExisting = chsql.New("chstore.existing_events", `SELECT event_id FROM events
-WHERE site_id IN @sites AND time >= @from AND time <= @to AND event_id IN @ids`)
+WHERE site_id IN @sites AND time >= @from AND time <= @to
+  AND event_id IN (SELECT toUUID(arrayJoin(splitByChar(',', @ids))))`)
 
 // Existing returns which of evs are already in ClickHouse. The site and
 // time bounds let the primary key skip to the few granules that can hold
@@ -435,11 +439,15 @@ func (s *Store) Existing(ctx context.Context, evs []*event.Event) (map[[16]byte]
 	for start := 0; start < len(evs); start += maxIDsPerQuery {
 		chunk := evs[start:min(start+maxIDsPerQuery, len(evs))]
 		sites := map[string]bool{}
-		var ids chsql.Set[uuid.UUID]
+		var ids strings.Builder
+		ids.Grow(37 * len(chunk))
 		lo, hi := chunk[0].TimeMs, chunk[0].TimeMs
-		for _, e := range chunk {
+		for i, e := range chunk {
 			sites[string(e.F[event.Site])] = true
-			ids = append(ids, uuid.UUID(e.ID))
+			if i > 0 {
+				ids.WriteByte(',')
+			}
+			ids.WriteString(uuid.UUID(e.ID).String())
 			lo, hi = min(lo, e.TimeMs), max(hi, e.TimeMs)
 		}
 		var siteList chsql.Set[string]
@@ -447,9 +455,9 @@ func (s *Store) Existing(ctx context.Context, evs []*event.Event) (map[[16]byte]
 			siteList = append(siteList, s)
 		}
 		rs, err := s.db.Query(ctx, selectExisting, chsql.Args{"sites": siteList,
-			"from": time.UnixMilli(lo).UTC().Truncate(time.Second), "to": time.UnixMilli(hi).UTC(), "ids": ids})
+			"from": time.UnixMilli(lo).UTC().Truncate(time.Second), "to": time.UnixMilli(hi).UTC(), "ids": ids.String()})
 		if err != nil {
-			return nil, fmt.Errorf("look up %d event ids: %w", len(ids), err)
+			return nil, fmt.Errorf("look up %d event ids: %w", len(chunk), err)
 		}
 		for rs.Next() {
 			var id uuid.UUID

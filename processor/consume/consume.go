@@ -179,6 +179,9 @@ func New(cfg Config, store *chstore.Store) *Consumer {
 	return c
 }
 
+// Close leaves the group, for a consumer that never ran.
+func (c *Consumer) Close() error { return c.r.Close() }
+
 func enricher(geo *geoip.DB, cfg enrich.Config) *enrich.Enricher {
 	en := enrich.New(0)
 	cfg.Apply(en)
@@ -296,7 +299,7 @@ func (c *Consumer) reject(m kafka.Message, payload []byte, err error) {
 // flush writes the batch and commits it, retrying ClickHouse until it takes
 // the batch or ctx ends: the offsets stay uncommitted until then, so a
 // processor that dies here loses nothing. Each attempt has InsertTimeout,
-// and the waits between attempts double from 200 ms up to 10 s (with
+// and the waits between attempts double from 200 ms up to 5 s (with
 // jitter, so that the members of a group do not retry in step). While the
 // attempts fail, health says so (/readyz, processor_clickhouse_down).
 func (c *Consumer) flush(ctx context.Context) error {
@@ -355,7 +358,7 @@ func (c *Consumer) flush(ctx context.Context) error {
 }
 
 // maxBackoff bounds the wait between two attempts at a batch.
-const maxBackoff = 10 * time.Second
+const maxBackoff = 5 * time.Second
 
 var errStop = errors.New("consumer stopped by test hook")
 

@@ -142,6 +142,20 @@ func checkOnce(t *testing.T, store *chstore.Store, site string, n uint64) {
 	}
 }
 
+// writeAcked writes msgs once every replica has them, so that the group's
+// lag counts them as soon as it returns.
+func writeAcked(t *testing.T, brokers []string, topic string, msgs []kafka.Message) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond,
+		BatchSize: 1000, RequiredAcks: kafka.RequireAll, Transport: &kafka.Transport{}}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitCaughtUp waits until the group has committed everything in topic.
 func waitCaughtUp(t *testing.T, brokers []string, topic, group string) {
 	t.Helper()
@@ -214,7 +228,7 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 		msgs := ev.records(0, n, 1)
 		msgs = append(msgs, ev.records(0, n, 1)...)
 		msgs = append(msgs, ev.records(0, n, 7)...)
-		write(t, brokers, topic, msgs)
+		writeAcked(t, brokers, topic, msgs)
 		before := droppedNow()
 		c := cfg(brokers, topic, group)
 		c.BatchSize = 10 * n
@@ -231,11 +245,11 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 	t.Run("later batches", func(t *testing.T) {
 		brokers, topic, group, store, ev := setup(t, 3)
 		_, stop := member(t, cfg(brokers, topic, group), store)
-		write(t, brokers, topic, ev.records(0, n, 1))
+		writeAcked(t, brokers, topic, ev.records(0, n, 1))
 		waitCaughtUp(t, brokers, topic, group)
 		before := droppedNow()
-		write(t, brokers, topic, ev.records(0, n, 5)) // the retry, packed
-		write(t, brokers, topic, ev.records(0, n, 1)) // and a replay
+		writeAcked(t, brokers, topic, ev.records(0, n, 5)) // the retry, packed
+		writeAcked(t, brokers, topic, ev.records(0, n, 1)) // and a replay
 		waitCaughtUp(t, brokers, topic, group)
 		stop()
 		checkOnce(t, store, "dup", n)
@@ -249,10 +263,10 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 		c := cfg(brokers, topic, group)
 		c.DedupIDs = 50 // the copies come after 350 newer ids
 		_, stop := member(t, c, store)
-		write(t, brokers, topic, ev.records(0, n, 1))
+		writeAcked(t, brokers, topic, ev.records(0, n, 1))
 		waitCaughtUp(t, brokers, topic, group)
 		before := droppedNow()
-		write(t, brokers, topic, ev.records(0, n/2, 1))
+		writeAcked(t, brokers, topic, ev.records(0, n/2, 1))
 		waitCaughtUp(t, brokers, topic, group)
 		stop()
 		checkOnce(t, store, "dup", n)
@@ -264,12 +278,12 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 	t.Run("after a restart", func(t *testing.T) {
 		brokers, topic, group, store, ev := setup(t, 3)
 		_, stop := member(t, cfg(brokers, topic, group), store)
-		write(t, brokers, topic, ev.records(0, n, 1))
+		writeAcked(t, brokers, topic, ev.records(0, n, 1))
 		waitCaughtUp(t, brokers, topic, group)
 		stop()
 		before := droppedNow()
 		_, stop = member(t, cfg(brokers, topic, group), store)
-		write(t, brokers, topic, ev.records(0, n, 4))
+		writeAcked(t, brokers, topic, ev.records(0, n, 4))
 		waitCaughtUp(t, brokers, topic, group)
 		stop()
 		checkOnce(t, store, "dup", n)
@@ -283,7 +297,7 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 		a, stopA := member(t, cfg(brokers, topic, group), store)
 		b, stopB := member(t, cfg(brokers, topic, group), store)
 		stacktest.WaitAssigned(t, brokers, group, 2)
-		write(t, brokers, topic, ev.records(0, n, 1))
+		writeAcked(t, brokers, topic, ev.records(0, n, 1))
 		waitCaughtUp(t, brokers, topic, group)
 		if a.Inserted == 0 || b.Inserted == 0 {
 			t.Fatalf("members inserted %d and %d: the partitions were not shared", a.Inserted, b.Inserted)
@@ -293,7 +307,7 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 		stopA()
 		stacktest.WaitAssigned(t, brokers, group, 1)
 		before := droppedNow()
-		write(t, brokers, topic, ev.records(0, n, 3))
+		writeAcked(t, brokers, topic, ev.records(0, n, 3))
 		waitCaughtUp(t, brokers, topic, group)
 		stopB()
 		checkOnce(t, store, "dup", n)
@@ -307,7 +321,7 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 		// Ids made after the consumer's memory starts, so that nothing
 		// but the failed write makes it look them up.
 		ev := newCopiesAt("dup", n, time.Now().Add(clockSkew+time.Minute))
-		write(t, brokers, topic, ev.records(0, n, 1))
+		writeAcked(t, brokers, topic, ev.records(0, n, 1))
 		var lost atomic.Int32
 		c := cfg(brokers, topic, group)
 		c.answerLost = func() error {
