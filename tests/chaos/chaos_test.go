@@ -281,6 +281,14 @@ func (su *suite) run(t *testing.T, sc scenario) Row {
 	sheet := load.Ledger.Snapshot()
 	drained := r.drain(sheet.States)
 	r.note(fmt.Sprintf("drained in %v", drained.Round(100*time.Millisecond)))
+	// Nothing may insert while the rollups and the events are counted,
+	// one after the other: the processors stop first.
+	for _, p := range r.processors {
+		if !p.Signal(syscall.SIGTERM, 40*time.Second) {
+			r.note(p.Name + " still running 40 s after SIGTERM: killed")
+			p.Kill()
+		}
+	}
 	st, err := Count(ctx, su.db, r.site)
 	if err != nil {
 		t.Fatal(err)
