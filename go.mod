@@ -14,6 +14,7 @@ require (
 	github.com/valyala/fastjson v1.6.10
 	github.com/x-way/crawlerdetect v0.2.30
 	go.yaml.in/yaml/v3 v3.0.5
+	golang.org/x/crypto v0.58.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/text v0.43.0

@@ -27,9 +27,6 @@ func main() {
 		os.Exit(2)
 	}
 	slog.Info("dashboards starting", envflag.Describe(fs, app.Secrets)...)
-	if cfg.Token == "" {
-		slog.Warn("the query API is open: set -api-token before exposing it beyond this machine")
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	p, err := app.Start(ctx, cfg)

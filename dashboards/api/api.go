@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +13,9 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
+	"footfall/internal/access"
 	"footfall/internal/campaigns"
 	"footfall/internal/chsql"
 	"footfall/internal/links"
@@ -35,7 +34,8 @@ import (
 type API struct {
 	db        *chsql.Conn
 	cfg       Config
-	token     string
+	access    *access.Store
+	csrf      *http.CrossOriginProtection
 	now       func() time.Time
 	people    *profiles.Store
 	segments  *segments.Store
@@ -45,10 +45,18 @@ type API struct {
 
 // Config is what the API needs beyond the database.
 type Config struct {
-	// Token is what callers must send. Empty leaves the reports open, for a
-	// local setup on loopback; the people, segment and campaign API then
-	// refuses to answer.
+	// Token, when set, is an admin's API token that is not stored (the
+	// -api-token of scripts and tests), sent as Authorization: Bearer.
 	Token string
+	// Access holds the users, sessions, API tokens, share links and public
+	// keys (auth.go); nil accepts Token alone.
+	Access *access.Store
+	// SecureCookies marks the session cookie Secure and names it with
+	// __Host- (a dashboards behind TLS); it is Secure anyway on a TLS
+	// request. SessionTTL is how long a login lasts (default 12 hours).
+	SecureCookies bool
+	SessionTTL    time.Duration
+
 	Rules profiles.Rules
 	// Links signs newsletter links and CollectorURL is the collector's
 	// public address they point to; both are needed to rewrite newsletters.
@@ -79,24 +87,11 @@ func newAPI(reader *chsql.Conn, cfg Config) *API {
 	if now == nil {
 		now = time.Now
 	}
-	return &API{db: reader, cfg: cfg, token: cfg.Token, now: now, people: people,
-		segments: segments.NewStore(people), campaigns: campaignsIn(reader, cfg.Currency), sessions: sessionstats.NewStore(reader)}
-}
-
-func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if a.token != "" {
-			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if got == "" {
-				got = r.URL.Query().Get("token")
-			}
-			if subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
-				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
-				return
-			}
-		}
-		h(w, r)
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
 	}
+	return &API{db: reader, cfg: cfg, access: cfg.Access, csrf: http.NewCrossOriginProtection(), now: now, people: people,
+		segments: segments.NewStore(people), campaigns: campaignsIn(reader, cfg.Currency), sessions: sessionstats.NewStore(reader)}
 }
 
 // Point is one step of the overview's series.

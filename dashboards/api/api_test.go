@@ -56,6 +56,16 @@ func seed(t *testing.T, store *chstore.Store) {
 	}
 }
 
+// bearer GETs url with token as Authorization: Bearer.
+func bearer(url, token string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return http.DefaultClient.Do(req)
+}
+
 func get(t *testing.T, srv *httptest.Server, path, token string, into any) int {
 	t.Helper()
 	req, _ := http.NewRequest("GET", srv.URL+path, nil)
@@ -143,11 +153,11 @@ func TestOverviewExactOnSmallSites(t *testing.T) {
 		t.Fatal("the sketch counts 300 exactly: the test would prove nothing")
 	}
 	mux := http.NewServeMux()
-	api.New(stacktest.Reader(t, store), store, api.Config{Rules: profiles.DefaultRules}).Register(mux)
+	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	var o api.Overview
-	if code := get(t, srv, "/api/v1/overview?site=many&from=2026-11-10&to=2026-11-11", "", &o); code != 200 {
+	if code := get(t, srv, "/api/v1/overview?site=many&from=2026-11-10&to=2026-11-11", "tok", &o); code != 200 {
 		t.Fatalf("status %d", code)
 	}
 	if o.Visitors != 300 || len(o.Pages) != 1 || o.Pages[0].Visitors != 300 || o.Sources[0].Visitors != 300 {

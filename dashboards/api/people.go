@@ -17,18 +17,6 @@ import (
 	"footfall/internal/profiles"
 )
 
-// The people API hands out e-mail addresses and erases data: it answers
-// only when a token is configured and given, never on an open API.
-func (a *API) private(h http.HandlerFunc) http.HandlerFunc {
-	return a.auth(func(w http.ResponseWriter, r *http.Request) {
-		if a.token == "" {
-			writeError(w, http.StatusForbidden, errors.New("the people and segment API needs -api-token: it serves personal data"))
-			return
-		}
-		h(w, r)
-	})
-}
-
 // Profile is what GET /api/v1/profile answers.
 type Profile struct {
 	profiles.Person

@@ -171,7 +171,7 @@ func TestReports(t *testing.T) {
 		t.Errorf("realtime %d %+v, want the one visitor of the last 30 minutes", code, rt)
 	}
 
-	resp, err := http.Get(srv.URL + "/api/v1/breakdown?" + period + "&by=device&format=csv&token=tok")
+	resp, err := bearer(srv.URL+"/api/v1/breakdown?"+period+"&by=device&format=csv", "tok")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestCSVEverywhere(t *testing.T) {
 	srv := reportServer(t)
 	csvOf := func(path string) string {
 		t.Helper()
-		resp, err := http.Get(srv.URL + path + "&format=csv&token=tok")
+		resp, err := bearer(srv.URL+path+"&format=csv", "tok")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"footfall/dashboards/api"
 	"footfall/dashboards/web"
+	"footfall/internal/access"
 	"footfall/internal/chsql"
 	"footfall/internal/envflag"
 	"footfall/internal/erasure"
@@ -30,7 +31,15 @@ import (
 // Config is the dashboards' whole configuration.
 type Config struct {
 	Listen string
-	Token  string
+	// Token is an admin's API token that is not stored, for scripts
+	// (-api-token); Admin and AdminPassword make the first admin user
+	// when there is none (make up does); SecureCookies and SessionTTL
+	// are the login's cookie (api.Config).
+	Token         string
+	Admin         string
+	AdminPassword string
+	SecureCookies bool
+	SessionTTL    time.Duration
 	// CH is the writer: segment definitions, campaigns and recipient
 	// imports, manual classes, erasure. Read is the same database as a user
 	// that may only read, for every report and read.
@@ -56,7 +65,11 @@ type Config struct {
 // RegisterFlags declares the dashboards' flags on fs, with their defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "dashboards-listen", "127.0.0.1:8090", "address of the dashboard and query API")
-	fs.StringVar(&c.Token, "api-token", "", "token the API requires (Authorization: Bearer or ?token=); empty leaves it open")
+	fs.StringVar(&c.Token, "api-token", "", "an admin's API token for scripts, sent as Authorization: Bearer (every site, read and write); empty: none")
+	fs.StringVar(&c.Admin, "admin-user", "admin", "name of the admin user made at start when there is no admin and -admin-password is set")
+	fs.StringVar(&c.AdminPassword, "admin-password", "", "password of the first admin user (10 to 72 bytes), used only while there is no admin")
+	fs.BoolVar(&c.SecureCookies, "cookie-secure", false, "mark the login's cookie Secure and name it __Host-ff_session: set it when the dashboards are served over HTTPS (a TLS proxy in front)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
 	c.CH.RegisterFlags(fs)
 	fs.StringVar(&c.Read.User, "clickhouse-read-user", "footfall_reader", "ClickHouse user of every report and read: give it readonly = 1 (deploy/local/clickhouse/users.xml) or SELECT rights only")
 	fs.StringVar(&c.Read.Password, "clickhouse-read-password", "", "password of -clickhouse-read-user")
@@ -75,7 +88,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 type ReadUser struct{ User, Password string }
 
 // Secrets names the flags the start-up log must not print.
-var Secrets = envflag.Secret{"api-token": true, "clickhouse-password": true, "clickhouse-read-password": true, "link-secret": true, "erasure-secret": true}
+var Secrets = envflag.Secret{"api-token": true, "admin-password": true, "clickhouse-password": true, "clickhouse-read-password": true, "link-secret": true, "erasure-secret": true}
 
 // Program is running dashboards.
 type Program struct {
@@ -96,7 +109,8 @@ type Program struct {
 // cfg.Listen, and /metrics, /healthz, /readyz on cfg.Ops.Listen. ctx bounds
 // the start only.
 func Start(ctx context.Context, cfg Config) (*Program, error) {
-	acfg := api.Config{Token: cfg.Token, Rules: cfg.Rules, CollectorURL: cfg.CollectorURL, Commission: cfg.Commission}
+	acfg := api.Config{Token: cfg.Token, Rules: cfg.Rules, CollectorURL: cfg.CollectorURL, Commission: cfg.Commission,
+		SecureCookies: cfg.SecureCookies, SessionTTL: cfg.SessionTTL}
 	if cfg.LinkSecret != "" {
 		var err error
 		if acfg.Links, err = links.NewSigner(cfg.LinkSecret); err != nil {
@@ -120,6 +134,12 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		return nil, fmt.Errorf("clickhouse as read user %s: %w", rcfg.User, err)
 	}
 	store := chstore.On(writer)
+	acfg.Access = access.NewStore(reader, writer)
+	if err := bootstrapAdmin(ctx, acfg.Access, cfg.Admin, cfg.AdminPassword); err != nil {
+		reader.Close()
+		writer.Close()
+		return nil, err
+	}
 	// The sites' time zones come from the registry, read again every few
 	// seconds until the dashboards stop: a zone changed through the API is
 	// the reports' within seconds, with no restart.
@@ -203,5 +223,27 @@ func (p *Program) closeDB() error {
 	if err := errors.Join(p.reader.Close(), p.store.Close()); err != nil {
 		return fmt.Errorf("close clickhouse: %w", err)
 	}
+	return nil
+}
+
+// bootstrapAdmin makes the admin user name with password when the
+// dashboards have no admin yet (a new installation): make up passes the
+// password it keeps in .local/admin-password. Once an admin exists the
+// password given here is not used again.
+func bootstrapAdmin(ctx context.Context, st *access.Store, name, password string) error {
+	if password == "" {
+		return nil
+	}
+	has, err := st.HasAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("read users: %w", err)
+	}
+	if has {
+		return nil
+	}
+	if _, err := st.SaveUser(ctx, name, password, true, nil); err != nil {
+		return fmt.Errorf("make admin %s: %w", name, err)
+	}
+	slog.Info("made the first admin user", "user", name)
 	return nil
 }

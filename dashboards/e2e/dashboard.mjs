@@ -1,10 +1,10 @@
 // Drives headless Debian Chromium through the dashboard served by the Go
-// test: opens it, switches the period and the site, applies a filter,
+// test: opens it, logs in (a wrong password first), switches the period and the site, applies a filter,
 // downloads a CSV, switches to French and to a phone's width, saving a
 // screenshot at each step. Prints what it saw as JSON for the Go test.
-//   node dashboard.mjs <dashboard URL with site, period and token> <screenshot dir>
+//   node dashboard.mjs <dashboard URL with site and period> <screenshot dir> <user> <password>
 const { chromium } = await import(process.env.PLAYWRIGHT_CORE);
-const [url, shots] = process.argv.slice(2);
+const [url, shots, user, password] = process.argv.slice(2);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -26,7 +26,19 @@ try {
   };
 
   await page.goto(url);
+  // Not logged in: the login form, no report.
+  await page.waitForSelector("#login:not([hidden])");
+  seen.login = { mainHidden: await page.$eval("main", (m) => m.hidden) };
+  await page.fill("#login-user", user);
+  await page.fill("#login-password", "not-the-password");
+  await page.click("#login-submit");
+  await page.waitForFunction(() => document.querySelector("#login-error").textContent !== "");
+  seen.login.wrong = await text("#login-error");
+  await page.fill("#login-password", password);
+  await page.click("#login-submit");
   await settled();
+  seen.login.user = await text("#user");
+  seen.login.cookies = (await ctx.cookies()).map((c) => [c.name, c.httpOnly, c.sameSite].join(" "));
   seen.first = { visitors: await text("#visitors"), pageviews: await text("#pageviews"), sessions: await text("#sessions"),
     live: await text("#live"), livePages: await rows("#live-pages"),
     shop: [await text("#orders"), await text("#revenue"), await text("#aov"), await text("#conversion")], breakdown: await rows("#breakdown"), funnel: await rows("#funnel"), error: await text("#error") };
@@ -58,6 +70,8 @@ try {
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#csv")]);
   const fs = await import("node:fs");
   seen.csv = { name: download.suggestedFilename(), body: fs.readFileSync(await download.path(), "utf8") };
+  // No link the page built carries a credential.
+  seen.links = await page.$$eval("a[href]", (as) => as.map((a) => a.href).filter((h) => /token|ff[stlp]_/.test(h)));
 
   // The cards of affiliates, people, segments and newsletters (with the
   // filter still on: it narrows the affiliates report only).
@@ -84,6 +98,11 @@ try {
   seen.phone = { scrollWidth: await page.evaluate(() => document.documentElement.scrollWidth) };
   await page.screenshot({ path: shots + "/phone.png", fullPage: true });
   seen.url = page.url();
+  // Logging out ends the session: the form again, and the API refuses
+  // the old cookie.
+  await page.click("#logout");
+  await page.waitForSelector("#login:not([hidden])");
+  seen.afterLogout = await page.evaluate(() => fetch("/api/v1/overview?site=shop").then((r) => r.status));
   console.log(JSON.stringify(seen));
 } finally {
   await browser.close();

@@ -100,12 +100,22 @@ case "${1:-start}" in
     export FOOTFALL_COLLECTOR_URL="${FOOTFALL_COLLECTOR_URL:-http://$COLLECTOR}"
     start_one processor
     start_one collector -wal-dir "${FOOTFALL_WAL_DIR:-$STATE/collector-wal}"
-    # The people and segment API serves personal data and answers only
-    # with a token: one is made once and kept in .local/api-token.
+    # The scripts' API token (an admin's, every site) is made once and kept
+    # in .local/api-token; the first admin user's password likewise in
+    # .local/admin-password, printed the first time only.
     if [[ -z "${FOOTFALL_API_TOKEN:-}" ]]; then
       [[ -s "$STATE/api-token" ]] || (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$STATE/api-token")
       FOOTFALL_API_TOKEN="$(cat "$STATE/api-token")"
       export FOOTFALL_API_TOKEN
+    fi
+    NEW_ADMIN=""
+    if [[ -z "${FOOTFALL_ADMIN_PASSWORD:-}" ]]; then
+      if [[ ! -s "$STATE/admin-password" ]]; then
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$STATE/admin-password")
+        NEW_ADMIN=1
+      fi
+      FOOTFALL_ADMIN_PASSWORD="$(cat "$STATE/admin-password")"
+      export FOOTFALL_ADMIN_PASSWORD
     fi
     start_one dashboards
     wait_http collector "http://$COLLECTOR_OPS/readyz" 30
@@ -115,8 +125,8 @@ case "${1:-start}" in
     cat <<MSG
 
   collector   http://$COLLECTOR   (pixel /p.gif, beacon /e, server API /api/v1/events, snippet /t.js)
-  dashboards  http://$DASHBOARDS/?site=demo&token=$FOOTFALL_API_TOKEN
-  API token   $FOOTFALL_API_TOKEN   (Authorization: Bearer; kept in $STATE/api-token)
+  dashboards  http://$DASHBOARDS/?site=demo   (log in as ${FOOTFALL_ADMIN_USER:-admin}${NEW_ADMIN:+, password $FOOTFALL_ADMIN_PASSWORD}; kept in $STATE/admin-password)
+  API token   in $STATE/api-token   (an admin's; send it as Authorization: Bearer)
   metrics     http://$COLLECTOR_OPS/metrics  http://$PROCESSOR_OPS/metrics  http://$DASHBOARDS_OPS/metrics
   logs        $LOGS/
 

@@ -18,6 +18,7 @@ import (
 
 	"footfall/dashboards/api"
 	"footfall/dashboards/web"
+	"footfall/internal/access"
 	"footfall/internal/event"
 	"footfall/internal/profiles"
 	"footfall/processor/derive"
@@ -65,7 +66,12 @@ func TestBrowser(t *testing.T) {
 		hit("other", d1, "o", "o1", "", "pageview", "/welcome"),
 	)
 	mux := http.NewServeMux()
-	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules}).Register(mux)
+	reader := stacktest.Reader(t, store)
+	accounts := access.NewStore(reader, store.DB())
+	if _, err := accounts.SaveUser(context.Background(), "ann", "ann-password-1", false, access.Grants{"shop": access.Editor, "other": access.Viewer}); err != nil {
+		t.Fatal(err)
+	}
+	api.New(reader, store, api.Config{Token: "tok", Access: accounts, Rules: profiles.DefaultRules}).Register(mux)
 	mux.Handle("GET /", http.FileServerFS(web.Files))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -85,7 +91,9 @@ func TestBrowser(t *testing.T) {
 	}
 	post("/api/v1/campaigns", "application/json", `{"site":"shop","name":"Spring","sent_at":"2026-11-10T08:00:00Z"}`)
 	post("/api/v1/campaigns/spring/recipients?site=shop", "text/csv", "email\nann@example.com\nbob@example.com\n")
-	if resp, err := http.Get(srv.URL + "/api/v1/campaigns/spring/report?site=shop&format=csv&token=tok"); err != nil {
+	get, _ := http.NewRequest("GET", srv.URL+"/api/v1/campaigns/spring/report?site=shop&format=csv", nil)
+	get.Header.Set("Authorization", "Bearer tok")
+	if resp, err := http.DefaultClient.Do(get); err != nil {
 		t.Fatal(err)
 	} else {
 		body, _ := io.ReadAll(resp.Body)
@@ -110,7 +118,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", "e2e/dashboard.mjs", srv.URL+"/?site=shop&from=2026-11-10&to=2026-11-11&lang=en&token=tok", shots)
+	cmd := exec.Command("node", "e2e/dashboard.mjs", srv.URL+"/?site=shop&from=2026-11-10&to=2026-11-11&lang=en", shots, "ann", "ann-password-1")
 	cmd.Env = append(os.Environ(), "PLAYWRIGHT_CORE="+playwright)
 	cmd.Dir = "../../dashboards"
 	cmd.Stderr = os.Stderr
@@ -125,11 +133,18 @@ func TestBrowser(t *testing.T) {
 	}
 	var seen struct {
 		PageErrors []string
-		First      kpis
-		Range      kpis
-		Compare    kpis
-		Site       kpis
-		Filter     struct {
+		Login      struct {
+			MainHidden  bool
+			Wrong, User string
+			Cookies     []string
+		}
+		Links       []string
+		AfterLogout int
+		First       kpis
+		Range       kpis
+		Compare     kpis
+		Site        kpis
+		Filter      struct {
 			Chips     string
 			Breakdown [][]string
 		}
@@ -153,6 +168,12 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	check("page errors", seen.PageErrors, []string(nil))
+	check("reports hidden before the login", seen.Login.MainHidden, true)
+	check("wrong password", seen.Login.Wrong, "wrong user name or password")
+	check("logged in as", seen.Login.User, "ann")
+	check("cookies", seen.Login.Cookies, []string{"ff_session true Strict"})
+	check("links with a credential", seen.Links, []string{})
+	check("the API after logging out", seen.AfterLogout, 401)
 	f := seen.First
 	check("first load", []string{f.Visitors, f.Pageviews, f.Sessions, f.Live, f.Error}, []string{"3", "6", "4", "1", ""})
 	check("pages now", f.LivePages, [][]string{{"/now", "1"}})

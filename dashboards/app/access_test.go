@@ -1,0 +1,335 @@
+package app_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"footfall/dashboards/app"
+	"footfall/internal/event"
+	"footfall/processor/chstore"
+	"footfall/tests/stacktest"
+)
+
+// dashboards starts the real dashboards program on a fresh database with
+// an admin made at start (-admin-password) and the scripts' token.
+func dashboards(t *testing.T) (string, *chstore.Store) {
+	t.Helper()
+	ch, store := stacktest.ClickHouse(t)
+	var c app.Config
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Listen, c.Ops.Listen, c.CH = "127.0.0.1:0", "127.0.0.1:0", ch
+	c.Token, c.AdminPassword = "scripts-token", "first-admin-password"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := app.Start(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Shutdown(context.Background()) })
+	return "http://" + p.Addr(), store
+}
+
+// client is one caller: a cookie jar (a browser) and the headers it
+// sends.
+type client struct {
+	t      *testing.T
+	base   string
+	c      *http.Client
+	header http.Header
+}
+
+func newClient(t *testing.T, base string, header ...string) *client {
+	jar, _ := cookiejar.New(nil)
+	h := http.Header{}
+	for i := 0; i+1 < len(header); i += 2 {
+		h.Set(header[i], header[i+1])
+	}
+	return &client{t: t, base: base, c: &http.Client{Jar: jar, Timeout: 20 * time.Second}, header: h}
+}
+
+// do sends a request and returns its status and body.
+func (c *client) do(method, path, body string, header ...string) (int, string, http.Header) {
+	c.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, r)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.c.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// must sends a request that must answer want, and decodes its JSON.
+func (c *client) must(want int, method, path, body string, into any) {
+	c.t.Helper()
+	code, b, _ := c.do(method, path, body)
+	if code != want {
+		c.t.Fatalf("%s %s: %d %s, want %d", method, path, code, b, want)
+	}
+	if into != nil {
+		if err := json.Unmarshal([]byte(b), into); err != nil {
+			c.t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+}
+
+func (c *client) login(user, password string) {
+	c.t.Helper()
+	c.must(200, "POST", "/api/v1/login", `{"user":"`+user+`","password":"`+password+`"}`, nil)
+}
+
+type issued struct {
+	ID, Secret, URL string
+}
+
+// TestAccessPerRole: what each credential reaches through the real
+// dashboards server, and what it does not: an admin, a site's viewer and
+// editor (logged in with their passwords), a read and a write API token,
+// a share link, a public key, no credential, and each of them revoked
+// (a deleted user, a logged-out session, revoked tokens, link and key).
+func TestAccessPerRole(t *testing.T) {
+	base, db := dashboards(t)
+	at := time.Now().UTC().Add(-time.Hour)
+	stacktest.Insert(t, db, stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
+		event.VisitorID: "v1", event.URL: "https://shop.example/"}},
+		stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "blog", event.Type: "pageview",
+			event.VisitorID: "b1", event.URL: "https://blog.example/"}})
+
+	admin := newClient(t, base)
+	// No password, a wrong one: refused.
+	if code, _, _ := admin.do("POST", "/api/v1/login", `{"user":"admin","password":"wrong-password"}`); code != 401 {
+		t.Errorf("wrong password: %d", code)
+	}
+	if code, _, _ := admin.do("POST", "/api/v1/login", `{"user":"nobody","password":"first-admin-password"}`); code != 401 {
+		t.Errorf("unknown user: %d", code)
+	}
+	code, _, h := admin.do("POST", "/api/v1/login", `{"user":"admin","password":"first-admin-password"}`)
+	if code != 200 {
+		t.Fatalf("admin login: %d", code)
+	}
+	// The session cookie: HttpOnly, SameSite=Strict, the whole site.
+	set := h.Get("Set-Cookie")
+	for _, want := range []string{"ff_session=ffs_", "HttpOnly", "SameSite=Strict", "Path=/"} {
+		if !strings.Contains(set, want) {
+			t.Errorf("session cookie %q lacks %s", set, want)
+		}
+	}
+	admin.must(200, "PUT", "/api/v1/users/vera", `{"password":"vera-password-1","sites":{"shop":"viewer"}}`, nil)
+	admin.must(200, "PUT", "/api/v1/users/ed", `{"password":"ed-password-12","sites":{"shop":"editor","blog":"viewer"}}`, nil)
+	admin.must(200, "PUT", "/api/v1/users/gone", `{"password":"gone-password","sites":{"shop":"editor"}}`, nil)
+	var readTok, writeTok, deadTok, share, deadShare, key, deadKey issued
+	admin.must(201, "POST", "/api/v1/tokens", `{"label":"exports","sites":{"shop":"read"}}`, &readTok)
+	admin.must(201, "POST", "/api/v1/tokens", `{"label":"crm","sites":{"shop":"write"}}`, &writeTok)
+	admin.must(201, "POST", "/api/v1/tokens", `{"label":"old","sites":{"shop":"write"}}`, &deadTok)
+	admin.must(201, "POST", "/api/v1/shares", `{"site":"shop","label":"board"}`, &share)
+	admin.must(201, "POST", "/api/v1/shares", `{"site":"shop","label":"old"}`, &deadShare)
+	admin.must(201, "POST", "/api/v1/keys", `{"site":"shop","label":"pages","origins":["https://shop.example"]}`, &key)
+	admin.must(201, "POST", "/api/v1/keys", `{"site":"shop","label":"old"}`, &deadKey)
+	if !strings.HasPrefix(readTok.Secret, "fft_") || share.URL != "/share/"+share.Secret || !strings.HasPrefix(key.Secret, "ffp_") {
+		t.Fatalf("issued %+v %+v %+v", readTok, share, key)
+	}
+
+	viewer, editor, gone := newClient(t, base), newClient(t, base), newClient(t, base)
+	viewer.login("vera", "vera-password-1")
+	editor.login("ed", "ed-password-12")
+	gone.login("gone", "gone-password")
+	loggedOut := newClient(t, base)
+	loggedOut.login("ed", "ed-password-12")
+	var stolen *url.URL
+	stolen, _ = url.Parse(base)
+	stolenCookies := loggedOut.c.Jar.Cookies(stolen)
+	loggedOut.must(204, "POST", "/api/v1/logout", "", nil)
+	loggedOut.c.Jar.SetCookies(stolen, stolenCookies) // a copy of the cookie kept from before the logout
+
+	shareClient := func(path string) *client {
+		c := newClient(t, base)
+		code, body, _ := c.do("GET", path, "")
+		if path == share.URL && (code != 200 || !strings.Contains(body, "<html")) {
+			t.Fatalf("share landing: %d", code)
+		}
+		return c
+	}
+	sharer := shareClient(share.URL)
+	deadSharer := shareClient(deadShare.URL) // landed while the link worked
+
+	// Revocations, after each credential was seen working below's way.
+	admin.must(204, "DELETE", "/api/v1/users/gone", "", nil)
+	admin.must(204, "DELETE", "/api/v1/tokens/"+deadTok.ID, "", nil)
+	editor.must(204, "DELETE", "/api/v1/shares/"+deadShare.ID, "", nil)
+	editor.must(204, "DELETE", "/api/v1/keys/"+deadKey.ID, "", nil)
+	if code, _, _ := newClient(t, base).do("GET", deadShare.URL, ""); code != 404 {
+		t.Errorf("a revoked share link's landing: %d", code)
+	}
+
+	who := []struct {
+		name string
+		c    *client
+	}{
+		{"admin", admin},
+		{"viewer", viewer},
+		{"editor", editor},
+		{"read token", newClient(t, base, "Authorization", "Bearer "+readTok.Secret)},
+		{"write token", newClient(t, base, "Authorization", "Bearer "+writeTok.Secret)},
+		{"scripts token", newClient(t, base, "Authorization", "Bearer scripts-token")},
+		{"share link", sharer},
+		{"public key", newClient(t, base, "X-Footfall-Key", key.Secret)},
+		{"no credential", newClient(t, base)},
+		{"deleted user", gone},
+		{"logged out", loggedOut},
+		{"revoked token", newClient(t, base, "Authorization", "Bearer "+deadTok.Secret)},
+		{"revoked share link", deadSharer},
+		{"revoked key", newClient(t, base, "X-Footfall-Key", deadKey.Secret)},
+		{"token without Bearer", newClient(t, base, "Authorization", readTok.Secret)},
+		{"token in the address", newClient(t, base)},
+	}
+	const seg = `{"site":"shop","name":"n","conditions":[{"field":"class","op":"=","value":"customer"}]}`
+	type req struct{ method, path, body string }
+	reqs := []req{
+		{"GET", "/api/v1/overview?site=shop", ""},
+		{"GET", "/api/v1/overview?site=blog", ""},
+		{"GET", "/api/v1/consents/export.csv?site=shop", ""},
+		{"POST", "/api/v1/segments", seg},
+		{"POST", "/api/v1/segments?site=blog", strings.Replace(seg, `"shop"`, `"blog"`, 1)},
+		{"GET", "/api/v1/recently-viewed?site=shop&visitor_id=v1", ""},
+		{"GET", "/api/v1/recently-viewed?site=blog&visitor_id=b1", ""},
+		{"POST", "/api/v1/shares", `{"site":"shop"}`},
+		{"GET", "/api/v1/users", ""},
+		{"POST", "/api/v1/tokens", `{"sites":{"shop":"read"}}`},
+	}
+	// want[who][request]: the status each caller gets.
+	want := map[string][]int{
+		"admin":                {200, 200, 200, 201, 201, 200, 200, 201, 200, 201},
+		"viewer":               {200, 403, 200, 403, 403, 200, 403, 403, 403, 403},
+		"editor":               {200, 200, 200, 201, 403, 200, 200, 201, 403, 403},
+		"read token":           {200, 403, 200, 403, 403, 200, 403, 403, 403, 403},
+		"write token":          {200, 403, 200, 201, 403, 200, 403, 201, 403, 403},
+		"scripts token":        {200, 200, 200, 201, 201, 200, 200, 201, 200, 201},
+		"share link":           {200, 403, 403, 403, 403, 200, 403, 403, 403, 403},
+		"public key":           {403, 403, 403, 403, 403, 200, 403, 403, 403, 403},
+		"no credential":        {401, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"deleted user":         {401, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"logged out":           {401, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"revoked token":        {401, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"revoked share link":   {401, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"revoked key":          {401, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"token without Bearer": {401, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"token in the address": {400, 400, 400, 400, 400, 400, 400, 400, 400, 400},
+	}
+	for _, w := range who {
+		for i, r := range reqs {
+			path := r.path
+			if w.name == "token in the address" {
+				path += map[bool]string{true: "&", false: "?"}[strings.Contains(path, "?")] + "token=" + readTok.Secret
+			}
+			code, body, _ := w.c.do(r.method, path, r.body)
+			if code != want[w.name][i] {
+				t.Errorf("%s: %s %s: %d %s, want %d", w.name, r.method, r.path, code, strings.TrimSpace(body), want[w.name][i])
+			}
+		}
+	}
+
+	// What a 200 holds: the viewer reads the shop's figures.
+	var o struct{ Visitors uint64 }
+	viewer.must(200, "GET", "/api/v1/overview?site=shop&from="+at.Format("2006-01-02")+"&to="+at.Add(24*time.Hour).Format("2006-01-02"), "", &o)
+	if o.Visitors != 1 {
+		t.Errorf("viewer's overview of shop: %d visitors, want 1", o.Visitors)
+	}
+	// An editor of shop may not slip blog in through the body while the
+	// address names shop.
+	if code, _, _ := editor.do("POST", "/api/v1/segments?site=shop", strings.Replace(seg, `"shop"`, `"blog"`, 1)); code != 400 {
+		t.Errorf("site differing in address and body: %d", code)
+	}
+	if code, _, _ := editor.do("PUT", "/api/v1/segments/n", strings.Replace(seg, `"shop"`, `"blog"`, 1)); code != 403 {
+		t.Errorf("editor of shop changing a segment of blog: %d", code)
+	}
+	// A write token's own shares it may revoke; the viewer may not.
+	var s2 issued
+	editor.must(201, "POST", "/api/v1/shares", `{"site":"shop"}`, &s2)
+	if code, _, _ := viewer.do("DELETE", "/api/v1/shares/"+s2.ID, ""); code != 403 {
+		t.Errorf("viewer revoking a share link: %d", code)
+	}
+
+	// CSRF: a logged-in browser's change sent from another site is refused,
+	// by Sec-Fetch-Site or by Origin; the same from the dashboards' page
+	// goes through.
+	if code, _, _ := editor.do("POST", "/api/v1/shares", `{"site":"shop"}`, "Sec-Fetch-Site", "cross-site"); code != 403 {
+		t.Errorf("cross-site POST: %d", code)
+	}
+	if code, _, _ := editor.do("POST", "/api/v1/shares", `{"site":"shop"}`, "Origin", "https://evil.example"); code != 403 {
+		t.Errorf("POST from another origin: %d", code)
+	}
+	if code, _, _ := editor.do("POST", "/api/v1/shares", `{"site":"shop"}`, "Sec-Fetch-Site", "same-origin", "Origin", base); code != 201 {
+		t.Errorf("same-origin POST: %d", code)
+	}
+	if code, _, _ := newClient(t, base).do("POST", "/api/v1/login", `{"user":"ed","password":"ed-password-12"}`, "Sec-Fetch-Site", "cross-site"); code != 403 {
+		t.Errorf("cross-site login: %d", code)
+	}
+
+	// CORS for the public key: the shop's pages may read the answer,
+	// another site's may not call it.
+	pub := newClient(t, base, "X-Footfall-Key", key.Secret)
+	code, _, h = pub.do("GET", "/api/v1/recently-viewed?site=shop&visitor_id=v1", "", "Origin", "https://shop.example")
+	if code != 200 || h.Get("Access-Control-Allow-Origin") != "https://shop.example" {
+		t.Errorf("key from the shop's page: %d, Access-Control-Allow-Origin %q", code, h.Get("Access-Control-Allow-Origin"))
+	}
+	if code, _, h = pub.do("GET", "/api/v1/recently-viewed?site=shop&visitor_id=v1", "", "Origin", "https://evil.example"); code != 403 || h.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("key from another page: %d %q", code, h.Get("Access-Control-Allow-Origin"))
+	}
+	if code, _, h = newClient(t, base).do("OPTIONS", "/api/v1/recently-viewed?site=shop", "", "Origin", "https://shop.example",
+		"Access-Control-Request-Headers", "x-footfall-key"); code != 204 || !strings.Contains(h.Get("Access-Control-Allow-Headers"), "X-Footfall-Key") {
+		t.Errorf("preflight: %d %v", code, h)
+	}
+	if code, _, _ := newClient(t, base).do("GET", "/api/v1/recently-viewed?site=shop&visitor_id=v1&key="+url.QueryEscape(key.Secret), ""); code != 200 {
+		t.Errorf("public key in the address: %d", code)
+	}
+
+	// Stored: passwords as bcrypt, secrets as their SHA-256 only.
+	if n := stacktest.Count(t, db, "SELECT count() FROM access_users WHERE name = 'vera' AND startsWith(password_hash, '$2a$12$') AND position(password_hash, 'vera-password-1') = 0"); n != 1 {
+		t.Errorf("vera's password is not stored as bcrypt: %d rows", n)
+	}
+	for _, sec := range []string{readTok.Secret, share.Secret, key.Secret} {
+		sum := sha256.Sum256([]byte(sec))
+		if n := stacktest.Count(t, db, "SELECT countIf(hash = ?) FROM access_credentials", hex.EncodeToString(sum[:])); n == 0 {
+			t.Errorf("%s…: no row holds its hash", sec[:8])
+		}
+		if n := stacktest.Count(t, db, "SELECT count() FROM access_credentials WHERE position(concat(id, hash, label, grants), ?) > 0", sec); n != 0 {
+			t.Errorf("%s… stored as is", sec[:8])
+		}
+	}
+	// Lists show no secret.
+	_, body, _ := admin.do("GET", "/api/v1/tokens", "")
+	if strings.Contains(body, readTok.Secret) || !strings.Contains(body, readTok.ID) {
+		t.Errorf("token list: %s", body)
+	}
+}
