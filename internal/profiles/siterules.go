@@ -11,6 +11,6 @@ func SiteRules(reg *sites.Registry) func(site string) (Rules, bool) {
 		if !ok {
 			return Rules{}, false
 		}
-		return Rules{LoyalOrders: s.LoyalOrders, LoyalRevenue: s.LoyalRevenue, InactiveDays: s.InactiveDays, Currency: s.Currency}, true
+		return Rules{LoyalOrders: s.LoyalOrders, LoyalRevenue: s.LoyalRevenue, InactiveDays: s.InactiveDays, Currency: s.Currency, Zone: reg.Location(site)}, true
 	}
 }

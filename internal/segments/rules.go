@@ -149,7 +149,13 @@ func compile(q *profiles.Query, i int, c Condition, now time.Time) error {
 		if days < 0 || days > maxDays {
 			return fmt.Errorf("%s: days %d, want 1 to %d", c.Field, c.Days, maxDays)
 		}
-		since := now.UTC().Add(-time.Duration(days) * 24 * time.Hour).Truncate(time.Second)
+		// N of the site's days back, at the same time of day on its clock
+		// (a day its clocks change is 23 or 25 hours).
+		zone := q.Rules.Zone
+		if zone == nil {
+			zone = time.UTC
+		}
+		since := now.In(zone).AddDate(0, 0, -days).UTC().Truncate(time.Second)
 		args := chsql.Args{"site": q.Site, p + "v": v, p + "since": since}
 		if c.Field == "viewed_section" && isSection(v) {
 			// A section's visitors are a range of interest_visitors, a
