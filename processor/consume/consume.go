@@ -59,6 +59,10 @@ type Config struct {
 	// error makes the write fail as if its answer had been lost on the
 	// way. Tests only.
 	answerLost func() error
+	// beforeInsert, when set, runs after the look-ups and before the
+	// rebalance check and the insert; an error fails the write as
+	// ClickHouse's would. Tests only.
+	beforeInsert func() error
 }
 
 func (c *Config) defaults() {
@@ -107,6 +111,11 @@ type Consumer struct {
 	// ids starts again there.
 	next map[int]int64
 	seen map[int]*seenIDs
+	// generations counts the group generations the reader has started
+	// (rebalances), and batchGen is the count when the batch began: a
+	// batch from an earlier generation may hold partitions that are
+	// another member's now (see stale).
+	generations, batchGen int64
 
 	health health
 
@@ -241,6 +250,9 @@ func (c *Consumer) fill(ctx context.Context) error {
 
 func (c *Consumer) add(m kafka.Message) {
 	now := time.Now().UnixMilli()
+	if len(c.last) == 0 && c.r != nil {
+		c.batchGen = c.countGenerations()
+	}
 	if exp, ok := c.next[m.Partition]; !ok || exp != m.Offset {
 		if s := c.seen[m.Partition]; s != nil {
 			s.reset(now)
@@ -322,6 +334,10 @@ func (c *Consumer) flush(ctx context.Context) error {
 		if errors.Is(err, errStop) {
 			return err
 		}
+		if errors.Is(err, errStale) {
+			c.discard()
+			return nil
+		}
 		c.health.down(err)
 		// The insert may have reached the table with only its answer
 		// lost: the next attempt looks every id of the batch up.
@@ -362,6 +378,37 @@ const maxBackoff = 5 * time.Second
 
 var errStop = errors.New("consumer stopped by test hook")
 
+// errStale is write's answer for a batch read before a rebalance.
+var errStale = errors.New("batch read before a rebalance")
+
+// countGenerations adds the generations kafka-go started since it was
+// last asked (its Stats counts since the last call) and returns the total.
+func (c *Consumer) countGenerations() int64 {
+	c.generations += c.r.Stats().Rebalances
+	return c.generations
+}
+
+// stale says whether the group rebalanced since the batch began. Its
+// partitions may then be another member's, which reads them again from
+// the last commit: were both to insert (a member holding its batch
+// through a ClickHouse outage while another takes its partitions over,
+// both looking the ids up before either inserts), the events would be
+// stored twice. The batch is dropped instead, uncommitted (discard).
+func (c *Consumer) stale() bool {
+	return c.r != nil && c.countGenerations() != c.batchGen
+}
+
+// discard drops the batch without committing it, after a rebalance: kafka-go
+// reads this member's partitions again from their last commit, and what
+// it had read of them is looked up again, as after any takeover.
+func (c *Consumer) discard() {
+	staleBatches.Inc()
+	slog.Info("group rebalanced: batch dropped uncommitted, its partitions read again", "events", len(c.rows))
+	c.reset()
+	clear(c.next)
+	c.store.ForgetVisitors()
+}
+
 // write inserts the batch, first dropping the events that are stored
 // already.
 func (c *Consumer) write(ctx context.Context) error {
@@ -373,6 +420,14 @@ func (c *Consumer) write(ctx context.Context) error {
 	}
 	if err := c.resolveRecipients(ctx); err != nil {
 		return err
+	}
+	if c.cfg.beforeInsert != nil {
+		if err := c.cfg.beforeInsert(); err != nil {
+			return err
+		}
+	}
+	if c.stale() {
+		return errStale
 	}
 	if err := c.store.InsertRejected(ctx, c.rej); err != nil {
 		return err

@@ -340,3 +340,63 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestRebalanceDuringOutage: a member holding its batch through a
+// ClickHouse outage while another takes half its partitions over must not
+// insert that half when ClickHouse returns, even when both looked the ids
+// up before either inserted: it drops its batch, uncommitted, and reads
+// its own partitions again.
+func TestRebalanceDuringOutage(t *testing.T) {
+	const n = 400
+	brokers := stacktest.Brokers(t)
+	topic := stacktest.Topic(t, brokers, 4)
+	_, store := stacktest.ClickHouse(t)
+	group := stacktest.Name(t, "g")
+	ev := newCopies("dup", n)
+
+	var down atomic.Bool
+	down.Store(true)
+	aLookedUp, bLookedUp, releaseB := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var aOnce, bOnce sync.Once
+	cfgA := Config{Brokers: brokers, Topic: topic, Group: group, FlushInterval: 100 * time.Millisecond,
+		beforeInsert: func() error {
+			if down.Load() {
+				return errors.New("clickhouse: connection refused")
+			}
+			aOnce.Do(func() { close(aLookedUp) })
+			return nil
+		}}
+	_, stopA := member(t, cfgA, store)
+	stacktest.WaitAssigned(t, brokers, group, 1)
+	writeAcked(t, brokers, topic, ev.records(0, n, 1))
+	// a holds every event, failing; b joins and takes half the partitions.
+	time.Sleep(time.Second)
+	cfgB := Config{Brokers: brokers, Topic: topic, Group: group, FlushInterval: 100 * time.Millisecond,
+		beforeInsert: func() error {
+			bOnce.Do(func() { close(bLookedUp); <-releaseB })
+			return nil
+		}}
+	b, stopB := member(t, cfgB, store)
+	select {
+	case <-bLookedUp:
+	case <-time.After(60 * time.Second):
+		t.Fatal("b read nothing")
+	}
+	// b looked its events up and found none; now ClickHouse is back for a,
+	// whose next attempt looks them up too, before b inserts.
+	down.Store(false)
+	select {
+	case <-aLookedUp:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a did not try again")
+	}
+	time.Sleep(time.Second) // a's insert, had it gone on
+	close(releaseB)
+	waitCaughtUp(t, brokers, topic, group)
+	stopA()
+	stopB()
+	if b.Inserted == 0 {
+		t.Fatalf("b inserted nothing: no partition moved")
+	}
+	checkOnce(t, store, "dup", n)
+}

@@ -38,6 +38,10 @@ var (
 		Name: "processor_messages_undecodable_total",
 		Help: "Kafka messages that did not decode, kept in events_rejected.",
 	})
+	staleBatches = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_batches_dropped_rebalance_total",
+		Help: "Batches dropped uncommitted, not inserted, because the group rebalanced since they were read: their partitions are read again from the last commit, by whichever member owns them now.",
+	})
 	insertRetries = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "processor_insert_retries_total",
 		Help: "ClickHouse batch writes retried after an error.",
