@@ -27,6 +27,7 @@ import (
 	"footfall/processor/consume"
 	"footfall/processor/derive"
 	"footfall/processor/enrich"
+	"footfall/processor/retention"
 	"footfall/processor/triggers"
 )
 
@@ -50,6 +51,8 @@ type Config struct {
 	// ErasureSecret keys the tombstones of erased people, as the
 	// dashboards' (internal/erasure).
 	ErasureSecret string
+	// Retention drops what is past each site's retention_days.
+	Retention retention.Config
 
 	// DedupIDs, InsertTimeout and the group's timeouts: see
 	// consume.Config.
@@ -75,6 +78,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIP, "geoip-db", "", "offline GeoIP database (.mmdb: GeoLite2-Country or -City, DB-IP Lite) giving each event its country; empty leaves countries empty")
 	c.Enrich.RegisterFlags(fs)
 	c.Rules.RegisterFlags(fs)
+	c.Retention.RegisterFlags(fs)
 	fs.DurationVar(&c.SitesReload, "sites-reload", sites.DefaultReload, "how often the site registry is read again from ClickHouse: a site, a key or a domain changed in the dashboards is in force within this")
 	c.Triggers.RegisterFlags(fs)
 	c.Refresh.RegisterFlags(fs)
@@ -197,6 +201,28 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		defer p.running.Done()
 		reg.Run(runCtx, cfg.SitesReload)
 	}()
+	if cfg.Retention.Interval > 0 {
+		// Each round reads the registry itself: a round that cannot read
+		// it drops nothing, rather than take a site's 0 (kept for ever)
+		// for the default.
+		siteStore := sites.NewStore(store.DB())
+		j := retention.New(store.DB(), cfg.Retention, func(ctx context.Context) (map[string]int, error) {
+			list, err := siteStore.Load(ctx)
+			if err != nil {
+				return nil, err
+			}
+			days := map[string]int{}
+			for _, s := range list {
+				days[s.ID] = s.RetentionDays
+			}
+			return days, nil
+		})
+		p.running.Add(1)
+		go func() {
+			defer p.running.Done()
+			j.Run(runCtx)
+		}()
+	}
 	if cfg.Refresh.Interval > 0 {
 		r := derive.New(people, cfg.Refresh)
 		p.running.Add(1)
