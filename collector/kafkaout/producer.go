@@ -612,7 +612,9 @@ func (p *Producer) readLoop() {
 			if time.Since(first) >= p.cfg.Linger || p.log.ending(seg) {
 				break
 			}
-			time.Sleep(p.cfg.Linger / 4)
+			// Polled: a Close (the log draining) is seen within 5 ms
+			// whatever the linger.
+			time.Sleep(min(p.cfg.Linger/4, 5*time.Millisecond))
 		}
 		b.sealed = time.Now()
 		p.fromLog <- b

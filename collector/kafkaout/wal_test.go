@@ -442,3 +442,25 @@ func TestOneCollectorPerLog(t *testing.T) {
 		t.Fatal("a second producer opened the same log")
 	}
 }
+
+// TestDiskCloseDrainsWhateverTheLinger: the log's reader waits up to
+// Linger for more records before a Kafka write, but a Close sends what it
+// holds at once, also with a linger of an hour.
+func TestDiskCloseDrainsWhateverTheLinger(t *testing.T) {
+	rec := &recorder{gate: open()}
+	p := mustProducer(t, Config{Delivery: Disk, WALDir: t.TempDir(), Linger: time.Hour}, rec)
+	for i := 0; i < 3; i++ {
+		if err := p.Enqueue(Msg{Key: []byte("k"), Value: []byte{byte('a' + i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the reader lingers
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if got := rec.values(); len(got) != 3 {
+		t.Fatalf("kafka got %v", got)
+	}
+}
