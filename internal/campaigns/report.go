@@ -108,7 +108,7 @@ WHERE site_id = @site AND ingest != 'email' AND utm_campaign = @campaign AND ses
 WHERE ordered >= clicked AND ordered < clicked + @window`)
 	// qCost is the campaign's cost (@cost, micros in @cost_currency) in
 	// @currency at the rate of the day it was sent (@sent), 0 when none.
-	qCost = chsql.New("campaigns.cost", `SELECT `+money.Convert(money.DaysOf("@sent", "@sent"), "@cost", "@cost_currency", "toDate(@sent)"))
+	qCost = chsql.New("campaigns.cost", `SELECT `+money.Convert(money.DaysOf("@sent", "@sent").AnyAmount(), "@cost", "@cost_currency", "toDate(@sent)"))
 )
 
 // attributedDays are the days of the rates the orders credited to a
