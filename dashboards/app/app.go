@@ -46,6 +46,8 @@ type Config struct {
 	CH    chsql.Config
 	Read  ReadUser
 	Rules profiles.Rules
+	// SitesReload is how often the site registry is read again.
+	SitesReload time.Duration
 	// LinkSecret and CollectorURL let the API rewrite newsletter links.
 	LinkSecret   string
 	CollectorURL string
@@ -74,6 +76,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Read.User, "clickhouse-read-user", "footfall_reader", "ClickHouse user of every report and read: give it readonly = 1 (deploy/local/clickhouse/users.xml) or SELECT rights only")
 	fs.StringVar(&c.Read.Password, "clickhouse-read-password", "", "password of -clickhouse-read-user")
 	c.Rules.RegisterFlags(fs)
+	fs.DurationVar(&c.SitesReload, "sites-reload", sites.DefaultReload, "how often the site registry is read again from ClickHouse: a change another dashboards made is in force here within this (this one's own at once)")
 	fs.StringVar(&c.LinkSecret, "link-secret", "", "HMAC key of newsletter click and unsubscribe links (16+ bytes, the same as the collector's)")
 	fs.StringVar(&c.CollectorURL, "collector-url", "http://127.0.0.1:8080", "the collector's public address, which newsletter links and pixels point to")
 	c.Commission.RegisterFlags(fs)
@@ -145,7 +148,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	// the reports' within seconds, with no restart.
 	registry := sites.NewRegistry(sites.NewStore(reader))
 	sitesCtx, stopSites := context.WithCancel(context.Background())
-	if err := registry.Start(sitesCtx, 0); err != nil {
+	if err := registry.Start(sitesCtx, cfg.SitesReload); err != nil {
 		stopSites()
 		reader.Close()
 		writer.Close()
