@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -350,5 +351,5 @@ func (a *API) share(w http.ResponseWriter, r *http.Request) {
 		site = s
 	}
 	a.setCookie(w, r, shareCookie, secret, time.Time{})
-	http.Redirect(w, r, "/?site="+site, http.StatusSeeOther)
+	http.Redirect(w, r, "/?site="+url.QueryEscape(site), http.StatusSeeOther)
 }

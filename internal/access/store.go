@@ -162,6 +162,10 @@ func (s *Store) load(ctx context.Context) (*state, error) {
 	return st, nil
 }
 
+// missAge is how old the copy in memory must be for a secret it lacks to
+// make it read again.
+const missAge = 250 * time.Millisecond
+
 // Prefixes of the secrets, so that a secret found somewhere says what it
 // is (and secret scanners can find them).
 var prefixes = map[Kind]string{KindSession: "ffs_", KindToken: "fft_", KindShare: "ffl_", KindKey: "ffp_"}
@@ -174,7 +178,22 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 	if err != nil {
 		return nil, err
 	}
-	c, ok := st.creds[hashOf(secret)]
+	h := hashOf(secret)
+	c, ok := st.creds[h]
+	if !ok && s.now().Sub(st.loaded) > missAge {
+		// Made a moment ago by another dashboards process (a login behind
+		// a load balancer): read again, at most every missAge, so that
+		// unknown secrets cannot make every request a read.
+		s.mu.Lock()
+		if s.state == st {
+			s.state = nil
+		}
+		s.mu.Unlock()
+		if st, err = s.current(ctx); err != nil {
+			return nil, err
+		}
+		c, ok = st.creds[h]
+	}
 	if !ok || (!c.ExpiresAt.IsZero() && !s.now().Before(c.ExpiresAt)) {
 		return nil, ErrNotFound
 	}

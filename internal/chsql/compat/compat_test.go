@@ -38,6 +38,7 @@ import (
 	_ "footfall/processor/derive"
 	_ "footfall/processor/imports"
 	_ "footfall/processor/recipients"
+	_ "footfall/processor/retention"
 	_ "footfall/processor/triggers"
 )
 
