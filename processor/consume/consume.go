@@ -338,7 +338,7 @@ func (c *Consumer) flush(ctx context.Context) error {
 			c.discard()
 			return nil
 		}
-		c.health.down(err)
+		c.health.down(err, len(c.rows))
 		// The insert may have reached the table with only its answer
 		// lost: the next attempt looks every id of the batch up.
 		for i := range c.rowMsg {

@@ -20,6 +20,7 @@ import (
 type health struct {
 	downSince atomic.Int64 // Unix ns of the first failed write of an outage, 0 when writes succeed
 	lastErr   atomic.Pointer[string]
+	held      atomic.Int64 // events of the batch held while writes fail
 	// lag is the group's events in Kafka not committed yet, -1 before
 	// the first poll or when Kafka did not answer it.
 	lag atomic.Int64
@@ -32,7 +33,8 @@ var outage struct {
 	lag       atomic.Int64
 }
 
-func (h *health) down(err error) {
+func (h *health) down(err error, held int) {
+	h.held.Store(int64(held))
 	now := time.Now().UnixNano()
 	if h.downSince.CompareAndSwap(0, now) {
 		slog.Error("clickhouse writes failing: holding the batch, committing nothing", "err", err)
@@ -61,7 +63,7 @@ func (c *Consumer) Ready() error {
 		msg = *p
 	}
 	return fmt.Errorf("clickhouse writes failing for %s, batch of %d events held, group lag %d events: %s",
-		time.Since(time.Unix(0, since)).Round(time.Second), len(c.rows), c.health.lag.Load(), msg)
+		time.Since(time.Unix(0, since)).Round(time.Second), c.health.held.Load(), c.health.lag.Load(), msg)
 }
 
 // Lag is the group's lag as last polled: events in the topic past the
