@@ -85,7 +85,9 @@ func table(s Scope) string {
 	// currency's days
 	var used, usedDays string
 	if s.orders != "" {
-		used = ` AND (currency = @currency OR currency IN (SELECT currency FROM events WHERE site_id = @site AND type = 'purchase' AND ` + s.orders + `))`
+		purchases := `FROM events WHERE site_id = @site AND type = 'purchase' AND ` + s.orders
+		used = ` AND (currency = @currency OR currency IN (SELECT currency ` + purchases + `))
+                AND day >= (SELECT toDate(min(time)) - ` + lookback + ` ` + purchases + `) AND day <= (SELECT toDate(max(time)) ` + purchases + `)`
 		usedDays = `
         WHERE (currency, rate_day) IN (SELECT currency, toDate(time) FROM events WHERE site_id = @site AND type = 'purchase' AND ` + s.orders + `)`
 	}
