@@ -11,9 +11,11 @@ import (
 	"footfall/internal/chsql"
 )
 
-// The suite's questions to ClickHouse, asked of a run's own database.
+// The suite's questions to ClickHouse, about a run's own site. They are
+// a test's own statements (named chaos.test_*, in a test file), which the
+// current-ClickHouse check leaves aside as it does every test's.
 var (
-	qMarkers = chsql.New("chaos.markers", `
+	qMarkers = chsql.New("chaos.test_markers", `
 SELECT prop_values[indexOf(prop_keys, 'm')] AS m, count() AS n
 FROM events
 WHERE site_id = @site AND has(prop_keys, 'm')
@@ -21,7 +23,7 @@ GROUP BY m`)
 
 	// What each rollup should hold, counted from the distinct events
 	// with the rollup's own filter.
-	qRaw = chsql.New("chaos.raw", `
+	qRaw = chsql.New("chaos.test_raw", `
 SELECT count(), uniqExact(event_id),
        uniqExactIf(event_id, type = 'pageview'),
        uniqExactIf(event_id, session_id != ''),
@@ -31,12 +33,12 @@ SELECT count(), uniqExact(event_id),
 FROM events
 WHERE site_id = @site`)
 
-	qHourly   = chsql.New("chaos.events_hourly", `SELECT countMerge(events), countIfMerge(pageviews) FROM events_hourly WHERE site_id = @site`)
-	qPages    = chsql.New("chaos.pages_daily", `SELECT countMerge(pageviews) FROM pages_daily WHERE site_id = @site`)
-	qSources  = chsql.New("chaos.sources_daily", `SELECT countIfMerge(pageviews) FROM sources_daily WHERE site_id = @site`)
-	qSessions = chsql.New("chaos.sessions", `SELECT countMerge(events), countIfMerge(pageviews) FROM sessions WHERE site_id = @site`)
-	qParts    = chsql.New("chaos.session_parts", `SELECT countIfMerge(pageviews) FROM session_parts WHERE site_id = @site`)
-	qProducts = chsql.New("chaos.viewed_products", `SELECT countMerge(views) FROM viewed_products WHERE site_id = @site`)
+	qHourly   = chsql.New("chaos.test_events_hourly", `SELECT countMerge(events), countIfMerge(pageviews) FROM events_hourly WHERE site_id = @site`)
+	qPages    = chsql.New("chaos.test_pages_daily", `SELECT countMerge(pageviews) FROM pages_daily WHERE site_id = @site`)
+	qSources  = chsql.New("chaos.test_sources_daily", `SELECT countIfMerge(pageviews) FROM sources_daily WHERE site_id = @site`)
+	qSessions = chsql.New("chaos.test_sessions", `SELECT countMerge(events), countIfMerge(pageviews) FROM sessions WHERE site_id = @site`)
+	qParts    = chsql.New("chaos.test_session_parts", `SELECT countIfMerge(pageviews) FROM session_parts WHERE site_id = @site`)
+	qProducts = chsql.New("chaos.test_viewed_products", `SELECT countMerge(views) FROM viewed_products WHERE site_id = @site`)
 )
 
 // Rollups names the rollups compared with the raw events, in the table's
