@@ -201,3 +201,23 @@ func TestKeysAreRefusedNotCut(t *testing.T) {
 		t.Errorf("an order id of 128 bytes: %d %s", c.Response.StatusCode(), c.Response.Body())
 	}
 }
+
+// TestCurrencyAnyCase: a currency sent in lower or mixed case is taken
+// upper-cased, on the pixel, the JSON beacon and the server API alike.
+func TestCurrencyAnyCase(t *testing.T) {
+	for name, r := range map[string]req{
+		"pixel":  {method: "GET", uri: "/p.gif?site=shop&type=purchase&order_id=A1&revenue=5&currency=eur"},
+		"beacon": {method: "POST", uri: "/e", body: `{"site":"shop","type":"purchase","order_id":"A1","revenue":5,"currency":"Eur"}`},
+		"api":    {method: "POST", uri: "/api/v1/events", auth: "Bearer shop-secret-key", body: `{"type":"purchase","order_id":"A1","revenue":"5","currency":"eUR","user_id":"c1"}`},
+	} {
+		q := &queue{}
+		c := do(newHandler(q), r)
+		if code := c.Response.StatusCode(); code >= 300 || len(q.got) != 1 {
+			t.Errorf("%s: status %d %s", name, code, c.Response.Body())
+			continue
+		}
+		if got := q.got[0].Get(event.Currency); got != "EUR" || q.got[0].Revenue != 5_000_000 {
+			t.Errorf("%s: currency %q revenue %d", name, got, q.got[0].Revenue)
+		}
+	}
+}

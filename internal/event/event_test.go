@@ -126,8 +126,16 @@ func TestSet(t *testing.T) {
 	if err := e.Set(Type, []byte("PageView")); err == nil {
 		t.Error("upper-case type accepted")
 	}
-	if err := e.Set(Currency, []byte("eur")); err == nil {
-		t.Error("lower-case currency accepted")
+	// A currency in lower or mixed case is the same code (ASCII only).
+	for _, c := range []string{"eur", "Usd", "chF", "EUR"} {
+		if err := e.Set(Currency, []byte(c)); err != nil || string(e.F[Currency]) != strings.ToUpper(c) {
+			t.Errorf("currency %q: %v, stored %q", c, err, e.F[Currency])
+		}
+	}
+	for _, c := range []string{"eu", "euro", "e1r", "\u00e9ur"} {
+		if err := e.Set(Currency, []byte(c)); err == nil {
+			t.Errorf("currency %q accepted", c)
+		}
 	}
 	long := bytes.Repeat([]byte("é"), 2000) // 4000 bytes
 	if err := e.Set(URL, long); err != nil {

@@ -43,6 +43,11 @@ func (e *Event) Set(f Field, v []byte) error {
 			}
 		}
 	case CurrencyCode:
+		// ISO 4217 codes are upper case; eur is EUR (ASCII only: the
+		// copy is made only for a code sent in lower case).
+		if len(v) == 3 && (isLower(v[0]) || isLower(v[1]) || isLower(v[2])) {
+			v = []byte{asciiUpper(v[0]), asciiUpper(v[1]), asciiUpper(v[2])}
+		}
 		if len(v) != 0 && (len(v) != 3 || !isUpper(v[0]) || !isUpper(v[1]) || !isUpper(v[2])) {
 			return fieldError{f, "is not a three-letter upper-case ISO 4217 code"}
 		}
@@ -139,6 +144,15 @@ type fieldError struct {
 func (e fieldError) Error() string { return Specs[e.f].Key + " " + e.reason }
 
 func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
+
+func asciiUpper(c byte) byte {
+	if isLower(c) {
+		return c - 'a' + 'A'
+	}
+	return c
+}
 
 func isIdentByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
