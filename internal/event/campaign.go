@@ -1,5 +1,7 @@
 package event
 
+import "unicode/utf8"
+
 // The query parameters of a landing URL that say where a visit came from,
 // defined once: the collector keeps them when it shortens a long URL
 // (AppendShortURL) and takes them as keys of a hit, and the processor reads
@@ -196,3 +198,70 @@ func CampaignParam(k []byte) bool { return LandingParam(k) != nil }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 func hasSuffix(s, p string) bool { return len(s) >= len(p) && s[len(s)-len(p):] == p }
+
+// MaxParamValue bounds, decoded, the value of a campaign parameter that
+// fills no field (ref, ff_rt, a platform's tag); one that fills a field is
+// bounded by the field's MaxLen (utm_* 256 bytes, affiliate 128).
+const MaxParamValue = 256
+
+// MaxValue is the most bytes, decoded, that the value of p is kept to:
+// a longer one is cut (CutValue, CutEncodedValue), never dropped, by the
+// collector and the processor alike.
+func (p *Param) MaxValue() int {
+	if p.Field < NumFields {
+		return Specs[p.Field].MaxLen
+	}
+	return MaxParamValue
+}
+
+// CutValue cuts a decoded value of p to p.MaxValue() bytes, on a UTF-8
+// character's boundary.
+func CutValue(v string, p *Param) string {
+	max := p.MaxValue()
+	if len(v) <= max {
+		return v
+	}
+	cut := max
+	for cut > 0 && cut > max-utf8.UTFMax && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut]
+}
+
+// CutEncodedValue cuts a value of p as it is in a query string
+// (percent-encoded, + for a space) so that, decoded, it is at most
+// p.MaxValue() bytes: never inside a %XX escape nor inside a character,
+// encoded or not. It returns a prefix of v, and does not allocate.
+func CutEncodedValue[S ~string | ~[]byte](v S, p *Param) S {
+	max := p.MaxValue()
+	if len(v) <= max {
+		return v
+	}
+	n, runeAt := 0, 0
+	for i := 0; i < len(v); {
+		b, w := v[i], 1
+		if b == '%' && i+2 < len(v) && isHex(v[i+1]) && isHex(v[i+2]) {
+			b, w = unhex(v[i+1])<<4|unhex(v[i+2]), 3
+		}
+		if utf8.RuneStart(b) {
+			runeAt = i
+		}
+		if n++; n > max {
+			return v[:runeAt]
+		}
+		i += w
+	}
+	return v
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
+}

@@ -65,7 +65,8 @@ const hexDigits = "0123456789ABCDEF"
 // would lose campaign tags and click ids that come late in a long landing
 // URL, so instead it drops, in this order: the fragment; query parameters
 // that no report reads, longest first; the end of the path. Campaign
-// parameters (CampaignParam) are kept, and so are short parameters of any
+// parameters (CampaignParam) are kept, their values cut to the bound the
+// processor cuts them to (CutEncodedValue), and so are short parameters of any
 // name, which keeps the click ids of platforms added after this list. The
 // parameters left keep their order.
 func AppendShortURL(dst, u []byte, max int) []byte {
@@ -84,7 +85,7 @@ func AppendShortURL(dst, u []byte, max int) []byte {
 	for q := query; len(q) > 0; {
 		var p []byte
 		p, q = nextPair(q)
-		if len(p) > 0 && campaignPair(p) {
+		if p, ok := campaignPair(p); len(p) > 0 && ok {
 			kept += len(p) + 1
 		}
 	}
@@ -124,7 +125,8 @@ func AppendShortURL(dst, u []byte, max int) []byte {
 	for q := query; len(q) > 0; {
 		var p []byte
 		p, q = nextPair(q)
-		if len(p) == 0 || !campaignPair(p) && len(p) > limit {
+		p, campaign := campaignPair(p)
+		if len(p) == 0 || !campaign && len(p) > limit {
 			continue
 		}
 		if len(dst)-start+1+len(p) > max {
@@ -151,7 +153,7 @@ func otherBytes(query []byte, limit int) int {
 	for q := query; len(q) > 0; {
 		var p []byte
 		p, q = nextPair(q)
-		if len(p) > 0 && len(p) <= limit && !campaignPair(p) {
+		if _, campaign := campaignPair(p); len(p) > 0 && len(p) <= limit && !campaign {
 			n += len(p) + 1
 		}
 	}
@@ -171,8 +173,16 @@ func cutHead(head []byte, n int) []byte {
 }
 
 // campaignPair reports whether a query parameter is a campaign parameter
-// (LandingParam).
-func campaignPair(p []byte) bool {
-	k, _, _ := bytes.Cut(p, []byte("="))
-	return CampaignParam(k)
+// (LandingParam), and returns it with its value cut to the parameter's
+// bound (CutEncodedValue): a prefix of p.
+func campaignPair(p []byte) ([]byte, bool) {
+	k, v, _ := bytes.Cut(p, []byte("="))
+	lp := LandingParam(k)
+	if lp == nil {
+		return p, false
+	}
+	if cut := CutEncodedValue(v, lp); len(cut) < len(v) {
+		p = p[:len(p)-len(v)+len(cut)]
+	}
+	return p, true
 }

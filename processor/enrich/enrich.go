@@ -283,6 +283,9 @@ func eachParam(query string, f func(p *event.Param, v string)) {
 		if u, err := url.QueryUnescape(v); err == nil {
 			v = u
 		}
+		// A value over its bound is cut as the collector cuts it, not
+		// dropped.
+		v = event.CutValue(v, p)
 		if v != "" {
 			f(p, v)
 		}

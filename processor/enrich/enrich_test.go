@@ -1,6 +1,8 @@
 package enrich
 
 import (
+	"net/url"
+	"strings"
 	"testing"
 
 	"footfall/internal/event"
@@ -144,5 +146,25 @@ func TestCountry(t *testing.T) {
 		if r.Country != want {
 			t.Errorf("%s: country %q, want %q", ip, r.Country, want)
 		}
+	}
+}
+
+// TestLongCampaignValueCut: a campaign parameter's value over its bound is
+// cut (event.CutValue, on a character), not dropped: the medium and the
+// campaign stay, as the collector's shortened URL keeps them.
+func TestLongCampaignValueCut(t *testing.T) {
+	long := strings.Repeat("é", 300) // 600 bytes
+	en := New(10)
+	var r Result
+	en.Enrich(ev("https://shop.example/p?utm_source=longval&utm_medium=mail&utm_campaign="+url.QueryEscape(long)+
+		"&aff="+strings.Repeat("a", 500), "", firefox, nil), &r)
+	if r.UTMCampaign != strings.Repeat("é", 128) || r.Medium != "mail" || r.Source != "longval" || r.Affiliate != strings.Repeat("a", 128) {
+		t.Errorf("campaign %d bytes %q, source %q / %q, affiliate %d bytes", len(r.UTMCampaign), r.UTMCampaign[:min(10, len(r.UTMCampaign))], r.Source, r.Medium, len(r.Affiliate))
+	}
+	// The collector's shortened URL gives the same values.
+	short := event.AppendShortURL(nil, []byte("https://shop.example/p?utm_source=longval&utm_campaign="+strings.Repeat("c", 2100)), 2048)
+	en.Enrich(ev(string(short), "", firefox, nil), &r)
+	if r.UTMCampaign != strings.Repeat("c", 256) || r.Source != "longval" {
+		t.Errorf("through the collector: campaign %d bytes, source %q", len(r.UTMCampaign), r.Source)
 	}
 }
