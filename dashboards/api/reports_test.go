@@ -177,7 +177,7 @@ func TestReports(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	const wantCSV = "device,visitors,pageviews,sessions,events,orders,revenue\nmobile,2,4,3,6,0,0\ndesktop,1,2,1,6,1,50\n"
+	const wantCSV = "device,visitors,pageviews,sessions,events,orders,revenue EUR\nmobile,2,4,3,6,0,0\ndesktop,1,2,1,6,1,50\n"
 	if string(body) != wantCSV || resp.Header.Get("Content-Disposition") != `attachment; filename="breakdown-device-shop-2026-11-10-2026-11-12.csv"` {
 		t.Errorf("CSV %q (%s)", body, resp.Header.Get("Content-Disposition"))
 	}

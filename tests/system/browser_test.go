@@ -194,7 +194,7 @@ func TestBrowser(t *testing.T) {
 	check("filter chip", seen.Filter.Chips, "device==mobile×")
 	check("mobile only", seen.Filter.Breakdown, [][]string{{"mobile", "2", "4", "3", "5", "0", "0"}})
 	check("CSV name", seen.CSV.Name, "breakdown-device-shop-2026-11-10-2026-11-12.csv")
-	check("CSV", seen.CSV.Body, "device,visitors,pageviews,sessions,events,orders,revenue\nmobile,2,4,3,5,0,0\n")
+	check("CSV", seen.CSV.Body, "device,visitors,pageviews,sessions,events,orders,revenue EUR\nmobile,2,4,3,5,0,0\n")
 	check("French", []string{seen.French.Visitors, seen.French.Breakdown}, []string{"visiteurs uniques", "Répartition"})
 	c := seen.Cards
 	check("affiliates", c.Affiliates, [][]string{})
