@@ -57,15 +57,13 @@ func (ids *Identifiers) count() int {
 	return n
 }
 
-// people counts the identifiers that can name people (not sessions: a
-// browser's own sessions, however many it makes, are one browser's).
-func (ids *Identifiers) people() int {
-	return ids.count() - len(ids.Sessions)
-}
-
-// maxLinked bounds the identifiers of one person. More than that is no
-// person but an identifier many share (a shop backend sending one visitor
-// id with every order, say): erasing it would erase a crowd.
+// maxLinked bounds the identifiers of one person that more than a claim
+// led to (proven links, see qLinked). More than that is no person but an
+// identifier many share (a shop backend sending one visitor id with every
+// order, say): erasing it would erase a crowd. Browsers found only through
+// a claim of one of the person's addresses are not counted: anybody can
+// make any number of them, and they would block the person's export and
+// erasure.
 const maxLinked = 20_000
 
 // ErrTooLinked says a person's identity grew past maxLinked.
@@ -156,8 +154,16 @@ func (t tableKeys) found(keys []string) error {
 //
 // The residue: an impostor's own browsing goes with the person they
 // claimed to be, to their export and erasure.
-var qLinked = chsql.New("profiles.linked", `SELECT kind, key FROM (
-    SELECT p.1 AS kind, p.2 AS key FROM events
+//
+// Each identifier comes with claimed: 1 when only a claim led to it (a
+// browser found through a claimed address, and its sessions), which the
+// bound on a person's identifiers (maxLinked) does not count, so that
+// throw-away browsers claiming somebody's address cannot block their
+// export and erasure.
+var qLinked = chsql.New("profiles.linked", `SELECT kind, key, min(claimed) FROM (
+    SELECT p.1 AS kind, p.2 AS key,
+        toUInt8(proof = 'claim' AND NOT (visitor_id != '' AND visitor_id IN {{v}} OR session_id != '' AND session_id IN {{s}})) AS claimed
+    FROM events
     ARRAY JOIN [('v', visitor_id), ('s', session_id),
                 ('u', if(proof != 'claim' OR visitor_id IN (
                     SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND visitor_id != '' AND visitor_id IN {{v}}),
@@ -170,7 +176,7 @@ var qLinked = chsql.New("profiles.linked", `SELECT kind, key FROM (
         OR proof = 'claim' AND user_id != '' AND user_id IN {{u}} AND visitor_id NOT IN (
             SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND user_id != '' AND user_id NOT IN {{u}}))
     UNION ALL
-    SELECT p.1 AS kind, p.2 AS key FROM recipients
+    SELECT p.1 AS kind, p.2 AS key, toUInt8(0) AS claimed FROM recipients
     ARRAY JOIN [('u', email), ('u', external_id), ('t', token)] AS p
     WHERE site_id = @site AND (email != '' AND email IN {{u}} OR external_id != '' AND external_id IN {{u}}
         OR token != '' AND token IN {{t}})
@@ -204,6 +210,14 @@ func (s *Store) link(ctx context.Context, site string, ids *Identifiers, src fun
 		}
 	}
 	found := false
+	// proven counts the identifiers that name people and that more than
+	// a claim led to: the bound is on them.
+	proven := 0
+	for _, k := range kinds {
+		if k != kindSession {
+			proven += len(*ids.of(k))
+		}
+	}
 	for round := 0; ; round++ {
 		ks := src(ids)
 		slots := map[string]string{}
@@ -218,13 +232,17 @@ func (s *Store) link(ctx context.Context, site string, ids *Identifiers, src fun
 		fresh := map[string][]string{}
 		err := s.each(ctx, st, bindable(st, args), func(r scanner) error {
 			var kind, key string
-			if err := r.Scan(&kind, &key); err != nil {
+			var claimed uint8
+			if err := r.Scan(&kind, &key, &claimed); err != nil {
 				return err
 			}
 			found = true
 			if !have[kind+"\x00"+key] && slices.Contains(kinds, kind) {
 				have[kind+"\x00"+key] = true
 				fresh[kind] = append(fresh[kind], key)
+				if claimed == 0 && kind != kindSession {
+					proven++
+				}
 			}
 			return nil
 		})
@@ -241,7 +259,7 @@ func (s *Store) link(ctx context.Context, site string, ids *Identifiers, src fun
 			p := ids.of(k)
 			*p = append(*p, vs...)
 		}
-		if n := ids.people(); n > maxLinked {
+		if proven > maxLinked {
 			return fmt.Errorf("%w: more than %d", ErrTooLinked, maxLinked)
 		}
 		if added != nil {
