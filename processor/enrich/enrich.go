@@ -49,7 +49,7 @@ type Enricher struct {
 	geo     *geoip.DB
 	country cache[string]
 	refs    cache[knownHost] // referrer hosts' sources
-	ignored []string         // referrer hosts that are not a source, canonical
+	ignored []ignoredRef     // referrers that are not a source
 }
 
 // New returns an Enricher caching up to cacheSize user agents. Real traffic
@@ -59,39 +59,94 @@ func New(cacheSize int) *Enricher {
 		cacheSize = 10000
 	}
 	return &Enricher{ua: newCache[useragent.Info](cacheSize), country: newCache[string](cacheSize),
-		refs: newCache[knownHost](cacheSize), ignored: DefaultIgnoredReferrers}
+		refs: newCache[knownHost](cacheSize), ignored: defaultIgnored}
 }
 
-// DefaultIgnoredReferrers are the payment providers whose return pages
-// send a buyer back to the shop, and the card schemes' 3-D Secure pages
-// (a bank's access control server) that a payment passes through: a
-// return from them continues the visit, it is not a new source (nor a
-// partner site owed a commission). A name ending in ".*" stands for it
-// under every public suffix (paypal.de, payments.amazon.co.uk).
-// -ignore-referrers replaces the list.
+// DefaultIgnoredReferrers are the pages a buyer or a visitor passes
+// through and comes back from within one visit: a return from them
+// continues the visit, it is not a new source (nor a partner site owed a
+// commission). By kind: wallets and payment service providers' hosted
+// pages, buy-now-pay-later providers, iDEAL and bank redirects where the
+// bank's host or path says so, the card schemes' 3-D Secure pages (a
+// bank's access control server), and sign-in (SSO, OAuth) pages. Each is
+// from the provider's own documentation of its checkout or sign-in host
+// (the hosts a shop allows in its content security policy), gathered by
+// hand: no maintained list of them exists (GA4's and Matomo's lists of
+// referrals to exclude are the operator's own). A name ending in ".*"
+// stands for it under every public suffix (paypal.de, payments.amazon.co.uk,
+// mercadopago.com.ar); a name with a path ("facebook.com/dialog/oauth")
+// matches only referrers whose path starts with it, after a Graph-API
+// style version segment (/v19.0) if any. -ignore-referrers replaces the
+// list.
 var DefaultIgnoredReferrers = []string{
-	// wallets and payment pages
-	"paypal.*", "stripe.com", "link.com", "klarna.*", "mollie.com", "adyen.com", "sofort.*",
-	"pay.google.com", "payments.amazon.*", "pay.amazon.*", "payu.*", "przelewy24.pl", "braintreegateway.com",
-	"checkout.com", "worldpay.com", "paddle.com", "lemonsqueezy.com", "twint.ch",
-	"satispay.com", "bancontact.com", "payconiq.com", "blik.com", "trustly.com",
+	// wallets and payment service providers' hosted pages
+	"paypal.*", "paypalobjects.com", "stripe.com", "stripe.network", "link.com", "mollie.com", "adyen.com", "adyen.link",
+	"sofort.*", "pay.google.com", "payments.amazon.*", "pay.amazon.*", "amazon.*/ap/", "payu.*", "payu.in", "payulatam.com",
+	"przelewy24.pl", "braintreegateway.com", "checkout.com", "worldpay.com", "paddle.com", "lemonsqueezy.com",
+	"twint.ch", "satispay.com", "bancontact.com", "payconiq.com", "blik.com", "trustly.com",
+	"shop.app", "pay.shopify.com", "squareup.com", "square.link", "authorize.net", "2checkout.com", "verifone.cloud",
+	"worldline.com", "ingenico.com", "ogone.com", "saferpay.com", "sips-atos.com", "sips-services.com",
+	"nexigroup.com", "nets.eu", "dibspayment.eu", "vipps.no", "mobilepay.dk", "sumup.com", "payplug.com",
+	"payzen.eu", "lyra.com", "redsys.es", "bizum.es", "monei.com", "multisafepay.com", "buckaroo.nl", "pay.nl",
+	"mercadopago.*", "pagseguro.uol.com.br", "pagar.me", "ebanx.com", "dlocal.com",
+	"razorpay.com", "paytm.*", "paytm.in", "ccavenue.com", "cashfree.com", "phonepe.com", "instamojo.com", "billdesk.com",
+	"paystack.com", "flutterwave.com", "payfast.co.za", "yoco.com", "midtrans.com", "xendit.co", "2c2p.com",
+	"alipay.com", "pay.weixin.qq.com",
+	// buy now, pay later
+	"klarna.*", "afterpay.com", "clearpay.co.uk", "clearpay.*", "affirm.com", "scalapay.com", "getalma.eu", "almapay.com",
+	"zip.co", "quadpay.com", "sezzle.com", "paybright.com", "laybuy.com", "tabby.ai", "tamara.co", "ratepay.com",
+	"riverty.*", "afterpay.nl", "billie.io", "in3.nl", "payin3.nl", "oney.*", "cofidis.*", "pagolight.it", "heidipay.com",
+	// iDEAL: the scheme's pages, and the banks' iDEAL hosts and paths
+	"ideal.nl", "ing.nl/ideal", "ideal.ing.nl", "abnamro.nl/ideal", "ideal.abnamro.nl", "betalen.rabobank.nl",
+	"rabobank.nl/ideal", "ideal.rabobank.nl", "snsbank.nl/ideal", "ideal.snsbank.nl", "asnbank.nl/ideal",
+	"ideal.asnbank.nl", "regiobank.nl/ideal", "ideal.regiobank.nl", "triodos.nl/ideal", "ideal.triodos.nl",
+	"knab.nl/ideal", "ideal.knab.nl", "bunq.com/ideal", "ideal.bunq.com", "vanlanschot.nl/ideal",
+	"handelsbanken.nl/ideal", "revolut.com/ideal", "ideal.revolut.com", "yoursafe.nl/ideal", "n26.com/ideal",
 	// 3-D Secure access control servers
 	"cardinalcommerce.com", "arcot.com", "3dsecure.io", "securesuite.net", "modirum.com", "netcetera.com",
 	"wlp-acs.com", "gpayments.com", "ravelin.com", "3ds.adyen.com",
+	// sign-in pages: SSO and OAuth providers
+	"accounts.google.com", "login.microsoftonline.com", "login.microsoft.com", "login.live.com", "account.live.com",
+	"login.windows.net", "appleid.apple.com", "idmsa.apple.com", "facebook.com/dialog/", "facebook.com/login",
+	"github.com/login", "login.yahoo.com", "api.twitter.com/oauth", "twitter.com/i/oauth2", "x.com/i/oauth2",
+	"linkedin.com/oauth", "discord.com/oauth2", "accounts.spotify.com", "id.twitch.tv", "oauth.vk.com", "id.vk.com",
+	"passport.yandex.*", "oauth.yandex.*", "auth0.com", "okta.com", "oktapreview.com", "onelogin.com",
+	"login.salesforce.com", "amazoncognito.com", "firebaseapp.com/__/auth", "web.app/__/auth", "accounts.dev",
+}
+
+// ignoredRef is an entry of -ignore-referrers, parsed: host with its
+// subdomains (under every public suffix when anyTLD), and, when path is
+// set, only referrers whose path starts with it.
+type ignoredRef struct {
+	host   string
+	anyTLD bool
+	path   string
 }
 
 // IgnoreReferrers makes referrals from these hosts and their subdomains
 // count as internal: the site's other domains, payment providers' return
-// pages. It replaces DefaultIgnoredReferrers.
-func (en *Enricher) IgnoreReferrers(hosts []string) {
-	en.ignored = nil
+// pages, sign-in pages. It replaces DefaultIgnoredReferrers.
+func (en *Enricher) IgnoreReferrers(hosts []string) { en.ignored = parseIgnored(hosts) }
+
+func parseIgnored(hosts []string) []ignoredRef {
+	var out []ignoredRef
 	for _, h := range hosts {
-		h = strings.TrimPrefix(urlform.Host(strings.TrimSpace(h)), "www.")
-		if h != "" {
-			en.ignored = append(en.ignored, h)
+		h = strings.TrimSpace(h)
+		h, path, _ := strings.Cut(h, "/")
+		if path != "" {
+			path = "/" + path
+		}
+		var r ignoredRef
+		r.host, r.anyTLD = strings.CutSuffix(h, ".*")
+		if r.host = strings.TrimPrefix(urlform.Host(r.host), "www."); r.host != "" {
+			r.path = path
+			out = append(out, r)
 		}
 	}
+	return out
 }
+
+var defaultIgnored = parseIgnored(DefaultIgnoredReferrers)
 
 // UseGeoIP makes the enricher fill Result.Country from db.
 func (en *Enricher) UseGeoIP(db *geoip.DB) { en.geo = db }

@@ -58,7 +58,7 @@ func (en *Enricher) source(r *Result, l landing, refURL urlParts, rawRef string)
 	switch {
 	case refHost == "":
 		return "(direct)", "(none)"
-	case en.internal(refHost, r.URLHost):
+	case en.internal(refHost, refURL.path, r.URLHost):
 		return "(internal)", "(internal)"
 	}
 	h := strings.TrimPrefix(refHost, "www.")
@@ -144,17 +144,30 @@ func knownReferrerByPath(h, path string) (referrerEntry, bool, bool) {
 	return referrers.find(h, path)
 }
 
-// internal reports whether a referral from refHost stays within the site
-// of pageHost: the same registrable domain (www.shop.example and
-// shop.example, or checkout.shop.co.uk and shop.co.uk, by the Public Suffix
-// List), or a host the operator listed (-ignore-referrers: the site's other
-// domains, a payment provider's return page).
-func (en *Enricher) internal(refHost, pageHost string) bool {
+// internal reports whether a referral from refHost (its path refPath)
+// stays within the site of pageHost: the same registrable domain
+// (www.shop.example and shop.example, or checkout.shop.co.uk and
+// shop.co.uk, by the Public Suffix List), or a referrer the operator
+// listed (-ignore-referrers: the site's other domains, a payment
+// provider's return page, a sign-in page).
+func (en *Enricher) internal(refHost, refPath, pageHost string) bool {
 	if refHost == pageHost {
 		return true
 	}
-	for _, h := range en.ignored {
-		if refHost == h || strings.HasSuffix(refHost, "."+h) || anyTLD(refHost, h) {
+	base := "" // refHost without its public suffix, found once
+	for i := range en.ignored {
+		ig := &en.ignored[i]
+		if ig.anyTLD {
+			if base == "" {
+				base = withoutSuffix(refHost)
+			}
+			if !underName(base, ig.host) {
+				continue
+			}
+		} else if !underName(refHost, ig.host) {
+			continue
+		}
+		if ig.path == "" || pathUnder(refPath, ig.path) {
 			return true
 		}
 	}
@@ -164,21 +177,36 @@ func (en *Enricher) internal(refHost, pageHost string) bool {
 	return registrable(refHost) == registrable(pageHost)
 }
 
-// anyTLD says whether pattern, a name under every public suffix
-// ("paypal.*", "payments.amazon.*"), has host or a parent of it:
-// paypal.* has www.paypal.de and paypal.co.uk, not paypal.evil.example.
-func anyTLD(host, pattern string) bool {
-	name, ok := strings.CutSuffix(pattern, ".*")
-	if !ok {
-		return false
-	}
+// underName says whether host is name or a subdomain of it.
+func underName(host, name string) bool {
+	return host == name || len(host) > len(name) && strings.HasSuffix(host, name) && host[len(host)-len(name)-1] == '.'
+}
+
+// withoutSuffix is host without its public suffix (www.paypal.co.uk:
+// www.paypal), or "." when nothing is left, which no name matches.
+func withoutSuffix(host string) string {
 	suffix, _ := publicsuffix.PublicSuffix(host)
 	cut := len(host) - len(suffix) - 1
 	if cut <= 0 || host[cut] != '.' {
-		return false
+		return "."
 	}
-	base := host[:cut]
-	return base == name || len(base) > len(name) && strings.HasSuffix(base, name) && base[len(base)-len(name)-1] == '.'
+	return host[:cut]
+}
+
+// pathUnder says whether path starts with prefix, case ignored, after a
+// version segment (/v19.0, as Facebook's Graph API puts before
+// /dialog/oauth) if it has one.
+func pathUnder(path, prefix string) bool {
+	if len(path) >= len(prefix) && strings.EqualFold(path[:len(prefix)], prefix) {
+		return true
+	}
+	if len(path) > 2 && path[0] == '/' && (path[1] == 'v' || path[1] == 'V') && path[2] >= '0' && path[2] <= '9' {
+		if i := strings.IndexByte(path[1:], '/'); i > 0 {
+			rest := path[1+i:]
+			return len(rest) >= len(prefix) && strings.EqualFold(rest[:len(prefix)], prefix)
+		}
+	}
+	return false
 }
 
 // registrable is the host's registrable domain (eTLD+1), or the host itself

@@ -540,3 +540,45 @@ func TestCampaignWithoutSource(t *testing.T) {
 		t.Errorf("later event of the campaign's session: %s / %s", r.Source, r.Medium)
 	}
 }
+
+// TestIgnoredReferrerKinds: by default a return from a payment provider's
+// hosted page, a buy-now-pay-later provider, an iDEAL bank page or a
+// sign-in page continues the visit, (internal); the same providers' other
+// pages, and look-alike hosts, stay sources.
+func TestIgnoredReferrerKinds(t *testing.T) {
+	en := New(10)
+	for _, ref := range []string{
+		"https://www.mercadopago.com.ar/checkout/v1/redirect?pref_id=1", "https://www.mercadopago.com.br/", "https://mercadopago.com.mx/",
+		"https://portal.afterpay.com/us/checkout/?token=1", "https://portal.clearpay.co.uk/uk/checkout", "https://checkout.scalapay.com/x",
+		"https://www.affirm.com/", "https://sandbox.affirm.com/checkout", "https://checkout.getalma.eu/p", "https://zip.co/checkout",
+		"https://shop.app/pay/authentication", "https://pay.shopify.com/x", "https://checkout.stripe.com/c/pay/cs_1",
+		"https://checkoutshopper-live.adyen.com/x", "https://pay.mollie.com/x", "https://secure.ogone.com/ncol/prod/orderstandard.asp",
+		"https://payment-webinit.worldline.com/x", "https://api.razorpay.com/v1/checkout", "https://secure.payu.in/_payment",
+		"https://securegw.paytm.in/theia/processTransaction", "https://mijn.ing.nl/ideal/betalen?trxid=1", "https://ideal.ing.nl/x",
+		"https://betalen.rabobank.nl/ideal", "https://www.abnamro.nl/ideal/x", "https://ideal.bunq.com/x", "https://www.ideal.nl/betalen",
+		"https://accounts.google.com/o/oauth2/v2/auth", "https://login.microsoftonline.com/common/oauth2", "https://appleid.apple.com/auth/authorize",
+		"https://www.facebook.com/dialog/oauth?client_id=1", "https://m.facebook.com/v19.0/dialog/oauth?client_id=1",
+		"https://github.com/login/oauth/authorize", "https://dev-x.us.auth0.com/authorize", "https://acme.okta.com/oauth2/v1/authorize",
+		"https://www.amazon.de/ap/signin?openid=1",
+	} {
+		var r Result
+		en.Enrich(ev("https://shop.example/thanks", ref, firefox, nil), &r)
+		if r.Source != "(internal)" {
+			t.Errorf("%s: %s / %s, want (internal)", ref, r.Source, r.Medium)
+		}
+	}
+	for ref, want := range map[string]string{
+		"https://www.facebook.com/shop.example/posts/1": "facebook",
+		"https://www.ing.nl/particulier/":               "ing.nl",
+		"https://www.google.com/":                       "google",
+		"https://www.amazon.de/dp/B01":                  "amazon.de",
+		"https://notaffirm.com/":                        "notaffirm.com",
+		"https://mercadopago.evil.example/":             "mercadopago.evil.example",
+	} {
+		var r Result
+		en.Enrich(ev("https://shop.example/", ref, firefox, nil), &r)
+		if r.Source != want {
+			t.Errorf("%s: %s, want %s", ref, r.Source, want)
+		}
+	}
+}
