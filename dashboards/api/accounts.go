@@ -26,16 +26,6 @@ func (a *API) adminOnly(h http.HandlerFunc) http.HandlerFunc {
 	})
 }
 
-func decode(w http.ResponseWriter, r *http.Request, into any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(into); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
-		return false
-	}
-	return true
-}
-
 func (a *API) accessCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 10*time.Second)
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -179,22 +178,33 @@ func forbidden(p *access.Principal, site string, l access.Level) error {
 	return fmt.Errorf("this %s may not %s %s", p.Kind, what, site)
 }
 
-// siteInBody reads the site a JSON body names, putting the body back.
+// siteInBody reads the site a JSON body names, putting the body back. It
+// reads with parseJSON, as the handlers do, so that the site checked is
+// the site acted on: a body that cannot be read (too large, not one JSON
+// object, bytes after it, a site that is not a string) is refused here,
+// never let through to be checked as "some site". An empty body names no
+// site (the handler says what is missing).
 func siteInBody(w http.ResponseWriter, r *http.Request) (string, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := bodyBytes(w, r, maxBody)
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body: %w", err))
 		return "", false
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	var b struct {
-		Site json.RawMessage `json:"site"`
+	if len(bytes.TrimSpace(body)) == 0 {
+		return "", true
 	}
-	if json.Unmarshal(body, &b) != nil || len(b.Site) == 0 {
-		return "", true // not an object, or no site: the handler says what is wrong
+	var b struct {
+		Site *json.RawMessage `json:"site"`
+	}
+	if err := parseJSON(body, &b, false); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: want one JSON object: %w", err))
+		return "", false
+	}
+	if b.Site == nil {
+		return "", true
 	}
 	var s string
-	if err := json.Unmarshal(b.Site, &s); err != nil {
+	if err := json.Unmarshal(*b.Site, &s); err != nil {
 		writeError(w, http.StatusBadRequest, errors.New("site must be a string"))
 		return "", false
 	}
@@ -273,7 +283,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	var b struct{ User, Password string }
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&b); err != nil {
+		if err := readBody(w, r, 4<<10, &b); err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
 			return
 		}

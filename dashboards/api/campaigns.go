@@ -40,10 +40,7 @@ func (a *API) campaignOf(w http.ResponseWriter, r *http.Request, ctx context.Con
 // made from the name when left out.
 func (wr *writer) createCampaign(w http.ResponseWriter, r *http.Request) {
 	var c campaigns.Campaign
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+	if !decode(w, r, &c) {
 		return
 	}
 	if !siteID.MatchString(c.Site) {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -123,10 +122,7 @@ func (wr *writer) manual(w http.ResponseWriter, r *http.Request) {
 		Class       *string  `json:"class"`
 		Populations []string `json:"populations"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+	if !decode(w, r, &body) {
 		return
 	}
 	for _, p := range body.Populations {
@@ -171,9 +167,7 @@ func personBody(w http.ResponseWriter, r *http.Request) (string, profiles.Ref, e
 		UserID    string `json:"user_id"`
 		Email     string `json:"email"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
+	if err := readBody(w, r, maxBody, &body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = errors.New(`name the person in a JSON body: {"site":"shop","email":"ann@example.com"} (or "user_id", "visitor_id")`)
 		}

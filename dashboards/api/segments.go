@@ -28,10 +28,7 @@ type segmentBody struct {
 
 func readSegment(w http.ResponseWriter, r *http.Request) (segments.Segment, bool) {
 	var b segmentBody
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+	if !decode(w, r, &b) {
 		return segments.Segment{}, false
 	}
 	if b.Site == "" {

@@ -109,14 +109,8 @@ func (sa *siteAdmin) get(w http.ResponseWriter, r *http.Request) {
 // given replace s's, the others stay. Keys and times are not settings.
 func siteBody(w http.ResponseWriter, r *http.Request, s *sites.Site) bool {
 	keys, created, updated := s.Keys, s.CreatedAt, s.UpdatedAt
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(s); err != nil {
+	if err := readBody(w, r, 1<<20, s); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("body: want a JSON object of a site's settings (id, name, domains, time_zone, currency, loyal_orders, loyal_revenue, inactive_days, affiliate_rate, affiliate_rates, accept_foreign_domains, retention_days): %w", err))
-		return false
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, errors.New("body: one JSON object"))
 		return false
 	}
 	if len(s.Keys) != len(keys) || s.CreatedAt != created || s.UpdatedAt != updated {
@@ -191,9 +185,7 @@ func (sa *siteAdmin) addKey(w http.ResponseWriter, r *http.Request) {
 		Name string `json:"name"`
 	}
 	if r.ContentLength != 0 {
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&b); err != nil {
+		if err := readBody(w, r, 4<<10, &b); err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("body: want {\"name\": \"...\"}: %w", err))
 			return
 		}

@@ -273,6 +273,45 @@ func TestAccessPerRole(t *testing.T) {
 	if code, _, _ := editor.do("PUT", "/api/v1/segments/n", strings.Replace(seg, `"shop"`, `"blog"`, 1)); code != 403 {
 		t.Errorf("editor of shop changing a segment of blog: %d", code)
 	}
+	// Bytes after the body's JSON, or a second object: the guard and the
+	// handler read the body with one parser, which refuses both (400), so
+	// no one acts on blog's data with a grant on shop only, and no one
+	// at all with such a body. Each body-site route, each caller.
+	bodyRoutes := []req{
+		{"POST", "/api/v1/profile/export", `{"site":"blog","visitor_id":"b1"}`},
+		{"DELETE", "/api/v1/profile", `{"site":"blog","visitor_id":"b1"}`},
+		{"POST", "/api/v1/segments", strings.Replace(seg, `"shop"`, `"blog"`, 1)},
+		{"PUT", "/api/v1/segments/n", strings.Replace(seg, `"shop"`, `"blog"`, 1)},
+		{"POST", "/api/v1/campaigns", `{"site":"blog","name":"c"}`},
+		{"POST", "/api/v1/shares", `{"site":"blog","label":"x"}`},
+		{"POST", "/api/v1/keys", `{"site":"blog","label":"x"}`},
+	}
+	bodyCallers := map[string]*client{"admin": admin, "viewer": viewer, "editor": editor, "scripts token": newClient(t, base, "Authorization", "Bearer scripts-token"),
+		"read token": newClient(t, base, "Authorization", "Bearer "+readTok.Secret), "write token": newClient(t, base, "Authorization", "Bearer "+writeTok.Secret)}
+	for _, r := range bodyRoutes {
+		for variant, body := range map[string]string{
+			"trailing bytes":   r.body + ` x`,
+			"trailing bracket": r.body + `]`,
+			"trailing number":  r.body + `0`,
+			"two objects":      r.body + `{}`,
+			"shop, then blog":  strings.Replace(r.body, `"blog"`, `"shop"`, 1) + r.body,
+			"blog, then shop":  r.body + "\n" + strings.Replace(r.body, `"blog"`, `"shop"`, 1),
+			"upper-case key":   strings.Replace(r.body, `"site"`, `"SITE"`, 1) + ` x`,
+		} {
+			for name, c := range bodyCallers {
+				if code, b, _ := c.do(r.method, r.path, body); code != 400 {
+					t.Errorf("%s: %s %s with %s: %d %s, want 400", name, r.method, r.path, variant, code, strings.TrimSpace(b))
+				}
+			}
+		}
+	}
+	// blog's person is still there, and no share link was made for blog.
+	admin.must(200, "POST", "/api/v1/profile/export", `{"site":"blog","visitor_id":"b1"}`, nil)
+	var blogShares []struct{ Site string }
+	admin.must(200, "GET", "/api/v1/shares?site=blog", "", &blogShares)
+	if len(blogShares) != 0 {
+		t.Errorf("share links made for blog by refused bodies: %d", len(blogShares))
+	}
 	// A write token's own shares it may revoke; the viewer may not.
 	var s2 issued
 	editor.must(201, "POST", "/api/v1/shares", `{"site":"shop"}`, &s2)
