@@ -160,10 +160,19 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 			return nil, err
 		}
 	}
+	// The site registry, read again every SitesReload: each site's
+	// classification rules, and its domains, internal referrers to the
+	// enrichment.
+	reg := sites.NewRegistry(sites.NewStore(store.DB()))
+	if err := reg.Reload(ctx); err != nil {
+		slog.Warn("site registry: first read failed; trying again", "err", err)
+	}
+	enrichCfg := cfg.Enrich
+	enrichCfg.Sites = reg
 	c := consume.New(consume.Config{
 		Brokers: cfg.Kafka.BrokerList(), Topic: cfg.Kafka.Topic, Group: cfg.KafkaGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, FlushTimeout: cfg.ShutdownTimeout, GeoIP: p.geo,
-		Enrich: cfg.Enrich, ErasureSecret: cfg.ErasureSecret, DedupIDs: cfg.DedupIDs, InsertTimeout: cfg.InsertTimeout,
+		Enrich: enrichCfg, ErasureSecret: cfg.ErasureSecret, DedupIDs: cfg.DedupIDs, InsertTimeout: cfg.InsertTimeout,
 		SessionTimeout: cfg.SessionTimeout, HeartbeatInterval: cfg.HeartbeatInterval,
 	}, store)
 	// /readyz fails while ClickHouse writes fail (with how long, the batch
@@ -188,13 +197,9 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	// One people store for the refresh job and the trigger round, so that
 	// their refreshes of the people table take turns.
 	people := profiles.NewStore(store.DB(), cfg.Rules)
-	// Each site is classified by its own rules, the site registry's, read
-	// again every SitesReload; until the first read, and for a site it does
-	// not hold, by -loyal-orders and the others.
-	reg := sites.NewRegistry(sites.NewStore(store.DB()))
-	if err := reg.Reload(ctx); err != nil {
-		slog.Warn("site registry: first read failed; trying again", "err", err)
-	}
+	// Each site is classified by its own rules, the site registry's; until
+	// the first read, and for a site it does not hold, by -loyal-orders
+	// and the others.
 	people.SetSiteRules(profiles.SiteRules(reg))
 	p.running.Add(1)
 	go func() {

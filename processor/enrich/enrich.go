@@ -10,6 +10,7 @@ import (
 
 	"footfall/internal/event"
 	"footfall/internal/geoip"
+	"footfall/internal/sites"
 	"footfall/internal/urlform"
 	"footfall/internal/useragent"
 )
@@ -50,6 +51,7 @@ type Enricher struct {
 	country cache[string]
 	refs    cache[knownHost] // referrer hosts' sources
 	ignored []ignoredRef     // referrers that are not a source
+	sites   *sites.Registry  // the sites' domains, internal referrers; may be nil
 }
 
 // New returns an Enricher caching up to cacheSize user agents. Real traffic
@@ -148,6 +150,13 @@ func parseIgnored(hosts []string) []ignoredRef {
 
 var defaultIgnored = parseIgnored(DefaultIgnoredReferrers)
 
+// UseSites makes every domain a site lists in the registry (sites.Site
+// Domains, each with its subdomains) an internal referrer of that site:
+// a visitor going from shop.example to shop.de, both the site's, stays
+// in the visit. The registry is read at each event, without a lock or an
+// allocation, so a domain added through the API counts within its reload.
+func (en *Enricher) UseSites(reg *sites.Registry) { en.sites = reg }
+
 // UseGeoIP makes the enricher fill Result.Country from db.
 func (en *Enricher) UseGeoIP(db *geoip.DB) { en.geo = db }
 
@@ -214,7 +223,7 @@ func (en *Enricher) Enrich(e *event.Event, r *Result) {
 	if p := urlform.Path(ru.path); p != ru.path {
 		r.Referrer = canonicalReferrer(rawRef, ru.path, p)
 	}
-	r.Source, r.Medium = en.source(r, l, ru, rawRef)
+	r.Source, r.Medium = en.source(r, l, ru, rawRef, e.F[event.Site])
 	// A shop's backend and a newsletter's pixel or link have no browser to
 	// judge: the server API is trusted, and e-mail events are told apart by
 	// their own rules (campaigns.OpenKind), so neither is ever a bot here.
@@ -399,6 +408,9 @@ type Config struct {
 	// are internal (see Enricher.IgnoreReferrers); unset keeps
 	// DefaultIgnoredReferrers.
 	IgnoreReferrers string
+	// Sites, when set, makes each site's domains its internal referrers
+	// (Enricher.UseSites); not a flag: the processor's registry.
+	Sites *sites.Registry
 }
 
 // RegisterFlags declares the enrichment's flags on fs.
@@ -409,6 +421,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Apply sets en up as c says.
 func (c Config) Apply(en *Enricher) {
+	if c.Sites != nil {
+		en.UseSites(c.Sites)
+	}
 	if c.IgnoreReferrers == "" {
 		return
 	}

@@ -18,7 +18,7 @@ type landing struct {
 // source picks the traffic source and medium, most explicit signal first:
 // campaign tags, then an ad platform's click id or tag, then the ref=
 // parameter, then the referrer.
-func (en *Enricher) source(r *Result, l landing, refURL urlParts, rawRef string) (string, string) {
+func (en *Enricher) source(r *Result, l landing, refURL urlParts, rawRef string, site []byte) (string, string) {
 	switch {
 	case r.UTMSource != "":
 		src := strings.ToLower(r.UTMSource)
@@ -58,7 +58,7 @@ func (en *Enricher) source(r *Result, l landing, refURL urlParts, rawRef string)
 	switch {
 	case refHost == "":
 		return "(direct)", "(none)"
-	case en.internal(refHost, refURL.path, r.URLHost):
+	case en.internal(refHost, refURL.path, r.URLHost), en.siteDomain(site, refHost):
 		return "(internal)", "(internal)"
 	}
 	h := strings.TrimPrefix(refHost, "www.")
@@ -175,6 +175,16 @@ func (en *Enricher) internal(refHost, refPath, pageHost string) bool {
 		return false
 	}
 	return registrable(refHost) == registrable(pageHost)
+}
+
+// siteDomain says whether refHost is one of the domains the registry
+// lists for site, or below one. It does not allocate.
+func (en *Enricher) siteDomain(site []byte, refHost string) bool {
+	if en.sites == nil || len(site) == 0 {
+		return false
+	}
+	e := en.sites.Lookup(site)
+	return e != nil && e.ListsHost(unsafeBytes(refHost))
 }
 
 // underName says whether host is name or a subdomain of it.

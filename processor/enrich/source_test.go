@@ -7,6 +7,7 @@ import (
 
 	"footfall/internal/envflag"
 	"footfall/internal/event"
+	"footfall/internal/sites"
 )
 
 func TestInternalReferrers(t *testing.T) {
@@ -580,5 +581,41 @@ func TestIgnoredReferrerKinds(t *testing.T) {
 		if r.Source != want {
 			t.Errorf("%s: %s, want %s", ref, r.Source, want)
 		}
+	}
+}
+
+// TestSiteDomainsInternal: every domain the site registry lists for a
+// site, with its subdomains, is an internal referrer of that site, of
+// another registrable domain than the page's included; it takes no
+// credit. Another site's domains, and a site the registry lacks, are not.
+func TestSiteDomainsInternal(t *testing.T) {
+	reg := sites.NewStatic(sites.Site{ID: "shop", Domains: []string{"shop.example", "shop.de", "boutique.co.uk"}},
+		sites.Site{ID: "other", Domains: []string{"other.example"}})
+	en := New(10)
+	var cfg Config
+	cfg.Sites = reg
+	cfg.Apply(en)
+	for _, c := range []struct{ site, page, ref, want string }{
+		{"shop", "https://shop.de/p", "https://www.shop.example/c", "(internal)"},
+		{"shop", "https://shop.example/p", "https://checkout.boutique.co.uk/pay", "(internal)"},
+		{"shop", "https://shop.example/p", "https://SHOP.DE/", "(internal)"},
+		{"shop", "https://shop.de/p", "https://other.example/x", "other.example"},
+		{"other", "https://other.example/p", "https://www.shop.example/c", "shop.example"},
+		{"nosuch", "https://shop.de/p", "https://www.shop.example/c", "shop.example"},
+		{"shop", "https://shop.de/p", "https://notshop.example/", "notshop.example"},
+	} {
+		var r Result
+		en.Enrich(ev(c.page, c.ref, firefox, map[event.Field]string{event.Site: c.site}), &r)
+		if r.Source != c.want {
+			t.Errorf("site %s, %s from %s: %s / %s, want %s", c.site, c.page, c.ref, r.Source, r.Medium, c.want)
+		}
+	}
+	e := ev("https://shop.de/p", "https://www.shop.example/c", firefox, map[event.Field]string{event.Site: "shop"})
+	var r Result
+	if n := testing.AllocsPerRun(100, func() { en.siteDomain(e.F[event.Site], "www.shop.example") }); n != 0 {
+		t.Errorf("the site's domains looked up with %v allocations", n)
+	}
+	if en.Enrich(e, &r); r.Source != "(internal)" {
+		t.Errorf("%s", r.Source)
 	}
 }

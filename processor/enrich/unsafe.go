@@ -14,3 +14,12 @@ func unsafeString(b []byte) string {
 
 // String is unsafeString for the store, which builds columns from events.
 func String(b []byte) string { return unsafeString(b) }
+
+// unsafeBytes views s as bytes without copying, for a reader that does
+// not write to them (sites.Entry.ListsHost).
+func unsafeBytes(s string) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
