@@ -115,10 +115,9 @@ type batch struct {
 	home   chan *batch // the free list it returns to
 
 	// A batch read from the log: events per message (a pack has many),
-	// the record buffer, its segment and how many records it holds.
-	counts  []int
-	seg     *segment
-	records int
+	// and the segments its records came from, oldest first.
+	counts []int
+	from   []segRecords
 
 	// Hits waiting for this batch to be in the log (Disk) or acknowledged
 	// (Kafka): counted under the producer's lock while it is current,
@@ -129,6 +128,13 @@ type batch struct {
 	left    atomic.Int32
 }
 
+// segRecords is what a batch of the log holds of one segment: Kafka's
+// acknowledgement of the batch is that many records of it.
+type segRecords struct {
+	seg             *segment
+	records, events int
+}
+
 func (b *batch) count() int { return len(b.ends) / 2 }
 
 func (b *batch) reset() {
@@ -137,7 +143,8 @@ func (b *batch) reset() {
 	clear(b.msgs) // drop references into buf before reuse
 	b.msgs = b.msgs[:0]
 	b.counts = b.counts[:0]
-	b.seg, b.records = nil, 0
+	clear(b.from)
+	b.from = b.from[:0]
 	b.waiters, b.err = 0, nil
 }
 
@@ -190,6 +197,13 @@ type Producer struct {
 	done      chan struct{} // closed when the writers have finished
 	committed chan struct{} // closed when the committer has finished (Disk)
 	stopL     chan struct{} // stops the linger ticker and the committer
+
+	// Writers backing off after a failed write wait on up, which the
+	// next successful write closes: once Kafka answers one writer, the
+	// others retry at once instead of sleeping out their backoff.
+	backingOff atomic.Int32
+	upMu       sync.Mutex
+	up         chan struct{}
 
 	// hardStop cancels in-flight writes when Close's context ends.
 	hardCtx  context.Context
@@ -273,7 +287,9 @@ func newProducer(cfg Config, w Writer, partitions func() int) (*Producer, error)
 		p.logFree = make(chan *batch, cfg.Writers+1)
 		p.fromLog = make(chan *batch, cfg.Writers+1)
 		for i := 0; i < cfg.Writers+1; i++ {
-			p.logFree <- p.newBatch(p.logFree, false)
+			b := p.newBatch(p.logFree, false)
+			b.from = make([]segRecords, 0, 8)
+			p.logFree <- b
 		}
 	}
 	p.hardCtx, p.hardStop = context.WithCancel(context.Background())
@@ -595,21 +611,21 @@ func (p *Producer) readLoop() {
 		case <-p.hardCtx.Done():
 			return
 		}
-		seg, ok := p.log.next(b, true, nil)
-		if !ok {
+		if !p.log.next(b, true) {
 			p.release(b)
 			return
 		}
-		b.seg = seg
-		// More records of the same segment, for up to Linger: a record is
-		// a group commit's worth of hits, and a Kafka request each would
-		// cost the collector (and the broker) more than the hits.
+		// More records, of this segment and the next ones, for up to
+		// Linger: a record is a group commit's worth of hits, and a
+		// segment a second's (segmentAge); a Kafka request each would cost
+		// the collector (and the broker) more than the hits, and made a
+		// drain after a long outage at a low rate a request per segment.
 		first := time.Now()
 		for b.count() < p.cfg.BatchEvents && len(b.buf) < p.cfg.BatchBytes/2 {
-			if _, ok := p.log.next(b, false, seg); ok {
+			if p.log.next(b, false) {
 				continue
 			}
-			if time.Since(first) >= p.cfg.Linger || p.log.ending(seg) {
+			if time.Since(first) >= p.cfg.Linger || p.log.ending() {
 				break
 			}
 			// Polled: a Close (the log draining) is seen within 5 ms
@@ -646,15 +662,21 @@ func (p *Producer) writeLoop() {
 	}
 }
 
+// maxBackoff is the longest wait between two attempts of a write: after
+// an outage, Kafka's return is seen within about that long (was 5 s).
+const maxBackoff = time.Second
+
 // write sends b until Kafka has acknowledged every message, retrying with
-// backoff: an accepted event is never dropped because the broker was away
+// backoff (up to maxBackoff; a write of another writer that succeeds ends
+// the wait): an accepted event is never dropped because the broker was away
 // for a while. Only a hard stop (Close's deadline) abandons it: a batch of
 // the log stays there, another goes to the log when there is one.
 func (p *Producer) write(b *batch, k *packer) {
 	msgs := b.messages()
 	n, abandoned := len(msgs), 0
 	var counts []int // events per message when packed
-	if b.seg != nil {
+	fromLog := len(b.from) > 0
+	if fromLog {
 		n = 0
 		packed := false
 		for _, c := range b.counts {
@@ -709,22 +731,43 @@ func (p *Producer) write(b *batch, k *packer) {
 		if attempt%10 == 0 {
 			slog.Warn("kafka produce failed, retrying", "messages", len(msgs), "attempt", attempt+1, "err", err)
 		}
+		p.backingOff.Add(1)
+		p.upMu.Lock()
+		if p.up == nil {
+			p.up = make(chan struct{})
+		}
+		up := p.up
+		p.upMu.Unlock()
+		t := time.NewTimer(backoff)
 		select {
-		case <-time.After(backoff):
+		case <-t.C:
+		case <-up:
 		case <-p.hardCtx.Done():
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		t.Stop()
+		p.backingOff.Add(-1)
+		backoff = min(backoff*2, maxBackoff)
+	}
+	if abandoned == 0 && p.backingOff.Load() > 0 {
+		p.upMu.Lock()
+		if p.up != nil {
+			close(p.up)
+			p.up = nil
+		}
+		p.upMu.Unlock()
 	}
 	produceSeconds.Observe(time.Since(b.sealed).Seconds())
 	batchEvents.Observe(float64(n))
 	batchBytes.Observe(float64(len(b.buf)))
 	produced.Add(float64(n - abandoned))
-	if b.seg != nil {
-		if b.seg.recovered {
-			walReplayed.Add(float64(n - abandoned))
-		}
+	if fromLog {
 		if abandoned == 0 {
-			p.log.ack(b.seg, b.records)
+			for _, f := range b.from {
+				if f.seg.recovered {
+					walReplayed.Add(float64(f.events))
+				}
+				p.log.ack(f.seg, f.records)
+			}
 		}
 		p.release(b)
 		return
@@ -741,7 +784,7 @@ func (p *Producer) write(b *batch, k *packer) {
 // of the log stays in it; another is written to it when there is one, or
 // counted lost.
 func (p *Producer) abandon(b *batch, msgs []kafka.Message, counts []int, events int, err error) {
-	if b.seg != nil {
+	if len(b.from) > 0 {
 		slog.Warn("kafka did not take the log before shutdown: it stays for the next start", "events", events)
 		return
 	}

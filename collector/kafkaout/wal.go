@@ -354,16 +354,18 @@ func syncDir(dir string) error {
 }
 
 // next decodes the reader's next record into b, waiting for one while
-// wait is set (else reporting false at once), and reports the segment it
-// came from. With only, it reports false rather than read from another
-// segment. It reports false when the reader is stopped, or draining and at
-// the end of the log.
-func (w *wal) next(b *batch, wait bool, only *segment) (*segment, bool) {
+// wait is set (else reporting false at once), and notes in b the segment
+// it came from: a batch may hold the records of several segments, so a
+// drain after a long outage (many segments, sealed every segmentAge)
+// sends full batches instead of one Kafka write per segment. It reports
+// false when the reader is stopped, or draining and at the end of the
+// log.
+func (w *wal) next(b *batch, wait bool) bool {
 	w.mu.Lock()
 	for {
 		if w.stopped {
 			w.mu.Unlock()
-			return nil, false
+			return false
 		}
 		if w.rseg == nil {
 			for _, s := range w.segs {
@@ -383,13 +385,9 @@ func (w *wal) next(b *batch, wait bool, only *segment) (*segment, bool) {
 		}
 		if !wait || w.draining {
 			w.mu.Unlock()
-			return nil, false
+			return false
 		}
 		w.cond.Wait()
-	}
-	if only != nil && w.rseg != only {
-		w.mu.Unlock()
-		return nil, false
 	}
 	seg, off := w.rseg, w.roff
 	if w.rfile == nil {
@@ -397,7 +395,7 @@ func (w *wal) next(b *batch, wait bool, only *segment) (*segment, bool) {
 		if err != nil {
 			w.mu.Unlock()
 			slog.Error("open wal segment to produce it", "file", seg.path, "err", err)
-			return nil, false
+			return false
 		}
 		w.rfile = f
 	}
@@ -405,8 +403,9 @@ func (w *wal) next(b *batch, wait bool, only *segment) (*segment, bool) {
 	w.mu.Unlock()
 
 	payload, err := w.readRecord(f, off, size)
+	events := 0
 	if err == nil {
-		_, err = decodeRecord(payload, b)
+		events, err = decodeRecord(payload, b)
 	}
 	if err != nil {
 		// Written and synced by this process or checked at open: a
@@ -415,14 +414,19 @@ func (w *wal) next(b *batch, wait bool, only *segment) (*segment, bool) {
 		w.mu.Lock()
 		w.roff = seg.size
 		w.mu.Unlock()
-		return nil, false
+		return false
 	}
 	w.mu.Lock()
 	w.roff = off + recHeader + int64(len(payload))
 	seg.pending++
 	w.mu.Unlock()
-	b.records++
-	return seg, true
+	if n := len(b.from); n > 0 && b.from[n-1].seg == seg {
+		b.from[n-1].records++
+		b.from[n-1].events += events
+	} else {
+		b.from = append(b.from, segRecords{seg: seg, records: 1, events: events})
+	}
+	return true
 }
 
 // readBuffer is what the reader reads of a segment at once.
@@ -522,12 +526,13 @@ func decodeRecord(p []byte, b *batch) (int, error) {
 	return events, nil
 }
 
-// ending reports whether waiting for more records of s is pointless:
-// the reader is draining or stopped, or s takes no more.
-func (w *wal) ending(s *segment) bool {
+// ending reports whether waiting for more records is pointless: the
+// reader is draining or stopped, or it is at the end of a segment that
+// takes no more (and none follows yet).
+func (w *wal) ending() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.draining || s.sealed
+	return w.draining || w.rseg == nil || w.rseg.sealed
 }
 
 // passedLocked marks the reader's sealed segment read and moves on.
