@@ -18,6 +18,7 @@ import (
 	"footfall/internal/access"
 	"footfall/internal/campaigns"
 	"footfall/internal/chsql"
+	"footfall/internal/event"
 	"footfall/internal/links"
 	"footfall/internal/profiles"
 	"footfall/internal/reports"
@@ -142,6 +143,13 @@ func siteOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 var (
 	siteID    = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,64}$`)
 	visitorID = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,128}$`)
+	// browserVisitor is the id the snippet gives a browser (sdk-js
+	// visitorId): crypto.randomUUID(), or Math.random() as text where
+	// there is none. A credential that may not read the site's people (a
+	// public key, a share link) reads recently viewed products of such ids
+	// only: not of "u:<user id>" (a person named by the shop's backend),
+	// nor of anything a caller could guess from a name.
+	browserVisitor = regexp.MustCompile(`^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|0\.[0-9]{1,24}|[1-9](?:\.[0-9]{1,24})?e-[0-9]{1,3})$`)
 )
 
 // Product is one product a visitor viewed.
@@ -196,6 +204,11 @@ func (a *API) recentlyViewed(w http.ResponseWriter, r *http.Request) {
 	}
 	if !visitorID.MatchString(visitor) {
 		writeError(w, http.StatusBadRequest, errors.New("visitor_id is required: [A-Za-z0-9_.:@+-], up to 128 characters"))
+		return
+	}
+	if p := principalOf(r); p != nil && !p.Can(site, access.Read) && !browserVisitor.MatchString(visitor) {
+		writeError(w, http.StatusForbidden, fmt.Errorf("this %s reads only a browser's own visitor id (the snippet's ff_vid cookie: a UUID); "+
+			"a person's id (%s<user id>) or any other id needs a credential that may read the people of site %s", p.Kind, event.UserVisitorPrefix, site))
 		return
 	}
 	limit := uint64(10)

@@ -118,11 +118,18 @@ type issued struct {
 // editor (logged in with their passwords), a read and a write API token,
 // a share link, a public key, no credential, and each of them revoked
 // (a deleted user, a logged-out session, revoked tokens, link and key).
+// shopVisitor is a browser's visitor id, as the snippet makes them (a
+// UUID); blogBrowser another, on blog.
+const (
+	shopVisitor = "3f1c2a9e-5b7d-4e21-9c3a-0d4e5f6a7b8c"
+	blogBrowser = "9a8b7c6d-1e2f-4a3b-8c4d-5e6f7a8b9c0d"
+)
+
 func TestAccessPerRole(t *testing.T) {
 	base, db := dashboards(t)
 	at := time.Now().UTC().Add(-time.Hour)
 	stacktest.Insert(t, db, stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
-		event.VisitorID: "v1", event.URL: "https://shop.example/"}},
+		event.VisitorID: shopVisitor, event.URL: "https://shop.example/"}},
 		stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "blog", event.Type: "pageview",
 			event.VisitorID: "b1", event.URL: "https://blog.example/"}})
 
@@ -221,8 +228,8 @@ func TestAccessPerRole(t *testing.T) {
 		{"GET", "/api/v1/consents/export.csv?site=shop", ""},
 		{"POST", "/api/v1/segments", seg},
 		{"POST", "/api/v1/segments?site=blog", strings.Replace(seg, `"shop"`, `"blog"`, 1)},
-		{"GET", "/api/v1/recently-viewed?site=shop&visitor_id=v1", ""},
-		{"GET", "/api/v1/recently-viewed?site=blog&visitor_id=b1", ""},
+		{"GET", "/api/v1/recently-viewed?site=shop&visitor_id=" + shopVisitor, ""},
+		{"GET", "/api/v1/recently-viewed?site=blog&visitor_id=" + blogBrowser, ""},
 		{"POST", "/api/v1/shares", `{"site":"shop"}`},
 		{"GET", "/api/v1/users", ""},
 		{"POST", "/api/v1/tokens", `{"sites":{"shop":"read"}}`},
@@ -338,18 +345,18 @@ func TestAccessPerRole(t *testing.T) {
 	// CORS for the public key: the shop's pages may read the answer,
 	// another site's may not call it.
 	pub := newClient(t, base, "X-Footfall-Key", key.Secret)
-	code, _, h = pub.do("GET", "/api/v1/recently-viewed?site=shop&visitor_id=v1", "", "Origin", "https://shop.example")
+	code, _, h = pub.do("GET", "/api/v1/recently-viewed?site=shop&visitor_id="+shopVisitor, "", "Origin", "https://shop.example")
 	if code != 200 || h.Get("Access-Control-Allow-Origin") != "https://shop.example" {
 		t.Errorf("key from the shop's page: %d, Access-Control-Allow-Origin %q", code, h.Get("Access-Control-Allow-Origin"))
 	}
-	if code, _, h = pub.do("GET", "/api/v1/recently-viewed?site=shop&visitor_id=v1", "", "Origin", "https://evil.example"); code != 403 || h.Get("Access-Control-Allow-Origin") != "" {
+	if code, _, h = pub.do("GET", "/api/v1/recently-viewed?site=shop&visitor_id="+shopVisitor, "", "Origin", "https://evil.example"); code != 403 || h.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("key from another page: %d %q", code, h.Get("Access-Control-Allow-Origin"))
 	}
 	if code, _, h = newClient(t, base).do("OPTIONS", "/api/v1/recently-viewed?site=shop", "", "Origin", "https://shop.example",
 		"Access-Control-Request-Headers", "x-footfall-key"); code != 204 || !strings.Contains(h.Get("Access-Control-Allow-Headers"), "X-Footfall-Key") {
 		t.Errorf("preflight: %d %v", code, h)
 	}
-	if code, _, _ := newClient(t, base).do("GET", "/api/v1/recently-viewed?site=shop&visitor_id=v1&key="+url.QueryEscape(key.Secret), ""); code != 200 {
+	if code, _, _ := newClient(t, base).do("GET", "/api/v1/recently-viewed?site=shop&visitor_id="+shopVisitor+"&key="+url.QueryEscape(key.Secret), ""); code != 200 {
 		t.Errorf("public key in the address: %d", code)
 	}
 
@@ -370,5 +377,60 @@ func TestAccessPerRole(t *testing.T) {
 	_, body, _ := admin.do("GET", "/api/v1/tokens", "")
 	if strings.Contains(body, readTok.Secret) || !strings.Contains(body, readTok.ID) {
 		t.Errorf("token list: %s", body)
+	}
+}
+
+// TestPublicKeyReadsBrowsersOnly: a site's public key (and a share link)
+// reads the recently viewed products of a
+// browser's own visitor id only; a person's history named by their user id
+// ("u:" + user id, the visitor id of a backend's events) or any id that is
+// not a browser's is refused with a reason, while a read token or a viewer (who may read the site's people) gets it.
+func TestPublicKeyReadsBrowsersOnly(t *testing.T) {
+	base, db := dashboards(t)
+	at := time.Now().UTC().Add(-time.Hour)
+	view := func(visitor, product string) stacktest.Hit {
+		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "product_view",
+			event.VisitorID: visitor, event.URL: "https://shop.example/p"}, Props: []string{"id", product}}
+	}
+	stacktest.Insert(t, db, view(event.UserVisitorPrefix+"alice@x.example", "ALICE-1"), view("alice-crm-7", "ALICE-2"),
+		view(shopVisitor, "BROWSER-1"), view("0.7264519023841562", "BROWSER-2"))
+	admin := newClient(t, base)
+	admin.login("admin", "first-admin-password")
+	admin.must(200, "PUT", "/api/v1/users/vera", `{"password":"vera-password-1","sites":{"shop":"viewer"}}`, nil)
+	var key, share, readTok issued
+	admin.must(201, "POST", "/api/v1/keys", `{"site":"shop","label":"pages"}`, &key)
+	admin.must(201, "POST", "/api/v1/shares", `{"site":"shop","label":"board"}`, &share)
+	admin.must(201, "POST", "/api/v1/tokens", `{"label":"r","sites":{"shop":"read"}}`, &readTok)
+	viewer := newClient(t, base)
+	viewer.login("vera", "vera-password-1")
+	sharer := newClient(t, base)
+	sharer.do("GET", share.URL, "")
+	limited := map[string]*client{"public key": newClient(t, base, "X-Footfall-Key", key.Secret),
+		"public key as bearer": newClient(t, base, "Authorization", "Bearer "+key.Secret), "share link": sharer}
+	get := func(c *client, visitor string) (int, string) {
+		code, b, _ := c.do("GET", "/api/v1/recently-viewed?site=shop&visitor_id="+url.QueryEscape(visitor), "")
+		return code, b
+	}
+	for name, c := range limited {
+		for _, v := range []string{event.UserVisitorPrefix + "alice@x.example", "alice-crm-7", "alice@x.example", "U:alice@x.example", "v1", "c-0123456789abcdef",
+			strings.ToUpper(shopVisitor)} {
+			code, b := get(c, v)
+			if code != 403 || !strings.Contains(b, "browser's own visitor id") || strings.Contains(b, "ALICE") {
+				t.Errorf("%s reading %q: %d %s, want 403 with a reason", name, v, code, b)
+			}
+		}
+		for v, product := range map[string]string{shopVisitor: "BROWSER-1", "0.7264519023841562": "BROWSER-2"} {
+			if code, b := get(c, v); code != 200 || !strings.Contains(b, product) {
+				t.Errorf("%s reading browser %q: %d %s, want 200 with %s", name, v, code, b, product)
+			}
+		}
+	}
+	// Who may read the site's people reads any id.
+	for name, c := range map[string]*client{"read token": newClient(t, base, "Authorization", "Bearer "+readTok.Secret), "viewer": viewer, "admin": admin} {
+		for v, product := range map[string]string{event.UserVisitorPrefix + "alice@x.example": "ALICE-1", "alice-crm-7": "ALICE-2"} {
+			if code, b := get(c, v); code != 200 || !strings.Contains(b, product) {
+				t.Errorf("%s reading %q: %d %s, want 200 with %s", name, v, code, b, product)
+			}
+		}
 	}
 }
