@@ -40,7 +40,21 @@ const (
 	Visitor Kind = 'v' // a visitor id, the snippet's or 'u:' + a user id
 	User    Kind = 'u' // a user id: a normalised e-mail address or a shop's account id
 	Token   Kind = 't' // a newsletter recipient token; tokens are global, so hashed without a site
+	// Message is a Kafka message kept whole (events_rejected) that the
+	// erasure found to be the person's, by its coordinates (MessageKey):
+	// a message that did not decode has no fields to check, so a replay
+	// of the topic would keep it again. Coordinates name no person; they
+	// are hashed without a site, as tokens.
+	Message Kind = 'm'
 )
+
+// MessageKey is a kept message's coordinates as its Message tombstone
+// hashes them: topic, partition, offset and length in bytes (a topic made
+// again starts its offsets again), as internal/profiles reads them from
+// events_rejected.
+func MessageKey(topic string, partition int, offset int64, length int) string {
+	return fmt.Sprintf("%s/%d/%d/%d", topic, partition, offset, length)
+}
 
 // Key is one tombstone: the first 16 bytes of the HMAC.
 type Key [16]byte
@@ -70,7 +84,7 @@ func (h *Hasher) Check() string { return h.check }
 // Sum is the tombstone of value, an identifier of kind on site (tokens
 // ignore the site).
 func (h *Hasher) Sum(site string, k Kind, value string) Key {
-	if k == Token {
+	if k == Token || k == Message {
 		site = ""
 	}
 	h.buf = append(h.buf[:0], byte(k), 0)
@@ -155,13 +169,17 @@ func Write(ctx context.Context, db *chsql.Conn, h *Hasher, site string, ids map[
 	defer b.Abort()
 	now := time.Now().UTC()
 	n := 0
-	for _, k := range []Kind{Visitor, User, Token} {
+	for _, k := range []Kind{Visitor, User, Token, Message} {
 		for _, v := range ids[k] {
 			if v == "" {
 				continue
 			}
 			key := h.Sum(site, k, v)
-			if err := b.Append(site, hex.EncodeToString(key[:]), h.Check(), now); err != nil {
+			at := site
+			if k == Message {
+				at = ""
+			}
+			if err := b.Append(at, hex.EncodeToString(key[:]), h.Check(), now); err != nil {
 				return fmt.Errorf("append tombstone: %w", err)
 			}
 			n++

@@ -150,7 +150,7 @@ func (f *Filter) Erased(site string, k Kind, value string) bool {
 	if value == "" || len(f.keys) == 0 {
 		return false
 	}
-	if k == Token {
+	if k == Token || k == Message {
 		if !f.tokens {
 			return false
 		}

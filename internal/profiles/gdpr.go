@@ -88,7 +88,16 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 			slog.Warn("erasure: drop its table of identifiers", "err", err)
 		}
 	}()
+	hasher := erasure.NewHasher(secret)
 	put := func(add map[string][]string) error {
+		// Kept messages found to be the person's leave tombstones of
+		// their Kafka coordinates before they are deleted: a replay of
+		// the topic does not keep them again.
+		if msgs := add[kindRejected]; len(msgs) > 0 {
+			if err := erasure.Write(ctx, s.db, hasher, "", map[erasure.Kind][]string{erasure.Message: msgs}); err != nil {
+				return err
+			}
+		}
 		b, err := s.db.PrepareBatch(ctx, insertKeys.With(slots))
 		if err != nil {
 			return fmt.Errorf("prepare the erasure's identifiers: %w", err)
@@ -119,7 +128,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	}
 	out := Erasure{Identifiers: ids, Rows: map[string]uint64{}, Tables: []string{}}
 	// Tombstones first: from now on the processor drops what comes of them.
-	err = erasure.Write(ctx, s.db, erasure.NewHasher(secret), site, map[erasure.Kind][]string{
+	err = erasure.Write(ctx, s.db, hasher, site, map[erasure.Kind][]string{
 		erasure.Visitor: ids.Visitors, erasure.User: ids.UserIDs, erasure.Token: ids.Tokens})
 	if err != nil {
 		return out, err

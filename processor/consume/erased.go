@@ -38,7 +38,7 @@ var (
 // that carries its token, never reach the recipients table nor
 // events_rejected.
 func (c *Consumer) dropErased(ctx context.Context) error {
-	if c.store == nil || len(c.rows) == 0 {
+	if c.store == nil || len(c.rows) == 0 && len(c.rej) == 0 {
 		return nil
 	}
 	if c.erased == nil {
@@ -47,6 +47,7 @@ func (c *Consumer) dropErased(ctx context.Context) error {
 	if err := c.erased.Sync(ctx, false); err != nil {
 		return err
 	}
+	c.dropErasedMessages()
 	held, ignored := c.erased.Tombstones()
 	tombstoneCount.held.Store(int64(held))
 	tombstoneCount.ignored.Store(int64(ignored))
@@ -85,4 +86,25 @@ func erasedRow(f *erasure.Filter, row *chstore.Row) bool {
 		}
 	}
 	return false
+}
+
+// dropErasedMessages removes from the messages to keep whole
+// (events_rejected) those an erasure deleted, by the tombstones of their
+// Kafka coordinates: a message that did not decode has no fields to check,
+// and a replay of the topic (a new consumer group, a reset) would
+// otherwise keep an erased person's messages again.
+func (c *Consumer) dropErasedMessages() {
+	if c.erased.Empty() || len(c.rej) == 0 {
+		return
+	}
+	keep := c.rej[:0]
+	for _, r := range c.rej {
+		if c.erased.Erased("", erasure.Message, erasure.MessageKey(r.Topic, r.Partition, r.Offset, len(r.Payload))) {
+			erasedDropped.Inc()
+			continue
+		}
+		keep = append(keep, r)
+	}
+	clear(c.rej[len(keep):])
+	c.rej = keep
 }
