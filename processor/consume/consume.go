@@ -426,6 +426,13 @@ func (c *Consumer) write(ctx context.Context) error {
 			return err
 		}
 	}
+	// Right before the insert, the tombstones again when the last look is
+	// older than erasure.SyncEvery (a slow lookup or recipients' read, a
+	// held batch): an erasure that began meanwhile must not see its
+	// person's rows inserted after it answered.
+	if err := c.dropErased(ctx); err != nil {
+		return err
+	}
 	if c.stale() {
 		return errStale
 	}
