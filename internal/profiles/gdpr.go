@@ -14,6 +14,12 @@ import (
 )
 
 var (
+	// qInsertsBefore counts the inserts running on the server that began
+	// at least @since seconds ago: a processor's batch or a refresh of
+	// the people table that read the person's rows before they were
+	// deleted, still to land.
+	qInsertsBefore = chsql.New("profiles.inserts_before",
+		`SELECT count() FROM system.processes WHERE match(query, '^\\s*(?i:insert)\\s') AND elapsed >= @since`)
 	qMutationsDue = chsql.New("profiles.mutations_due",
 		`SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0`)
 	// ALTER ... DELETE is how ClickHouse 18.16 and later delete rows. The
@@ -160,6 +166,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 		if err := s.waitMutations(ctx); err != nil {
 			return out, err
 		}
+		mutated := time.Now()
 		unread = true
 		// A batch that the processor was writing as the tombstones were
 		// written, or a refresh of the people table, may have brought
@@ -171,6 +178,15 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 			case <-ctx.Done():
 				return out, ctx.Err()
 			}
+		}
+		// And once every insert begun before the deletions ended has
+		// ended: a batch that was on its way to the server (its
+		// processor checked the tombstones before they were written; an
+		// attempt lasts up to the processor's -insert-timeout) or a
+		// refresh of the people table that read the rows before they
+		// were deleted.
+		if err := s.waitInserts(ctx, mutated); err != nil {
+			return out, err
 		}
 		if pending, err = s.rows(ctx, site, places, &ids, ks); err != nil {
 			return out, err
@@ -205,6 +221,27 @@ func (s *Store) dropLeftovers(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// waitInserts returns when no insert that began before t runs on the
+// server.
+func (s *Store) waitInserts(ctx context.Context, t time.Time) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var n uint64
+		if err := s.db.QueryRow(ctx, qInsertsBefore, chsql.Args{"since": time.Since(t).Seconds()}).Scan(&n); err != nil {
+			return fmt.Errorf("wait for inserts under way: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for inserts under way (%d): %w", n, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // waitMutations returns when ClickHouse has applied every pending mutation.
