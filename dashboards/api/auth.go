@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -293,13 +296,21 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	secret, c, err := a.access.Login(ctx, b.User, b.Password, a.cfg.SessionTTL)
+	// The client is the connection's peer: the dashboards trust no
+	// forwarding header (a proxy in front makes every login one client).
+	client, _ := netip.ParseAddrPort(r.RemoteAddr)
+	secret, c, err := a.access.Login(ctx, b.User, b.Password, client.Addr(), a.cfg.SessionTTL)
+	var throttled *access.Throttled
 	switch {
 	case errors.Is(err, access.ErrBadLogin):
 		writeError(w, http.StatusUnauthorized, err)
 		return
-	case errors.Is(err, access.ErrThrottled):
-		w.Header().Set("Retry-After", "12")
+	case errors.As(err, &throttled):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(throttled.RetryAfter.Seconds()))))
+		writeError(w, http.StatusTooManyRequests, err)
+		return
+	case errors.Is(err, access.ErrBusy):
+		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, err)
 		return
 	case err != nil:

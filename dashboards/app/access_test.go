@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -433,4 +435,35 @@ func TestPublicKeyReadsBrowsersOnly(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLoginLockout: through the real server, an address guessing a
+// user's password is answered 429 with Retry-After after 5 failures,
+// while the user, logging in from another address, gets in.
+func TestLoginLockout(t *testing.T) {
+	base, _ := dashboards(t)
+	from := func(ip string) *client {
+		c := newClient(t, base)
+		c.c.Transport = &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
+		return c
+	}
+	admin := from("127.0.0.1")
+	admin.login("admin", "first-admin-password")
+	admin.must(200, "PUT", "/api/v1/users/vera", `{"password":"vera-password-1","sites":{"shop":"viewer"}}`, nil)
+	attacker := from("127.0.0.2")
+	codes := []int{}
+	var retry string
+	for i := 0; i < 8; i++ {
+		code, _, h := attacker.do("POST", "/api/v1/login", `{"user":"vera","password":"wrong-password-x"}`)
+		codes = append(codes, code)
+		retry = h.Get("Retry-After")
+	}
+	if fmt.Sprint(codes) != "[401 401 401 401 401 429 429 429]" || retry == "" || retry == "0" {
+		t.Errorf("8 wrong passwords from one address: %v, Retry-After %q; want 5 x 401 then 429 with Retry-After", codes, retry)
+	}
+	if code, _, _ := attacker.do("POST", "/api/v1/login", `{"user":"vera","password":"vera-password-1"}`); code != 429 {
+		t.Errorf("the right password from the throttled address: %d, want 429", code)
+	}
+	vera := from("127.0.0.3")
+	vera.login("vera", "vera-password-1")
 }

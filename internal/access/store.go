@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/time/rate"
 
 	"footfall/internal/chsql"
 )
@@ -36,7 +36,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	state  *state
-	logins map[string]*rate.Limiter
+	logins *logins
 	// dummy is a hash to compare a password against when the user does
 	// not exist, so that the answer takes as long as for a user who does.
 	dummy []byte
@@ -76,7 +76,7 @@ type Credential struct {
 func NewStore(read, write *chsql.Conn) *Store {
 	dummy, _ := bcrypt.GenerateFromPassword([]byte("no such user"), Cost)
 	return &Store{read: read, write: write, MaxAge: 2 * time.Second, now: time.Now,
-		logins: map[string]*rate.Limiter{}, dummy: dummy}
+		logins: newLogins(), dummy: dummy}
 }
 
 var (
@@ -343,15 +343,17 @@ func (s *Store) HasAdmin(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-// Login checks a user's password and opens a session of ttl: its secret
-// is the cookie's value. Failed logins are limited per user name (5 at
-// once, then one every 12 s), so that a password cannot be guessed
-// online; a user who does not exist takes as long as one who does.
-func (s *Store) Login(ctx context.Context, name, password string, ttl time.Duration) (string, Credential, error) {
-	if !s.loginAllowed(name) {
-		return "", Credential{}, ErrThrottled
-	}
+// Login checks a user's password, sent from client, and opens a session
+// of ttl: its secret is the cookie's value. Failed logins are limited per
+// (name, client), per client and per name (logins.go), so that a password
+// cannot be guessed online nor a user locked out from elsewhere; a user
+// who does not exist takes as long as one who does.
+func (s *Store) Login(ctx context.Context, name, password string, client netip.Addr, ttl time.Duration) (string, Credential, error) {
 	st, err := s.current(ctx)
+	if err != nil {
+		return "", Credential{}, err
+	}
+	a, err := s.logins.begin(name, client, s.now())
 	if err != nil {
 		return "", Credential{}, err
 	}
@@ -360,32 +362,12 @@ func (s *Store) Login(ctx context.Context, name, password string, ttl time.Durat
 	if !ok {
 		hash = s.dummy
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !ok {
+	good := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && ok
+	a.done(good, s.now())
+	if !good {
 		return "", Credential{}, ErrBadLogin
 	}
-	s.loginSucceeded(name)
 	return s.issue(ctx, Credential{Kind: KindSession, User: name, ExpiresAt: s.now().Add(ttl)})
-}
-
-func (s *Store) loginAllowed(name string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.logins[name]
-	if !ok {
-		if len(s.logins) >= 10000 {
-			clear(s.logins)
-		}
-		l = rate.NewLimiter(rate.Every(12*time.Second), 5)
-		s.logins[name] = l
-	}
-	return l.Allow()
-}
-
-// loginSucceeded gives a user back the attempts of their bucket.
-func (s *Store) loginSucceeded(name string) {
-	s.mu.Lock()
-	delete(s.logins, name)
-	s.mu.Unlock()
 }
 
 // Logout ends the session whose secret this is.
