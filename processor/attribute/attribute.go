@@ -19,6 +19,12 @@ var (
 		Name: "processor_attribution_visitors_read_total",
 		Help: "Visitors whose touches and sessions the processor read from ClickHouse to credit their events, not remembering them (new visitors, or after a restart or a partition move).",
 	})
+	// recredited counts the orders whose earlier sessionless (direct)
+	// copies took a later in-session copy's credit (orders.go).
+	recredited = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_attribution_orders_recredited_total",
+		Help: "Orders whose copies written without a session and credited (direct) took the credit of a later copy in a session.",
+	})
 	lateLandings = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "processor_attribution_late_landings_total",
 		Help: "Landings (a session's first touch) that reached the processor after later events of their session had been written: those events stay credited to the visitor's previous touch (README, Attribution).",
@@ -41,7 +47,7 @@ type Attributor struct {
 
 	// The credit of the orders seen lately, by site and order id: key's
 	// visitor is the order id.
-	youngOrders, olderOrders map[key]Touch
+	youngOrders, olderOrders map[key]orderCopy
 
 	// Reused from batch to batch.
 	batch    map[key]*pending
@@ -69,7 +75,7 @@ const CacheSize = 50_000
 // benchmarks of the processor's own work.
 func New(db *chsql.Conn) *Attributor {
 	return &Attributor{db: db, size: CacheSize, young: map[key]*visitor{}, older: map[key]*visitor{}, batch: map[key]*pending{},
-		youngOrders: map[key]Touch{}, olderOrders: map[key]Touch{}}
+		youngOrders: map[key]orderCopy{}, olderOrders: map[key]orderCopy{}}
 }
 
 // Forget drops everything the Attributor knows: another consumer may
@@ -78,7 +84,7 @@ func (a *Attributor) Forget() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.young, a.older = map[key]*visitor{}, map[key]*visitor{}
-	a.youngOrders, a.olderOrders = map[key]Touch{}, map[key]Touch{}
+	a.youngOrders, a.olderOrders = map[key]orderCopy{}, map[key]orderCopy{}
 }
 
 func (a *Attributor) cached(k key) *visitor {

@@ -24,6 +24,15 @@ import (
 //  2. else, among the batch's copies, the credit of the one in a session
 //     (the browser's, whose session says what brought the visit), the
 //     earliest first, then the least credit (as compare orders them).
+//
+// Except that a copy written before without a session and credited
+// (direct) says nothing of where the buyer came from (the server's copy
+// under u:<id>, which has no landing): an in-session copy written later
+// gives the order its own credit, and the copies written before get it
+// too (an ALTER TABLE ... UPDATE of their visit_* columns, qRecredit), so
+// that the order sits under one source. Only the order's events change:
+// no rollup counts orders by source (sources_daily counts page views and
+// visitors), and the reports count orders from events.
 
 // OrderWindow is how long after an order's first copy another copy
 // takes its credit. A copy later than that is credited by the rule alone.
@@ -37,6 +46,21 @@ WHERE site_id = @site AND time >= @since AND type = 'purchase' AND order_id IN @
   AND is_bot = 0 AND ingest != 'email' AND visitor_id != ''
 GROUP BY order_id, session_id != '', visit_source, visit_medium, visit_utm_source, visit_utm_medium, visit_utm_campaign,
          visit_utm_term, visit_utm_content, visit_affiliate, visit_click_id`)
+
+// qRecredit gives the earlier sessionless copies of orders the credit of
+// a later copy in a session (see provisional). A mutation: ClickHouse
+// rewrites the parts that hold the site's purchases since @since, once
+// for all the orders of a batch.
+var qRecredit = chsql.New("attribute.recredit_orders", `ALTER TABLE events UPDATE visit_source = @source, visit_medium = @medium,
+    visit_utm_source = @utm_source, visit_utm_medium = @utm_medium, visit_utm_campaign = @utm_campaign, visit_utm_term = @utm_term,
+    visit_utm_content = @utm_content, visit_affiliate = @affiliate, visit_click_id = @click_id
+WHERE site_id = @site AND time >= @since AND type = 'purchase' AND session_id = '' AND order_id IN @orders
+  AND visit_source = '(direct)'`)
+
+// provisional says whether c, a copy written before, was credited
+// (direct) without a session: it had no landing to be credited by, and a
+// later copy in a session says more.
+func (c *orderCopy) provisional() bool { return !c.inSession && c.credit.Source == Direct.Source }
 
 // orderCopy is a copy of an order, to choose the order's credit from.
 type orderCopy struct {
@@ -56,23 +80,24 @@ func (c *orderCopy) before(o *orderCopy) bool {
 	return compare(&c.credit, &o.credit) < 0
 }
 
-func (a *Attributor) cachedOrder(k key) (Touch, bool) {
-	if t, ok := a.youngOrders[k]; ok {
-		return t, true
+func (a *Attributor) cachedOrder(k key) (orderCopy, bool) {
+	if c, ok := a.youngOrders[k]; ok {
+		return c, true
 	}
-	t, ok := a.olderOrders[k]
+	c, ok := a.olderOrders[k]
 	if ok {
-		a.keepOrder(k, t)
+		a.keepOrder(k, c)
 	}
-	return t, ok
+	return c, ok
 }
 
-func (a *Attributor) keepOrder(k key, t Touch) {
+func (a *Attributor) keepOrder(k key, c orderCopy) {
 	if len(a.youngOrders) >= a.size {
-		a.olderOrders, a.youngOrders = a.youngOrders, make(map[key]Touch, a.size)
+		a.olderOrders, a.youngOrders = a.youngOrders, make(map[key]orderCopy, a.size)
 	}
 	delete(a.olderOrders, k)
-	a.youngOrders[key{cloneString(k.site), cloneString(k.visitor)}] = t.clone()
+	c.credit = c.credit.clone()
+	a.youngOrders[key{cloneString(k.site), cloneString(k.visitor)}] = c
 }
 
 // creditOrders gives every copy of an order in hits, credited by the rule
@@ -93,8 +118,8 @@ func (a *Attributor) creditOrders(ctx context.Context, hits []Hit, out []Touch) 
 		if _, ok := chosen[k]; ok {
 			continue
 		}
-		if t, ok := a.cachedOrder(k); ok {
-			chosen[k] = &orderCopy{credit: t}
+		if c, ok := a.cachedOrder(k); ok {
+			chosen[k] = &c
 			continue
 		}
 		chosen[k] = nil
@@ -136,10 +161,14 @@ func (a *Attributor) creditOrders(ctx context.Context, hits []Hit, out []Touch) 
 			}
 		}
 	}
-	// Orders first seen in this batch: the credit of their first copy.
+	// Orders first seen in this batch: the credit of their first copy;
+	// orders whose copies written before are provisional: that of the
+	// batch's first copy in a session, if it has one.
 	stored := map[key]bool{}
+	provisional := map[key]bool{}
 	for k, c := range chosen {
 		stored[k] = c != nil
+		provisional[k] = c != nil && c.provisional()
 	}
 	for i := range hits {
 		h := &hits[i]
@@ -147,13 +176,16 @@ func (a *Attributor) creditOrders(ctx context.Context, hits []Hit, out []Touch) 
 			continue
 		}
 		k := key{h.Site, h.Order}
-		if stored[k] {
+		if stored[k] && !(provisional[k] && h.Session != "") {
 			continue
 		}
 		c := &orderCopy{inSession: h.Session != "", at: h.At, credit: out[i]}
-		if cur := chosen[k]; cur == nil || c.before(cur) {
+		if cur := chosen[k]; cur == nil || cur.provisional() && c.inSession || c.before(cur) {
 			chosen[k] = c
 		}
+	}
+	if err := a.recredit(ctx, chosen, provisional); err != nil {
+		return err
 	}
 	for i := range hits {
 		h := &hits[i]
@@ -163,7 +195,45 @@ func (a *Attributor) creditOrders(ctx context.Context, hits []Hit, out []Touch) 
 		out[i] = chosen[key{h.Site, h.Order}].credit
 	}
 	for k, c := range chosen {
-		a.keepOrder(k, c.credit)
+		a.keepOrder(k, *c)
+	}
+	return nil
+}
+
+// recredit gives the copies written before of the orders that were
+// provisional and now have a copy in a session that credit (qRecredit),
+// one statement per site and credit.
+func (a *Attributor) recredit(ctx context.Context, chosen map[key]*orderCopy, provisional map[key]bool) error {
+	type group struct {
+		site   string
+		credit Touch
+	}
+	orders := map[group][]string{}
+	since := map[group]int64{}
+	for k, was := range provisional {
+		c := chosen[k]
+		if !was || !c.inSession || c.credit.Source == Direct.Source {
+			continue
+		}
+		g := group{k.site, c.credit}
+		orders[g] = append(orders[g], k.visitor)
+		if s, ok := since[g]; !ok || c.at < s {
+			since[g] = c.at
+		}
+	}
+	if a.db == nil {
+		return nil
+	}
+	for g, list := range orders {
+		t := &g.credit
+		args := chsql.Args{"site": g.site, "since": time.Unix(max(since[g]-OrderWindow, 0), 0).UTC(), "orders": chsql.Set[string](list),
+			"source": t.Source, "medium": t.Medium, "utm_source": t.UTMSource, "utm_medium": t.UTMMedium,
+			"utm_campaign": t.UTMCampaign, "utm_term": t.UTMTerm, "utm_content": t.UTMContent, "affiliate": t.Affiliate,
+			"click_id": t.ClickID}
+		if err := a.db.Exec(ctx, qRecredit, args); err != nil {
+			return fmt.Errorf("attribution: credit %d orders' earlier copies to %s: %w", len(list), t.Source, err)
+		}
+		recredited.Add(float64(len(list)))
 	}
 	return nil
 }
