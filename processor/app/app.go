@@ -86,7 +86,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 }
 
 // Secrets names the flags the start-up log must not print.
-var Secrets = envflag.Secret{"clickhouse-password": true, "webhook-secret": true, "webhook-urls": true} // URLs may carry credentials (user:password@, a token in the path or query)
+var Secrets = envflag.Secret{"clickhouse-password": true, "erasure-secret": true, "webhook-secret": true, "webhook-urls": true} // URLs may carry credentials (user:password@, a token in the path or query)
 
 // Migrate makes the topic and the schema ready: what "processor migrate"
 // does, and what Start does first.
