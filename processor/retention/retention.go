@@ -37,10 +37,16 @@ type table struct {
 }
 
 // tables are every table whose rows are one site's at one time: the events
-// and what is rolled up from them. Left out on purpose: the consent ledger
-// (consents), the proof of each consent, kept as long as the consent
-// stands; per-person tables (profiles, identities, viewed products), which
-// the erasure removes; events_rejected, which names no site.
+// and what is built from them, per hour, day or visitor. A per-visitor
+// table keeps the latest time of its row as an aggregate state (sessions'
+// end, a product's last view, an interest's last sighting): its rows go
+// when that time is past the period, by deletion (they are not
+// partitioned by month). Left out on purpose (TestRetentionCoversTables
+// lists each with why): the consent ledger (consents), the proof of each
+// consent, kept as long as the consent stands; the person tables the
+// erasure removes and the refresh rebuilds (visitor_profiles, identities,
+// identity_claims); people_touched, the refresh's queue, stamped with its
+// insertion time; events_rejected, which names no site.
 var tables = []table{
 	{name: "events", time: "time", monthly: true},
 	{name: "events_hourly", time: "hour", monthly: true},
@@ -50,6 +56,10 @@ var tables = []table{
 	{name: "sessions_hourly", time: "hour"},
 	{name: "visitor_visits", time: "time", monthly: true},
 	{name: "segment_sizes", time: "time", monthly: true},
+	{name: "sessions", time: "finalizeAggregation(ended_at)"},
+	{name: "viewed_products", time: "finalizeAggregation(last_viewed)"},
+	{name: "visitor_interests", time: "finalizeAggregation(last_seen)"},
+	{name: "interest_visitors", time: "finalizeAggregation(last_seen)"},
 }
 
 // Periods says each site's retention in days (0: kept for ever); a site it
