@@ -35,9 +35,16 @@ type Metric struct {
 // sources_daily) store Visitors and Pageviews as aggregate states made from
 // the same expressions, by their materialized views (migrations 0002,
 // 0004, 0011); the overview merges them (overview.go).
+// CountedVisitor is true of an events row whose visitor_id counts as a
+// visitor: every id but the server API's u:<user id> pseudo-visitors.
+const CountedVisitor = "substring(visitor_id, 1, 2) != 'u:'"
+
 var (
 	// Visitors: distinct visitor ids.
-	Visitors = Metric{Name: "visitors", Kind: Count, Events: "uniq(visitor_id)", Sessions: "uniq(visitor)"}
+	// An id starting u: (event.UserVisitorPrefix) is the server API's
+	// pseudo-visitor of a customer sent without a visitor id: not a visit,
+	// not counted (as the rollups leave it out, migration 0024).
+	Visitors = Metric{Name: "visitors", Kind: Count, Events: "uniqIf(visitor_id, " + CountedVisitor + ")", Sessions: "uniq(visitor)"}
 	// Pageviews: events of type pageview.
 	Pageviews = Metric{Name: "pageviews", Kind: Count, Events: "countIf(type = 'pageview')", Sessions: "sum(pv)"}
 	// Sessions: distinct session ids (events without one are in none).

@@ -56,7 +56,8 @@ const (
     WHERE site_id = @site AND hour >= @hfrom AND hour < @hto AND hour NOT IN @cut
     UNION ALL
     SELECT toStartOfFifteenMinutes(time) AS at, countIfState(type = 'pageview' AND is_bot = 0) AS pageviews,
-           uniqIfState(visitor_id, is_bot = 0) AS visitors, uniqHLL12IfState(visitor_id, is_bot = 0) AS visitors_hll
+           uniqIfState(visitor_id, is_bot = 0 AND ` + CountedVisitor + `) AS visitors,
+           uniqHLL12IfState(visitor_id, is_bot = 0 AND ` + CountedVisitor + `) AS visitors_hll
     FROM events WHERE site_id = @site AND ingest != 'email' AND ({{raw}})
     GROUP BY at`
 	pagesRows = `SELECT url_path, pageviews, visitors, visitors_hll FROM pages_daily
@@ -70,7 +71,7 @@ const (
     UNION ALL
     SELECT visit_source AS source, countIfState(type = 'pageview') AS pageviews, uniqState(visitor_id) AS visitors,
            uniqHLL12State(visitor_id) AS visitors_hll
-    FROM events WHERE site_id = @site AND is_bot = 0 AND ingest != 'email' AND ({{raw}})
+    FROM events WHERE site_id = @site AND is_bot = 0 AND ingest != 'email' AND ` + CountedVisitor + ` AND ({{raw}})
     GROUP BY source`
 )
 
