@@ -110,7 +110,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 		}
 		defer b.Abort()
 		for k, vs := range add {
-			for _, v := range vs {
+			for _, v := range keyValues(k, vs) {
 				if err := b.Append(k, v); err != nil {
 					return fmt.Errorf("append identifier: %w", err)
 				}
@@ -135,7 +135,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	out := Erasure{Identifiers: ids, Rows: map[string]uint64{}, Tables: []string{}}
 	// Tombstones first: from now on the processor drops what comes of them.
 	err = erasure.Write(ctx, s.db, hasher, site, map[erasure.Kind][]string{
-		erasure.Visitor: ids.Visitors, erasure.User: ids.UserIDs, erasure.Token: ids.Tokens})
+		erasure.Visitor: ids.Visitors, erasure.User: keyValues(kindUser, ids.UserIDs), erasure.Token: ids.Tokens})
 	if err != nil {
 		return out, err
 	}
@@ -296,7 +296,7 @@ var (
 WHERE site_id = @site AND visitor_id IN @visitors ORDER BY time, toString(event_id), purpose`)
 	qRecipientsOf = chsql.New("profiles.recipients_of", `SELECT campaign_id, email, any(external_id), any(token), min(added_at)
 FROM recipients
-WHERE site_id = @site AND (email IN @ids_u OR external_id != '' AND external_id IN @ids_u OR token IN @ids_t)
+WHERE site_id = @site AND (`+userIn("email", "@ids_u")+` OR external_id != '' AND `+userIn("external_id", "@ids_u")+` OR token IN @ids_t)
 GROUP BY campaign_id, email ORDER BY campaign_id, email`)
 )
 

@@ -95,7 +95,7 @@ func (b boundKeys) args() chsql.Args {
 	for _, k := range kinds {
 		// IN () is not SQL; every statement skips empty values, so a set
 		// of the empty string matches nothing.
-		vals := chsql.Set[string](*b.ids.of(k))
+		vals := chsql.Set[string](keyValues(k, *b.ids.of(k)))
 		if len(vals) == 0 {
 			vals = chsql.Set[string]{""}
 		}
@@ -172,15 +172,58 @@ var qLinked = chsql.New("profiles.linked", `SELECT kind, key, min(claimed) FROM 
                     SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND visitor_id != '' AND visitor_id IN {{v}}),
                     order_id, ''))] AS p
     WHERE site_id = @site AND (visitor_id != '' AND visitor_id IN {{v}} OR session_id != '' AND session_id IN {{s}}
-        OR proof != 'claim' AND (user_id != '' AND user_id IN {{u}} OR order_id != '' AND order_id IN {{o}})
-        OR proof = 'claim' AND user_id != '' AND user_id IN {{u}} AND visitor_id NOT IN (
-            SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND user_id != '' AND user_id NOT IN {{u}}))
+        OR proof != 'claim' AND (user_id != '' AND `+userIn("user_id", "{{u}}")+` OR order_id != '' AND order_id IN {{o}})
+        OR proof = 'claim' AND user_id != '' AND `+userIn("user_id", "{{u}}")+` AND visitor_id NOT IN (
+            SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND user_id != '' AND NOT `+userIn("user_id", "{{u}}")+`))
     UNION ALL
     SELECT p.1 AS kind, p.2 AS key, toUInt8(0) AS claimed FROM recipients
     ARRAY JOIN [('u', email), ('u', external_id), ('t', token)] AS p
-    WHERE site_id = @site AND (email != '' AND email IN {{u}} OR external_id != '' AND external_id IN {{u}}
+    WHERE site_id = @site AND (email != '' AND `+userIn("email", "{{u}}")+` OR external_id != '' AND `+userIn("external_id", "{{u}}")+`
         OR token != '' AND token IN {{t}})
 ) WHERE key != '' GROUP BY kind, key ORDER BY kind, key`)
+
+// userIn is the SQL that says whether col, a column of user ids, holds
+// one of set: as stored, or trimmed and lower-cased when it is an e-mail
+// address, so that rows an older version stored as typed
+// ('Ann.Old@Mail.Example ') match the address however it is asked for.
+// The sets hold every spelling of each user id (spellings).
+func userIn(col, set string) string {
+	return "(" + col + " IN " + set + " OR position(" + col + ", '@') > 0 AND lowerUTF8(replaceRegexpAll(" + col +
+		", '^\\\\s+|\\\\s+$', '')) IN " + set + ")"
+}
+
+// spellings are the forms of a user id the statements look for (userIn):
+// as given, normalised as the processor stores it now
+// (event.NormalizeUser), and as SQL lower-cases a trimmed address
+// (lowerUTF8: an older row's 'José@Café.Example' is 'josé@café.example',
+// whose normalised form has the domain in punycode).
+func spellings(u string) []string {
+	out := []string{u}
+	add := func(v string) {
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	add(event.NormalizeUser(u))
+	if strings.Contains(u, "@") {
+		add(strings.ToLower(strings.TrimSpace(u)))
+		add(strings.ToLower(strings.TrimSpace(event.NormalizeUser(u))))
+	}
+	return out
+}
+
+// keyValues are the values of ids of kind a statement's set holds: every
+// spelling of each user id.
+func keyValues(kind string, vals []string) []string {
+	if kind != kindUser {
+		return vals
+	}
+	var out []string
+	for _, v := range vals {
+		out = append(out, spellings(v)...)
+	}
+	return out
+}
 
 // start are the identifiers a Ref gives.
 func start(ref Ref) (Identifiers, error) {
@@ -375,6 +418,10 @@ func (p place) where(ks keySource) string {
 	var or []string
 	for _, c := range p.columns {
 		for _, k := range idColumns[c] {
+			if k == kindUser {
+				or = append(or, c+" != '' AND "+userIn(c, ks.set(k)))
+				continue
+			}
 			or = append(or, c+" != '' AND "+c+" IN "+ks.set(k))
 		}
 	}
