@@ -374,3 +374,17 @@ func (a *API) share(w http.ResponseWriter, r *http.Request) {
 	a.setCookie(w, r, shareCookie, secret, time.Time{})
 	http.Redirect(w, r, "/?site="+url.QueryEscape(site), http.StatusSeeOther)
 }
+
+// Pages serves the web pages (h), refusing an address that carries a
+// token (?token=, ?access_token=) with 400, as the API does: the pages
+// use the login's session cookie, and a token in an address ends up in
+// history, logs and Referer headers.
+func Pages(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); q.Has("token") || q.Has("access_token") {
+			writeError(w, http.StatusBadRequest, errors.New("a token in the address is refused (history, logs, Referer): log in on the reports page"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

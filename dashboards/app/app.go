@@ -168,7 +168,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 	srv := api.New(reader, store, acfg)
 	srv.SetErasureSecret(cfg.ErasureSecret)
 	srv.Register(mux)
-	mux.Handle("GET /", http.FileServerFS(web.Files))
+	mux.Handle("GET /", api.Pages(http.FileServerFS(web.Files)))
 	// Also on the public port, for a load balancer in front of it.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 

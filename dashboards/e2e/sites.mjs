@@ -2,9 +2,10 @@
 // served by the Go test: a setting refused with its reason, a site made,
 // a setting changed, a key added (shown once) and revoked. Prints what it
 // saw as JSON for the Go test.
-//   node sites.mjs <URL of sites.html with the token> <screenshot dir>
+//   node sites.mjs <URL of sites.html> <screenshot dir> <user> <password>
+// It logs in first, as a person would: the page uses the session cookie.
 const { chromium } = await import(process.env.PLAYWRIGHT_CORE);
-const [url, shots] = process.argv.slice(2);
+const [url, shots, user, password] = process.argv.slice(2);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -15,6 +16,11 @@ try {
   const page = await (await browser.newContext({ viewport: { width: 1200, height: 900 }, locale: "en-GB" })).newPage();
   page.on("pageerror", (e) => seen.pageErrors.push(String(e)));
   const rows = (sel) => page.$$eval(sel + " tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  await page.goto(new URL("/", url).href);
+  const login = await page.evaluate(([user, password]) =>
+    fetch("/api/v1/login", { method: "POST", headers: { "Content-Type": "application/json" }, credentials: "same-origin",
+      body: JSON.stringify({ user, password }) }).then((r) => r.status), [user, password]);
+  if (login !== 200) throw new Error("login: HTTP " + login);
   await page.goto(url);
   await page.waitForFunction(() => !/Loading/.test(document.querySelector("#list").textContent));
   seen.empty = await page.textContent("#list");

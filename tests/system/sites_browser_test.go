@@ -13,6 +13,7 @@ import (
 
 	"footfall/dashboards/api"
 	"footfall/dashboards/web"
+	"footfall/internal/access"
 	"footfall/internal/profiles"
 	"footfall/internal/sites"
 	"footfall/tests/stacktest"
@@ -36,9 +37,15 @@ func TestBrowserSites(t *testing.T) {
 	if err := reg.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// The page uses the login's session cookie, as the reports page: an
+	// admin logs in; a token in the page's address is refused.
+	acc := access.NewStore(reader, store.DB())
+	if _, err := acc.SaveUser(context.Background(), "admin", "sites-admin-password", true, nil); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	api.New(reader, store, api.Config{Token: "tok", Rules: profiles.DefaultRules, Sites: reg}).Register(mux)
-	mux.Handle("GET /", http.FileServerFS(web.Files))
+	api.New(reader, store, api.Config{Token: "tok", Rules: profiles.DefaultRules, Sites: reg, Access: acc}).Register(mux)
+	mux.Handle("GET /", api.Pages(http.FileServerFS(web.Files)))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -49,7 +56,17 @@ func TestBrowserSites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", "e2e/sites.mjs", srv.URL+"/sites.html?token=tok", shots)
+	for _, path := range []string{"/sites.html?token=tok", "/?token=tok", "/index.html?access_token=tok", "/api/v1/sites?token=tok"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("GET %s: %d, want 400 (a token in the address)", path, resp.StatusCode)
+		}
+	}
+	cmd := exec.Command("node", "e2e/sites.mjs", srv.URL+"/sites.html", shots, "admin", "sites-admin-password")
 	cmd.Env = append(os.Environ(), "PLAYWRIGHT_CORE="+playwright)
 	cmd.Dir = "../../dashboards"
 	cmd.Stderr = os.Stderr
