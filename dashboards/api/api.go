@@ -297,15 +297,18 @@ func (a *API) period(loc *time.Location, fromS, toS string) (time.Time, time.Tim
 	if _, err := reports.ZoneName(loc); err != nil {
 		return time.Time{}, time.Time{}, err
 	}
-	today := reports.LocalDay(a.now(), loc)
-	to := today.AddDate(0, 0, 1)
-	from := to.AddDate(0, 0, -7)
+	// Days are counted on dates, each edge the first instant of its date
+	// (reports.DayStart): adding 24 h to a day that began at 01:00 (a
+	// midnight the clocks skipped) would begin every following one there.
+	now := a.now().In(loc)
+	to := reports.DayStart(now.Year(), now.Month(), now.Day()+1, loc)
+	from := reports.DayStart(now.Year(), now.Month(), now.Day()-6, loc)
 	day := func(s string) (time.Time, error) {
 		d, err := time.Parse(time.DateOnly, s)
 		if err != nil {
 			return d, err
 		}
-		return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc), nil
+		return reports.DayStart(d.Year(), d.Month(), d.Day(), loc), nil
 	}
 	var err error
 	if toS != "" {

@@ -130,36 +130,48 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 }
 
 // stepsOf lists the starts of the steps of interval that meet [from, to)
-// on loc's clock. Hours follow one another an hour apart, so a day whose
-// clocks change has 23 or 25 of them; days, weeks and months begin at
-// loc's midnight.
+// on loc's clock, as ClickHouse 18.16 rounds them (toStartOfHour,
+// toStartOfDay, toMonday, toStartOfMonth with the zone): days, weeks and
+// months begin at the first instant of their first date (DayStart), each
+// computed from its date, never by adding 24 h to the one before (a day
+// of 23 or 25 hours, or one that begins at 01:00, would shift every step
+// after it). Hours are counted from the start of their day, an hour
+// apart: a day whose clocks change has 23 or 25 of them, and after a
+// change of half an hour (Australia/Lord_Howe) they begin at :30 on the
+// clock, as ClickHouse's do.
 func stepsOf(interval string, from, to time.Time, loc *time.Location) []time.Time {
-	var start time.Time
+	l := from.In(loc)
+	y, m, d := l.Date()
 	switch interval {
-	case "hour":
-		start = localHour(from, loc)
-	case "day":
-		start = LocalDay(from, loc)
 	case "week":
-		start = LocalDay(from, loc)
-		start = start.AddDate(0, 0, -((int(start.Weekday()) + 6) % 7))
+		d -= (int(l.Weekday()) + 6) % 7
 	case "month":
-		l := from.In(loc)
-		start = time.Date(l.Year(), l.Month(), 1, 0, 0, 0, 0, loc)
+		d = 1
 	}
 	var out []time.Time
-	for t := start; t.Before(to); {
-		out = append(out, t)
+	for i := 0; ; i++ {
+		var start, next time.Time
 		switch interval {
-		case "hour":
-			t = t.Add(time.Hour)
-		case "day":
-			t = t.AddDate(0, 0, 1)
+		case "hour", "day":
+			start, next = DayStart(y, m, d+i, loc), DayStart(y, m, d+i+1, loc)
 		case "week":
-			t = t.AddDate(0, 0, 7)
+			start, next = DayStart(y, m, d+7*i, loc), DayStart(y, m, d+7*i+7, loc)
 		case "month":
-			t = t.AddDate(0, 1, 0)
+			start, next = DayStart(y, m+time.Month(i), 1, loc), DayStart(y, m+time.Month(i+1), 1, loc)
+		default:
+			return nil
+		}
+		if !start.Before(to) {
+			return out
+		}
+		if interval != "hour" {
+			out = append(out, start)
+			continue
+		}
+		for h := start; h.Before(next) && h.Before(to); h = h.Add(time.Hour) {
+			if h.Add(time.Hour).After(from) {
+				out = append(out, h)
+			}
 		}
 	}
-	return out
 }
