@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -93,9 +92,9 @@ func ParseECB(r io.Reader) ([]Rate, error) {
 			if v == "" || strings.EqualFold(v, "N/A") {
 				continue
 			}
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || !(f > 0) || math.IsInf(f, 0) {
-				return nil, fmt.Errorf("line %d, %s: %q is no rate (want a positive number, N/A or nothing)", line, currencies[i], v)
+			f, err := parseRate(v)
+			if err != nil {
+				return nil, fmt.Errorf("line %d, %s: %q is no rate: %v", line, currencies[i], v, err)
 			}
 			if currencies[i] == "EUR" && f != 1 {
 				return nil, fmt.Errorf("line %d: EUR at %s; the rates are against the euro, which is 1", line, v)
@@ -110,6 +109,43 @@ func ParseECB(r io.Reader) ([]Rate, error) {
 		return nil, errors.New("no rate in the file")
 	}
 	return out, nil
+}
+
+// MinPerEUR and MaxPerEUR bound a rate against the euro: the ECB's
+// smallest has been about 0.3 (KWD), its largest about 2,000,000 (the
+// Turkish lira before 2005). A rate outside them is a typo or a file of
+// another kind, and converting with it would make figures of nothing or
+// of everything.
+const (
+	MinPerEUR = 1e-6
+	MaxPerEUR = 1e7
+)
+
+// parseRate reads a rate as the ECB writes it: a plain decimal number,
+// digits with at most one dot ("1.0921", "158", "0.5"), between MinPerEUR
+// and MaxPerEUR. strconv.ParseFloat alone took Go's other spellings too:
+// hexadecimal (0x1p0), underscores (1_0), exponents (1e-320, a
+// denormal, converting every amount to infinity), Inf and NaN.
+func parseRate(v string) (float64, error) {
+	digits, dots := 0, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.':
+			dots++
+		default:
+			return 0, errors.New("want a plain decimal number such as 1.0921, N/A or nothing")
+		}
+	}
+	if digits == 0 || dots > 1 {
+		return 0, errors.New("want a plain decimal number such as 1.0921, N/A or nothing")
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > MinPerEUR && f < MaxPerEUR) {
+		return 0, fmt.Errorf("want a rate above %g and below %g per euro", MinPerEUR, float64(MaxPerEUR))
+	}
+	return f, nil
 }
 
 func parseDay(s string) (time.Time, error) {
@@ -167,8 +203,8 @@ func Load(ctx context.Context, db *chsql.Conn, rates []Rate) (int, error) {
 	days := map[time.Time]bool{}
 	n := 0
 	for _, r := range rates {
-		if !isCode(r.Currency) || !(r.PerEUR > 0) || math.IsInf(r.PerEUR, 0) {
-			return 0, fmt.Errorf("rate %s %s %v: want an ISO 4217 code and a positive rate", r.Day.Format(time.DateOnly), r.Currency, r.PerEUR)
+		if !isCode(r.Currency) || !(r.PerEUR > MinPerEUR && r.PerEUR < MaxPerEUR) {
+			return 0, fmt.Errorf("rate %s %s %v: want an ISO 4217 code and a rate above %g and below %g", r.Day.Format(time.DateOnly), r.Currency, r.PerEUR, MinPerEUR, float64(MaxPerEUR))
 		}
 		day := time.Date(r.Day.Year(), r.Day.Month(), r.Day.Day(), 0, 0, 0, 0, time.UTC)
 		if r.Currency == "EUR" {
