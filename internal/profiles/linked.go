@@ -150,7 +150,11 @@ func (t tableKeys) found(keys []string) error {
 //     it is proven to be someone else's (a proven event with another user
 //     id), and what it claimed leads nowhere further unless it is a
 //     proven device;
-//   - an order id leads only through proven orders.
+//   - an order id leads only through proven orders;
+//   - an order id that proven events give with two or more user ids
+//     (sharedOrders: two storefronts both numbering from 1000, say) is
+//     nobody's identifier: it links no one and is not erased by itself
+//     (each person's rows with it go by their own visitor and user ids).
 //
 // The residue: an impostor's own browsing goes with the person they
 // claimed to be, to their export and erasure.
@@ -168,8 +172,9 @@ var qLinked = chsql.New("profiles.linked", `SELECT kind, key, min(claimed) FROM 
                 ('u', if(proof != 'claim' OR visitor_id IN (
                     SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND visitor_id != '' AND visitor_id IN {{v}}),
                     user_id, '')),
-                ('o', if(proof != 'claim' OR visitor_id IN (
-                    SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND visitor_id != '' AND visitor_id IN {{v}}),
+                ('o', if((proof != 'claim' OR visitor_id IN (
+                    SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND visitor_id != '' AND visitor_id IN {{v}}))
+                    AND order_id NOT IN (`+sharedOrders+`),
                     order_id, ''))] AS p
     WHERE site_id = @site AND (visitor_id != '' AND visitor_id IN {{v}} OR session_id != '' AND session_id IN {{s}}
         OR proof != 'claim' AND (user_id != '' AND `+userIn("user_id", "{{u}}")+` OR order_id != '' AND order_id IN {{o}})
@@ -181,6 +186,11 @@ var qLinked = chsql.New("profiles.linked", `SELECT kind, key, min(claimed) FROM 
     WHERE site_id = @site AND (email != '' AND `+userIn("email", "{{u}}")+` OR external_id != '' AND `+userIn("external_id", "{{u}}")+`
         OR token != '' AND token IN {{t}})
 ) WHERE key != '' GROUP BY kind, key ORDER BY kind, key`)
+
+// sharedOrders are the order ids of a site that proven events give with
+// more than one user id: numbers two people share. Parameter: @site.
+const sharedOrders = `SELECT order_id FROM events WHERE site_id = @site AND proof != 'claim' AND order_id != '' AND user_id != ''
+    GROUP BY order_id HAVING uniqExact(user_id) > 1`
 
 // userIn is the SQL that says whether col, a column of user ids, holds
 // one of set: as stored, or trimmed and lower-cased when it is an e-mail
