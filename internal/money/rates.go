@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -225,7 +226,45 @@ func Load(ctx context.Context, db *chsql.Conn, rates []Rate) (int, error) {
 	if err := b.Send(); err != nil {
 		return 0, fmt.Errorf("write %d rates: %w", n, err)
 	}
+	if err := markBuyers(ctx, db, days); err != nil {
+		return n, fmt.Errorf("%d rates written, but the buyers of their days are not marked for the people table's next refresh: %w", n, err)
+	}
 	return n, nil
+}
+
+// markTouched marks as touched (people_touched) every buyer with an order
+// in [@from, @to): the people table's next refresh (internal/profiles)
+// recomputes their revenue, converted with the rates loaded since. Without
+// it a buyer whose orders came before their day's rates (the ECB publishes
+// at 16:00 CET) kept revenue 0, and no loyal class, until their next event.
+var markTouched = chsql.New("money.mark_buyers", `INSERT INTO people_touched (site_id, visitor_id, touched_at)
+SELECT site_id, visitor_id, now() FROM events
+WHERE type = 'purchase' AND visitor_id != '' AND is_bot = 0 AND time >= @from AND time < @to
+GROUP BY site_id, visitor_id`)
+
+// markBuyers marks the buyers of every order a rate of days can convert:
+// those of each day and of the Lookback days after it (which take its
+// rate when they have none of their own), in any currency (a new rate of
+// a site's reporting currency changes every order's conversion). Days
+// are merged into ranges, gaps of up to a month filled (a few buyers too
+// many are only recomputed), so that a file of years is a few statements.
+func markBuyers(ctx context.Context, db *chsql.Conn, days map[time.Time]bool) error {
+	sorted := make([]time.Time, 0, len(days))
+	for d := range days {
+		sorted = append(sorted, d)
+	}
+	slices.SortFunc(sorted, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 0; i < len(sorted); {
+		from := sorted[i]
+		to := from.AddDate(0, 0, Lookback+1)
+		for i++; i < len(sorted) && !sorted[i].After(to.AddDate(0, 0, 31)); i++ {
+			to = sorted[i].AddDate(0, 0, Lookback+1)
+		}
+		if err := db.Exec(ctx, markTouched, chsql.Args{"from": from, "to": to}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // List says, per currency, which days the table holds rates for.
