@@ -14,7 +14,7 @@ import (
 // server takes 3 s to finish: a batch (or a refresh of the people table)
 // on its way when the erasure writes its tombstones.
 var qTestSlowInsert = chsql.New("profiles.test_slow_insert", `INSERT INTO events (event_id, time, site_id, type, visitor_id, url)
-SELECT generateUUIDv4(), now(), 'shop', 'pageview', @visitor, 'https://shop.example/slow' FROM system.one WHERE sleep(3) = 0`)
+SELECT toUUID('0d6c1f7a-3b1e-4c2d-9e8f-000000000001'), now(), 'shop', 'pageview', @visitor, 'https://shop.example/slow' FROM system.one WHERE sleep(3) = 0`)
 
 // TestSlowInsertDuringErasure: an insert of the person's rows begun before
 // the erasure wrote its tombstones, and slower than the erasure's look

@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 // qTestLegacyRow is an event stored by an older version, which kept the
 // user id as typed.
 var qTestLegacyRow = chsql.New("profiles.test_legacy_row", `INSERT INTO events (event_id, time, site_id, type, visitor_id, session_id, user_id, url, ingest)
-SELECT generateUUIDv4(), now() - 86400, 'shop', 'sign_up', @visitor, @session, @user, 'https://shop.example/account', 'api'`)
+SELECT toUUID(@id), now() - 86400, 'shop', 'sign_up', @visitor, @session, @user, 'https://shop.example/account', 'api'`)
 
 // TestOlderSpellings: rows whose user id an older version stored as typed
 // (capitals, spaces) are the person's: exported and erased with the
@@ -23,13 +24,14 @@ func TestOlderSpellings(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, r := range [][3]string{
+	for i, r := range [][3]string{
 		{"ann-old-browser", "ann-old-s1", "Ann.Old@Mail.Example"},
 		{"ann-older-browser", "ann-old-s2", "  ANN.OLD@mail.EXAMPLE "},
 		{"ann-accent", "ann-old-s3", "José.Old@Café.Example"},
 		{"bob-browser", "bob-s1", "Bob.Old@Mail.Example"},
 	} {
-		if err := store.DB().Exec(ctx, qTestLegacyRow, chsql.Args{"visitor": r[0], "session": r[1], "user": r[2]}); err != nil {
+		id := fmt.Sprintf("6f1c2a9e-1b2c-4d5e-8f90-%012d", i)
+		if err := store.DB().Exec(ctx, qTestLegacyRow, chsql.Args{"id": id, "visitor": r[0], "session": r[1], "user": r[2]}); err != nil {
 			t.Fatal(err)
 		}
 	}
