@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"footfall/internal/chsql"
+	"footfall/internal/money"
 	"footfall/internal/profiles"
 	"footfall/internal/sites"
 )
@@ -46,6 +48,7 @@ func (a *API) commission(site string) Commission {
 type siteAdmin struct {
 	api   *API
 	store *sites.Store
+	db    *chsql.Conn // the writer's
 }
 
 // registerSites mounts the site registry's routes, each behind guard.
@@ -53,7 +56,7 @@ func (s *Server) registerSites(mux *http.ServeMux, guard func(http.HandlerFunc) 
 	if s.read.cfg.Sites == nil {
 		return
 	}
-	sa := &siteAdmin{api: s.read, store: sites.NewStore(s.write.people.DB())}
+	sa := &siteAdmin{api: s.read, store: sites.NewStore(s.write.people.DB()), db: s.write.people.DB()}
 	mux.HandleFunc("GET /api/v1/sites", guard(sa.list))
 	mux.HandleFunc("POST /api/v1/sites", guard(sa.create))
 	mux.HandleFunc("GET /api/v1/sites/{id}", guard(sa.get))
@@ -156,7 +159,9 @@ func (sa *siteAdmin) update(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := sa.ctx(r)
 	defer cancel()
 	var bodyOK bool
+	var currency string
 	changed, err := sa.store.Update(ctx, id, func(s *sites.Site) error {
+		currency = s.Currency
 		if bodyOK = siteBody(w, r, s); !bodyOK {
 			return errAnswered
 		}
@@ -172,6 +177,15 @@ func (sa *siteAdmin) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sa.reload(ctx)
+	// The people table's revenue is in the site's currency: its buyers are
+	// recomputed by the next refreshes (those within ten reloads of the
+	// registry, so that the processor's has read the new currency).
+	if changed.Currency != currency {
+		if err := money.MarkSiteBuyers(ctx, sa.db, id, 10*sites.DefaultReload); err != nil {
+			sa.api.fail(w, "mark the site's buyers for the new currency", err)
+			return
+		}
+	}
 	writeJSON(w, changed)
 }
 

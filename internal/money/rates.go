@@ -242,6 +242,24 @@ SELECT site_id, visitor_id, now() FROM events
 WHERE type = 'purchase' AND visitor_id != '' AND is_bot = 0 AND time >= @from AND time < @to
 GROUP BY site_id, visitor_id`)
 
+// markSite marks as touched every buyer of @site, @ahead seconds in the
+// future.
+var markSite = chsql.New("money.mark_site_buyers", `INSERT INTO people_touched (site_id, visitor_id, touched_at)
+SELECT site_id, visitor_id, now() + @ahead FROM events
+WHERE site_id = @site AND type = 'purchase' AND visitor_id != '' AND is_bot = 0
+GROUP BY site_id, visitor_id`)
+
+// MarkSiteBuyers marks every buyer of site as touched after its reporting
+// currency changed, so that the people table's refreshes convert their
+// revenue into the new one. The marks are dated ahead (now + ahead, a few
+// times the registry's reload interval): each refresh until then
+// recomputes them, so one that still ran with the old currency, its
+// process not having read the registry again yet, is followed by one with
+// the new.
+func MarkSiteBuyers(ctx context.Context, db *chsql.Conn, site string, ahead time.Duration) error {
+	return db.Exec(ctx, markSite, chsql.Args{"site": site, "ahead": int64(ahead / time.Second)})
+}
+
 // markBuyers marks the buyers of every order a rate of days can convert:
 // those of each day and of the Lookback days after it (which take its
 // rate when they have none of their own), in any currency (a new rate of
