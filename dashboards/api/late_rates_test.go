@@ -42,7 +42,7 @@ func buyersRevenue(t *testing.T, store *chstore.Store, site string) map[string]i
 	return out
 }
 
-var qBuyersRevenue = chsql.New("api_test.buyers_revenue", `SELECT person_key, argMax(revenue, version) FROM people
+var qBuyersRevenue = chsql.New("api.test_buyers_revenue", `SELECT person_key, argMax(revenue, version) FROM people
 WHERE site_id = @site AND deleted = 0 GROUP BY person_key ORDER BY person_key`)
 
 // TestLateRatesRecomputePeople: 13 buyers of 100000 JPY each on 10
