@@ -139,7 +139,8 @@ func OverviewOf(ctx context.Context, db *chsql.Conn, q Query, interval string) (
 	if err != nil {
 		return Traffic{}, inputErrorf("%v", err)
 	}
-	step := map[string]string{"hour": "toStartOfHour(at, @tz)", "day": "toStartOfDay(at, @tz)"}[interval]
+	// In UTC, as intervals (series.go) says why.
+	step := map[string]string{"hour": "toTimeZone(toStartOfHour(at, @tz), 'UTC')", "day": "toTimeZone(toStartOfDay(at, @tz), 'UTC')"}[interval]
 	if step == "" {
 		return Traffic{}, inputErrorf("interval must be hour or day")
 	}

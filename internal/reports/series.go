@@ -33,12 +33,16 @@ func ParseMetrics(list string) ([]Metric, error) {
 func inSessions(m Metric) bool { return m.Events == "" || m.Name == Sessions.Name }
 
 // intervals are the steps of a time series, as ClickHouse rounds a time
-// down to them in the site's zone (@tz, a literal: see zone.go).
+// down to them in the site's zone (@tz, a literal: see zone.go), answered
+// as instants in UTC: where a zone skips its midnight (America/Santiago on
+// 6 September 2026) ClickHouse 18.16 writes the day's start as a
+// 00:00:00 that the clock never showed and current ClickHouse as 01:00:00,
+// the same instant; in UTC both write it alike.
 var intervals = map[string]string{
-	"hour":  "toStartOfHour(%s, @tz)",
-	"day":   "toStartOfDay(%s, @tz)",
-	"week":  "toDateTime(toMonday(%s, @tz), @tz)",
-	"month": "toDateTime(toStartOfMonth(%s, @tz), @tz)",
+	"hour":  "toTimeZone(toStartOfHour(%s, @tz), 'UTC')",
+	"day":   "toTimeZone(toStartOfDay(%s, @tz), 'UTC')",
+	"week":  "toTimeZone(toDateTime(toMonday(%s, @tz), @tz), 'UTC')",
+	"month": "toTimeZone(toDateTime(toStartOfMonth(%s, @tz), @tz), 'UTC')",
 }
 
 var (
