@@ -6,7 +6,7 @@ GOTEST_TIMEOUT ?= 20m
 # Where the tests record the statements they send, for the current-ClickHouse check.
 SQL_RECORD := $(CURDIR)/.local/sql-record
 
-.PHONY: up down test test-compat fuzz demo bench build stack chdb fmt-check sdk sdk-deps chaos
+.PHONY: up down test test-compat fuzz demo bench build stack chdb fmt-check sdk sdk-deps chaos test-kafka-cluster
 
 ## up: install and start Kafka and ClickHouse, build and start collector, processor and dashboards
 up: stack build
@@ -53,6 +53,12 @@ CHAOS_ARGS ?=
 chaos: stack
 	@mkdir -p .local
 	FOOTFALL_CHAOS_REPORT=$(CURDIR)/.local/chaos-report.md $(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -run 'TestChaos/$(CHAOS_RUN)' -v ./tests/chaos -args -chaos.long $(CHAOS_ARGS)
+
+## test-kafka-cluster: 3 KRaft Kafka nodes of its own (tests/kafkacluster, the local stack's jars): the programs make
+## their topics with 3 replicas and min.insync.replicas 2, then the broker leading the most partitions is SIGKILLed
+## under a collector's load; prints the stall and fails if an acknowledged hit is not in Kafka
+test-kafka-cluster: stack
+	FOOTFALL_KAFKA_CLUSTER=1 $(GO) test -count=1 -timeout 10m -run TestKafkaCluster -v ./tests/kafkacluster
 
 ## test-compat: replay what the last make test recorded on ClickHouse 18.16 and on current ClickHouse (chDB), compare
 test-compat: chdb

@@ -218,7 +218,7 @@ func New(cfg Config) (*Producer, error) {
 		return nil, err
 	}
 	bal := &partitioner{}
-	transport := &kafka.Transport{MetadataTTL: 30 * time.Second}
+	transport := &kafka.Transport{MetadataTTL: metadataTTL, DialTimeout: dialTimeout}
 	w := &kafka.Writer{
 		Addr:     kafka.TCP(cfg.Brokers...),
 		Topic:    cfg.Topic,
@@ -237,8 +237,13 @@ func New(cfg Config) (*Producer, error) {
 		BatchTimeout: time.Millisecond,
 		RequiredAcks: kafka.RequireAll,
 		Compression:  codec,
-		MaxAttempts:  3,
-		WriteTimeout: 10 * time.Second,
+		// One attempt: write's own loop retries, and before each retry it
+		// makes the transport forget the cluster's layout (reconnect),
+		// so that the retry goes to the partition's new leader. kafka-go's
+		// retries would go to the dead one again, with the metadata it
+		// had (it refreshes only every MetadataTTL, not on an error).
+		MaxAttempts:  1,
+		WriteTimeout: writeTimeout,
 		// Its own transport: the shared default caches topic metadata for
 		// every writer of the process, and a topic created after that cache
 		// was filled stays unknown to it for a while.
@@ -250,11 +255,28 @@ func New(cfg Config) (*Producer, error) {
 	}
 	// The transport keeps the error of a failed metadata request (Kafka
 	// away) for a random part of MetadataTTL and answers every write
-	// with it: after an outage the writes failed for up to 30 s more.
-	// A fresh pool asks again.
+	// with it: after an outage the writes failed for up to 30 s more; and
+	// it keeps a lost leader in its layout as long. A fresh pool asks
+	// again.
 	p.reconnect = transport.CloseIdleConnections
 	return p, nil
 }
+
+// How the producer meets a lost broker. A killed leader resets its
+// connections: the write fails at once, and the retry after the first
+// backoff (100 ms) asks any live bootstrap broker for the layout again.
+// Until the cluster has fenced the lost broker and moved its partitions
+// (broker.session.timeout.ms on KRaft, 9 s by default; deploy/ sets 4 s)
+// the retries fail and back off up to maxBackoff. A broker that stops
+// answering without a reset (a host gone) takes dialTimeout to be passed
+// over, or writeTimeout for a write in flight. acks=all with
+// min.insync.replicas (kafkaadmin) keeps an acknowledged event on two
+// brokers of three.
+const (
+	metadataTTL  = 10 * time.Second
+	dialTimeout  = 3 * time.Second
+	writeTimeout = 5 * time.Second
+)
 
 // NewWithWriter starts a producer on w, one event to a message; tests use
 // it to inject failures.

@@ -155,7 +155,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		}
 	}
 	if cfg.Triggers.Interval > 0 {
-		if p.notifier, err = triggers.New(ctx, cfg.Triggers, cfg.Kafka.BrokerList()); err != nil {
+		if p.notifier, err = triggers.New(ctx, cfg.Triggers, cfg.Kafka); err != nil {
 			p.closeStores()
 			return nil, err
 		}

@@ -34,6 +34,9 @@ import (
 type Config struct {
 	Interval time.Duration
 	Topic    string
+	// Partitions of the topic when it has to be created; its replication
+	// and min.insync.replicas are the events topic's.
+	Partitions int
 	// Retention is how long the topic keeps changes: they name people
 	// (person_key, email), which an erasure cannot reach inside Kafka.
 	Retention time.Duration
@@ -47,6 +50,7 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, "segments-interval", time.Minute, "how often segments and classes are evaluated for triggers; 0 turns triggers off")
 	fs.StringVar(&c.Topic, "triggers-topic", "footfall-triggers", "Kafka topic that receives segment and class changes")
+	fs.IntVar(&c.Partitions, "triggers-partitions", 1, "partitions of the triggers topic when it has to be created (its replication and min.insync.replicas are -kafka-replication's and -kafka-min-insync-replicas')")
 	fs.DurationVar(&c.Retention, "triggers-retention", kafkaadmin.DefaultRetention, "how long the triggers topic keeps changes (set on every start, as -kafka-retention); its consumers must read them within it; 0 leaves the topic's setting")
 	fs.StringVar(&c.Webhooks, "webhook-urls", "", "comma-separated URLs that receive segment and class changes as signed JSON POSTs")
 	fs.StringVar(&c.Secret, "webhook-secret", "", "HMAC-SHA256 key of the X-Footfall-Signature header of webhook posts")
@@ -91,14 +95,15 @@ const (
 	TimestampHeader = "X-Footfall-Timestamp"
 )
 
-// New returns a Notifier producing to cfg.Topic on brokers (created if
-// missing) and posting to cfg.Webhooks.
-func New(ctx context.Context, cfg Config, brokers []string) (*Notifier, error) {
-	if err := kafkaadmin.EnsureTopic(ctx, brokers, cfg.Topic, 1, 1); err != nil {
+// New returns a Notifier producing to cfg.Topic on the brokers of events
+// (created if missing, replicated as the events topic) and posting to
+// cfg.Webhooks.
+func New(ctx context.Context, cfg Config, events kafkaadmin.TopicConfig) (*Notifier, error) {
+	brokers := events.BrokerList()
+	spec := events.Spec()
+	spec.Partitions, spec.Retention = max(cfg.Partitions, 1), cfg.Retention
+	if err := kafkaadmin.Ensure(ctx, brokers, cfg.Topic, spec); err != nil {
 		return nil, fmt.Errorf("prepare triggers topic %s: %w", cfg.Topic, err)
-	}
-	if err := kafkaadmin.SetRetention(ctx, brokers, cfg.Topic, cfg.Retention); err != nil {
-		return nil, err
 	}
 	n := &Notifier{
 		cfg: cfg,

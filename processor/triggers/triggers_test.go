@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"footfall/internal/event"
+	"footfall/internal/kafkaadmin"
 	"footfall/internal/profiles"
 	"footfall/internal/segments"
 	"footfall/processor/triggers"
@@ -52,7 +54,7 @@ func TestFirstOrderTriggers(t *testing.T) {
 	defer hook.Close()
 
 	ctx := context.Background()
-	n, err := triggers.New(ctx, triggers.Config{Topic: topic, Webhooks: hook.URL, Secret: secret, Attempts: 3, Backoff: 10 * time.Millisecond}, brokers)
+	n, err := triggers.New(ctx, triggers.Config{Topic: topic, Webhooks: hook.URL, Secret: secret, Attempts: 3, Backoff: 10 * time.Millisecond}, events(brokers))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +131,14 @@ func describe(c segments.Change) string {
 
 func TestWebhookNeedsSecret(t *testing.T) {
 	brokers := stacktest.Brokers(t)
-	_, err := triggers.New(context.Background(), triggers.Config{Topic: stacktest.Topic(t, brokers, 1), Webhooks: "http://127.0.0.1:1/"}, brokers)
+	_, err := triggers.New(context.Background(), triggers.Config{Topic: stacktest.Topic(t, brokers, 1), Webhooks: "http://127.0.0.1:1/"}, events(brokers))
 	if err == nil {
 		t.Fatal("webhooks without a secret accepted")
 	}
+}
+
+// events is the events topic's configuration the triggers topic follows:
+// the local stack's one broker.
+func events(brokers []string) kafkaadmin.TopicConfig {
+	return kafkaadmin.TopicConfig{Brokers: strings.Join(brokers, ","), Replication: 1}
 }
