@@ -160,8 +160,11 @@ func (en *Enricher) UseSites(reg *sites.Registry) { en.sites = reg }
 // UseGeoIP makes the enricher fill Result.Country from db.
 func (en *Enricher) UseGeoIP(db *geoip.DB) { en.geo = db }
 
-// Enrich fills r from e.
+// Enrich fills r from e. It first replaces the e-mail addresses of e's
+// URL, referrer, free text and properties with [email] (internal/redact),
+// so that no address is stored outside the fields that name a person.
 func (en *Enricher) Enrich(e *event.Event, r *Result) {
+	redactEmails(e)
 	*r = Result{
 		UTMSource: s(e, event.UTMSource), UTMMedium: s(e, event.UTMMedium),
 		UTMCampaign: s(e, event.UTMCampaign), UTMTerm: s(e, event.UTMTerm),
