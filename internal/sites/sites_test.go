@@ -1,11 +1,17 @@
 package sites_test
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/internal/sites"
 	"footfall/tests/stacktest"
 )
@@ -125,7 +131,7 @@ func TestStoreAndReload(t *testing.T) {
 		t.Error("location or key")
 	}
 	// Nothing stored is the key itself.
-	if n := stacktest.Count(t, store, "SELECT count() FROM sites WHERE has(key_hashes, ?) OR has(key_ids, ?)", oldKey, oldKey); n != 0 {
+	if n := stacktest.Count(t, store, "SELECT count() FROM site_keys WHERE hash = ? OR key_id = ?", oldKey, oldKey); n != 0 {
 		t.Error("the key is stored as written")
 	}
 	newKey, _, err := st.AddKey(ctx, "shop", "backend 2")
@@ -153,5 +159,82 @@ func TestStoreAndReload(t *testing.T) {
 	}
 	if _, err := st.Update(ctx, "nope", func(*sites.Site) error { return nil }); err != sites.ErrNotFound {
 		t.Errorf("update of an unknown site: %v", err)
+	}
+}
+
+// TestConcurrentStores: two programs' stores (no lock in common) change
+// one site at once: each revokes keys and changes a setting and an
+// affiliate rate of its own. No revoked key comes back and no change is
+// lost (whole-row rewrites lost both).
+func TestConcurrentStores(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	ctx := context.Background()
+	other, err := chsql.Open(ctx, chsql.Config{Addr: cmp.Or(os.Getenv("FOOTFALL_CLICKHOUSE_ADDR"), "127.0.0.1:9000"), Database: store.DB().Database()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	stores := []*sites.Store{sites.NewStore(store.DB()), sites.NewStore(other)}
+	if _, err := stores[0].Create(ctx, sites.Site{ID: "race", TimeZone: "UTC", Currency: "EUR", InactiveDays: 90}); err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 8 // a site has at most 20 keys
+	var mu sync.Mutex
+	var revoked, kept []string
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := stores[w]
+			for r := 1; r <= rounds; r++ {
+				_, gone, err1 := st.AddKey(ctx, "race", "gone")
+				_, stays, err2 := st.AddKey(ctx, "race", "stays")
+				if err := errors.Join(err1, err2, st.RevokeKey(ctx, "race", gone.ID)); err != nil {
+					t.Error(err)
+					return
+				}
+				_, err := st.Update(ctx, "race", func(s *sites.Site) error {
+					if w == 0 {
+						s.LoyalOrders = r
+					} else {
+						s.RetentionDays = r
+					}
+					s.AffiliateRates[fmt.Sprintf("w%d-%d", w, r)] = float64(r) / 100
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				revoked, kept = append(revoked, gone.ID), append(kept, stays.ID)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	all, err := stores[1].Load(ctx)
+	if err != nil || len(all) != 1 {
+		t.Fatal(all, err)
+	}
+	got := all[0]
+	have := map[string]bool{}
+	for _, k := range got.Keys {
+		have[k.ID] = true
+	}
+	for _, id := range revoked {
+		if have[id] {
+			t.Errorf("revoked key %s is back", id)
+		}
+	}
+	for _, id := range kept {
+		if !have[id] {
+			t.Errorf("key %s is lost", id)
+		}
+	}
+	if got.LoyalOrders != rounds || got.RetentionDays != rounds || len(got.AffiliateRates) != 2*rounds {
+		t.Errorf("loyal_orders %d, retention_days %d, %d affiliate rates: want %d, %d, %d", got.LoyalOrders, got.RetentionDays,
+			len(got.AffiliateRates), rounds, rounds, 2*rounds)
 	}
 }
