@@ -42,6 +42,10 @@ type Config struct {
 	MaxBodyBytes     int
 	MaxHeaderBytes   int
 	MaxBatchEvents   int
+	// MaxEventAge and FutureSkew bound the time of history sent through
+	// the server API (beacon.Config).
+	MaxEventAge time.Duration
+	FutureSkew  time.Duration
 	// CH is where the site registry is read from (internal/sites), every
 	// SitesReload: hits for a site it does not hold are refused, and the
 	// server API's keys are its sites'.
@@ -80,6 +84,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest POST body accepted; larger gets 413")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 32<<10, "largest request line and headers together; larger gets 431")
 	fs.IntVar(&c.MaxBatchEvents, "max-batch-events", 100, "most events in one POST")
+	fs.DurationVar(&c.MaxEventAge, "max-event-age", 400*24*time.Hour, "how old an event the server API sends with its time (history) may be; older is refused")
+	fs.DurationVar(&c.FutureSkew, "future-skew", 5*time.Minute, "how far ahead of the collector's clock the time of an event the server API sends may be")
 	c.CH.RegisterFlags(fs)
 	fs.DurationVar(&c.SitesReload, "sites-reload", sites.DefaultReload, "how often the site registry is read again from ClickHouse: a site, a key or a domain changed in the dashboards is in force within this")
 	for _, gone := range []string{"sites", "site-keys"} {
@@ -202,6 +208,7 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		Sites:      registry,
 		KeepFullIP: cfg.KeepFullIP, Proxies: proxies, CookielessSecret: secret,
 		MaxBatchEvents: cfg.MaxBatchEvents, MaxBodyBytes: cfg.MaxBodyBytes, Links: signer, LegacyTokens: cfg.LegacyTokens,
+		MaxEventAge: cfg.MaxEventAge, FutureSkew: cfg.FutureSkew,
 		AddressLimit: addressLimit, SiteLimit: siteLimit,
 	}, prod, nil) // /metrics is the ops listener's, not the public port's
 	if cfg.Script != nil {

@@ -63,6 +63,11 @@ type Config struct {
 	// as unverified, for the processor to keep only when a recipient has
 	// the token; false refuses them.
 	LegacyTokens bool
+	// MaxEventAge bounds how far back the time of an event the server API
+	// sends with its time (history, backfill.go) may be; FutureSkew how
+	// far ahead of the collector's clock (the sender's clock may run a
+	// little ahead). Defaults 400 days and 5 minutes.
+	MaxEventAge, FutureSkew time.Duration
 	// Now returns the receive time; time.Now outside tests.
 	Now func() time.Time
 }
@@ -88,6 +93,12 @@ func New(cfg Config, q Queue, metrics fasthttp.RequestHandler) *Handler {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxEventAge <= 0 {
+		cfg.MaxEventAge = 400 * 24 * time.Hour
+	}
+	if cfg.FutureSkew <= 0 {
+		cfg.FutureSkew = 5 * time.Minute
 	}
 	if cfg.Sites == nil {
 		cfg.Sites = sites.NewStatic()
@@ -348,8 +359,10 @@ func (h *Handler) respondEvents(ctx *fasthttp.RequestCtx, s *scratch, ep endpoin
 	}
 	for i := range s.events {
 		e := &s.events[i]
-		e.ID = event.NewID(ms)
-		e.TimeMs = ms
+		if err := h.stampTime(s, e, ms); err != nil {
+			h.reject(ctx, ep, fasthttp.StatusBadRequest, rsInvalid, batchErr(len(s.events), i, err))
+			return
+		}
 		e.Ingest = in
 		if in != event.IngestAPI {
 			e.F[event.UserAgent] = ua

@@ -32,6 +32,11 @@ const (
 	// keyCacheBuster is a key that starts with "_" (_=1712345): the
 	// caller's own, such as a cache buster, taken and not stored.
 	keyCacheBuster
+	// keyTime is when the event happened (RFC 3339), and keyEventID the
+	// sender's id of the event (a UUID): history sent through the server
+	// API (backfill.go). Only the server API takes them.
+	keyTime
+	keyEventID
 )
 
 // hitKey is what keyOf found.
@@ -47,6 +52,15 @@ type hitKey struct {
 func keyOf(k []byte, trusted bool) (hitKey, error) {
 	if string(k) == "revenue" {
 		return hitKey{kind: keyAmount}, nil
+	}
+	if string(k) == "time" || string(k) == "event_id" {
+		if !trusted {
+			return hitKey{}, historyFieldError{string(k)}
+		}
+		if string(k) == "time" {
+			return hitKey{kind: keyTime}, nil
+		}
+		return hitKey{kind: keyEventID}, nil
 	}
 	if f, ok := event.FieldByKey(k); ok {
 		if !event.Specs[f].Client && !trusted {
@@ -75,6 +89,10 @@ func (s *scratch) setKey(e *event.Event, k hitKey, v []byte) error {
 		var err error
 		e.Revenue, err = event.ParseAmount(v)
 		return err
+	case keyTime:
+		return setTime(e, v)
+	case keyEventID:
+		return setEventID(e, v)
 	case keyAlias:
 		if len(e.F[k.f]) > 0 {
 			return nil // the field itself, or an earlier alias, says it

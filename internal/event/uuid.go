@@ -110,3 +110,23 @@ func IDTimeMs(id [16]byte) int64 {
 	return int64(id[0])<<40 | int64(id[1])<<32 | int64(id[2])<<24 |
 		int64(id[3])<<16 | int64(id[4])<<8 | int64(id[5])
 }
+
+// DerivedID returns a UUIDv7 for the Unix millisecond time ms whose other
+// bits are taken from sum, a hash of the event: the same event at the same
+// time has the same id, so that history sent twice is stored once (the
+// processor drops a copy of a stored id). Ids of one millisecond are in
+// the order of their hashes.
+func DerivedID(ms int64, sum [32]byte) [16]byte {
+	var id [16]byte
+	t := uint64(ms)
+	id[0] = byte(t >> 40)
+	id[1] = byte(t >> 32)
+	id[2] = byte(t >> 24)
+	id[3] = byte(t >> 16)
+	id[4] = byte(t >> 8)
+	id[5] = byte(t)
+	copy(id[6:], sum[:10])
+	id[6] = 0x70 | id[6]&0x0f // version 7
+	id[8] = 0x80 | id[8]&0x3f // RFC 4122 variant
+	return id
+}

@@ -474,3 +474,33 @@ func (s *Store) Existing(ctx context.Context, evs []*event.Event) (map[[16]byte]
 	}
 	return found, nil
 }
+
+// selectOrders finds which of a site's order ids have a purchase stored.
+var selectOrders = chsql.New("chstore.existing_orders", `SELECT DISTINCT order_id FROM events
+WHERE site_id = @site AND type = 'purchase' AND order_id IN @orders`)
+
+// ExistingOrders returns which of orders (order ids of site) have a
+// purchase in ClickHouse already.
+func (s *Store) ExistingOrders(ctx context.Context, site string, orders []string) (map[string]bool, error) {
+	found := map[string]bool{}
+	for start := 0; start < len(orders); start += maxIDsPerQuery {
+		chunk := chsql.Set[string](orders[start:min(start+maxIDsPerQuery, len(orders))])
+		rs, err := s.db.Query(ctx, selectOrders, chsql.Args{"site": site, "orders": chunk})
+		if err != nil {
+			return nil, fmt.Errorf("look up %d order ids of site %s: %w", len(chunk), site, err)
+		}
+		for rs.Next() {
+			var id string
+			if err := rs.Scan(&id); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("read order id: %w", err)
+			}
+			found[id] = true
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return nil, fmt.Errorf("look up order ids: %w", err)
+		}
+	}
+	return found, nil
+}

@@ -415,6 +415,9 @@ func (c *Consumer) write(ctx context.Context) error {
 	if err := c.dropStored(ctx); err != nil {
 		return err
 	}
+	if err := c.dropKnownOrders(ctx); err != nil {
+		return err
+	}
 	if err := c.dropErased(ctx); err != nil {
 		return err
 	}
@@ -450,9 +453,14 @@ func (c *Consumer) write(ctx context.Context) error {
 	}
 	c.Inserted += int64(len(c.rows))
 	inserted.Add(float64(len(c.rows)))
-	if n := len(c.rows); n > 0 {
-		lag := time.Since(time.UnixMilli(c.rows[n-1].Event.TimeMs)).Seconds()
-		freshness.Observe(max(lag, 0))
+	if len(c.rows) > 0 {
+		// The newest event's age: a batch may end with history (events
+		// the server API sent with their time, months old).
+		newest := c.rows[0].Event.TimeMs
+		for i := range c.rows {
+			newest = max(newest, c.rows[i].Event.TimeMs)
+		}
+		freshness.Observe(max(time.Since(time.UnixMilli(newest)).Seconds(), 0))
 	}
 	return nil
 }
