@@ -59,21 +59,23 @@ func main() { os.Exit(run()) }
 func run() int {
 	collector, dashboards := "http://127.0.0.1:8080", "http://127.0.0.1:8090"
 	site, key, token := "demo", "", ""
-	visitors := 300
+	visitors, days, live := 1500, 60, 40
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	fs.StringVar(&collector, "collector-url", collector, "collector base URL")
 	fs.StringVar(&dashboards, "dashboards-url", dashboards, "dashboards base URL, whose API makes the demo site and its key")
 	fs.StringVar(&token, "api-token", token, "the dashboards' API token (an admin's); empty reads .local/api-token, which make up keeps")
 	fs.StringVar(&site, "demo-site", site, "site id the traffic is for; made (shop.example, Europe/Paris, EUR) unless it exists")
 	fs.StringVar(&key, "demo-site-key", key, "server API key of that site; empty makes one for the run and revokes it at the end")
-	fs.IntVar(&visitors, "demo-visitors", visitors, "visitors to simulate")
+	fs.IntVar(&visitors, "demo-visitors", visitors, "visits of the history, spread over its days")
+	fs.IntVar(&days, "demo-days", days, "days of history, sent with their time through the server API (at most -max-event-age back)")
+	fs.IntVar(&live, "demo-live-visitors", live, "visitors sent live at the end, through the pixel and the snippet's endpoint")
 	if err := envflag.Parse(fs, os.Args[1:], nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	d := demo{base: collector, site: site, key: key, run: fmt.Sprintf("%04x", rand.Uint32()&0xffff), client: &http.Client{Timeout: 5 * time.Second}}
+	d := demo{base: collector, site: site, key: key, run: fmt.Sprintf("%04x", rand.Uint32()&0xffff), client: &http.Client{Timeout: 10 * time.Second}}
+	reg := sites{base: dashboards, token: tokenFrom(token), client: d.client}
 	if key == "" {
-		reg := sites{base: dashboards, token: tokenFrom(token), client: d.client}
 		keyID, err := d.prepare(reg)
 		if err != nil {
 			slog.Error("demo site", "err", err)
@@ -86,8 +88,36 @@ func run() int {
 		}()
 	}
 	start := time.Now()
+	// The past first: days of visits and orders, the newsletters and
+	// their readers' visits, sent as history through the server API.
+	h := &history{d: &d, days: days, now: start.UTC()}
+	h.build(visitors)
+	if reg.token != "" {
+		if err := reg.ensureRates(); err != nil {
+			slog.Warn("no exchange rates: orders in CHF show as unconverted", "err", err)
+		}
+		if err := h.plan(reg); err != nil {
+			slog.Error("demo newsletters", "err", err)
+			return 1
+		}
+	}
+	if err := h.send(); err != nil {
+		slog.Error("demo history stopped", "err", err)
+		return 1
+	}
+	slog.Info("demo history sent", "days", days, "events", len(h.events), "orders", h.orders, "people", len(h.people), "took", time.Since(start).Round(time.Millisecond))
+	if reg.token != "" {
+		opens, clicks, err := h.deliver(reg)
+		if err != nil {
+			slog.Error("demo newsletters", "err", err)
+			return 1
+		}
+		slog.Info("demo newsletters sent", "campaigns", len(newsletters), "opens", opens, "clicks", clicks)
+	}
+	// Then today's visitors, live, as the snippet and the pixel send
+	// them, for the realtime panel.
 	var back []int
-	for v := 0; v < visitors; v++ {
+	for v := 0; v < live; v++ {
 		if err := d.visit(v, 1); err != nil {
 			slog.Error("demo stopped", "err", err)
 			return 1
@@ -105,7 +135,14 @@ func run() int {
 			return 1
 		}
 	}
-	slog.Info("demo traffic sent", "visitors", visitors, "returning", len(back), "hits", d.hits, "orders", d.orders, "took", time.Since(start).Round(time.Millisecond))
+	if reg.token != "" {
+		if n, err := h.classify(reg, 45*time.Second); err != nil {
+			slog.Warn("demo populations", "err", err)
+		} else {
+			slog.Info("demo people classified by hand", "people", n)
+		}
+	}
+	slog.Info("demo traffic sent", "live_visitors", live, "returning", len(back), "requests", d.hits, "live_orders", d.orders, "took", time.Since(start).Round(time.Millisecond))
 	return 0
 }
 
@@ -187,8 +224,12 @@ func (d *demo) visit(n, session int) error {
 			return err
 		}
 		if rand.IntN(2) == 0 { // half of them order, reported by the shop's backend
-			body := fmt.Sprintf(`{"type":"purchase","visitor_id":%q,"order_id":"D-%s-%04d-%d","revenue":"%d.%02d","currency":"EUR"}`,
-				vid, d.run, n, session, 40+rand.IntN(150), rand.IntN(100))
+			body := fmt.Sprintf(`{"site":%q,"type":"begin_checkout","visitor_id":%q,"session_id":%q,"url":"https://shop.example/panier/paiement"}`, d.site, vid, sid)
+			if err := d.do("POST", "/e", ua, []byte(body), ""); err != nil {
+				return err
+			}
+			body = fmt.Sprintf(`{"type":"purchase","visitor_id":%q,"session_id":%q,"order_id":"D-%s-%04d-%d","revenue":"%d.%02d","currency":"EUR"}`,
+				vid, sid, d.run, n, session, 40+rand.IntN(150), rand.IntN(100))
 			if err := d.do("POST", "/api/v1/events", "", []byte(body), d.key); err != nil {
 				return err
 			}
