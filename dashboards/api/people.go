@@ -221,8 +221,12 @@ func (wr *writer) erase(w http.ResponseWriter, r *http.Request) {
 }
 
 // export answers POST /api/v1/profile/export, the person in the JSON body
-// (personBody): everything about the person as one JSON file.
-func (a *API) export(w http.ResponseWriter, r *http.Request) {
+// (personBody): everything about the person as one JSON file. It reads
+// through the writing connection: like the erasure, it keeps the
+// person's identifiers in a Memory table of its own, made and dropped
+// there, so that a person of any number of visitor ids is exported and
+// no identifier is in the text of its statements. Its access is a read's.
+func (wr *writer) export(w http.ResponseWriter, r *http.Request) {
 	site, pr, err := personBody(w, r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -230,9 +234,9 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
-	x, err := a.people.Export(ctx, site, pr)
+	x, err := wr.people.Export(ctx, site, pr)
 	if err != nil {
-		a.personError(w, "export", err)
+		wr.api.personError(w, "export", err)
 		return
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="person.json"`)

@@ -49,29 +49,41 @@ type Event struct {
 	Props     [][2]string `json:"props,omitempty"`
 }
 
-// The statements below take visitors as @visitors, a chsql.Set: callers
-// pass the ids Resolve found, never an empty list.
+// The statements below take the visitors in a {{visitors}} slot: @visitors,
+// a chsql.Set of the ids Resolve found (never an empty list), or, for an
+// export of any number of visitors, a subquery on its table of
+// identifiers (tableKeys), since a set of some 20,000 ids bound into the
+// text passes ClickHouse's max_query_size.
 var (
 	qInterests = chsql.New("profiles.interests", `SELECT kind, interest, countMerge(views) AS v, maxMerge(last_seen) AS t
-FROM visitor_interests WHERE site_id = @site AND visitor_id IN @visitors
+FROM visitor_interests WHERE site_id = @site AND visitor_id IN {{visitors}}
 GROUP BY kind, interest ORDER BY v DESC, t DESC, interest, kind LIMIT @limit`)
 	// A proven entry wins over any claim; ties within a second go to the
 	// later event id (UUIDv7, in time order).
 	qConsents = chsql.New("profiles.consents", `SELECT purpose, argMax(granted, k), argMax(time, k),
        argMax(source, k), argMax(wording, k), argMax(proof, k)
 FROM (SELECT purpose, granted, time, source, wording, proof, (`+Proven+`, time, toString(event_id)) AS k
-    FROM consents WHERE site_id = @site AND visitor_id IN @visitors)
+    FROM consents WHERE site_id = @site AND visitor_id IN {{visitors}})
 GROUP BY purpose ORDER BY purpose`)
 	// The latest first: within a second, the later id's text (as they
 	// happened; a UUID itself sorts by its random half first).
 	qEvents = chsql.New("profiles.events", `SELECT toString(event_id), time, visitor_id, session_id, type, name, url, referrer, source, utm_campaign,
        order_id, revenue_micros, currency, device, ip, user_agent, prop_keys, prop_values
-FROM events WHERE site_id = @site AND visitor_id IN @visitors ORDER BY time DESC, toString(event_id) DESC LIMIT @limit`)
+FROM events WHERE site_id = @site AND visitor_id IN {{visitors}} ORDER BY time DESC, toString(event_id) DESC LIMIT @limit`)
 )
 
 // ofVisitors are the arguments of a statement on visitors' rows.
 func ofVisitors(site string, visitors []string) chsql.Args {
 	return chsql.Args{"site": site, "visitors": chsql.Set[string](visitors)}
+}
+
+// boundVisitors is the {{visitors}} slot of a statement whose visitors
+// are bound as @visitors (ofVisitors).
+const boundVisitors = "@visitors"
+
+// visitorsIn fills q's {{visitors}} slot with set.
+func visitorsIn(q *chsql.Query, set string) *chsql.Query {
+	return q.With(map[string]string{"visitors": set})
 }
 
 // Interests returns the sections and categories visitors looked at most.
@@ -80,9 +92,15 @@ func (s *Store) Interests(ctx context.Context, site string, visitors []string, l
 	if len(visitors) == 0 {
 		return out, nil
 	}
-	args := ofVisitors(site, visitors)
+	return s.interests(ctx, boundVisitors, ofVisitors(site, visitors), limit)
+}
+
+// interests is Interests of the visitors in set, args binding @site and
+// what set names.
+func (s *Store) interests(ctx context.Context, set string, args chsql.Args, limit int) ([]Interest, error) {
+	out := []Interest{}
 	args["limit"] = uint64(limit)
-	err := s.each(ctx, qInterests, args, func(r scanner) error {
+	err := s.each(ctx, visitorsIn(qInterests, set), args, func(r scanner) error {
 		var i Interest
 		err := r.Scan(&i.Kind, &i.Name, &i.Views, &i.LastSeen)
 		out = append(out, i)
@@ -97,7 +115,13 @@ func (s *Store) Consents(ctx context.Context, site string, visitors []string) ([
 	if len(visitors) == 0 {
 		return out, nil
 	}
-	err := s.each(ctx, qConsents, ofVisitors(site, visitors), func(r scanner) error {
+	return s.consents(ctx, boundVisitors, ofVisitors(site, visitors))
+}
+
+// consents is Consents of the visitors in set.
+func (s *Store) consents(ctx context.Context, set string, args chsql.Args) ([]Consent, error) {
+	out := []Consent{}
+	err := s.each(ctx, visitorsIn(qConsents, set), args, func(r scanner) error {
 		var c Consent
 		var g uint8
 		err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording, &c.Proof)
@@ -114,9 +138,14 @@ func (s *Store) Events(ctx context.Context, site string, visitors []string, limi
 	if len(visitors) == 0 {
 		return out, nil
 	}
-	args := ofVisitors(site, visitors)
+	return s.events(ctx, boundVisitors, ofVisitors(site, visitors), limit)
+}
+
+// events is Events of the visitors in set.
+func (s *Store) events(ctx context.Context, set string, args chsql.Args, limit int) ([]Event, error) {
+	out := []Event{}
 	args["limit"] = uint64(limit)
-	err := s.each(ctx, qEvents, args, func(r scanner) error {
+	err := s.each(ctx, visitorsIn(qEvents, set), args, func(r scanner) error {
 		var e Event
 		var rev int64
 		var keys, vals []string

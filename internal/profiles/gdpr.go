@@ -32,11 +32,12 @@ var (
 	createKeys = chsql.New("profiles.erasing_create", `CREATE TABLE {{keys}} (kind String, key String) ENGINE = Memory`)
 	insertKeys = chsql.New("profiles.erasing_insert", `INSERT INTO {{keys}} (kind, key)`)
 	dropKeys   = chsql.New("profiles.erasing_drop", `DROP TABLE IF EXISTS {{keys}}`)
-	// The tables of erasures that stopped before the end (a timeout, a
-	// restart), once no unfinished mutation reads them and an hour has
+	// The tables of erasures and exports that stopped before the end (a
+	// timeout, a restart), once no unfinished mutation reads them and an hour has
 	// passed: a younger one may be another program's erasure at work.
 	qLeftovers = chsql.New("profiles.erasing_leftovers", `SELECT name FROM system.tables
-WHERE database = currentDatabase() AND startsWith(name, 'erasing_') AND metadata_modification_time < now() - 3600
+WHERE database = currentDatabase() AND (startsWith(name, 'erasing_') OR startsWith(name, 'exporting_'))
+  AND metadata_modification_time < now() - 3600
   AND name NOT IN (SELECT extract(command, 'erasing_[0-9a-z_]+') FROM system.mutations WHERE database = currentDatabase() AND is_done = 0)
 ORDER BY name`)
 )
@@ -77,9 +78,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	if err := s.dropLeftovers(ctx); err != nil {
 		return Erasure{}, err
 	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	slots := map[string]string{"keys": fmt.Sprintf("erasing_%d_%x", time.Now().Unix(), rnd)}
+	slots := keysTable("erasing")
 	if err := s.db.Exec(ctx, createKeys.With(slots), nil); err != nil {
 		return Erasure{}, fmt.Errorf("prepare the erasure: %w", err)
 	}
@@ -104,22 +103,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 				return err
 			}
 		}
-		b, err := s.db.PrepareBatch(ctx, insertKeys.With(slots))
-		if err != nil {
-			return fmt.Errorf("prepare the erasure's identifiers: %w", err)
-		}
-		defer b.Abort()
-		for k, vs := range add {
-			for _, v := range keyValues(k, vs) {
-				if err := b.Append(k, v); err != nil {
-					return fmt.Errorf("append identifier: %w", err)
-				}
-			}
-		}
-		if err := b.Send(); err != nil {
-			return fmt.Errorf("write the erasure's identifiers: %w", err)
-		}
-		return nil
+		return s.putKeys(ctx, slots, add)
 	}
 	first := map[string][]string{}
 	for _, k := range kinds {
@@ -197,6 +181,40 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	}
 	sort.Strings(out.Tables)
 	return out, nil
+}
+
+// keysTable names a new table of identifiers (the {{keys}} slot): prefix
+// (erasing, exporting), the time and a random part.
+func keysTable(prefix string) map[string]string {
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	return map[string]string{"keys": fmt.Sprintf("%s_%d_%x", prefix, time.Now().Unix(), rnd)}
+}
+
+// putKeys adds identifiers by kind to the table of identifiers slots
+// names, as a data block: they are in no statement's text.
+func (s *Store) putKeys(ctx context.Context, slots map[string]string, add map[string][]string) error {
+	b, err := s.db.PrepareBatch(ctx, insertKeys.With(slots))
+	if err != nil {
+		return fmt.Errorf("prepare the person's identifiers: %w", err)
+	}
+	defer b.Abort()
+	n := 0
+	for k, vs := range add {
+		for _, v := range keyValues(k, vs) {
+			if err := b.Append(k, v); err != nil {
+				return fmt.Errorf("append identifier: %w", err)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("write the person's identifiers: %w", err)
+	}
+	return nil
 }
 
 // dropLeftovers drops the tables of identifiers of erasures that stopped
@@ -293,22 +311,48 @@ type Recipient struct {
 
 var (
 	qLedger = chsql.New("profiles.consent_ledger", `SELECT purpose, granted, time, source, wording, proof FROM consents
-WHERE site_id = @site AND visitor_id IN @visitors ORDER BY time, toString(event_id), purpose`)
+WHERE site_id = @site AND visitor_id IN {{visitors}} ORDER BY time, toString(event_id), purpose`)
 	qRecipientsOf = chsql.New("profiles.recipients_of", `SELECT campaign_id, email, any(external_id), any(token), min(added_at)
 FROM recipients
-WHERE site_id = @site AND (`+userIn("email", "@ids_u")+` OR external_id != '' AND `+userIn("external_id", "@ids_u")+` OR token IN @ids_t)
+WHERE site_id = @site AND (`+userIn("email", "{{u}}")+` OR external_id != '' AND `+userIn("external_id", "{{u}}")+` OR token IN {{t}})
 GROUP BY campaign_id, email ORDER BY campaign_id, email`)
 )
 
 // Export gathers all data about one person: every identifier linked to
-// ref, as Erase finds them.
+// ref, as Erase finds them. Like the erasure, it keeps the identifiers in
+// a Memory table of its own (exporting_...), which every statement reads,
+// so that a person of any number of visitor ids (25,000 browsers that
+// claimed their address, say) is exported: bound into the statements'
+// text, some 20,000 ids passed ClickHouse's max_query_size. It runs on a
+// connection that may create and drop that table.
 func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error) {
-	ids, err := s.Identify(ctx, site, ref)
+	ids, err := start(ref)
 	if err != nil {
 		return Export{}, err
 	}
+	slots := keysTable("exporting")
+	if err := s.db.Exec(ctx, createKeys.With(slots), nil); err != nil {
+		return Export{}, fmt.Errorf("prepare the export: %w", err)
+	}
+	defer func() {
+		if err := s.db.Exec(chsql.Detach(ctx), dropKeys.With(slots), nil); err != nil {
+			slog.Warn("export: drop its table of identifiers", "err", err)
+		}
+	}()
+	put := func(add map[string][]string) error { return s.putKeys(ctx, slots, add) }
+	first := map[string][]string{}
+	for _, k := range kinds {
+		first[k] = *ids.of(k)
+	}
+	if err := put(first); err != nil {
+		return Export{}, err
+	}
+	ks := tableKeys{table: slots["keys"], put: put}
+	if err := s.link(ctx, site, &ids, func(*Identifiers) keySource { return ks }, put); err != nil {
+		return Export{}, err
+	}
 	x := Export{Identifiers: ids, Visitors: ids.Visitors}
-	p, _, err := s.Get(ctx, site, ref)
+	p, err := s.exportProfile(ctx, site, ref, ks)
 	switch {
 	case errors.Is(err, ErrNotFound): // known only from a list, say
 	case err != nil:
@@ -319,38 +363,33 @@ func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error
 			return x, err
 		}
 	}
-	visitors := ids.Visitors
-	if x.Consents, err = s.Consents(ctx, site, visitors); err != nil {
+	visitors := ks.set(kindVisitor)
+	onSite := func() chsql.Args { return chsql.Args{"site": site} }
+	if x.Consents, err = s.consents(ctx, visitors, onSite()); err != nil {
 		return x, err
 	}
 	x.Ledger = []Consent{}
-	if len(visitors) > 0 {
-		err = s.each(ctx, qLedger, ofVisitors(site, visitors), func(r scanner) error {
-			var c Consent
-			var g uint8
-			err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording, &c.Proof)
-			c.Granted = g == 1
-			x.Ledger = append(x.Ledger, c)
-			return err
-		})
-		if err != nil {
-			return x, fmt.Errorf("read consent ledger: %w", err)
-		}
+	err = s.each(ctx, visitorsIn(qLedger, visitors), onSite(), func(r scanner) error {
+		var c Consent
+		var g uint8
+		err := r.Scan(&c.Purpose, &g, &c.Time, &c.Source, &c.Wording, &c.Proof)
+		c.Granted = g == 1
+		x.Ledger = append(x.Ledger, c)
+		return err
+	})
+	if err != nil {
+		return x, fmt.Errorf("read consent ledger: %w", err)
 	}
-	if x.Interests, err = s.Interests(ctx, site, visitors, 1000); err != nil {
+	if x.Interests, err = s.interests(ctx, visitors, onSite(), 1000); err != nil {
 		return x, err
 	}
 	// All events: an export is rare and must be complete.
-	if x.Events, err = s.Events(ctx, site, visitors, 1<<40); err != nil {
+	if x.Events, err = s.events(ctx, visitors, onSite(), 1<<40); err != nil {
 		return x, err
 	}
 	x.Recipients = []Recipient{}
-	bk := boundKeys{&ids}
-	args := chsql.Args{"site": site}
-	for k, v := range bk.args() {
-		args[k] = v
-	}
-	err = s.each(ctx, qRecipientsOf, bindable(qRecipientsOf, args), func(r scanner) error {
+	st := qRecipientsOf.With(map[string]string{"u": ks.set(kindUser), "t": ks.set(kindToken)})
+	err = s.each(ctx, st, onSite(), func(r scanner) error {
 		var rc Recipient
 		err := r.Scan(&rc.Campaign, &rc.Email, &rc.ExternalID, &rc.Token, &rc.AddedAt)
 		x.Recipients = append(x.Recipients, rc)
@@ -363,8 +402,50 @@ func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error
 	if err != nil {
 		return x, err
 	}
-	if x.Rows, err = s.rows(ctx, site, places, &ids, bk); err != nil {
+	if x.Rows, err = s.rows(ctx, site, places, &ids, ks); err != nil {
 		return x, err
 	}
 	return x, nil
+}
+
+// kindProfile are, in an export's table of identifiers, the visitor ids
+// of the person's profile (Resolve's), which may differ from the
+// identity's.
+const kindProfile = "p"
+
+// exportProfile is Get for an export: the person's profile computed from
+// the visitor ids Resolve finds, read from the export's table (ks) rather
+// than bound into the statement.
+func (s *Store) exportProfile(ctx context.Context, site string, ref Ref, ks tableKeys) (Person, error) {
+	key, visitors, err := s.Resolve(ctx, site, ref)
+	if err != nil {
+		return Person{}, err
+	}
+	if err := ks.put(map[string][]string{kindProfile: visitors}); err != nil {
+		return Person{}, err
+	}
+	q := s.Query(site)
+	q.visitorSet = ks.set(kindProfile)
+	st, args, err := q.Statement()
+	if err != nil {
+		return Person{}, fmt.Errorf("read profile: %w", err)
+	}
+	rows, err := s.db.Query(ctx, st, args)
+	if err != nil {
+		return Person{}, fmt.Errorf("read profile: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := Scan(rows)
+		if err != nil {
+			return Person{}, fmt.Errorf("read profile: %w", err)
+		}
+		if p.Key == key {
+			return p, rows.Err()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Person{}, fmt.Errorf("read profile: %w", err)
+	}
+	return Person{}, ErrNotFound
 }

@@ -70,10 +70,11 @@ const maxLinked = 20_000
 var ErrTooLinked = errors.New("too many identifiers are linked to this person: some identifier is shared by many people (a visitor or user id sent with every order?), and erasing it would erase them all")
 
 // keySource says where a statement reads the identifiers known so far:
-// bound as sets in its text (the export, on the read-only connection), or
-// from the erasure's own in-memory table, so that no identifier is ever
-// in the text of an erasure's statement (nor in system.mutations, the
-// server's logs or query_log).
+// bound as sets in its text (Identify, on the read-only connection, for a
+// person of a few ids: some 20,000 pass ClickHouse's max_query_size), or
+// from the erasure's or the export's own in-memory table, which holds any
+// number and keeps every identifier out of the text of their statements
+// (and so out of system.mutations, the server's logs and query_log).
 type keySource interface {
 	// set is the SQL of the set of identifiers of kind, for IN.
 	set(kind string) string

@@ -113,8 +113,12 @@ type Query struct {
 	// Visitors restricts the query to these visitor ids (one person's);
 	// an empty, non-nil list matches nobody.
 	Visitors []string
-	where    []string
-	args     chsql.Args
+	// visitorSet, when set, is the SQL of a set of visitor ids (a
+	// subquery on an export's table of identifiers) that restricts the
+	// query instead of Visitors, however many they are.
+	visitorSet string
+	where      []string
+	args       chsql.Args
 }
 
 // Where adds a condition on the person columns, ANDed with the others;
@@ -265,7 +269,7 @@ func (q *Query) own() chsql.Args {
 	if len(q.Visitors) > 0 {
 		args["visitors"] = chsql.Set[string](q.Visitors)
 	}
-	if q.Visitors != nil {
+	if q.Visitors != nil || q.visitorSet != "" {
 		args["currency"] = q.Rules.currency() // computedSQL converts
 	}
 	return args
@@ -284,11 +288,14 @@ func (q *Query) Statement() (*chsql.Query, chsql.Args, error) {
 	if len(q.where) > 0 {
 		where = "\nWHERE (" + strings.Join(q.where, ") AND (") + ")"
 	}
-	if q.Visitors == nil {
+	if q.Visitors == nil && q.visitorSet == "" {
 		return qPeople.With(map[string]string{"rows": storedSQL, "where": where}), args, nil
 	}
 	filter := " AND visitor_id IN @visitors"
-	if len(q.Visitors) == 0 {
+	switch {
+	case q.visitorSet != "":
+		filter = " AND visitor_id IN " + q.visitorSet
+	case len(q.Visitors) == 0:
 		filter = " AND 0" // IN () is not SQL
 	}
 	st := qPeople.With(map[string]string{"rows": computedSQL, "where": where})
