@@ -85,6 +85,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/campaigns", a.guard(access.Reports, a.listCampaigns))
 	mux.HandleFunc("POST /api/v1/campaigns", a.guardBody(access.Write, wr.createCampaign))
 	mux.HandleFunc("POST /api/v1/campaigns/{id}/recipients", a.guard(access.Write, wr.addRecipients))
+	mux.HandleFunc("POST /api/v1/customers/import", a.guard(access.Write, wr.importCustomers))
 	mux.HandleFunc("GET /api/v1/campaigns/{id}/recipients", a.guard(access.Write, a.recipients))
 	// Rewriting a newsletter's links writes nothing: it reads the campaign.
 	mux.HandleFunc("POST /api/v1/campaigns/{id}/rewrite", a.guard(access.Write, a.rewrite))

@@ -1,0 +1,148 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"footfall/processor/imports"
+)
+
+// maxCustomersBody bounds an import of customers and orders.
+const maxCustomersBody = 64 << 20
+
+// importedRow is a row of an import left out, with its file.
+type importedRow struct {
+	File string `json:"file"` // customers or orders
+	imports.Rejected
+}
+
+// customersAnswer is what an import of customers did.
+type customersAnswer struct {
+	Customers int           `json:"customers"`
+	Consents  int           `json:"consents"`
+	Orders    int           `json:"orders"`
+	Known     []importedRow `json:"already_imported"`
+	Rejected  []importedRow `json:"rejected"`
+}
+
+// importCustomers answers POST /api/v1/customers/import?site=: a shop's
+// customers and their past orders (processor/imports ReadCustomers and
+// ReadOrders say the columns), as multipart/form-data with a customers
+// file, an orders file or both (the page's upload), or as a text/csv body
+// with ?file=customers (the default) or ?file=orders. Nothing is imported
+// when a file cannot be read at all (no header, a required column
+// missing); otherwise the valid rows are, and each other row is named
+// with its file, its line and why.
+func (wr *writer) importCustomers(w http.ResponseWriter, r *http.Request) {
+	site, ok := siteOf(w, r)
+	if !ok {
+		return
+	}
+	files, err := customerFiles(w, r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if files["customers"] == nil && files["orders"] == nil {
+		writeError(w, http.StatusBadRequest, errors.New("no file: send a customers file, an orders file or both (multipart/form-data), or one as text/csv with ?file=customers or ?file=orders"))
+		return
+	}
+	now := time.Now()
+	ans := customersAnswer{Known: []importedRow{}, Rejected: []importedRow{}}
+	var cs []imports.Customer
+	var os []imports.Order
+	var bad []imports.Rejected
+	if b := files["customers"]; b != nil {
+		if cs, bad, err = imports.ReadCustomers(b, now); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("customers: %w", err))
+			return
+		}
+		for _, x := range bad {
+			ans.Rejected = append(ans.Rejected, importedRow{"customers", x})
+		}
+	}
+	if b := files["orders"]; b != nil {
+		if os, bad, err = imports.ReadOrders(b, now); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("orders: %w", err))
+			return
+		}
+		for _, x := range bad {
+			ans.Rejected = append(ans.Rejected, importedRow{"orders", x})
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+	defer cancel()
+	res, err := wr.importer.AddCustomers(ctx, wr.people, site, cs, os)
+	if err != nil {
+		wr.api.fail(w, "customer import", err)
+		return
+	}
+	ans.Customers, ans.Consents, ans.Orders = res.Customers, res.Consents, res.Orders
+	for _, x := range res.Known {
+		ans.Known = append(ans.Known, importedRow{"orders", x})
+	}
+	for _, x := range res.Rejected {
+		ans.Rejected = append(ans.Rejected, importedRow{"customers", x})
+	}
+	for _, x := range res.RejectedOrders {
+		ans.Rejected = append(ans.Rejected, importedRow{"orders", x})
+	}
+	sort.SliceStable(ans.Rejected, func(i, j int) bool {
+		a, b := ans.Rejected[i], ans.Rejected[j]
+		return a.File < b.File || a.File == b.File && a.Line < b.Line
+	})
+	writeJSON(w, ans)
+}
+
+// customerFiles reads the request's files by name.
+func customerFiles(w http.ResponseWriter, r *http.Request) (map[string][]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, maxCustomersBody)
+	files := map[string][]byte{}
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		name := r.URL.Query().Get("file")
+		if name == "" {
+			name = "customers"
+		}
+		if name != "customers" && name != "orders" {
+			return nil, fmt.Errorf("file=%q: want customers or orders", name)
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			return nil, fmt.Errorf("body: %w", err)
+		}
+		if len(b) > 0 {
+			files[name] = b
+		}
+		return files, nil
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return files, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("multipart body: %w", err)
+		}
+		name := part.FormName()
+		if name != "customers" && name != "orders" {
+			return nil, fmt.Errorf("part %q: want customers or orders", strings.TrimSpace(name))
+		}
+		b, err := io.ReadAll(part)
+		if err != nil {
+			return nil, fmt.Errorf("part %s: %w", name, err)
+		}
+		if len(b) > 0 {
+			files[name] = b
+		}
+	}
+}
