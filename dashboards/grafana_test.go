@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"math"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,8 +19,11 @@ import (
 	_ "footfall/collector/beacon" // their metrics, which the Prometheus dashboard shows
 	_ "footfall/collector/kafkaout"
 	"footfall/dashboards/grafana"
+	"footfall/internal/chsql"
 	"footfall/internal/event"
+	"footfall/internal/money"
 	"footfall/internal/sessionstats"
+	"footfall/internal/sites"
 	"footfall/internal/useragent"
 	_ "footfall/processor/consume"
 	"footfall/tests/stacktest"
@@ -111,7 +119,7 @@ func TestGrafanaClickHouse(t *testing.T) {
 	queries := grafana.Queries
 	withRows := 0
 	for _, q := range queries {
-		rows, err := store.DB().Query(context.Background(), q, grafana.Args(q, "shop", from, to))
+		rows, err := store.DB().Query(context.Background(), q, grafana.Args(q, grafana.Site{ID: "shop", Currency: "EUR", TimeZone: "UTC"}, from, to))
 		if err != nil {
 			t.Errorf("%s: %v", q.SQL(), err)
 			continue
@@ -140,7 +148,8 @@ func TestGrafanaClickHouse(t *testing.T) {
 			withRows++
 		}
 	}
-	// Every query but the newsletter panel's (no e-mail events here) finds rows.
+	// Every query but the newsletter panel's (no e-mail events here) finds
+	// rows (the currency and tz variables their default's).
 	if withRows != len(queries)-1 {
 		t.Errorf("%d of %d queries found rows, want all but the newsletter panel", withRows, len(queries))
 	}
@@ -178,5 +187,173 @@ func TestGrafanaPrometheus(t *testing.T) {
 	}
 	if plotted < 10 {
 		t.Errorf("only %d metrics plotted", plotted)
+	}
+}
+
+var update = flag.Bool("update", false, "write the statements grafana.Built builds into the dashboard's file")
+
+// jsonString is s as the dashboard's file spells a string.
+func jsonString(t *testing.T, s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// TestGrafanaPanelsBuilt: the dashboard's money statements and its
+// currency and tz variables are the ones grafana.Built makes from the
+// API's pieces (go test ./dashboards -run TestGrafanaPanelsBuilt -update
+// writes them).
+func TestGrafanaPanelsBuilt(t *testing.T) {
+	d := readDashboard(t, grafana.ClickHouseFile)
+	variables, panels := grafana.Built()
+	path := "grafana/" + grafana.ClickHouseFile
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	check := func(what, have, want string) {
+		if have == want {
+			return
+		}
+		if !*update {
+			t.Errorf("%s is not as grafana.Built makes it (-update writes it):\n%s\nwant\n%s", what, have, want)
+			return
+		}
+		old := `: ` + jsonString(t, have)
+		if strings.Count(text, old) != 1 {
+			t.Fatalf("%s: its statement is not once in the file", what)
+		}
+		text = strings.Replace(text, old, `: `+jsonString(t, want), 1)
+	}
+	seen := 0
+	for _, v := range d.Templating.List {
+		if want, ok := variables[v.Name]; ok {
+			q, _ := v.Query.(string)
+			check("variable "+v.Name, q, want)
+			seen++
+		}
+	}
+	for _, p := range d.Panels {
+		if want, ok := panels[p.Title]; ok {
+			check("panel "+p.Title, p.Targets[0].RawSQL, want)
+			seen++
+		}
+	}
+	if seen != len(variables)+len(panels) {
+		t.Errorf("%d of the %d built statements are in the dashboard", seen, len(variables)+len(panels))
+	}
+	if *update && text != string(raw) {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestGrafanaRevenue: the revenue panels show amounts in the site's
+// reporting currency, converted at each order's day's rate as the API
+// does, and days of the site's zone. A shop in Paris reporting in EUR:
+// 5000 JPY at 160 JPY a euro and 10 EUR on 10 November (41.25 EUR, not
+// 5010), 7 EUR at 23:30 Paris on the 10th, 20 EUR at 00:30 Paris on the
+// 11th (23:30 UTC on the 10th: UTC days put it on the 10th), and 3 USD
+// on the 11th, for which no rate is loaded: counted as an unconverted
+// order, not summed.
+func TestGrafanaRevenue(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	ctx := context.Background()
+	stacktest.Site(t, store, "paris", func(s *sites.Site) { s.TimeZone = "Europe/Paris"; s.Currency = "EUR" })
+	d := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
+	if _, err := money.Load(ctx, store.DB(), []money.Rate{{Day: d, Currency: "JPY", PerEUR: 160}}); err != nil {
+		t.Fatal(err)
+	}
+	paris, _ := time.LoadLocation("Europe/Paris")
+	order := func(at time.Time, id, currency string, micros int64, campaign string) stacktest.Hit {
+		return stacktest.Hit{At: at, Revenue: micros, Fields: map[event.Field]string{event.Site: "paris", event.Type: "purchase",
+			event.VisitorID: "v-" + id, event.SessionID: "s-" + id, event.OrderID: id, event.Currency: currency,
+			event.URL: "https://shop.example/thanks?utm_campaign=" + campaign}}
+	}
+	stacktest.Insert(t, store,
+		order(time.Date(2026, 11, 10, 12, 0, 0, 0, paris), "jpy", "JPY", 5000_000_000, "a"),
+		order(time.Date(2026, 11, 10, 13, 0, 0, 0, paris), "eur", "EUR", 10_000_000, "a"),
+		order(time.Date(2026, 11, 10, 23, 30, 0, 0, paris), "late", "EUR", 7_000_000, "b"),
+		order(time.Date(2026, 11, 11, 0, 30, 0, 0, paris), "night", "EUR", 20_000_000, "b"),
+		order(time.Date(2026, 11, 11, 9, 0, 0, 0, paris), "usd", "USD", 3_000_000, "b"),
+	)
+	db := stacktest.Reader(t, store)
+	from, to := d.Add(-24*time.Hour), d.Add(72*time.Hour)
+	// The variables, as Grafana reads them for the site.
+	site := grafana.Site{ID: "paris"}
+	var day, campaign *chsql.Query
+	for _, q := range grafana.Queries {
+		sql := q.SQL()
+		switch {
+		case strings.Contains(sql, "argMax(currency"):
+			if err := db.QueryRow(ctx, q, grafana.Args(q, site, from, to)).Scan(&site.Currency); err != nil {
+				t.Fatal(err)
+			}
+		case strings.Contains(sql, "argMax(time_zone"):
+			if err := db.QueryRow(ctx, q, grafana.Args(q, site, from, to)).Scan(&site.TimeZone); err != nil {
+				t.Fatal(err)
+			}
+		case strings.Contains(sql, "AS day"):
+			day = q
+		case strings.Contains(sql, "AS campaign") && strings.Contains(sql, "revenue"):
+			campaign = q
+		}
+	}
+	if site.Currency != "EUR" || site.TimeZone != "Europe/Paris" || day == nil || campaign == nil {
+		t.Fatalf("variables %+v, panels %v %v", site, day, campaign)
+	}
+	type fig struct {
+		revenue             float64
+		orders, unconverted uint64
+	}
+	read := func(q *chsql.Query) map[string]fig {
+		rows, err := db.Query(ctx, q, grafana.Args(q, site, from, to))
+		if err != nil {
+			t.Fatalf("%s: %v", q.Name(), err)
+		}
+		defer rows.Close()
+		out := map[string]fig{}
+		for rows.Next() {
+			var f fig
+			var k string
+			if q == day {
+				var at time.Time
+				if err := rows.Scan(&at, &f.revenue, &f.orders, &f.unconverted); err != nil {
+					t.Fatal(err)
+				}
+				k = at.UTC().Format(time.RFC3339)
+			} else {
+				var camp, aff string
+				var visitors uint64
+				if err := rows.Scan(&camp, &aff, &visitors, &f.orders, &f.revenue, &f.unconverted); err != nil {
+					t.Fatal(err)
+				}
+				k = camp
+			}
+			f.revenue = math.Round(f.revenue*1e6) / 1e6
+			out[k] = f
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// Paris's days begin at 23:00 UTC the day before (CET).
+	wantDays := map[string]fig{
+		"2026-11-09T23:00:00Z": {revenue: 31.25 + 10 + 7, orders: 3},
+		"2026-11-10T23:00:00Z": {revenue: 20, orders: 2, unconverted: 1},
+	}
+	if got := read(day); fmt.Sprint(got) != fmt.Sprint(wantDays) {
+		t.Errorf("revenue per day %v, want %v", got, wantDays)
+	}
+	wantCampaigns := map[string]fig{"a": {revenue: 41.25, orders: 2}, "b": {revenue: 27, orders: 3, unconverted: 1}}
+	if got := read(campaign); fmt.Sprint(got) != fmt.Sprint(wantCampaigns) {
+		t.Errorf("revenue by campaign %v, want %v", got, wantCampaigns)
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"strings"
 
 	"footfall/internal/chsql"
+	"footfall/internal/money"
+	"footfall/internal/orders"
+	"footfall/internal/sites"
 )
 
 //go:embed *.json
@@ -70,7 +73,7 @@ func mustRegister() []*chsql.Query {
 	}
 	var sqls []string
 	for _, v := range d.Templating.List {
-		if q, ok := v.Query.(string); ok && v.Type == "query" {
+		if q, ok := v.Query.(string); ok && v.Type == "query" && q != "" {
 			sqls = append(sqls, q)
 		}
 	}
@@ -81,7 +84,8 @@ func mustRegister() []*chsql.Query {
 			}
 		}
 	}
-	macros := strings.NewReplacer("$__fromTime", "@from", "$__toTime", "@to", "'${site}'", "@site")
+	macros := strings.NewReplacer("$__fromTime", "@from", "$__toTime", "@to", "'${site}'", "@site",
+		"'${currency}'", "@currency", "'${tz}'", "@tz")
 	out := make([]*chsql.Query, len(sqls))
 	for i, sql := range sqls {
 		sql = timeFilter.ReplaceAllString(sql, "$1 >= @from AND $1 <= @to")
@@ -90,12 +94,24 @@ func mustRegister() []*chsql.Query {
 	return out
 }
 
-// Args are the macros' values for a dashboard of site over [from, to].
-func Args(q *chsql.Query, site string, from, to any) chsql.Args {
+// Site is what the dashboard's variables hold of the site shown: its
+// id, and its reporting currency and time zone as the currency and tz
+// variables read them from the site registry (Variables).
+type Site struct{ ID, Currency, TimeZone string }
+
+// Args are the macros' and variables' values for a dashboard of site over
+// [from, to].
+func Args(q *chsql.Query, site Site, from, to any) chsql.Args {
 	args := chsql.Args{}
 	sql := q.SQL()
 	if strings.Contains(sql, "@site") {
-		args["site"] = site
+		args["site"] = site.ID
+	}
+	if strings.Contains(sql, "@currency") {
+		args["currency"] = site.Currency
+	}
+	if strings.Contains(sql, "@tz") {
+		args["tz"] = site.TimeZone
 	}
 	if strings.Contains(sql, "@from") {
 		args["from"] = from
@@ -104,4 +120,59 @@ func Args(q *chsql.Query, site string, from, to any) chsql.Args {
 		args["to"] = to
 	}
 	return args
+}
+
+// The statements of the dashboard that show money are built here from
+// the read side's pieces, the API's (internal/orders, internal/money,
+// the reports' day step), in Grafana's spelling; the dashboard's file
+// must hold them as built (TestGrafanaPanelsBuilt, which writes them with
+// -update). Amounts are in the site's reporting currency (the currency
+// variable), each order converted at the rate of its day, and an order no
+// rate converts is counted in unconverted_orders, never summed as if it
+// were in that currency; days are the site's (the tz variable).
+
+// grafanaSpelling turns the read side's parameters into the dashboard's
+// variables and macros.
+var grafanaSpelling = strings.NewReplacer("@site", "'${site}'", "@currency", "'${currency}'", "@tz", "'${tz}'",
+	"@from", "$__fromTime", "@to", "$__toTime")
+
+// moneyDays are the rates a panel's orders, those of Grafana's time range
+// ($__timeFilter: from and to included), can use.
+var moneyDays = money.DaysOf("@from", "@to + 1")
+
+var (
+	revenue     = orders.Revenue(orders.PairsOf(money.Amount(moneyDays))) + " / 1e6 AS revenue"
+	orderCount  = orders.Count(orders.Pairs) + " AS orders"
+	unconverted = "uniqExactIf(" + orders.Key + ", type = 'purchase' AND " + money.Missing(moneyDays) + ") AS unconverted_orders"
+)
+
+// Built is each statement of the dashboard built here: the variables' by
+// name, the panels' by title.
+func Built() (variables, panels map[string]string) {
+	variables = map[string]string{
+		"currency": sites.SettingSQL("currency", money.DefaultCurrency),
+		"tz":       sites.SettingSQL("time_zone", "UTC"),
+	}
+	panels = map[string]string{
+		// the day's first instant in the site's zone, as an instant (the
+		// API's day step, internal/reports)
+		"Revenue per day": `SELECT toTimeZone(toStartOfDay(time, @tz), 'UTC') AS day,
+       ` + revenue + `,
+       ` + orderCount + `,
+       ` + unconverted + `
+FROM events WHERE site_id = @site AND $__timeFilter(time) AND is_bot = 0
+GROUP BY day ORDER BY day`,
+		"Revenue by campaign and affiliate": `SELECT visit_utm_campaign AS campaign, visit_affiliate AS affiliate, uniq(visitor_id) AS visitors,
+       ` + orderCount + `,
+       ` + revenue + `,
+       ` + unconverted + `
+FROM events WHERE site_id = @site AND $__timeFilter(time) AND is_bot = 0 AND ingest != 'email'
+GROUP BY visit_utm_campaign, visit_affiliate ORDER BY revenue DESC, visitors DESC, orders DESC, visit_utm_campaign, visit_affiliate LIMIT 50`,
+	}
+	for _, m := range []map[string]string{variables, panels} {
+		for k, v := range m {
+			m[k] = grafanaSpelling.Replace(v)
+		}
+	}
+	return variables, panels
 }

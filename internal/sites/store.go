@@ -497,3 +497,14 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// SettingSQL is a statement of one setting of site @site as the registry
+// holds it, for what reads ClickHouse without this package (the Grafana
+// dashboard's variables): column's value in the latest change row that
+// sets it (a creation sets every one), def when the site has none.
+// column and field are a column of site_changes and its field name
+// (fTimeZone, fCurrency...), from this package, never input.
+func SettingSQL(column, def string) string {
+	return `SELECT if(count() = 0, '` + def + `', argMax(` + column + `, version)) FROM site_changes
+WHERE site_id = @site AND (empty(fields) OR has(fields, '` + column + `'))`
+}

@@ -10,6 +10,7 @@ import (
 	"footfall/dashboards/grafana"
 	"footfall/internal/campaigns"
 	"footfall/internal/event"
+	"footfall/internal/money"
 	"footfall/internal/orders"
 	"footfall/internal/profiles"
 	"footfall/internal/reports"
@@ -159,10 +160,10 @@ func TestOrderSentTwice(t *testing.T) {
 			continue
 		}
 		panels++
-		if !strings.Contains(gq.SQL(), orders.Revenue(orders.Pairs)+" / 1e6 AS revenue") || !strings.Contains(gq.SQL(), orders.Count(orders.Pairs)+" AS orders") {
+		if !strings.Contains(gq.SQL(), orders.Revenue(orders.PairsOf(money.Amount(money.DaysOf("@from", "@to + 1"))))+" / 1e6 AS revenue") || !strings.Contains(gq.SQL(), orders.Count(orders.Pairs)+" AS orders") {
 			t.Errorf("%s: revenue or orders not as internal/orders defines them:\n%s", gq.Name(), gq.SQL())
 		}
-		rows, err := db.Query(ctx, gq, grafana.Args(gq, "shop", d.Add(-time.Hour), d.Add(time.Hour)))
+		rows, err := db.Query(ctx, gq, grafana.Args(gq, grafana.Site{ID: "shop", Currency: "EUR", TimeZone: "UTC"}, d.Add(-time.Hour), d.Add(time.Hour)))
 		if err != nil {
 			t.Fatalf("%s: %v", gq.Name(), err)
 		}
