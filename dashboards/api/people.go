@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"footfall/internal/chsql"
 	"footfall/internal/csvexport"
 	"footfall/internal/event"
+	"footfall/internal/money"
 	"footfall/internal/profiles"
 )
 
@@ -111,7 +113,12 @@ func (a *API) profile(w http.ResponseWriter, r *http.Request) {
 
 // manual answers POST /api/v1/profile/manual?site=&...: body
 // {"class": "loyal", "populations": ["pro"]}; a field left out stays, a
-// class of "" goes back to the computed one.
+// class of "" goes back to the computed one. A class is a lifecycle class
+// or the shop's own words ("VIP", "clients fidèles": profiles.CheckClass).
+// A person named by user_id or email whom the site has never seen gets a
+// manual record under that id (201, "new_person": true), which applies
+// once their events or an import bring them in; a visitor id the site has
+// never seen is 404.
 func (wr *writer) manual(w http.ResponseWriter, r *http.Request) {
 	site, pr, err := ref(r.URL.Query())
 	if err != nil {
@@ -126,18 +133,28 @@ func (wr *writer) manual(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, p := range body.Populations {
-		if p == "" || len(p) > 64 {
-			writeError(w, http.StatusBadRequest, errors.New("a population is 1 to 64 bytes"))
+		if err := profiles.CheckPopulation(p); err != nil {
+			writeError(w, http.StatusBadRequest, err)
 			return
 		}
 	}
-	if body.Class != nil && *body.Class != "" && !profiles.IsClass(*body.Class) {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("class %q: want one of %v, or \"\" for the computed class", *body.Class, profiles.Classes))
+	if len(body.Populations) > 100 {
+		writeError(w, http.StatusBadRequest, errors.New("at most 100 populations"))
 		return
+	}
+	if body.Class != nil && *body.Class != "" {
+		if err := profiles.CheckClass(*body.Class); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	key, _, err := wr.people.Resolve(ctx, site, pr)
+	created := false
+	if errors.Is(err, profiles.ErrNotFound) && event.NormalizeUser(pr.UserID) != "" {
+		key, created, err = event.NormalizeUser(pr.UserID), true, nil
+	}
 	if err != nil {
 		wr.api.personError(w, "manual change", err)
 		return
@@ -147,7 +164,50 @@ func (wr *writer) manual(w http.ResponseWriter, r *http.Request) {
 		wr.api.fail(w, "manual change", err)
 		return
 	}
-	writeJSON(w, o)
+	if !created {
+		writeJSON(w, o)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(struct {
+		profiles.Override
+		Key       string `json:"person_key"`
+		NewPerson bool   `json:"new_person"`
+	}{o, key, true})
+}
+
+// Labels is what GET /api/v1/classes answers: the lifecycle classes and
+// stages, and the manual classes and populations the site's people have
+// now, each with how many people have it; and the reporting currency
+// people's revenue is in.
+type Labels struct {
+	Site        string          `json:"site"`
+	Currency    string          `json:"currency"`
+	Lifecycle   []string        `json:"lifecycle"`
+	Stages      []string        `json:"stages"`
+	Classes     []profiles.Used `json:"classes"`
+	Populations []profiles.Used `json:"populations"`
+}
+
+// labels answers GET /api/v1/classes?site=.
+func (a *API) labels(w http.ResponseWriter, r *http.Request) {
+	site, ok := siteOf(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	classes, pops, err := a.people.Labels(ctx, site)
+	if err != nil {
+		a.fail(w, "classes", err)
+		return
+	}
+	cur := a.currency(site)
+	if cur == "" {
+		cur = money.DefaultCurrency
+	}
+	writeJSON(w, Labels{Site: site, Currency: cur, Lifecycle: profiles.Classes, Stages: profiles.Stages, Classes: classes, Populations: pops})
 }
 
 // personBody reads the site and the person of an export or an erasure

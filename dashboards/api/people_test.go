@@ -90,8 +90,8 @@ func TestPeopleAPI(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("manual: %d %s", code, b)
 	}
-	if code, b = call(t, srv, "POST", "/api/v1/profile/manual?site=shop&visitor_id=vb", `{"class":"gold"}`); code != 400 {
-		t.Errorf("class gold: %d %s", code, b)
+	if code, b = call(t, srv, "POST", "/api/v1/profile/manual?site=shop&visitor_id=vb", `{"class":"gold\u0000"}`); code != 400 {
+		t.Errorf("class with a NUL: %d %s", code, b)
 	}
 	if code, _ = call(t, srv, "GET", "/api/v1/profile?site=shop&email=nobody@x.example", ""); code != 404 {
 		t.Errorf("unknown person: %d", code)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,17 +20,29 @@ import (
 
 var purposeName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
-// segmentBody is what POST and PUT /api/v1/segments take.
+// segmentBody is what POST and PUT /api/v1/segments take. Conditions are
+// a list, all of which hold, or one group: {"any": [...]} or {"all": [...]}.
 type segmentBody struct {
-	Site       string               `json:"site"`
-	Name       string               `json:"name"`
-	Conditions []segments.Condition `json:"conditions"`
+	Site       string          `json:"site"`
+	Name       string          `json:"name"`
+	Conditions json.RawMessage `json:"conditions"`
 }
 
 func readSegment(w http.ResponseWriter, r *http.Request) (segments.Segment, bool) {
 	var b segmentBody
 	if !decode(w, r, &b) {
 		return segments.Segment{}, false
+	}
+	var conds []segments.Condition
+	raw := bytes.TrimSpace(b.Conditions)
+	if len(raw) > 0 && raw[0] == '{' {
+		raw = append(append([]byte{'['}, raw...), ']')
+	}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &conds); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("conditions: a list of conditions or one group {\"any\": [...]}: %w", err))
+			return segments.Segment{}, false
+		}
 	}
 	if b.Site == "" {
 		b.Site = r.URL.Query().Get("site")
@@ -38,7 +51,7 @@ func readSegment(w http.ResponseWriter, r *http.Request) (segments.Segment, bool
 		writeError(w, http.StatusBadRequest, errSite)
 		return segments.Segment{}, false
 	}
-	return segments.Segment{Site: b.Site, Name: b.Name, Conditions: b.Conditions}, true
+	return segments.Segment{Site: b.Site, Name: b.Name, Conditions: conds}, true
 }
 
 // SegmentInfo is a segment with its current size.
@@ -86,7 +99,7 @@ func (wr *writer) saveSegment(w http.ResponseWriter, r *http.Request, seg segmen
 	case errors.Is(err, segments.ErrNotFound):
 		writeError(w, http.StatusNotFound, err)
 		return
-	case err != nil && (seg.Name == "" || len(seg.Conditions) == 0 || len(seg.Conditions) > 20 || len(seg.Name) > 200):
+	case err != nil && (strings.TrimSpace(seg.Name) == "" || len(seg.Name) > 200):
 		writeError(w, http.StatusBadRequest, err)
 		return
 	case err != nil:
@@ -176,9 +189,24 @@ func (wr *writer) deleteSegment(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// memberView is a member as the members list shows them: the order
+// dates and days since the last order are null for a person who never
+// ordered (the people query's placeholders, 1970-01-01 and 100000, are
+// not shown).
 type memberView struct {
 	Key string `json:"person_key"`
 	profiles.Person
+	FirstOrder  *time.Time `json:"first_order"`
+	LastOrder   *time.Time `json:"last_order"`
+	DaysOrdered *int64     `json:"days_since_last_order"`
+}
+
+func viewOf(p profiles.Person) memberView {
+	v := memberView{Key: p.Key, Person: p}
+	if p.Orders > 0 {
+		v.FirstOrder, v.LastOrder, v.DaysOrdered = &p.FirstOrder, &p.LastOrder, &p.DaysOrdered
+	}
+	return v
 }
 
 // members answers GET /api/v1/segments/{id}/members?site=&after=&limit=&consent=.
@@ -206,7 +234,7 @@ func (a *API) members(w http.ResponseWriter, r *http.Request) {
 	}
 	page := []memberView{}
 	err := a.segments.Members(ctx, seg, consent, q.Get("after"), limit+1, func(p profiles.Person) error {
-		page = append(page, memberView{p.Key, p})
+		page = append(page, viewOf(p))
 		return nil
 	})
 	if err != nil {
@@ -226,6 +254,10 @@ func (a *API) members(w http.ResponseWriter, r *http.Request) {
 }
 
 // csvHeader is the export's first line: what an e-mail tool imports.
+// Fields are quoted where they need it (encoding/csv); a person's
+// populations are one field joined by "|" ("Pro B2B|revendeur"), a
+// character no population has (profiles.CheckPopulation), and consents
+// one joined by spaces (purpose names have none).
 var csvHeader = []string{"email", "user_id", "class", "stage", "populations", "first_seen", "last_seen", "sessions", "orders", "revenue", "last_order", "consents"}
 
 // exportCSV answers GET /api/v1/segments/{id}/export.csv?site=&consent=:
@@ -298,7 +330,7 @@ func (a *API) writeCSV(ctx context.Context, out *csvexport.Writer, site string, 
 		if p.Orders > 0 {
 			lastOrder = p.LastOrder.Format(time.DateOnly)
 		}
-		out.Write([]string{email, p.UserID, p.Class, p.Stage, strings.Join(p.Populations, " "),
+		out.Write([]string{email, p.UserID, p.Class, p.Stage, strings.Join(p.Populations, "|"),
 			p.FirstSeen.Format(time.DateOnly), p.LastSeen.Format(time.DateOnly),
 			strconv.FormatUint(p.Sessions, 10), strconv.FormatUint(p.Orders, 10),
 			strconv.FormatFloat(p.Revenue, 'f', 2, 64), lastOrder, strings.Join(consents[p.Key], " ")})

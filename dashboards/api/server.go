@@ -73,6 +73,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/profile/export", a.guardBody(access.Read, wr.export))
 	mux.HandleFunc("GET /api/v1/profile/export", a.guard(access.Read, a.exportByURL))
 	mux.HandleFunc("POST /api/v1/profile/manual", a.guard(access.Write, wr.manual))
+	mux.HandleFunc("GET /api/v1/classes", a.guard(access.Reports, a.labels))
 	mux.HandleFunc("GET /api/v1/segments", a.guard(access.Reports, a.listSegments))
 	mux.HandleFunc("POST /api/v1/segments", a.guardBody(access.Write, wr.createSegment))
 	mux.HandleFunc("GET /api/v1/segments/{id}", a.guard(access.Reports, a.getSegment))

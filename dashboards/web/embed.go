@@ -5,5 +5,5 @@ import "embed"
 
 // Files is the dashboard's static content.
 //
-//go:embed index.html sites.html
+//go:embed index.html sites.html people.html
 var Files embed.FS

@@ -2,11 +2,62 @@ package profiles
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"footfall/internal/chsql"
 )
+
+// MaxLabel bounds a manual class's and a population's length, in
+// characters.
+const MaxLabel = 64
+
+// CheckClass accepts a class a person may be given by hand: a lifecycle
+// class (Classes) or the shop's own words ("VIP", "clients fidèles"), 1 to
+// MaxLabel characters of printable UTF-8, without leading or trailing
+// spaces. A manual class wins over the computed one, in the class column
+// and every rule on it.
+func CheckClass(c string) error {
+	if err := checkLabel(c); err != nil {
+		return fmt.Errorf("class %q: %w", c, err)
+	}
+	return nil
+}
+
+// CheckPopulation accepts a population name: as a class, without "|",
+// which joins a person's populations in the segment export's CSV column
+// ("Pro B2B|revendeur").
+func CheckPopulation(p string) error {
+	err := checkLabel(p)
+	if err == nil && strings.Contains(p, "|") {
+		err = errors.New(`"|" separates populations in exports`)
+	}
+	if err != nil {
+		return fmt.Errorf("population %q: %w", p, err)
+	}
+	return nil
+}
+
+func checkLabel(s string) error {
+	switch {
+	case s == "" || utf8.RuneCountInString(s) > MaxLabel:
+		return fmt.Errorf("want 1 to %d characters", MaxLabel)
+	case !utf8.ValidString(s):
+		return errors.New("not UTF-8")
+	case strings.TrimSpace(s) != s:
+		return errors.New("leading or trailing space")
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) && r != ' ' {
+			return errors.New("a control or invisible character")
+		}
+	}
+	return nil
+}
 
 // Override is what a person's manual changes are: a class that wins over
 // the computed one ("" for none) and populations.
@@ -30,12 +81,19 @@ func (s *Store) SetOverride(ctx context.Context, site, key string, class *string
 		return cur, err
 	}
 	if class != nil {
-		if *class != "" && !IsClass(*class) {
-			return cur, fmt.Errorf("class %q: want one of %v, or empty for the computed class", *class, Classes)
+		if *class != "" {
+			if err := CheckClass(*class); err != nil {
+				return cur, err
+			}
 		}
 		cur.Class = *class
 	}
 	if populations != nil {
+		for _, p := range populations {
+			if err := CheckPopulation(p); err != nil {
+				return cur, err
+			}
+		}
 		cur.Populations = populations
 	}
 	if cur.Populations == nil {
@@ -56,6 +114,45 @@ func (s *Store) SetOverride(ctx context.Context, site, key string, class *string
 		return cur, fmt.Errorf("write override: %w", err)
 	}
 	return cur, nil
+}
+
+// Used is a manual class or population and how many people have it.
+type Used struct {
+	Name   string `json:"name"`
+	People uint64 `json:"people"`
+}
+
+var (
+	qManualClasses = chsql.New("profiles.manual_classes", `SELECT c, count() FROM (
+    SELECT argMax(class, version) AS c FROM profile_overrides WHERE site_id = @site GROUP BY person_key
+) WHERE c != '' GROUP BY c ORDER BY c`)
+	qPopulations = chsql.New("profiles.populations", `SELECT p, uniqExact(k) FROM (
+    SELECT person_key AS k, arrayJoin(argMax(populations, version)) AS p FROM profile_overrides WHERE site_id = @site GROUP BY person_key
+) GROUP BY p ORDER BY p`)
+)
+
+// Labels lists the manual classes and the populations a site's people
+// have now (their latest manual record's), with how many people each.
+func (s *Store) Labels(ctx context.Context, site string) (classes, populations []Used, err error) {
+	read := func(q *chsql.Query) ([]Used, error) {
+		out := []Used{}
+		err := s.each(ctx, q, chsql.Args{"site": site}, func(r scanner) error {
+			var u Used
+			if err := r.Scan(&u.Name, &u.People); err != nil {
+				return err
+			}
+			out = append(out, u)
+			return nil
+		})
+		return out, err
+	}
+	if classes, err = read(qManualClasses); err != nil {
+		return nil, nil, fmt.Errorf("list manual classes: %w", err)
+	}
+	if populations, err = read(qPopulations); err != nil {
+		return nil, nil, fmt.Errorf("list populations: %w", err)
+	}
+	return classes, populations, nil
 }
 
 // Manual reads a person's manual changes.

@@ -6,6 +6,7 @@ package segments
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -17,11 +18,17 @@ import (
 )
 
 // Condition is one rule of a segment; a segment's conditions all hold for
-// its members.
+// its members. A condition may instead be a group: "any" holds when one
+// of its conditions does, "all" when every one does; groups nest (up to
+// maxDepth), and the plain list stays the AND of its conditions.
+//
+//	{"any": [{"all": [{"field": "population", "value": "pro"}, {"field": "orders", "value": 2}]},
+//	         {"field": "class", "value": "VIP"}]}
 //
 //	{"field": "revenue", "op": ">=", "value": 100}
 //	{"field": "class", "op": "in", "value": ["customer", "loyal"]}
 //	{"field": "population", "value": "pro"}
+//	{"field": "population", "value": ["revendeur", "grossiste"]}   (any of them; "op": "not": none)
 //	{"field": "viewed_section", "value": "/shoes", "days": 30}
 //	{"field": "event", "value": "email_open", "campaign": "spring", "days": 60}
 //	{"field": "event", "op": "not", "value": "email_click", "campaign": "spring"}
@@ -30,10 +37,60 @@ import (
 type Condition struct {
 	Field    string          `json:"field"`
 	Op       string          `json:"op,omitempty"`
-	Value    json.RawMessage `json:"value"`
+	Value    json.RawMessage `json:"value,omitempty"`
 	Days     int             `json:"days,omitempty"`
 	Name     string          `json:"name,omitempty"`     // event: the event's name
 	Campaign string          `json:"campaign,omitempty"` // event: its utm_campaign
+	Any      []Condition     `json:"any,omitempty"`      // a group: one of these holds
+	All      []Condition     `json:"all,omitempty"`      // a group: all of these hold
+}
+
+// Bounds of a definition: its conditions (groups' included, groups not
+// counted) and how deep groups nest.
+const (
+	maxConditions = 20
+	maxDepth      = 3
+)
+
+// CheckShape refuses a definition with no condition, more than
+// maxConditions, groups nested deeper than maxDepth, an empty group, or a
+// condition that is both a group and a field.
+func CheckShape(conds []Condition) error {
+	n, err := shape(conds, 1)
+	if err != nil {
+		return err
+	}
+	if n == 0 || n > maxConditions {
+		return fmt.Errorf("a segment needs 1 to %d conditions, groups' included (it has %d)", maxConditions, n)
+	}
+	return nil
+}
+
+func shape(conds []Condition, depth int) (int, error) {
+	if depth > maxDepth {
+		return 0, fmt.Errorf("groups nest at most %d deep", maxDepth)
+	}
+	n := 0
+	for _, c := range conds {
+		group := c.Any != nil || c.All != nil
+		switch {
+		case c.Any != nil && c.All != nil:
+			return 0, errors.New(`a group is "any" or "all", not both`)
+		case group && (c.Field != "" || (len(c.Value) > 0 && string(c.Value) != "null")):
+			return 0, errors.New(`a group ("any" or "all") has no field or value of its own`)
+		case group && len(c.Any)+len(c.All) == 0:
+			return 0, errors.New("an empty group")
+		case group:
+			k, err := shape(append(c.Any, c.All...), depth+1)
+			if err != nil {
+				return 0, err
+			}
+			n += k
+		default:
+			n++
+		}
+	}
+	return n, nil
 }
 
 // numeric person columns a condition can compare, and the factor from the
@@ -57,87 +114,120 @@ var comparisons = map[string]bool{"=": true, "!=": true, ">": true, ">=": true, 
 // maxDays bounds how far back an event condition looks.
 const maxDays = 3660
 
-// compile adds condition c, the i-th of its segment, to q. now anchors
-// the "in the last N days" windows. The condition's parameters are named
-// c<i>_*, so that two conditions on one field never share a name; @site is
-// the people query's own.
-func compile(q *profiles.Query, i int, c Condition, now time.Time) error {
-	p := fmt.Sprintf("c%d_", i)
+// compile returns condition c, named p (its parameters are named p*, so
+// that two conditions on one field never share a name; @site is the
+// people query's own), as a condition on q's person columns and its
+// arguments. now anchors the "in the last N days" windows. A group is its
+// conditions joined by OR (any) or AND (all), each in parentheses.
+func compile(q *profiles.Query, p string, c Condition, now time.Time) (string, chsql.Args, error) {
+	if c.Any != nil || c.All != nil {
+		list, join := c.All, ") AND ("
+		if c.Any != nil {
+			list, join = c.Any, ") OR ("
+		}
+		var parts []string
+		args := chsql.Args{}
+		for j, sub := range list {
+			cond, a, err := compile(q, fmt.Sprintf("%sg%d_", p, j+1), sub, now)
+			if err != nil {
+				return "", nil, fmt.Errorf("group condition %d: %w", j+1, err)
+			}
+			if args, err = profiles.MergeArgs(args, a); err != nil {
+				return "", nil, err
+			}
+			parts = append(parts, cond)
+		}
+		return "(" + strings.Join(parts, join) + ")", args, nil
+	}
+	return leaf(q, p, c, now)
+}
+
+// leaf compiles one condition on a field (compile).
+func leaf(q *profiles.Query, p string, c Condition, now time.Time) (string, chsql.Args, error) {
 	if n, ok := numeric[c.Field]; ok {
 		op := c.Op
 		if op == "" {
 			op = ">="
 		}
 		if !comparisons[op] {
-			return fmt.Errorf("%s: op %q, want one of = != > >= < <=", c.Field, c.Op)
+			return "", nil, fmt.Errorf("%s: op %q, want one of = != > >= < <=", c.Field, c.Op)
 		}
 		var v float64
 		if err := json.Unmarshal(c.Value, &v); err != nil {
-			return fmt.Errorf("%s: value must be a number", c.Field)
+			return "", nil, fmt.Errorf("%s: value must be a number", c.Field)
 		}
 		cond := fmt.Sprintf("toFloat64(%s) %s @%sv", n.column, op, p)
 		if c.Field == "days_since_last_order" {
 			cond = "orders > 0 AND " + cond // who never ordered has no such number
 		}
-		return q.Where(cond, chsql.Args{p + "v": v * n.scale})
+		return cond, chsql.Args{p + "v": v * n.scale}, nil
 	}
 	switch c.Field {
 	case "class", "stage":
-		allowed := profiles.Classes
-		if c.Field == "stage" {
-			allowed = profiles.Stages
-		}
 		vals, err := stringList(c.Value)
 		if err != nil {
-			return fmt.Errorf("%s: %w", c.Field, err)
+			return "", nil, fmt.Errorf("%s: %w", c.Field, err)
 		}
 		for _, v := range vals {
-			if !contains(allowed, v) {
-				return fmt.Errorf("%s %q: want one of %v", c.Field, v, allowed)
+			// A class is a lifecycle class or one the shop set by hand
+			// (profiles.CheckClass); a stage is one of the lifecycle's.
+			if c.Field == "class" {
+				if err := profiles.CheckClass(v); err != nil {
+					return "", nil, err
+				}
+			} else if !contains(profiles.Stages, v) {
+				return "", nil, fmt.Errorf("%s %q: want one of %v", c.Field, v, profiles.Stages)
 			}
 		}
 		args := chsql.Args{p + "v": chsql.Set[string](vals)} // stringList is never empty
 		switch c.Op {
 		case "", "=", "in":
-			return q.Where(c.Field+" IN @"+p+"v", args)
+			return c.Field + " IN @" + p + "v", args, nil
 		case "!=", "not in":
-			return q.Where(c.Field+" NOT IN @"+p+"v", args)
+			return c.Field + " NOT IN @" + p + "v", args, nil
 		default:
-			return fmt.Errorf("%s: op %q, want = != in or not in", c.Field, c.Op)
+			return "", nil, fmt.Errorf("%s: op %q, want = != in or not in", c.Field, c.Op)
 		}
 	case "population":
-		v, err := oneString(c.Value)
+		// One population or a list: the person is in any of them ("not":
+		// in none of them).
+		vals, err := stringList(c.Value)
 		if err != nil {
-			return fmt.Errorf("population: %w", err)
+			return "", nil, fmt.Errorf("population: %w", err)
 		}
-		return negatable(q, c, "has(populations, @"+p+"v)", chsql.Args{p + "v": v})
+		for _, v := range vals {
+			if err := profiles.CheckPopulation(v); err != nil {
+				return "", nil, err
+			}
+		}
+		return negatable(c, "hasAny(populations, @"+p+"v)", chsql.Args{p + "v": vals})
 	case "identified", "subscribed":
 		var b bool
 		if err := json.Unmarshal(c.Value, &b); err != nil {
-			return fmt.Errorf("%s: value must be true or false", c.Field)
+			return "", nil, fmt.Errorf("%s: value must be true or false", c.Field)
 		}
 		cond := map[string]string{"identified": "user_id != ''", "subscribed": "subscribed = 1"}[c.Field]
 		if !b {
 			cond = "NOT (" + cond + ")"
 		}
-		return q.Where(cond, nil)
+		return cond, nil, nil
 	case "consent":
 		purpose, err := oneString(c.Value)
 		if err != nil {
-			return fmt.Errorf("consent: %w", err)
+			return "", nil, fmt.Errorf("consent: %w", err)
 		}
-		return negatable(q, c, "cityHash64(person_key) IN (SELECT cityHash64(person_key) FROM ("+consented(p+"purpose")+"))",
+		return negatable(c, "cityHash64(person_key) IN (SELECT cityHash64(person_key) FROM ("+consented(p+"purpose")+"))",
 			chsql.Args{"site": q.Site, p + "purpose": purpose})
 	case "not_opened_last_campaigns":
 		var n int
 		if err := json.Unmarshal(c.Value, &n); err != nil || n < 1 || n > 50 {
-			return fmt.Errorf("not_opened_last_campaigns: value must be 1 to 50 campaigns")
+			return "", nil, fmt.Errorf("not_opened_last_campaigns: value must be 1 to 50 campaigns")
 		}
-		return negatable(q, c, notOpened(p+"n"), chsql.Args{"site": q.Site, p + "n": uint64(n)})
+		return negatable(c, notOpened(p+"n"), chsql.Args{"site": q.Site, p + "n": uint64(n)})
 	case "viewed_section", "event":
 		v, err := oneString(c.Value)
 		if err != nil {
-			return fmt.Errorf("%s: %w", c.Field, err)
+			return "", nil, fmt.Errorf("%s: %w", c.Field, err)
 		}
 		if c.Field == "viewed_section" {
 			v = urlform.Path(v) // the form url_path is stored in: /caf%C3%A9 is /café
@@ -147,7 +237,7 @@ func compile(q *profiles.Query, i int, c Condition, now time.Time) error {
 			days = 30
 		}
 		if days < 0 || days > maxDays {
-			return fmt.Errorf("%s: days %d, want 1 to %d", c.Field, c.Days, maxDays)
+			return "", nil, fmt.Errorf("%s: days %d, want 1 to %d", c.Field, c.Days, maxDays)
 		}
 		// N of the site's days back, at the same time of day on its clock
 		// (a day its clocks change is 23 or 25 hours).
@@ -162,7 +252,7 @@ func compile(q *profiles.Query, i int, c Condition, now time.Time) error {
 			// row or a few per visitor instead of every page view: any
 			// row whose own latest view is recent enough makes the
 			// visitor match, so no state needs merging.
-			return negatable(q, c, inPeople(`SELECT visitor_id FROM interest_visitors
+			return negatable(c, inPeople(`SELECT visitor_id FROM interest_visitors
     WHERE site_id = @site AND kind = 'section' AND interest = @`+p+`v AND finalizeAggregation(last_seen) >= @`+p+`since`), args)
 		}
 		what := "type = 'pageview' AND startsWith(url_path, @" + p + "v)"
@@ -181,9 +271,9 @@ func compile(q *profiles.Query, i int, c Condition, now time.Time) error {
 				args[p+"campaign"] = c.Campaign
 			}
 		}
-		return negatable(q, c, inPeople(`SELECT visitor_id FROM events WHERE site_id = @site AND time >= @`+p+`since AND is_bot = 0 AND `+what), args)
+		return negatable(c, inPeople(`SELECT visitor_id FROM events WHERE site_id = @site AND time >= @`+p+`since AND is_bot = 0 AND `+what), args)
 	}
-	return fmt.Errorf("unknown field %q", c.Field)
+	return "", nil, fmt.Errorf("unknown field %q", c.Field)
 }
 
 // consented lists the person keys whose latest proven word on the
@@ -225,14 +315,14 @@ func isSection(path string) bool {
 	return len(path) > 1 && path[0] == '/' && !strings.Contains(path[1:], "/")
 }
 
-func negatable(q *profiles.Query, c Condition, cond string, args chsql.Args) error {
+func negatable(c Condition, cond string, args chsql.Args) (string, chsql.Args, error) {
 	switch c.Op {
 	case "", "=", "has", "did":
-		return q.Where(cond, args)
+		return cond, args, nil
 	case "not", "!=":
-		return q.Where("NOT ("+cond+")", args)
+		return "NOT (" + cond + ")", args, nil
 	default:
-		return fmt.Errorf("%s: op %q, want none or \"not\"", c.Field, c.Op)
+		return "", nil, fmt.Errorf("%s: op %q, want none or \"not\"", c.Field, c.Op)
 	}
 }
 
@@ -247,6 +337,14 @@ func oneString(raw json.RawMessage) (string, error) {
 func stringList(raw json.RawMessage) ([]string, error) {
 	var list []string
 	if err := json.Unmarshal(raw, &list); err == nil && len(list) > 0 {
+		for _, v := range list {
+			if v == "" {
+				return nil, fmt.Errorf("an empty string in the list")
+			}
+		}
+		if len(list) > 100 {
+			return nil, fmt.Errorf("at most 100 values")
+		}
 		return list, nil
 	}
 	s, err := oneString(raw)
@@ -267,9 +365,16 @@ func contains(list []string, v string) bool {
 
 // Compile turns conditions into a people query of site.
 func Compile(store *profiles.Store, site string, conds []Condition) (*profiles.Query, error) {
+	if err := CheckShape(conds); err != nil {
+		return nil, err
+	}
 	q := store.Query(site)
 	for i, c := range conds {
-		if err := compile(q, i+1, c, q.Now); err != nil {
+		cond, args, err := compile(q, fmt.Sprintf("c%d_", i+1), c, q.Now)
+		if err == nil {
+			err = q.Where(cond, args)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("condition %d: %w", i+1, err)
 		}
 	}

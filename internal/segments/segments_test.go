@@ -153,7 +153,7 @@ func TestRules(t *testing.T) {
 	for _, bad := range []string{
 		`[{"field":"revenue","op":"~","value":1}]`,
 		`[{"field":"revenue","value":"lots"}]`,
-		`[{"field":"class","value":"gold"}]`,
+		`[{"field":"class","value":""}]`,
 		`[{"field":"shoe_size","value":42}]`,
 		`[{"field":"viewed_section","value":"/x","days":99999}]`,
 		`[{"field":"population","value":""}]`,
@@ -335,5 +335,82 @@ func TestNotOpened(t *testing.T) {
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.rules, got, c.want)
 		}
+	}
+}
+
+// TestGroupsAndLabels: conditions grouped with any/all, populations given
+// as a list (any of them), and classes the shop defines ("VIP") select
+// the exact people; the plain list stays an AND; malformed groups and
+// labels are refused.
+func TestGroupsAndLabels(t *testing.T) {
+	store, people, _ := Seed(t)
+	ctx := context.Background()
+	if _, err := people.SetOverride(ctx, "shop", "bob@x", nil, []string{"Pro B2B", "revendeur"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := people.SetOverride(ctx, "shop", "dan@x", ptr("VIP"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := people.SetOverride(ctx, "shop", "cat@x", ptr("clients fidèles"), []string{"grossiste"}); err != nil {
+		t.Fatal(err)
+	}
+	s := reader(t, store)
+	cases := []struct {
+		rules string
+		want  []string
+	}{
+		{`[{"field":"population","value":["revendeur","pro"]}]`, []string{"ann@x", "bob@x"}},
+		{`[{"field":"population","value":["revendeur","grossiste"]}]`, []string{"bob@x", "cat@x"}},
+		{`[{"field":"population","value":"Pro B2B"}]`, []string{"bob@x"}},
+		{`[{"field":"population","value":"Pro"}]`, nil},
+		{`[{"field":"population","op":"not","value":["revendeur","pro"]},{"field":"orders","value":1}]`, nil},
+		{`[{"field":"class","value":"VIP"}]`, []string{"dan@x"}},
+		{`[{"field":"class","value":["VIP","loyal","clients fidèles"]}]`, []string{"ann@x", "cat@x", "dan@x"}},
+		{`[{"field":"class","op":"not in","value":["VIP","clients fidèles"]},{"field":"identified","value":true}]`, []string{"ann@x", "bob@x"}},
+		{`[{"any":[{"all":[{"field":"population","value":"pro"},{"field":"orders","value":3}]},{"field":"class","value":"VIP"}]}]`, []string{"ann@x", "dan@x"}},
+		{`[{"any":[{"field":"class","value":"prospect"},{"field":"days_since_last_order","value":30}]}]`, []string{"bob@x", "v3"}},
+		{`[{"any":[{"field":"population","value":"pro"},{"field":"population","value":"revendeur"}]},{"field":"orders","value":2}]`, []string{"ann@x"}},
+		{`[{"all":[{"field":"orders","value":1},{"field":"revenue","op":"<","value":100}]}]`, []string{"bob@x"}},
+		{`[{"any":[{"field":"event","value":"email_click","campaign":"spring"},{"all":[{"field":"viewed_section","value":"/hats","days":60},{"field":"orders","value":1}]}]}]`, []string{"bob@x", "dan@x"}},
+	}
+	for _, c := range cases {
+		got := members(t, s, segments.Segment{Site: "shop", Conditions: conds(t, c.rules)}, "")
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.rules, got, c.want)
+		}
+	}
+	twentyOne := "[" + strings.Repeat(`{"field":"orders","value":1},`, 20) + `{"any":[{"field":"orders","value":1}]}]`
+	for _, bad := range []string{
+		`[{"any":[]}]`,
+		`[{"all":[]}]`,
+		`[{"any":[{"field":"orders","value":1}],"field":"orders","value":1}]`,
+		`[{"any":[{"field":"orders","value":1}],"all":[{"field":"orders","value":1}]}]`,
+		`[{"any":[{"all":[{"any":[{"field":"orders","value":1}]}]}]}]`,
+		`[{"any":[{"field":"revenue","op":"~","value":1}]}]`,
+		twentyOne,
+		`[{"field":"population","value":["pro",""]}]`,
+		`[{"field":"population","value":["a|b"]}]`,
+		`[{"field":"class","value":"  VIP"}]`,
+		`[{"field":"class","value":"VIP\u0007"}]`,
+		`[{"field":"class","value":"` + strings.Repeat("é", 65) + `"}]`,
+		`[{"field":"stage","value":"VIP"}]`,
+	} {
+		_, err := segments.Compile(profiles.NewStore(nil, profiles.DefaultRules), "shop", conds(t, bad))
+		if err == nil {
+			t.Errorf("%s compiled", bad)
+		}
+	}
+	// A class of 64 characters is one.
+	if _, err := segments.Compile(profiles.NewStore(nil, profiles.DefaultRules), "shop",
+		conds(t, `[{"field":"class","value":"`+strings.Repeat("é", 64)+`"}]`)); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []string{"", " VIP", "a\nb", strings.Repeat("x", 65)} {
+		if _, err := people.SetOverride(ctx, "shop", "ann@x", ptr(bad), nil); err == nil && bad != "" {
+			t.Errorf("class %q set", bad)
+		}
+	}
+	if _, err := people.SetOverride(ctx, "shop", "ann@x", nil, []string{"pro|revendeur"}); err == nil {
+		t.Error(`population "pro|revendeur" set`)
 	}
 }

@@ -55,8 +55,8 @@ func (s *Store) Check(ctx context.Context, seg Segment) error {
 	if len(seg.Name) > 200 {
 		return errors.New("segment name longer than 200 bytes")
 	}
-	if len(seg.Conditions) == 0 || len(seg.Conditions) > 20 {
-		return errors.New("a segment needs 1 to 20 conditions")
+	if err := CheckShape(seg.Conditions); err != nil {
+		return err
 	}
 	_, err := s.Count(ctx, seg)
 	return err

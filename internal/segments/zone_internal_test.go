@@ -33,7 +33,11 @@ func TestDaysInSiteZone(t *testing.T) {
 		want int
 	}{{"Paris", paris, 0}, {"UTC", nil, 1}} {
 		q := &profiles.Query{Site: "paris", Now: now, Rules: profiles.Rules{LoyalOrders: 3, InactiveDays: 90, Zone: c.zone}, Visitors: []string{"w"}}
-		if err := compile(q, 1, Condition{Field: "event", Value: json.RawMessage(`"purchase"`), Days: 1}, q.Now); err != nil {
+		cond, cargs, err := compile(q, "c1_", Condition{Field: "event", Value: json.RawMessage(`"purchase"`), Days: 1}, q.Now)
+		if err == nil {
+			err = q.Where(cond, cargs)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		st, args, err := q.Statement()
