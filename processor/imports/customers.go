@@ -10,6 +10,8 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"footfall/internal/campaigns"
 	"footfall/internal/event"
@@ -206,12 +208,12 @@ func ReadCustomers(body []byte, now time.Time) ([]Customer, []Rejected, error) {
 		}
 		c.Email = email
 		if c.Class != "" {
-			if err := profiles.CheckClass(c.Class); err != nil {
+			if err := checkLabel("class", c.Class); err != nil {
 				reject(err.Error())
 				continue
 			}
 		}
-		if c.Populations, err = splitList(t.get(i, "populations"), profiles.CheckPopulation); err != nil {
+		if c.Populations, err = splitList(t.get(i, "populations"), checkPopulation); err != nil {
 			reject(err.Error())
 			continue
 		}
@@ -305,6 +307,30 @@ func splitList(cell string, check func(string) error) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkLabel accepts a class or population as a person may be given
+// one by hand: 1 to 64 characters of printable UTF-8 without leading or
+// trailing spaces (the manual change, profiles.SetOverride, checks it
+// again when it writes it).
+func checkLabel(what, s string) error {
+	bad := s == "" || utf8.RuneCountInString(s) > 64 || !utf8.ValidString(s) || strings.TrimSpace(s) != s
+	for _, r := range s {
+		bad = bad || !unicode.IsPrint(r) && r != ' '
+	}
+	if bad {
+		return fmt.Errorf("%s %q: want 1 to 64 printable characters, no leading or trailing space", what, s)
+	}
+	return nil
+}
+
+// checkPopulation is checkLabel for a population, which also may not
+// hold "|": it separates populations in the file and in exports.
+func checkPopulation(p string) error {
+	if strings.Contains(p, "|") {
+		return fmt.Errorf("population %q: \"|\" separates populations", p)
+	}
+	return checkLabel("population", p)
 }
 
 // checkPurpose accepts a consent purpose as the lists prop names one.
