@@ -5,13 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"golang.org/x/net/idna"
 )
 
 // Source is where a Registry reads the sites from: *Store in the
@@ -232,8 +235,11 @@ func (e *Entry) AllowsHost(host []byte) bool {
 }
 
 // ListsHost says whether host is one of the site's domains or below one.
+// A host written in Unicode (café.fr, CAFÉ.fr, caf%C3%A9.fr) is compared
+// as its punycode (xn--caf-dma.fr), which is how the registry keeps the
+// domains (NormalizeDomain), whichever spelling the operator gave.
 func (e *Entry) ListsHost(host []byte) bool {
-	host = trimHost(host)
+	host = asciiHost(trimHost(host))
 	for _, d := range e.site.Domains {
 		if hostUnder(host, d) {
 			return true
@@ -247,7 +253,7 @@ func (e *Entry) ListsHost(host []byte) bool {
 // CORS preflight, which carries no site id, is answered by them.
 func (r *Registry) AnyListsHost(host []byte) (listed, anyOrigin bool) {
 	s := r.snap.Load()
-	host = trimHost(host)
+	host = asciiHost(trimHost(host))
 	for len(host) > 0 {
 		if s.domains[string(host)] || s.domains[string(lowerIfNeeded(host))] {
 			return true, s.anyOrigin
@@ -277,6 +283,34 @@ func lowerIfNeeded(host []byte) []byte {
 		}
 	}
 	return host
+}
+
+// asciiHost is host as domains are compared: unchanged when it is ASCII
+// without percent-escapes (no allocation: what browsers send, an Origin
+// and location.href being punycode already); else unescaped and turned
+// into lower-case punycode by IDNA's lookup rules (golang.org/x/net/idna:
+// case folding, NFC, full-width dots), as NormalizeDomain turns the
+// site's domains. A host IDNA refuses is returned as it is: it matches
+// no domain.
+func asciiHost(host []byte) []byte {
+	for _, c := range host {
+		if c >= 0x80 || c == '%' {
+			return idnaHost(host)
+		}
+	}
+	return host
+}
+
+func idnaHost(host []byte) []byte {
+	s := string(host)
+	if u, err := url.PathUnescape(s); err == nil {
+		s = u
+	}
+	a, err := idna.Lookup.ToASCII(s)
+	if err != nil || a == "" {
+		return host
+	}
+	return trimHost([]byte(strings.ToLower(a)))
 }
 
 // trimHost drops a port and a trailing dot.

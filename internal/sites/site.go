@@ -174,6 +174,7 @@ func NormalizeDomain(d string) (string, error) {
 		return ip.String(), nil
 	}
 	a, err := idna.Lookup.ToASCII(d)
+	a = strings.TrimSuffix(a, ".") // a full-width or ideographic dot at the end, mapped to "."
 	if err != nil || a == "" || len(a) > 253 {
 		return "", bad
 	}

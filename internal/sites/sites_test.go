@@ -238,3 +238,17 @@ func TestConcurrentStores(t *testing.T) {
 			len(got.AffiliateRates), rounds, rounds, 2*rounds)
 	}
 }
+
+// TestDomainSpellings: a domain in any spelling is kept as lower-case
+// punycode without a trailing dot, full-width and ideographic dots
+// included.
+func TestDomainSpellings(t *testing.T) {
+	for in, want := range map[string]string{
+		"café.fr": "xn--caf-dma.fr", "CAFÉ.FR.": "xn--caf-dma.fr", "XN--CAF-DMA.fr": "xn--caf-dma.fr",
+		"café.fr。": "xn--caf-dma.fr", "café．fr": "xn--caf-dma.fr", "cafe\u0301.fr": "xn--caf-dma.fr",
+	} {
+		if got, err := sites.NormalizeDomain(in); err != nil || got != want {
+			t.Errorf("NormalizeDomain(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
