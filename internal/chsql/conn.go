@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -12,10 +13,27 @@ import (
 
 // Config says where ClickHouse is and as whom to connect.
 type Config struct {
-	Addr     string // native protocol, host:9000
+	// Addr is the native protocol address, host:9000, or several, comma
+	// separated: connections open on them in turn, and one that does not
+	// answer is passed over (clickhouse-go's round robin).
+	Addr     string
 	Database string
 	User     string
 	Password string
+	// Cluster, when set, is the ClickHouse cluster the database lives on:
+	// migrations and DDL are rewritten for it (cluster.go).
+	Cluster string
+}
+
+// Addrs is Addr split at its commas.
+func (cfg Config) Addrs() []string {
+	var out []string
+	for _, a := range strings.Split(cfg.Addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 var dbName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -23,9 +41,10 @@ var dbName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Conn is a ClickHouse connection pool that only sends registered
 // statements. Safe for concurrent use.
 type Conn struct {
-	conn driver.Conn
-	db   string
-	rec  *recorder
+	conn    driver.Conn
+	db      string
+	rec     *recorder
+	cluster string
 }
 
 // Open connects to cfg.Database, which must exist: a reader never creates
@@ -34,9 +53,17 @@ func Open(ctx context.Context, cfg Config) (*Conn, error) {
 	if !dbName.MatchString(cfg.Database) {
 		return nil, fmt.Errorf("clickhouse database name %q: want letters, digits and _", cfg.Database)
 	}
+	if cfg.Cluster != "" && !dbName.MatchString(cfg.Cluster) {
+		return nil, fmt.Errorf("clickhouse cluster name %q: want letters, digits and _", cfg.Cluster)
+	}
 	conn, err := dial(ctx, cfg, cfg.Database)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Cluster != "" {
+		// What a cluster is sent is not what the current-ClickHouse check
+		// replays (ON CLUSTER, Replicated engines): not recorded.
+		return &Conn{conn: conn, db: cfg.Database, cluster: cfg.Cluster}, nil
 	}
 	return &Conn{conn: conn, db: cfg.Database, rec: recorderFor(cfg.Database)}, nil
 }
@@ -44,10 +71,21 @@ func Open(ctx context.Context, cfg Config) (*Conn, error) {
 var createDatabase = New("chsql.create_database", `CREATE DATABASE IF NOT EXISTS {{database}}`)
 
 // CreateDatabase creates cfg.Database if it does not exist, connecting to
-// the server's default database to do it.
+// the server's default database to do it. On a cluster it is created ON
+// CLUSTER, and only if the server does not know it: ON CLUSTER DDL waits
+// for every node, and a program starting while one is down must not.
 func CreateDatabase(ctx context.Context, cfg Config) error {
 	if !dbName.MatchString(cfg.Database) {
 		return fmt.Errorf("clickhouse database name %q: want letters, digits and _", cfg.Database)
+	}
+	if cfg.Cluster != "" {
+		if !dbName.MatchString(cfg.Cluster) {
+			return fmt.Errorf("clickhouse cluster name %q: want letters, digits and _", cfg.Cluster)
+		}
+		if there, err := dial(ctx, cfg, cfg.Database); err == nil {
+			there.Close()
+			return nil
+		}
 	}
 	boot, err := dial(ctx, cfg, "default")
 	if err != nil {
@@ -57,6 +95,9 @@ func CreateDatabase(ctx context.Context, cfg Config) error {
 	// Recorded with the database's own statements: the check replays it
 	// under a database name of its own.
 	c := &Conn{conn: boot, db: "default", rec: recorderFor(cfg.Database)}
+	if cfg.Cluster != "" {
+		c = &Conn{conn: boot, db: "default", cluster: cfg.Cluster}
+	}
 	// The name is checked above; DDL cannot take it as a parameter.
 	if err := c.Exec(ctx, createDatabase.With(map[string]string{"database": cfg.Database}), nil); err != nil {
 		return fmt.Errorf("create database %s: %w", cfg.Database, err)
@@ -65,11 +106,18 @@ func CreateDatabase(ctx context.Context, cfg Config) error {
 }
 
 func dial(ctx context.Context, cfg Config, db string) (driver.Conn, error) {
+	addrs := cfg.Addrs()
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("open clickhouse: no address")
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{cfg.Addr},
+		Addr:        addrs,
 		Auth:        clickhouse.Auth{Database: db, Username: cfg.User, Password: cfg.Password},
 		DialTimeout: 5 * time.Second,
 		ReadTimeout: 60 * time.Second,
+		// Each new connection tries the next address first, and passes
+		// over one that does not answer: a dead node costs a refused dial.
+		ConnOpenStrategy: clickhouse.ConnOpenRoundRobin,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
@@ -136,11 +184,19 @@ func (c *Conn) Select(ctx context.Context, dest any, q *Query, args Args) error 
 }
 
 // Exec runs a statement that returns no rows: DDL, INSERT ... SELECT,
-// ALTER.
+// ALTER. On a cluster, DDL is sent as ClusterSQL makes it.
 func (c *Conn) Exec(ctx context.Context, q *Query, args Args) error {
 	sql, err := c.bind(q, args)
 	if err != nil {
 		return err
+	}
+	if c.cluster != "" {
+		for _, s := range ClusterSQL(sql, c.db, c.cluster) {
+			if err := c.conn.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	err = c.conn.Exec(ctx, sql)
 	c.rec.record(q.name, kindExec, q.sql, sql, err)

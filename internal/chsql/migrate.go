@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 //go:embed migrations/*.sql
@@ -109,11 +110,26 @@ var after = map[int]func(context.Context, *Conn) error{}
 // statements, then the step in Go some need (after, backfill.go). Each is
 // idempotent (IF NOT EXISTS), so processors starting together, or a
 // migration cut short, do no harm when run again.
+//
+// On a cluster (Conn from Config.Cluster) the statements go ON CLUSTER as
+// ClusterSQL rewrites them, and schema_migrations is created only when it
+// cannot be read: ON CLUSTER DDL waits for every node, and a program
+// starting while a node is down must start on what is already there.
 func Migrate(ctx context.Context, c *Conn) error {
-	if err := c.Exec(ctx, createMigrationsTable, nil); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+	var rows driver.Rows
+	var err error
+	if c.cluster != "" {
+		rows, err = c.Query(ctx, selectApplied, nil)
 	}
-	rows, err := c.Query(ctx, selectApplied, nil)
+	if c.cluster == "" || err != nil {
+		if c.cluster != "" {
+			slog.Info("schema_migrations not read; creating it on the cluster", "cluster", c.cluster, "err", err)
+		}
+		if err := c.Exec(ctx, createMigrationsTable, nil); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		rows, err = c.Query(ctx, selectApplied, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
