@@ -427,6 +427,7 @@ func (im *Importer) AddCustomers(ctx context.Context, people *profiles.Store, si
 		row.Enriched.UserID, row.Enriched.VisitorID, row.Enriched.Proof = email, event.UserVisitorPrefix+email, event.ProofServer
 	}
 	type override struct {
+		line         int
 		email, class string
 		populations  []string
 	}
@@ -461,7 +462,7 @@ func (im *Importer) AddCustomers(ctx context.Context, people *profiles.Store, si
 			})
 		}
 		if c.Class != "" || c.Populations != nil {
-			overrides = append(overrides, override{c.Email, c.Class, c.Populations})
+			overrides = append(overrides, override{c.Line, c.Email, c.Class, c.Populations})
 		}
 	}
 	var ids []string
@@ -516,8 +517,10 @@ func (im *Importer) AddCustomers(ctx context.Context, people *profiles.Store, si
 		if o.class == "" {
 			class = nil // an empty cell leaves the class as it is
 		}
+		// A class the manual change does not take is that row's error;
+		// the person and their orders are in.
 		if _, err := people.SetOverride(ctx, site, o.email, class, o.populations); err != nil {
-			return res, fmt.Errorf("class and populations of %s: %w", o.email, err)
+			res.Rejected = append(res.Rejected, Rejected{Line: o.line, Email: o.email, Reason: "class and populations not set: " + err.Error()})
 		}
 	}
 	return res, nil
