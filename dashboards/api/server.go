@@ -8,6 +8,7 @@ import (
 	"footfall/internal/chsql"
 	"footfall/internal/profiles"
 	"footfall/internal/segments"
+	"footfall/internal/weekly"
 	"footfall/processor/chstore"
 	"footfall/processor/imports"
 )
@@ -32,6 +33,7 @@ type writer struct {
 	segments  *segments.Store
 	campaigns *campaigns.Store
 	importer  *imports.Importer
+	reports   *weekly.Store
 }
 
 // New returns the API: every report and read on reader, which it never
@@ -45,7 +47,8 @@ func New(reader *chsql.Conn, writable *chstore.Store, cfg Config) *Server {
 		people.SetSiteRules(profiles.SiteRules(cfg.Sites))
 	}
 	return &Server{read: a, write: &writer{api: a, people: people, segments: segments.NewStore(people),
-		campaigns: campaigns.NewStore(writable.DB()), importer: imports.NewImporter(writable).SignTokens(cfg.Links)}}
+		campaigns: campaigns.NewStore(writable.DB()), importer: imports.NewImporter(writable).SignTokens(cfg.Links),
+		reports: weekly.NewStore(writable.DB())}}
 }
 
 // SetErasureSecret keys the tombstones an erasure writes and an import
@@ -55,8 +58,15 @@ func (s *Server) SetErasureSecret(secret string) {
 	s.write.importer.SetErasureSecret(secret)
 }
 
+// Mux is what routes are mounted on: an *http.ServeMux, or a test's
+// recorder of the patterns (the OpenAPI check, dashboards/app).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register mounts the API's routes on mux.
-func (s *Server) Register(mux *http.ServeMux) {
+func (s *Server) Register(mux Mux) {
 	a, wr := s.read, s.write
 	s.registerSites(mux, a.adminOnly)
 	mux.HandleFunc("GET /api/v1/overview", a.guard(access.Reports, a.overview))
@@ -94,6 +104,11 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/campaigns-compare", a.guard(access.Reports, a.compare))
 	mux.HandleFunc("GET /api/v1/rates", a.guard(access.Reports, a.listRates))
 	mux.HandleFunc("POST /api/v1/rates", a.adminOnly(wr.loadRates))
+	// The weekly e-mail report's recipients (reportmail.go).
+	mux.HandleFunc("GET /api/v1/report-emails", a.guard(access.Write, a.reportEmails))
+	mux.HandleFunc("PUT /api/v1/report-emails", a.guardBody(access.Write, wr.setReportEmails))
+	// The API's description, for anyone (openapi.go).
+	mux.HandleFunc("GET /api/v1/openapi.json", openAPI)
 
 	// Accounts (auth.go, accounts.go).
 	mux.HandleFunc("POST /api/v1/login", a.login)

@@ -52,7 +52,7 @@ type siteAdmin struct {
 }
 
 // registerSites mounts the site registry's routes, each behind guard.
-func (s *Server) registerSites(mux *http.ServeMux, guard func(http.HandlerFunc) http.HandlerFunc) {
+func (s *Server) registerSites(mux Mux, guard func(http.HandlerFunc) http.HandlerFunc) {
 	if s.read.cfg.Sites == nil {
 		return
 	}

@@ -18,6 +18,7 @@ import (
 	"footfall/dashboards/api"
 	"footfall/dashboards/web"
 	"footfall/internal/access"
+	"footfall/internal/campaigns"
 	"footfall/internal/chsql"
 	"footfall/internal/envflag"
 	"footfall/internal/erasure"
@@ -25,6 +26,7 @@ import (
 	"footfall/internal/ops"
 	"footfall/internal/profiles"
 	"footfall/internal/sites"
+	"footfall/internal/weekly"
 	"footfall/processor/chstore"
 )
 
@@ -62,6 +64,14 @@ type Config struct {
 	// connection between requests. Without them a slow or idle client
 	// holds a connection and its goroutine for ever.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// SMTP is the mail server of the weekly e-mail report
+	// (internal/weekly); without a host no report is sent. Now is the
+	// clock the report's schedule reads (nil: time.Now), for tests.
+	SMTP weekly.SMTP
+	Now  func() time.Time
+	// WeeklyCheck is how often the weekly report's sender looks for a
+	// report due (0: every minute), for tests.
+	WeeklyCheck time.Duration
 }
 
 // RegisterFlags declares the dashboards' flags on fs, with their defaults.
@@ -85,13 +95,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReadTimeout, "dashboards-read-timeout", 30*time.Second, "longest time to read a request, body included (a recipient import)")
 	fs.DurationVar(&c.WriteTimeout, "dashboards-write-timeout", 10*time.Minute, "longest time to answer a request, from the end of its headers (a large export)")
 	fs.DurationVar(&c.IdleTimeout, "dashboards-idle-timeout", 2*time.Minute, "longest time a keep-alive connection stays open between requests")
+	c.SMTP.RegisterFlags(fs)
 }
 
 // ReadUser is the ClickHouse user the reads connect as.
 type ReadUser struct{ User, Password string }
 
 // Secrets names the flags the start-up log must not print.
-var Secrets = envflag.Secret{"api-token": true, "admin-password": true, "clickhouse-password": true, "clickhouse-read-password": true, "link-secret": true, "erasure-secret": true}
+var Secrets = envflag.Secret{"api-token": true, "admin-password": true, "clickhouse-password": true, "clickhouse-read-password": true, "link-secret": true, "erasure-secret": true, "smtp-password": true}
 
 // Program is running dashboards.
 type Program struct {
@@ -101,8 +112,11 @@ type Program struct {
 	ln     net.Listener
 	ops    *ops.Server
 	served chan error
-	// stopSites ends the site registry's reloads.
-	stopSites context.CancelFunc
+	// stopSites ends the site registry's reloads, stopWeekly the weekly
+	// report's sender, which weeklyDone then reports stopped.
+	stopSites  context.CancelFunc
+	stopWeekly context.CancelFunc
+	weeklyDone chan struct{}
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -163,14 +177,17 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		return ""
 	}
 	acfg.Sites = registry // each site's rules and commissions, and the /api/v1/sites routes
-	p := &Program{store: store, reader: reader, served: make(chan error, 1), stopSites: stopSites}
+	p := &Program{store: store, reader: reader, served: make(chan error, 1), stopSites: stopSites, stopWeekly: func() {}}
 	mux := http.NewServeMux()
 	srv := api.New(reader, store, acfg)
 	srv.SetErasureSecret(cfg.ErasureSecret)
-	srv.Register(mux)
-	mux.Handle("GET /", api.Pages(http.FileServerFS(web.Files)))
-	// Also on the public port, for a load balancer in front of it.
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	if err := routes(mux, srv); err != nil {
+		p.closeDB()
+		return nil, err
+	}
+	if cfg.SMTP.Host != "" {
+		p.startWeekly(cfg, registry, store)
+	}
 
 	if p.ops, err = ops.Start(cfg.Ops, nil); err != nil {
 		p.closeDB()
@@ -222,11 +239,59 @@ func (p *Program) shutdown(ctx context.Context) error {
 }
 
 func (p *Program) closeDB() error {
+	p.stopWeekly()
+	if p.weeklyDone != nil {
+		<-p.weeklyDone
+	}
 	p.stopSites()
 	if err := errors.Join(p.reader.Close(), p.store.Close()); err != nil {
 		return fmt.Errorf("close clickhouse: %w", err)
 	}
 	return nil
+}
+
+// routes mounts the API (srv), the page files and /healthz on mux: every
+// route the dashboards serve, which the OpenAPI check reads
+// (openapi_test.go).
+func routes(mux api.Mux, srv *api.Server) error {
+	srv.Register(mux)
+	files, err := static(web.Files)
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET /", api.Pages(files))
+	// Also on the public port, for a load balancer in front of it.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	return nil
+}
+
+// startWeekly starts the weekly e-mail report's sender: each site with
+// report addresses gets the report of the week before on Monday from
+// 08:00 on its clock (internal/weekly). Only a dashboards with -smtp-host
+// sends; a week sent is recorded in ClickHouse and not sent again.
+func (p *Program) startWeekly(cfg Config, registry *sites.Registry, store *chstore.Store) {
+	// Newsletters' amounts in each site's currency, as the API's reports.
+	camps := campaigns.NewStore(p.reader)
+	camps.SetCurrency(func(site string) string {
+		if s, ok := registry.Get(site); ok {
+			return s.Currency
+		}
+		return ""
+	})
+	s := &weekly.Sender{Read: p.reader, Store: weekly.NewStore(store.DB()), Campaigns: camps, SMTP: cfg.SMTP, Now: cfg.Now, Every: cfg.WeeklyCheck,
+		Sites: func() []weekly.Site {
+			var out []weekly.Site
+			for _, st := range registry.All() {
+				out = append(out, weekly.Site{ID: st.ID, Name: st.Name, Zone: registry.Location(st.ID), Currency: st.Currency})
+			}
+			return out
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopWeekly, p.weeklyDone = cancel, make(chan struct{})
+	go func() {
+		defer close(p.weeklyDone)
+		s.Run(ctx)
+	}()
 }
 
 // bootstrapAdmin makes the admin user name with password when the

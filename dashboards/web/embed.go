@@ -3,7 +3,7 @@ package web
 
 import "embed"
 
-// Files is the dashboard's static content.
+// Files is the dashboard's static content: its pages and the favicon.
 //
-//go:embed index.html sites.html people.html
+//go:embed index.html sites.html people.html favicon.ico
 var Files embed.FS
