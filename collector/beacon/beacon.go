@@ -234,6 +234,12 @@ func (h *Handler) pixel(ctx *fasthttp.RequestCtx) {
 	defer h.put(s)
 	e := s.next()
 	if err := s.setQuery(e, ctx.URI().QueryString()); err != nil {
+		// A site id no site can have (site=a+b is "a b": sites.NewIDRule)
+		// is an unknown site: the image, the reason in a header, counted.
+		if f, ok := event.FieldOf(err); ok && f == event.Site {
+			h.refuseSite(ctx, epPixel, rsUnknownSite, errUnknownSite)
+			return
+		}
 		h.reject(ctx, epPixel, fasthttp.StatusBadRequest, invalidReason(err), err)
 		return
 	}

@@ -156,3 +156,20 @@ func TestConcurrentSiteWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestNewSiteIDRule: the API refuses to create a site whose id would not
+// read back as itself from a hand-written URL (sites.NewIDRule), saying
+// why.
+func TestNewSiteIDRule(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	srv, _ := sitesServer(t, store)
+	for _, id := range []string{"a+b", "a@b", "a:b", "..", "-a"} {
+		code, b := call(t, srv, "POST", "/api/v1/sites", `{"id":"`+id+`","time_zone":"UTC","currency":"EUR"}`)
+		if code != 400 || !strings.Contains(string(b), "a + in ?site=a+b is a space") {
+			t.Errorf("id %q: %d %s", id, code, b)
+		}
+	}
+	if code, b := call(t, srv, "POST", "/api/v1/sites", `{"id":"shop-2.fr_x","time_zone":"UTC","currency":"EUR"}`); code != 201 {
+		t.Errorf("id shop-2.fr_x: %d %s", code, b)
+	}
+}

@@ -143,6 +143,15 @@ type fieldError struct {
 
 func (e fieldError) Error() string { return Specs[e.f].Key + " " + e.reason }
 
+// FieldOf says which field err, an error of Set or Validate, is about.
+func FieldOf(err error) (Field, bool) {
+	var fe fieldError
+	if errors.As(err, &fe) {
+		return fe.f, true
+	}
+	return 0, false
+}
+
 func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
 
 func isLower(c byte) bool { return c >= 'a' && c <= 'z' }

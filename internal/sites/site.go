@@ -69,7 +69,11 @@ type Key struct {
 }
 
 var (
-	siteIDRe  = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,64}$`)
+	// siteIDRe is what a site id may be: what the registry took before
+	// NewIDRule, so that older sites can still be changed.
+	siteIDRe = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,64}$`)
+	// newIDRe is what a new site's id may be (ValidNewID).
+	newIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	keyNameRe = regexp.MustCompile(`^[^\x00-\x1f\x7f]{0,64}$`)
 )
 
@@ -135,6 +139,25 @@ func (s *Site) Validate() error {
 		if !keyNameRe.MatchString(k.Name) {
 			return errors.New("key name: at most 64 characters, no control characters")
 		}
+	}
+	return nil
+}
+
+// NewIDRule says what a new site's id may be. An id goes into URLs
+// written by hand (the pixel's /p.gif?site=ID, an API path
+// /api/v1/sites/ID) and must read back as itself without escaping: a +
+// in a query string is a space (site=a+b asked for "a b", which no site
+// is), and @, :, a leading . or - are read differently by some URL
+// parsers or path cleaners (/api/v1/sites/.. is /api/v1). Letters, digits,
+// _ . and - are unreserved in every part of a URL.
+const NewIDRule = "id: want 1 to 64 of A-Z a-z 0-9 _ . -, beginning with a letter or a digit (an id must read the same unescaped in a URL: a + in ?site=a+b is a space)"
+
+// ValidNewID checks the id of a site to create (NewIDRule). Sites made
+// before the rule with +, @ or : keep working when their id is escaped
+// in a URL (site=a%2Bb) and can still be changed.
+func ValidNewID(id string) error {
+	if !newIDRe.MatchString(id) {
+		return errors.New(NewIDRule)
 	}
 	return nil
 }

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -250,5 +253,65 @@ func TestDomainSpellings(t *testing.T) {
 		if got, err := sites.NormalizeDomain(in); err != nil || got != want {
 			t.Errorf("NormalizeDomain(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// TestNewIDsRoundTrip: every id a new site may have reads back as itself
+// from a hand-written URL, unescaped, in a query string (the pixel's
+// ?site=) and in a path (/api/v1/sites/{id}); the ids that would not
+// (+, a space, @, :, %, ., .., a leading - or .) are refused. Every one-
+// and two-character id of printable ASCII is tried.
+func TestNewIDsRoundTrip(t *testing.T) {
+	var chars []string
+	for c := 0x20; c < 0x7f; c++ {
+		chars = append(chars, string(rune(c)))
+	}
+	ids := slices.Clone(chars)
+	for _, a := range chars {
+		for _, b := range chars {
+			ids = append(ids, a+b)
+		}
+	}
+	ids = append(ids, "a+b", "shop.example", "x..y", "Shop_2-fr", strings.Repeat("a", 64), strings.Repeat("a", 65))
+	accepted := 0
+	for _, id := range ids {
+		if sites.ValidNewID(id) != nil {
+			continue
+		}
+		accepted++
+		q, err := url.ParseQuery("site=" + id + "&x=1")
+		u, err2 := url.Parse("http://h/api/v1/sites/" + id + "?x=1")
+		if err != nil || err2 != nil || q.Get("site") != id || u.Path != "/api/v1/sites/"+id || path.Clean(u.Path) != u.Path {
+			t.Errorf("id %q is accepted but reads back as %q in a query, %q in a path", id, q.Get("site"), u.Path)
+		}
+	}
+	if accepted < 64*64 {
+		t.Errorf("only %d ids accepted", accepted)
+	}
+	for _, id := range []string{"a+b", "a b", "a@b", "a:b", "a%2Bb", ".", "..", "-a", ".a", "a/b", "a?b", "a#b", strings.Repeat("a", 65), ""} {
+		if err := sites.ValidNewID(id); err == nil || !strings.HasPrefix(err.Error(), "id:") {
+			t.Errorf("new id %q: %v, want refused", id, err)
+		}
+	}
+	// The store refuses to create one; a site made before the rule with
+	// such an id can still be changed.
+	_, store := stacktest.ClickHouse(t)
+	ctx := context.Background()
+	st := sites.NewStore(store.DB())
+	if _, err := st.Create(ctx, sites.Site{ID: "a+b", TimeZone: "UTC", Currency: "EUR", InactiveDays: 90}); err == nil {
+		t.Error("created a site a+b")
+	}
+	b, err := store.DB().Driver().PrepareBatch(ctx, `INSERT INTO site_changes (site_id, time_zone, currency, inactive_days, version)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append("old+id", "UTC", "EUR", uint32(90), uint64(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := st.Update(ctx, "old+id", func(s *sites.Site) error { s.InactiveDays = 30; return nil }); err != nil || s.InactiveDays != 30 {
+		t.Errorf("update of an older site old+id: %+v %v", s, err)
 	}
 }

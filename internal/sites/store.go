@@ -334,6 +334,9 @@ func (s *Store) latest(ctx context.Context, id string) (row, bool, error) {
 
 // Create adds site, which must validate and whose id must be new.
 func (s *Store) Create(ctx context.Context, site Site) (Site, error) {
+	if err := ValidNewID(site.ID); err != nil {
+		return Site{}, err
+	}
 	if err := site.Validate(); err != nil {
 		return Site{}, err
 	}
