@@ -118,6 +118,9 @@ func benchQueries(cfg config, stamp string) error {
 			return err
 		}
 		fmt.Printf("%-42s %10s\n", "session stats refresh after the load", ms(time.Since(t)))
+		if err := diskPerEvent(ctx, store, n); err != nil {
+			return err
+		}
 		// Live traffic: 1,000 events of the last hour, then the refreshes
 		// the processor's next refresh round makes.
 		var small, smallSessions []float64 // seconds
@@ -164,6 +167,22 @@ func benchQueries(cfg config, stamp string) error {
 			fmt.Printf("%-42s %10s %22s  %s\n", r.name, ms(runs[1]), growth, r.target)
 		}
 	}
+	return nil
+}
+
+// diskPerEvent prints what the database takes on disk per event (the
+// README's sizing reads it): the events table, and every table (the
+// aggregates, people, sessions) together. Parts still unmerged make it
+// larger than it settles to.
+func diskPerEvent(ctx context.Context, store *chstore.Store, events int) error {
+	var eventsBytes, allBytes, parts uint64
+	err := store.DB().Driver().QueryRow(ctx, `SELECT sumIf(bytes_on_disk, table = 'events'), sum(bytes_on_disk), count()
+		FROM system.parts WHERE active AND database = currentDatabase()`).Scan(&eventsBytes, &allBytes, &parts)
+	if err != nil {
+		return fmt.Errorf("read the database's size on disk: %w", err)
+	}
+	fmt.Printf("%-42s %10s %22s  (%d parts)\n", "on disk per event: events / all tables",
+		fmt.Sprintf("%.0f B", float64(eventsBytes)/float64(events)), fmt.Sprintf("%.0f B", float64(allBytes)/float64(events)), parts)
 	return nil
 }
 
