@@ -6,7 +6,7 @@ GOTEST_TIMEOUT ?= 20m
 # Where the tests record the statements they send, for the current-ClickHouse check.
 SQL_RECORD := $(CURDIR)/.local/sql-record
 
-.PHONY: up down test test-compat fuzz demo bench build stack chdb fmt-check sdk sdk-deps chaos test-kafka-cluster
+.PHONY: up down test test-compat test-cluster fuzz demo bench build stack chdb fmt-check sdk sdk-deps chaos test-kafka-cluster
 
 ## up: install and start Kafka and ClickHouse, build and start collector, processor and dashboards
 up: stack build
@@ -59,6 +59,20 @@ chaos: stack
 ## under a collector's load; prints the stall and fails if an acknowledged hit is not in Kafka
 test-kafka-cluster: stack
 	FOOTFALL_KAFKA_CLUSTER=1 $(GO) test -count=1 -timeout 10m -run TestKafkaCluster -v ./tests/kafkacluster
+
+## test-cluster: the cluster test on servers of its own (deploy/cluster/cluster.sh: ZooKeeper, 2 shards x 2 replicas of
+## ClickHouse 18.16, 3 KRaft Kafka nodes, from empty data): the migrations ON CLUSTER (TestMigrateCluster), then two
+## collectors and two processors under load while a ClickHouse replica, a Kafka broker, a collector and a processor are
+## SIGKILLed (tests/chaos TestCluster); prints the ledger and each fault's recovery; stops every server it started
+CLUSTER_TIMEOUT ?= 12m
+test-cluster: stack
+	deploy/cluster/cluster.sh up || { deploy/cluster/cluster.sh down; exit 1; }
+	@eval "$$(deploy/cluster/cluster.sh env)"; rc=0; \
+	FOOTFALL_TEST_CLUSTER_ADDRS=$$CLICKHOUSE_ADDRS $(GO) test -count=1 -timeout $(CLUSTER_TIMEOUT) -run '^TestMigrateCluster$$' -v ./internal/chsql || rc=$$?; \
+	if [[ $$rc == 0 ]]; then \
+		FOOTFALL_CLUSTER_REPORT=$(CURDIR)/.local/cluster-report.md $(GO) test -count=1 -timeout $(CLUSTER_TIMEOUT) -run '^TestCluster$$' -v ./tests/chaos -args -chaos.cluster || rc=$$?; \
+	fi; \
+	deploy/cluster/cluster.sh down; exit $$rc
 
 ## test-compat: replay what the last make test recorded on ClickHouse 18.16 and on current ClickHouse (chDB), compare
 test-compat: chdb
