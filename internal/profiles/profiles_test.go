@@ -205,7 +205,7 @@ func TestJourney(t *testing.T) {
 	// Manual changes survive recomputation.
 	ctx := context.Background()
 	j.s.now = time.Now
-	pro, vip, gold := "", "loyal", "gold"
+	pro, vip, bad := "", "loyal", "gold\n" // the shop's own words, but a control character
 	if _, err := j.s.SetOverride(ctx, "shop", "dev-c", &vip, []string{"pro"}); err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +225,8 @@ func TestJourney(t *testing.T) {
 		}
 		return ""
 	})
-	if _, err := j.s.SetOverride(ctx, "shop", "dev-c", &gold, nil); err == nil {
-		t.Error("class gold accepted")
+	if _, err := j.s.SetOverride(ctx, "shop", "dev-c", &bad, nil); err == nil {
+		t.Errorf("class %q accepted", bad)
 	}
 	if _, err := j.s.SetOverride(ctx, "shop", "ann@shop.example", nil, []string{"reseller"}); err != nil {
 		t.Fatal(err)
