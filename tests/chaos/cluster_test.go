@@ -364,6 +364,27 @@ func TestCluster(t *testing.T) {
 		rows = append(rows, row)
 	}
 
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ncluster ledger (2 collectors x %d hits/s for %v, 2 processors; 2 x 2 ClickHouse 18.16, 3 Kafka brokers):\n%s\n", clusterRate, loadTook.Round(100*time.Millisecond), Table(rows))
+	fmt.Fprintf(&b, "faults (seconds since the load began; stall: the longest time after the fault with nothing more stored):\n")
+	for i, f := range faults {
+		end := loadTook
+		if i+1 < len(faults) {
+			end = faults[i+1].at
+		}
+		refused := 0
+		for _, sh := range sheets {
+			for m, s := range sh.States {
+				if s == stateRefused && sh.At[m] >= f.at && sh.At[m] < end {
+					refused++
+				}
+			}
+		}
+		fmt.Fprintf(&b, "- %5.1fs %s: %s; stall %v; %d hits refused until the next fault\n", f.at.Seconds(), f.what, f.note, mon.stall(f.at, end).Round(100*time.Millisecond), refused)
+	}
+	fmt.Fprintf(&b, "drained %v after the load; cluster memory (RSS of the 8 servers) %d MiB\n", drained.Round(100*time.Millisecond), cl.Memory()>>20)
+	fmt.Print(b.String())
+
 	// The same events on one ClickHouse (the local stack's), reports
 	// compared.
 	_, single := stacktest.ClickHouse(t)
@@ -388,29 +409,10 @@ func TestCluster(t *testing.T) {
 		figures = append(figures, fmt.Sprintf("site on shard %d: %d events on the cluster, %d on one ClickHouse; overview %s", i+1, rows[i].Stored, st.Distinct, clip(clusterAnswer["overview totals"])))
 	}
 
-	var b strings.Builder
-	fmt.Fprintf(&b, "\ncluster ledger (2 collectors x %d hits/s for %v, 2 processors; 2 x 2 ClickHouse 18.16, 3 Kafka brokers):\n%s\n", clusterRate, loadTook.Round(100*time.Millisecond), Table(rows))
-	fmt.Fprintf(&b, "faults (seconds since the load began; stall: the longest time after the fault with nothing more stored):\n")
-	for i, f := range faults {
-		end := loadTook
-		if i+1 < len(faults) {
-			end = faults[i+1].at
-		}
-		refused := 0
-		for _, sh := range sheets {
-			for m, s := range sh.States {
-				if s == stateRefused && sh.At[m] >= f.at && sh.At[m] < end {
-					refused++
-				}
-			}
-		}
-		fmt.Fprintf(&b, "- %5.1fs %s: %s; stall %v; %d hits refused until the next fault\n", f.at.Seconds(), f.what, f.note, mon.stall(f.at, end).Round(100*time.Millisecond), refused)
-	}
-	fmt.Fprintf(&b, "drained %v after the load; cluster memory (RSS of the 8 servers) %d MiB\n", drained.Round(100*time.Millisecond), cl.Memory()>>20)
 	for _, f := range figures {
 		fmt.Fprintf(&b, "%s\n", f)
+		fmt.Println(f)
 	}
-	fmt.Print(b.String())
 	if path := os.Getenv("FOOTFALL_CLUSTER_REPORT"); path != "" {
 		os.WriteFile(path, []byte(b.String()), 0o644)
 	}
