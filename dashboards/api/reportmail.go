@@ -37,8 +37,9 @@ func (a *API) reportEmails(w http.ResponseWriter, r *http.Request) {
 }
 
 // setReportEmails answers PUT /api/v1/report-emails with {"site",
-// "emails": [...]}: the site's weekly report goes to these addresses from
-// the next Monday 08:00 on (up to weekly.MaxRecipients; [] stops it).
+// "emails": [...]}: the site's weekly report goes to these addresses (up
+// to weekly.MaxRecipients; [] stops it), from the sender's next check: the
+// last week's report, when it was not sent yet, then every Monday 08:00.
 func (wr *writer) setReportEmails(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Site   string   `json:"site"`

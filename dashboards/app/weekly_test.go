@@ -112,7 +112,8 @@ func (b *mailbox) messages() []received {
 // those addresses, logged in, with its subject, and each figure of the
 // body (visitors, page views, orders, revenue of both weeks, top pages and
 // sources, the newsletter's recipients) equals what the API answers for
-// the same week. A second check sends nothing (the week is recorded).
+// the same week. A second check sends nothing (the week is recorded); a
+// report the server refuses is not recorded, and sent at the next check.
 func TestWeeklyReportEmail(t *testing.T) {
 	box := startMailbox(t)
 	paris, _ := time.LoadLocation("Europe/Paris")
@@ -352,5 +353,22 @@ func TestWeeklyReportEmail(t *testing.T) {
 	time.Sleep(time.Second)
 	if n := len(box.messages()); n != 1 {
 		t.Errorf("%d messages after more checks, want 1", n)
+	}
+
+	// A week later, a refused login: nothing recorded, so the next check
+	// sends it.
+	s := &weekly.Sender{Read: store.DB(), Store: weekly.NewStore(store.DB()), SMTP: c.SMTP,
+		Sites: func() []weekly.Site { return []weekly.Site{{ID: "boutique", Zone: paris}} },
+		Now:   func() time.Time { return now.AddDate(0, 0, 7) }}
+	s.SMTP.Password = "wrong"
+	recorded := func() uint64 {
+		return stacktest.Count(t, store, "SELECT count() FROM weekly_reports_sent WHERE site_id = 'boutique' AND week = '2026-11-23'")
+	}
+	if n := s.Check(context.Background()); n != 0 || recorded() != 0 {
+		t.Errorf("refused login: %d sent, %d recorded", n, recorded())
+	}
+	s.SMTP.Password = "smtp-secret"
+	if n := s.Check(context.Background()); n != 1 || recorded() != 1 || len(box.messages()) != 2 {
+		t.Errorf("next check: %d sent, %d recorded, %d messages", n, recorded(), len(box.messages()))
 	}
 }

@@ -66,7 +66,9 @@ func (s *Sender) Check(ctx context.Context) int {
 	if s.Now != nil {
 		now = s.Now()
 	}
-	all, err := s.Store.Recipients(ctx, "")
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	all, err := s.Store.Recipients(rctx, "")
+	cancel()
 	if err != nil {
 		slog.Error("weekly report: recipients", "err", err)
 		mFailed.Inc()
