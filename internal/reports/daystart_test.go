@@ -29,7 +29,9 @@ func TestStepsMatchClickHouse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := fmt.Sprintf(`SELECT toUInt32(t), toUInt32(toStartOfHour(t, '%[1]s')), toUInt32(toStartOfDay(t, '%[1]s')), toUInt32(toDateTime(toMonday(t, '%[1]s'), '%[1]s')), toUInt32(toDateTime(toStartOfMonth(t, '%[1]s'), '%[1]s')) FROM (SELECT toDateTime(%d + number*900) AS t FROM system.numbers LIMIT %d) FORMAT TSV`, z, from.Unix(), n)
+		// hours: hourStep, which ClickHouse runs as Go computes it
+		q := fmt.Sprintf(`SELECT toUInt32(t), toUInt32(%[4]s), toUInt32(toStartOfDay(t, '%[1]s')), toUInt32(toDateTime(toMonday(t, '%[1]s'), '%[1]s')), toUInt32(toDateTime(toStartOfMonth(t, '%[1]s'), '%[1]s')) FROM (SELECT toDateTime(%[2]d + number*900) AS t FROM system.numbers LIMIT %[3]d) FORMAT TSV`,
+			z, from.Unix(), n, hourStep("t", from, to, loc))
 		resp, err := http.Get("http://127.0.0.1:8123/?query=" + url.QueryEscape(q))
 		if err != nil {
 			t.Fatal(err)
@@ -101,6 +103,111 @@ func TestDayStart(t *testing.T) {
 		loc, _ := time.LoadLocation(c.zone)
 		if got := DayStart(c.y, c.m, c.d, loc).Format(time.RFC3339); got != c.want {
 			t.Errorf("%s %d-%d-%d: %s, want %s", c.zone, c.y, c.m, c.d, got, c.want)
+		}
+	}
+}
+
+// TestHourSteps: the hours of a series are the clock's, with values
+// computed here from Go's time package alone: a minute's hour begins at
+// the first minute before it, going back, with the same date, hour and
+// offset on the clock. Every minute of the days whose clocks change in
+// Lord_Howe (by half an hour), Paris, Santiago (at midnight), and of a
+// day in Kolkata (+05:30), through localHour, stepsOf and hourStep run on
+// ClickHouse. ClickHouse's toStartOfHour counted hours from the day's
+// start: after Lord_Howe's change they began at 02:30, 03:30... on the
+// clock until midnight.
+func TestHourSteps(t *testing.T) {
+	days := []struct {
+		zone    string
+		y       int
+		m       time.Month
+		d       int
+		labels  string // the steps' clock times, when checked
+		nLabels int
+	}{
+		{"Australia/Lord_Howe", 2026, 10, 4, "00:00 01:00 02:30 03:00 04:00 05:00", 24},
+		{"Australia/Lord_Howe", 2026, 4, 5, "00:00 01:00 01:30 02:00 03:00 04:00", 25},
+		{"Europe/Paris", 2026, 3, 29, "00:00 01:00 03:00 04:00 05:00 06:00", 23},
+		{"Europe/Paris", 2026, 10, 25, "00:00 01:00 02:00 02:00 03:00 04:00", 25},
+		{"America/Santiago", 2026, 9, 6, "01:00 02:00 03:00 04:00 05:00 06:00", 23},
+		{"Asia/Kolkata", 2026, 11, 30, "00:00 01:00 02:00 03:00 04:00 05:00", 24},
+	}
+	for _, c := range days {
+		loc, err := time.LoadLocation(c.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from, to := DayStart(c.y, c.m, c.d, loc), DayStart(c.y, c.m, c.d+1, loc)
+		same := func(a, b time.Time) bool {
+			la, lb := a.In(loc), b.In(loc)
+			_, oa := la.Zone()
+			_, ob := lb.Zone()
+			return la.Format("2006-01-02 15") == lb.Format("2006-01-02 15") && oa == ob
+		}
+		want := map[int64]int64{} // minute: its hour's start
+		for m := from; m.Before(to); m = m.Add(time.Minute) {
+			s := m
+			for same(s.Add(-time.Minute), m) {
+				s = s.Add(-time.Minute)
+			}
+			want[m.Unix()] = s.Unix()
+		}
+		// localHour
+		bad := 0
+		for m, s := range want {
+			if localHour(time.Unix(m, 0), loc).Unix() != s {
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s %d-%02d-%02d: localHour wrong for %d minutes", c.zone, c.y, c.m, c.d, bad)
+		}
+		// stepsOf: the distinct starts, in order, and their labels
+		var starts []int64
+		seen := map[int64]bool{}
+		for m := from; m.Before(to); m = m.Add(time.Minute) {
+			if s := want[m.Unix()]; !seen[s] {
+				seen[s] = true
+				starts = append(starts, s)
+			}
+		}
+		steps := stepsOf("hour", from, to, loc)
+		var got []int64
+		var labels []string
+		for _, s := range steps {
+			got = append(got, s.Unix())
+			labels = append(labels, s.In(loc).Format("15:04"))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(starts) {
+			t.Errorf("%s %d-%02d-%02d: steps %v, want %v", c.zone, c.y, c.m, c.d, got, starts)
+		}
+		if len(steps) != c.nLabels || !strings.HasPrefix(strings.Join(labels, " "), c.labels) {
+			t.Errorf("%s %d-%02d-%02d: %d steps %v, want %d beginning %s", c.zone, c.y, c.m, c.d, len(steps), labels, c.nLabels, c.labels)
+		}
+		// hourStep on ClickHouse
+		q := fmt.Sprintf(`SELECT toUInt32(t), toUInt32(%s) FROM (SELECT toDateTime(%d + number*60) AS t FROM system.numbers LIMIT %d) FORMAT TSV`,
+			hourStep("t", from, to, loc), from.Unix(), len(want))
+		resp, err := http.Get("http://127.0.0.1:8123/?query=" + url.QueryEscape(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad, rows := 0, 0
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			f := strings.Split(sc.Text(), "\t")
+			if len(f) != 2 {
+				t.Fatalf("%q", sc.Text())
+			}
+			m, _ := strconv.ParseInt(f[0], 10, 64)
+			s, _ := strconv.ParseInt(f[1], 10, 64)
+			rows++
+			if want[m] != s {
+				bad++
+			}
+		}
+		resp.Body.Close()
+		if rows != len(want) || bad > 0 {
+			t.Errorf("%s %d-%02d-%02d: hourStep on ClickHouse: %d of %d minutes wrong (%d rows)", c.zone, c.y, c.m, c.d, bad, len(want), rows)
 		}
 	}
 }

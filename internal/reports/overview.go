@@ -140,7 +140,7 @@ func OverviewOf(ctx context.Context, db *chsql.Conn, q Query, interval string) (
 		return Traffic{}, inputErrorf("%v", err)
 	}
 	// In UTC, as intervals (series.go) says why.
-	step := map[string]string{"hour": "toTimeZone(toStartOfHour(at, @tz), 'UTC')", "day": "toTimeZone(toStartOfDay(at, @tz), 'UTC')"}[interval]
+	step := map[string]string{"hour": hourStep("at", from, to, loc), "day": "toTimeZone(toStartOfDay(at, @tz), 'UTC')"}[interval]
 	if step == "" {
 		return Traffic{}, inputErrorf("interval must be hour or day")
 	}
@@ -161,7 +161,9 @@ func OverviewOf(ctx context.Context, db *chsql.Conn, q Query, interval string) (
 		stepOf = func(t time.Time) time.Time { return LocalDay(t, loc) }
 	}
 	series := hourSplit(q.Site, from, to, stepOf)
-	series.args["tz"] = tz
+	if interval != "hour" { // hours: hourStep, of Go's numbers
+		series.args["tz"] = tz
+	}
 	slots := withRaw(hourly, series)
 	slots["step"] = step
 	steps := map[int64]Point{}

@@ -38,8 +38,11 @@ func inSessions(m Metric) bool { return m.Events == "" || m.Name == Sessions.Nam
 // 6 September 2026) ClickHouse 18.16 writes the day's start as a
 // 00:00:00 that the clock never showed and current ClickHouse as 01:00:00,
 // the same instant; in UTC both write it alike.
+// Hours are not ClickHouse's toStartOfHour but hourStep (zone.go), which
+// begins them where the clock shows HH:00 in zones whose clocks move by
+// half an hour too.
 var intervals = map[string]string{
-	"hour":  "toTimeZone(toStartOfHour(%s, @tz), 'UTC')",
+	"hour":  "", // hourStep
 	"day":   "toTimeZone(toStartOfDay(%s, @tz), 'UTC')",
 	"week":  "toTimeZone(toDateTime(toMonday(%s, @tz), @tz), 'UTC')",
 	"month": "toTimeZone(toDateTime(toStartOfMonth(%s, @tz), @tz), 'UTC')",
@@ -82,13 +85,20 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 	if err != nil {
 		return Table{}, inputErrorf("%v", err)
 	}
-	args := chsql.Args{"tz": tz}
+	args := chsql.Args{}
+	if interval != "hour" { // hours: hourStep, of Go's numbers
+		args["tz"] = tz
+	}
 	filters := q.where(args)
 	run := func(stmt *chsql.Query, of level, at string, part []Metric) error {
 		if len(part) == 0 {
 			return nil
 		}
-		stmt = stmt.With(map[string]string{"step": fmt.Sprintf(bucket, at), "metrics": selectList(of, part), "filters": filters})
+		step := fmt.Sprintf(bucket, at)
+		if interval == "hour" {
+			step = hourStep(at, q.From, q.To, q.zone())
+		}
+		stmt = stmt.With(map[string]string{"step": step, "metrics": selectList(of, part), "filters": filters})
 		return each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
 			var start time.Time
 			vals, err := scanRow(scan, part, &start)
@@ -134,15 +144,15 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 }
 
 // stepsOf lists the starts of the steps of interval that meet [from, to)
-// on loc's clock, as ClickHouse 18.16 rounds them (toStartOfHour,
-// toStartOfDay, toMonday, toStartOfMonth with the zone): days, weeks and
+// on loc's clock, as ClickHouse 18.16 rounds them (toStartOfDay, toMonday,
+// toStartOfMonth with the zone) and hourStep the hours: days, weeks and
 // months begin at the first instant of their first date (DayStart), each
 // computed from its date, never by adding 24 h to the one before (a day
 // of 23 or 25 hours, or one that begins at 01:00, would shift every step
-// after it). Hours are counted from the start of their day, an hour
-// apart: a day whose clocks change has 23 or 25 of them, and after a
-// change of half an hour (Australia/Lord_Howe) they begin at :30 on the
-// clock, as ClickHouse's do.
+// after it). Hours begin at each HH:00 of the clock and at a change of
+// the clock (nextHour): a day whose clocks change by an hour has 23 or 25
+// of them, one whose clocks change by half an hour (Australia/Lord_Howe)
+// a step of half an hour.
 func stepsOf(interval string, from, to time.Time, loc *time.Location) []time.Time {
 	l := from.In(loc)
 	y, m, d := l.Date()
@@ -172,8 +182,8 @@ func stepsOf(interval string, from, to time.Time, loc *time.Location) []time.Tim
 			out = append(out, start)
 			continue
 		}
-		for h := start; h.Before(next) && h.Before(to); h = h.Add(time.Hour) {
-			if h.Add(time.Hour).After(from) {
+		for h := start; h.Before(next) && h.Before(to); h = nextHour(h, loc) {
+			if nextHour(h, loc).After(from) {
 				out = append(out, h)
 			}
 		}

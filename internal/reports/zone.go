@@ -2,6 +2,8 @@ package reports
 
 import (
 	"fmt"
+	"math"
+	"strings"
 	"regexp"
 	"time"
 )
@@ -89,11 +91,103 @@ func dateKey(t time.Time) int {
 	return y*10000 + int(m)*100 + d
 }
 
-// localHour is the start of the hour of t as ClickHouse 18.16's
-// toStartOfHour has it: whole hours counted from the start of t's day
-// (LocalDay), so after a change of half an hour (Australia/Lord_Howe)
-// hours begin at :30 on the clock until the next day.
+// Hours are the hours of the site's clock: an hour step begins when the
+// clock shows HH:00, or when the clock is changed (the change's instant
+// begins a step, so no step spans two offsets). In a zone whose clock
+// moves by half an hour (Australia/Lord_Howe: 02:00 becomes 02:30 in
+// October, 02:00 becomes 01:30 in April) that day has a half-hour step
+// (02:30 to 03:00, 01:30 to 02:00) and every other step starts at HH:00.
+// ClickHouse's toStartOfHour(t, zone) counts hours from the start of the
+// day instead, so after such a change its hours began at :30 on the
+// clock until midnight (02:30, 03:30...: the labels were wrong), and
+// 18.16 and current ClickHouse round those times differently. The step
+// is therefore computed from the zone's offsets, which Go's time package
+// knows (hourStep), with integer arithmetic only: the same on every
+// ClickHouse.
+
+// zonePeriod is a span of loc's time with one offset: from start (Unix
+// seconds; math.MinInt64 for the first) on, offset seconds east of UTC.
+type zonePeriod struct{ start, offset int64 }
+
+// zonePeriods lists loc's offsets over [from, to), in order.
+func zonePeriods(from, to time.Time, loc *time.Location) []zonePeriod {
+	var out []zonePeriod
+	t := from
+	for i := 0; i < 10_000; i++ {
+		l := t.In(loc)
+		_, off := l.Zone()
+		start, end := l.ZoneBounds()
+		p := zonePeriod{start: math.MinInt64, offset: int64(off)}
+		if !start.IsZero() {
+			p.start = start.Unix()
+		}
+		out = append(out, p)
+		if end.IsZero() || !end.Before(to) {
+			break
+		}
+		t = end
+	}
+	return out
+}
+
+// hourIn is the start (Unix seconds) of the hour of u in period p: the
+// last HH:00 of its clock, or the change that began p if later.
+func hourIn(u int64, p zonePeriod) int64 {
+	return max(floorDiv(u+p.offset, 3600)*3600-p.offset, p.start)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// localHour is the start of the hour of t on loc's clock (see Hours).
 func localHour(t time.Time, loc *time.Location) time.Time {
-	day := LocalDay(t, loc)
-	return day.Add(t.Sub(day).Truncate(time.Hour))
+	ps := zonePeriods(t, t.Add(time.Second), loc)
+	return time.Unix(hourIn(t.Unix(), ps[0]), 0).In(loc)
+}
+
+// nextHour is the start of the hour after the one that begins at h.
+func nextHour(h time.Time, loc *time.Location) time.Time {
+	l := h.In(loc)
+	_, off := l.Zone()
+	_, end := l.ZoneBounds()
+	n := floorDiv(h.Unix()+int64(off), 3600)*3600 - int64(off) + 3600
+	if !end.IsZero() && end.Unix() < n {
+		n = end.Unix()
+	}
+	return time.Unix(n, 0).In(loc)
+}
+
+// hourStep is the SQL of the start of the hour of col (a DateTime) on
+// loc's clock for times in [from, to) (a day either side is covered), as
+// a DateTime in UTC: for each period of one offset, the last HH:00 of
+// the clock or the period's start. The numbers are Go's, never input.
+func hourStep(col string, from, to time.Time, loc *time.Location) string {
+	ps := zonePeriods(from.Add(-24*time.Hour), to.Add(24*time.Hour), loc)
+	u := "toInt64(toUInt32(" + col + "))"
+	in := func(p zonePeriod) string {
+		// + k, a multiple of 3600, keeps intDiv's dividend positive, where
+		// it rounds down as floorDiv does
+		const k = 3600 * 1_000_000
+		e := fmt.Sprintf("intDiv(%s + %d, 3600) * 3600 - %d", u, p.offset+k, p.offset+k)
+		if p.start != math.MinInt64 {
+			e = fmt.Sprintf("greatest(%s, %d)", e, p.start)
+		}
+		return e
+	}
+	expr := in(ps[len(ps)-1])
+	if len(ps) > 1 {
+		var b strings.Builder
+		b.WriteString("multiIf(")
+		for i := 0; i < len(ps)-1; i++ {
+			fmt.Fprintf(&b, "%s < %d, %s, ", u, ps[i+1].start, in(ps[i]))
+		}
+		b.WriteString(expr + ")")
+		expr = b.String()
+	}
+	return "toDateTime(toUInt32(" + expr + "), 'UTC')"
 }

@@ -89,6 +89,19 @@ GROUP BY hour`)
 	insertZero = chsql.New("sessionstats.insert_zero", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)`)
 	qStats     = chsql.New("sessionstats.period", `SELECT sum(sessions), sum(new_sessions), sum(bounces), sum(duration)
 FROM sessions_hourly FINAL WHERE site_id = @site AND hour >= @from AND hour < @to`)
+	// qEdges: the same figures, as insertStats computes them, of the
+	// sessions that began in [@e0, @e1) or [@e2, @e3), parts of the hours
+	// @hours, read from the sessions themselves.
+	qEdges = chsql.New("sessionstats.period_edges", `SELECT count(), countIf(first_seen >= started_at), countIf(pageviews <= 1),
+    sum(toUInt64(ended_at - started_at))
+FROM (
+    SELECT visitor_id, started_at, ended_at, pageviews FROM (`+merged+`)
+    WHERE (started_at >= @e0 AND started_at < @e1) OR (started_at >= @e2 AND started_at < @e3)
+) AS s ANY LEFT JOIN (
+    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitor_profiles
+    WHERE site_id = @site AND visitor_id IN (SELECT finalizeAggregation(visitor_id) FROM session_parts WHERE site_id = @site AND hour IN @hours)
+    GROUP BY visitor_id
+) AS v USING visitor_id`)
 )
 
 // around is the range of hours read to see whole the sessions that had
@@ -178,12 +191,55 @@ func (s *Store) zero(ctx context.Context, site string, hours []time.Time, versio
 }
 
 // Period sums the statistics of site's sessions that began in [from, to),
-// as the last Refresh left them: it writes nothing.
+// as the last Refresh left them: it writes nothing. The rollup answers
+// the UTC hours that lie whole in the period; where the period cuts an
+// hour (a day of a zone half an hour off UTC: Kolkata's begins at 18:30
+// UTC), the sessions that began in the period's part of it are read from
+// the sessions themselves, by their start (the rollup's row of the hour
+// counted the sessions of the half hour before or after the period too,
+// and a period that left the row out missed those of its own half hour).
 func (s *Store) Period(ctx context.Context, site string, from, to time.Time) (Stats, error) {
+	from, to = from.UTC(), to.UTC()
+	hfrom, hto := from.Truncate(time.Hour), to.Truncate(time.Hour)
+	if hfrom.Before(from) {
+		hfrom = hfrom.Add(time.Hour)
+	}
+	if hto.Before(hfrom) { // within one hour
+		hfrom, hto = to, to
+	}
 	var st Stats
-	if err := s.db.QueryRow(ctx, qStats, chsql.Args{"site": site, "from": from, "to": to}).Scan(&st.Sessions, &st.NewSessions, &st.Bounces, &st.Duration); err != nil {
+	if err := s.db.QueryRow(ctx, qStats, chsql.Args{"site": site, "from": hfrom, "to": hto}).Scan(&st.Sessions, &st.NewSessions, &st.Bounces, &st.Duration); err != nil {
 		return st, fmt.Errorf("session stats of %s: %w", site, err)
 	}
+	// The cut parts: [from, hfrom) and [hto, to).
+	e0, e1, e2, e3 := from, hfrom, hto, to
+	if to.Before(e1) {
+		e1 = to
+	}
+	if e2.Before(from) {
+		e2 = from
+	}
+	var hours []time.Time
+	if e0.Before(e1) {
+		hours = append(hours, e0.Truncate(time.Hour))
+	}
+	if e2.Before(e3) && (len(hours) == 0 || !hours[0].Equal(e2.Truncate(time.Hour))) {
+		hours = append(hours, e2.Truncate(time.Hour))
+	}
+	if len(hours) == 0 {
+		return st, nil
+	}
+	afrom, ato := around(hours)
+	var edge Stats
+	err := s.db.QueryRow(ctx, qEdges, chsql.Args{"site": site, "from": afrom, "to": ato, "hours": chsql.Set[time.Time](hours),
+		"e0": e0, "e1": e1, "e2": e2, "e3": e3}).Scan(&edge.Sessions, &edge.NewSessions, &edge.Bounces, &edge.Duration)
+	if err != nil {
+		return st, fmt.Errorf("session stats of %s, the hours the period cuts: %w", site, err)
+	}
+	st.Sessions += edge.Sessions
+	st.NewSessions += edge.NewSessions
+	st.Bounces += edge.Bounces
+	st.Duration += edge.Duration
 	return st, nil
 }
 

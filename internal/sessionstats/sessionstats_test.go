@@ -97,3 +97,50 @@ func TestPeriodReadsLastRefresh(t *testing.T) {
 		t.Errorf("%d sessions after a refresh, want 2", n)
 	}
 }
+
+// TestPeriodCutsHours: a day in Asia/Kolkata (+05:30) runs from 18:30 UTC
+// to 18:30 UTC: the sessions that began in its first and last half hour
+// count by their start, not by their UTC hour's row. Of sessions at
+// 18:10, 18:40, 18:50 and 18:55 UTC on 30 November and 12:00 and 18:35 on
+// 1 December, 1 December in Kolkata has the four from 18:40 to 12:00
+// (the rollup's rows alone gave 12:00 and 18:35: 2).
+func TestPeriodCutsHours(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	s := NewStore(store.DB())
+	read := NewStore(stacktest.Reader(t, store))
+	ctx := context.Background()
+	view := func(at time.Time, session string) stacktest.Hit {
+		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
+			event.VisitorID: "v-" + session, event.SessionID: session, event.URL: "https://shop.example/"}}
+	}
+	at := func(d, h, m int) time.Time { return time.Date(2026, 11, d, h, m, 0, 0, time.UTC) }
+	stacktest.Insert(t, store,
+		view(at(30, 18, 10), "out1"),
+		view(at(30, 18, 40), "in1"), view(at(30, 18, 45), "in1"), // 5 minutes, 2 views
+		view(at(30, 18, 50), "in2"),
+		view(at(30, 18, 55), "in3"),
+		view(at(31, 12, 0), "in4"), view(at(31, 12, 1), "in4"), // 1 December 12:00, a minute
+		view(at(31, 18, 35), "out2"))
+	if _, err := s.Refresh(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2026, 12, 1, 0, 0, 0, 0, kolkata)
+	got, err := read.Period(ctx, "shop", from, from.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Stats{Sessions: 4, NewSessions: 4, Bounces: 2, Duration: 360}); got != want {
+		t.Errorf("1 December in Kolkata: %+v, want %+v", got, want)
+	}
+	// A period within one hour, and one of whole hours, alike.
+	if got, err := read.Period(ctx, "shop", at(30, 18, 30), at(30, 18, 52)); err != nil || got.Sessions != 2 {
+		t.Errorf("18:30 to 18:52: %+v %v, want 2 sessions", got, err)
+	}
+	if got, err := read.Period(ctx, "shop", at(30, 18, 0), at(31, 19, 0)); err != nil || got.Sessions != 6 {
+		t.Errorf("whole hours: %+v %v, want 6 sessions", got, err)
+	}
+}
