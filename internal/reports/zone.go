@@ -3,8 +3,8 @@ package reports
 import (
 	"fmt"
 	"math"
-	"strings"
 	"regexp"
+	"strings"
 	"time"
 )
 
