@@ -7,7 +7,10 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"footfall/internal/chsql"
 	"footfall/internal/event"
@@ -59,39 +62,40 @@ func benchQueries(cfg config, stamp string) error {
 	mobileGoogle.Filters = []reports.Filter{{Dim: "device", Op: "==", Value: "mobile"}, {Dim: "source", Op: "==", Value: "google"}}
 	timed := []struct {
 		name, target string
-		run          func() error
+		run          func(ctx context.Context) error
 	}{
-		{"overview (all its queries)", "< 300 ms at 10M", func() error {
+		{"overview (all its queries)", "< 300 ms at 10M", func(ctx context.Context) error {
 			if _, err := reports.Overview(ctx, store.DB(), "demo", from, end, ""); err != nil {
 				return err
 			}
 			_, err := sessions.Period(ctx, "demo", from, end)
 			return err
 		}},
-		{"breakdown: by browser, mobile google", "", func() error {
+		{"breakdown: by browser, mobile google", "", func(ctx context.Context) error {
 			_, err := reports.Breakdown(ctx, store.DB(), mobileGoogle, "browser", 10)
 			return err
 		}},
-		{"breakdown: by page", "", func() error {
+		{"breakdown: by page", "", func(ctx context.Context) error {
 			_, err := reports.Breakdown(ctx, store.DB(), q, "page", 10)
 			return err
 		}},
 		// Source is what the visit is credited to, a column the processor
 		// wrote (processor/attribute): as cheap as by page.
-		{"breakdown: by source", "about by page's", func() error {
+		{"breakdown: by source", "about by page's", func(ctx context.Context) error {
 			_, err := reports.Breakdown(ctx, store.DB(), q, "source", 10)
 			return err
 		}},
-		{"funnel: view, cart, checkout, order", "", func() error {
+		{"funnel: view, cart, checkout, order", "", func(ctx context.Context) error {
 			_, err := reports.Funnel(ctx, store.DB(), q, []string{"type==pageview", "type==add_to_cart", "type==begin_checkout", "type==purchase"}, 86400)
 			return err
 		}},
-		{"segment: 2+ orders, 100+ EUR", "< 1 s at 10M", func() error { _, err := segs.Count(ctx, bigSpenders); return err }},
-		{"segment: viewed /shoes in 30 days, no order", "< 1 s at 10M", func() error { _, err := segs.Count(ctx, lookers); return err }},
-		{"segment: viewed /shoes/1* (raw events)", "", func() error { _, err := segs.Count(ctx, pathLookers); return err }},
-		{"segment evaluation (diff with last members)", "< 1 s at 10M", func() error { _, err := segs.Evaluate(ctx, bigSpenders); return err }},
+		{"segment: 2+ orders, 100+ EUR", "< 1 s at 10M", func(ctx context.Context) error { _, err := segs.Count(ctx, bigSpenders); return err }},
+		{"segment: viewed /shoes in 30 days, no order", "< 1 s at 10M", func(ctx context.Context) error { _, err := segs.Count(ctx, lookers); return err }},
+		{"segment: viewed /shoes/1* (raw events)", "", func(ctx context.Context) error { _, err := segs.Count(ctx, pathLookers); return err }},
+		{"segment evaluation (diff with last members)", "< 1 s at 10M", func(ctx context.Context) error { _, err := segs.Evaluate(ctx, bigSpenders); return err }},
 	}
 	times := make([][]time.Duration, len(timed))
+	costs := make([][]chCost, len(timed))
 	have := 0
 	for _, n := range sizes {
 		start := time.Now()
@@ -108,63 +112,82 @@ func benchQueries(cfg config, stamp string) error {
 		// with the load first (a whole rebuild the first time), then time
 		// what a refresh costs after a little more traffic.
 		t := time.Now()
-		written, err := people.Refresh(ctx, "demo")
+		id := fmt.Sprintf("%s-%d-people", db, n)
+		written, err := people.Refresh(costContext(ctx, id), "demo")
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%-42s %10s %22s  (%d people written)\n", "people table refresh after the load", ms(time.Since(t)), "", written)
+		fmt.Printf("%-42s %10s %22s  (%d people written) %s\n", "people table refresh after the load", ms(time.Since(t)), "", written, costNote(ctx, store, id))
 		t = time.Now()
-		if _, err := sessions.Refresh(ctx, "demo"); err != nil {
+		id = fmt.Sprintf("%s-%d-sessions", db, n)
+		if _, err := sessions.Refresh(costContext(ctx, id), "demo"); err != nil {
 			return err
 		}
-		fmt.Printf("%-42s %10s\n", "session stats refresh after the load", ms(time.Since(t)))
+		fmt.Printf("%-42s %10s %22s  %s\n", "session stats refresh after the load", ms(time.Since(t)), "", costNote(ctx, store, id))
 		if err := diskPerEvent(ctx, store, n); err != nil {
 			return err
 		}
 		// Live traffic: 1,000 events of the last hour, then the refreshes
 		// the processor's next refresh round makes.
 		var small, smallSessions []float64 // seconds
+		var smallIDs, smallSessionIDs []string
 		for k := 0; k < 3; k++ {
 			if err := generate(ctx, store, n+k*1000, 1000, time.Now().Add(-time.Hour), time.Now()); err != nil {
 				return err
 			}
 			t := time.Now()
-			if _, err := people.Refresh(ctx, "demo"); err != nil {
+			smallIDs = append(smallIDs, fmt.Sprintf("%s-%d-people-%d", db, n, k))
+			if _, err := people.Refresh(costContext(ctx, smallIDs[k]), "demo"); err != nil {
 				return err
 			}
 			small = append(small, time.Since(t).Seconds())
 			t = time.Now()
-			if _, err := sessions.Refresh(ctx, "demo"); err != nil {
+			smallSessionIDs = append(smallSessionIDs, fmt.Sprintf("%s-%d-sessions-%d", db, n, k))
+			if _, err := sessions.Refresh(costContext(ctx, smallSessionIDs[k]), "demo"); err != nil {
 				return err
 			}
 			smallSessions = append(smallSessions, time.Since(t).Seconds())
 		}
-		fmt.Printf("%-42s %10s\n", "people refresh after 1,000 new events", ms(seconds(median(small))))
-		fmt.Printf("%-42s %10s\n", "session stats refresh after 1,000 events", ms(seconds(median(smallSessions))))
+		fmt.Printf("%-42s %10s %22s  %s\n", "people refresh after 1,000 new events", ms(seconds(median(small))), "", costNote(ctx, store, smallIDs...))
+		fmt.Printf("%-42s %10s %22s  %s\n", "session stats refresh after 1,000 events", ms(seconds(median(smallSessions))), "", costNote(ctx, store, smallSessionIDs...))
 		// The reports below then read what the refreshes left: requests
 		// never refresh (the processor does), so they measure reads alone.
 		time.Sleep(refresh.TouchedSlack + time.Second)
+		fmt.Printf("%-42s %10s %22s  %s\n", "report (median of 3)", "wall", "growth", "ClickHouse CPU, rows read (growth)")
 		for i, r := range timed {
 			var runs []time.Duration
+			var ids []string
 			var err error
 			for k := 0; k < 3 && err == nil; k++ {
+				id := fmt.Sprintf("%s-%d-%d-%d", db, n, i, k)
+				ids = append(ids, id)
 				t := time.Now()
-				err = r.run()
+				err = r.run(costContext(ctx, id))
 				runs = append(runs, time.Since(t))
 			}
 			if err != nil {
 				// One report failing (a timeout at 10M) must not hide the others.
 				fmt.Printf("%-42s FAILED after %s: %v\n", r.name, ms(runs[len(runs)-1]), err)
 				times[i] = append(times[i], runs[len(runs)-1])
+				costs[i] = append(costs[i], chCost{})
 				continue
 			}
 			sort.Slice(runs, func(a, b int) bool { return runs[a] < runs[b] })
 			times[i] = append(times[i], runs[1])
-			growth := ""
+			c, cerr := medianCost(ctx, store, ids)
+			costs[i] = append(costs[i], c)
+			growth, cgrowth := "", ""
 			if len(times[i]) > 1 {
 				growth = fmt.Sprintf("x%.1f for x%d rows", float64(times[i][1])/float64(times[i][0]), sizes[1]/sizes[0])
+				if costs[i][0].cpu > 0 {
+					cgrowth = fmt.Sprintf(" (x%.1f)", float64(costs[i][1].cpu)/float64(costs[i][0].cpu))
+				}
 			}
-			fmt.Printf("%-42s %10s %22s  %s\n", r.name, ms(runs[1]), growth, r.target)
+			cost := fmt.Sprintf("%s CPU, %d rows%s", ms(c.cpu), c.rows, cgrowth)
+			if cerr != nil {
+				cost = "ClickHouse's cost unknown: " + cerr.Error()
+			}
+			fmt.Printf("%-42s %10s %22s  %s  %s\n", r.name, ms(runs[1]), growth, cost, r.target)
 		}
 	}
 	return nil
@@ -187,6 +210,101 @@ func diskPerEvent(ctx context.Context, store *chstore.Store, events int) error {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// chCost is what ClickHouse spent on the statements of one report or
+// refresh: CPU time (user and system, every thread) and rows read, from its
+// own system.query_log. On a machine shared with other work a wall time
+// grows with the load; these grow with the work.
+type chCost struct {
+	cpu  time.Duration
+	rows uint64
+}
+
+// costContext has ClickHouse log the statements sent with it under the
+// tag id (a report's or refresh's several statements). Query ids cannot
+// be the tag: statements of one refresh may overlap, and ClickHouse
+// refuses a query id that is still running. So the tag is the value of
+// interactive_delay (how often the server sends progress and checks for a
+// cancel, 0.1 s by default), 0.1 to 1 s here, which query_log keeps among
+// the query's changed settings.
+func costContext(ctx context.Context, id string) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_queries": 1, "interactive_delay": costTag(id)}))
+}
+
+var (
+	costMu   sync.Mutex
+	costTags = map[string]int{}
+	costBase = 100_000 + rand.IntN(800_000)
+)
+
+// costTag is id's value of interactive_delay, one per id in this run.
+func costTag(id string) int {
+	costMu.Lock()
+	defer costMu.Unlock()
+	if t, ok := costTags[id]; ok {
+		return t
+	}
+	costTags[id] = costBase + len(costTags)
+	return costTags[id]
+}
+
+// queryCost sums what system.query_log holds for the statements tagged
+// id. ClickHouse writes its query log every 7.5 s: SYSTEM FLUSH LOGS
+// writes it now (the driver answers EOF to a statement that returns no
+// block, so its error says nothing), and the count of finished statements
+// is read again until it stops growing. ProfileEvents and Settings as
+// pairs of arrays is ClickHouse 18.16's query_log (the stack's).
+func queryCost(ctx context.Context, store *chstore.Store, id string) (chCost, error) {
+	drv := store.DB().Driver()
+	var c chCost
+	var seen uint64
+	for try := 0; try < 20; try++ {
+		if rows, err := drv.Query(ctx, "SYSTEM FLUSH LOGS"); err == nil {
+			rows.Close()
+		}
+		var us, rows, n uint64
+		err := drv.QueryRow(ctx, `SELECT toUInt64(sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')]
+			+ ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')])), toUInt64(sum(read_rows)), count()
+			FROM system.query_log WHERE event_date >= yesterday() AND type = 2
+			AND Settings.Values[indexOf(Settings.Names, 'interactive_delay')] = ?`, strconv.Itoa(costTag(id))).Scan(&us, &rows, &n)
+		if err != nil {
+			return chCost{}, err
+		}
+		if n > 0 && n == seen {
+			return c, nil
+		}
+		c, seen = chCost{time.Duration(us) * time.Microsecond, rows}, n
+		time.Sleep(500 * time.Millisecond)
+	}
+	if seen == 0 {
+		return chCost{}, fmt.Errorf("not in system.query_log")
+	}
+	return c, nil
+}
+
+// costNote says what ClickHouse spent on the run of ids with the median
+// CPU time, as the bench prints it.
+func costNote(ctx context.Context, store *chstore.Store, ids ...string) string {
+	c, err := medianCost(ctx, store, ids)
+	if err != nil {
+		return "ClickHouse's cost unknown: " + err.Error()
+	}
+	return fmt.Sprintf("ClickHouse %s CPU, %d rows read", ms(c.cpu), c.rows)
+}
+
+// medianCost is the cost of the run of ids with the median CPU time.
+func medianCost(ctx context.Context, store *chstore.Store, ids []string) (chCost, error) {
+	var cs []chCost
+	for _, id := range ids {
+		c, err := queryCost(ctx, store, id)
+		if err != nil {
+			return chCost{}, err
+		}
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(a, b int) bool { return cs[a].cpu < cs[b].cpu })
+	return cs[len(cs)/2], nil
+}
 
 // generate inserts n events spread over [from, end): one visitor per ten
 // events (1M profiles at 10M), who mostly browse, some of whom subscribe,
