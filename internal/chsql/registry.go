@@ -22,7 +22,7 @@ import (
 type Query struct {
 	name   string
 	sql    string
-	stored string // why the answer counts stored rows; see CountsStoredRows
+	stored string // why the answer depends on the server's state; see DependsOnServerState
 }
 
 // Name is the registered name, e.g. "reports.breakdown".
@@ -96,23 +96,24 @@ func (q *Query) With(parts map[string]string) *Query {
 	return &Query{name: q.name, sql: out, stored: q.stored}
 }
 
-// CountsStoredRows marks a statement whose answer counts the rows stored
-// on disk, not what they mean: a ReplacingMergeTree keeps every version
-// until ClickHouse merges parts, in the background, at times no two
-// servers share. The erasure must read stored rows (an old version still
-// holds the address until it is deleted), so its counts depend on merges.
-// The current-ClickHouse check then compares only that both engines run it
+// DependsOnServerState marks a statement whose answer reads the server's
+// own state, not only the data: the rows stored on disk (a
+// ReplacingMergeTree keeps every version until ClickHouse merges parts, in
+// the background, at times no two servers share; the erasure must count
+// them, since an old version still holds the address until deleted), or
+// the statements running at that moment (system.processes). The
+// current-ClickHouse check then compares only that both engines run it
 // and the answer's shape (lines and fields); every other statement must
-// answer the same. why is kept for that check's report; it panics if empty,
-// so that no statement is marked without a reason.
-func (q *Query) CountsStoredRows(why string) *Query {
+// answer the same. why is kept for that check's report; it panics if
+// empty, so that no statement is marked without a reason.
+func (q *Query) DependsOnServerState(why string) *Query {
 	if strings.TrimSpace(why) == "" {
-		panic(fmt.Sprintf("chsql: query %s: CountsStoredRows needs a reason", q.name))
+		panic(fmt.Sprintf("chsql: query %s: DependsOnServerState needs a reason", q.name))
 	}
 	q.stored = why
 	return q
 }
 
-// StoredRows is the reason given to CountsStoredRows, "" for a statement
-// whose answer must be the same on every engine.
-func (q *Query) StoredRows() string { return q.stored }
+// ServerState is the reason given to DependsOnServerState, "" for a
+// statement whose answer must be the same on every engine.
+func (q *Query) ServerState() string { return q.stored }

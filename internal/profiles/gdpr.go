@@ -19,7 +19,8 @@ var (
 	// the people table that read the person's rows before they were
 	// deleted, still to land.
 	qInsertsBefore = chsql.New("profiles.inserts_before",
-		`SELECT count() FROM system.processes WHERE match(query, '^\\s*(?i:insert)\\s') AND elapsed >= @since`)
+		`SELECT count() FROM system.processes WHERE match(query, '^\\s*(?i:insert)\\s') AND elapsed >= @since`).
+		DependsOnServerState("it counts the inserts running on the whole server at that moment, whatever else uses it")
 	qMutationsDue = chsql.New("profiles.mutations_due",
 		`SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0`)
 	// ALTER ... DELETE is how ClickHouse 18.16 and later delete rows. The

@@ -440,7 +440,7 @@ func (p place) where(ks keySource) string {
 }
 
 var qPlaceRows = chsql.New("profiles.place_rows", `SELECT count() FROM {{table}} WHERE {{where}}`).
-	CountsStoredRows("the erasure counts the stored versions it must delete: an older version of a people row still holds the address until it is deleted, and merges remove versions at their own times")
+	DependsOnServerState("the erasure counts the stored versions it must delete: an older version of a people row still holds the address until it is deleted, and merges remove versions at their own times")
 
 // rows counts the person's rows in each place, reading the identifiers
 // through ks (ids in memory for the kept messages, searched in Go);
