@@ -168,13 +168,14 @@ case "${1:-}" in
     rm -rf "$DIR"
     mkdir -p "$LOGS"
     java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 >"$DIR/kafka.cluster-id"
-    start=$(date +%s.%N)
+    start=$(date +%s%N)
     start_zk
     for n in "${KAFKA_NODES[@]}"; do start_kafka "$n"; done
     wait_node zk 60
     for n in "${CH_NODES[@]}"; do start_ch "$n"; done
     for n in "${CH_NODES[@]}" "${KAFKA_NODES[@]}"; do wait_node "$n" 120; done
-    log "up in $(echo "$(date +%s.%N) - $start" | bc | cut -c1-5) s: $("$0" env | tr '\n' ' ')"
+    ms=$((($(date +%s%N) - start) / 1000000))
+    log "up in $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s: $("$0" env | tr '\n' ' ')"
     ;;
   down)
     for n in "${KAFKA_NODES[@]}" "${CH_NODES[@]}" zk; do stop_node "$n"; done
