@@ -269,13 +269,16 @@ func New(cfg Config) (*Producer, error) {
 // (broker.session.timeout.ms on KRaft, 9 s by default; deploy/ sets 4 s)
 // the retries fail and back off up to maxBackoff. A broker that stops
 // answering without a reset (a host gone) takes dialTimeout to be passed
-// over, or writeTimeout for a write in flight. acks=all with
-// min.insync.replicas (kafkaadmin) keeps an acknowledged event on two
-// brokers of three.
+// over. writeTimeout is also how long a broker may hold a write for
+// acks=all while a lost follower is still in sync: it must outlast the
+// fencing, or the write fails although Kafka keeps it and its retry writes
+// it twice (5 s did, with 4 s fencing, in make test-kafka-cluster).
+// acks=all with min.insync.replicas (kafkaadmin) keeps an acknowledged
+// event on two brokers of three.
 const (
 	metadataTTL  = 10 * time.Second
 	dialTimeout  = 3 * time.Second
-	writeTimeout = 5 * time.Second
+	writeTimeout = 10 * time.Second
 )
 
 // NewWithWriter starts a producer on w, one event to a message; tests use
