@@ -133,6 +133,11 @@ try {
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.waitForTimeout(200);
   seen.phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  // The key columns of the campaigns and members tables are on screen.
+  seen.phoneClipped = await page.evaluate(() => ["#campaigns", "#members"].map((sel) => {
+    const t = document.querySelector(sel);
+    return t.parentElement.scrollWidth - t.parentElement.clientWidth;
+  }));
   await page.screenshot({ path: shots + "/people-390.png", fullPage: true });
   await page.context().close();
 
