@@ -121,6 +121,7 @@ try {
   await page.selectOption("#lang", "fr");
   await page.waitForFunction(() => document.documentElement.lang === "fr" && document.body.dataset.ready === "1");
   seen.frSegHead = await page.textContent("#segments thead");
+  seen.frLangName = await page.getAttribute("#lang", "aria-label");
   seen.frMembers = await rows(page, "#members");
   seen.frProfile = await rows(page, "#profile");
   seen.frReport = await rows(page, "#report");

@@ -138,7 +138,7 @@ func TestBrowserPeople(t *testing.T) {
 		Merge, Campaigns, Report       [][]string
 		FrStages, FrMembers, FrProfile [][]string
 		FrReport                       [][]string
-		FrSegHead                      string
+		FrSegHead, FrLangName          string
 		FrGroups                       []string
 		Unnamed                        []string
 		PhoneOverflow                  int
@@ -222,6 +222,9 @@ func TestBrowserPeople(t *testing.T) {
 		strings.ReplaceAll(seen.FrMembers[0][5], "\u202f", " ") != "160,00\u00a0€" || seen.FrProfile[0][0] != "Personne" ||
 		seen.FrReport[0][0] != "Envoyés" || seen.FrReport[0][1] != "2" || !slices.Equal(seen.FrGroups, []string{"pro", "revendeur"}) {
 		t.Errorf("in French: head %q, members %q, profile %q, report %q, builder %q", seen.FrSegHead, seen.FrMembers, seen.FrProfile, seen.FrReport, seen.FrGroups)
+	}
+	if seen.FrLangName != "Langue" {
+		t.Errorf("the language switch is named %q in French", seen.FrLangName)
 	}
 	if len(seen.Unnamed) > 0 {
 		t.Errorf("controls without an accessible name: %q", seen.Unnamed)
