@@ -144,6 +144,14 @@ func TestReports(t *testing.T) {
 			{"2026-11-10T00:00:00Z", 1., 1., 1., 1., 0.},
 			{"2026-11-11T00:00:00Z", 3., 2., 2., 0.5, 60.},
 		}},
+		// The period's totals, the dashboard's key figures when filtered:
+		// mobile's visitors are not the sum of its days' (b came on both).
+		{"period's totals", "/api/v1/timeseries?" + period + "&interval=period", [][]any{
+			{"2026-11-10T00:00:00Z", 6., 3., 4., 0.5, 105.},
+		}},
+		{"mobile period's totals", "/api/v1/timeseries?" + period + "&interval=period&filter=device==mobile&metrics=visitors,pageviews,orders", [][]any{
+			{"2026-11-10T00:00:00Z", 2., 4., 0.},
+		}},
 		{"funnel", "/api/v1/funnel?" + period + "&step=type==pageview&step=type==add_to_cart&step=type==purchase", [][]any{
 			{1., "type==pageview", 3., 1., 0.},
 			{2., "type==add_to_cart", 2., 0.6667, 0.3333},

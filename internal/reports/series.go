@@ -46,6 +46,10 @@ var intervals = map[string]string{
 	"day":   "toTimeZone(toStartOfDay(%s, @tz), 'UTC')",
 	"week":  "toTimeZone(toDateTime(toMonday(%s, @tz), @tz), 'UTC')",
 	"month": "toTimeZone(toDateTime(toStartOfMonth(%s, @tz), @tz), 'UTC')",
+	// The whole period as one step, which begins at its start: the
+	// period's totals, narrowed by the same filters as every other report
+	// (the dashboard's key figures when it is filtered).
+	"period": "",
 }
 
 var (
@@ -67,7 +71,7 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 	}
 	bucket, ok := intervals[interval]
 	if !ok {
-		return Table{}, inputErrorf("interval: want hour, day, week or month")
+		return Table{}, inputErrorf("interval: want hour, day, week, month or period")
 	}
 	if interval == "hour" && q.To.Sub(q.From) > 31*24*time.Hour {
 		return Table{}, inputErrorf("interval hour: at most 31 days")
@@ -86,7 +90,7 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 		return Table{}, inputErrorf("%v", err)
 	}
 	args := chsql.Args{}
-	if interval != "hour" { // hours: hourStep, of Go's numbers
+	if interval != "hour" && interval != "period" { // hours: hourStep, of Go's numbers
 		args["tz"] = tz
 	}
 	filters := q.where(args)
@@ -95,8 +99,11 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 			return nil
 		}
 		step := fmt.Sprintf(bucket, at)
-		if interval == "hour" {
+		switch interval {
+		case "hour":
 			step = hourStep(at, q.From, q.To, q.zone())
+		case "period":
+			step = "toDateTime(@from)"
 		}
 		stmt = stmt.With(map[string]string{"step": step, "metrics": selectList(of, part), "filters": filters})
 		return each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
@@ -161,6 +168,9 @@ func stepsOf(interval string, from, to time.Time, loc *time.Location) []time.Tim
 		d -= (int(l.Weekday()) + 6) % 7
 	case "month":
 		d = 1
+	}
+	if interval == "period" {
+		return []time.Time{from}
 	}
 	var out []time.Time
 	for i := 0; ; i++ {
