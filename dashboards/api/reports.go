@@ -33,6 +33,9 @@ type Commission = reports.Commission
 // writeTable answers t as JSON, or as CSV when the request asks
 // format=csv, named after the report and its period.
 //
+// dialect=excel-fr writes the file French Excel opens by a double click
+// (csvexport.ExcelFR: ';', decimal commas, a byte order mark).
+//
 // Reports with a JSON shape of their own (overview, lifecycle, campaigns,
 // segment sizes) answer format=csv through it too.
 func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
@@ -46,6 +49,11 @@ func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 		writeJSON(w, t)
 		return
 	}
+	dialect, ok := csvexport.ParseDialect(r.URL.Query().Get("dialect"))
+	if !ok {
+		writeError(w, http.StatusBadRequest, errors.New("dialect: want rfc4180 (the default) or excel-fr"))
+		return
+	}
 	name := t.Report + "-" + t.Site
 	if !t.From.IsZero() {
 		name += "-" + t.From.Format(time.DateOnly) + "-" + t.To.Format(time.DateOnly)
@@ -53,7 +61,7 @@ func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, strings.ReplaceAll(name, ":", "-")))
 	csvMoneyColumns(w, &t)
-	out := csvexport.NewWriter(w)
+	out := csvexport.NewDialectWriter(w, dialect)
 	out.Write(t.Columns)
 	line := make([]string, len(t.Columns))
 	for _, row := range t.Rows {

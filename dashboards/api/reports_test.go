@@ -190,7 +190,21 @@ func TestReports(t *testing.T) {
 		t.Errorf("CSV %q (%s)", body, resp.Header.Get("Content-Disposition"))
 	}
 
+	// French Excel's dialect: the same figures, ';', decimal commas, a BOM.
+	resp, err = bearer(srv.URL+"/api/v1/breakdown?"+period+"&by=visitor_type&format=csv&dialect=excel-fr", "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	const wantFR = "\uFEFFvisitor_type;visitors;sessions;pageviews;bounce_rate;visit_duration_seconds\r\n" +
+		"new;3;3;5;0,3333;140\r\nreturning;1;1;1;1;0\r\n"
+	if string(body) != wantFR {
+		t.Errorf("French Excel CSV %q, want %q", body, wantFR)
+	}
+
 	for _, bad := range []string{
+		"/api/v1/breakdown?" + period + "&by=page&format=csv&dialect=excel",
 		"/api/v1/breakdown?" + period + "&by=colour",
 		"/api/v1/breakdown?" + period + "&by=page&filter=" + url.QueryEscape("colour==red"),
 		"/api/v1/breakdown?" + period + "&by=page&filter=device",

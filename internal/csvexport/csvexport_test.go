@@ -54,3 +54,38 @@ func TestWriterRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestExcelFR: the bytes of a French Excel file: the byte order mark,
+// ';' between cells, decimal commas in numbers only, a ';' inside a
+// cell quoted, formulas still neutralised, CRLF line ends.
+func TestExcelFR(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewDialectWriter(&buf, ExcelFR)
+	err := w.WriteAll([][]string{
+		{"page", "visitors", "revenue EUR", "bounce_rate"},
+		{"/café", "1069", "1069.3", "0.3333"},
+		{"a;b", "-12.5", "=1.5+1", "v1.2"},
+		{"1,5", "1.2.3", "", "+3"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "\uFEFFpage;visitors;revenue EUR;bounce_rate\r\n" +
+		"/café;1069;1069,3;0,3333\r\n" +
+		"\"a;b\";-12,5;'=1.5+1;v1.2\r\n" +
+		"1,5;1.2.3;;+3\r\n"
+	if got := buf.String(); got != want {
+		t.Errorf("bytes\n%q\nwant\n%q", got, want)
+	}
+	if _, ok := ParseDialect("excel-fr"); !ok {
+		t.Error("excel-fr is no dialect")
+	}
+	if _, ok := ParseDialect("excel"); ok {
+		t.Error("excel is a dialect")
+	}
+	buf.Reset()
+	NewWriter(&buf).WriteAll([][]string{{"a", "1.5"}})
+	if buf.String() != "a,1.5\n" {
+		t.Errorf("RFC 4180 %q", buf.String())
+	}
+}
