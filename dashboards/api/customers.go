@@ -31,6 +31,9 @@ type customersAnswer struct {
 	Orders    int           `json:"orders"`
 	Known     []importedRow `json:"already_imported"`
 	Rejected  []importedRow `json:"rejected"`
+	// People are the e-mail addresses of the customers and orders taken
+	// (sorted, each once), for a page to show them as classified.
+	People []string `json:"people"`
 }
 
 // importCustomers answers POST /api/v1/customers/import?site=: a shop's
@@ -95,11 +98,41 @@ func (wr *writer) importCustomers(w http.ResponseWriter, r *http.Request) {
 	for _, x := range res.RejectedOrders {
 		ans.Rejected = append(ans.Rejected, importedRow{"orders", x})
 	}
+	ans.People = importedPeople(cs, os, ans.Rejected)
 	sort.SliceStable(ans.Rejected, func(i, j int) bool {
 		a, b := ans.Rejected[i], ans.Rejected[j]
 		return a.File < b.File || a.File == b.File && a.Line < b.Line
 	})
 	writeJSON(w, ans)
+}
+
+// importedPeople are the addresses of the customers and orders read that
+// were not left out (a row named in rejected), sorted, each once.
+func importedPeople(cs []imports.Customer, os []imports.Order, rejected []importedRow) []string {
+	type row struct {
+		file string
+		line int
+	}
+	out := map[row]bool{}
+	for _, r := range rejected {
+		out[row{r.File, r.Line}] = true
+	}
+	seen := map[string]bool{}
+	people := []string{}
+	take := func(email string, r row) {
+		if !out[r] && !seen[email] {
+			seen[email] = true
+			people = append(people, email)
+		}
+	}
+	for _, c := range cs {
+		take(c.Email, row{"customers", c.Line})
+	}
+	for _, o := range os {
+		take(o.Email, row{"orders", o.Line})
+	}
+	sort.Strings(people)
+	return people
 }
 
 // customerFiles reads the request's files by name.

@@ -53,6 +53,7 @@ func TestCustomerImport(t *testing.T) {
 		"dan@example.com;C-6;2026-01-01;10;EURO\n"
 	type answer struct {
 		Customers, Consents, Orders int
+		People                      []string
 		Known                       []struct{ Line int } `json:"already_imported"`
 		Rejected                    []struct {
 			File, Email, Reason string
@@ -87,6 +88,9 @@ func TestCustomerImport(t *testing.T) {
 	a := post()
 	if a.Customers != 3 || a.Consents != 1 || a.Orders != 3 || len(a.Known) != 0 {
 		t.Errorf("imported %d customers, %d consents, %d orders, %d known; want 3, 1, 3, 0", a.Customers, a.Consents, a.Orders, len(a.Known))
+	}
+	if want := "[ann@example.com bob@example.com dan@example.com]"; fmt.Sprint(a.People) != want {
+		t.Errorf("people %v, want %s", a.People, want)
 	}
 	var got []string
 	for _, r := range a.Rejected {

@@ -4,34 +4,18 @@
 // bought at least twice but not in 90 days" with an OR group and an AND
 // group, exports it, gives a person the class VIP, creates a campaign with
 // its cost and imports recipients with a bad row; screenshots in English,
-// French and at 390 px; then checks that a viewer sees no editing control.
+// French and at 390 px, each checked by axe-core (WCAG 2.2 AA); then checks
+// that a viewer sees no editing control.
 // Prints what it saw as JSON for the Go test.
 //   node people.mjs <URL of people.html> <screenshot dir> <editor> <password> <viewer> <password>
 import { readFileSync, writeFileSync } from "node:fs";
-const { chromium } = await import(process.env.PLAYWRIGHT_CORE);
+import { launch, openPeople, rows } from "./session.mjs";
+import { axeCheck } from "./axe.mjs";
 const [url, shots, user, password, viewer, viewerPassword] = process.argv.slice(2);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const seen = { pageErrors: [] };
-
-async function open(name, pass, locale) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, locale, acceptDownloads: true });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => seen.pageErrors.push(String(e)));
-  await page.goto(new URL("/", url).href);
-  const login = await page.evaluate(([user, password]) =>
-    fetch("/api/v1/login", { method: "POST", headers: { "Content-Type": "application/json" }, credentials: "same-origin",
-      body: JSON.stringify({ user, password }) }).then((r) => r.status), [name, pass]);
-  if (login !== 200) throw new Error("login: HTTP " + login);
-  await page.goto(url);
-  await page.waitForFunction(() => document.querySelectorAll("#segments tbody tr").length > 0 &&
-    document.querySelectorAll("#stages tbody tr").length === 6);
-  return page;
-}
-const rows = (page, sel) => page.$$eval(sel + " tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent.trim())));
+const browser = await launch();
+const seen = { pageErrors: [], axe: {} };
+const open = (name, pass, locale) => openPeople(browser, url, name, pass, locale, seen);
 
 try {
   const page = await open(user, password, "en-GB");
@@ -116,6 +100,7 @@ try {
     const labelled = e.labels && e.labels.length > 0;
     return !labelled && !e.getAttribute("aria-label") && !e.getAttribute("aria-labelledby") && !(e.textContent || "").trim();
   }).map((e) => e.outerHTML.slice(0, 80)));
+  seen.axe.en = await axeCheck(page);
   await page.screenshot({ path: shots + "/people-en.png", fullPage: true });
 
   await page.selectOption("#lang", "fr");
@@ -128,6 +113,7 @@ try {
   seen.frGroups = await page.$$eval("#groups .cond input[type=checkbox]:checked", (cbs) => cbs.map((c) => c.value));
   seen.frStages = await rows(page, "#stages");
   seen.frBuilder = await page.textContent("#builder-h");
+  seen.axe.fr = await axeCheck(page);
   await page.screenshot({ path: shots + "/people-fr.png", fullPage: true });
 
   await page.setViewportSize({ width: 390, height: 844 });
@@ -139,6 +125,7 @@ try {
     const t = document.querySelector(sel);
     return t.parentElement.scrollWidth - t.parentElement.clientWidth;
   }));
+  seen.axe.phone = await axeCheck(page);
   await page.screenshot({ path: shots + "/people-390.png", fullPage: true });
   await page.context().close();
 
@@ -147,6 +134,7 @@ try {
   seen.viewerLang = await vpage.evaluate(() => document.documentElement.lang);
   seen.viewerHidden = await vpage.evaluate(() => ["builder-card", "manual", "campaign-form"].map((id) => document.getElementById(id).hidden));
   seen.viewerRole = await vpage.textContent("#role-msg");
+  seen.axe.viewer = await axeCheck(vpage);
   await vpage.context().close();
 } finally {
   await browser.close();
