@@ -171,17 +171,19 @@ type RecentlyViewed struct {
 // viewed_products is keyed by (site, visitor, product): a visitor's rows
 // are found through the primary key, however large the site.
 var qViewed = chsql.New("api.viewed_products", `SELECT product_id, argMaxMerge(product_name) AS product_name, maxMerge(last_viewed) AS last, countMerge(views)
-FROM viewed_products WHERE site_id = @site AND visitor_id IN @visitors
+FROM viewed_products WHERE site_id = @site AND visitor_id IN {{visitors}}
 GROUP BY product_id ORDER BY last DESC, product_id LIMIT @limit`)
 
-// viewed lists the products the visitor ids viewed, at most limit.
-func (a *API) viewed(ctx context.Context, site string, visitors []string, limit uint64) ([]Product, error) {
+// viewed lists the products of the visitor ids in set, at most limit:
+// set is a person's (profiles.Visitors.SQL, a subquery that holds any
+// number of ids) or "@visitors", one visitor bound in args.
+func (a *API) viewed(ctx context.Context, site, set string, args chsql.Args, limit uint64) ([]Product, error) {
 	out := []Product{}
-	if len(visitors) == 0 {
-		return out, nil
+	all := chsql.Args{"site": site, "limit": limit}
+	for k, v := range args {
+		all[k] = v
 	}
-	args := chsql.Args{"site": site, "visitors": chsql.Set[string](visitors), "limit": limit}
-	err := a.each(ctx, qViewed, args, func(scan func(...any) error) error {
+	err := a.each(ctx, qViewed.With(map[string]string{"visitors": set}), all, func(scan func(...any) error) error {
 		var p Product
 		if err := scan(&p.ID, &p.Name, &p.LastViewed, &p.Views); err != nil {
 			return err
@@ -222,7 +224,7 @@ func (a *API) recentlyViewed(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	products, err := a.viewed(ctx, site, []string{visitor}, limit)
+	products, err := a.viewed(ctx, site, "@visitors", chsql.Args{"visitors": chsql.Set[string]{visitor}}, limit)
 	if err != nil {
 		a.fail(w, "recently viewed", err)
 		return

@@ -68,8 +68,13 @@ func (a *API) personError(w http.ResponseWriter, what string, err error) {
 
 // profile answers GET /api/v1/profile?site=&visitor_id=|user_id=|email=:
 // the person, their class and stage, consents, interests, recently viewed
-// products, latest 50 events, and the user ids browsers claimed.
-func (a *API) profile(w http.ResponseWriter, r *http.Request) {
+// products, latest 50 events, and the user ids browsers claimed. It
+// reads through the writing connection, as the export does: the
+// person's visitor ids are kept in a Memory table of its own, made and
+// dropped there, which every statement reads, so that a person of any
+// number of visitor ids is shown (bound into the statements' text, some
+// 20,000 ids passed ClickHouse's max_query_size). Its access is a read's.
+func (wr *writer) profile(w http.ResponseWriter, r *http.Request) {
 	site, pr, err := ref(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -77,34 +82,32 @@ func (a *API) profile(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	p, visitors, err := a.people.Get(ctx, site, pr)
+	a, people := wr.api, wr.people
+	var out Profile
+	what := "profile"
+	err = people.WithPerson(ctx, site, pr, func(p profiles.Person, visitors []string, in profiles.Visitors) error {
+		out = Profile{Person: p, Key: p.Key, Visitors: visitors}
+		var err error
+		steps := []struct {
+			what string
+			run  func() error
+		}{
+			{"manual changes", func() error { out.Manual, err = people.Manual(ctx, site, p.Key); return err }},
+			{"consents", func() error { out.Consents, err = people.Consents(ctx, site, in); return err }},
+			{"claims", func() error { out.Claims, err = people.Claims(ctx, site, in); return err }},
+			{"interests", func() error { out.Interests, err = people.Interests(ctx, site, in, 10); return err }},
+			{"timeline", func() error { out.Timeline, err = people.Events(ctx, site, in, 50); return err }},
+			{"recently viewed", func() error { out.Products, err = a.viewed(ctx, site, in.SQL(), nil, 10); return err }},
+		}
+		for _, st := range steps {
+			if what = st.what; st.run() != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		a.personError(w, "profile", err)
-		return
-	}
-	out := Profile{Person: p, Key: p.Key, Visitors: visitors}
-	if out.Manual, err = a.people.Manual(ctx, site, p.Key); err != nil {
-		a.fail(w, "manual changes", err)
-		return
-	}
-	if out.Consents, err = a.people.Consents(ctx, site, visitors); err != nil {
-		a.fail(w, "consents", err)
-		return
-	}
-	if out.Claims, err = a.people.Claims(ctx, site, visitors); err != nil {
-		a.fail(w, "claims", err)
-		return
-	}
-	if out.Interests, err = a.people.Interests(ctx, site, visitors, 10); err != nil {
-		a.fail(w, "interests", err)
-		return
-	}
-	if out.Timeline, err = a.people.Events(ctx, site, visitors, 50); err != nil {
-		a.fail(w, "timeline", err)
-		return
-	}
-	if out.Products, err = a.viewed(ctx, site, visitors, 10); err != nil {
-		a.fail(w, "recently viewed", err)
+		a.personError(w, what, err)diff --git a/dashboards/api/api.go b/dashboards/api/api.go
 		return
 	}
 	out.localTimes(a.zone(site))

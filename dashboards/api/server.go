@@ -22,8 +22,9 @@ type Server struct {
 
 // writer is the API's narrow write path: segment definitions, campaigns and
 // their recipients, manual classes and populations, erasure, and the
-// access export (a read, which keeps its identifiers in a table of its
-// own, made and dropped through this connection). Its methods,
+// access export and the profile (reads, which keep the person's
+// identifiers in a table of their own, made and dropped through this
+// connection). Its methods,
 // the handlers of the requests that change something, are the only ones
 // that hold the connection that writes; no report can reach it. They read
 // through it too what they have just changed, and answer through api.
@@ -78,7 +79,7 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/affiliates/link", a.guard(access.Reports, a.affiliateLink))
 	mux.HandleFunc("GET /api/v1/recently-viewed", a.guard(access.Public, a.recentlyViewed))
 	mux.HandleFunc("GET /api/v1/lifecycle", a.guard(access.Reports, a.lifecycle))
-	mux.HandleFunc("GET /api/v1/profile", a.guard(access.Read, a.profile))
+	mux.HandleFunc("GET /api/v1/profile", a.guard(access.Read, wr.profile))
 	mux.HandleFunc("DELETE /api/v1/profile", a.guardBody(access.Write, wr.erase))
 	mux.HandleFunc("POST /api/v1/profile/export", a.guardBody(access.Read, wr.export))
 	mux.HandleFunc("GET /api/v1/profile/export", a.guard(access.Read, a.exportByURL))

@@ -88,3 +88,86 @@ func TestClaimFloodDoesNotBlock(t *testing.T) {
 		}
 	}
 }
+
+// TestManyVisitorsProfile: a person whose proven visitor ids are more than
+// a statement can bind within max_query_size (floodBrowsers devices the
+// shop's server identified as Ann) is shown whole, as GET /api/v1/profile
+// reads them (WithPerson, then Consents, Claims, Interests, Events): her
+// profile counts every device's page view, and her consent, a browser's
+// claim and her interests come back, from the Memory table of her visitor
+// ids (bound as literal sets they failed: Max query size exceeded).
+func TestManyVisitorsProfile(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var hits []stacktest.Hit
+	for i := 0; i < floodBrowsers; i++ {
+		hits = append(hits, stacktest.Hit{At: at, Ingest: event.IngestAPI, Fields: map[event.Field]string{
+			event.Site: "shop", event.Type: "pageview", event.VisitorID: fmt.Sprintf("dev-%d", i), event.UserID: "ann@many.example",
+			event.SessionID: fmt.Sprintf("s-%d", i), event.URL: "https://shop.example/shoes/trail"}})
+	}
+	last := fmt.Sprintf("dev-%d", floodBrowsers-1)
+	hits = append(hits,
+		stacktest.Hit{At: at.Add(time.Minute), Ingest: event.IngestAPI, Fields: map[event.Field]string{
+			event.Site: "shop", event.Type: "subscribe", event.VisitorID: last, event.UserID: "ann@many.example"},
+			Props: []string{"lists", "newsletter"}},
+		stacktest.Hit{At: at.Add(2 * time.Minute), Ingest: event.IngestPixel, Fields: map[event.Field]string{
+			event.Site: "shop", event.Type: "sign_up", event.VisitorID: last, event.UserID: "other@many.example",
+			event.URL: "https://shop.example/account"}})
+	stacktest.Insert(t, store, hits...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s := NewStore(store.DB(), DefaultRules)
+
+	start := time.Now()
+	var (
+		p         Person
+		visitors  []string
+		consents  []Consent
+		claims    []Claim
+		interests []Interest
+		latest    []Event
+		all       []Event
+	)
+	err := s.WithPerson(ctx, "shop", Ref{UserID: "ann@many.example"}, func(q Person, vs []string, in Visitors) (err error) {
+		p, visitors = q, vs
+		if consents, err = s.Consents(ctx, "shop", in); err != nil {
+			return err
+		}
+		if claims, err = s.Claims(ctx, "shop", in); err != nil {
+			return err
+		}
+		if interests, err = s.Interests(ctx, "shop", in, 10); err != nil {
+			return err
+		}
+		if latest, err = s.Events(ctx, "shop", in, 50); err != nil {
+			return err
+		}
+		all, err = s.Events(ctx, "shop", in, 1<<40)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Ann's profile: %v", err)
+	}
+	t.Logf("profile of %d visitor ids: %v", len(visitors), time.Since(start))
+	if p.Key != "ann@many.example" || len(visitors) != floodBrowsers || p.Devices != floodBrowsers || p.Pageviews != floodBrowsers {
+		t.Errorf("profile %q: %d visitor ids, %d devices, %d page views, want %d of each", p.Key, len(visitors), p.Devices, p.Pageviews, floodBrowsers)
+	}
+	if len(consents) != 1 || consents[0].Purpose != "newsletter" || !consents[0].Granted {
+		t.Errorf("consents %+v, want newsletter granted", consents)
+	}
+	if len(claims) != 1 || claims[0].VisitorID != last || claims[0].UserID != "other@many.example" {
+		t.Errorf("claims %+v, want %s claiming other@many.example", claims, last)
+	}
+	if len(interests) != 1 || interests[0].Name != "/shoes" || interests[0].Views != floodBrowsers {
+		t.Errorf("interests %+v, want /shoes viewed %d times", interests, floodBrowsers)
+	}
+	if len(latest) != 50 || latest[0].Type != "sign_up" || len(all) != floodBrowsers+2 {
+		t.Errorf("timeline of %d events (first %+v), all %d, want 50 beginning with the claim, %d", len(latest), latest[:min(1, len(latest))], len(all), floodBrowsers+2)
+	}
+	if g, _, err := s.Get(ctx, "shop", Ref{VisitorID: "dev-7"}); err != nil || g.Key != "ann@many.example" || g.Pageviews != floodBrowsers {
+		t.Errorf("Get by a device: %q, %d page views, %v", g.Key, g.Pageviews, err)
+	}
+	if n := stacktest.Count(t, store, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND startsWith(name, 'viewing_')"); n != 0 {
+		t.Errorf("%d tables of visitor ids left after the profile", n)
+	}
+}

@@ -49,11 +49,10 @@ type Event struct {
 	Props     [][2]string `json:"props,omitempty"`
 }
 
-// The statements below take the visitors in a {{visitors}} slot: @visitors,
-// a chsql.Set of the ids Resolve found (never an empty list), or, for an
-// export of any number of visitors, a subquery on its table of
-// identifiers (tableKeys), since a set of some 20,000 ids bound into the
-// text passes ClickHouse's max_query_size.
+// The statements below take the visitors in a {{visitors}} slot: a
+// subquery on a table of identifiers (Visitors, tableKeys.set), which
+// holds any number of them, since a set of some 20,000 ids bound into
+// the text passes ClickHouse's max_query_size.
 var (
 	qInterests = chsql.New("profiles.interests", `SELECT kind, interest, countMerge(views) AS v, maxMerge(last_seen) AS t
 FROM visitor_interests WHERE site_id = @site AND visitor_id IN {{visitors}}
@@ -72,27 +71,14 @@ GROUP BY purpose ORDER BY purpose`)
 FROM events WHERE site_id = @site AND visitor_id IN {{visitors}} ORDER BY time DESC, toString(event_id) DESC LIMIT @limit`)
 )
 
-// ofVisitors are the arguments of a statement on visitors' rows.
-func ofVisitors(site string, visitors []string) chsql.Args {
-	return chsql.Args{"site": site, "visitors": chsql.Set[string](visitors)}
-}
-
-// boundVisitors is the {{visitors}} slot of a statement whose visitors
-// are bound as @visitors (ofVisitors).
-const boundVisitors = "@visitors"
-
 // visitorsIn fills q's {{visitors}} slot with set.
 func visitorsIn(q *chsql.Query, set string) *chsql.Query {
 	return q.With(map[string]string{"visitors": set})
 }
 
 // Interests returns the sections and categories visitors looked at most.
-func (s *Store) Interests(ctx context.Context, site string, visitors []string, limit int) ([]Interest, error) {
-	out := []Interest{}
-	if len(visitors) == 0 {
-		return out, nil
-	}
-	return s.interests(ctx, boundVisitors, ofVisitors(site, visitors), limit)
+func (s *Store) Interests(ctx context.Context, site string, in Visitors, limit int) ([]Interest, error) {
+	return s.interests(ctx, in.sql, chsql.Args{"site": site}, limit)
 }
 
 // interests is Interests of the visitors in set, args binding @site and
@@ -110,12 +96,8 @@ func (s *Store) interests(ctx context.Context, set string, args chsql.Args, limi
 }
 
 // Consents returns the current state of every purpose visitors named.
-func (s *Store) Consents(ctx context.Context, site string, visitors []string) ([]Consent, error) {
-	out := []Consent{}
-	if len(visitors) == 0 {
-		return out, nil
-	}
-	return s.consents(ctx, boundVisitors, ofVisitors(site, visitors))
+func (s *Store) Consents(ctx context.Context, site string, in Visitors) ([]Consent, error) {
+	return s.consents(ctx, in.sql, chsql.Args{"site": site})
 }
 
 // consents is Consents of the visitors in set.
@@ -133,12 +115,8 @@ func (s *Store) consents(ctx context.Context, set string, args chsql.Args) ([]Co
 }
 
 // Events returns visitors' events, the latest first.
-func (s *Store) Events(ctx context.Context, site string, visitors []string, limit int) ([]Event, error) {
-	out := []Event{}
-	if len(visitors) == 0 {
-		return out, nil
-	}
-	return s.events(ctx, boundVisitors, ofVisitors(site, visitors), limit)
+func (s *Store) Events(ctx context.Context, site string, in Visitors, limit int) ([]Event, error) {
+	return s.events(ctx, in.sql, chsql.Args{"site": site}, limit)
 }
 
 // events is Events of the visitors in set.

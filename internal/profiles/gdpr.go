@@ -37,7 +37,7 @@ var (
 	// timeout, a restart), once no unfinished mutation reads them and an hour has
 	// passed: a younger one may be another program's erasure at work.
 	qLeftovers = chsql.New("profiles.erasing_leftovers", `SELECT name FROM system.tables
-WHERE database = currentDatabase() AND (startsWith(name, 'erasing_') OR startsWith(name, 'exporting_'))
+WHERE database = currentDatabase() AND (startsWith(name, 'erasing_') OR startsWith(name, 'exporting_') OR startsWith(name, 'viewing_'))
   AND metadata_modification_time < now() - 3600
   AND name NOT IN (SELECT extract(command, 'erasing_[0-9a-z_]+') FROM system.mutations WHERE database = currentDatabase() AND is_done = 0)
 ORDER BY name`)
@@ -327,20 +327,40 @@ GROUP BY campaign_id, email ORDER BY campaign_id, email`)
 // text, some 20,000 ids passed ClickHouse's max_query_size. It runs on a
 // connection that may create and drop that table.
 func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error) {
+	var x Export
+	err := s.withKeys(ctx, "exporting", func(ks tableKeys) error {
+		var err error
+		x, err = s.export(ctx, site, ref, ks)
+		return err
+	})
+	return x, err
+}
+
+// withKeys runs f with a new Memory table of identifiers of its own
+// (prefix_...: exporting, viewing), dropped once f returns; one that an
+// interrupted run left is dropped by a later erasure (dropLeftovers).
+// Statements read the identifiers from it (tableKeys.set), so that they
+// take any number of them and name none in their text.
+func (s *Store) withKeys(ctx context.Context, prefix string, f func(ks tableKeys) error) error {
+	slots := keysTable(prefix)
+	if err := s.db.Exec(ctx, createKeys.With(slots), nil); err != nil {
+		return fmt.Errorf("prepare a table of identifiers: %w", err)
+	}
+	defer func() {
+		if err := s.db.Exec(chsql.Detach(ctx), dropKeys.With(slots), nil); err != nil {
+			slog.Warn("drop a table of identifiers", "prefix", prefix, "err", err)
+		}
+	}()
+	return f(tableKeys{table: slots["keys"], put: func(add map[string][]string) error { return s.putKeys(ctx, slots, add) }})
+}
+
+// export is Export with its table of identifiers, ks.
+func (s *Store) export(ctx context.Context, site string, ref Ref, ks tableKeys) (Export, error) {
 	ids, err := start(ref)
 	if err != nil {
 		return Export{}, err
 	}
-	slots := keysTable("exporting")
-	if err := s.db.Exec(ctx, createKeys.With(slots), nil); err != nil {
-		return Export{}, fmt.Errorf("prepare the export: %w", err)
-	}
-	defer func() {
-		if err := s.db.Exec(chsql.Detach(ctx), dropKeys.With(slots), nil); err != nil {
-			slog.Warn("export: drop its table of identifiers", "err", err)
-		}
-	}()
-	put := func(add map[string][]string) error { return s.putKeys(ctx, slots, add) }
+	put := ks.put
 	first := map[string][]string{}
 	for _, k := range kinds {
 		first[k] = *ids.of(k)
@@ -348,12 +368,11 @@ func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error
 	if err := put(first); err != nil {
 		return Export{}, err
 	}
-	ks := tableKeys{table: slots["keys"], put: put}
 	if err := s.link(ctx, site, &ids, func(*Identifiers) keySource { return ks }, put); err != nil {
 		return Export{}, err
 	}
 	x := Export{Identifiers: ids, Visitors: ids.Visitors}
-	p, err := s.exportProfile(ctx, site, ref, ks)
+	p, _, err := s.personIn(ctx, site, ref, ks)
 	switch {
 	case errors.Is(err, ErrNotFound): // known only from a list, say
 	case err != nil:
@@ -414,39 +433,40 @@ func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error
 // identity's.
 const kindProfile = "p"
 
-// exportProfile is Get for an export: the person's profile computed from
-// the visitor ids Resolve finds, read from the export's table (ks) rather
-// than bound into the statement.
-func (s *Store) exportProfile(ctx context.Context, site string, ref Ref, ks tableKeys) (Person, error) {
+// personIn is Get with ks, a table of identifiers: the person's profile
+// computed from the visitor ids Resolve finds, which it puts in ks
+// (kindProfile: they may differ from the identity's) and the statement
+// reads from there rather than from its text.
+func (s *Store) personIn(ctx context.Context, site string, ref Ref, ks tableKeys) (Person, []string, error) {
 	key, visitors, err := s.Resolve(ctx, site, ref)
 	if err != nil {
-		return Person{}, err
+		return Person{}, nil, err
 	}
 	if err := ks.put(map[string][]string{kindProfile: visitors}); err != nil {
-		return Person{}, err
+		return Person{}, nil, err
 	}
 	q := s.Query(site)
 	q.visitorSet = ks.set(kindProfile)
 	st, args, err := q.Statement()
 	if err != nil {
-		return Person{}, fmt.Errorf("read profile: %w", err)
+		return Person{}, nil, fmt.Errorf("read profile: %w", err)
 	}
 	rows, err := s.db.Query(ctx, st, args)
 	if err != nil {
-		return Person{}, fmt.Errorf("read profile: %w", err)
+		return Person{}, nil, fmt.Errorf("read profile: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		p, err := Scan(rows)
 		if err != nil {
-			return Person{}, fmt.Errorf("read profile: %w", err)
+			return Person{}, nil, fmt.Errorf("read profile: %w", err)
 		}
 		if p.Key == key {
-			return p, rows.Err()
+			return p, visitors, rows.Err()
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return Person{}, fmt.Errorf("read profile: %w", err)
+		return Person{}, nil, fmt.Errorf("read profile: %w", err)
 	}
-	return Person{}, ErrNotFound
+	return Person{}, nil, ErrNotFound
 }

@@ -70,11 +70,11 @@ const maxLinked = 20_000
 var ErrTooLinked = errors.New("too many identifiers are linked to this person: some identifier is shared by many people (a visitor or user id sent with every order?), and erasing it would erase them all")
 
 // keySource says where a statement reads the identifiers known so far:
-// bound as sets in its text (Identify, on the read-only connection, for a
-// person of a few ids: some 20,000 pass ClickHouse's max_query_size), or
-// from the erasure's or the export's own in-memory table, which holds any
-// number and keeps every identifier out of the text of their statements
-// (and so out of system.mutations, the server's logs and query_log).
+// from the erasure's or the export's own in-memory table (tableKeys),
+// which holds any number (bound as sets into a statement's text, some
+// 20,000 passed ClickHouse's max_query_size) and keeps every identifier
+// out of the text of their statements (and so out of system.mutations,
+// the server's logs and query_log).
 type keySource interface {
 	// set is the SQL of the set of identifiers of kind, for IN.
 	set(kind string) string
@@ -82,27 +82,6 @@ type keySource interface {
 	// found is told the kept messages (events_rejected) found to be the
 	// person's, by their coordinates (rejectedKey), for set(kindRejected).
 	found(keys []string) error
-}
-
-// boundKeys binds the identifiers as literal sets.
-type boundKeys struct{ ids *Identifiers }
-
-func (b boundKeys) set(kind string) string { return "@ids_" + kind }
-
-func (b boundKeys) found([]string) error { return nil }
-
-func (b boundKeys) args() chsql.Args {
-	a := chsql.Args{}
-	for _, k := range kinds {
-		// IN () is not SQL; every statement skips empty values, so a set
-		// of the empty string matches nothing.
-		vals := chsql.Set[string](keyValues(k, *b.ids.of(k)))
-		if len(vals) == 0 {
-			vals = chsql.Set[string]{""}
-		}
-		a["ids_"+k] = vals
-	}
-	return a
 }
 
 // tableKeys reads the identifiers from the erasure's Memory table; put
@@ -329,17 +308,6 @@ func (s *Store) link(ctx context.Context, site string, ids *Identifiers, src fun
 		}
 	}
 	return nil
-}
-
-// Identify returns every identifier of the person ref names: the
-// identity the export lists and the erasure erases.
-func (s *Store) Identify(ctx context.Context, site string, ref Ref) (Identifiers, error) {
-	ids, err := start(ref)
-	if err != nil {
-		return ids, err
-	}
-	err = s.link(ctx, site, &ids, func(ids *Identifiers) keySource { return boundKeys{ids} }, nil)
-	return ids, err
 }
 
 // A place is a table that holds identifiers of people, and the columns

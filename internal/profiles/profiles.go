@@ -170,34 +170,49 @@ func (s *Store) Resolve(ctx context.Context, site string, ref Ref) (key string, 
 	return user, visitors, nil
 }
 
-// Get returns the person ref names.
+// Get returns the person ref names and their visitor ids.
 func (s *Store) Get(ctx context.Context, site string, ref Ref) (Person, []string, error) {
-	key, visitors, err := s.Resolve(ctx, site, ref)
-	if err != nil {
-		return Person{}, nil, err
-	}
-	q := s.Query(site)
-	q.Visitors = visitors
-	st, args, err := q.Statement()
-	if err != nil {
-		return Person{}, nil, fmt.Errorf("read profile: %w", err)
-	}
-	rows, err := s.db.Query(ctx, st, args)
-	if err != nil {
-		return Person{}, nil, fmt.Errorf("read profile: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		p, err := Scan(rows)
+	var p Person
+	var visitors []string
+	err := s.WithPerson(ctx, site, ref, func(q Person, vs []string, _ Visitors) error {
+		p, visitors = q, vs
+		return nil
+	})
+	return p, visitors, err
+}
+
+// Visitors is a person's visitor ids as a statement reads them: a
+// subquery on a table of identifiers (WithPerson's), never the ids
+// themselves, so that any number of them fit in a statement (some
+// 20,000 ids bound into its text passed ClickHouse's max_query_size).
+type Visitors struct{ sql string }
+
+// SQL is the set, for "visitor_id IN <SQL>".
+func (v Visitors) SQL() string { return v.sql }
+
+// WithVisitors keeps visitors in a Memory table of its own (viewing_...)
+// while f runs with their set, as WithPerson does.
+func (s *Store) WithVisitors(ctx context.Context, visitors []string, f func(in Visitors) error) error {
+	return s.withKeys(ctx, "viewing", func(ks tableKeys) error {
+		if err := ks.put(map[string][]string{kindProfile: visitors}); err != nil {
+			return err
+		}
+		return f(Visitors{ks.set(kindProfile)})
+	})
+}
+
+// WithPerson finds the person ref names and keeps their visitor ids in a
+// Memory table of its own (viewing_..., as an export does) while f runs
+// with the person, the ids, and their set for Consents, Claims,
+// Interests, Events or the caller's own statements. The store's
+// connection must be one that may create and drop that table; any
+// connection may read it while f runs.
+func (s *Store) WithPerson(ctx context.Context, site string, ref Ref, f func(p Person, visitors []string, in Visitors) error) error {
+	return s.withKeys(ctx, "viewing", func(ks tableKeys) error {
+		p, visitors, err := s.personIn(ctx, site, ref, ks)
 		if err != nil {
-			return Person{}, nil, fmt.Errorf("read profile: %w", err)
+			return err
 		}
-		if p.Key == key {
-			return p, visitors, rows.Err()
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return Person{}, nil, fmt.Errorf("read profile: %w", err)
-	}
-	return Person{}, nil, ErrNotFound
+		return f(p, visitors, Visitors{ks.set(kindProfile)})
+	})
 }

@@ -77,8 +77,16 @@ func (j *journey) sameStored(step string) {
 		j.t.Fatal(err)
 	}
 	live, stored := j.s.Query(j.site), j.s.Query(j.site)
-	live.Visitors = all
-	want, got := j.people(live), j.people(stored)
+	var want []Person
+	err = j.s.WithVisitors(context.Background(), all, func(in Visitors) error {
+		live.visitorSet = in.SQL()
+		want = j.people(live)
+		return nil
+	})
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	got := j.people(stored)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		j.t.Errorf("%s: people table\n%+v\nwant, computed from the events,\n%+v", step, got, want)
 	}
@@ -232,7 +240,11 @@ func TestJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cs, err := j.s.Consents(ctx, "shop", visitors)
+	var cs []Consent
+	err := j.s.WithVisitors(ctx, visitors, func(in Visitors) (err error) {
+		cs, err = j.s.Consents(ctx, "shop", in)
+		return err
+	})
 	if err != nil || len(cs) != 1 || cs[0].Purpose != "newsletter" || !cs[0].Granted {
 		t.Errorf("consents %+v %v", cs, err)
 	}
@@ -353,9 +365,15 @@ func TestRefreshWholePerson(t *testing.T) {
 		t.Errorf("last refresh full %d %v, want 1", full, err)
 	}
 	none := j.s.Query("shop")
-	none.Visitors = []string{}
-	if got := j.people(none); len(got) != 0 {
-		t.Errorf("people of no visitor ids: %+v", got)
+	err = j.s.WithVisitors(context.Background(), []string{}, func(in Visitors) error {
+		none.visitorSet = in.SQL()
+		if got := j.people(none); len(got) != 0 {
+			t.Errorf("people of no visitor ids: %+v", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -385,12 +403,12 @@ func TestWhere(t *testing.T) {
 	if !strings.HasSuffix(st.SQL(), "WHERE (orders >= @min_orders) AND (orders <= @max_orders AND has(populations, @pop))") || st.Name() != "profiles.people" {
 		t.Errorf("%s: %s", st.Name(), st.SQL())
 	}
-	q.Visitors = []string{}
+	q.visitorSet = tableKeys{table: "viewing_1_ab"}.set(kindProfile)
 	st, args, err = q.Statement()
-	if err != nil || strings.Contains(st.SQL(), "@visitors") || !strings.Contains(st.SQL(), "site_id = @site AND 0") {
-		t.Errorf("no visitors: %v %s", err, st.SQL())
+	if err != nil || strings.Contains(st.SQL(), "@visitors") || !strings.Contains(st.SQL(), "site_id = @site AND visitor_id IN (SELECT key FROM viewing_1_ab WHERE kind = 'p')") {
+		t.Errorf("a person's visitors: %v %s", err, st.SQL())
 	}
 	if _, err := chsql.Bind(st.SQL(), args); err != nil {
-		t.Errorf("bind with no visitors: %v", err)
+		t.Errorf("bind with a person's visitors: %v", err)
 	}
 }

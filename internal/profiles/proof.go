@@ -79,16 +79,13 @@ type Claim struct {
 }
 
 var qClaims = chsql.New("profiles.claims", `SELECT visitor_id, user_id, minMerge(first_claimed), maxMerge(last_claimed)
-FROM identity_claims WHERE site_id = @site AND visitor_id IN @visitors
+FROM identity_claims WHERE site_id = @site AND visitor_id IN {{visitors}}
 GROUP BY visitor_id, user_id ORDER BY visitor_id, user_id`)
 
 // Claims returns the user ids browsers claimed for visitors.
-func (s *Store) Claims(ctx context.Context, site string, visitors []string) ([]Claim, error) {
+func (s *Store) Claims(ctx context.Context, site string, in Visitors) ([]Claim, error) {
 	out := []Claim{}
-	if len(visitors) == 0 {
-		return out, nil
-	}
-	err := s.each(ctx, qClaims, ofVisitors(site, visitors), func(r scanner) error {
+	err := s.each(ctx, visitorsIn(qClaims, in.sql), chsql.Args{"site": site}, func(r scanner) error {
 		var c Claim
 		err := r.Scan(&c.VisitorID, &c.UserID, &c.First, &c.Last)
 		out = append(out, c)

@@ -110,12 +110,9 @@ type Query struct {
 	Site  string
 	Now   time.Time
 	Rules Rules
-	// Visitors restricts the query to these visitor ids (one person's);
-	// an empty, non-nil list matches nobody.
-	Visitors []string
-	// visitorSet, when set, is the SQL of a set of visitor ids (a
-	// subquery on an export's table of identifiers) that restricts the
-	// query instead of Visitors, however many they are.
+	// visitorSet, when set, is the SQL of a set of visitor ids (one
+	// person's: a subquery on a table of identifiers, WithPerson's or an
+	// export's) that restricts the query to them, however many they are.
 	visitorSet string
 	where      []string
 	args       chsql.Args
@@ -266,17 +263,14 @@ func (q *Query) own() chsql.Args {
 		"inactive_days": int64(q.Rules.InactiveDays),
 		"tz":            q.Rules.zoneName(),
 	}
-	if len(q.Visitors) > 0 {
-		args["visitors"] = chsql.Set[string](q.Visitors)
-	}
-	if q.Visitors != nil || q.visitorSet != "" {
+	if q.visitorSet != "" {
 		args["currency"] = q.Rules.currency() // computedSQL converts
 	}
 	return args
 }
 
 // Statement returns the people query, the registered statement
-// profiles.people, and its arguments. With Visitors set, people are
+// profiles.people, and its arguments. With visitorSet set, people are
 // computed from those visitor ids' aggregates; otherwise they are read
 // from the people table, as the last Refresh left it.
 func (q *Query) Statement() (*chsql.Query, chsql.Args, error) {
@@ -288,16 +282,10 @@ func (q *Query) Statement() (*chsql.Query, chsql.Args, error) {
 	if len(q.where) > 0 {
 		where = "\nWHERE (" + strings.Join(q.where, ") AND (") + ")"
 	}
-	if q.Visitors == nil && q.visitorSet == "" {
+	if q.visitorSet == "" {
 		return qPeople.With(map[string]string{"rows": storedSQL, "where": where}), args, nil
 	}
-	filter := " AND visitor_id IN @visitors"
-	switch {
-	case q.visitorSet != "":
-		filter = " AND visitor_id IN " + q.visitorSet
-	case len(q.Visitors) == 0:
-		filter = " AND 0" // IN () is not SQL
-	}
+	filter := " AND visitor_id IN " + q.visitorSet
 	st := qPeople.With(map[string]string{"rows": computedSQL, "where": where})
 	return st.With(map[string]string{"filter": filter}), args, nil
 }

@@ -66,7 +66,11 @@ func TestSameSecondIdentityAndEvents(t *testing.T) {
 				t.Errorf("visitor %s is %s, want %s", v, key, want)
 			}
 		}
-		events, err := s.Events(ctx, "shop", []string{v}, 3)
+		var events []Event
+		err = s.WithVisitors(ctx, []string{v}, func(in Visitors) (err error) {
+			events, err = s.Events(ctx, "shop", in, 3)
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

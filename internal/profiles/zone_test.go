@@ -38,7 +38,7 @@ func TestDaysInSiteZone(t *testing.T) {
 		{paris, 1, "reactivation", "Paris"},
 		{nil, 0, "conversion", "UTC"},
 	} {
-		q := &Query{Site: "paris", Now: now, Rules: Rules{LoyalOrders: 3, InactiveDays: 1, Zone: c.zone}, Visitors: []string{"v"}}
+		q := &Query{Site: "paris", Now: now, Rules: Rules{LoyalOrders: 3, InactiveDays: 1, Zone: c.zone}, visitorSet: "('v')"}
 		st, args, err := q.Statement()
 		if err != nil {
 			t.Fatal(err)
