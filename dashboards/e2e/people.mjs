@@ -132,7 +132,7 @@ try {
   // A viewer reads but sees no control that changes something.
   const vpage = await open(viewer, viewerPassword, "fr-FR");
   seen.viewerLang = await vpage.evaluate(() => document.documentElement.lang);
-  seen.viewerHidden = await vpage.evaluate(() => ["builder-card", "manual", "campaign-form"].map((id) => document.getElementById(id).hidden));
+  seen.viewerHidden = await vpage.evaluate(() => ["builder-card", "manual", "campaign-form", "import-card"].map((id) => document.getElementById(id).hidden));
   seen.viewerRole = await vpage.textContent("#role-msg");
   seen.axe.viewer = await axeCheck(vpage);
   await vpage.context().close();

@@ -198,7 +198,7 @@ func TestBrowserPeople(t *testing.T) {
 	if len(seen.PhoneClipped) != 2 || seen.PhoneClipped[0] > 0 || seen.PhoneClipped[1] > 0 {
 		t.Errorf("at 390 px the campaigns and members tables are %v px wider than their cards", seen.PhoneClipped)
 	}
-	if seen.ViewerLang != "fr" || !slices.Equal(seen.ViewerHidden, []bool{true, true, true}) || !strings.Contains(seen.ViewerRole, "éditeur") {
+	if seen.ViewerLang != "fr" || !slices.Equal(seen.ViewerHidden, []bool{true, true, true, true}) || !strings.Contains(seen.ViewerRole, "éditeur") {
 		t.Errorf("viewer: %q, hidden %v, %q", seen.ViewerLang, seen.ViewerHidden, seen.ViewerRole)
 	}
 }
