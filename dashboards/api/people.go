@@ -107,7 +107,7 @@ func (wr *writer) profile(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		a.personError(w, what, err)diff --git a/dashboards/api/api.go b/dashboards/api/api.go
+		a.personError(w, what, err)
 		return
 	}
 	out.localTimes(a.zone(site))
