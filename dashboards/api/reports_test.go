@@ -45,6 +45,10 @@ func reportServer(t *testing.T) *httptest.Server {
 		h.Fields[event.Name], h.Props = "signup_click", []string{key, value}
 		return h
 	}
+	books := func(h stacktest.Hit, name, key, value string) stacktest.Hit {
+		h.Fields[event.Site], h.Fields[event.Name], h.Props = "books", name, []string{key, value}
+		return h
+	}
 	order := hit(d1.Add(3*time.Minute), "a", "a1", "", "purchase", "/thanks", "")
 	order.Fields[event.OrderID], order.Revenue = "o1", 50_000_000
 	stacktest.Insert(t, store,
@@ -62,6 +66,11 @@ func reportServer(t *testing.T) *httptest.Server {
 		custom(d1.Add(5*time.Minute), "a", "a1", "", "plan", "pro"),
 		custom(d2.Add(time.Hour+2*time.Minute), "c", "c1", android, "plan", "free"),
 		hit(time.Now().Add(-10*time.Minute), "y", "y1", "", "pageview", "/now", ""),
+		// Another site's product views and a custom event: by=event lists
+		// events, by=product products.
+		books(hit(d1, "k", "k1", "", "product_view", "/dune", ""), "Dune", "sku", "b1"),
+		books(hit(d1.Add(time.Minute), "k", "k1", "", "add_to_cart", "/dune", ""), "Dune", "sku", "b1"),
+		books(hit(d1.Add(2*time.Minute), "k", "k1", "", "event", "/dune", ""), "wishlist", "list", "gifts"),
 		hit(time.Now().Add(-40*time.Minute), "x", "x1", "", "pageview", "/before", ""),
 	)
 	refresh(t, store)
@@ -131,6 +140,16 @@ func TestReports(t *testing.T) {
 		{"custom events by property", "/api/v1/breakdown?" + period + "&by=prop.plan&filter=type==event&filter=event==signup_click", [][]any{
 			{"pro", 1., 0., 1., 2., 0., 0.},
 			{"free", 1., 0., 1., 1., 0., 0.},
+		}},
+		{"events are events", "/api/v1/breakdown?site=books&from=2026-11-10&to=2026-11-12&by=event", [][]any{
+			{"", 1., 0., 1., 2., 0., 0.},
+			{"wishlist", 1., 0., 1., 1., 0., 0.},
+		}},
+		{"products are products", "/api/v1/breakdown?site=books&from=2026-11-10&to=2026-11-12&by=product&filter=product!=", [][]any{
+			{"Dune", 1., 0., 1., 2., 0., 0.},
+		}},
+		{"property keys", "/api/v1/breakdown?" + period + "&by=prop", [][]any{
+			{"plan", 2., 0., 2., 3., 0., 0.},
 		}},
 		{"daily series", "/api/v1/timeseries?" + period + "&interval=day", [][]any{
 			{"2026-11-10T00:00:00Z", 3., 2., 2., 0.5, 150.},

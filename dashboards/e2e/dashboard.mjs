@@ -4,6 +4,7 @@
 // screenshot at each step. Prints what it saw as JSON for the Go test.
 //   node dashboard.mjs <dashboard URL with site and period> <screenshot dir> <user> <password>
 const { chromium } = await import(process.env.PLAYWRIGHT_CORE);
+const { axeCheck } = await import("./axe.mjs");
 const [url, shots, user, password] = process.argv.slice(2);
 
 const browser = await chromium.launch({
@@ -41,7 +42,10 @@ try {
   seen.login.cookies = (await ctx.cookies()).map((c) => [c.name, c.httpOnly, c.sameSite].join(" "));
   seen.first = { visitors: await text("#visitors"), pageviews: await text("#pageviews"), sessions: await text("#sessions"),
     live: await text("#live"), livePages: await rows("#live-pages"),
-    shop: [await text("#orders"), await text("#revenue"), await text("#aov"), await text("#conversion")], breakdown: await rows("#breakdown"), funnel: await rows("#funnel"), error: await text("#error") };
+    shop: [await text("#orders"), await text("#revenue"), await text("#aov"), await text("#conversion")], breakdown: await rows("#breakdown"), funnel: await rows("#funnel"), error: await text("#error"),
+    ticks: await page.$$eval("#chart .tick", (ts) => ts.map((t) => t.textContent)), chartData: await rows("#chart-data"),
+    byOptions: await page.$$eval("#by option", (os) => os.map((o) => o.value)) };
+  seen.axe = { en: await axeCheck(page) };
   await page.screenshot({ path: shots + "/overview.png", fullPage: true });
 
   // Every later breakdown by device: its rows are known exactly.
@@ -51,10 +55,9 @@ try {
   await set("#from", "2026-11-11");
   seen.range = { visitors: await text("#visitors"), pageviews: await text("#pageviews") };
 
-  await page.check("#compare");
-  await page.dispatchEvent("#compare", "change");
+  await page.selectOption("#compare", "previous");
   await settled();
-  seen.compare = { visitors: await text("#visitors-d") };
+  seen.compare = { visitors: await text("#visitors-d"), chartData: await rows("#chart-data") };
 
   await set("#from", "2026-11-10");
   await set("#site", "other");
@@ -64,7 +67,16 @@ try {
   await page.fill("#filter", "device==mobile");
   await page.click("#add-filter");
   await settled();
-  seen.filter = { chips: await text("#chips"), breakdown: await rows("#breakdown") };
+  // Every figure of the period follows the filter: each key figure is
+  // the API's filtered one, which the Go test fetches too.
+  seen.filter = { chips: await text("#chips"), breakdown: await rows("#breakdown"),
+    kpis: await page.$$eval(".kpi b", (bs) => bs.map((b) => [b.id, b.textContent])),
+    pages: await rows("#pages"), sources: await rows("#sources"), chartData: await rows("#chart-data"), funnel: await rows("#funnel") };
+  await page.selectOption("#compare", "year");
+  await settled();
+  seen.filter.lastYear = { visitors: await text("#visitors-d"), orders: await text("#orders-d"), chartData: (await rows("#chart-data")).slice(0, 1) };
+  await page.selectOption("#compare", "previous");
+  await settled();
   await page.screenshot({ path: shots + "/filtered.png", fullPage: true });
 
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#csv")]);
@@ -89,13 +101,32 @@ try {
     timeline: await rows("#timeline") };
   await page.screenshot({ path: shots + "/people.png", fullPage: true });
 
+  // A property's key is a dimension of the menu.
+  await page.selectOption("#by", "prop.colour");
+  await page.waitForFunction(() => /red/.test(document.querySelector("#breakdown").textContent));
+  seen.prop = await rows("#breakdown");
+  await page.selectOption("#by", "device");
+  await page.waitForFunction(() => /mobile/.test(document.querySelector("#breakdown tr:nth-child(2)")?.textContent));
+
   await page.selectOption("#lang", "fr");
   await settled();
-  seen.french = { visitors: await text("[data-t=visitors]"), breakdown: await text("[data-t=breakdown]") };
+  seen.french = { visitors: await text("[data-t=visitors]"), breakdown: await text("[data-t=breakdown]"),
+    revenue: await text("#revenue"), lifecycle: await rows("#lifecycle"), profile: await rows("#profile"),
+    text: await page.evaluate(() => document.body.innerText),
+    names: await page.$$eval("[aria-label]", (es) => es.map((e) => e.getAttribute("aria-label"))),
+    heads: await page.$$eval("th", (ths) => ths.map((th) => th.textContent)) };
+  const [frDownload] = await Promise.all([page.waitForEvent("download"), page.click("#csv-fr")]);
+  seen.french.csv = fs.readFileSync(await frDownload.path(), "utf8");
+  seen.axe.fr = await axeCheck(page);
+  await page.screenshot({ path: shots + "/french.png", fullPage: true });
 
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(200);
-  seen.phone = { scrollWidth: await page.evaluate(() => document.documentElement.scrollWidth) };
+  seen.phone = { scrollWidth: await page.evaluate(() => document.documentElement.scrollWidth),
+    // Every table whose figures do not fit its card's width.
+    wide: await page.$$eval("main table:not(.sr-only)", (ts) => ts.filter((t) => t.offsetParent && t.scrollWidth > t.parentElement.clientWidth)
+      .map((t) => t.id + " " + t.scrollWidth + ">" + t.parentElement.clientWidth)) };
+  seen.axe.phone = await axeCheck(page);
   await page.screenshot({ path: shots + "/phone.png", fullPage: true });
   seen.url = page.url();
   // Logging out ends the session: the form again, and the API refuses

@@ -41,12 +41,18 @@ var (
 // dimension of what brought the visit, source, medium, utm_*, affiliate
 // and click_id, the value the event's visit is credited with: dims);
 // visitors, sessions, page views, bounce rate and mean visit duration per
-// value of a session's (entry_page, exit_page, visitor_type).
+// value of a session's (entry_page, exit_page, visitor_type). By prop,
+// the same per key of the events' properties.
 func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit int) (Table, error) {
 	args := chsql.Args{"limit": uint64(limit)}
 	var stmt *chsql.Query
 	var ms []Metric
 	switch expr, isEvent := dimExpr(by, args); {
+	case by == "prop":
+		// The keys of the events' properties, which the prop.<key>
+		// dimensions read (an event with two keys counts under each; an
+		// event without one under none).
+		stmt, ms = qBreakdown.With(map[string]string{"dim": "arrayJoin(prop_keys)", "filters": q.where(args)}), breakdownMetrics
 	case isEvent:
 		stmt, ms = qBreakdown.With(map[string]string{"dim": expr, "filters": q.where(args)}), breakdownMetrics
 	case sessionDims[by]:

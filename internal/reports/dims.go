@@ -42,7 +42,12 @@ var dims = map[string]string{
 	"device":       "device",
 	"country":      "country",
 	"type":         "type",
-	"event":        "name",
+	// A custom event's name (track), and the product of a product's
+	// event (viewProduct, addToCart, removeFromCart), each only on its
+	// own events: the name field holds both, and a breakdown by event
+	// listed the products viewed as if they were events.
+	"event":   "if(type = 'event', name, '')",
+	"product": "if(type IN ('product_view', 'add_to_cart', 'remove_from_cart'), name, '')",
 }
 
 // propKey is the shape of an event property a report may use as a
@@ -144,7 +149,7 @@ func dimList() string {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	return strings.Join(names, ", ") + ", prop.<property key>"
+	return strings.Join(names, ", ") + ", prop.<property key>, prop (breakdown only: the property keys)"
 }
 
 // InputError is a report's answer to a parameter it cannot take: the

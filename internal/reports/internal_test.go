@@ -34,7 +34,7 @@ func TestWhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(sql, "toString(prop_values[indexOf(prop_keys, 'plan')]) AS k") || !strings.Contains(sql, "AND name = 'signup'") {
+	if !strings.Contains(sql, "toString(prop_values[indexOf(prop_keys, 'plan')]) AS k") || !strings.Contains(sql, "AND if(type = 'event', name, '') = 'signup'") {
 		t.Errorf("breakdown by a property:\n%s", sql)
 	}
 }

@@ -3,6 +3,7 @@ package system
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/png"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +53,9 @@ func TestBrowser(t *testing.T) {
 		return stacktest.Hit{At: at, Fields: f}
 	}
 	order := hit("shop", d1.Add(3*time.Minute), "a", "a1", "", "purchase", "/thanks")
+	// A property on one event: prop.colour is in the breakdown menu.
+	cart := hit("shop", d2.Add(time.Hour+time.Minute), "c", "c1", android, "add_to_cart", "/hats")
+	cart.Props = []string{"colour", "red"}
 	order.Fields[event.OrderID], order.Revenue = "o1", 50_000_000
 	stacktest.Insert(t, store,
 		hit("shop", d1, "a", "a1", "", "pageview", "/"),
@@ -61,7 +66,7 @@ func TestBrowser(t *testing.T) {
 		hit("shop", d2, "b", "b2", iphone, "pageview", "/shoes"),
 		hit("shop", d2.Add(time.Hour), "c", "c1", android, "pageview", "/shoes"),
 		hit("shop", d2.Add(time.Hour+time.Minute), "c", "c1", android, "pageview", "/hats"),
-		hit("shop", d2.Add(time.Hour+time.Minute), "c", "c1", android, "add_to_cart", "/hats"),
+		cart,
 		hit("shop", time.Now().Add(-5*time.Minute), "y", "y1", "", "pageview", "/now"),
 		hit("other", d1, "o", "o1", "", "pageview", "/welcome"),
 	)
@@ -128,8 +133,8 @@ func TestBrowser(t *testing.T) {
 	}
 	type kpis struct {
 		Visitors, Pageviews, Sessions, Live, Error string
-		Breakdown, Funnel, LivePages               [][]string
-		Shop                                       []string
+		Breakdown, Funnel, LivePages, ChartData    [][]string
+		Shop, Ticks, ByOptions                     []string
 	}
 	var seen struct {
 		PageErrors []string
@@ -145,17 +150,30 @@ func TestBrowser(t *testing.T) {
 		Compare     kpis
 		Site        kpis
 		Filter      struct {
-			Chips     string
-			Breakdown [][]string
+			Chips                                              string
+			Breakdown, KPIs, Pages, Sources, ChartData, Funnel [][]string
+			LastYear                                           struct {
+				Visitors, Orders string
+				ChartData        [][]string
+			}
 		}
+		Prop  [][]string
+		Axe   struct{ En, Fr, Phone []any }
 		CSV   struct{ Name, Body string }
 		Cards struct {
 			Affiliates, Lifecycle, Segments, Newsletters, Profile [][]string
 			Link                                                  string
 		}
-		French struct{ Visitors, Breakdown string }
-		Phone  struct{ ScrollWidth int }
-		URL    string
+		French struct {
+			Visitors, Breakdown, Revenue, Text, CSV string
+			Lifecycle, Profile                      [][]string
+			Names, Heads                            []string
+		}
+		Phone struct {
+			ScrollWidth int
+			Wide        []string
+		}
+		URL string
 	}
 	if err := json.Unmarshal(out, &seen); err != nil {
 		t.Fatalf("browser printed %s: %v", out, err)
@@ -177,38 +195,109 @@ func TestBrowser(t *testing.T) {
 	f := seen.First
 	check("first load", []string{f.Visitors, f.Pageviews, f.Sessions, f.Live, f.Error}, []string{"3", "6", "4", "1", ""})
 	check("pages now", f.LivePages, [][]string{{"/now", "1"}})
-	check("e-commerce: orders, revenue, average, visitors who ordered", f.Shop, []string{"1", "50", "50", "33%"})
+	check("e-commerce: orders, revenue, average, visitors who ordered", f.Shop, []string{"1", "€50.00", "€50.00", "33%"})
 	check("funnel", f.Funnel, [][]string{
 		{"1", "type==pageview", "3", "100%", "0%"},
 		{"2", "type==add_to_cart", "2", "67%", "33%"},
 		{"3", "type==begin_checkout", "0", "0%", "100%"},
 		{"4", "type==purchase", "0", "0%", "0%"},
 	})
+	if len(f.Ticks) < 5 || f.Ticks[0] != "Nov 10" || f.Ticks[1] != "05:00 AM" {
+		t.Errorf("the chart's axis %q, want the dates and hours of the site's clock", f.Ticks)
+	}
+	if len(f.ChartData) != 48 || !reflect.DeepEqual(f.ChartData[9], []string{"Nov 10, 09:00 AM", "1"}) {
+		t.Errorf("the chart's data %q", f.ChartData)
+	}
+	for _, dim := range []string{"source", "medium", "host", "utm_content", "utm_term", "click_id", "type", "event", "product", "prop.colour"} {
+		if !slices.Contains(f.ByOptions, dim) {
+			t.Errorf("the breakdown menu %q has no %s", f.ByOptions, dim)
+		}
+	}
+	check("breakdown by a property", seen.Prop, [][]string{{"(none)", "3", "6", "4", "8", "1", "€50.00"}, {"red", "1", "0", "1", "1", "0", "€0.00"}})
+	check("the chart against the day before", seen.Compare.ChartData[9:12], [][]string{{"Nov 11, 09:00 AM", "1", "1"}, {"Nov 11, 10:00 AM", "1", "0"}, {"Nov 11, 11:00 AM", "0", "1"}})
 	if len(f.Breakdown) == 0 {
 		t.Error("no breakdown by source on the first load")
 	}
 	check("one day", []string{seen.Range.Visitors, seen.Range.Pageviews}, []string{"2", "3"})
 	check("against the day before", seen.Compare.Visitors, "+0%")
 	check("other site", seen.Site.Visitors, "1")
-	check("other site's devices", seen.Site.Breakdown, [][]string{{"desktop", "1", "1", "1", "1", "0", "0"}})
+	check("other site's devices", seen.Site.Breakdown, [][]string{{"desktop", "1", "1", "1", "1", "0", "€0.00"}})
 	check("filter chip", seen.Filter.Chips, "device==mobile×")
-	check("mobile only", seen.Filter.Breakdown, [][]string{{"mobile", "2", "4", "3", "5", "0", "0"}})
+	check("mobile only", seen.Filter.Breakdown, [][]string{{"mobile", "2", "4", "3", "5", "0", "€0.00"}})
+	// Every figure of the period follows the filter, each key figure the
+	// API's filtered one (the last 30 minutes' visitors excepted).
+	check("mobile's key figures", seen.Filter.KPIs, [][]string{{"visitors", "2"}, {"pageviews", "4"}, {"sessions", "3"},
+		{"returning", "33%"}, {"bounce", "67%"}, {"duration", "0m 20s"}, {"live", "1"},
+		{"orders", "0"}, {"revenue", "€0.00"}, {"aov", "–"}, {"conversion", "0%"}})
+	var totals api.Table
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/timeseries?site=shop&from=2026-11-10&to=2026-11-12&interval=period&filter=device==mobile", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		err = json.NewDecoder(resp.Body).Decode(&totals)
+		resp.Body.Close()
+		if err != nil || len(totals.Rows) != 1 {
+			t.Fatalf("the API's filtered totals: %v %v", err, totals.Rows)
+		}
+	}
+	for i, c := range totals.Columns[1:] {
+		v := totals.Rows[0][i+1].(float64)
+		want := fmt.Sprint(v)
+		switch c {
+		case "bounce_rate":
+			c, want = "bounce", fmt.Sprintf("%.0f%%", 100*v)
+		case "visit_duration_seconds":
+			c, want = "duration", fmt.Sprintf("0m %.0fs", v)
+		}
+		for _, k := range seen.Filter.KPIs {
+			if k[0] == c && k[1] != want {
+				t.Errorf("the page's %s where device==mobile %q, the API's %q", c, k[1], want)
+			}
+		}
+	}
+	check("mobile's top pages", seen.Filter.Pages, [][]string{{"/shoes", "2", "2"}, {"/hats", "1", "1"}, {"/", "1", "1"}})
+	check("mobile's top sources", seen.Filter.Sources, [][]string{{"(direct)", "2", "4"}})
+	check("mobile's funnel", seen.Filter.Funnel[:2], [][]string{{"1", "type==pageview", "2", "100%", "0%"}, {"2", "type==add_to_cart", "1", "50%", "50%"}})
+	if ch := seen.Filter.ChartData; len(ch) != 48 || !reflect.DeepEqual(ch[11], []string{"Nov 10, 11:00 AM", "1", "0"}) || ch[9][1] != "0" {
+		t.Errorf("mobile's chart (and the period before) %q", ch)
+	}
+	check("against last year", []string{seen.Filter.LastYear.Visitors, seen.Filter.LastYear.Orders}, []string{"new", ""})
+	check("last year's chart", seen.Filter.LastYear.ChartData, [][]string{{"Nov 10, 12:00 AM", "0", "0"}})
 	check("CSV name", seen.CSV.Name, "breakdown-device-shop-2026-11-10-2026-11-12.csv")
 	check("CSV", seen.CSV.Body, "device,visitors,pageviews,sessions,events,orders,revenue EUR\nmobile,2,4,3,5,0,0\n")
-	check("French", []string{seen.French.Visitors, seen.French.Breakdown}, []string{"visiteurs uniques", "Répartition"})
+	fr := seen.French
+	check("French", []string{fr.Visitors, fr.Breakdown, fr.Revenue}, []string{"visiteurs uniques", "Répartition", "50,00\u00a0€"})
+	check("French names", fr.Names, []string{"Période", "Langue", "Filtre", "Répartir par", "Étapes de l'entonnoir, une par ligne",
+		"Identifiant d'affilié", "Page d'arrivée", "E-mail ou identifiant de visiteur"})
+	check("French lifecycle", fr.Lifecycle, [][]string{{"visiteur", "4"}, {"abonné", "0"}, {"prospect", "1"}, {"client", "1"}, {"fidèle", "0"}})
+	check("French profile", fr.Profile[:2], [][]string{{"classe", "client"}, {"étape", "conversion"}})
+	for _, en := range []string{"Visitors", "Orders", "Revenue", "customer", "subscriber", "Compare with", "previous period", "Log out",
+		"Funnel", "Breakdown", "Sessions", "Members", "Sent", "class ", "stage ", " AM", " PM", "€50.00"} {
+		if strings.Contains(fr.Text, en) || slices.Contains(fr.Heads, strings.TrimSpace(en)) {
+			t.Errorf("the French page still says %q", en)
+		}
+	}
+	check("French Excel CSV", fr.CSV, "\ufeffdevice;visitors;pageviews;sessions;events;orders;revenue EUR\r\nmobile;2;4;3;5;0;0\r\ndesktop;1;2;1;4;1;50\r\n")
+	for view, v := range map[string][]any{"English": seen.Axe.En, "French": seen.Axe.Fr, "390 px": seen.Axe.Phone} {
+		if len(v) != 0 {
+			t.Errorf("axe-core's WCAG 2.2 AA violations in %s: %v", view, v)
+		}
+	}
+	check("tables wider than their card at 390 px", seen.Phone.Wide, []string{})
 	c := seen.Cards
 	check("affiliates", c.Affiliates, [][]string{})
 	check("affiliate link", c.Link, "https://shop.example/shoes?aff=blog1&utm_medium=affiliate&utm_source=blog1")
 	check("lifecycle", c.Lifecycle, [][]string{{"visitor", "4"}, {"subscriber", "0"}, {"prospect", "1"}, {"customer", "1"}, {"loyal", "0"}})
 	check("segments", c.Segments, [][]string{{"class subscriber", "0"}, {"class prospect", "1"}, {"class customer", "1"},
 		{"class loyal", "0"}, {"stage reactivation", "0"}})
-	check("newsletters", c.Newsletters, [][]string{{"Spring", "2", "0", "0", "0%", "0", "0", "0"}})
-	check("profile", c.Profile, [][]string{{"class", "customer"}, {"stage", "conversion"}, {"Orders", "1"}, {"Revenue", "50"},
+	check("newsletters", c.Newsletters, [][]string{{"Spring", "2", "0", "0", "0%", "0", "0", "€0.00"}})
+	check("profile", c.Profile, [][]string{{"class", "customer"}, {"stage", "conversion"}, {"Orders", "1"}, {"Revenue", "€50.00"},
 		{"populations", ""}, {"devices", "1"}})
 	if seen.Phone.ScrollWidth > 390 {
 		t.Errorf("at a phone's 390 px the page is %d px wide", seen.Phone.ScrollWidth)
 	}
-	for _, name := range []string{"overview.png", "filtered.png", "phone.png"} {
+	for _, name := range []string{"overview.png", "filtered.png", "french.png", "phone.png"} {
 		drawn, accent := pixels(t, filepath.Join(shots, name))
 		if drawn < 0.02 || accent < 200 {
 			t.Errorf("%s looks blank: %.1f%% of pixels drawn, %d in the chart's blue", name, 100*drawn, accent)
