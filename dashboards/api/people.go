@@ -63,6 +63,10 @@ func (a *API) personError(w http.ResponseWriter, what string, err error) {
 		writeError(w, http.StatusConflict, err)
 		return
 	}
+	if errors.Is(err, profiles.ErrErased) {
+		writeError(w, http.StatusGone, err)
+		return
+	}
 	a.fail(w, what, err)
 }
 
@@ -164,7 +168,7 @@ func (wr *writer) manual(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := wr.people.SetOverride(ctx, site, key, body.Class, body.Populations)
 	if err != nil {
-		wr.api.fail(w, "manual change", err)
+		wr.api.personError(w, "manual change", err)
 		return
 	}
 	if !created {

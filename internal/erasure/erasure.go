@@ -28,17 +28,25 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/event"
 )
 
 // Kind is the kind of an identifier.
 type Kind byte
 
 // The identifiers that have tombstones: what an event of the person can
-// carry that names them. Session and order ids are erased too, but an
-// event that carries one also carries its visitor id.
+// carry that names them.
 const (
 	Visitor Kind = 'v' // a visitor id, the snippet's or 'u:' + a user id
-	User    Kind = 'u' // a user id: a normalised e-mail address or a shop's account id
+	// User is a user id: an e-mail address or a shop's account id, hashed
+	// in event.FoldUser's form, so that any spelling of an erased address
+	// (full-width, decomposed, in punycode, in capitals) is found.
+	User Kind = 'u'
+	// Session and Order are a session id and an order id: a refund that
+	// names only the order, a new browser that carries the old session
+	// id, say the person as surely as a visitor id does.
+	Session Kind = 's'
+	Order   Kind = 'o'
 	Token   Kind = 't' // a newsletter recipient token; tokens are global, so hashed without a site
 	// Message is a Kafka message kept whole (events_rejected) that the
 	// erasure found to be the person's, by its coordinates (MessageKey):
@@ -169,12 +177,21 @@ func Write(ctx context.Context, db *chsql.Conn, h *Hasher, site string, ids map[
 	defer b.Abort()
 	now := time.Now().UTC()
 	n := 0
-	for _, k := range []Kind{Visitor, User, Token, Message} {
-		for _, v := range ids[k] {
+	seen := map[Key]bool{}
+	for _, k := range []Kind{Visitor, User, Session, Order, Token, Message} {
+		vals := ids[k]
+		if k == User {
+			vals = userForms(vals)
+		}
+		for _, v := range vals {
 			if v == "" {
 				continue
 			}
 			key := h.Sum(site, k, v)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
 			at := site
 			if k == Message {
 				at = ""
@@ -192,6 +209,20 @@ func Write(ctx context.Context, db *chsql.Conn, h *Hasher, site string, ids map[
 		return fmt.Errorf("write %d tombstones: %w", n, err)
 	}
 	return nil
+}
+
+// userForms are the user ids vals as given and in event.FoldUser's form,
+// the one the Filter checks (the given forms keep tombstones written
+// before it comparable).
+func userForms(vals []string) []string {
+	out := make([]string, 0, 2*len(vals))
+	for _, v := range vals {
+		out = append(out, v)
+		if f := event.FoldUser(v); f != v {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // RegisterFlag declares -erasure-secret on fs, for each program that

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/event"
 )
 
 // SyncEvery is how often at most a Filter asks the database whether
@@ -167,6 +168,14 @@ func (f *Filter) Erased(site string, k Kind, value string) bool {
 	for _, h := range f.hs {
 		if _, ok := f.keys[h.Sum(site, k, value)]; ok {
 			return true
+		}
+		if k != User {
+			continue
+		}
+		if u := event.FoldUser(value); u != value {
+			if _, ok := f.keys[h.Sum(site, k, u)]; ok {
+				return true
+			}
 		}
 	}
 	if len(f.clean) >= maxClean {

@@ -33,3 +33,24 @@ func TestNormalizeUser(t *testing.T) {
 		t.Errorf("%v allocations for an address already normal", n)
 	}
 }
+
+// TestFoldUser: every spelling of one address is one tombstone key.
+func TestFoldUser(t *testing.T) {
+	want := FoldUser("josé@café.example")
+	for _, s := range []string{"José@Café.example", "JOSÉ@XN--CAF-DMA.EXAMPLE", "ｊｏｓé@café.example",
+		"jose\u0301@cafe\u0301.example", "josé@café.example.", " josé@café.example ", "ｊｏｓé＠ｃａｆé．ｅｘａｍｐｌｅ",
+		"josé@café\u3002example", "JOSE\u0301@CAFE\u0301.EXAMPLE"} {
+		if got := FoldUser(s); got != want {
+			t.Errorf("FoldUser(%q) = %q, want %q", s, got, want)
+		}
+	}
+	if got := FoldUser("STRASSE@example.com"); got != FoldUser("straße@example.com") {
+		t.Errorf("case folding: %q vs %q", got, FoldUser("straße@example.com"))
+	}
+	if FoldUser("Cust-42") != "Cust-42" || FoldUser("ann@example.com") != "ann@example.com" {
+		t.Errorf("account ids keep their case; plain addresses stay: %q %q", FoldUser("Cust-42"), FoldUser("ann@example.com"))
+	}
+	if FoldUser("bob@example.com") == want {
+		t.Error("two addresses one key")
+	}
+}

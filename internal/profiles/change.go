@@ -75,7 +75,16 @@ FROM profile_overrides WHERE site_id = @site AND person_key = @key GROUP BY pers
 
 // SetOverride changes a person's manual class and/or populations; a nil
 // field is left as it was. Recomputed classes never touch these.
+//
+// An erased person's key (a tombstone's) is refused with ErrErased: a
+// manual record would recreate them.
 func (s *Store) SetOverride(ctx context.Context, site, key string, class *string, populations []string) (Override, error) {
+	if gone, err := s.erased(ctx, site, key); err != nil || gone {
+		if err == nil {
+			err = ErrErased
+		}
+		return Override{}, err
+	}
 	cur, err := s.Manual(ctx, site, key)
 	if err != nil {
 		return cur, err

@@ -120,7 +120,8 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	out := Erasure{Identifiers: ids, Rows: map[string]uint64{}, Tables: []string{}}
 	// Tombstones first: from now on the processor drops what comes of them.
 	err = erasure.Write(ctx, s.db, hasher, site, map[erasure.Kind][]string{
-		erasure.Visitor: ids.Visitors, erasure.User: keyValues(kindUser, ids.UserIDs), erasure.Token: ids.Tokens})
+		erasure.Visitor: ids.Visitors, erasure.User: keyValues(kindUser, ids.UserIDs), erasure.Token: ids.Tokens,
+		erasure.Session: ids.Sessions, erasure.Order: ids.Orders})
 	if err != nil {
 		return out, err
 	}

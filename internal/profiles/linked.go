@@ -233,7 +233,7 @@ func start(ref Ref) (Identifiers, error) {
 // link grows ids to the person's whole identity, reading through src;
 // added, when set, is told each round's new identifiers before the next
 // round reads them. It returns ErrNotFound when nothing is stored about
-// the identifiers it started from.
+// the identifiers it started from, in any table (knownElsewhere).
 func (s *Store) link(ctx context.Context, site string, ids *Identifiers, src func(*Identifiers) keySource,
 	added func(map[string][]string) error) error {
 	have := map[string]bool{}
@@ -283,7 +283,14 @@ func (s *Store) link(ctx context.Context, site string, ids *Identifiers, src fun
 			return fmt.Errorf("find the identifiers of a person: %w", err)
 		}
 		if !found {
-			return ErrNotFound
+			// Neither events nor newsletter lists name them: kept
+			// messages or a manual record may still.
+			if found, err = s.knownElsewhere(ctx, site, ids, ks); err != nil {
+				return err
+			}
+			if !found {
+				return ErrNotFound
+			}
 		}
 		if len(fresh) == 0 {
 			break

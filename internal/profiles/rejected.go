@@ -11,8 +11,6 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
-	"golang.org/x/text/cases"
-	"golang.org/x/text/unicode/norm"
 
 	"footfall/internal/chsql"
 	"footfall/internal/event"
@@ -214,17 +212,9 @@ func plainASCII(s string) bool {
 	return true
 }
 
-// foldCase is s in NFKC, case-folded (É and é, ß and ss, full-width Ａ and
-// a are one), with the ideographic full stops that IDNA reads as dots made
-// dots.
-func foldCase(s string) string {
-	s = norm.NFKC.String(s)
-	s = cases.Fold().String(s)
-	s = idDots.Replace(s)
-	return norm.NFC.String(s)
-}
-
-var idDots = strings.NewReplacer("\u3002", ".", "\uff61", ".")
+// foldCase is s in NFKC, case-folded, ideographic full stops made dots:
+// event.FoldText, the form the tombstones' user ids take too.
+func foldCase(s string) string { return event.FoldText(s) }
 
 // punycode decodes every label of s that starts with xn-- (a label is a
 // run of ASCII letters, digits and hyphens), leaving one that is not

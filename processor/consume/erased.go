@@ -68,12 +68,15 @@ func (c *Consumer) dropErased(ctx context.Context) error {
 }
 
 // erasedRow says whether row is an erased person's: its visitor id, its
-// user id, its newsletter token or the token of the newsletter link it
+// user id (in any spelling: event.FoldUser), its session id, its order id
+// (a refund that names only the order), its newsletter token or the token of the newsletter link it
 // landed from.
 func erasedRow(f *erasure.Filter, row *chstore.Row) bool {
 	e, r := &row.Event, &row.Enriched
 	site := enrich.String(e.F[event.Site])
 	if f.Erased(site, erasure.Visitor, r.VisitorID) || f.Erased(site, erasure.User, r.UserID) ||
+		f.Erased(site, erasure.Session, enrich.String(e.F[event.SessionID])) ||
+		f.Erased(site, erasure.Order, enrich.String(e.F[event.OrderID])) ||
 		f.Erased("", erasure.Token, r.RecipientToken) {
 		return true
 	}
