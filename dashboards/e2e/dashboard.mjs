@@ -111,7 +111,7 @@ try {
   await page.selectOption("#lang", "fr");
   await settled();
   seen.french = { visitors: await text("[data-t=visitors]"), breakdown: await text("[data-t=breakdown]"),
-    revenue: await text("#revenue"), lifecycle: await rows("#lifecycle"), profile: await rows("#profile"),
+    revenue: await text("#revenue"), lifecycle: await rows("#lifecycle"), profile: await rows("#profile"), timeline: await rows("#timeline"),
     text: await page.evaluate(() => document.body.innerText),
     names: await page.$$eval("[aria-label]", (es) => es.map((e) => e.getAttribute("aria-label"))),
     heads: await page.$$eval("th", (ths) => ths.map((th) => th.textContent)) };

@@ -166,7 +166,7 @@ func TestBrowser(t *testing.T) {
 		}
 		French struct {
 			Visitors, Breakdown, Revenue, Text, CSV string
-			Lifecycle, Profile                      [][]string
+			Lifecycle, Profile, Timeline            [][]string
 			Names, Heads                            []string
 		}
 		Phone struct {
@@ -272,6 +272,7 @@ func TestBrowser(t *testing.T) {
 		"Identifiant d'affilié", "Page d'arrivée", "E-mail ou identifiant de visiteur"})
 	check("French lifecycle", fr.Lifecycle, [][]string{{"visiteur", "4"}, {"abonné", "0"}, {"prospect", "1"}, {"client", "1"}, {"fidèle", "0"}})
 	check("French profile", fr.Profile[:2], [][]string{{"classe", "client"}, {"étape", "conversion"}})
+	check("French timeline", fr.Timeline[0], []string{"10/11/2026 09:03", "commande", "/thanks"})
 	for _, en := range []string{"Visitors", "Orders", "Revenue", "customer", "subscriber", "Compare with", "previous period", "Log out",
 		"Funnel", "Breakdown", "Sessions", "Members", "Sent", "class ", "stage ", " AM", " PM", "€50.00"} {
 		if strings.Contains(fr.Text, en) || slices.Contains(fr.Heads, strings.TrimSpace(en)) {
