@@ -7,8 +7,11 @@
 // which no erasure of Ann can find.
 //
 // An address is recognised however a URL, a JSON body or an HTML page
-// spelled its at sign: @, %40, %2540 (escaped twice), &#64;, &#x40;,
-// &commat;, \u0040, the full-width ＠ and the small ﹫. The local part is a
+// spelled its characters: @, %40, %2540 and %252540 (escaped again), %EF%BC%A0, %u0040,
+// any HTML numeric reference (&#64;, &#0064;, &#x0040, with or without the
+// semicolon; &amp;#64;), &commat;, \u0040 and \x40 behind any number of
+// backslashes, the full-width ＠ and the small ﹫; zero-width characters
+// and soft hyphens inside it are skipped. The local part is a
 // run of letters, digits and . _ + - (escaped or not, in any script); the
 // domain is labels of letters, digits and -, at least two, the last with a
 // letter and two characters or more, so that react@18.2.0 or @scope/pkg
@@ -52,6 +55,8 @@ func Emails(b []byte) ([]byte, int) {
 				}
 			}
 			local, word = -1, false
+		case ignorable:
+			// Invisible: it neither starts nor ends a run.
 		case letter, digit, dot, hyphen, localOnly:
 			if local < 0 {
 				local = i
@@ -138,59 +143,208 @@ const (
 	dot             // . (also %2E, the full-width and ideographic full stops)
 	hyphen          // - : in local parts and domains
 	localOnly       // _ and +: in local parts only
+	ignorable       // zero-width characters and the soft hyphen: invisible, skipped inside an address
 )
 
 // unit reads the character at b[i], escaped or not: its class and how
-// many bytes it takes.
+// many bytes it takes. Escapes are read by kind, not by a list of
+// spellings: a percent-encoded UTF-8 character (%EF%BC%A0, and escaped
+// twice, %25EF%25BC%25A0), %uXXXX, any HTML numeric character reference
+// (&#64;, &#0064;, &#x0040;, with or without its semicolon, and escaped
+// again as &amp;#64;), a few named ones, JSON's and JavaScript's \uXXXX
+// and \xXX however many backslashes escape them (\\u0040, %5Cu0040).
+// The character an escape stands for is classified as if it were there.
 func unit(b []byte, i int) (class, int) {
 	c := b[i]
 	switch {
 	case c == '%':
-		v, ok := hexAt(b, i+1)
-		if !ok {
-			return other, 1
-		}
-		if v == '%' { // escaped twice: %2540
-			if v2, ok := hexAt(b, i+3); ok {
-				if v2 >= 0x80 {
-					return letter, 5
-				}
-				return ascii(v2), 5
-			}
-		}
-		if v >= 0x80 {
-			return letter, 3
-		}
-		return ascii(v), 3
+		return percent(b, i)
 	case c == '&':
-		for _, e := range [...]string{"&#64;", "&#x40;", "&#X40;", "&commat;"} {
-			if hasPrefixFold(b[i:], e) {
-				return at, len(e)
-			}
-		}
-		return other, 1
+		return reference(b, i)
 	case c == '\\':
-		if hasPrefixFold(b[i:], `\u0040`) {
-			return at, 6
+		j := i
+		for j < len(b) && b[j] == '\\' {
+			j++
+		}
+		if r, n := backslash(b, j); n > 0 {
+			return classRune(r), j - i + n
 		}
 		return other, 1
 	case c < utf8.RuneSelf:
 		return ascii(c), 1
 	}
 	r, w := utf8.DecodeRune(b[i:])
-	switch {
-	case r == utf8.RuneError && w <= 1:
+	if r == utf8.RuneError && w <= 1 {
 		return other, 1
-	case r == '＠' || r == '﹫':
-		return at, w
-	case r == '．' || r == '。' || r == '｡':
-		return dot, w
-	case unicode.IsLetter(r) || unicode.IsMark(r):
-		return letter, w
-	case unicode.IsDigit(r):
-		return digit, w
 	}
-	return other, w
+	return classRune(r), w
+}
+
+// classRune is the class of the character r.
+func classRune(r rune) class {
+	switch {
+	case r < utf8.RuneSelf:
+		return ascii(byte(r))
+	case r == '＠' || r == '﹫':
+		return at
+	case r == '．' || r == '。' || r == '｡':
+		return dot
+	case r == '\u00ad' || r == '\u200b' || r == '\u200c' || r == '\u200d' || r == '\u2060' || r == '\ufeff':
+		return ignorable
+	case unicode.IsLetter(r) || unicode.IsMark(r):
+		return letter
+	case unicode.IsDigit(r):
+		return digit
+	}
+	return other
+}
+
+// percent reads a percent escape at b[i]: %XX, a UTF-8 character as
+// several, each possibly escaped twice (%25XX), %uXXXX, %5C before a
+// backslash escape.
+func percent(b []byte, i int) (class, int) {
+	if i+1 < len(b) && (b[i+1] == 'u' || b[i+1] == 'U') {
+		if r, ok := hexN(b, i+2, 4); ok {
+			return classRune(r), 6
+		}
+	}
+	v, n := pctByte(b, i)
+	switch {
+	case n == 0:
+		return other, 1
+	case v == '\\':
+		if r, m := backslash(b, i+n); m > 0 {
+			return classRune(r), n + m
+		}
+		return other, n
+	case v < utf8.RuneSelf:
+		return ascii(v), n
+	}
+	// A UTF-8 character, escaped byte by byte.
+	var buf [utf8.UTFMax]byte
+	buf[0] = v
+	size := 1
+	for j := i + n; size < len(buf) && !utf8.FullRune(buf[:size]); size++ {
+		u, m := pctByte(b, j)
+		if m == 0 {
+			break
+		}
+		buf[size] = u
+		j += m
+	}
+	if r, w := utf8.DecodeRune(buf[:size]); r != utf8.RuneError && w == size {
+		return classRune(r), size * n
+	}
+	return letter, n // a byte of an escaped character: part of a word
+}
+
+// pctByte reads the byte %XX, %25XX or %2525XX... at b[i] stands for, and its length
+// (0 when there is none).
+func pctByte(b []byte, i int) (byte, int) {
+	v, ok := hexAt(b, i+1)
+	if !ok {
+		return 0, 0
+	}
+	n := 3
+	for v == '%' { // escaped again: %2540, %252540
+		v2, ok := hexAt(b, i+n)
+		if !ok {
+			break
+		}
+		v, n = v2, n+2
+	}
+	return v, n
+}
+
+// reference reads an HTML character reference at b[i]: numeric (decimal
+// or hexadecimal, any number of leading zeros, the semicolon optional as
+// browsers read it) or one of the named ones that matter in an address,
+// also with its & escaped again (&amp;#64;).
+func reference(b []byte, i int) (class, int) {
+	j := i + 1
+	if hasPrefixFold(b[j:], "amp;") {
+		j += 4
+	}
+	if j < len(b) && b[j] == '#' {
+		j++
+		base := 10
+		if j < len(b) && (b[j] == 'x' || b[j] == 'X') {
+			base, j = 16, j+1
+		}
+		var r rune
+		k := j
+		for ; k < len(b) && k-j < 10; k++ {
+			d, ok := unhex(b[k])
+			if !ok || base == 10 && d > 9 {
+				break
+			}
+			r = r*rune(base) + rune(d)
+		}
+		if k == j || r > unicode.MaxRune {
+			return other, 1
+		}
+		if k < len(b) && b[k] == ';' {
+			return classRune(r), k + 1 - i
+		}
+		// Without its semicolon a reference runs as far as its digits go,
+		// and &#x40example reads as U+40E: an at sign may still be meant,
+		// its digits glued to a hexadecimal letter that follows.
+		if classRune(r) != at {
+			var p rune
+			for m := j; m < k-1; m++ {
+				d, _ := unhex(b[m])
+				if p = p*rune(base) + rune(d); p == '@' {
+					return at, m + 1 - i
+				}
+			}
+		}
+		return classRune(r), k - i
+	}
+	for _, e := range [...]struct {
+		name string
+		c    class
+	}{{"commat;", at}, {"period;", dot}, {"hyphen;", hyphen}, {"dash;", hyphen}, {"lowbar;", localOnly},
+		{"plus;", localOnly}, {"shy;", ignorable}, {"zwj;", ignorable}, {"zwnj;", ignorable}, {"NoBreak;", ignorable}} {
+		if hasPrefixFold(b[j:], e.name) {
+			return e.c, j - i + len(e.name)
+		}
+	}
+	return other, 1
+}
+
+// backslash reads a \uXXXX or \xXX escape whose backslashes end before
+// b[j]: the character and the length from b[j] (0 when there is none).
+func backslash(b []byte, j int) (rune, int) {
+	if j >= len(b) {
+		return 0, 0
+	}
+	switch b[j] {
+	case 'u', 'U':
+		if r, ok := hexN(b, j+1, 4); ok {
+			return r, 5
+		}
+	case 'x', 'X':
+		if r, ok := hexN(b, j+1, 2); ok {
+			return r, 3
+		}
+	}
+	return 0, 0
+}
+
+// hexN reads n hexadecimal digits at b[i].
+func hexN(b []byte, i, n int) (rune, bool) {
+	if i+n > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+n] {
+		d, ok := unhex(c)
+		if !ok {
+			return 0, false
+		}
+		r = r<<4 | rune(d)
+	}
+	return r, true
 }
 
 func ascii(c byte) class {
@@ -222,6 +376,10 @@ func domain(b []byte, i int) (int, bool) {
 	end := i
 	for j := i; j < len(b); {
 		c, w := unit(b, j)
+		if c == ignorable {
+			j += w
+			continue
+		}
 		if c == letter || c == digit || c == hyphen {
 			n++
 			hasLetter = hasLetter || c == letter

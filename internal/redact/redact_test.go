@@ -99,3 +99,38 @@ func TestEvent(t *testing.T) {
 		t.Errorf("%v allocations for an event without an address", a)
 	}
 }
+
+// TestEscapedAddresses: escapes are read by kind, not by a list of
+// spellings: every HTML numeric reference (leading zeros, no semicolon,
+// escaped again), percent-encoded UTF-8 (once or twice), %uXXXX,
+// backslash escapes behind any number of backslashes, and zero-width
+// characters or soft hyphens inside an address.
+func TestEscapedAddresses(t *testing.T) {
+	for _, in := range []string{
+		"ann&#0064;example.com", "ann&#000064;example.com", "ann&#64example.com", "ann&#x0040;example.com",
+		"ann&#X40;example.com", "ann&#x0040example.com", "ann&#x40example.com", "ann&amp;#64;example.com",
+		"ann&amp;#x40;example&#46;com", "ann&#64;example&#x2E;com", "ann&#65312;example.com", "ann&#xff20;example.com",
+		"ann%EF%BC%A0example.com", "ann%ef%bc%a0example%EF%BC%8Ecom", "ann%25EF%25BC%25A0example.com", "ann%252540example.com", "ann%25252540example%25252Ecom",
+		"ann%u0040example.com", "ann%5Cu0040example.com", "ann%5Cx40example.com",
+		"ann\\u0040example.com", "ann\\\\u0040example.com", "ann\\x40example.com", "ann\\uFF20example.com",
+		"ann\u200b@example.com", "ann@exam\u00adple.com", "ann@\u200bexample.com", "a\u2060nn@example\ufeff.com",
+		"ann&shy;@example.com", "ann&#8203;@example.com", "ann%E2%80%8B%40example.com", "ann@exam&#173;ple.com",
+		"ann＠ｅｘａｍｐｌｅ．ｃｏｍ", "ann@example。com",
+	} {
+		out, n := Emails([]byte("x " + in + " y"))
+		if string(out) != "x [email] y" || n != 1 {
+			t.Errorf("Emails(%q) = %q, %d", in, out, n)
+		}
+		u, n := URL([]byte("https://shop.example/p?x=" + in + "&y=1"))
+		if string(u) != "https://shop.example/p?x=[email]&y=1" || n != 1 {
+			t.Errorf("URL(%q) = %q, %d", in, u, n)
+		}
+	}
+	// Kept: what only looks like an escape, or an at sign without an address.
+	for _, in := range []string{"&#64;scope/pkg", "react&#64;18.2.0", "100&#37; &amp; more", "&#x;", "&#;", "%u00", "\\u00",
+		"a\u200b&#64;b", "ann&#6500;example.com", "x%EF%BC", "50%25 off"} {
+		if out, n := Emails([]byte(in)); n != 0 || string(out) != in {
+			t.Errorf("Emails(%q) = %q, %d: want it kept", in, out, n)
+		}
+	}
+}
