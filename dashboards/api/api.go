@@ -229,7 +229,7 @@ func (a *API) recentlyViewed(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "recently viewed", err)
 		return
 	}
-	writeJSON(w, RecentlyViewed{Site: site, VisitorID: visitor, Products: products})
+	a.writeLocal(w, site, RecentlyViewed{Site: site, VisitorID: visitor, Products: products})
 }
 
 // overview answers GET /api/v1/overview?site=demo&from=2026-11-01&to=2026-11-08&interval=day

@@ -56,7 +56,7 @@ func (wr *writer) createCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
-	json.NewEncoder(w).Encode(c)
+	json.NewEncoder(w).Encode(wr.api.inSiteZone(c.Site, c))
 }
 
 // listCampaigns answers GET /api/v1/campaigns?site=.
@@ -72,7 +72,7 @@ func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "campaigns", err)
 		return
 	}
-	writeJSON(w, list)
+	a.writeLocal(w, site, list)
 }
 
 // addRecipients answers POST /api/v1/campaigns/{id}/recipients?site=: a
@@ -171,7 +171,7 @@ func (a *API) recipients(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.URL.Query().Get("format") != "csv" {
-		writeJSON(w, out)
+		a.writeLocal(w, c.Site, out)
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -242,7 +242,7 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 		writeReports(w, r, c.Site, []campaigns.Report{rep})
 		return
 	}
-	writeJSON(w, rep)
+	a.writeLocal(w, c.Site, rep)
 }
 
 // compare answers GET /api/v1/campaigns-compare?site=&ids=a,b,c: reports
@@ -282,7 +282,7 @@ func (a *API) compare(w http.ResponseWriter, r *http.Request) {
 		writeReports(w, r, site, out)
 		return
 	}
-	writeJSON(w, out)
+	a.writeLocal(w, site, out)
 }
 
 func windowDays(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {

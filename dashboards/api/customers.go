@@ -103,7 +103,7 @@ func (wr *writer) importCustomers(w http.ResponseWriter, r *http.Request) {
 		a, b := ans.Rejected[i], ans.Rejected[j]
 		return a.File < b.File || a.File == b.File && a.Line < b.Line
 	})
-	writeJSON(w, ans)
+	wr.api.writeLocal(w, site, ans)
 }
 
 // importedPeople are the addresses of the customers and orders read that

@@ -191,6 +191,7 @@ func (wr *writer) manual(w http.ResponseWriter, r *http.Request) {
 type Labels struct {
 	Site        string          `json:"site"`
 	Currency    string          `json:"currency"`
+	TimeZone    string          `json:"time_zone"` // the site's, which the page shows dates in
 	Lifecycle   []string        `json:"lifecycle"`
 	Stages      []string        `json:"stages"`
 	Classes     []profiles.Used `json:"classes"`
@@ -214,7 +215,7 @@ func (a *API) labels(w http.ResponseWriter, r *http.Request) {
 	if cur == "" {
 		cur = money.DefaultCurrency
 	}
-	writeJSON(w, Labels{Site: site, Currency: cur, Lifecycle: profiles.Classes, Stages: profiles.Stages, Classes: classes, Populations: pops})
+	writeJSON(w, Labels{Site: site, Currency: cur, TimeZone: a.zone(site).String(), Lifecycle: profiles.Classes, Stages: profiles.Stages, Classes: classes, Populations: pops})
 }
 
 // personBody reads the site and the person of an export or an erasure
@@ -307,7 +308,7 @@ func (wr *writer) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="person.json"`)
-	writeJSON(w, x)
+	wr.api.writeLocal(w, site, x)
 }
 
 // exportByURL answers GET /api/v1/profile/export, which named the person
@@ -414,6 +415,7 @@ func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 	defer file.Close()
 	out := csvexport.NewWriter(&file)
 	out.Write([]string{"time", "person", "visitor_id", "purpose", "granted", "source", "wording", "ip", "proof", "user_id"})
+	loc := a.zone(site)
 	err := a.each(ctx, qLedger, chsql.Args{"site": site, "purpose": purpose}, func(scan func(...any) error) error {
 		var at time.Time
 		var person, visitor, user, purpose, source, wording, ip, proof string
@@ -425,7 +427,7 @@ func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 		if granted == 1 {
 			g = "yes"
 		}
-		return out.Write([]string{at.UTC().Format(time.RFC3339), person, visitor, purpose, g, source, wording, ip, proof, user})
+		return out.Write([]string{at.In(loc).Format(time.RFC3339), person, visitor, purpose, g, source, wording, ip, proof, user})
 	})
 	if err == nil {
 		out.Flush()

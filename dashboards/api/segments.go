@@ -113,7 +113,7 @@ func (wr *writer) saveSegment(w http.ResponseWriter, r *http.Request, seg segmen
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(SegmentInfo{saved, n})
+	json.NewEncoder(w).Encode(wr.api.inSiteZone(saved.Site, SegmentInfo{saved, n}))
 }
 
 // listSegments answers GET /api/v1/segments?site=: built-in ones first.
@@ -134,7 +134,7 @@ func (a *API) listSegments(w http.ResponseWriter, r *http.Request) {
 		b.Site = site
 		out = append(out, b)
 	}
-	writeJSON(w, append(out, defined...))
+	a.writeLocal(w, site, append(out, defined...))
 }
 
 func (a *API) segmentOf(w http.ResponseWriter, r *http.Request, ctx context.Context) (segments.Segment, bool) {
@@ -167,7 +167,7 @@ func (a *API) getSegment(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "segment size", err)
 		return
 	}
-	writeJSON(w, SegmentInfo{seg, n})
+	a.writeLocal(w, seg.Site, SegmentInfo{seg, n})
 }
 
 // deleteSegment answers DELETE /api/v1/segments/{id}?site=.
@@ -247,7 +247,7 @@ func (a *API) members(w http.ResponseWriter, r *http.Request) {
 		next = page[limit-1].Key
 	}
 	// Next is the after= of the next page; empty on the last page.
-	writeJSON(w, struct {
+	a.writeLocal(w, seg.Site, struct {
 		Members []memberView `json:"members"`
 		Next    string       `json:"next"`
 	}{page, next})
@@ -321,6 +321,8 @@ func (a *API) writeCSV(ctx context.Context, out *csvexport.Writer, site string, 
 	if err != nil {
 		return err
 	}
+	loc := a.zone(site)
+	day := func(t time.Time) string { return t.In(loc).Format(time.DateOnly) }
 	for _, p := range batch {
 		email := ""
 		if strings.Contains(p.UserID, "@") {
@@ -328,10 +330,10 @@ func (a *API) writeCSV(ctx context.Context, out *csvexport.Writer, site string, 
 		}
 		lastOrder := ""
 		if p.Orders > 0 {
-			lastOrder = p.LastOrder.Format(time.DateOnly)
+			lastOrder = day(p.LastOrder)
 		}
 		out.Write([]string{email, p.UserID, p.Class, p.Stage, strings.Join(p.Populations, "|"),
-			p.FirstSeen.Format(time.DateOnly), p.LastSeen.Format(time.DateOnly),
+			day(p.FirstSeen), day(p.LastSeen),
 			strconv.FormatUint(p.Sessions, 10), strconv.FormatUint(p.Orders, 10),
 			strconv.FormatFloat(p.Revenue, 'f', 2, 64), lastOrder, strings.Join(consents[p.Key], " ")})
 	}
@@ -366,5 +368,5 @@ func (a *API) sizes(w http.ResponseWriter, r *http.Request) {
 		writeTable(w, r, t)
 		return
 	}
-	writeJSON(w, out)
+	a.writeLocal(w, seg.Site, out)
 }

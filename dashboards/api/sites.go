@@ -87,6 +87,9 @@ func (sa *siteAdmin) list(w http.ResponseWriter, r *http.Request) {
 		sa.api.fail(w, "sites", err)
 		return
 	}
+	for i := range all {
+		all[i] = inOwnZone(all[i])
+	}
 	writeJSON(w, all)
 }
 
@@ -101,7 +104,7 @@ func (sa *siteAdmin) get(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, s := range all {
 		if s.ID == r.PathValue("id") {
-			writeJSON(w, s)
+			writeJSON(w, inOwnZone(s))
 			return
 		}
 	}
@@ -149,7 +152,7 @@ func (sa *siteAdmin) create(w http.ResponseWriter, r *http.Request) {
 	}
 	sa.reload(ctx)
 	w.Header().Set("Location", "/api/v1/sites/"+created.ID)
-	writeJSONStatus(w, http.StatusCreated, created)
+	writeJSONStatus(w, http.StatusCreated, inOwnZone(created))
 }
 
 // update answers PATCH (or PUT) /api/v1/sites/{id} with the settings to
@@ -186,7 +189,7 @@ func (sa *siteAdmin) update(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, changed)
+	writeJSON(w, inOwnZone(changed))
 }
 
 // errAnswered says the request was answered already.
