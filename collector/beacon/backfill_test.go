@@ -89,7 +89,7 @@ func TestHistoryTime(t *testing.T) {
 		{method: "POST", uri: "/e", body: `{"site":"shop","type":"pageview","event_id":"0190f0b1-7c2a-7def-8abc-0123456789ab"}`},
 	} {
 		ctx := do(newHandler(&queue{}), r)
-		if ctx.Response.StatusCode() != 400 || !strings.Contains(errorOf(t, ctx), "only the server API") {
+		if refusal(ctx) != 400 || !strings.Contains(errorOf(t, ctx), "only the server API") {
 			t.Errorf("%s %s: %d %s", r.uri, r.body, ctx.Response.StatusCode(), ctx.Response.Body())
 		}
 	}

@@ -76,7 +76,7 @@ func TestPixelRevenue(t *testing.T) {
 		"/p.gif?site=shop&type=purchase&revenue=100":              "revenue needs a currency",
 		"/p.gif?site=shop&type=purchase&revenue=ten&currency=EUR": "revenue is not a decimal number with at most 6 decimals",
 	} {
-		if c := do(h, req{method: "GET", uri: uri}); c.Response.StatusCode() != 400 || errorOf(t, c) != want {
+		if c := do(h, req{method: "GET", uri: uri}); refusal(c) != 400 || errorOf(t, c) != want {
 			t.Errorf("%s: %d %s, want 400 %q", uri, c.Response.StatusCode(), c.Response.Body(), want)
 		}
 	}
@@ -125,7 +125,7 @@ func TestTextIsCleanedAlike(t *testing.T) {
 		}
 	}
 	// Identifiers are refused, as before.
-	if c := do(h, req{method: "GET", uri: "/p.gif?site=shop&visitor_id=a%00"}); c.Response.StatusCode() != 400 {
+	if c := do(h, req{method: "GET", uri: "/p.gif?site=shop&visitor_id=a%00"}); !pixelRefused(c) {
 		t.Errorf("NUL in an identifier: %d", c.Response.StatusCode())
 	}
 }
@@ -190,7 +190,7 @@ func TestKeysAreRefusedNotCut(t *testing.T) {
 		{method: "POST", uri: "/e", body: `{"site":"shop","type":"purchase","order_id":"` + long + `"}`},
 		{method: "POST", uri: "/api/v1/events", auth: "Bearer shop-secret-key", body: `{"type":"purchase","order_id":"` + long + `"}`},
 	} {
-		if c := do(h, r); c.Response.StatusCode() != 400 || errorOf(t, c) != "order_id is longer than 128 bytes" {
+		if c := do(h, r); refusal(c) != 400 || errorOf(t, c) != "order_id is longer than 128 bytes" {
 			t.Errorf("%s: %d %s", r.uri, c.Response.StatusCode(), c.Response.Body())
 		}
 	}

@@ -41,7 +41,7 @@ func TestKeysThatNameNothingAreRefused(t *testing.T) {
 		q := &queue{}
 		before := counterValue(t, rejected[endpointOf(c.r)][rsUnknownKey]) + counterValue(t, rejected[endpointOf(c.r)][rsInvalid])
 		ctx := do(newHandler(q), c.r)
-		if ctx.Response.StatusCode() != 400 || !strings.Contains(errorOf(t, ctx), c.err) {
+		if refusal(ctx) != 400 || !strings.Contains(errorOf(t, ctx), c.err) {
 			t.Errorf("%s: %d %s, want 400 with %q", c.name, ctx.Response.StatusCode(), ctx.Response.Body(), c.err)
 		}
 		if len(q.got) != 0 {

@@ -100,9 +100,19 @@ func init() {
 	}
 }
 
-// reject answers status with a JSON reason and counts it.
+// reject answers status with a JSON reason and counts it. The pixel
+// answers a GET or HEAD it refuses with its image and 200, as for an
+// unknown site: an <img> or an e-mail client's image proxy shows an error
+// status as a broken image, so the reason is in X-Footfall-Rejected and
+// the message in X-Footfall-Error (printable ASCII, cut at 300 bytes).
 func (h *Handler) reject(ctx *fasthttp.RequestCtx, ep endpoint, status int, r reason, err error) {
 	rejected[ep][r].Inc()
+	if ep == epPixel && (ctx.IsGet() || ctx.IsHead()) {
+		ctx.Response.Header.Set("X-Footfall-Rejected", reasonNames[r])
+		ctx.Response.Header.Set("X-Footfall-Error", headerText(err.Error()))
+		h.answer(ctx, ep, fasthttp.StatusOK, reasonNames[r])
+		return
+	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Footfall-Rejected", reasonNames[r])
@@ -146,4 +156,19 @@ func Malformed(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Footfall-Rejected", reasonNames[rsMalformed])
 	ctx.SetBodyString(`{"error":"malformed HTTP request"}` + "\n")
+}
+
+// headerText is s as a header value: printable ASCII (other bytes are
+// "?"), at most 300 bytes.
+func headerText(s string) string {
+	b := []byte(s)
+	if len(b) > 300 {
+		b = b[:300]
+	}
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }

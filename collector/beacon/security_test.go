@@ -181,7 +181,7 @@ func TestAmountBounded(t *testing.T) {
 		} {
 			q.got = nil
 			c := do(h, r)
-			if c.Response.StatusCode() != 400 || len(q.got) != 0 || !strings.Contains(errorOf(t, c), "revenue is over 1000000000") {
+			if refusal(c) != 400 || len(q.got) != 0 || !strings.Contains(errorOf(t, c), "revenue is over 1000000000") {
 				t.Errorf("%s %s: %d %s", name, amount, c.Response.StatusCode(), c.Response.Body())
 			}
 		}
@@ -208,7 +208,7 @@ func TestListsBounded(t *testing.T) {
 	} {
 		q.got = nil
 		c := do(h, r)
-		if c.Response.StatusCode() != 400 || len(q.got) != 0 || !strings.Contains(errorOf(t, c), "lists") {
+		if refusal(c) != 400 || len(q.got) != 0 || !strings.Contains(errorOf(t, c), "lists") {
 			t.Errorf("%s: %d %s", name, c.Response.StatusCode(), c.Response.Body())
 		}
 	}
