@@ -21,6 +21,7 @@ import (
 	_ "time/tzdata" // a site's zone must load on a host without a zone database
 
 	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
 	"golang.org/x/text/currency"
 )
 
@@ -186,7 +187,11 @@ func NormalizeCurrency(code string) (string, error) {
 
 // NormalizeDomain checks a host name and returns it in the form hosts
 // are compared in: lower case, an internationalised name in ASCII
-// (punycode), no trailing dot. A URL or a host with a port is refused.
+// (punycode), no trailing dot. A URL or a host with a port is refused,
+// and so is a name that cannot be registered (IDNA 2008's registration
+// rules: an empty label as in shop..example, a broken punycode label as
+// xn--.fr) or a bare public suffix (com, co.uk, github.io: the Public
+// Suffix List), which would take the pages of every site under it.
 func NormalizeDomain(d string) (string, error) {
 	d = strings.TrimSuffix(strings.TrimSpace(d), ".")
 	bad := fmt.Errorf("domain %q: want a host name such as shop.example, without scheme, port or path", d)
@@ -196,12 +201,20 @@ func NormalizeDomain(d string) (string, error) {
 	if ip := net.ParseIP(d); ip != nil {
 		return ip.String(), nil
 	}
-	a, err := idna.Lookup.ToASCII(d)
-	a = strings.TrimSuffix(a, ".") // a full-width or ideographic dot at the end, mapped to "."
+	a, err := idna.Lookup.ToASCII(d)                // maps: case, full-width forms
+	a = strings.ToLower(strings.TrimSuffix(a, ".")) // a full-width or ideographic dot at the end, mapped to "."
 	if err != nil || a == "" || len(a) > 253 {
 		return "", bad
 	}
-	return strings.ToLower(a), nil
+	if r, err := idna.Registration.ToASCII(a); err != nil || r != a {
+		return "", fmt.Errorf("domain %q: not a host name that can be registered (%v)", d, err)
+	}
+	// A name the list does not know and without a dot (localhost, an
+	// intranet host) is its own suffix by the list's default rule: kept.
+	if ps, icann := publicsuffix.PublicSuffix(a); ps == a && (icann || strings.Contains(a, ".")) {
+		return "", fmt.Errorf("domain %q: a public suffix (every site under it is someone else's); name the site's own domain, such as shop.%s", d, a)
+	}
+	return a, nil
 }
 
 // keyPrefix starts every server API key, so that a leaked one is easy to

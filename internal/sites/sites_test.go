@@ -315,3 +315,27 @@ func TestNewIDsRoundTrip(t *testing.T) {
 		t.Errorf("update of an older site old+id: %+v %v", s, err)
 	}
 }
+
+// TestDomainsThatCannotBeAShop: a name that cannot be registered (an
+// empty label, broken punycode, a label starting with a hyphen, an
+// underscore) and a bare public suffix, ICANN's or a private one, are
+// refused; a shop's own domain under them, an IP address and a single-
+// label intranet name are kept.
+func TestDomainsThatCannotBeAShop(t *testing.T) {
+	for _, d := range []string{"xn--.fr", "shop..example", ".example", "xn--zz.fr", "xn--a.example", "-shop.example", "a_b.example",
+		"com", "COM.", "fr", "co.uk", "github.io", "blogspot.com", "xn--p1ai" /* рф */, "рф"} {
+		if got, err := sites.NormalizeDomain(d); err == nil {
+			t.Errorf("NormalizeDomain(%q) = %q, want an error", d, got)
+		}
+	}
+	for in, want := range map[string]string{"shop.com": "shop.com", "shop.co.uk": "shop.co.uk", "me.github.io": "me.github.io",
+		"магазин.рф": "xn--80aairftm.xn--p1ai", "localhost": "localhost", "192.0.2.1": "192.0.2.1"} {
+		if got, err := sites.NormalizeDomain(in); err != nil || got != want {
+			t.Errorf("NormalizeDomain(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	s := sites.Site{ID: "shop", TimeZone: "UTC", Currency: "EUR", Domains: []string{"shop.example", "com"}}
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "public suffix") {
+		t.Errorf("a site with com among its domains: %v", err)
+	}
+}
