@@ -6,6 +6,7 @@ import (
 	"footfall/internal/access"
 	"footfall/internal/campaigns"
 	"footfall/internal/chsql"
+	"footfall/internal/goals"
 	"footfall/internal/profiles"
 	"footfall/internal/segments"
 	"footfall/internal/weekly"
@@ -35,6 +36,7 @@ type writer struct {
 	campaigns *campaigns.Store
 	importer  *imports.Importer
 	reports   *weekly.Store
+	goals     *goals.Store
 }
 
 // New returns the API: every report and read on reader, which it never
@@ -49,7 +51,7 @@ func New(reader *chsql.Conn, writable *chstore.Store, cfg Config) *Server {
 	}
 	return &Server{read: a, write: &writer{api: a, people: people, segments: segments.NewStore(people),
 		campaigns: campaigns.NewStore(writable.DB()), importer: imports.NewImporter(writable).SignTokens(cfg.Links),
-		reports: weekly.NewStore(writable.DB())}}
+		reports: weekly.NewStore(writable.DB()), goals: goals.NewStore(writable.DB())}}
 }
 
 // SetErasureSecret keys the tombstones an erasure writes and an import
@@ -94,6 +96,9 @@ func (s *Server) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/segments/{id}/export.csv", a.guard(access.Read, a.exportCSV))
 	mux.HandleFunc("GET /api/v1/segments/{id}/sizes", a.guard(access.Reports, a.sizes))
 	mux.HandleFunc("GET /api/v1/consents/export.csv", a.guard(access.Read, a.consentLedger))
+	mux.HandleFunc("GET /api/v1/goals", a.guard(access.Reports, a.listGoals))
+	mux.HandleFunc("POST /api/v1/goals", a.guardBody(access.Write, wr.createGoal))
+	mux.HandleFunc("DELETE /api/v1/goals/{id}", a.guard(access.Write, wr.deleteGoal))
 	mux.HandleFunc("GET /api/v1/campaigns", a.guard(access.Reports, a.listCampaigns))
 	mux.HandleFunc("POST /api/v1/campaigns", a.guardBody(access.Write, wr.createCampaign))
 	mux.HandleFunc("POST /api/v1/campaigns/{id}/recipients", a.guard(access.Write, wr.addRecipients))
