@@ -245,9 +245,26 @@ func TestPipelineEndToEnd(t *testing.T) {
 		}
 	}
 	// Refused: each must say why, and none may become a row.
+	// The pixel answers its image (a page never shows a broken one), the
+	// reason in X-Footfall-Rejected and the message in X-Footfall-Error.
+	for path, want := range map[string]string{
+		"/p.gif?url=https://x.example/":     "site is required",
+		"/p.gif?site=demo&type=Page%20View": "type has a character outside [a-z0-9_]",
+	} {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("User-Agent", chrome)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/gif" || len(img) == 0 ||
+			resp.Header.Get("X-Footfall-Rejected") != "invalid" || !strings.Contains(resp.Header.Get("X-Footfall-Error"), want) {
+			t.Errorf("GET %s: %d %v, want the GIF with %q", path, resp.StatusCode, resp.Header, want)
+		}
+	}
 	bad := []struct{ method, path, body, want string }{
-		{"GET", "/p.gif?url=https://x.example/", "", "site is required"},
-		{"GET", "/p.gif?site=demo&type=Page%20View", "", "type has a character outside [a-z0-9_]"},
 		{"POST", "/e", `{"site":"demo"`, "body is not JSON"},
 		{"POST", "/e", `[{"site":"demo","type":"pageview"},{"type":"pageview"}]`, "event 1: site is required"},
 	}
