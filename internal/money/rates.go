@@ -33,7 +33,9 @@ const MaxRates = 2_000_000
 // empty is a rate not published that day (a currency before it existed or
 // after it was replaced); the empty column the ECB's trailing commas make
 // is ignored. Anything else that is not a positive number is an error that
-// names its line and column, and nothing of the file is taken.
+// names its line and column, and nothing of the file is taken; so is a
+// day on two lines, in any spelling (2024-01-05 and 5 January 2024), which
+// names both: which of its rates is right is the operator's to say.
 func ParseECB(r io.Reader) ([]Rate, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -66,6 +68,7 @@ func ParseECB(r io.Reader) ([]Rate, error) {
 		currencies[i+1] = c
 	}
 	var out []Rate
+	dayLine := map[time.Time]int{}
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -82,6 +85,10 @@ func ParseECB(r io.Reader) ([]Rate, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
+		if first, ok := dayLine[day]; ok {
+			return nil, fmt.Errorf("lines %d and %d: both are %s; a day once, with all its rates", first, line, day.Format(time.DateOnly))
+		}
+		dayLine[day] = line
 		for i := 1; i < len(rec); i++ {
 			v := strings.TrimSpace(rec[i])
 			if i >= len(currencies) || currencies[i] == "" {
@@ -202,12 +209,21 @@ func Load(ctx context.Context, db *chsql.Conn, rates []Rate) (int, error) {
 	defer b.Abort()
 	version := uint64(time.Now().UnixNano())
 	days := map[time.Time]bool{}
+	type dayRate struct {
+		day time.Time
+		cur string
+	}
+	given := map[dayRate]float64{}
 	n := 0
 	for _, r := range rates {
 		if !isCode(r.Currency) || !(r.PerEUR > MinPerEUR && r.PerEUR < MaxPerEUR) {
 			return 0, fmt.Errorf("rate %s %s %v: want an ISO 4217 code and a rate above %g and below %g", r.Day.Format(time.DateOnly), r.Currency, r.PerEUR, MinPerEUR, float64(MaxPerEUR))
 		}
 		day := time.Date(r.Day.Year(), r.Day.Month(), r.Day.Day(), 0, 0, 0, 0, time.UTC)
+		if v, ok := given[dayRate{day, r.Currency}]; ok {
+			return 0, fmt.Errorf("%s %s given twice (%v and %v): a day and currency once", day.Format(time.DateOnly), r.Currency, v, r.PerEUR)
+		}
+		given[dayRate{day, r.Currency}] = r.PerEUR
 		if r.Currency == "EUR" {
 			continue
 		}
