@@ -61,7 +61,8 @@ try {
 
   await set("#from", "2026-11-10");
   await set("#site", "other");
-  seen.site = { visitors: await text("#visitors"), breakdown: await rows("#breakdown") };
+  // ann is a viewer of this site: no form to add a goal.
+  seen.site = { visitors: await text("#visitors"), breakdown: await rows("#breakdown"), goalFormHidden: await page.$eval("#goal-form", (f) => f.hidden) };
   await set("#site", "shop");
 
   await page.fill("#filter", "device==mobile");
@@ -101,6 +102,26 @@ try {
     timeline: await rows("#timeline") };
   await page.screenshot({ path: shots + "/people.png", fullPage: true });
 
+  // Goals: the editor saves three in the page and deletes one; the Go
+  // test compares their figures with the API's.
+  const goalRows = () => page.$$eval("#goals tr", (t) => t.length);
+  const addGoal = async (name, kind, value) => {
+    const n = await goalRows();
+    await page.fill("#goal-name", name);
+    await page.selectOption("#goal-kind", kind);
+    if (kind !== "order") await page.fill("#goal-value", value);
+    await page.click("#goal-add");
+    await page.waitForFunction((n) => document.querySelectorAll("#goals tr").length > Math.max(n, 1), n);
+  };
+  seen.goals = { formHidden: await page.$eval("#goal-form", (f) => f.hidden) };
+  await addGoal("Shoes", "page", "/shoes*");
+  await addGoal("Order", "order", "");
+  await addGoal("Hats", "page", "/hats");
+  await page.click('#goals button[aria-label="Delete the goal Hats"]');
+  await page.waitForFunction(() => document.querySelectorAll("#goals tr").length == 3);
+  seen.goals.rows = await rows("#goals");
+  seen.goals.msg = await text("#goals-msg");
+
   // A property's key is a dimension of the menu.
   await page.selectOption("#by", "prop.colour");
   await page.waitForFunction(() => /red/.test(document.querySelector("#breakdown").textContent));
@@ -111,7 +132,7 @@ try {
   await page.selectOption("#lang", "fr");
   await settled();
   seen.french = { visitors: await text("[data-t=visitors]"), breakdown: await text("[data-t=breakdown]"),
-    revenue: await text("#revenue"), lifecycle: await rows("#lifecycle"), profile: await rows("#profile"), timeline: await rows("#timeline"),
+    revenue: await text("#revenue"), goals: await rows("#goals"), newsletters: await rows("#newsletters"), lifecycle: await rows("#lifecycle"), profile: await rows("#profile"), timeline: await rows("#timeline"),
     text: await page.evaluate(() => document.body.innerText),
     names: await page.$$eval("[aria-label]", (es) => es.map((e) => e.getAttribute("aria-label"))),
     heads: await page.$$eval("th", (ths) => ths.map((th) => th.textContent)) };

@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +97,8 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	post("/api/v1/campaigns", "application/json", `{"site":"shop","name":"Spring","sent_at":"2026-11-10T08:00:00Z"}`)
+	// A campaign with a cost: the Newsletters table's cost and ROI.
+	post("/api/v1/campaigns", "application/json", `{"site":"shop","name":"Autumn","sent_at":"2026-11-10T09:00:00Z","cost":20}`)
 	post("/api/v1/campaigns/spring/recipients?site=shop", "text/csv", "email\nann@example.com\nbob@example.com\n")
 	get, _ := http.NewRequest("GET", srv.URL+"/api/v1/campaigns/spring/report?site=shop&format=csv", nil)
 	get.Header.Set("Authorization", "Bearer tok")
@@ -148,8 +152,16 @@ func TestBrowser(t *testing.T) {
 		First       kpis
 		Range       kpis
 		Compare     kpis
-		Site        kpis
-		Filter      struct {
+		Site        struct {
+			kpis
+			GoalFormHidden bool
+		}
+		Goals struct {
+			FormHidden bool
+			Rows       [][]string
+			Msg        string
+		}
+		Filter struct {
 			Chips                                              string
 			Breakdown, KPIs, Pages, Sources, ChartData, Funnel [][]string
 			LastYear                                           struct {
@@ -167,6 +179,7 @@ func TestBrowser(t *testing.T) {
 		French struct {
 			Visitors, Breakdown, Revenue, Text, CSV string
 			Lifecycle, Profile, Timeline            [][]string
+			Goals, Newsletters                      [][]string
 			Names, Heads                            []string
 		}
 		Phone struct {
@@ -269,7 +282,7 @@ func TestBrowser(t *testing.T) {
 	fr := seen.French
 	check("French", []string{fr.Visitors, fr.Breakdown, fr.Revenue}, []string{"visiteurs uniques", "Répartition", "50,00\u00a0€"})
 	check("French names", fr.Names, []string{"Période", "Langue", "Filtre", "Répartir par", "Étapes de l'entonnoir, une par ligne",
-		"Identifiant d'affilié", "Page d'arrivée", "E-mail ou identifiant de visiteur"})
+		"Supprimer l'objectif Shoes", "Supprimer l'objectif Order", "Identifiant d'affilié", "Page d'arrivée", "E-mail ou identifiant de visiteur"})
 	check("French lifecycle", fr.Lifecycle, [][]string{{"visiteur", "4"}, {"abonné", "0"}, {"prospect", "1"}, {"client", "1"}, {"fidèle", "0"}})
 	check("French profile", fr.Profile[:2], [][]string{{"classe", "client"}, {"étape", "conversion"}})
 	check("French timeline", fr.Timeline[0], []string{"10/11/2026 09:03", "commande", "/thanks"})
@@ -292,7 +305,36 @@ func TestBrowser(t *testing.T) {
 	check("lifecycle", c.Lifecycle, [][]string{{"visitor", "4"}, {"subscriber", "0"}, {"prospect", "1"}, {"customer", "1"}, {"loyal", "0"}})
 	check("segments", c.Segments, [][]string{{"class subscriber", "0"}, {"class prospect", "1"}, {"class customer", "1"},
 		{"class loyal", "0"}, {"stage reactivation", "0"}})
-	check("newsletters", c.Newsletters, [][]string{{"Spring", "2", "0", "0", "0%", "0", "0", "€0.00"}})
+	check("newsletters (cost and ROI)", c.Newsletters, [][]string{
+		{"Autumn", "0", "0", "0", "0%", "0", "0", "€0.00", "€20.00", "-100%"},
+		{"Spring", "2", "0", "0", "0%", "0", "0", "€0.00", "–", "–"}})
+	check("French newsletters' cost and ROI", [][]string{fr.Newsletters[0][8:], fr.Newsletters[1][8:]}, [][]string{{"20,00\u00a0€", "-100\u00a0%"}, {"–", "–"}})
+	// Goals: saved and deleted in the page by an editor, none to add for
+	// a viewer; each figure the page shows is the API's.
+	check("goal form for a viewer", seen.Site.GoalFormHidden, true)
+	check("goal form for an editor", seen.Goals.FormHidden, false)
+	check("goals", seen.Goals.Rows, [][]string{{"Shoes", "page /shoes*", "3", "100%", "–", "×"}, {"Order", "order", "1", "33.3%", "€50.00", "×"}})
+	check("goals' message", seen.Goals.Msg, "")
+	check("French goals", fr.Goals, [][]string{{"Shoes", "page /shoes*", "3", "100\u00a0%", "–", "×"}, {"Order", "commande", "1", "33,3\u00a0%", "50,00\u00a0€", "×"}})
+	var goals api.Table
+	req, _ = http.NewRequest("GET", srv.URL+"/api/v1/goals?site=shop&from=2026-11-10&to=2026-11-12", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		err = json.NewDecoder(resp.Body).Decode(&goals)
+		resp.Body.Close()
+		if err != nil || len(goals.Rows) != 2 {
+			t.Fatalf("the API's goals: %v %v", err, goals.Rows)
+		}
+	}
+	for i, r := range goals.Rows {
+		if i < len(seen.Goals.Rows) {
+			page := seen.Goals.Rows[i]
+			check("goal "+fmt.Sprint(r[1]), []string{page[0], page[2], page[3]},
+				[]string{fmt.Sprint(r[1]), fmt.Sprint(r[4]), strconv.FormatFloat(math.Round(1000*r[5].(float64))/10, 'f', -1, 64) + "%"})
+		}
+	}
 	check("profile", c.Profile, [][]string{{"class", "customer"}, {"stage", "conversion"}, {"Orders", "1"}, {"Revenue", "€50.00"},
 		{"populations", ""}, {"devices", "1"}})
 	if seen.Phone.ScrollWidth > 390 {
