@@ -1,11 +1,19 @@
 package api_test
 
 import (
+	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"footfall/dashboards/api"
+	"footfall/internal/access"
+	"footfall/internal/profiles"
+	"footfall/tests/stacktest"
 )
 
 // TestGoals: goals are created, listed with their figures for the period
@@ -103,5 +111,65 @@ func TestGoals(t *testing.T) {
 	left := append(append([][]any{}, want[:4]...), want[5:]...)
 	if got := figures(period); !reflect.DeepEqual(got, left) {
 		t.Errorf("after delete:\n got %v\nwant %v", got, left)
+	}
+}
+
+// TestGoalRoles: writing goals takes the write level (an editor), reading
+// them the read level (a viewer), of the goal's site.
+func TestGoalRoles(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	reader := stacktest.Reader(t, store)
+	accounts := access.NewStore(reader, store.DB())
+	ctx := context.Background()
+	token := func(g access.Grants) string {
+		secret, _, err := accounts.NewToken(ctx, "t", g, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	viewer, editor, stranger := token(access.Grants{"shop": access.ScopeRead}), token(access.Grants{"shop": access.ScopeWrite}),
+		token(access.Grants{"other": access.ScopeWrite})
+	mux := http.NewServeMux()
+	api.New(reader, store, api.Config{Access: accounts, Rules: profiles.DefaultRules}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	as := func(tok, method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const goal = `{"site":"shop","name":"Order","kind":"order"}`
+	for _, tok := range []string{viewer, stranger} {
+		if code, body := as(tok, "POST", "/api/v1/goals", goal); code != http.StatusForbidden {
+			t.Errorf("create without the write level: %d %s", code, body)
+		}
+	}
+	code, body := as(editor, "POST", "/api/v1/goals", goal)
+	if code != http.StatusCreated {
+		t.Fatalf("editor's create: %d %s", code, body)
+	}
+	var g api.Goal
+	decode(t, []byte(body), &g)
+	if code, body := as(viewer, "GET", "/api/v1/goals?site=shop&from=2026-11-10&to=2026-11-12", ""); code != 200 || !strings.Contains(body, `"Order"`) {
+		t.Errorf("viewer's list: %d %s", code, body)
+	}
+	if code, _ := as(stranger, "GET", "/api/v1/goals?site=shop&from=2026-11-10&to=2026-11-12", ""); code != http.StatusForbidden {
+		t.Errorf("another site's user lists: %d", code)
+	}
+	for _, tok := range []string{viewer, stranger} {
+		if code, _ := as(tok, "DELETE", "/api/v1/goals/"+g.ID+"?site=shop", ""); code != http.StatusForbidden {
+			t.Errorf("delete without the write level: %d", code)
+		}
+	}
+	if code, body := as(editor, "DELETE", "/api/v1/goals/"+g.ID+"?site=shop", ""); code != http.StatusNoContent {
+		t.Errorf("editor's delete: %d %s", code, body)
 	}
 }
