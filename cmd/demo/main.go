@@ -96,6 +96,9 @@ func run() int {
 		if err := reg.ensureRates(); err != nil {
 			slog.Warn("no exchange rates: orders in CHF show as unconverted", "err", err)
 		}
+		if err := reg.ensureGoals(site); err != nil {
+			slog.Warn("no goals: the reports page's Goals card stays empty", "err", err)
+		}
 		if err := h.plan(reg); err != nil {
 			slog.Error("demo newsletters", "err", err)
 			return 1

@@ -135,3 +135,37 @@ func (s sites) ensureRates() error {
 	}
 	return err
 }
+
+// demoGoals are the shop's saved conversions (README, Goals): the checkout
+// page, a blog article read, and an order.
+var demoGoals = []string{
+	`{"site":%q,"name":"Paiement commencé","kind":"page","value":"/panier/paiement"}`,
+	`{"site":%q,"name":"Article du blog lu","kind":"page","value":"/blog/*"}`,
+	`{"site":%q,"name":"Commande","kind":"order"}`,
+}
+
+// ensureGoals saves the demo's goals unless site has goals already (a
+// second run adds none).
+func (s sites) ensureGoals(site string) error {
+	code, b, err := s.call("GET", "/api/v1/goals?site="+site, "")
+	if err != nil {
+		return err
+	}
+	var t struct{ Rows [][]any }
+	if code != http.StatusOK || json.Unmarshal(b, &t) != nil {
+		return fmt.Errorf("goals of %s: %d %s", site, code, bytes.TrimSpace(b))
+	}
+	if len(t.Rows) > 0 {
+		return nil
+	}
+	for _, g := range demoGoals {
+		code, b, err := s.call("POST", "/api/v1/goals", fmt.Sprintf(g, site), "application/json")
+		if err == nil && code != http.StatusCreated {
+			err = fmt.Errorf("save goal: %d %s", code, bytes.TrimSpace(b))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

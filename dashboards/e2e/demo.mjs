@@ -22,7 +22,7 @@ const rowsWithin = async (page, sel, ms, read = bodyRows) => {
 async function reports(page) {
   await page.waitForFunction(() => document.body.dataset.loading === "" && document.querySelector("#breakdown tr"));
   const cards = {};
-  for (const sel of ["#pages", "#sources", "#breakdown", "#funnel", "#affiliates", "#lifecycle", "#segments", "#newsletters", "#live-pages"]) {
+  for (const sel of ["#pages", "#sources", "#breakdown", "#funnel", "#affiliates", "#lifecycle", "#segments", "#newsletters", "#goals", "#live-pages"]) {
     cards[sel.slice(1).replace(/-(.)/g, (_, c) => c.toUpperCase())] = await rowsWithin(page, sel, 5000);
   }
   return {

@@ -24,8 +24,8 @@ import (
 // fewer visits than make demo's) shows every panel with data, in real
 // Chromium: on the reports page each key figure is not zero, the chart has
 // visits on most days, the top pages and sources, the breakdown, every
-// funnel step, the affiliates, the lifecycle, the segments and both
-// newsletters have rows; on the people page every lifecycle stage and
+// funnel step, the affiliates, the lifecycle, the segments, the three
+// goals the demo saves and both newsletters have rows; on the people page every lifecycle stage and
 // class has people and the segments are listed. Each view is screenshot
 // in English, French and at 390 px (.local/screenshots/demo-*.png).
 func TestBrowserDemo(t *testing.T) {
@@ -112,10 +112,10 @@ func TestBrowserDemo(t *testing.T) {
 		t.Fatalf("browser: %v", err)
 	}
 	type reportsView struct {
-		KPIs, Chart                                   [][]string
-		Pages, Sources, Breakdown, Funnel, Affiliates [][]string
-		Lifecycle, Segments, Newsletters, LivePages   [][]string
-		Ticks                                         []string
+		KPIs, Chart                                        [][]string
+		Pages, Sources, Breakdown, Funnel, Affiliates      [][]string
+		Lifecycle, Segments, Newsletters, Goals, LivePages [][]string
+		Ticks                                              []string
 	}
 	type peopleView struct{ Stages, Classes, Segments, Campaigns [][]string }
 	var seen struct {
@@ -160,6 +160,7 @@ func TestBrowserDemo(t *testing.T) {
 		}{
 			"top pages": {r.Pages, 5}, "top sources": {r.Sources, 5}, "breakdown": {r.Breakdown, 3}, "funnel": {r.Funnel, 4},
 			"affiliates": {r.Affiliates, 2}, "lifecycle": {r.Lifecycle, 5}, "segments": {r.Segments, 5}, "newsletters": {r.Newsletters, 2},
+			"goals":     {r.Goals, 3},
 			"pages now": {r.LivePages, 1},
 		} {
 			if len(want.rows) < want.min {
@@ -179,6 +180,11 @@ func TestBrowserDemo(t *testing.T) {
 		for _, seg := range r.Segments {
 			if zero(seg[len(seg)-1]) {
 				t.Errorf("reports, %s: the segment %q is empty", view, seg)
+			}
+		}
+		for _, g := range r.Goals { // name, definition, conversions, rate, revenue
+			if len(g) < 4 || zero(g[2]) || zero(g[3]) {
+				t.Errorf("reports, %s: a goal nobody reached: %q", view, g)
 			}
 		}
 		for _, n := range r.Newsletters { // name, sent, opens, clicks, ...
