@@ -141,9 +141,11 @@ var grafanaSpelling = strings.NewReplacer("@site", "'${site}'", "@currency", "'$
 var moneyDays = money.DaysOf("@from", "@to + 1")
 
 var (
-	revenue     = orders.Revenue(orders.PairsOf(money.Amount(moneyDays))) + " / 1e6 AS revenue"
+	// the purchases are converted after the grouping (orders.Money): a
+	// rate looked up per purchase, not per event
+	revenue     = orders.Revenue(money.ConvertPairs(moneyDays, orders.Money)) + " / 1e6 AS revenue"
 	orderCount  = orders.Count(orders.Pairs) + " AS orders"
-	unconverted = "uniqExactIf(" + orders.Key + ", type = 'purchase' AND " + money.Missing(moneyDays) + ") AS unconverted_orders"
+	unconverted = "toUInt64(arrayUniq(arrayMap(o -> tupleElement(o, 2), " + money.MissingOrders(moneyDays, orders.Money) + "))) AS unconverted_orders"
 )
 
 // Built is each statement of the dashboard built here: the variables' by

@@ -41,13 +41,22 @@ const DefaultCurrency = "EUR"
 const Lookback = 7
 
 // A Scope is which rates a statement looks up: those of the days its
-// orders may need (rates, a condition on exchange_rates), and of the
-// currencies and days of the site's (@site) purchases that orders (a
-// condition on events) selects, so that the table of rates a statement
-// carries holds what it can use and no more. ClickHouse 18.16 reads a
-// transform() of many keys slowly (300,000 keys over a million rows:
-// 24 s, against 0.4 s for 3,000), and the ECB's history is about 300,000
-// currency days.
+// orders may need (rates, a condition on exchange_rates), and, where that
+// is no bound (all days), of the currencies and days of the orders it
+// converts (orders, a SELECT of their (fx_c currency, fx_d day)), so that
+// the table of rates a statement carries holds what it can use and no
+// more. ClickHouse 18.16 reads a transform() of many keys slowly (300,000
+// keys over a million rows: 24 s, against 0.4 s for 3,000), and the ECB's
+// history is about 300,000 currency days; a period's days hold a few
+// thousand. The statements convert their orders after grouping them
+// (orders.Money, ConvertPairs), so a look-up is made per order, not per
+// event.
+//
+// A period's rates are not narrowed further to the currencies and days of
+// its purchases: that read the period's events again for each copy of the
+// table (six times a copy, four copies in a report's revenue), most of
+// what a breakdown cost. A refresh of a few people reads the rates of
+// their orders alone, not of the site's purchases of all time.
 type Scope struct {
 	rates, orders string
 }
@@ -56,18 +65,25 @@ type Scope struct {
 var Days = DaysOf("@from", "@to")
 
 // DaysOf are the rates orders from from to to (SQL DateTime expressions)
-// can use.
+// can use: those of the days from Lookback days before from to to's.
 func DaysOf(from, to string) Scope {
-	return Scope{rates: `day >= toDate(` + from + `) - ` + lookback + ` AND day <= toDate(` + to + `)`,
-		orders: `time >= ` + from + ` AND time < ` + to}
+	return Scope{rates: `day >= toDate(` + from + `) - ` + lookback + ` AND day <= toDate(` + to + `)`}
 }
 
-// AllDays are the rates of every day the site's purchases were made on:
-// for figures over all of a person's orders.
-var AllDays = Scope{rates: `1`, orders: `1`}
+// OrdersOf are the rates of the orders (an Array(Tuple(String, Int64,
+// String, Date)) aggregate, as ConvertPairs takes them) of the rows of
+// from ("table WHERE ..."), of any day: for figures over all of some
+// people's orders (internal/profiles: groupUniqArrayIfMerge(order_money)
+// of their visitor_profiles rows).
+func OrdersOf(orders, from string) Scope {
+	return Scope{rates: `1`, orders: `SELECT tupleElement(fx_o, 3) AS fx_c, tupleElement(fx_o, 4) AS fx_d FROM (
+            SELECT ` + orders + ` AS fx_os FROM ` + from + `
+        ) ARRAY JOIN fx_os AS fx_o`}
+}
 
 // AnyAmount is s for an amount that is no purchase (a campaign's cost):
-// the rates of every currency of its days.
+// the rates of every currency of its days (a DaysOf scope holds them
+// already).
 func (s Scope) AnyAmount() Scope { s.orders = ""; return s }
 
 const lookback = "7"
@@ -83,30 +99,32 @@ func table(s Scope) string {
 	days := s.rates
 	// only the currencies and days of the orders, and the reporting
 	// currency's days
-	var used, usedDays string
+	var used, usedTo, usedDays string
 	if s.orders != "" {
-		purchases := `FROM events WHERE site_id = @site AND type = 'purchase' AND ` + s.orders
-		used = ` AND (currency = @currency OR currency IN (SELECT currency ` + purchases + `))
-                AND day >= (SELECT toDate(min(time)) - ` + lookback + ` ` + purchases + `) AND day <= (SELECT toDate(max(time)) ` + purchases + `)`
+		span := ` AND day >= (SELECT min(fx_d) - ` + lookback + ` FROM (` + s.orders + `)) AND day <= (SELECT max(fx_d) FROM (` + s.orders + `))`
+		used = ` AND (currency = @currency OR currency IN (SELECT fx_c FROM (` + s.orders + `)))` + span
+		usedTo = ` AND currency = @currency` + span
 		usedDays = `
-        WHERE (currency, rate_day) IN (SELECT currency, toDate(time) FROM events WHERE site_id = @site AND type = 'purchase' AND ` + s.orders + `)`
+        WHERE (currency, rate_day) IN (SELECT fx_c, fx_d FROM (` + s.orders + `))`
 	}
 	// each rate as published, the newest load of a day, then carried to
 	// the Lookback days after it; of the rates that reach a day, the
 	// latest (the smallest k).
-	daily := `SELECT currency, toDate(day + k) AS rate_day, argMin(per_eur, k) AS per_eur FROM (
+	daily := func(used string) string {
+		return `SELECT currency, toDate(day + k) AS rate_day, argMin(per_eur, k) AS per_eur FROM (
             SELECT currency, day, argMax(per_eur, version) AS per_eur FROM exchange_rates WHERE ` + days + used + ` GROUP BY currency, day
         ) ARRAY JOIN range(` + strconv.Itoa(Lookback+1) + `) AS k
         GROUP BY currency, rate_day`
+	}
 	return `(SELECT arrayMap(x -> tupleElement(x, 1), fx_all), arrayMap(x -> tupleElement(x, 2), fx_all) FROM (
     SELECT arrayPushBack(arraySort(groupArray((fx_key, fx))), ('', toFloat64(0))) AS fx_all FROM (
     SELECT concat(currency, toString(rate_day)) AS fx_key, if(to_per_eur > 0, to_per_eur / per_eur, toFloat64(0)) AS fx FROM (
         SELECT currency, rate_day, per_eur FROM (
-        ` + daily + `
+        ` + daily(used) + `
         )` + usedDays + `
     ) AS c ANY LEFT JOIN (
         SELECT rate_day, per_eur AS to_per_eur FROM (
-        ` + daily + `
+        ` + daily(usedTo) + `
         ) WHERE currency = @currency
     ) AS t USING rate_day
 )))`

@@ -30,6 +30,16 @@ const Pair = `(` + Key + `, revenue_micros)`
 // pairs, an Array(Tuple(String, Int64)): what Count and Revenue read.
 const Pairs = `groupUniqArrayIf(` + Pair + `, type = 'purchase')`
 
+// Money is the aggregate of events rows into the set of their purchases'
+// (order key, revenue in micros, currency, day), an Array(Tuple(String,
+// Int64, String, Date)), as visitor_profiles.order_money keeps them
+// (migration 0023): what money.ConvertPairs turns into pairs in the
+// reporting currency. Converting after the grouping looks up a rate per
+// purchase of a group, not per events row (PairsOf(money.Amount(...))
+// computes the amount of every row, purchase or not: ClickHouse evaluates
+// an -If aggregate's argument before its condition).
+const Money = `groupUniqArrayIf((` + Key + `, revenue_micros, currency, toDate(time)), type = 'purchase')`
+
 // PairsOf is Pairs with each purchase's amount given by amount, an Int64
 // expression over its events row: money.Amount, the revenue in the
 // site's reporting currency, for the revenue figures.

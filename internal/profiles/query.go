@@ -185,6 +185,12 @@ const personColumns = `person_key, user_id, devices, first_seen, last_seen, sess
 var personOrders = orders.Count("groupArrayArray(v_order_pairs)") + ` AS orders, ` +
 	orders.Revenue("groupArrayArray(v_order_pairs)") + ` AS revenue`
 
+// personRates are the rates of the orders of the visitor ids computedSQL
+// reads ({{filter}}), of any day: a refresh after a few events reads the
+// rates of their people's currencies and days, not of the site's
+// purchases of all time.
+var personRates = money.OrdersOf("groupUniqArrayIfMerge(order_money)", "visitor_profiles WHERE site_id = @site{{filter}}")
+
 // computedSQL computes person rows from the per-visitor aggregates of the
 // visitor ids its {{filter}} lets through (applied to visitor_profiles and
 // identities alike). Parameters: @site, the filter's.
@@ -203,7 +209,7 @@ FROM (
     SELECT visitor_id, minMerge(first_seen) AS v_first_seen, maxMerge(last_seen) AS v_last_seen,
            uniqIfMerge(sessions) AS v_sessions, countIfMerge(pageviews) AS v_pageviews,
            countIfMerge(carts) AS v_carts, countIfMerge(checkouts) AS v_checkouts, countIfMerge(signups) AS v_signups,
-           ` + money.ConvertPairs(money.AllDays, "groupUniqArrayIfMerge(order_money)") + ` AS v_order_pairs,
+           ` + money.ConvertPairs(personRates, "groupUniqArrayIfMerge(order_money)") + ` AS v_order_pairs,
            minIfMerge(first_order) AS v_first_order, maxIfMerge(last_order) AS v_last_order,
            maxIfMerge(subscribed) AS v_subscribed_at, maxIfMerge(unsubscribed) AS v_unsubscribed_at
     FROM visitor_profiles WHERE site_id = @site{{filter}} GROUP BY visitor_id

@@ -38,9 +38,12 @@ func (q Query) priced(stmt *chsql.Query, args chsql.Args) chsql.Args {
 }
 
 // qUnconverted: the orders of a report's events that no rate converts, per
-// currency, each order once at the largest amount sent for it.
-var qUnconverted = chsql.New("reports.unconverted", `SELECT currency, `+orders.Count(orders.Pairs)+`, `+orders.Revenue(orders.Pairs)+`
-FROM events WHERE `+eventsWhere+` AND type = 'purchase' AND `+money.Missing(money.Days)+`
+// currency, each order once at the largest amount sent for it. The rates
+// are looked up for the purchases alone, in a query of their own: in the
+// WHERE of the events, ClickHouse computed the look-up for every event.
+var qUnconverted = chsql.New("reports.unconverted", `SELECT currency, `+orders.Count(orders.Pairs)+`, `+orders.Revenue(orders.Pairs)+` FROM (
+    SELECT order_id, event_id, revenue_micros, currency, time, type FROM events WHERE `+eventsWhere+` AND type = 'purchase'
+) WHERE `+money.Missing(money.Days)+`
 GROUP BY currency ORDER BY currency`)
 
 // unconverted fills t.Unconverted with what q's revenue left out for want

@@ -56,9 +56,10 @@ var (
 	Orders = Metric{Name: "orders", Kind: Count, Events: orders.Count(orders.Pairs)}
 	// Revenue: each order's revenue once (internal/orders), in the
 	// reporting currency (@currency), each order converted at the rate of
-	// its day (internal/money); an order no rate converts adds nothing
-	// here and is listed in the report's unconverted.
-	Revenue = Metric{Name: "revenue", Kind: Money, Events: orders.Revenue(orders.PairsOf(money.Amount(money.Days)))}
+	// its day (internal/money), after the grouping (orders.Money): a rate
+	// is looked up per purchase, not per event; an order no rate converts
+	// adds nothing here and is listed in the report's unconverted.
+	Revenue = Metric{Name: "revenue", Kind: Money, Events: orders.Revenue(money.ConvertPairs(money.Days, orders.Money))}
 	// BounceRate: the share of sessions with one page view or none.
 	BounceRate = Metric{Name: "bounce_rate", Kind: Share, Sessions: "countIf(pv <= 1) / count()"}
 	// VisitDuration: the mean time from a session's first event to its last.
