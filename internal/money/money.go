@@ -4,10 +4,12 @@
 // day, from the exchange-rate table the operator loads (exchange_rates,
 // migration 0023: the ECB's daily reference rates, how many units of a
 // currency one euro buys). A cross rate goes through the euro: JPY to USD
-// is per_eur(USD) / per_eur(JPY) of the same day.
+// is per_eur(USD) / per_eur(JPY), each currency's rate of the order's day.
 //
-// The rate of a day is the latest one published on or before it, at most
-// Lookback days before (the ECB publishes none on weekends and TARGET
+// The rate of a day is, for each currency on its own, the latest one
+// published on or before it, at most Lookback days before (with the ECB's
+// files both come from the same day; they differ only where one currency
+// has no rate that day, an N/A cell or a partial file) (the ECB publishes none on weekends and TARGET
 // holidays: Saturday's order takes Friday's rate, Easter Monday's takes
 // Thursday's). An order whose currency has no such rate, or when the
 // reporting currency has none that day, is not converted: it counts as
