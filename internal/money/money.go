@@ -9,10 +9,11 @@
 // The rate of a day is, for each currency on its own, the latest one
 // published on or before it, at most Lookback days before (with the ECB's
 // files both come from the same day; they differ only where one currency
-// has no rate that day, an N/A cell or a partial file) (the ECB publishes none on weekends and TARGET
-// holidays: Saturday's order takes Friday's rate, Easter Monday's takes
-// Thursday's). An order whose currency has no such rate, or when the
-// reporting currency has none that day, is not converted: it counts as
+// has no rate that day, an N/A cell or a partial file). The ECB
+// publishes none on weekends and TARGET holidays: Saturday's order takes
+// Friday's rate, Easter Monday's takes Thursday's. An order whose
+// currency has no such rate, or when the reporting currency has none that
+// day, is not converted: it counts as
 // an order, adds nothing to revenue, and the report lists it under
 // unconverted with its own currency and amount (Unconverted), never
 // summed as if it were in the reporting currency. An order in the
