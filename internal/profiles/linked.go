@@ -136,6 +136,10 @@ func (t tableKeys) found(keys []string) error {
 //     nobody's identifier: it links no one and is not erased by itself
 //     (each person's rows with it go by their own visitor and user ids).
 //
+// A visitor id that is one of the person's addresses (a shop whose
+// integration sends the address as its visitor id) is theirs, in any
+// spelling userIn reads.
+//
 // The residue: an impostor's own browsing goes with the person they
 // claimed to be, to their export and erasure.
 //
@@ -157,6 +161,7 @@ var qLinked = chsql.New("profiles.linked", `SELECT kind, key, min(claimed) FROM 
                     AND order_id NOT IN (`+sharedOrders+`),
                     order_id, ''))] AS p
     WHERE site_id = @site AND (visitor_id != '' AND visitor_id IN {{v}} OR session_id != '' AND session_id IN {{s}}
+        OR position(visitor_id, '@') > 0 AND `+userIn("visitor_id", "{{u}}")+`
         OR proof != 'claim' AND (user_id != '' AND `+userIn("user_id", "{{u}}")+` OR order_id != '' AND order_id IN {{o}})
         OR proof = 'claim' AND user_id != '' AND `+userIn("user_id", "{{u}}")+` AND visitor_id NOT IN (
             SELECT visitor_id FROM events WHERE site_id = @site AND proof != 'claim' AND user_id != '' AND NOT `+userIn("user_id", "{{u}}")+`))

@@ -2,6 +2,7 @@ package consume
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,6 +79,12 @@ func erasedRow(f *erasure.Filter, row *chstore.Row) bool {
 		f.Erased(site, erasure.Session, enrich.String(e.F[event.SessionID])) ||
 		f.Erased(site, erasure.Order, enrich.String(e.F[event.OrderID])) ||
 		f.Erased("", erasure.Token, r.RecipientToken) {
+		return true
+	}
+	// A visitor id that is an address (an integration that sends the
+	// address as its visitor id) is checked as the user id it is, in any
+	// spelling.
+	if strings.IndexByte(r.VisitorID, '@') >= 0 && f.Erased(site, erasure.User, r.VisitorID) {
 		return true
 	}
 	if e.Ingest != event.IngestEmail {

@@ -112,11 +112,12 @@ func TestErasureKnownElsewhere(t *testing.T) {
 	}
 }
 
-// TestErasureLaterIdentifiers: after an erasure, events that name the
+// TestErasureLaterIdentifiers: an order whose visitor id is the person's
+// address (in other capitals) is erased with them; after the erasure, events that name the
 // person only by an order id (a refund), a session id (a new browser with
-// the old session) or another spelling of the address (full-width,
-// decomposed, punycode, capitals, a trailing dot) are dropped and counted;
-// another person's are stored.
+// the old session), another spelling of the address (full-width,
+// decomposed, punycode, capitals, a trailing dot) as user id or as
+// visitor id are dropped and counted; another person's are stored.
 func TestErasureLaterIdentifiers(t *testing.T) {
 	s, ops, base, shopKey, call := erasureStack(t)
 	server := []string{"Authorization", "Bearer " + shopKey}
@@ -131,11 +132,18 @@ func TestErasureLaterIdentifiers(t *testing.T) {
 	beacon(`[{"site":"shop","visitor_id":"ann-b1","session_id":"ann-s1","type":"pageview","url":"https://shop.example/"},` +
 		`{"site":"shop","visitor_id":"ann-b1","session_id":"ann-s1","type":"identify","user_id":"josé@café.example"}]`)
 	api1(`{"type":"purchase","user_id":"josé@café.example","visitor_id":"ann-b1","order_id":"ANN-ORDER-77","revenue":"50","currency":"EUR"}`)
+	// Cat, of a backend that also sends her address as the visitor id.
+	api1(`{"type":"purchase","user_id":"cat@shop.example","visitor_id":"cat-b1","order_id":"CAT-1","revenue":"5","currency":"EUR"}`)
+	api1(`{"type":"purchase","visitor_id":"Cat@Shop.example","order_id":"CAT-2","revenue":"5","currency":"EUR"}`)
 	api1(`{"type":"purchase","user_id":"bob@example.com","visitor_id":"bob-b1","order_id":"BOB-1","revenue":"5","currency":"EUR"}`)
-	stacktest.WaitCount(t, s.store, 60*time.Second, 4, "SELECT count() FROM events")
+	stacktest.WaitCount(t, s.store, 60*time.Second, 6, "SELECT count() FROM events")
 	code, resp := call("DELETE", "/api/v1/profile", `{"site":"shop","email":"José@Café.example"}`)
 	if code != 200 || !strings.Contains(resp, "ANN-ORDER-77") || !strings.Contains(resp, "ann-s1") {
 		t.Fatalf("erase: %d %s", code, resp)
+	}
+	code, resp = call("DELETE", "/api/v1/profile", `{"site":"shop","email":"cat@shop.example"}`)
+	if code != 200 || !strings.Contains(resp, "CAT-2") || !strings.Contains(resp, "Cat@Shop.example") {
+		t.Fatalf("erase Cat: %d %s", code, resp)
 	}
 	if n := stacktest.Count(t, s.store, "SELECT count() FROM events"); n != 1 {
 		t.Fatalf("events after the erasure: %d, want Bob's 1", n)
@@ -148,11 +156,12 @@ func TestErasureLaterIdentifiers(t *testing.T) {
 	for _, u := range spellings {
 		api1(`{"type":"purchase","user_id":"` + u + `","order_id":"X-` + u + `","revenue":"1","currency":"EUR"}`)
 	}
+	api1(`{"type":"purchase","visitor_id":"CAT@SHOP.EXAMPLE.","order_id":"X-visitor","revenue":"1","currency":"EUR"}`)
 	// Bob's later events, sent last, are stored: then Ann's were seen.
 	api1(`{"type":"refund","order_id":"BOB-1","revenue":"-5","currency":"EUR"}`)
 	beacon(`[{"site":"shop","visitor_id":"bob-b2","session_id":"bob-s2","type":"pageview","url":"https://shop.example/y"}]`)
 	stacktest.WaitCount(t, s.store, 60*time.Second, 3, "SELECT count() FROM events")
-	want := float64(2 + len(spellings))
+	want := float64(3 + len(spellings))
 	waitFor(t, 30*time.Second, "the late events counted as dropped", func() bool {
 		return opsMetric(t, ops, "processor_events_erased_dropped_total")-before >= want
 	})
