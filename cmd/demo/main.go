@@ -21,28 +21,21 @@ import (
 	"footfall/internal/envflag"
 )
 
-// pages of the demo shop; product pages have a product id.
-var pages = []struct{ path, title, product string }{
-	{"/", "Home", ""}, {"/shoes", "Shoes", ""}, {"/shoes/trail-runner", "Trail Runner", "TR-42"},
-	{"/shoes/city-walker", "City Walker", "CW-7"}, {"/hats", "Hats", ""}, {"/hats/wool-beanie", "Wool Beanie", "WB-3"},
-	{"/blog/choosing-running-shoes", "Choosing running shoes", ""}, {"/about", "About us", ""},
-}
+// page is one of the demo shop's pages; a product page has a product id.
+type page struct{ path, title, product string }
 
-// entry is how a visit starts: its referrer and the landing page's query,
-// with weight out of 100.
-type entry struct {
-	weight          int
-	referrer, query string
-}
-
-var entries = []entry{
-	{35, "https://www.google.com/", ""},
-	{20, "", ""},
-	{15, "https://mail.google.com/", "?utm_source=newsletter&utm_medium=email&utm_campaign=november"},
-	{10, "https://t.co/xyz", ""},
-	{10, "https://partner-blog.example/best-shoes", "?aff=partnerblog"},
-	{10, "https://www.bing.com/", ""},
-}
+// pages of the live visits: the history's French shop (its sections, then
+// its catalog), so today's visitors browse the same pages as its past.
+var pages = func() []page {
+	var ps []page
+	for _, s := range sections {
+		ps = append(ps, page{s.path, s.title, ""})
+	}
+	for _, p := range catalog {
+		ps = append(ps, page{p.path, p.name, p.id})
+	}
+	return ps
+}()
 
 var agents = []string{
 	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
@@ -95,6 +88,9 @@ func run() int {
 	if reg.token != "" {
 		if err := reg.ensureRates(); err != nil {
 			slog.Warn("no exchange rates: orders in CHF show as unconverted", "err", err)
+		}
+		if err := reg.ensureCommissions(site); err != nil {
+			slog.Warn("no commission rates: the Affiliates card shows no commission", "err", err)
 		}
 		if err := reg.ensureGoals(site); err != nil {
 			slog.Warn("no goals: the reports page's Goals card stays empty", "err", err)
@@ -182,7 +178,7 @@ func (d *demo) visit(n, session int) error {
 	vid := fmt.Sprintf("demo-%04d-%s", n, d.run)
 	sid := fmt.Sprintf("%s-s%d", vid, session)
 	ua := agents[n%len(agents)]
-	e := pickEntry()
+	e := origins[pick()] // the history's sources and affiliates
 	ref := e.referrer
 	views := 1 + rand.IntN(6)
 	for i := 0; i < views; i++ {
@@ -199,8 +195,8 @@ func (d *demo) visit(n, session int) error {
 			return err
 		}
 		if p.product != "" { // as the snippet's viewProduct sends it
-			body := fmt.Sprintf(`{"site":%q,"type":"product_view","name":%q,"visitor_id":%q,"session_id":%q,"url":%q,"props":{"id":%q,"price":89}}`,
-				d.site, p.title, vid, sid, page, p.product)
+			body := fmt.Sprintf(`{"site":%q,"type":"product_view","name":%q,"visitor_id":%q,"session_id":%q,"url":%q,"props":{"id":%q,"price":%d}}`,
+				d.site, p.title, vid, sid, page, p.product, priceOf(p.product))
 			if err := d.do("POST", "/e", ua, []byte(body), ""); err != nil {
 				return err
 			}
@@ -222,7 +218,8 @@ func (d *demo) visit(n, session int) error {
 		}
 	}
 	if rand.IntN(4) == 0 { // a quarter fill a cart
-		body := fmt.Sprintf(`{"site":%q,"type":"add_to_cart","visitor_id":%q,"session_id":%q,"url":"https://shop.example/shoes/trail-runner","props":{"sku":"TR-42","price":"89.00"}}`, d.site, vid, sid)
+		c := catalog[rand.IntN(len(catalog))]
+		body := fmt.Sprintf(`{"site":%q,"type":"add_to_cart","visitor_id":%q,"session_id":%q,"url":"https://shop.example%s","props":{"sku":%q,"price":"%d.00"}}`, d.site, vid, sid, c.path, c.id, c.price)
 		if err := d.do("POST", "/e", ua, []byte(body), ""); err != nil {
 			return err
 		}
@@ -231,8 +228,8 @@ func (d *demo) visit(n, session int) error {
 			if err := d.do("POST", "/e", ua, []byte(body), ""); err != nil {
 				return err
 			}
-			body = fmt.Sprintf(`{"type":"purchase","visitor_id":%q,"session_id":%q,"order_id":"D-%s-%04d-%d","revenue":"%d.%02d","currency":"EUR"}`,
-				vid, sid, d.run, n, session, 40+rand.IntN(150), rand.IntN(100))
+			body = fmt.Sprintf(`{"type":"purchase","visitor_id":%q,"session_id":%q,"order_id":"D-%s-%04d-%d","revenue":"%d.00","currency":"EUR"}`,
+				vid, sid, d.run, n, session, c.price)
 			if err := d.do("POST", "/api/v1/events", "", []byte(body), d.key); err != nil {
 				return err
 			}
@@ -240,17 +237,6 @@ func (d *demo) visit(n, session int) error {
 		}
 	}
 	return nil
-}
-
-func pickEntry() entry {
-	r := rand.IntN(100)
-	for _, e := range entries {
-		if r < e.weight {
-			return e
-		}
-		r -= e.weight
-	}
-	return entries[0]
 }
 
 func (d *demo) do(method, path, ua string, body []byte, key string) error {
@@ -289,4 +275,14 @@ func (d *demo) do(method, path, ua string, body []byte, key string) error {
 		d.hits++
 		return nil
 	}
+}
+
+// priceOf is the catalog's price of product id, 0 for none.
+func priceOf(id string) int {
+	for _, p := range catalog {
+		if p.id == id {
+			return p.price
+		}
+	}
+	return 0
 }

@@ -153,17 +153,31 @@ func (d *demo) get(u, ua string) error {
 // populations the shop gives its customers by hand.
 var populations = []string{"particulier", "pro", "revendeur", "grossiste"}
 
-// classify gives some identified people a population, as the shop's staff
-// does in the dashboard, once the processor has them (a person the site
-// has not seen yet cannot be classified).
+// shopClasses are classes in the shop's own words, given by hand to a few
+// people (README, POST /api/v1/profile/manual): they win over the
+// computed class, so the people page's classes table lists them.
+var shopClasses = []string{"VIP", "clients fidèles"}
+
+// classify gives some identified people a population, and a few a class
+// of the shop's own, as the shop's staff does in the dashboard, once the
+// processor has them (a person the site has not seen yet cannot be
+// classified).
 func (h *history) classify(reg sites, within time.Duration) (int, error) {
 	deadline := time.Now().Add(within)
 	n := 0
 	for i, v := range h.people {
-		if i%4 != 0 {
+		manual := map[string]any{}
+		if i%4 == 0 {
+			manual["populations"] = []string{populations[(i/4)%len(populations)]}
+		}
+		if i%6 == 1 { // one in six: VIP, clients fidèles, VIP...
+			manual["class"] = shopClasses[(i/6)%len(shopClasses)]
+		}
+		if len(manual) == 0 {
 			continue
 		}
-		body := fmt.Sprintf(`{"populations":[%q]}`, populations[(i/4)%len(populations)])
+		b, _ := json.Marshal(manual)
+		body := string(b)
 		for {
 			code, b, err := reg.call("POST", "/api/v1/profile/manual?site="+h.d.site+"&email="+v.email, body, "application/json")
 			if err != nil {

@@ -169,3 +169,39 @@ func (s sites) ensureGoals(site string) error {
 	}
 	return nil
 }
+
+// demoCommissions are the commission rates of the demo's two affiliates
+// (origins: ?aff=blogrunning and ?aff=cashback-igraal), as a share of the
+// revenue they bring, so the Affiliates card has a rate and a commission.
+var demoCommissions = map[string]float64{"blogrunning": 0.08, "cashback-igraal": 0.04}
+
+// ensureCommissions sets the demo's affiliates' rates on site (PATCH of
+// the site registry) where the site has none for them: a rate the
+// operator set stays.
+func (s sites) ensureCommissions(site string) error {
+	code, b, err := s.call("GET", "/api/v1/sites/"+site, "")
+	if err != nil {
+		return err
+	}
+	var cur struct {
+		AffiliateRates map[string]float64 `json:"affiliate_rates"`
+	}
+	if code != http.StatusOK || json.Unmarshal(b, &cur) != nil {
+		return fmt.Errorf("site %s: %d %s", site, code, bytes.TrimSpace(b))
+	}
+	add := map[string]float64{}
+	for id, r := range demoCommissions {
+		if _, ok := cur.AffiliateRates[id]; !ok {
+			add[id] = r
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	body, _ := json.Marshal(map[string]any{"affiliate_rates": add})
+	code, b, err = s.call("PATCH", "/api/v1/sites/"+site, string(body), "application/json")
+	if err == nil && code >= 300 {
+		err = fmt.Errorf("set commissions of %s: %d %s", site, code, bytes.TrimSpace(b))
+	}
+	return err
+}

@@ -19,6 +19,33 @@ const rowsWithin = async (page, sel, ms, read = bodyRows) => {
   return read(page, sel);
 };
 
+// A table's header cells as shown (a column a phone leaves out is not).
+const heads = (page, sel) => page.$$eval(sel + " th", (ths) => ths.filter((th) => th.offsetParent !== null).map((th) => th.textContent.trim()));
+
+// The words of the page's tables broken across two lines (a header or a
+// definition cut mid-word), the first column's paths and addresses left
+// aside; and how far the chart's date labels reach past its right edge.
+const layout = (page) => page.evaluate(() => {
+  const broken = [];
+  for (const cell of document.querySelectorAll("main th, main td:not(:first-child)")) {
+    if (cell.offsetParent === null || cell.closest(".sr-only")) continue;
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const re = /\S+/g;
+      for (let m = re.exec(n.data); m; m = re.exec(n.data)) {
+        const r = document.createRange();
+        r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+        const tops = new Set([...r.getClientRects()].filter((b) => b.width > 0).map((b) => Math.round(b.top)));
+        if (tops.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  const svg = document.querySelector("#chart");
+  const edge = svg ? svg.getBoundingClientRect().right : 0;
+  const past = svg ? Math.max(0, ...[...svg.querySelectorAll(".tick")].map((t) => t.getBoundingClientRect().right - edge)) : 0;
+  return { broken, tickOverflow: Math.round(past) };
+});
+
 async function reports(page) {
   await page.waitForFunction(() => document.body.dataset.loading === "" && document.querySelector("#breakdown tr"));
   const cards = {};
@@ -29,6 +56,8 @@ async function reports(page) {
     kpis: await page.$$eval(".kpi b", (bs) => bs.map((b) => [b.id, b.textContent.trim()])),
     chart: await bodyRows(page, "#chart-data"),
     ticks: await page.$$eval("#chart .tick", (ts) => ts.map((t) => t.textContent)),
+    heads: { breakdown: await heads(page, "#breakdown"), sources: await heads(page, "#sources"), newsletters: await heads(page, "#newsletters") },
+    ...(await layout(page)),
     ...cards,
   };
 }
@@ -37,6 +66,7 @@ async function people(page) {
   return {
     stages: await rows(page, "#stages"), classes: await rowsWithin(page, "#classes", 5000, rows),
     segments: await rows(page, "#segments"), campaigns: await rowsWithin(page, "#campaigns", 5000, rows),
+    ...(await layout(page)),
   };
 }
 
@@ -78,6 +108,7 @@ try {
   seen.people.fr = await people(p);
   await p.screenshot({ path: shots + "/demo-people-fr.png", fullPage: true });
   seen.people.phoneWidth = await phone(p);
+  seen.people.phone = await people(p);
   await p.screenshot({ path: shots + "/demo-people-390.png", fullPage: true });
   await p.context().close();
 } finally {

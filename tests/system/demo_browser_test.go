@@ -116,8 +116,14 @@ func TestBrowserDemo(t *testing.T) {
 		Pages, Sources, Breakdown, Funnel, Affiliates      [][]string
 		Lifecycle, Segments, Newsletters, Goals, LivePages [][]string
 		Ticks                                              []string
+		Heads                                              struct{ Breakdown, Sources, Newsletters []string }
+		Broken                                             []string // words of the tables cut across lines
+		TickOverflow                                       int      // px of the chart's labels past its right edge
 	}
-	type peopleView struct{ Stages, Classes, Segments, Campaigns [][]string }
+	type peopleView struct {
+		Stages, Classes, Segments, Campaigns [][]string
+		Broken                               []string
+	}
 	var seen struct {
 		PageErrors []string
 		Reports    struct {
@@ -125,8 +131,8 @@ func TestBrowserDemo(t *testing.T) {
 			PhoneWidth    int
 		}
 		People struct {
-			En, Fr     peopleView
-			PhoneWidth int
+			En, Fr, Phone peopleView
+			PhoneWidth    int
 		}
 	}
 	if err := json.Unmarshal(browsed, &seen); err != nil {
@@ -193,6 +199,63 @@ func TestBrowserDemo(t *testing.T) {
 			}
 		}
 	}
+	// The breakdown's and top sources' first column is named in the page's
+	// language, not the raw dimension; no header or definition is cut
+	// mid-word; the chart's last date is inside it; the live visits are
+	// the history's French shop, and its affiliates have a commission.
+	for view, r := range map[string]reportsView{"English": seen.Reports.En, "French": seen.Reports.Fr, "390 px": seen.Reports.Phone} {
+		for name, h := range map[string][]string{"breakdown": r.Heads.Breakdown, "top sources": r.Heads.Sources} {
+			if len(h) == 0 || h[0] != "Source" {
+				t.Errorf("reports, %s: the %s card's first column is headed %q, want Source", view, name, h)
+			}
+		}
+		if len(r.Broken) > 0 {
+			t.Errorf("reports, %s: words cut across lines in the tables: %q", view, r.Broken)
+		}
+		if r.TickOverflow > 0 {
+			t.Errorf("reports, %s: the chart's date labels reach %d px past its right edge: %q", view, r.TickOverflow, r.Ticks)
+		}
+		for _, p := range append(append([][]string{}, r.Pages...), r.LivePages...) {
+			for _, old := range []string{"/shoes", "/hats", "/blog/choosing", "/about"} {
+				if strings.HasPrefix(p[0], old) {
+					t.Errorf("reports, %s: a page of the old English shop: %q", view, p)
+				}
+			}
+		}
+		affiliates := map[string]bool{}
+		for _, a := range r.Affiliates { // partner, kind, visitors, sessions, orders, revenue, rate, commission
+			if strings.Contains(a[0], "partner") || strings.Contains(a[0], "t.co") {
+				t.Errorf("reports, %s: an affiliate of the old English shop: %q", view, a)
+			}
+			if a[0] == "blogrunning" || a[0] == "cashback-igraal" {
+				affiliates[a[0]] = true
+				if len(a) < 8 || zero(a[6]) || zero(a[7]) {
+					t.Errorf("reports, %s: the demo's affiliate without a rate or commission: %q", view, a)
+				}
+			}
+		}
+		if len(affiliates) != 2 {
+			t.Errorf("reports, %s: the demo's two affiliates are not both listed: %q", view, r.Affiliates)
+		}
+	}
+	if h := seen.Reports.Phone.Heads.Newsletters; strings.Join(h, "|") != "Newsletters|Envoyés|Clics/ouvertures|ROI" {
+		t.Errorf("reports at 390 px: the newsletters' columns %q, want name, sent, click-to-open rate and ROI", h)
+	}
+	// One campaign's ROI reads the same on both pages, in each language.
+	for lang, pair := range map[string]struct {
+		reports reportsView
+		people  peopleView
+	}{"English": {seen.Reports.En, seen.People.En}, "French": {seen.Reports.Fr, seen.People.Fr}} {
+		roi := map[string]string{}
+		for _, n := range pair.reports.Newsletters {
+			roi[n[0]] = n[len(n)-1]
+		}
+		for _, c := range pair.people.Campaigns {
+			if got, ok := roi[c[0]]; !ok || got != c[len(c)-1] {
+				t.Errorf("%s: the campaign %q has ROI %q on the people page and %q on the reports page", lang, c[0], c[len(c)-1], got)
+			}
+		}
+	}
 	if seen.Reports.PhoneWidth > 390 {
 		t.Errorf("reports at 390 px: the page is %d px wide", seen.Reports.PhoneWidth)
 	}
@@ -213,11 +276,25 @@ func TestBrowserDemo(t *testing.T) {
 				t.Errorf("people, %s: nobody in the class %q", view, r)
 			}
 		}
+		for _, class := range []string{"VIP", "clients fidèles"} { // the shop's own classes, given by the demo
+			found := false
+			for _, r := range p.Classes {
+				found = found || strings.HasPrefix(r[0], class+" (") // "VIP (manual)"
+			}
+			if !found {
+				t.Errorf("people, %s: no one in the shop's class %q: %q", view, class, p.Classes)
+			}
+		}
 		if len(p.Segments) < 5 {
 			t.Errorf("people, %s: segments %q", view, p.Segments)
 		}
 		if len(p.Campaigns) < 2 {
 			t.Errorf("people, %s: campaigns %q, want the demo's two newsletters", view, p.Campaigns)
+		}
+	}
+	for view, p := range map[string]peopleView{"English": seen.People.En, "French": seen.People.Fr, "390 px": seen.People.Phone} {
+		if len(p.Broken) > 0 {
+			t.Errorf("people, %s: words cut across lines in the tables: %q", view, p.Broken)
 		}
 	}
 	if seen.People.PhoneWidth > 390 {
