@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-faster/city"
+
 	"footfall/internal/chsql"
 )
 
@@ -50,11 +52,14 @@ GROUP BY order_id, session_id != '', visit_source, visit_medium, visit_utm_sourc
 // qRecredit gives the earlier sessionless copies of orders the credit of
 // a later copy in a session (see provisional). A mutation: ClickHouse
 // rewrites the parts that hold the site's purchases since @since, once
-// for all the orders of a batch.
+// for all the orders of a batch. The orders are named by their
+// cityHash64 (orderHashes), not their ids: a mutation's text stays in
+// system.mutations and its mutation_N.txt file, and order ids are
+// identifiers an erasure removes everywhere else.
 var qRecredit = chsql.New("attribute.recredit_orders", `ALTER TABLE events UPDATE visit_source = @source, visit_medium = @medium,
     visit_utm_source = @utm_source, visit_utm_medium = @utm_medium, visit_utm_campaign = @utm_campaign, visit_utm_term = @utm_term,
     visit_utm_content = @utm_content, visit_affiliate = @affiliate, visit_click_id = @click_id
-WHERE site_id = @site AND time >= @since AND type = 'purchase' AND session_id = '' AND order_id IN @orders
+WHERE site_id = @site AND time >= @since AND type = 'purchase' AND session_id = '' AND cityHash64(order_id) IN @order_hashes
   AND visit_source = '(direct)'`)
 
 // provisional says whether c, a copy written before, was credited
@@ -226,7 +231,7 @@ func (a *Attributor) recredit(ctx context.Context, chosen map[key]*orderCopy, pr
 	}
 	for g, list := range orders {
 		t := &g.credit
-		args := chsql.Args{"site": g.site, "since": time.Unix(max(since[g]-OrderWindow, 0), 0).UTC(), "orders": chsql.Set[string](list),
+		args := chsql.Args{"site": g.site, "since": time.Unix(max(since[g]-OrderWindow, 0), 0).UTC(), "order_hashes": orderHashes(list),
 			"source": t.Source, "medium": t.Medium, "utm_source": t.UTMSource, "utm_medium": t.UTMMedium,
 			"utm_campaign": t.UTMCampaign, "utm_term": t.UTMTerm, "utm_content": t.UTMContent, "affiliate": t.Affiliate,
 			"click_id": t.ClickID}
@@ -236,4 +241,13 @@ func (a *Attributor) recredit(ctx context.Context, chosen map[key]*orderCopy, pr
 		recredited.Add(float64(len(list)))
 	}
 	return nil
+}
+
+// orderHashes are ids as ClickHouse's cityHash64 hashes them.
+func orderHashes(ids []string) chsql.Set[uint64] {
+	out := make(chsql.Set[uint64], 0, len(ids))
+	for _, id := range ids {
+		out = append(out, city.CH64([]byte(id)))
+	}
+	return out
 }

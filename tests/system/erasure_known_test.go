@@ -175,3 +175,31 @@ func TestErasureLaterIdentifiers(t *testing.T) {
 		t.Errorf("erased drops: %v, want %v", got, want)
 	}
 }
+
+// TestRecreditNamesNoOrder: the mutation that gives a server-side order's
+// earlier copy the credit of its later copy in a session names the orders
+// by hash, not by id, in system.mutations; the copy is still credited.
+func TestRecreditNamesNoOrder(t *testing.T) {
+	s, _, base, shopKey, _ := erasureStack(t)
+	post := func(path, body string, h ...string) {
+		t.Helper()
+		if code, resp := send(t, "POST", base+path, body, h...); code != 200 && code != 202 {
+			t.Fatalf("%d %s", code, resp)
+		}
+	}
+	post("/api/v1/events", `{"type":"purchase","user_id":"gina@example.com","order_id":"GINA-ORDER-9","revenue":"20","currency":"EUR"}`,
+		"Authorization", "Bearer "+shopKey)
+	stacktest.WaitCount(t, s.store, 60*time.Second, 1, "SELECT count() FROM events")
+	post("/e", `[{"site":"shop","visitor_id":"gina-b1","session_id":"gina-s1","type":"pageview","url":"https://shop.example/?utm_source=gina-news&utm_medium=email"},`+
+		`{"site":"shop","visitor_id":"gina-b1","session_id":"gina-s1","type":"purchase","order_id":"GINA-ORDER-9","revenue":"20","currency":"EUR"}]`,
+		"Content-Type", "text/plain")
+	waitFor(t, 60*time.Second, "the server's copy credited to the newsletter", func() bool {
+		return stacktest.Count(t, s.store, "SELECT count() FROM events WHERE order_id = 'GINA-ORDER-9' AND session_id = '' AND visit_source = 'gina-news'") == 1
+	})
+	if n := stacktest.Count(t, s.store, "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND position(command, 'visit_source') > 0"); n == 0 {
+		t.Fatal("no re-credit mutation: the test proves nothing")
+	}
+	if n := stacktest.Count(t, s.store, "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND position(command, 'GINA-ORDER-9') > 0"); n != 0 {
+		t.Errorf("%d mutations name the order id", n)
+	}
+}
