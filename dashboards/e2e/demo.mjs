@@ -22,21 +22,23 @@ const rowsWithin = async (page, sel, ms, read = bodyRows) => {
 // A table's header cells as shown (a column a phone leaves out is not).
 const heads = (page, sel) => page.$$eval(sel + " th", (ths) => ths.filter((th) => th.offsetParent !== null).map((th) => th.textContent.trim()));
 
-// The words of the page's tables broken across two lines (a header or a
-// definition cut mid-word), the first column's paths and addresses left
-// aside; and how far the chart's date labels reach past its right edge.
+// The words of the page's tables cut across two lines anywhere but at a
+// space or after a "-" or "/" (a header, name or definition cut mid-word);
+// and how far the chart's date labels reach past its right edge.
 const layout = (page) => page.evaluate(() => {
   const broken = [];
-  for (const cell of document.querySelectorAll("main th, main td:not(:first-child)")) {
+  const top = (n, i) => { const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + 1); const b = r.getClientRects()[0]; return b ? Math.round(b.top) : null; };
+  for (const cell of document.querySelectorAll("main th, main td")) {
     if (cell.offsetParent === null || cell.closest(".sr-only")) continue;
     const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
       const re = /\S+/g;
       for (let m = re.exec(n.data); m; m = re.exec(n.data)) {
-        const r = document.createRange();
-        r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
-        const tops = new Set([...r.getClientRects()].filter((b) => b.width > 0).map((b) => Math.round(b.top)));
-        if (tops.size > 1) broken.push(m[0]);
+        for (let i = m.index + 1, was = top(n, m.index); i < m.index + m[0].length; i++) {
+          const now = top(n, i);
+          if (now !== null && was !== null && now > was + 2 && !"-/".includes(n.data[i - 1])) broken.push(m[0]);
+          if (now !== null) was = now;
+        }
       }
     }
   }
