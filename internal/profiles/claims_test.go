@@ -17,12 +17,20 @@ import (
 const floodBrowsers = 25_000
 
 // TestClaimFloodDoesNotBlock: floodBrowsers throw-away browsers, each
-// claiming Ann's address through the pixel (anyone can), block neither
-// her export nor her erasure: the export lists every one of them and
-// their events (it read them from its own table of identifiers; bound
+// claiming Ann's address through the pixel (anyone can), or each landing
+// with her newsletter token (ff_rt: anyone she forwarded the newsletter
+// or a landing URL to can), block neither her export nor her erasure
+// (neither counts toward maxLinked): the export lists every one of them
+// and their events (it read them from its own table of identifiers; bound
 // into its statements they passed max_query_size), and the erasure
 // removes them all, leaving nothing of her or of them.
 func TestClaimFloodDoesNotBlock(t *testing.T) {
+	t.Run("claims", func(t *testing.T) { flood(t, event.IngestPixel) })
+	t.Run("newsletter token", func(t *testing.T) { flood(t, event.IngestEmail) })
+}
+
+// flood is TestClaimFloodDoesNotBlock with browsers that came in by in.
+func flood(t *testing.T, in event.Ingest) {
 	_, store := stacktest.ClickHouse(t)
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	stacktest.Insert(t, store, stacktest.Hit{At: at, Ingest: event.IngestAPI, Fields: map[event.Field]string{
@@ -30,7 +38,7 @@ func TestClaimFloodDoesNotBlock(t *testing.T) {
 		event.OrderID: "F-1", event.URL: "https://shop.example/"}, Revenue: 1})
 	var hits []stacktest.Hit
 	for i := 0; i < floodBrowsers; i++ {
-		hits = append(hits, stacktest.Hit{At: at.Add(time.Minute), Ingest: event.IngestPixel, Fields: map[event.Field]string{
+		hits = append(hits, stacktest.Hit{At: at.Add(time.Minute), Ingest: in, Fields: map[event.Field]string{
 			event.Site: "shop", event.Type: "sign_up", event.VisitorID: fmt.Sprintf("eve-%d", i), event.UserID: "ann@flood.example",
 			event.URL: "https://shop.example/account"}})
 	}

@@ -63,7 +63,10 @@ func (ids *Identifiers) count() int {
 // order, say): erasing it would erase a crowd. Browsers found only through
 // a claim of one of the person's addresses are not counted: anybody can
 // make any number of them, and they would block the person's export and
-// erasure.
+// erasure. Nor are browsers that landed with the person's newsletter
+// token (proof 'link') and are linked by nothing else: the token is in
+// every forwarded newsletter and shared landing URL, and 20,000 landings
+// with it blocked her export and erasure (409).
 const maxLinked = 20_000
 
 // ErrTooLinked says a person's identity grew past maxLinked.
@@ -143,14 +146,15 @@ func (t tableKeys) found(keys []string) error {
 // The residue: an impostor's own browsing goes with the person they
 // claimed to be, to their export and erasure.
 //
-// Each identifier comes with claimed: 1 when only a claim led to it (a
-// browser found through a claimed address, and its sessions), which the
+// Each identifier comes with claimed: 1 when only a claim or a newsletter
+// token led to it (a browser found through a claimed address or a landing
+// with the token, and its sessions), which the
 // bound on a person's identifiers (maxLinked) does not count, so that
 // throw-away browsers claiming somebody's address cannot block their
 // export and erasure.
 var qLinked = chsql.New("profiles.linked", `SELECT kind, key, min(claimed) FROM (
     SELECT p.1 AS kind, p.2 AS key,
-        toUInt8(proof = 'claim' AND NOT (visitor_id != '' AND visitor_id IN {{v}} OR session_id != '' AND session_id IN {{s}})) AS claimed
+        toUInt8((proof = 'claim' OR proof = 'link') AND NOT (visitor_id != '' AND visitor_id IN {{v}} OR session_id != '' AND session_id IN {{s}})) AS claimed
     FROM events
     ARRAY JOIN [('v', visitor_id), ('s', session_id),
                 ('u', if(proof != 'claim' OR visitor_id IN (
