@@ -275,6 +275,12 @@ func (q *Query) own() chsql.Args {
 	return args
 }
 
+// Of restricts q to the visitors of in (WithPerson's or WithVisitors'
+// set): their people are computed from those visitors' aggregates, as
+// they are now, not read from the people table as the last Refresh left
+// it.
+func (q *Query) Of(in Visitors) { q.visitorSet = in.SQL() }
+
 // Statement returns the people query, the registered statement
 // profiles.people, and its arguments. With visitorSet set, people are
 // computed from those visitor ids' aggregates; otherwise they are read

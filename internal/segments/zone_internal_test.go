@@ -27,12 +27,13 @@ func TestDaysInSiteZone(t *testing.T) {
 		event.VisitorID: "w", event.SessionID: "s", event.URL: "https://shop.example/thanks", event.OrderID: "o1", event.Currency: "EUR"},
 		Revenue: 10_000_000})
 	now := time.Date(2026, 3, 29, 10, 0, 0, 0, time.UTC)
+	people := profiles.NewStore(store.DB(), profiles.DefaultRules)
 	for _, c := range []struct {
 		name string
 		zone *time.Location
 		want int
 	}{{"Paris", paris, 0}, {"UTC", nil, 1}} {
-		q := &profiles.Query{Site: "paris", Now: now, Rules: profiles.Rules{LoyalOrders: 3, InactiveDays: 90, Zone: c.zone}, Visitors: []string{"w"}}
+		q := &profiles.Query{Site: "paris", Now: now, Rules: profiles.Rules{LoyalOrders: 3, InactiveDays: 90, Zone: c.zone}}
 		cond, cargs, err := compile(q, "c1_", Condition{Field: "event", Value: json.RawMessage(`"purchase"`), Days: 1}, q.Now)
 		if err == nil {
 			err = q.Where(cond, cargs)
@@ -40,19 +41,26 @@ func TestDaysInSiteZone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, args, err := q.Statement()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := store.DB().Query(context.Background(), st, args)
-		if err != nil {
-			t.Fatal(err)
-		}
 		n := 0
-		for rows.Next() {
-			n++
+		err = people.WithVisitors(context.Background(), []string{"w"}, func(in profiles.Visitors) error {
+			q.Of(in)
+			st, args, err := q.Statement()
+			if err != nil {
+				return err
+			}
+			rows, err := store.DB().Query(context.Background(), st, args)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				n++
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		rows.Close()
 		if n != c.want {
 			t.Errorf("%s: %d people bought in the last day, want %d", c.name, n, c.want)
 		}
