@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"footfall/internal/chsql"
 )
 
@@ -26,6 +28,40 @@ func CheckClass(c string) error {
 		return fmt.Errorf("class %q: %w", c, err)
 	}
 	return nil
+}
+
+// BuiltinClass returns the lifecycle class c names, written in any case,
+// with or without accents, in English or in French as the pages say them
+// ("Customer", "client", "Fidèle", "FIDELE" are customer and loyal), or c
+// itself when it names none (the shop's own words: "VIP", "clients
+// fidèles"). A manual class is stored as this, so that a built-in class
+// typed another way is that class, not a new one of the shop's.
+func BuiltinClass(c string) string {
+	if k, ok := classNames[foldClass(c)]; ok {
+		return k
+	}
+	return c
+}
+
+// classNames are the lifecycle classes by their folded English and French
+// names (the pages' dictionaries: dashboards/web people.html, index.html).
+var classNames = map[string]string{
+	"visitor": ClassVisitor, "visiteur": ClassVisitor,
+	"subscriber": ClassSubscriber, "abonne": ClassSubscriber,
+	"prospect": ClassProspect,
+	"customer": ClassCustomer, "client": ClassCustomer,
+	"loyal": ClassLoyal, "fidele": ClassLoyal,
+}
+
+// foldClass is c in lower case without accents and surrounding spaces.
+func foldClass(c string) string {
+	var sb strings.Builder
+	for _, r := range norm.NFD.String(strings.ToLower(strings.TrimSpace(c))) {
+		if !unicode.Is(unicode.Mn, r) {
+			sb.WriteRune(r)
+		}
+	}
+	return sb.String()
 }
 
 // CheckPopulation accepts a population name: as a class, without "|",
@@ -90,12 +126,14 @@ func (s *Store) SetOverride(ctx context.Context, site, key string, class *string
 		return cur, err
 	}
 	if class != nil {
-		if *class != "" {
-			if err := CheckClass(*class); err != nil {
+		c := *class
+		if c != "" {
+			if err := CheckClass(c); err != nil {
 				return cur, err
 			}
+			c = BuiltinClass(c)
 		}
-		cur.Class = *class
+		cur.Class = c
 	}
 	if populations != nil {
 		for _, p := range populations {

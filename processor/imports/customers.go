@@ -13,6 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/currency"
+
 	"footfall/internal/campaigns"
 	"footfall/internal/event"
 	"footfall/internal/profiles"
@@ -128,14 +130,20 @@ func readTable(body []byte, required []string, known map[string][]string) (table
 		}
 	}
 	var bad []Rejected
-	for len(t.rows) <= MaxImportRows {
+	for len(t.rows)+len(bad) <= MaxImportRows {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			bad = append(bad, Rejected{Line: pe.StartLine, Reason: "unreadable: " + pe.Err.Error()})
+			why := "unreadable: " + pe.Err.Error()
+			if pe.Line > pe.StartLine {
+				// A quote opened and not closed as CSV wants takes in
+				// the lines after it: they are said, never dropped unsaid.
+				why = fmt.Sprintf("line %d: unclosed quote; lines %d..%d not read", pe.StartLine, pe.StartLine, pe.Line)
+			}
+			bad = append(bad, Rejected{Line: pe.StartLine, Reason: why})
 			continue
 		}
 		if err != nil {
@@ -147,8 +155,8 @@ func readTable(body []byte, required []string, known map[string][]string) (table
 		}
 		t.rows, t.line = append(t.rows, rec), append(t.line, line)
 	}
-	if len(t.rows) > MaxImportRows {
-		return table{}, nil, fmt.Errorf("csv: more than %d rows in one file", MaxImportRows)
+	if len(t.rows)+len(bad) > MaxImportRows {
+		return table{}, nil, fmt.Errorf("csv: more than %d rows (read or not) in one file", MaxImportRows)
 	}
 	return t, bad, nil
 }
@@ -198,6 +206,7 @@ func ReadCustomers(body []byte, now time.Time) ([]Customer, []Rejected, error) {
 		return nil, nil, err
 	}
 	var out []Customer
+	seen := map[string]int{} // an address read, its line
 	for i := range t.rows {
 		c := Customer{Line: t.line[i], Email: t.get(i, "email"), ExternalID: t.get(i, "external_id"), Class: t.get(i, "class")}
 		reject := func(why string) { bad = append(bad, Rejected{Line: c.Line, Email: c.Email, Reason: why}) }
@@ -207,11 +216,16 @@ func ReadCustomers(body []byte, now time.Time) ([]Customer, []Rejected, error) {
 			continue
 		}
 		c.Email = email
+		if prev, ok := seen[email]; ok {
+			reject(fmt.Sprintf("%s is on line %d already", email, prev))
+			continue
+		}
 		if c.Class != "" {
 			if err := checkLabel("class", c.Class); err != nil {
 				reject(err.Error())
 				continue
 			}
+			c.Class = profiles.BuiltinClass(c.Class) // "Client", "fidèle": the lifecycle class
 		}
 		if c.Populations, err = splitList(t.get(i, "populations"), checkPopulation); err != nil {
 			reject(err.Error())
@@ -237,6 +251,7 @@ func ReadCustomers(body []byte, now time.Time) ([]Customer, []Rejected, error) {
 				c.Consents = append(c.Consents, Consent{Purpose: p, Source: source, Text: text, Time: at})
 			}
 		}
+		seen[email] = c.Line
 		out = append(out, c)
 	}
 	return out, bad, nil
@@ -269,12 +284,16 @@ func ReadOrders(body []byte, now time.Time) ([]Order, []Rejected, error) {
 			reject(fmt.Sprintf("order %s is on line %d already", o.OrderID, prev))
 			continue
 		}
-		if err := e.Set(event.Currency, []byte(o.Currency)); err != nil || o.Currency == "" {
+		if _, err := currency.ParseISO(o.Currency); err != nil || len(o.Currency) != 3 {
 			reject(fmt.Sprintf("currency %q: want an ISO 4217 code such as EUR", o.Currency))
 			continue
 		}
 		if o.Micros, err = parseAmount(t.get(i, "amount")); err != nil {
 			reject("amount: " + err.Error())
+			continue
+		}
+		if o.Micros <= 0 {
+			reject(fmt.Sprintf("amount %q: an order is more than 0 (a refund or a free order is no order to import)", t.get(i, "amount")))
 			continue
 		}
 		if o.Time, err = parseTime(t.get(i, "date"), now); err != nil {
@@ -354,28 +373,37 @@ func parseAmount(s string) (int64, error) {
 }
 
 // timeLayouts are the times a file may give: RFC 3339, a date and time
-// in UTC, a date (its noon UTC, which is that day in every European
-// zone), and the French spreadsheet's day/month/year.
+// in UTC, a date (that day in the site's time zone: parseTime), and the
+// French spreadsheet's day/month/year.
 var timeLayouts = []struct {
 	layout string
-	noon   bool
+	date   bool
 }{
 	{time.RFC3339Nano, false}, {"2006-01-02 15:04:05", false}, {"2006-01-02T15:04:05", false},
 	{"2006-01-02", true}, {"02/01/2006", true}, {"02/01/2006 15:04", false}, {"02/01/2006 15:04:05", false},
 }
 
-// parseTime reads a time of the past, at most MaxOrderAge back.
+// parseTime reads a time of the past, at most MaxOrderAge back. A date
+// without a time is that day in now's location (the caller gives now in
+// the site's time zone), stored as its start there; it is in the future
+// only when its day is after now's day there (today's date is taken at
+// any hour).
 func parseTime(s string, now time.Time) (time.Time, error) {
 	for _, l := range timeLayouts {
 		t, err := time.Parse(l.layout, s)
 		if err != nil {
 			continue
 		}
-		if l.noon {
-			t = t.Add(12 * time.Hour)
+		future := t.After(now.Add(5 * time.Minute))
+		if l.date {
+			y, m, d := t.Date()
+			ny, nm, nd := now.Date()
+			day, today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC), time.Date(ny, nm, nd, 0, 0, 0, 0, time.UTC)
+			future = day.After(today)
+			t = time.Date(y, m, d, 0, 0, 0, 0, now.Location())
 		}
 		switch {
-		case t.After(now.Add(5 * time.Minute)):
+		case future:
 			return t, fmt.Errorf("%q is in the future", s)
 		case t.Before(now.Add(-MaxOrderAge)):
 			return t, fmt.Errorf("%q is more than 20 years ago", s)
