@@ -34,6 +34,32 @@ type customersAnswer struct {
 	// People are the e-mail addresses of the customers and orders taken
 	// (sorted, each once), for a page to show them as classified.
 	People []string `json:"people"`
+	// RejectedTotal and KnownTotal count every row left out; at most
+	// maxListed of each are listed, and NotListed says how many are not.
+	RejectedTotal int    `json:"rejected_total"`
+	KnownTotal    int    `json:"already_imported_total"`
+	NotListed     string `json:"not_listed,omitempty"`
+}
+
+// maxListed bounds the rows left out that an answer lists (of each kind):
+// a file of bad lines is answered with their count, not with an answer
+// many times its size.
+const maxListed = 1000
+
+// capListed keeps the first maxListed rows of the rejected and the
+// already imported, and says how many more there are.
+func (a *customersAnswer) capListed() {
+	a.RejectedTotal, a.KnownTotal = len(a.Rejected), len(a.Known)
+	var said []string
+	if n := len(a.Rejected) - maxListed; n > 0 {
+		a.Rejected = a.Rejected[:maxListed]
+		said = append(said, fmt.Sprintf("%d rows rejected, the first %d listed: %d more not listed", a.RejectedTotal, maxListed, n))
+	}
+	if n := len(a.Known) - maxListed; n > 0 {
+		a.Known = a.Known[:maxListed]
+		said = append(said, fmt.Sprintf("%d orders already imported, the first %d listed: %d more not listed", a.KnownTotal, maxListed, n))
+	}
+	a.NotListed = strings.Join(said, "; ")
 }
 
 // importCustomers answers POST /api/v1/customers/import?site=: a shop's
@@ -58,7 +84,8 @@ func (wr *writer) importCustomers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("no file: send a customers file, an orders file or both (multipart/form-data), or one as text/csv with ?file=customers or ?file=orders"))
 		return
 	}
-	now := time.Now()
+	// A date without a time is that day in the site's time zone.
+	now := time.Now().In(wr.api.zone(site))
 	ans := customersAnswer{Known: []importedRow{}, Rejected: []importedRow{}}
 	var cs []imports.Customer
 	var os []imports.Order
@@ -103,6 +130,7 @@ func (wr *writer) importCustomers(w http.ResponseWriter, r *http.Request) {
 		a, b := ans.Rejected[i], ans.Rejected[j]
 		return a.File < b.File || a.File == b.File && a.Line < b.Line
 	})
+	ans.capListed()
 	wr.api.writeLocal(w, site, ans)
 }
 
