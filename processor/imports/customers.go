@@ -130,6 +130,7 @@ func readTable(body []byte, required []string, known map[string][]string) (table
 		}
 	}
 	var bad []Rejected
+	var lines [][]byte // the body's lines, split when a row runs over several
 	for len(t.rows)+len(bad) <= MaxImportRows {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -150,6 +151,23 @@ func readTable(body []byte, required []string, known map[string][]string) (table
 			return table{}, nil, fmt.Errorf("csv: %w", err)
 		}
 		line, _ := r.FieldPos(0)
+		last := line // the record's last line: its fields' line ends after the first
+		for _, v := range rec {
+			last += strings.Count(v, "\n")
+		}
+		if last > line {
+			// A quoted field over several lines: when one of the lines
+			// it takes in reads as a row of its own (an address in the
+			// email column), a quote was left open and closed further
+			// down; the row is refused and the lines it took are said.
+			if lines == nil {
+				lines = bytes.Split(body, []byte("\n"))
+			}
+			if k := rowIn(lines, line+1, last, delim, t.cols["email"]); k > 0 {
+				bad = append(bad, Rejected{Line: line, Reason: fmt.Sprintf("line %d: unclosed quote (a quoted field runs on to line %d, taking in line %d, a row of its own); lines %d..%d not read", line, last, k, line, last)})
+				continue
+			}
+		}
 		if strings.TrimSpace(strings.Join(rec, "")) == "" {
 			continue // a spreadsheet's blank row
 		}
@@ -159,6 +177,20 @@ func readTable(body []byte, required []string, known map[string][]string) (table
 		return table{}, nil, fmt.Errorf("csv: more than %d rows (read or not) in one file", MaxImportRows)
 	}
 	return t, bad, nil
+}
+
+// rowIn returns the first of lines from..to (numbered from 1) that reads
+// on its own as a row with an e-mail address in column email, or 0.
+func rowIn(lines [][]byte, from, to int, delim rune, email int) int {
+	for k := from; k <= to && k <= len(lines); k++ {
+		rd := csv.NewReader(bytes.NewReader(bytes.TrimRight(lines[k-1], "\r")))
+		rd.Comma, rd.FieldsPerRecord, rd.LazyQuotes = delim, -1, true // a fragment: its quotes may not pair
+		rec, err := rd.Read()
+		if err == nil && email < len(rec) && campaigns.CheckEmail(event.NormalizeUser(rec[email])) == "" {
+			return k
+		}
+	}
+	return 0
 }
 
 // get is row i's value of column col, trimmed; "" when the file has no

@@ -132,3 +132,21 @@ func TestImportRowsBound(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestCustomersQuoteClosedFurtherDown: a quote left open and closed by a
+// later row's quote takes in the rows between; they are said.
+func TestCustomersQuoteClosedFurtherDown(t *testing.T) {
+	now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	cs, bad, err := ReadCustomers([]byte("email,class\nann@example.com,\"vip\nbob@example.com,vip\ncarl@example.com,vip\"\ndave@example.com,vip\n"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].Email != "dave@example.com" || len(bad) != 1 || bad[0].Line != 2 || !strings.Contains(bad[0].Reason, "lines 2..4 not read") {
+		t.Fatalf("customers %+v, rejected %s", cs, reasons(bad))
+	}
+	// A quoted value over two lines that takes in no row is read.
+	cs, bad, _ = ReadCustomers([]byte("email,consents,consent_source,consent_time,consent_text\nann@example.com,news,shop,2026-01-01,\"v1\nsecond line\"\n"), now)
+	if len(cs) != 1 || len(bad) != 0 {
+		t.Fatalf("customers %+v, rejected %s", cs, reasons(bad))
+	}
+}
