@@ -171,6 +171,7 @@ func browserShop(t *testing.T) (store *chstore.Store, collector, ops, shop strin
 	fs.Parse(nil)
 	cfg.Listen, cfg.Ops.Listen, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Script = "127.0.0.1:0", "127.0.0.1:0", strings.Join(brokers, ","), topic, sdkjs.Script
 	cfg.CH = chcfg
+	cfg.WALDir = t.TempDir() // not the default ./collector-wal in the package's directory
 	stacktest.Site(t, store, "shop")
 	col, err := app.Start(context.Background(), cfg)
 	if err != nil {
