@@ -171,7 +171,7 @@ func TestBrowserPeople(t *testing.T) {
 	if !strings.Contains(seen.Rewritten, "https://collect.example/") || !strings.Contains(seen.Rewritten, `href="#top"`) || !strings.HasPrefix(seen.RewriteMsg, "Links tracked: 1; left as they were: 1.") {
 		t.Errorf("rewritten %q (%q)", seen.Rewritten, seen.RewriteMsg)
 	}
-	if len(seen.Campaigns) != 1 || seen.Campaigns[0][0] != "Relance pros" || seen.Campaigns[0][1] != "2" || seen.Campaigns[0][6] != "€150.00" || seen.Campaigns[0][7] != "-100 %" {
+	if len(seen.Campaigns) != 1 || seen.Campaigns[0][0] != "Relance pros" || seen.Campaigns[0][1] != "2" || seen.Campaigns[0][6] != "€150.00" || seen.Campaigns[0][7] != "-100%" {
 		t.Errorf("campaigns %q", seen.Campaigns)
 	}
 
