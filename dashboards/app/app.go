@@ -307,6 +307,9 @@ func bootstrapAdmin(ctx context.Context, st *access.Store, name, password string
 		return fmt.Errorf("read users: %w", err)
 	}
 	if has {
+		// Said, so that whoever passed the password (make up prints the
+		// one it keeps) knows it does not open this database's admin.
+		slog.Warn("an admin user exists already: -admin-password was not used; log in with that admin's password", "user", name)
 		return nil
 	}
 	if _, err := st.SaveUser(ctx, name, password, true, nil); err != nil {

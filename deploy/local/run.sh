@@ -117,15 +117,23 @@ case "${1:-start}" in
       FOOTFALL_ADMIN_PASSWORD="$(cat "$STATE/admin-password")"
       export FOOTFALL_ADMIN_PASSWORD
     fi
+    logsize=$(stat -c %s "$LOGS/dashboards.log" 2>/dev/null || echo 0)
     start_one dashboards
     wait_http collector "http://$COLLECTOR_OPS/readyz" 30
     wait_http processor "http://$PROCESSOR_OPS/readyz" 30
     wait_http dashboards "http://$DASHBOARDS_OPS/readyz" 30
+    # A database that had an admin before this state directory (another
+    # clone's make up on the same ClickHouse) keeps that admin's password:
+    # the one in .local/admin-password is then not it.
+    login="log in as ${FOOTFALL_ADMIN_USER:-admin}${NEW_ADMIN:+, password $FOOTFALL_ADMIN_PASSWORD}; kept in $STATE/admin-password"
+    if tail -c +$((logsize + 1)) "$LOGS/dashboards.log" | grep "an admin user exists already" >/dev/null; then
+      login="this ClickHouse database has an admin already: log in with its password, not the one in $STATE/admin-password"
+    fi
     make_demo_site
     cat <<MSG
 
   collector   http://$COLLECTOR   (pixel /p.gif, beacon /e, server API /api/v1/events, snippet /t.js)
-  dashboards  http://$DASHBOARDS/?site=demo   (log in as ${FOOTFALL_ADMIN_USER:-admin}${NEW_ADMIN:+, password $FOOTFALL_ADMIN_PASSWORD}; kept in $STATE/admin-password)
+  dashboards  http://$DASHBOARDS/?site=demo   ($login)
   API token   in $STATE/api-token   (an admin's; send it as Authorization: Bearer)
   metrics     http://$COLLECTOR_OPS/metrics  http://$PROCESSOR_OPS/metrics  http://$DASHBOARDS_OPS/metrics
   logs        $LOGS/
