@@ -174,9 +174,13 @@ func (a *API) recipients(w http.ResponseWriter, r *http.Request) {
 		a.writeLocal(w, c.Site, out)
 		return
 	}
+	dialect, ok := csvDialect(w, r)
+	if !ok {
+		return
+	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="recipients-`+c.ID+`.csv"`)
-	cw := csvexport.NewWriter(w)
+	cw := csvexport.NewDialectWriter(w, dialect)
 	cw.Write([]string{"email", "external_id", "ff_token", "open_url", "unsubscribe_url"})
 	for _, rc := range out {
 		cw.Write([]string{rc.Email, rc.ExternalID, rc.Token, rc.OpenURL, rc.UnsubscribeURL})

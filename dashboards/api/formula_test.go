@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/csv"
 	"net/http"
 	"net/http/httptest"
@@ -49,12 +50,25 @@ func TestExportsNeutraliseFormulas(t *testing.T) {
 		"/api/v1/breakdown?site=shop&by=utm_source&from=2026-11-01&to=2026-11-03&format=csv",
 		"/api/v1/segments/class:subscriber/export.csv?site=shop",
 		"/api/v1/consents/export.csv?site=shop",
+		"/api/v1/breakdown?site=shop&by=utm_source&from=2026-11-01&to=2026-11-03&format=csv&dialect=excel-fr",
+		"/api/v1/segments/class:subscriber/export.csv?site=shop&dialect=excel-fr",
+		"/api/v1/consents/export.csv?site=shop&dialect=excel-fr",
 	} {
 		code, b := call(t, srv, "GET", path, "")
 		if code != 200 {
 			t.Fatalf("%s: %d %s", path, code, b)
 		}
-		cells, err := csv.NewReader(strings.NewReader(string(b))).ReadAll()
+		rd := csv.NewReader(strings.NewReader(string(b)))
+		// Every CSV of the API takes the French Excel dialect: a byte
+		// order mark, ';' between cells.
+		if strings.HasSuffix(path, "dialect=excel-fr") {
+			if !bytes.HasPrefix(b, []byte("\ufeff")) {
+				t.Errorf("%s: no byte order mark: %q", path, b[:min(len(b), 20)])
+			}
+			rd = csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\ufeff"))))
+			rd.Comma = ';'
+		}
+		cells, err := rd.ReadAll()
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", path, err, b)
 		}

@@ -409,11 +409,15 @@ func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("purpose: [A-Za-z0-9_.:-], up to 64 characters"))
 		return
 	}
+	dialect, ok := csvDialect(w, r)
+	if !ok {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
 	defer cancel()
 	var file spool
 	defer file.Close()
-	out := csvexport.NewWriter(&file)
+	out := csvexport.NewDialectWriter(&file, dialect)
 	out.Write([]string{"time", "person", "visitor_id", "purpose", "granted", "source", "wording", "ip", "proof", "user_id"})
 	loc := a.zone(site)
 	err := a.each(ctx, qLedger, chsql.Args{"site": site, "purpose": purpose}, func(scan func(...any) error) error {

@@ -49,9 +49,8 @@ func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 		writeJSON(w, t)
 		return
 	}
-	dialect, ok := csvexport.ParseDialect(r.URL.Query().Get("dialect"))
+	dialect, ok := csvDialect(w, r)
 	if !ok {
-		writeError(w, http.StatusBadRequest, errors.New("dialect: want rfc4180 (the default) or excel-fr"))
 		return
 	}
 	name := t.Report + "-" + t.Site
@@ -236,4 +235,16 @@ func (a *API) realtime(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, out)
+}
+
+// csvDialect is the CSV dialect a request asks for with ?dialect=
+// (rfc4180, the default, or excel-fr: ';', decimal commas, a byte order
+// mark, for French Excel), the same on every CSV the API writes; an
+// unknown one is answered 400 and ok is false.
+func csvDialect(w http.ResponseWriter, r *http.Request) (d csvexport.Dialect, ok bool) {
+	d, ok = csvexport.ParseDialect(r.URL.Query().Get("dialect"))
+	if !ok {
+		writeError(w, http.StatusBadRequest, errors.New("dialect: want rfc4180 (the default) or excel-fr"))
+	}
+	return d, ok
 }

@@ -276,9 +276,13 @@ func (a *API) exportCSV(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	dialect, ok := csvDialect(w, r)
+	if !ok {
+		return
+	}
 	var file spool
 	defer file.Close()
-	out := csvexport.NewWriter(&file)
+	out := csvexport.NewDialectWriter(&file, dialect)
 	out.Write(csvHeader)
 	const page = 5000
 	after := ""
