@@ -22,7 +22,10 @@ import (
 // TestBrowserSites: the dashboards' Sites page in headless Chromium makes
 // a site (a wrong zone refused first, with the reason), changes a
 // setting, adds a key, which it shows once and which works, and revokes
-// it; the registry holds what the page did.
+// it; the registry holds what the page did. Switched to French (issue
+// #26), its headings, labels, accessible names and messages are French,
+// the choice is kept on reload, it fits 390 px, and axe-core finds no
+// WCAG A/AA violation in English or in French.
 func TestBrowserSites(t *testing.T) {
 	playwright, err := filepath.Abs("../../sdk-js/node_modules/playwright-core/index.mjs")
 	if err != nil {
@@ -79,6 +82,19 @@ func TestBrowserSites(t *testing.T) {
 		Empty, Refused, Key string
 		Made, Changed, Keys [][]string
 		AfterRevoke         [][]string
+		AxeEn, AxeFr        []any
+		AxeFrNarrow         []any
+		Fr                  struct {
+			Lang, Title, Stored, BadRate, Saved                     string
+			Headings, Labels, Headers, Buttons, Names, Placeholders []string
+			List                                                    [][]string
+		}
+		FrReloaded string
+		Narrow     struct {
+			Width  int
+			Widest []string
+			Cut    []string
+		}
 	}
 	if err := json.Unmarshal(out, &seen); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -104,6 +120,46 @@ func TestBrowserSites(t *testing.T) {
 	}
 	if len(seen.AfterRevoke) != 0 {
 		t.Errorf("after the revocation: %q", seen.AfterRevoke)
+	}
+	for name, v := range map[string][]any{"English": seen.AxeEn, "French": seen.AxeFr, "French at 390 px": seen.AxeFrNarrow} {
+		if len(v) != 0 {
+			t.Errorf("axe-core in %s: %d violations: %v", name, len(v), v)
+		}
+	}
+	fr := seen.Fr
+	if fr.Lang != "fr" || fr.Title != "Footfall · Sites" || fr.Stored != "fr" {
+		t.Errorf("French: lang %q, title %q, stored choice %q", fr.Lang, fr.Title, fr.Stored)
+	}
+	all := strings.Join(fr.Headings, "\n")
+	for _, l := range [][]string{fr.Labels, fr.Headers, fr.Buttons, fr.Names, fr.Placeholders} {
+		all += "\n" + strings.Join(l, "\n")
+	}
+	for _, want := range []string{"Site paris", "Clés d'API serveur de paris", "Fuseau horaire", "Devise",
+		"Fidèle à partir de (commandes)", "Garder les événements (jours ; 0 : toujours)", "accepter les visites d'autres domaines",
+		"Domaines", "Clés", "Créée le", "Enregistrer|", "Annuler|", "Modifier|Modifier paris", "Ajouter une clé|", "Langue",
+		"Nom de la nouvelle clé", "Ma boutique", "serveur"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("French: no %q in\n%s", want, all)
+		}
+	}
+	for _, english := range []string{"New site", "Time zone", "Currency", "Loyal", "Keys", "Cancel", "Edit", "Add a key", "Language", "Name"} {
+		for _, s := range strings.Split(all, "\n") {
+			if strings.Contains(s, english) {
+				t.Errorf("French: English %q left in %q", english, s)
+			}
+		}
+	}
+	if len(fr.List) != 1 || fr.List[0][4] != "5 commandes / 500 EUR" {
+		t.Errorf("French list: %q", fr.List)
+	}
+	if !strings.Contains(fr.BadRate, "« blog1 » n'est pas de la forme id=taux") || !strings.Contains(fr.Saved, "paris enregistré") {
+		t.Errorf("French messages: %q, %q", fr.BadRate, fr.Saved)
+	}
+	if seen.FrReloaded != "Footfall · Sites" {
+		t.Errorf("reloaded: %q", seen.FrReloaded)
+	}
+	if seen.Narrow.Width > 390 || len(seen.Narrow.Cut) > 0 {
+		t.Errorf("at 390 px: page %d px wide, cut off: %q; wider: %q", seen.Narrow.Width, seen.Narrow.Cut, seen.Narrow.Widest)
 	}
 	got, ok := reg.Get("paris")
 	if !ok || got.TimeZone != "Europe/Paris" || got.LoyalOrders != 5 || len(got.Keys) != 0 || reg.CheckKey("paris", seen.Key) {
