@@ -183,7 +183,7 @@ func FuzzClient(f *testing.F) {
 		if !r.Trusted(p) && got != p.Unmap() {
 			t.Fatalf("untrusted peer %s: answered %s", peer, got)
 		}
-		if got != p.Unmap() && got.Is4() && !strings.Contains(header, firstField(got)) {
+		if got != p.Unmap() && got.Is4() && !strings.Contains(header, firstField(got)) && !spelledIn(header, got) {
 			t.Fatalf("answer %s is not in %q", got, header)
 		}
 		ParseNode([]byte(header))
@@ -195,4 +195,19 @@ func FuzzClient(f *testing.F) {
 func firstField(a netip.Addr) string {
 	s := a.String()
 	return s[:strings.IndexByte(s, '.')]
+}
+
+// spelledIn says whether header holds a, however spelled: an IPv4-mapped
+// IPv6 address in hex (::ffff:1:1 is 0.1.0.1) holds none of its dotted
+// numbers.
+func spelledIn(header string, a netip.Addr) bool {
+	for _, tok := range strings.FieldsFunc(header, func(r rune) bool { return strings.ContainsRune(" ,;=\"[]", r) }) {
+		if x, err := netip.ParseAddr(tok); err == nil && x.Unmap() == a {
+			return true
+		}
+		if x, err := netip.ParseAddrPort(tok); err == nil && x.Addr().Unmap() == a {
+			return true
+		}
+	}
+	return false
 }
