@@ -62,6 +62,8 @@ const Lookback = 7
 // their orders alone, not of the site's purchases of all time.
 type Scope struct {
 	rates, orders string
+	bound         bool // the table is the parameters @fx_keys and @fx_values (Bound)
+	given         bool // the orders are parameters (ratesOf)
 }
 
 // Days are the rates orders of [@from, @to) can use.
@@ -98,7 +100,10 @@ const lookback = "7"
 // neither is ever empty (18.16's transform refuses empty arrays). The
 // pairs are sorted: 18.16 runs each copy of a scalar subquery on its own,
 // and the keys and the values must come in the same order.
-func table(s Scope) string {
+func table(s Scope) string { return `(` + tableSelect(s) + `)` }
+
+// tableSelect is table's SELECT, of two columns: the keys and the rates.
+func tableSelect(s Scope) string {
 	days := s.rates
 	// only the currencies and days of the orders, and the reporting
 	// currency's days
@@ -110,6 +115,15 @@ func table(s Scope) string {
 		usedDays = `
         WHERE (currency, rate_day) IN (SELECT fx_c, fx_d FROM (` + s.orders + `))`
 	}
+	if s.given {
+		// the same, of the orders' currencies (@fx_currencies), days
+		// (@fx_from to @fx_to) and currency days (@fx_orders, keys)
+		span := ` AND day >= toDate(@fx_from) - ` + lookback + ` AND day <= toDate(@fx_to)`
+		used = ` AND (currency = @currency OR currency IN @fx_currencies)` + span
+		usedTo = ` AND currency = @currency` + span
+		usedDays = `
+        WHERE concat(currency, toString(rate_day)) IN @fx_orders`
+	}
 	// each rate as published, the newest load of a day, then carried to
 	// the Lookback days after it; of the rates that reach a day, the
 	// latest (the smallest k).
@@ -119,7 +133,7 @@ func table(s Scope) string {
         ) ARRAY JOIN range(` + strconv.Itoa(Lookback+1) + `) AS k
         GROUP BY currency, rate_day`
 	}
-	return `(SELECT arrayMap(x -> tupleElement(x, 1), fx_all), arrayMap(x -> tupleElement(x, 2), fx_all) FROM (
+	return `SELECT arrayMap(x -> tupleElement(x, 1), fx_all) AS fx_keys, arrayMap(x -> tupleElement(x, 2), fx_all) AS fx_values FROM (
     SELECT arrayPushBack(arraySort(groupArray((fx_key, fx))), ('', toFloat64(0))) AS fx_all FROM (
     SELECT concat(currency, toString(rate_day)) AS fx_key, if(to_per_eur > 0, to_per_eur / per_eur, toFloat64(0)) AS fx FROM (
         SELECT currency, rate_day, per_eur FROM (
@@ -130,12 +144,15 @@ func table(s Scope) string {
         ` + daily(usedTo) + `
         ) WHERE currency = @currency
     ) AS t USING rate_day
-)))`
+))`
 }
 
 // rate is the rate from currency to @currency on day (SQL expressions),
 // 0 where none is known.
 func rate(days Scope, currency, day string) string {
+	if days.bound {
+		return `transform(concat(` + currency + `, toString(` + day + `)), CAST(@fx_keys AS Array(String)), CAST(@fx_values AS Array(Float64)), toFloat64(0))`
+	}
 	fx := table(days)
 	return `transform(concat(` + currency + `, toString(` + day + `)), tupleElement(` + fx + `, 1), tupleElement(` + fx + `, 2), toFloat64(0))`
 }

@@ -12,6 +12,7 @@ import (
 
 	"footfall/internal/chsql"
 	"footfall/internal/event"
+	"footfall/internal/money"
 )
 
 // Person is one row of the people query.
@@ -64,6 +65,9 @@ type Store struct {
 	// fewTouched is the number of touched visitor ids a refresh always
 	// takes one by one, however few the people.
 	fewTouched uint64
+	// maxBoundOrderDays is the most currency days of orders whose rates
+	// a refresh binds to its INSERT (money.MaxOrderDays; tests lower it).
+	maxBoundOrderDays int
 	// erasing lets one erasure run at a time; erasureSecret keys its
 	// tombstones (see SetErasureSecret).
 	erasing       sync.Mutex
@@ -77,7 +81,7 @@ func (s *Store) SetErasureSecret(secret string) { s.erasureSecret = secret }
 
 // NewStore returns a Store classifying by rules.
 func NewStore(db *chsql.Conn, rules Rules) *Store {
-	return &Store{db: db, rules: rules, now: time.Now, fewTouched: 10_000}
+	return &Store{db: db, rules: rules, now: time.Now, fewTouched: 10_000, maxBoundOrderDays: money.MaxOrderDays}
 }
 
 // Rules returns the store's classification rules, those of a site the

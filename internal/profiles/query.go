@@ -186,9 +186,11 @@ var personOrders = orders.Count("groupArrayArray(v_order_pairs)") + ` AS orders,
 	orders.Revenue("groupArrayArray(v_order_pairs)") + ` AS revenue`
 
 // personRates are the rates of the orders of the visitor ids computedSQL
-// reads ({{filter}}), of any day: a refresh after a few events reads the
-// rates of their people's currencies and days, not of the site's
-// purchases of all time.
+// reads ({{filter}}), of any day: the people of a few visitors read the
+// rates of their currencies and days, not of the site's purchases of all
+// time. A refresh reads the same rates before its INSERT and binds them
+// (Store.Refresh), since a table chosen by the orders reads the orders'
+// visitor_profiles again for each look-up on ClickHouse 18.16.
 var personRates = money.OrdersOf("groupUniqArrayIfMerge(order_money)", "visitor_profiles WHERE site_id = @site{{filter}}")
 
 // computedSQL computes person rows from the per-visitor aggregates of the
@@ -199,7 +201,13 @@ var personRates = money.OrdersOf("groupUniqArrayIfMerge(order_money)", "visitor_
 // SELECT has the name of the column it reads (minIf(first_order, ...) AS
 // first_order): both engines read that alike today, but it is the kind of
 // alias shadowing current ClickHouse's analyzer resolves differently.
-var computedSQL = `SELECT ` + PersonKey + ` AS person_key, any(person) AS user_id, count() AS devices,
+var computedSQL = computed(personRates)
+
+// computed is computedSQL with the orders converted at the rates of
+// rates (personRates, or money.Bound for a refresh, which reads them
+// first: Store.Refresh).
+func computed(rates money.Scope) string {
+	return `SELECT ` + PersonKey + ` AS person_key, any(person) AS user_id, count() AS devices,
        min(v_first_seen) AS first_seen, max(v_last_seen) AS last_seen, sum(v_sessions) AS sessions,
        sum(v_pageviews) AS pageviews, sum(v_carts) AS carts, sum(v_checkouts) AS checkouts, sum(v_signups) AS signups,
        ` + personOrders + `,
@@ -209,7 +217,7 @@ FROM (
     SELECT visitor_id, minMerge(first_seen) AS v_first_seen, maxMerge(last_seen) AS v_last_seen,
            uniqIfMerge(sessions) AS v_sessions, countIfMerge(pageviews) AS v_pageviews,
            countIfMerge(carts) AS v_carts, countIfMerge(checkouts) AS v_checkouts, countIfMerge(signups) AS v_signups,
-           ` + money.ConvertPairs(personRates, "groupUniqArrayIfMerge(order_money)") + ` AS v_order_pairs,
+           ` + money.ConvertPairs(rates, "groupUniqArrayIfMerge(order_money)") + ` AS v_order_pairs,
            minIfMerge(first_order) AS v_first_order, maxIfMerge(last_order) AS v_last_order,
            maxIfMerge(subscribed) AS v_subscribed_at, maxIfMerge(unsubscribed) AS v_unsubscribed_at
     FROM visitor_profiles WHERE site_id = @site{{filter}} GROUP BY visitor_id
@@ -217,6 +225,7 @@ FROM (
     SELECT visitor_id, argMinMerge(first_user_id) AS person FROM identities WHERE site_id = @site{{filter}} GROUP BY visitor_id
 ) AS m USING visitor_id
 GROUP BY person_key`
+}
 
 // storedSQL reads the person rows of the people table, as the last
 // Refresh left them. Parameter: @site.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"footfall/internal/chsql"
+	"footfall/internal/money"
 	"footfall/internal/refresh"
 )
 
@@ -38,10 +39,29 @@ const (
 
 var (
 	// insertPeople writes the person rows computedSQL computes, its
-	// {{filter}} empty (everyone) or affected. Parameters: @site,
-	// @version, the filter's.
+	// {{filter}} empty (everyone) or affected, converting their orders at
+	// the rates bound as @fx_keys and @fx_values (money.Bound; read by
+	// qOrderDays and money.RatesOf first), so that it reads the people's
+	// visitor_profiles once. Parameters: @site, @version, @currency, the
+	// rates, the filter's.
 	insertPeople = chsql.New("profiles.refresh_people", `INSERT INTO people (site_id, `+personColumns+`, deleted, version)
+SELECT @site, `+personColumns+`, toUInt8(0), @version FROM (`+computed(money.Bound)+`)`)
+	// insertPeopleManyRates is insertPeople with the rates chosen by
+	// the orders inside the statement (personRates), for more currency
+	// days than a statement's text can bind (money.MaxOrderDays): it reads
+	// visitor_profiles thirteen times. Parameters: insertPeople's but
+	// the rates.
+	insertPeopleManyRates = chsql.New("profiles.refresh_people_many_rates", `INSERT INTO people (site_id, `+personColumns+`, deleted, version)
 SELECT @site, `+personColumns+`, toUInt8(0), @version FROM (`+computedSQL+`)`)
+	// qOrderDays lists the currencies and days of the orders a refresh
+	// converts, those of the visitor ids of its {{filter}} that need a
+	// rate (not in @currency nor without currency). Parameters: @site,
+	// @currency, the filter's.
+	qOrderDays = chsql.New("profiles.refresh_order_days", `SELECT DISTINCT tupleElement(fx_o, 3) AS fx_c, tupleElement(fx_o, 4) AS fx_d FROM (
+    SELECT groupUniqArrayIfMerge(order_money) AS fx_os FROM visitor_profiles WHERE site_id = @site{{filter}}
+) ARRAY JOIN fx_os AS fx_o
+WHERE fx_c != @currency AND fx_c != ''
+ORDER BY fx_c, fx_d`)
 	// insertGone writes tombstones for the anonymous rows of visitor ids now
 	// part of a person; {{visitors}} and {{people}} are empty (all of them)
 	// or restrict both sides to the touched visitor ids. Parameters:
@@ -94,19 +114,34 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	}
 	version := uint64(time.Now().UnixNano())
 	args := chsql.Args{"site": site, "version": version}
-	people := insertPeople.With(map[string]string{"filter": ""})
+	filter := ""
 	gone := insertGone.With(map[string]string{"visitors": "", "people": ""})
 	if !w.Full {
 		args["since"] = w.Since
-		people = insertPeople.With(map[string]string{"filter": affected})
+		filter = affected
 		gone = insertGone.With(map[string]string{
 			"visitors": " AND visitor_id IN (" + touched + ")",
 			"people":   " AND person_key IN (" + touched + ")",
 		})
 	}
-	// Revenue is converted to the site's currency (computedSQL).
+	// Revenue is converted to the site's currency (computedSQL), at the
+	// rates of the orders' currencies and days, read first.
 	peopleArgs := maps.Clone(args)
 	peopleArgs["currency"] = s.Query(site).Rules.currency()
+	days, err := s.orderDays(ctx, filter, peopleArgs)
+	if err != nil {
+		return 0, fmt.Errorf("refresh people of %s: %w", site, err)
+	}
+	people := insertPeople.With(map[string]string{"filter": filter})
+	if len(days) > s.maxBoundOrderDays {
+		people = insertPeopleManyRates.With(map[string]string{"filter": filter})
+	} else {
+		rates, err := money.RatesOf(ctx, s.db, s.Query(site).Rules.currency(), days)
+		if err != nil {
+			return 0, fmt.Errorf("refresh people of %s: %w", site, err)
+		}
+		rates.Bind(peopleArgs)
+	}
 	if err := s.db.Exec(ctx, people, peopleArgs); err != nil {
 		return 0, fmt.Errorf("refresh people of %s: %w", site, err)
 	}
@@ -119,4 +154,30 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		return 0, fmt.Errorf("refresh people of %s: count: %w", site, err)
 	}
 	return int(written), refresh.Record(ctx, s.db, "people", site, w, written, "people_touched")
+}
+
+// orderDays reads the currencies and days of the orders a refresh
+// converts, of the visitor ids of filter (qOrderDays).
+func (s *Store) orderDays(ctx context.Context, filter string, args chsql.Args) ([]money.OrderDay, error) {
+	qa := chsql.Args{"site": args["site"], "currency": args["currency"]}
+	if filter != "" {
+		qa["since"] = args["since"]
+	}
+	rows, err := s.db.Query(ctx, qOrderDays.With(map[string]string{"filter": filter}), qa)
+	if err != nil {
+		return nil, fmt.Errorf("currencies and days of orders: %w", err)
+	}
+	defer rows.Close()
+	var out []money.OrderDay
+	for rows.Next() {
+		var d money.OrderDay
+		if err := rows.Scan(&d.Currency, &d.Day); err != nil {
+			return nil, fmt.Errorf("currencies and days of orders: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("currencies and days of orders: %w", err)
+	}
+	return out, nil
 }
