@@ -133,7 +133,7 @@ func tableSelect(s Scope) string {
         ) ARRAY JOIN range(` + strconv.Itoa(Lookback+1) + `) AS k
         GROUP BY currency, rate_day`
 	}
-	return `SELECT arrayMap(x -> tupleElement(x, 1), fx_all) AS fx_keys, arrayMap(x -> tupleElement(x, 2), fx_all) AS fx_values FROM (
+	return `SELECT arrayMap(x -> tupleElement(x, 1), fx_all), arrayMap(x -> tupleElement(x, 2), fx_all) FROM (
     SELECT arrayPushBack(arraySort(groupArray((fx_key, fx))), ('', toFloat64(0))) AS fx_all FROM (
     SELECT concat(currency, toString(rate_day)) AS fx_key, if(to_per_eur > 0, to_per_eur / per_eur, toFloat64(0)) AS fx FROM (
         SELECT currency, rate_day, per_eur FROM (
