@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"footfall/internal/chsql"
 	"footfall/internal/erasure"
 )
@@ -18,11 +20,17 @@ var (
 	// at least @since seconds ago: a processor's batch or a refresh of
 	// the people table that read the person's rows before they were
 	// deleted, still to land.
+	// On a cluster it reads every node's (chsql.Conn.System): a batch
+	// inserted through a Distributed table runs on a node of each shard.
 	qInsertsBefore = chsql.New("profiles.inserts_before",
-		`SELECT count() FROM system.processes WHERE match(query, '^\\s*(?i:insert)\\s') AND elapsed >= @since`).
+		`SELECT count() FROM {{processes}} WHERE match(query, '^\\s*(?i:insert)\\s') AND elapsed >= @since`).
 		DependsOnServerState("it counts the inserts running on the whole server at that moment, whatever else uses it")
+	// qMutationsDue counts the database's mutations not done, and those
+	// that read the table of identifiers @keys, done or not: on a cluster,
+	// every replica's (each lists a mutation once it has read it from
+	// ZooKeeper, not when the ALTER returns).
 	qMutationsDue = chsql.New("profiles.mutations_due",
-		`SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0`)
+		`SELECT countIf(is_done = 0), countIf(position(command, @keys) > 0) FROM {{mutations}} WHERE database = {{db}}`)
 	// ALTER ... DELETE is how ClickHouse 18.16 and later delete rows. The
 	// table comes from places (a checked name), the condition from
 	// idColumns; the identifiers are read from the erasure's Memory table,
@@ -30,16 +38,19 @@ var (
 	eraseRows = chsql.New("profiles.erase", `ALTER TABLE {{table}} DELETE WHERE {{where}}`)
 	// The erasure's identifiers, in memory only (never written to disk),
 	// inserted as data blocks, so that they are in no statement's text.
-	createKeys = chsql.New("profiles.erasing_create", `CREATE TABLE {{keys}} (kind String, key String) ENGINE = Memory`)
-	insertKeys = chsql.New("profiles.erasing_insert", `INSERT INTO {{keys}} (kind, key)`)
+	// On a cluster every node has a copy (see keyTable).
+	createKeys = chsql.New("profiles.erasing_create", `CREATE TABLE {{keys}} (kind String, key String{{node}}) ENGINE = {{engine}}`)
+	insertKeys = chsql.New("profiles.erasing_insert", `INSERT INTO {{keys}} (kind, key{{node}})`)
 	dropKeys   = chsql.New("profiles.erasing_drop", `DROP TABLE IF EXISTS {{keys}}`)
+	// qNodes counts the nodes of a cluster (its <cluster>_each).
+	qNodes = chsql.New("profiles.cluster_nodes", `SELECT count() FROM system.clusters WHERE cluster = @cluster`)
 	// The tables of erasures and exports that stopped before the end (a
 	// timeout, a restart), once no unfinished mutation reads them and an hour has
 	// passed: a younger one may be another program's erasure at work.
 	qLeftovers = chsql.New("profiles.erasing_leftovers", `SELECT name FROM system.tables
 WHERE database = currentDatabase() AND (startsWith(name, 'erasing_') OR startsWith(name, 'exporting_') OR startsWith(name, 'viewing_'))
   AND metadata_modification_time < now() - 3600
-  AND name NOT IN (SELECT extract(command, 'erasing_[0-9a-z_]+') FROM system.mutations WHERE database = currentDatabase() AND is_done = 0)
+  AND name NOT IN (SELECT extract(command, 'erasing_[0-9a-z_]+') FROM {{mutations}} WHERE database = {{db}} AND is_done = 0)
 ORDER BY name`)
 )
 
@@ -79,18 +90,19 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	if err := s.dropLeftovers(ctx); err != nil {
 		return Erasure{}, err
 	}
-	slots := keysTable("erasing")
-	if err := s.db.Exec(ctx, createKeys.With(slots), nil); err != nil {
+	slots, err := s.createKeys(ctx, "erasing")
+	if err != nil {
 		return Erasure{}, fmt.Errorf("prepare the erasure: %w", err)
 	}
-	// The table goes once no mutation may read it any more: dropping it
-	// under one would make that mutation fail for ever.
+	// The table goes once no mutation may read it any more (on a
+	// cluster, no replica's): dropping it under one would make that
+	// mutation fail for ever.
 	unread := true
 	defer func() {
 		if !unread {
 			return
 		}
-		if err := s.db.Exec(chsql.Detach(ctx), dropKeys.With(slots), nil); err != nil {
+		if err := slots.drop(chsql.Detach(ctx)); err != nil {
 			slog.Warn("erasure: drop its table of identifiers", "err", err)
 		}
 	}()
@@ -104,7 +116,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 				return err
 			}
 		}
-		return s.putKeys(ctx, slots, add)
+		return slots.put(ctx, add)
 	}
 	first := map[string][]string{}
 	for _, k := range kinds {
@@ -113,7 +125,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	if err := put(first); err != nil {
 		return Erasure{}, err
 	}
-	ks := tableKeys{table: slots["keys"], put: put}
+	ks := tableKeys{table: slots.from(), put: put}
 	if err := s.link(ctx, site, &ids, func(*Identifiers) keySource { return ks }, put); err != nil {
 		return Erasure{}, err
 	}
@@ -134,6 +146,7 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	if err != nil {
 		return out, err
 	}
+	issued := 0
 	for round := 1; len(pending) > 0; round++ {
 		if round > maxRounds {
 			return out, fmt.Errorf("rows of the person keep arriving (%v): stop their traffic and erase again", pending)
@@ -148,8 +161,9 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 			if err := s.db.Exec(ctx, st, bindable(st, chsql.Args{"site": site})); err != nil {
 				return out, fmt.Errorf("erase from %s: %w", p.table, err)
 			}
+			issued++
 		}
-		if err := s.waitMutations(ctx); err != nil {
+		if err := s.waitMutations(ctx, slots, issued); err != nil {
 			return out, err
 		}
 		mutated := time.Now()
@@ -185,27 +199,124 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 	return out, nil
 }
 
-// keysTable names a new table of identifiers (the {{keys}} slot): prefix
-// (erasing, exporting), the time and a random part.
-func keysTable(prefix string) map[string]string {
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	return map[string]string{"keys": fmt.Sprintf("%s_%d_%x", prefix, time.Now().Unix(), rnd)}
+// keyTable is a table of identifiers of an erasure, an export or a
+// profile view: a Memory table named prefix_<time>_<random> (erasing,
+// exporting, viewing).
+//
+// On one server it is the server's. On a cluster every node holds a copy
+// (created ON CLUSTER), since every statement that reads it may run on any
+// node: a mutation runs on each replica of the local tables and reads
+// that node's copy; a SELECT over a Distributed table sends its IN
+// (SELECT ... FROM keys) to a node of each shard, which reads its own
+// copy; and the connection pool's next statement may go to another node.
+// The identifiers reach every copy through <name>_all, a Distributed
+// table over the cluster in which each node is a shard (<cluster>_each),
+// sharded by a column node: each identifier is inserted once per node,
+// node i to node i, synchronously (insert_distributed_sync), so that they
+// stay in memory only and are all there when put returns.
+type keyTable struct {
+	db    *chsql.Conn
+	name  string
+	nodes int // on a cluster, how many nodes hold a copy; 0 on one server
 }
 
-// putKeys adds identifiers by kind to the table of identifiers slots
-// names, as a data block: they are in no statement's text.
-func (s *Store) putKeys(ctx context.Context, slots map[string]string, add map[string][]string) error {
-	b, err := s.db.PrepareBatch(ctx, insertKeys.With(slots))
+// createKeys creates a new table of identifiers.
+func (s *Store) createKeys(ctx context.Context, prefix string) (keyTable, error) {
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	k := keyTable{db: s.db, name: fmt.Sprintf("%s_%d_%x", prefix, time.Now().Unix(), rnd)}
+	if s.db.Cluster() == "" {
+		return k, s.db.Exec(ctx, createKeys.With(map[string]string{"keys": k.name, "node": "", "engine": "Memory"}), nil)
+	}
+	var err error
+	if k.nodes, err = clusterNodes(ctx, s.db, s.db.EachCluster()); err != nil {
+		return k, err
+	}
+	mem := map[string]string{"keys": k.qualified("") + k.onCluster(), "node": ", node UInt8", "engine": "Memory"}
+	all := map[string]string{"keys": k.qualified("_all") + k.onCluster(), "node": ", node UInt8",
+		"engine": fmt.Sprintf("Distributed(%s, %s, %s, node)", s.db.EachCluster(), s.db.Database(), k.name)}
+	for _, slots := range []map[string]string{mem, all} {
+		if err := s.db.Exec(ctx, createKeys.With(slots), nil); err != nil {
+			// What was made goes (IF EXISTS), and its leftovers with a
+			// later erasure's (dropLeftovers).
+			if err := k.drop(chsql.Detach(ctx)); err != nil {
+				slog.Warn("drop a table of identifiers", "err", err)
+			}
+			return k, err
+		}
+	}
+	return k, nil
+}
+
+// clusterNodes counts the nodes of cluster (shards of one replica each,
+// as <cluster>_each is) that the server knows: an error for none, so
+// that a table of identifiers is never filled on no node.
+func clusterNodes(ctx context.Context, db *chsql.Conn, cluster string) (int, error) {
+	var n uint64
+	if err := db.QueryRow(ctx, qNodes, chsql.Args{"cluster": cluster}).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the nodes of cluster %s: %w", cluster, err)
+	}
+	if n == 0 || n > 255 {
+		return 0, fmt.Errorf("cluster %s: %d nodes known to the server (want 1 to 255; see deploy/cluster/clickhouse.xml)", cluster, n)
+	}
+	return int(n), nil
+}
+
+// qualified is the table's name (and suffix) with its database.
+func (k keyTable) qualified(suffix string) string { return k.db.Database() + "." + k.name + suffix }
+
+func (k keyTable) onCluster() string { return " ON CLUSTER " + k.db.Cluster() }
+
+// from is the table as a statement names it: on a cluster with its
+// database, since a query over a Distributed table runs on other nodes,
+// where an unqualified name is one of their default database.
+func (k keyTable) from() string {
+	if k.nodes == 0 {
+		return k.name
+	}
+	return k.qualified("")
+}
+
+// drop drops the table (every copy, and <name>_all).
+func (k keyTable) drop(ctx context.Context) error {
+	if k.nodes == 0 {
+		return k.db.Exec(ctx, dropKeys.With(map[string]string{"keys": k.name}), nil)
+	}
+	if err := k.db.Exec(ctx, dropKeys.With(map[string]string{"keys": k.qualified("_all") + k.onCluster()}), nil); err != nil {
+		return err
+	}
+	return k.db.Exec(ctx, dropKeys.With(map[string]string{"keys": k.qualified("") + k.onCluster()}), nil)
+}
+
+// put adds identifiers by kind to the table, as a data block: they are
+// in no statement's text.
+func (k keyTable) put(ctx context.Context, add map[string][]string) error {
+	slots := map[string]string{"keys": k.name, "node": ""}
+	copies := 1
+	if k.nodes > 0 {
+		slots = map[string]string{"keys": k.name + "_all", "node": ", node"}
+		copies = k.nodes
+		// Sent to each node as the insert runs, never queued on disk.
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1}))
+	}
+	b, err := k.db.PrepareBatch(ctx, insertKeys.With(slots))
 	if err != nil {
 		return fmt.Errorf("prepare the person's identifiers: %w", err)
 	}
 	defer b.Abort()
 	n := 0
-	for k, vs := range add {
-		for _, v := range keyValues(k, vs) {
-			if err := b.Append(k, v); err != nil {
-				return fmt.Errorf("append identifier: %w", err)
+	for kind, vs := range add {
+		for _, v := range keyValues(kind, vs) {
+			for node := 0; node < copies; node++ {
+				var err error
+				if k.nodes > 0 {
+					err = b.Append(kind, v, uint8(node))
+				} else {
+					err = b.Append(kind, v)
+				}
+				if err != nil {
+					return fmt.Errorf("append identifier: %w", err)
+				}
 			}
 			n++
 		}
@@ -223,7 +334,8 @@ func (s *Store) putKeys(ctx context.Context, slots map[string]string, add map[st
 // before the end.
 func (s *Store) dropLeftovers(ctx context.Context) error {
 	var names []string
-	err := s.each(ctx, qLeftovers, nil, func(r scanner) error {
+	st := qLeftovers.With(map[string]string{"mutations": s.db.System("mutations"), "db": s.db.DatabaseSQL()})
+	err := s.each(ctx, st, nil, func(r scanner) error {
 		var n string
 		err := r.Scan(&n)
 		names = append(names, n)
@@ -236,7 +348,12 @@ func (s *Store) dropLeftovers(ctx context.Context) error {
 		if !tableName.MatchString(n) {
 			continue
 		}
-		if err := s.db.Exec(ctx, dropKeys.With(map[string]string{"keys": n}), nil); err != nil {
+		keys := n
+		if s.db.Cluster() != "" {
+			// Each copy, and the Distributed table <name>_all, by its name.
+			keys = s.db.Database() + "." + n + " ON CLUSTER " + s.db.Cluster()
+		}
+		if err := s.db.Exec(ctx, dropKeys.With(map[string]string{"keys": keys}), nil); err != nil {
 			return fmt.Errorf("drop the table of an unfinished erasure: %w", err)
 		}
 	}
@@ -250,7 +367,8 @@ func (s *Store) waitInserts(ctx context.Context, t time.Time) error {
 	defer tick.Stop()
 	for {
 		var n uint64
-		if err := s.db.QueryRow(ctx, qInsertsBefore, chsql.Args{"since": time.Since(t).Seconds()}).Scan(&n); err != nil {
+		st := qInsertsBefore.With(map[string]string{"processes": s.db.System("processes")})
+		if err := s.db.QueryRow(ctx, st, chsql.Args{"since": time.Since(t).Seconds()}).Scan(&n); err != nil {
 			return fmt.Errorf("wait for inserts under way: %w", err)
 		}
 		if n == 0 {
@@ -264,16 +382,20 @@ func (s *Store) waitInserts(ctx context.Context, t time.Time) error {
 	}
 }
 
-// waitMutations returns when ClickHouse has applied every pending mutation.
-func (s *Store) waitMutations(ctx context.Context) error {
+// waitMutations returns when ClickHouse has applied every pending
+// mutation. On a cluster, on every node, once each has listed the issued
+// mutations that read keys (one per replica of each: a replica that has
+// not yet read one from ZooKeeper lists nothing to wait for).
+func (s *Store) waitMutations(ctx context.Context, keys keyTable, issued int) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	st := qMutationsDue.With(map[string]string{"mutations": s.db.System("mutations"), "db": s.db.DatabaseSQL()})
 	for {
-		var n uint64
-		if err := s.db.QueryRow(ctx, qMutationsDue, nil).Scan(&n); err != nil {
+		var n, ours uint64
+		if err := s.db.QueryRow(ctx, st, chsql.Args{"keys": keys.name}).Scan(&n, &ours); err != nil {
 			return fmt.Errorf("wait for deletions: %w", err)
 		}
-		if n == 0 {
+		if n == 0 && ours >= uint64(issued*keys.nodes) {
 			return nil
 		}
 		select {
@@ -343,16 +465,16 @@ func (s *Store) Export(ctx context.Context, site string, ref Ref) (Export, error
 // Statements read the identifiers from it (tableKeys.set), so that they
 // take any number of them and name none in their text.
 func (s *Store) withKeys(ctx context.Context, prefix string, f func(ks tableKeys) error) error {
-	slots := keysTable(prefix)
-	if err := s.db.Exec(ctx, createKeys.With(slots), nil); err != nil {
+	keys, err := s.createKeys(ctx, prefix)
+	if err != nil {
 		return fmt.Errorf("prepare a table of identifiers: %w", err)
 	}
 	defer func() {
-		if err := s.db.Exec(chsql.Detach(ctx), dropKeys.With(slots), nil); err != nil {
+		if err := keys.drop(chsql.Detach(ctx)); err != nil {
 			slog.Warn("drop a table of identifiers", "prefix", prefix, "err", err)
 		}
 	}()
-	return f(tableKeys{table: slots["keys"], put: func(add map[string][]string) error { return s.putKeys(ctx, slots, add) }})
+	return f(tableKeys{table: keys.from(), put: func(add map[string][]string) error { return keys.put(ctx, add) }})
 }
 
 // export is Export with its table of identifiers, ks.

@@ -374,6 +374,10 @@ func (s *Store) places(ctx context.Context) ([]place, error) {
 		if err := r.Scan(&p.table, &cols); err != nil {
 			return err
 		}
+		// On a cluster the rows of a sharded table are in <table>_local,
+		// which statements reach through <table> (Distributed): its
+		// ALTER goes to every shard's replicas, its count reads each shard.
+		p.table = s.db.Logical(p.table)
 		if !tableName.MatchString(p.table) {
 			return fmt.Errorf("table %q: not a name the erasure can write into SQL", p.table)
 		}

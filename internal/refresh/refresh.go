@@ -34,8 +34,10 @@ const (
 var (
 	qLastRefresh  = chsql.New("refresh.last", `SELECT now(), max(upto), count() FROM refreshes WHERE site_id = @site AND kind = @kind`)
 	insertRefresh = chsql.New("refresh.record", `INSERT INTO refreshes (site_id, kind, upto, written, full)`)
-	qTouchedDays  = chsql.New("refresh.touched_days", `SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = @table AND active`)
-	dropDay       = chsql.New("refresh.drop_touched_day", `ALTER TABLE {{table}} DROP PARTITION @day`)
+	// qTouchedDays reads the parts of every node (on a cluster, each
+	// replica's of the local table: chsql.Conn.System, Stored).
+	qTouchedDays = chsql.New("refresh.touched_days", `SELECT DISTINCT partition FROM {{parts}} WHERE database = {{db}} AND table = @table AND active`)
+	dropDay      = chsql.New("refresh.drop_touched_day", `ALTER TABLE {{table}} DROP PARTITION @day`)
 )
 
 // Watermark is where a refresh starts.
@@ -81,7 +83,8 @@ func Record(ctx context.Context, conn *chsql.Conn, kind, site string, w Watermar
 
 // dropOldDays drops the daily partitions of table older than before.
 func dropOldDays(ctx context.Context, conn *chsql.Conn, table string, before time.Time) error {
-	rows, err := conn.Query(ctx, qTouchedDays, chsql.Args{"table": table})
+	st := qTouchedDays.With(map[string]string{"parts": conn.System("parts"), "db": conn.DatabaseSQL()})
+	rows, err := conn.Query(ctx, st, chsql.Args{"table": conn.Stored(table)})
 	if err != nil {
 		return fmt.Errorf("list %s days: %w", table, err)
 	}

@@ -58,7 +58,6 @@ var tables = []table{
 	{name: "segment_sizes", time: "time", monthly: true},
 	{name: "sessions", time: "finalizeAggregation(ended_at)"},
 	{name: "viewed_products", time: "finalizeAggregation(last_viewed)"},
-	{name: "visitor_interests", time: "finalizeAggregation(last_seen)"},
 	{name: "interest_visitors", time: "finalizeAggregation(last_seen)"},
 }
 
@@ -108,7 +107,9 @@ var (
 FROM {{table}} WHERE {{time}} < @before GROUP BY month, site_id ORDER BY month, site_id`)
 	dropPartition = chsql.New("retention.drop_partition", `ALTER TABLE {{table}} DROP PARTITION @month`)
 	deleteRows    = chsql.New("retention.delete", `ALTER TABLE {{table}} DELETE WHERE site_id = @site AND {{time}} < @before`)
-	qPending      = chsql.New("retention.pending", `SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = @table AND is_done = 0`)
+	// qPending reads the mutations of every node (on a cluster, each
+	// replica's of the local table: chsql.Conn.System, Stored).
+	qPending = chsql.New("retention.pending", `SELECT count() FROM {{mutations}} WHERE database = {{db}} AND table = @table AND is_done = 0`)
 )
 
 // Run runs the job now and then every Interval until ctx ends.
@@ -245,7 +246,8 @@ func (j *Job) table(ctx context.Context, t table, latest time.Time, cutoff func(
 	// A deletion still under way (the last round's, or another
 	// processor's) is not sent again: the next round sees what it left.
 	var pending uint64
-	if err := j.db.QueryRow(ctx, qPending, chsql.Args{"table": t.name}).Scan(&pending); err != nil {
+	st := qPending.With(map[string]string{"mutations": j.db.System("mutations"), "db": j.db.DatabaseSQL()})
+	if err := j.db.QueryRow(ctx, st, chsql.Args{"table": j.db.Stored(t.name)}).Scan(&pending); err != nil {
 		return fmt.Errorf("retention: mutations of %s: %w", t.name, err)
 	}
 	if pending > 0 {
