@@ -68,7 +68,7 @@ CLUSTER_TIMEOUT ?= 12m
 test-cluster: stack
 	deploy/cluster/cluster.sh up || { deploy/cluster/cluster.sh down; exit 1; }
 	@eval "$$(deploy/cluster/cluster.sh env)"; rc=0; \
-	FOOTFALL_TEST_CLUSTER_ADDRS=$$CLICKHOUSE_ADDRS $(GO) test -count=1 -timeout $(CLUSTER_TIMEOUT) -run '^TestMigrateCluster$$' -v ./internal/chsql || rc=$$?; \
+	FOOTFALL_TEST_CLUSTER_ADDRS=$$CLICKHOUSE_ADDRS $(GO) test -count=1 -timeout $(CLUSTER_TIMEOUT) -run '^(TestMigrateCluster|TestClusterRetry)$$' -v ./internal/chsql || rc=$$?; \
 	if [[ $$rc == 0 ]]; then \
 		FOOTFALL_CLUSTER_REPORT=$(CURDIR)/.local/cluster-report.md $(GO) test -count=1 -timeout $(CLUSTER_TIMEOUT) -run '^TestCluster$$' -v ./tests/chaos -args -chaos.cluster || rc=$$?; \
 	fi; \

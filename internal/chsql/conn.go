@@ -2,7 +2,10 @@ package chsql
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -45,6 +48,7 @@ type Conn struct {
 	db      string
 	rec     *recorder
 	cluster string
+	cfg     Config // on a cluster: to reach one node (execPerShard)
 }
 
 // Open connects to cfg.Database, which must exist: a reader never creates
@@ -63,7 +67,7 @@ func Open(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.Cluster != "" {
 		// What a cluster is sent is not what the current-ClickHouse check
 		// replays (ON CLUSTER, Replicated engines): not recorded.
-		return &Conn{conn: conn, db: cfg.Database, cluster: cfg.Cluster}, nil
+		return &Conn{conn: conn, db: cfg.Database, cluster: cfg.Cluster, cfg: cfg}, nil
 	}
 	return &Conn{conn: conn, db: cfg.Database, rec: recorderFor(cfg.Database)}, nil
 }
@@ -96,7 +100,7 @@ func CreateDatabase(ctx context.Context, cfg Config) error {
 	// under a database name of its own.
 	c := &Conn{conn: boot, db: "default", rec: recorderFor(cfg.Database)}
 	if cfg.Cluster != "" {
-		c = &Conn{conn: boot, db: "default", cluster: cfg.Cluster}
+		c = &Conn{conn: boot, db: "default", cluster: cfg.Cluster, cfg: cfg}
 	}
 	// The name is checked above; DDL cannot take it as a parameter.
 	if err := c.Exec(ctx, createDatabase.With(map[string]string{"database": cfg.Database}), nil); err != nil {
@@ -134,6 +138,9 @@ func (c *Conn) Database() string { return c.db }
 
 // Close closes the pool.
 func (c *Conn) Close() error { return c.conn.Close() }
+
+// Cluster is the cluster's name in cluster mode (Config.Cluster), or "".
+func (c *Conn) Cluster() string { return c.cluster }
 
 // Driver is the driver connection underneath, for tests' own assertions
 // only: a test in internal/chsql/compat fails on any non-test
@@ -192,7 +199,7 @@ func (c *Conn) Exec(ctx context.Context, q *Query, args Args) error {
 	}
 	if c.cluster != "" {
 		for _, s := range ClusterSQL(sql, c.db, c.cluster) {
-			if err := c.conn.Exec(ctx, s); err != nil {
+			if err := c.execOnCluster(ctx, s); err != nil {
 				return err
 			}
 		}
@@ -203,12 +210,121 @@ func (c *Conn) Exec(ctx context.Context, q *Query, args Args) error {
 	return err
 }
 
+// clusterAttempts bounds how many times a cluster sends one DDL statement.
+const clusterAttempts = 3
+
+// execOnCluster sends one statement of ClusterSQL. Each piece of a
+// statement goes on its own: a column found as the piece would leave it is
+// that piece done (ColumnDone), and the pieces after it still run (a
+// migration cut short between the local and the Distributed ALTER). A DDL
+// statement whose answer does not come is sent again: 18.16's DDL worker
+// can fail a task on a ZooKeeper race ("Node exists" for a shard's
+// executed mark, seen once in make test-cluster) and never report it, and
+// every statement ClusterSQL makes finds its work done when run again.
+func (c *Conn) execOnCluster(ctx context.Context, s string) error {
+	if m := reShardAlter.FindStringSubmatch(s); m != nil && m[2] == c.cluster {
+		return c.execPerShard(ctx, m[1]+m[3])
+	}
+	ddl := strings.Contains(s, " ON CLUSTER ")
+	var err error
+	for attempt := 1; attempt <= clusterAttempts; attempt++ {
+		err = c.conn.Exec(ctx, s)
+		if err == nil || ColumnDone(s, err) {
+			return nil
+		}
+		var ne net.Error
+		if !ddl || ctx.Err() != nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
+		slog.Warn("cluster DDL answered nothing in time; sending it again", "statement", s, "attempt", attempt, "err", err)
+	}
+	return err
+}
+
+// reShardAlter is an ALTER of a sharded table's replicated local table ON
+// CLUSTER (ClusterSQL): the statement before and after "ON CLUSTER name".
+var reShardAlter = regexp.MustCompile(`(?s)^(ALTER TABLE \w+\.\w+_local) ON CLUSTER (\w+)( .*)$`)
+
+// qShards lists the cluster's nodes, shard by shard.
+var qShards = New("chsql.cluster_shards", `SELECT shard_num, host_address, port FROM system.clusters
+WHERE cluster = @cluster ORDER BY shard_num, replica_num`)
+
+// execPerShard sends an ALTER of a replicated local table to one replica
+// of each shard, without ON CLUSTER: the shard's other replicas follow it
+// through ZooKeeper. Sent ON CLUSTER, 18.16's DDL worker lets both
+// replicas of a shard take the task now and then; the second finds the
+// column there, fails to mark the shard done ("Node exists: .../shards/
+// <replicas>/executed") and never reports, so the statement waits out its
+// timeout, and a resent one alike (two migrations of four in make
+// test-cluster on a loaded machine). A replica that does not answer is
+// passed over for the next of its shard.
+func (c *Conn) execPerShard(ctx context.Context, stmt string) error {
+	rows, err := c.Query(ctx, qShards, Args{"cluster": c.cluster})
+	if err != nil {
+		return fmt.Errorf("read the shards of cluster %s: %w", c.cluster, err)
+	}
+	shards := map[uint32][]string{}
+	var order []uint32
+	for rows.Next() {
+		var shard uint32
+		var host string
+		var port uint16
+		if err := rows.Scan(&shard, &host, &port); err != nil {
+			rows.Close()
+			return fmt.Errorf("read the shards of cluster %s: %w", c.cluster, err)
+		}
+		if shards[shard] == nil {
+			order = append(order, shard)
+		}
+		shards[shard] = append(shards[shard], net.JoinHostPort(host, fmt.Sprint(port)))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the shards of cluster %s: %w", c.cluster, err)
+	}
+	if len(order) == 0 {
+		return fmt.Errorf("cluster %s: no shards in system.clusters", c.cluster)
+	}
+	for _, shard := range order {
+		var last error
+		for _, addr := range shards[shard] {
+			cfg := c.cfg
+			cfg.Addr = addr
+			node, err := dial(ctx, cfg, c.db)
+			if err == nil {
+				err = node.Exec(ctx, stmt)
+				node.Close()
+			}
+			if err == nil || ColumnDone(stmt, err) {
+				last = nil
+				break
+			}
+			last = fmt.Errorf("shard %d, replica %s: %w", shard, addr, err)
+			var ex *clickhouse.Exception
+			if errors.As(err, &ex) {
+				break // the server's answer, not an unreachable node
+			}
+		}
+		if last != nil {
+			return last
+		}
+	}
+	return nil
+}
+
 // PrepareBatch starts a batch insert: q is "INSERT INTO t (columns)",
-// with the columns named (ClickHouse 18.16 needs them). The batch is
+// with the columns named (ClickHouse 18.16 needs them). On a cluster, an
+// insert into a table that views read goes to <t>_in (see ClusterSQL). The batch is
 // detached from ctx's cancellation (see Detach); the connection's read
 // timeout still bounds a stuck insert.
 func (c *Conn) PrepareBatch(ctx context.Context, q *Query) (driver.Batch, error) {
-	b, err := c.conn.PrepareBatch(Detach(ctx), q.sql)
+	sql := q.sql
+	if c.cluster != "" {
+		// A table that views read takes its rows through <t>_in (see
+		// ClusterSQL).
+		sql = ClusterSQL(sql, c.db, c.cluster)[0]
+	}
+	b, err := c.conn.PrepareBatch(Detach(ctx), sql)
 	if err != nil {
 		c.rec.record(q.name, kindInsert, q.sql, q.sql, err)
 		return nil, err

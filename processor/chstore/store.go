@@ -60,6 +60,12 @@ func newStore(conn *chsql.Conn, db string) *Store {
 // events since.
 func (s *Store) ForgetVisitors() { s.attr.Forget() }
 
+// Deduplicates says whether every table drops an insert's block it
+// already holds, so that a failed insert is resent unchanged rather than
+// looked up: on a cluster (chsql.Config.Cluster), where each table is
+// replicated.
+func (s *Store) Deduplicates() bool { return s.db.Cluster() != "" }
+
 // DB is the connection, for the registered statements of other packages.
 func (s *Store) DB() *chsql.Conn { return s.db }
 
@@ -77,6 +83,17 @@ type Row struct {
 // a block of this size atomically: after a crash either all rows are there
 // or none. Crediting again rows whose insert failed gives the same.
 func (s *Store) Insert(ctx context.Context, rows []Row) error {
+	return s.InsertCredited(ctx, rows, nil)
+}
+
+// InsertCredited is Insert keeping what the rows were credited in
+// *credits: given again with the same rows (a retried batch), it writes
+// them with those credits, not crediting them again, so that the retry
+// sends the first attempt's block byte for byte. On a cluster each table
+// drops a block it already holds (Deduplicates), and a credit read again
+// may differ once part of the first attempt is stored. The caller empties
+// *credits for a new batch.
+func (s *Store) InsertCredited(ctx context.Context, rows []Row, credits *[]attribute.Touch) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -97,8 +114,15 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 		default:
 		}
 	}()
-	if err := cs.Credit(ctx, s.attr, rows); err != nil {
-		return fmt.Errorf("credit batch of %d events: %w", len(rows), err)
+	if credits != nil && len(*credits) == len(rows) {
+		cs.credits = append(cs.credits[:0], *credits...)
+	} else {
+		if err := cs.Credit(ctx, s.attr, rows); err != nil {
+			return fmt.Errorf("credit batch of %d events: %w", len(rows), err)
+		}
+		if credits != nil {
+			*credits = append((*credits)[:0], cs.credits...)
+		}
 	}
 	targets := b.Columns()
 	for i, col := range cs.Fill(rows) {

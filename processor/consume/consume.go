@@ -20,6 +20,7 @@ import (
 	"footfall/internal/erasure"
 	"footfall/internal/event"
 	"footfall/internal/geoip"
+	"footfall/processor/attribute"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
 	"footfall/processor/recipients"
@@ -104,6 +105,17 @@ type Consumer struct {
 	rowMsg []rowOrigin // where each row comes from, for the duplicate check
 	rej    []chstore.Rejected
 	last   map[int]kafka.Message // highest message per partition in the batch
+
+	// resend says that an insert of the batch failed and the store drops
+	// a block it already holds (Store.Deduplicates, a cluster): the next
+	// attempt sends the same rows with the same credits (credits), the
+	// same block byte for byte, so that each table, the views' too, keeps
+	// what the failed attempt stored of it and takes the rest. Dropping the
+	// stored ids instead would leave out the views' rows of a block whose
+	// events a replica stored before it died (see chsql.ClusterSQL).
+	resend  bool
+	credits []attribute.Touch
+	sending bool // an attempt got as far as the insert
 
 	// next is the offset this consumer expects next on each partition. A
 	// message elsewhere means the partition was (re)assigned and may start
@@ -339,10 +351,16 @@ func (c *Consumer) flush(ctx context.Context) error {
 			return nil
 		}
 		c.health.down(err, len(c.rows))
-		// The insert may have reached the table with only its answer
-		// lost: the next attempt looks every id of the batch up.
-		for i := range c.rowMsg {
-			c.rowMsg[i].lookUp = true
+		if c.store.Deduplicates() {
+			// Before the insert nothing reached the tables: the next
+			// attempt does the whole of write again.
+			c.resend = c.sending
+		} else {
+			// The insert may have reached the table with only its answer
+			// lost: the next attempt looks every id of the batch up.
+			for i := range c.rowMsg {
+				c.rowMsg[i].lookUp = true
+			}
 		}
 		insertRetries.Inc()
 		slog.Warn("clickhouse write failed, retrying", "events", len(c.rows), "wait", backoff, "err", err)
@@ -412,17 +430,21 @@ func (c *Consumer) discard() {
 // write inserts the batch, first dropping the events that are stored
 // already.
 func (c *Consumer) write(ctx context.Context) error {
-	if err := c.dropStored(ctx); err != nil {
-		return err
-	}
-	if err := c.dropKnownOrders(ctx); err != nil {
-		return err
+	if !c.resend {
+		if err := c.dropStored(ctx); err != nil {
+			return err
+		}
+		if err := c.dropKnownOrders(ctx); err != nil {
+			return err
+		}
 	}
 	if err := c.dropErased(ctx); err != nil {
 		return err
 	}
-	if err := c.resolveRecipients(ctx); err != nil {
-		return err
+	if !c.resend {
+		if err := c.resolveRecipients(ctx); err != nil {
+			return err
+		}
 	}
 	if c.cfg.beforeInsert != nil {
 		if err := c.cfg.beforeInsert(); err != nil {
@@ -443,7 +465,8 @@ func (c *Consumer) write(ctx context.Context) error {
 		return err
 	}
 	c.rej = c.rej[:0] // written; a retry must not write them twice
-	if err := c.store.Insert(ctx, c.rows); err != nil {
+	c.sending = true
+	if err := c.store.InsertCredited(ctx, c.rows, &c.credits); err != nil {
 		return err
 	}
 	if c.cfg.answerLost != nil {
@@ -540,4 +563,6 @@ func (c *Consumer) reset() {
 	c.rowMsg = c.rowMsg[:0]
 	c.rej = c.rej[:0]
 	clear(c.last)
+	c.resend, c.sending = false, false
+	c.credits = c.credits[:0]
 }
