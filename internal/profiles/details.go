@@ -55,7 +55,7 @@ type Event struct {
 // the text passes ClickHouse's max_query_size.
 var (
 	qInterests = chsql.New("profiles.interests", `SELECT kind, interest, countMerge(views) AS v, maxMerge(last_seen) AS t
-FROM visitor_interests WHERE site_id = @site AND visitor_id IN {{visitors}}
+FROM interest_visitors WHERE site_id = @site AND visitor_id IN {{visitors}}
 GROUP BY kind, interest ORDER BY v DESC, t DESC, interest, kind LIMIT @limit`)
 	// A proven entry wins over any claim; ties within a second go to the
 	// later event id (UUIDv7, in time order).
