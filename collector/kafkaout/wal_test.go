@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -349,8 +350,17 @@ func TestDiskEnqueueDoesNotAllocate(t *testing.T) {
 	for i := 0; i < 100; i++ { // buffers grow to their size once
 		p.Enqueue(m)
 	}
-	if n := testing.AllocsPerRun(200, func() { _ = p.Enqueue(m) }); n != 0 {
-		t.Fatalf("Enqueue with disk delivery allocates %v per call", n)
+	// AllocsPerRun counts the whole process's allocations, the log's
+	// writer and sender goroutines' too: on a loaded machine each call can
+	// become a group commit of its own, and what that allocates falls in
+	// the count (1 per call seen in make test). An allocation of Enqueue's
+	// own shows in every round; the best of five rounds is Enqueue's.
+	best := math.Inf(1)
+	for round := 0; round < 5 && best != 0; round++ {
+		best = min(best, testing.AllocsPerRun(200, func() { _ = p.Enqueue(m) }))
+	}
+	if best != 0 {
+		t.Fatalf("Enqueue with disk delivery allocates %v per call", best)
 	}
 }
 
