@@ -166,6 +166,11 @@ func (s *Store) Erase(ctx context.Context, site string, ref Ref) (Erasure, error
 		if err := s.waitMutations(ctx, slots, issued); err != nil {
 			return out, err
 		}
+		// A node restarted meanwhile read its copy empty: its
+		// mutations, done, deleted nothing there.
+		if err := slots.intact(ctx); err != nil {
+			return out, fmt.Errorf("the erasure's deletions may have missed rows: %w: erase again", err)
+		}
 		mutated := time.Now()
 		unread = true
 		// A batch that the processor was writing as the tombstones were
@@ -218,13 +223,14 @@ type keyTable struct {
 	db    *chsql.Conn
 	name  string
 	nodes int // on a cluster, how many nodes hold a copy; 0 on one server
+	rows  *uint64
 }
 
 // createKeys creates a new table of identifiers.
 func (s *Store) createKeys(ctx context.Context, prefix string) (keyTable, error) {
 	var rnd [4]byte
 	rand.Read(rnd[:])
-	k := keyTable{db: s.db, name: fmt.Sprintf("%s_%d_%x", prefix, time.Now().Unix(), rnd)}
+	k := keyTable{db: s.db, name: fmt.Sprintf("%s_%d_%x", prefix, time.Now().Unix(), rnd), rows: new(uint64)}
 	if s.db.Cluster() == "" {
 		return k, s.db.Exec(ctx, createKeys.With(map[string]string{"keys": k.name, "node": "", "engine": "Memory"}), nil)
 	}
@@ -277,6 +283,25 @@ func (k keyTable) from() string {
 	return k.qualified("")
 }
 
+// intact checks, on a cluster, that every node's copy still holds every
+// identifier put: a node restarted since lost its copy's rows (Memory),
+// and a statement that ran there read none.
+func (k keyTable) intact(ctx context.Context) error {
+	if k.nodes == 0 {
+		return nil
+	}
+	// Every node's copy counted, each on its node, through <cluster>_each.
+	st := qPlaceRows.With(map[string]string{"table": fmt.Sprintf("cluster('%s', %s, %s)", k.db.EachCluster(), k.db.Database(), k.name), "where": "1"})
+	var n uint64
+	if err := k.db.QueryRow(ctx, st, nil).Scan(&n); err != nil {
+		return fmt.Errorf("count the copies of the identifiers: %w", err)
+	}
+	if want := *k.rows * uint64(k.nodes); n != want {
+		return fmt.Errorf("the %d nodes hold %d copies of the %d identifiers, want %d (a node restarted?)", k.nodes, n, *k.rows, want)
+	}
+	return nil
+}
+
 // drop drops the table (every copy, and <name>_all).
 func (k keyTable) drop(ctx context.Context) error {
 	if k.nodes == 0 {
@@ -327,6 +352,7 @@ func (k keyTable) put(ctx context.Context, add map[string][]string) error {
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("write the person's identifiers: %w", err)
 	}
+	*k.rows += uint64(n)
 	return nil
 }
 
@@ -474,7 +500,11 @@ func (s *Store) withKeys(ctx context.Context, prefix string, f func(ks tableKeys
 			slog.Warn("drop a table of identifiers", "prefix", prefix, "err", err)
 		}
 	}()
-	return f(tableKeys{table: keys.from(), put: func(add map[string][]string) error { return keys.put(ctx, add) }})
+	if err := f(tableKeys{table: keys.from(), put: func(add map[string][]string) error { return keys.put(ctx, add) }}); err != nil {
+		return err
+	}
+	// What f read is whole only if no node lost its copy meanwhile.
+	return keys.intact(ctx)
 }
 
 // export is Export with its table of identifiers, ks.
