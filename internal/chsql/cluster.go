@@ -78,7 +78,7 @@ var (
 	reOptimize    = regexp.MustCompile(`(?is)^OPTIMIZE\s+TABLE\s+(\w+)(.*)$`)
 	reCreateDB    = regexp.MustCompile(`(?is)^CREATE\s+DATABASE\s+(IF\s+NOT\s+EXISTS\s+)?(\w+)\s*$`)
 	reColumnDDL   = regexp.MustCompile(`(?is)^(ADD|DROP|MODIFY|COMMENT)\s+COLUMN\b`)
-	reTableRef    = regexp.MustCompile(`(?i)\b(FROM|JOIN)(\s+)(\w+)\b`)
+	reTableRef    = regexp.MustCompile(`(?i)\b(FROM|JOIN)(\s+)(\w+)\b(\.?)`)
 	reSiteColumn  = regexp.MustCompile(`(?m)(^|[(,])\s*site_id\s+\w`)
 	reViewSource  = regexp.MustCompile(`(?is)^(.*?)\s+FROM(\s+)(\w+)\b(.*)$`)
 	reGroupBy     = regexp.MustCompile(`(?i)\bGROUP\s+BY\b`)
@@ -198,7 +198,7 @@ func ClusterSQL(sql, db, cluster string) []string {
 	if c := reCreateView.FindStringSubmatch(sql); c != nil {
 		return []string{fmt.Sprintf("CREATE MATERIALIZED VIEW %s%s%s TO %s AS %s", c[1], dist(c[2]), on, target(c[3], db), viewQuery(c[4], db))}
 	}
-	if c := reInsert.FindStringSubmatch(sql); c != nil && tables.sources[c[1]] {
+	if c := reInsert.FindStringSubmatch(sql); c != nil && tables.sources[c[1]] && !strings.HasPrefix(c[2], ".") {
 		return []string{"INSERT INTO " + c[1] + "_in" + c[2]}
 	}
 	if c := reDrop.FindStringSubmatch(sql); c != nil {
@@ -273,6 +273,9 @@ func viewQuery(sql, db string) string {
 func localRefs(sql, db string) string {
 	return reTableRef.ReplaceAllStringFunc(sql, func(m string) string {
 		c := reTableRef.FindStringSubmatch(m)
+		if c[4] != "" {
+			return m // a database's name (db.table), not a table's
+		}
 		if _, ok := tables.sharded[c[3]]; ok || tables.global[c[3]] {
 			return c[1] + c[2] + target(c[3], db)
 		}

@@ -54,6 +54,10 @@ func TestClusterSQL(t *testing.T) {
 			"CREATE TABLE IF NOT EXISTS db.pages_daily_local ON CLUSTER cl (site_id String, pageviews AggregateFunction(count),\n    _blk UInt64\n) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/db/pages_daily_local', '{replica}') ORDER BY site_id\nSETTINGS replicated_deduplication_window = 1000" +
 				"\nCREATE TABLE IF NOT EXISTS db.pages_daily ON CLUSTER cl AS db.pages_daily_local ENGINE = Distributed(cl, db, pages_daily_local, cityHash64(site_id))"},
 		{"INSERT INTO events (site_id, time)", "INSERT INTO events_in (site_id, time)"},
+		// A database named as a table: its tables are left alone.
+		{"INSERT INTO events.erasing_1_all (node, key)", "INSERT INTO events.erasing_1_all (node, key)"},
+		{"ALTER TABLE sessions DELETE WHERE session_id IN (SELECT key FROM events.erasing_1)",
+			"ALTER TABLE db.sessions_local ON CLUSTER cl DELETE WHERE session_id IN (SELECT key FROM events.erasing_1)"},
 		{"ALTER TABLE events ADD COLUMN country String AFTER device",
 			"ALTER TABLE db.events_local ON CLUSTER cl ADD COLUMN country String AFTER device\nALTER TABLE db.events ON CLUSTER cl_each ADD COLUMN country String AFTER device" +
 				"\nALTER TABLE db.events_in_local ON CLUSTER cl_each ADD COLUMN country String AFTER device\nALTER TABLE db.events_in ON CLUSTER cl_each ADD COLUMN country String AFTER device"},
