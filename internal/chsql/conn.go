@@ -241,9 +241,10 @@ func (c *Conn) execOnCluster(ctx context.Context, s string) error {
 	return err
 }
 
-// reShardAlter is an ALTER of a sharded table's replicated local table ON
-// CLUSTER (ClusterSQL): the statement before and after "ON CLUSTER name".
-var reShardAlter = regexp.MustCompile(`(?s)^(ALTER TABLE \w+\.\w+_local) ON CLUSTER (\w+)( .*)$`)
+// reShardAlter is an ALTER or OPTIMIZE of a sharded table's replicated
+// local table ON CLUSTER (ClusterSQL): the statement before and after "ON
+// CLUSTER name". Both are the shard's to run once, by one replica.
+var reShardAlter = regexp.MustCompile(`(?s)^((?:ALTER|OPTIMIZE) TABLE \w+\.\w+_local) ON CLUSTER (\w+)((?: .*)?)$`)
 
 // qShards lists the cluster's nodes, shard by shard.
 var qShards = New("chsql.cluster_shards", `SELECT shard_num, host_address, port FROM system.clusters
