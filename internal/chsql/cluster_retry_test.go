@@ -3,7 +3,6 @@ package chsql
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,23 +18,8 @@ import (
 // were skipped (pages_daily 0 where 1) and, with views on a Null table
 // without _blk, the second block's rollup was dropped as a copy (1 where 2).
 func TestClusterRetry(t *testing.T) {
-	addrs := os.Getenv(ClusterEnv)
-	if addrs == "" {
-		t.Skipf("%s not set: make test-cluster runs this on its own cluster", ClusterEnv)
-	}
 	ctx := context.Background()
-	cfg := Config{Addr: addrs, Database: fmt.Sprintf("retry_%d", time.Now().UnixNano()), User: "default", Cluster: "footfall"}
-	if err := CreateDatabase(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	t.Cleanup(func() {
-		c.Driver().Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database+" ON CLUSTER footfall")
-	})
+	c, cfg := clusterDatabase(t, "retry")
 	if err := Migrate(ctx, c); err != nil {
 		t.Fatal(err)
 	}

@@ -101,23 +101,8 @@ const ClusterEnv = "FOOTFALL_TEST_CLUSTER_ADDRS"
 // and sharded, a site's rows and rollups on one shard only, both replicas
 // alike; run again from nothing recorded, they change nothing.
 func TestMigrateCluster(t *testing.T) {
-	addrs := os.Getenv(ClusterEnv)
-	if addrs == "" {
-		t.Skipf("%s not set: make test-cluster runs this on its own cluster", ClusterEnv)
-	}
 	ctx := context.Background()
-	cfg := Config{Addr: addrs, Database: fmt.Sprintf("mig_%d", time.Now().UnixNano()), User: "default", Cluster: "footfall"}
-	if err := CreateDatabase(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	t.Cleanup(func() {
-		c.Driver().Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database+" ON CLUSTER footfall")
-	})
+	c, cfg := clusterDatabase(t, "mig")
 	start := time.Now()
 	if err := Migrate(ctx, c); err != nil {
 		t.Fatal(err)
@@ -205,6 +190,31 @@ func TestMigrateCluster(t *testing.T) {
 			t.Errorf("node %s has %d tables, node %s %d", nodes[i], len(perNode[i]), nodes[0], len(perNode[0]))
 		}
 	}
+}
+
+// clusterDatabase makes a new database (prefix_<time>) on the test cluster
+// and opens it in cluster mode, not migrated; it is dropped ON CLUSTER when
+// the test ends. Without ClusterEnv the test is skipped.
+func clusterDatabase(t *testing.T, prefix string) (*Conn, Config) {
+	t.Helper()
+	addrs := os.Getenv(ClusterEnv)
+	if addrs == "" {
+		t.Skipf("%s not set: make test-cluster runs this on its own cluster", ClusterEnv)
+	}
+	ctx := context.Background()
+	cfg := Config{Addr: addrs, Database: fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()), User: "default", Cluster: "footfall"}
+	if err := CreateDatabase(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Driver().Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database+" ON CLUSTER footfall")
+		c.Close()
+	})
+	return c, cfg
 }
 
 func waitCount(t *testing.T, c *Conn, q string, want uint64) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,53 +12,8 @@ import (
 	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/internal/refresh"
-	"footfall/processor/chstore"
 	"footfall/tests/stacktest"
 )
-
-// clusterEnv names the test cluster's ClickHouse addresses (all four
-// nodes of deploy/cluster/cluster.sh: ch1, ch2 shard 1; ch3, ch4 shard 2),
-// as internal/chsql's cluster tests read them; make test-cluster sets it.
-const clusterEnv = "FOOTFALL_TEST_CLUSTER_ADDRS"
-
-// clusterStore migrates a new database on the test cluster and opens it
-// in cluster mode; nodes are a connection to each node alone, in the
-// order of the addresses.
-func clusterStore(t *testing.T) (*chstore.Store, []*chsql.Conn) {
-	t.Helper()
-	addrs := os.Getenv(clusterEnv)
-	if addrs == "" {
-		t.Skipf("%s not set: make test-cluster runs this on its own cluster", clusterEnv)
-	}
-	ctx := context.Background()
-	cfg := chsql.Config{Addr: addrs, Database: fmt.Sprintf("erase_%d", time.Now().UnixNano()), User: "default", Cluster: "footfall"}
-	if err := chsql.CreateDatabase(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	store, err := chstore.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		store.DB().Driver().Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database+" ON CLUSTER footfall")
-		store.Close()
-	})
-	start := time.Now()
-	if err := chsql.Migrate(ctx, store.DB()); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("migrated on the cluster in %v", time.Since(start).Round(time.Millisecond))
-	var nodes []*chsql.Conn
-	for _, a := range cfg.Addrs() {
-		n, err := chsql.Open(ctx, chsql.Config{Addr: a, Database: cfg.Database, User: "default"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		nodes = append(nodes, n)
-	}
-	return store, nodes
-}
 
 // namingOnNode counts, on one node, the rows of every table that stores
 // rows (the local replicated tables and those on every node; not the
@@ -137,7 +91,7 @@ GROUP BY table ORDER BY table`)
 // rows and the other site's are all there on every node, and no table of
 // identifiers is left.
 func TestClusterErasure(t *testing.T) {
-	store, nodes := clusterStore(t)
+	store, nodes := stacktest.ClusterStore(t, "erase")
 	if len(nodes) != 4 {
 		t.Fatalf("%d nodes, want the 4 of deploy/cluster", len(nodes))
 	}

@@ -3,14 +3,12 @@ package retention
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"footfall/internal/chsql"
 	"footfall/internal/event"
-	"footfall/processor/chstore"
 	"footfall/tests/stacktest"
 )
 
@@ -22,35 +20,8 @@ import (
 // mutations of a sharded table are. Once the replicas merge again the
 // rows are gone from both.
 func TestClusterRetentionPending(t *testing.T) {
-	addrs := os.Getenv("FOOTFALL_TEST_CLUSTER_ADDRS")
-	if addrs == "" {
-		t.Skip("FOOTFALL_TEST_CLUSTER_ADDRS not set: make test-cluster runs this on its own cluster")
-	}
 	ctx := context.Background()
-	cfg := chsql.Config{Addr: addrs, Database: fmt.Sprintf("ret_%d", time.Now().UnixNano()), User: "default", Cluster: "footfall"}
-	if err := chsql.CreateDatabase(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	store, err := chstore.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		store.DB().Driver().Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database+" ON CLUSTER footfall")
-		store.Close()
-	})
-	if err := chsql.Migrate(ctx, store.DB()); err != nil {
-		t.Fatal(err)
-	}
-	var nodes []*chsql.Conn
-	for _, a := range cfg.Addrs() {
-		n, err := chsql.Open(ctx, chsql.Config{Addr: a, Database: cfg.Database, User: "default"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		nodes = append(nodes, n)
-	}
+	store, nodes := stacktest.ClusterStore(t, "ret")
 	if len(nodes) != 4 {
 		t.Fatalf("%d nodes, want the 4 of deploy/cluster", len(nodes))
 	}
@@ -80,7 +51,7 @@ func TestClusterRetentionPending(t *testing.T) {
 	}
 	// Both replicas leave the deletion undone.
 	for _, n := range nodes[:2] {
-		if err := n.Driver().Exec(ctx, "SYSTEM STOP MERGES "+cfg.Database+".events_local"); err != nil {
+		if err := n.Driver().Exec(ctx, "SYSTEM STOP MERGES "+store.DB().Database()+".events_local"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,7 +62,7 @@ func TestClusterRetentionPending(t *testing.T) {
 		}
 		started = true
 		for _, n := range nodes[:2] {
-			if err := n.Driver().Exec(ctx, "SYSTEM START MERGES "+cfg.Database+".events_local"); err != nil {
+			if err := n.Driver().Exec(ctx, "SYSTEM START MERGES "+store.DB().Database()+".events_local"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -111,7 +82,7 @@ func TestClusterRetentionPending(t *testing.T) {
 	mutations := func() uint64 {
 		var c uint64
 		if err := store.DB().Driver().QueryRow(ctx, "SELECT count() FROM cluster('footfall_each', system, mutations) WHERE database = '"+
-			cfg.Database+"' AND table = 'events_local'").Scan(&c); err != nil {
+			store.DB().Database()+"' AND table = 'events_local'").Scan(&c); err != nil {
 			t.Fatal(err)
 		}
 		return c
