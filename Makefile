@@ -70,7 +70,7 @@ test-cluster: stack
 	@eval "$$(deploy/cluster/cluster.sh env)"; rc=0; \
 	FOOTFALL_TEST_CLUSTER_ADDRS=$$CLICKHOUSE_ADDRS $(GO) test -count=1 -timeout $(CLUSTER_TIMEOUT) -run '^(TestMigrateCluster|TestClusterRetry)$$' -v ./internal/chsql || rc=$$?; \
 	if [[ $$rc == 0 ]]; then \
-		FOOTFALL_TEST_CLUSTER_ADDRS=$$CLICKHOUSE_ADDRS $(GO) test -count=1 -p 1 -timeout $(CLUSTER_TIMEOUT) -run '^(TestClusterErasure|TestClusterRetentionPending)$$' -v ./internal/profiles ./processor/retention || rc=$$?; \
+		FOOTFALL_TEST_CLUSTER_ADDRS=$$CLICKHOUSE_ADDRS $(GO) test -count=1 -p 1 -timeout $(CLUSTER_TIMEOUT) -run '^(TestClusterErasure|TestClusterRetentionPending|TestClusterNodeDown)$$' -v ./internal/profiles ./processor/retention || rc=$$?; \
 	fi; \
 	if [[ $$rc == 0 ]]; then \
 		FOOTFALL_CLUSTER_REPORT=$(CURDIR)/.local/cluster-report.md $(GO) test -count=1 -timeout $(CLUSTER_TIMEOUT) -run '^TestCluster$$' -v ./tests/chaos -args -chaos.cluster || rc=$$?; \

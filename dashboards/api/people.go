@@ -67,6 +67,11 @@ func (a *API) personError(w http.ResponseWriter, what string, err error) {
 		writeError(w, http.StatusGone, err)
 		return
 	}
+	if errors.Is(err, profiles.ErrNodeDown) {
+		w.Header().Set("Retry-After", "30")
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
 	a.fail(w, what, err)
 }
 

@@ -64,6 +64,11 @@ func Open(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Cluster == "" && len(cfg.Addrs()) > 1 {
+		// Each connection may open on any of them, and the database is
+		// made on one: right for several names of one server only.
+		slog.Warn("several ClickHouse addresses without -clickhouse-cluster: they are taken for one server; a cluster needs -clickhouse-cluster", "addrs", cfg.Addr)
+	}
 	if cfg.Cluster != "" {
 		// What a cluster is sent is not what the current-ClickHouse check
 		// replays (ON CLUSTER, Replicated engines): not recorded.

@@ -10,7 +10,7 @@ import (
 // the names the rows live in. On one server these are the statements'
 // former text, unchanged.
 
-var systemTable = regexp.MustCompile(`^(mutations|parts|processes|tables)$`)
+var systemTable = regexp.MustCompile(`^(mutations|parts|processes|tables|one)$`)
 
 // EachCluster is the cluster definition in which every node is a shard of
 // its own (<cluster>_each, see ClusterSQL): a Distributed read over it
@@ -24,7 +24,7 @@ func (c *Conn) EachCluster() string {
 }
 
 // System is the SQL of the system table name (mutations, parts,
-// processes, tables) of every node the database lives on:
+// processes, tables, one) of every node the database lives on:
 // system.<name> on one server, cluster('<cluster>_each', system, <name>)
 // on a cluster, whose rows come from each node in turn (a replica's
 // mutations and parts are its own). It panics on another name (a

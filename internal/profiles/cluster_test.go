@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -315,4 +316,63 @@ func TestClusterNodesUnknown(t *testing.T) {
 	if err == nil || n != 0 {
 		t.Fatalf("nodes of an unknown cluster: %d, %v; want an error", n, err)
 	}
+}
+
+// The check that every node answers, on one server: system.one's one row.
+// (Runs on the single server of make test, as every registered statement
+// must.)
+func TestNodesAnswerOneServer(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	if err := nodesAnswer(context.Background(), store.DB(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodesAnswer(context.Background(), store.DB(), 2); !errors.Is(err, ErrNodeDown) {
+		t.Fatalf("2 nodes wanted of one server: %v, want ErrNodeDown", err)
+	}
+}
+
+// One node of four down (the other shard's second replica): the people
+// refresh still runs (the old touched days wait for a later one), and an
+// export, which puts the person's identifiers on every node, answers
+// ErrNodeDown at once rather than after ON CLUSTER DDL's timeouts (6
+// minutes before: a reviewer's finding).
+func TestClusterNodeDown(t *testing.T) {
+	store, _ := stacktest.ClusterStore(t, "nodedown")
+	ctx := context.Background()
+	s := NewStore(store.DB(), DefaultRules)
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-48 * time.Hour)
+	hit := func(at time.Time, typ string) stacktest.Hit {
+		return stacktest.Hit{At: at, Ingest: event.IngestAPI, Fields: map[event.Field]string{event.Site: "shop", event.Type: typ,
+			event.VisitorID: "dev-a", event.UserID: "ann@shop.example", event.SessionID: "s1", event.URL: "https://shop.example/"}}
+	}
+	stacktest.Insert(t, store, hit(t0, "identify"))
+	if _, err := s.Refresh(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if x, err := s.Export(ctx, "shop", Ref{UserID: "ann@shop.example"}); err != nil || len(x.Events) != 1 {
+		t.Fatalf("export, every node up: %d events, %v", len(x.Events), err)
+	}
+	cluster := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("../../deploy/cluster/cluster.sh", args...).CombinedOutput(); err != nil {
+			t.Fatalf("cluster.sh %v: %v\n%s", args, err, out)
+		}
+	}
+	cluster("stop", "ch4")
+	t.Cleanup(func() { cluster("start", "ch4"); cluster("wait", "ch4") })
+
+	stacktest.Insert(t, store, hit(t0.Add(time.Hour), "pageview"))
+	if _, err := s.Refresh(ctx, "shop"); err != nil {
+		t.Errorf("refresh with ch4 down: %v", err)
+	}
+	start := time.Now()
+	_, err := s.Export(ctx, "shop", Ref{UserID: "ann@shop.example"})
+	took := time.Since(start)
+	if !errors.Is(err, ErrNodeDown) {
+		t.Errorf("export with ch4 down: %v, want ErrNodeDown", err)
+	}
+	if took > 15*time.Second {
+		t.Errorf("export with ch4 down answered after %v", took.Round(time.Millisecond))
+	}
+	t.Logf("export with ch4 down: %v in %v", err, took.Round(time.Millisecond))
 }

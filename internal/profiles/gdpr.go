@@ -44,6 +44,8 @@ var (
 	dropKeys   = chsql.New("profiles.erasing_drop", `DROP TABLE IF EXISTS {{keys}}`)
 	// qNodes counts the nodes of a cluster (its <cluster>_each).
 	qNodes = chsql.New("profiles.cluster_nodes", `SELECT count() FROM system.clusters WHERE cluster = @cluster`)
+	// qNodesUp counts the nodes that answer ({{one}}: system.one of each).
+	qNodesUp = chsql.New("profiles.nodes_up", `SELECT count() FROM {{one}}`)
 	// The tables of erasures and exports that stopped before the end (a
 	// timeout, a restart), once no unfinished mutation reads them and an hour has
 	// passed: a younger one may be another program's erasure at work.
@@ -238,6 +240,9 @@ func (s *Store) createKeys(ctx context.Context, prefix string) (keyTable, error)
 	if k.nodes, err = clusterNodes(ctx, s.db, s.db.EachCluster()); err != nil {
 		return k, err
 	}
+	if err := nodesAnswer(ctx, s.db, k.nodes); err != nil {
+		return k, err
+	}
 	mem := map[string]string{"keys": k.qualified("") + k.onCluster(), "node": ", node UInt8", "engine": "Memory"}
 	all := map[string]string{"keys": k.qualified("_all") + k.onCluster(), "node": ", node UInt8",
 		"engine": fmt.Sprintf("Distributed(%s, %s, %s, node)", s.db.EachCluster(), s.db.Database(), k.name)}
@@ -253,6 +258,27 @@ func (s *Store) createKeys(ctx context.Context, prefix string) (keyTable, error)
 	}
 	return k, nil
 }
+
+// nodesAnswer says whether all of the database's nodes (want of them)
+// answer, at once: the person's identifiers go to every node, and ON
+// CLUSTER DDL waits for a node that is down until its timeout (minutes);
+// so an export, profile view or erasure while one is down fails in a
+// second, naming the cause, rather than after the DDL's timeout.
+func nodesAnswer(ctx context.Context, db *chsql.Conn, want int) error {
+	var n uint64
+	err := db.QueryRow(ctx, qNodesUp.With(map[string]string{"one": db.System("one")}), nil).Scan(&n)
+	if err == nil && n != uint64(want) {
+		err = fmt.Errorf("%d of %d answered", n, want)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: the person's identifiers go to every ClickHouse node, and not every node answers (start it again, then retry): %v", ErrNodeDown, err)
+	}
+	return nil
+}
+
+// ErrNodeDown is an export's, a profile view's or an erasure's answer on
+// a cluster while one of its nodes does not answer.
+var ErrNodeDown = errors.New("a ClickHouse node is down")
 
 // clusterNodes counts the nodes of cluster (shards of one replica each,
 // as <cluster>_each is) that the server knows: an error for none, so

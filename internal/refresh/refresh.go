@@ -7,8 +7,12 @@ package refresh
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"footfall/internal/chsql"
 )
@@ -78,8 +82,23 @@ func Record(ctx context.Context, conn *chsql.Conn, kind, site string, w Watermar
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("record %s refresh of %s: %w", kind, site, err)
 	}
-	return dropOldDays(ctx, conn, touched, w.Now.Add(-TouchedKeep-24*time.Hour))
+	// The refresh is done and recorded: days left this time go at the next
+	// one. On a cluster the days are listed on every node, and while one
+	// is down that fails; the refresh, and what follows it (segments,
+	// triggers), must not.
+	if err := dropOldDays(ctx, conn, touched, w.Now.Add(-TouchedKeep-24*time.Hour)); err != nil {
+		oldDaysKept.Inc()
+		slog.Warn("old touched days kept until the next refresh", "table", touched, "site", site, "err", err)
+	}
+	return nil
 }
+
+// oldDaysKept counts refreshes that could not drop the touched days no
+// refresh reads any more.
+var oldDaysKept = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "refresh_old_touched_days_kept_total",
+	Help: "Refreshes after which the touched days no refresh reads any more could not be dropped (they go at a later refresh), e.g. while a cluster node is down.",
+})
 
 // dropOldDays drops the daily partitions of table older than before.
 func dropOldDays(ctx context.Context, conn *chsql.Conn, table string, before time.Time) error {

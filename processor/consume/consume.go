@@ -430,6 +430,21 @@ func (c *Consumer) discard() {
 // write inserts the batch, first dropping the events that are stored
 // already.
 func (c *Consumer) write(ctx context.Context) error {
+	if c.resend {
+		n := len(c.rows)
+		if err := c.dropErased(ctx); err != nil {
+			return err
+		}
+		if len(c.rows) != n {
+			// An erasure since the first attempt took rows out: the block
+			// is no longer the first one, which no table would drop as a
+			// copy; what the first attempt stored is looked up instead.
+			c.resend = false
+			for i := range c.rowMsg {
+				c.rowMsg[i].lookUp = true
+			}
+		}
+	}
 	if !c.resend {
 		if err := c.dropStored(ctx); err != nil {
 			return err
