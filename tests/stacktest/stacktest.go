@@ -5,12 +5,15 @@ package stacktest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"footfall/internal/chsql"
 	"footfall/internal/event"
@@ -224,4 +227,42 @@ func Rows(hits ...Hit) []chstore.Row {
 		en.Enrich(e, &rows[i].Enriched)
 	}
 	return rows
+}
+
+// Produce writes msgs to topic as a producer outside the programs would,
+// waiting for all in-sync replicas. A broker may answer a new writer
+// UnknownTopicOrPartition or LeaderNotAvailable for a while on a loaded
+// machine (seen once in make test after the topic had taken a collector's
+// events): those are tried again, for up to 30 s.
+func Produce(t testing.TB, brokers []string, topic string, balancer kafka.Balancer, msgs ...kafka.Message) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: balancer, RequiredAcks: kafka.RequireAll}
+		err := w.WriteMessages(context.Background(), msgs...)
+		w.Close()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) || !notYet(err) {
+			t.Fatalf("produce to %s: %v", topic, err)
+		}
+		t.Logf("produce to %s: %v; trying again", topic, err)
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// notYet says whether a write failed only because the broker did not know
+// the topic's partitions or their leader yet.
+func notYet(err error) bool {
+	var each kafka.WriteErrors
+	if errors.As(err, &each) {
+		for _, e := range each {
+			if e != nil && !notYet(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, kafka.UnknownTopicOrPartition) || errors.Is(err, kafka.LeaderNotAvailable)
 }

@@ -1,7 +1,6 @@
 package system
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -53,14 +52,10 @@ func TestErasureKnownElsewhere(t *testing.T) {
 	stacktest.WaitCount(t, s.store, 60*time.Second, 1, "SELECT count() FROM events")
 	// Dora: only messages a misconfigured producer wrote (JSON text), one
 	// spelling her address with a JSON escape and in capitals.
-	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Topic: s.topic, RequiredAcks: kafka.RequireAll}
-	if err := w.WriteMessages(context.Background(),
+	stacktest.Produce(t, s.brokers, s.topic, nil,
 		kafka.Message{Value: []byte(`{"site":"shop","type":"purchase","user_id":"dora@example.com","order_id":"D-1"}`)},
 		kafka.Message{Value: []byte(`{"site":"shop","type":"purchase","user_id":"DORA\u0040EXAMPLE.COM","order_id":"D-2"}`)},
-		kafka.Message{Value: []byte(`{"site":"shop","type":"purchase","user_id":"bob@example.com","order_id":"B-1"}`)}); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+		kafka.Message{Value: []byte(`{"site":"shop","type":"purchase","user_id":"bob@example.com","order_id":"B-1"}`)})
 	waitFor(t, 60*time.Second, "kept messages", func() bool {
 		return stacktest.Count(t, s.store, "SELECT count() FROM events_rejected") >= 3
 	})

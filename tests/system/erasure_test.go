@@ -216,11 +216,7 @@ func TestErasureErases(t *testing.T) {
 		annInTopic += countAnn(r.Value, want)
 		inTopic += countEvents(r.Value)
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Topic: s.topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll}
-	if err := w.WriteMessages(context.Background(), records...); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+	stacktest.Produce(t, s.brokers, s.topic, &kafka.Hash{}, records...)
 	hit("GET", "/o/"+annTok+".gif", "")
 	if code, loc := followOnce(t, clickURL); code != 302 || !strings.Contains(loc, "ff_rt="+annTok) {
 		t.Fatalf("old click: %d %s", code, loc) // the reader still gets where the link leads
