@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"footfall/internal/chsql"
 	"footfall/internal/event"
 	"footfall/internal/money"
 	"footfall/tests/stacktest"
@@ -23,14 +24,7 @@ import (
 // holds the same figures.
 func TestLoyalRevenueConverted(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
-	ctx := context.Background()
-	rates, err := money.ParseECB(strings.NewReader("Date,USD,JPY,\n2026-11-06,1.0921,157.21,\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := money.Load(ctx, store.DB(), rates); err != nil {
-		t.Fatal(err)
-	}
+	loadECB(t, store, "Date,USD,JPY,\n2026-11-06,1.0921,157.21,\n")
 	saturday := time.Date(2026, 11, 7, 12, 0, 0, 0, time.UTC)
 	buys := []struct {
 		visitor, currency string
@@ -67,5 +61,18 @@ func TestLoyalRevenueConverted(t *testing.T) {
 				return ""
 			})
 		}
+	}
+}
+
+// loadECB loads the rates of an ECB CSV file (money.ParseECB) into the
+// store's database.
+func loadECB(t *testing.T, store interface{ DB() *chsql.Conn }, csv string) {
+	t.Helper()
+	rates, err := money.ParseECB(strings.NewReader(csv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := money.Load(context.Background(), store.DB(), rates); err != nil {
+		t.Fatal(err)
 	}
 }

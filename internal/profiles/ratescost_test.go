@@ -3,14 +3,10 @@ package profiles
 import (
 	"context"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
 	"footfall/internal/event"
-	"footfall/internal/money"
 	"footfall/tests/stacktest"
 )
 
@@ -27,13 +23,7 @@ import (
 func TestRefreshRatesReadTheirOrders(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	ctx := context.Background()
-	rates, err := money.ParseECB(strings.NewReader("Date,USD,JPY,\n2026-11-06,1.0921,157.21,\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := money.Load(ctx, store.DB(), rates); err != nil {
-		t.Fatal(err)
-	}
+	loadECB(t, store, "Date,USD,JPY,\n2026-11-06,1.0921,157.21,\n")
 	saturday := time.Date(2026, 11, 7, 12, 0, 0, 0, time.UTC)
 	buy := func(from, to int) {
 		hits := make([]stacktest.Hit, 0, to-from)
@@ -49,7 +39,7 @@ func TestRefreshRatesReadTheirOrders(t *testing.T) {
 	tag := 900_000 + int(time.Now().UnixNano()%90_000)
 	cost := func(step string) uint64 {
 		tag++
-		tagged := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_queries": 1, "interactive_delay": tag}))
+		tagged := testTagged(ctx, tag)
 		var got []Person
 		err := s.WithVisitors(ctx, []string{"b0"}, func(in Visitors) error {
 			q := s.Query("shop")
@@ -78,26 +68,7 @@ func TestRefreshRatesReadTheirOrders(t *testing.T) {
 		if len(got) != 1 || got[0].Orders != 1 || got[0].Revenue != 31.804593 {
 			t.Fatalf("%s: people of b0: %+v; want one order of 31.80 EUR", step, got)
 		}
-		var marks, n uint64
-		for try := 0; try < 40; try++ {
-			if r, err := store.DB().Driver().Query(ctx, "SYSTEM FLUSH LOGS"); err == nil {
-				r.Close()
-			}
-			err := store.DB().Driver().QueryRow(ctx, `SELECT toUInt64(sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SelectedMarks')])), count() FROM system.query_log
-				WHERE event_date >= yesterday() AND type = 2 AND Settings.Values[indexOf(Settings.Names, 'interactive_delay')] = ?`,
-				strconv.Itoa(tag)).Scan(&marks, &n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n > 0 {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		if n == 0 {
-			t.Fatalf("%s: the statement is not in system.query_log", step)
-		}
-		return marks
+		return loggedMarks(t, store, tag, "%")
 	}
 	buy(0, 4_000)
 	few := cost("4,000 buyers")

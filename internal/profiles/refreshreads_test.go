@@ -3,7 +3,6 @@ package profiles
 import (
 	"context"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,13 +30,7 @@ import (
 func TestRefreshReadsProfilesOnce(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	ctx := context.Background()
-	rates, err := money.ParseECB(strings.NewReader("Date,USD,JPY,\n2026-11-05,1.0911,157.01,\n2026-11-06,1.0921,157.21,\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := money.Load(ctx, store.DB(), rates); err != nil {
-		t.Fatal(err)
-	}
+	loadECB(t, store, "Date,USD,JPY,\n2026-11-05,1.0911,157.01,\n2026-11-06,1.0921,157.21,\n")
 	j := &journey{t: t, store: store, s: NewStore(store.DB(), DefaultRules), site: "shop"}
 	saturday := time.Date(2026, 11, 7, 12, 0, 0, 0, time.UTC)
 	for part := 0; part < 4; part++ {
