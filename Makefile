@@ -6,7 +6,7 @@ GOTEST_TIMEOUT ?= 20m
 # Where the tests record the statements they send, for the current-ClickHouse check.
 SQL_RECORD := $(CURDIR)/.local/sql-record
 
-.PHONY: up down test test-compat test-cluster fuzz demo bench build stack chdb fmt-check sdk sdk-deps chaos test-kafka-cluster
+.PHONY: up down test test-compat test-cluster fuzz demo bench bench-large build stack chdb fmt-check sdk sdk-deps chaos test-kafka-cluster
 
 ## up: install and start Kafka and ClickHouse, build and start collector, processor and dashboards
 up: stack build
@@ -98,6 +98,12 @@ bench: stack build
 	$(STACK) tools
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./collector/... ./processor/enrich ./processor/consume
 	bin/bench run
+
+## bench-large: the queries step of bench at 10M then 100M generated events (a visitor per ten events: 10M
+## profiles at 100M): the same report table with growth and the 100M targets, and bytes on disk per event.
+## It refuses to start without room (about 30 GB on ClickHouse's disk at 100M); hours on a 2-core machine
+bench-large: stack build
+	bin/bench run -bench-steps queries -bench-sizes 10000000,100000000
 
 build:
 	@mkdir -p bin

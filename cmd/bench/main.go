@@ -55,6 +55,7 @@ type config struct {
 	Smoke    bool
 	Steps    string
 	KeepDB   bool
+	Sizes    string
 	Settle   time.Duration
 	Brokers  string
 	// CH.Database is not used: every step makes a database of its own.
@@ -82,6 +83,7 @@ func main() {
 	fs.Float64Var(&cfg.E2ERate, "bench-e2e-rate", 20000, "hits per second of the end-to-end run")
 	fs.BoolVar(&cfg.Smoke, "bench-smoke", false, "a one-second run of every step, for make test")
 	fs.BoolVar(&cfg.KeepDB, "bench-keep-db", false, "keep the generated query database (bench_q_<time>) to look into it")
+	fs.StringVar(&cfg.Sizes, "bench-sizes", "1000000,10000000", "event counts the queries step fills its database to, in turn, timing the reports at each (make bench-large: 10000000,100000000)")
 	fs.DurationVar(&cfg.Settle, "bench-settle", 8*time.Minute, "with ClickHouse's data on ext4 without a journal, how long the end-to-end step may wait for file creation there to be cheap again after deletions (0: start at once)")
 	fs.StringVar(&cfg.Steps, "bench-steps", "collector,e2e,queries", "which steps to run: collector (throughput, latency, memory), e2e (freshness), queries (1M and 10M events)")
 	fs.StringVar(&cfg.Brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
@@ -171,7 +173,7 @@ func run(cfg config) error {
 		}
 	}
 	if steps["queries"] {
-		// Report queries on generated data, at two sizes.
+		// Report queries on generated data, at each of -bench-sizes.
 		return benchQueries(cfg, stamp)
 	}
 	return nil
