@@ -24,10 +24,11 @@ import (
 // from one still skipping recently freed inodes (see above).
 const settledCreate = 60 * time.Microsecond
 
-// journallessClickHouse is the local ClickHouse's data directory when it is
-// on ext4 without a journal, and "" otherwise, or without a local ClickHouse.
-func journallessClickHouse() string {
-	dir := clickhouseDataDir()
+// journallessClickHouse is the data directory of the local ClickHouse at
+// addr when it is on ext4 without a journal, and "" otherwise, or without
+// a local ClickHouse.
+func journallessClickHouse(addr string) string {
+	dir := clickhouseDataDir(addr)
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	if dir == "" || err != nil {
 		return ""
@@ -136,10 +137,11 @@ func mountOf(dir, mountinfo string) (fsType, source string) {
 	return fsType, source
 }
 
-// clickhouseDataDir is the local ClickHouse's data directory, found by the
-// status file it keeps open there; "" without a local ClickHouse.
-func clickhouseDataDir() string {
-	for _, pid := range pgrep("clickhouse-server") {
+// clickhouseDataDir is the data directory of the local ClickHouse at addr
+// (serverOf), found by the status file it keeps open there; "" without a
+// local ClickHouse.
+func clickhouseDataDir(addr string) string {
+	for _, pid := range serverOf(addr, "clickhouse-server") {
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		for _, fd := range fds {
 			if t, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && filepath.Base(t) == "status" {

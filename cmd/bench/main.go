@@ -155,7 +155,7 @@ func run(cfg config) error {
 	}
 	journalless := ""
 	if steps["e2e"] && !cfg.Smoke {
-		if journalless = journallessClickHouse(); journalless != "" {
+		if journalless = journallessClickHouse(cfg.CH.Addr); journalless != "" {
 			fmt.Printf("note: ClickHouse's data (%s) is on ext4 without a journal, where every file\n"+
 				"creation skips the inodes freed in the last minutes: give it a journal in production\n"+
 				"(docs/perf.md, \"The filesystem under ClickHouse\").\n\n", journalless)
@@ -525,9 +525,9 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 		pids []int
 	}{
 		{"collector", []int{col.cmd.Process.Pid}},
-		{"kafka broker", pgrep("kafka.Kafka")},
+		{"kafka broker", serverOf(brokers[0], "kafka.Kafka")},
 		{"processor", []int{proc.cmd.Process.Pid}},
-		{"clickhouse", pgrep("clickhouse-server")},
+		{"clickhouse", serverOf(cfg.CH.Addr, "clickhouse-server")},
 		{"load generator (this bench)", []int{os.Getpid()}},
 	}
 	cpu0 := make([]time.Duration, len(parts))

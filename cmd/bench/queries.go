@@ -108,7 +108,7 @@ func benchQueries(cfg config, stamp string) error {
 	have := 0
 	perEvent := 300.0 // bytes on disk per event, all tables: measured at each size
 	for _, n := range sizes {
-		if err := roomFor(float64(n-have) * perEvent); err != nil {
+		if err := roomFor(cfg.CH.Addr, float64(n-have)*perEvent); err != nil {
 			return err
 		}
 		start := time.Now()
@@ -234,13 +234,13 @@ func diskPerEvent(ctx context.Context, store *chstore.Store, events int) (float6
 }
 
 // roomFor refuses to generate events needing more than the free space of
-// the local ClickHouse's data directory, with half again for the parts a
+// the data directory of the local ClickHouse at addr, with half again for the parts a
 // merge writes before it deletes the old ones: a full disk stops every
 // database on the server, not only the bench's. Without a local
 // ClickHouse (its data directory not found) it cannot tell and lets the
 // step go on.
-func roomFor(bytes float64) error {
-	dir := clickhouseDataDir()
+func roomFor(addr string, bytes float64) error {
+	dir := clickhouseDataDir(addr)
 	if dir == "" {
 		return nil
 	}
