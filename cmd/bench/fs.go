@@ -142,11 +142,8 @@ func mountOf(dir, mountinfo string) (fsType, source string) {
 // local ClickHouse.
 func clickhouseDataDir(addr string) string {
 	for _, pid := range serverOf(addr, "clickhouse-server") {
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-		for _, fd := range fds {
-			if t, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && filepath.Base(t) == "status" {
-				return filepath.Dir(t)
-			}
+		if t, ok := openFile(pid, func(t string) bool { return filepath.Base(t) == "status" }); ok {
+			return filepath.Dir(t)
 		}
 	}
 	return ""

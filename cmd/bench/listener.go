@@ -55,15 +55,26 @@ func listener(port int) int {
 	if len(inodes) == 0 {
 		return 0
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/fd")
+	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, dir := range procs {
-		fds, _ := os.ReadDir(dir)
-		for _, fd := range fds {
-			if t, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && inodes[t] {
-				pid, _ := strconv.Atoi(strings.Split(dir, "/")[2])
-				return pid
-			}
+		pid, _ := strconv.Atoi(filepath.Base(dir))
+		if _, ok := openFile(pid, func(t string) bool { return inodes[t] }); ok {
+			return pid
 		}
 	}
 	return 0
+}
+
+// openFile is the first of pid's open files (what its /proc/<pid>/fd
+// links name: a path, socket:[inode]) that match accepts, and whether
+// there is one.
+func openFile(pid int, match func(target string) bool) (string, bool) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if t, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && match(t) {
+			return t, true
+		}
+	}
+	return "", false
 }

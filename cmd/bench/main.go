@@ -151,7 +151,7 @@ func run(cfg config) error {
 	}
 	fmt.Printf("footfall bench: %d CPUs (%s), %s per step, %d connections, load by %s\n\n", runtime.NumCPU(), cpuModel(), cfg.Duration, cfg.Conns, tool)
 	if (steps["collector"] || steps["e2e"]) && !cfg.Smoke {
-		warnYoungBroker()
+		warnYoungBroker(cfg.Brokers)
 	}
 	journalless := ""
 	if steps["e2e"] && !cfg.Smoke {
@@ -838,7 +838,8 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
-// warnYoungBroker says so when the local Kafka broker started less than ten
+// warnYoungBroker says so when the Kafka broker at brokers (the process
+// listening on the first address, serverOf) started less than ten
 // minutes ago. Its JVM is still compiling then: after a restart the broker
 // costs far more CPU per event in the first end-to-end runs than once
 // warm, and the collector refused hits at full rate in its first seconds of
@@ -847,8 +848,8 @@ func cpuTime(pid int) time.Duration {
 // with a reader fetching, the next end-to-end run still paid for a cold
 // broker (docs/perf.md, "A young broker"). A broker that started long ago
 // but has carried no load is as cold, and goes unnoticed here.
-func warnYoungBroker() {
-	pids := pgrep("kafka.Kafka")
+func warnYoungBroker(brokers string) {
+	pids := serverOf(brokers, "kafka.Kafka")
 	up, err := os.ReadFile("/proc/uptime")
 	if len(pids) == 0 || err != nil {
 		return
