@@ -101,7 +101,7 @@ bench: stack build
 
 ## bench-large: the queries step of bench at 10M then 100M generated events (a visitor per ten events: 10M
 ## profiles at 100M): the same report table with growth and the 100M targets, and bytes on disk per event.
-## It refuses to start without room (about 30 GB on ClickHouse's disk at 100M); hours on a 2-core machine
+## It refuses to start without room (about 40 GB free on ClickHouse's disk at 100M); hours on a 2-core machine
 bench-large: stack build
 	bin/bench run -bench-steps queries -bench-sizes 10000000,100000000
 
