@@ -131,7 +131,7 @@ wait_node() { # node [seconds]
       ch*) clickhouse-client --port "$(ch_port "$n")" --query "SELECT count() FROM system.zookeeper WHERE path = '/'" >/dev/null 2>&1 && return 0 ;;
       kafka*) port_open "$(kafka_port "$n")" && return 0 ;;
     esac
-    running "$n" || { log "$n exited; last log lines:"; tail -n 20 "$LOGS/$n.out" "$LOGS/$n.err.log" 2>/dev/null >&2; return 1; }
+    running "$n" || { log "$n exited; last log lines:"; tail -n 20 "$LOGS/$n.out" "$LOGS/$n.err.log" >&2 2>/dev/null; return 1; }
     sleep 0.2
   done
   log "$n not ready within $secs s"
@@ -181,8 +181,21 @@ case "${1:-}" in
     for n in "${KAFKA_NODES[@]}" "${CH_NODES[@]}" zk; do stop_node "$n"; done
     ;;
   start)
-    start_node "$2"
-    wait_node "$2" "${3:-120}"
+    # A node that exits while starting is started again, at most twice, as
+    # a service manager would (systemd's Restart=on-failure): ClickHouse
+    # 18.16 has once exited on a restart after SIGKILL in CI, leaving no
+    # reason we could read. Each attempt that failed says so and keeps its
+    # logs (<node>.failed-<n>.*); the test reports the line "restarted".
+    for attempt in 1 2 3; do
+      start_node "$2" || exit $?
+      wait_node "$2" "${3:-120}" && exit 0
+      running "$2" && exit 1 # up but not ready in time: not a crash
+      for f in "$LOGS/$2.out" "$LOGS/$2.err.log"; do
+        [[ -f "$f" ]] && cp "$f" "${f/$2./$2.failed-$attempt.}"
+      done
+      [[ $attempt -lt 3 ]] && log "$2 restarted (attempt $((attempt + 1)) of 3)"
+    done
+    exit 1
     ;;
   stop)
     stop_node "$2"
