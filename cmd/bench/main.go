@@ -551,28 +551,57 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	for v := range uris {
 		uris[v] = fmt.Sprintf(hit, "v-"+strconv.Itoa(v))
 	}
-	start := time.Now()
-	lat, failed := openLoop(addr, cfg.E2ERate, cfg.Duration, func(i int) string {
-		if i%every == 0 {
-			id := "m-" + strconv.Itoa(i)
-			mu.Lock()
-			sentAt[id] = time.Now()
-			mu.Unlock()
-			return strings.Replace(fmt.Sprintf(hit, id), "site=bench&", "site="+markerSite+"&", 1)
+	// load offers rate hits/s for the step's duration, then waits up to
+	// a minute for every hit accepted to be stored; freshness reads its
+	// markers' times once the poller has seen the last of them.
+	var storedBefore uint64 // rows of the runs before
+	runs := 0
+	load := func(rate float64) loadRun {
+		runs++
+		r := loadRun{rate: rate, markers: "m" + strconv.Itoa(runs) + "-"}
+		start := time.Now()
+		lat, failed := openLoop(addr, rate, cfg.Duration, func(i int) string {
+			if i%every == 0 {
+				id := r.markers + strconv.Itoa(i)
+				mu.Lock()
+				sentAt[id] = time.Now()
+				mu.Unlock()
+				return strings.Replace(fmt.Sprintf(hit, id), "site=bench&", "site="+markerSite+"&", 1)
+			}
+			return uris[i%visitors]
+		})
+		r.sent, r.failed = uint64(len(lat)), failed
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			var all uint64
+			store.DB().Driver().QueryRow(ctx, "SELECT count() FROM events").Scan(&all)
+			r.stored = all - storedBefore
+			if r.stored >= r.sent {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		return uris[i%visitors]
-	})
-	sent := uint64(len(lat))
-	var stored uint64
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		store.DB().Driver().QueryRow(ctx, "SELECT count() FROM events").Scan(&stored)
-		if stored >= sent {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+		storedBefore += r.stored
+		r.took = time.Since(start)
+		return r
 	}
-	allIn := time.Since(start)
+	freshness := func(r *loadRun) {
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		for id, t := range sentAt {
+			if s, ok := seenAt[id]; ok && strings.HasPrefix(id, r.markers) {
+				r.fresh = append(r.fresh, s.Sub(t))
+			}
+		}
+		sort.Slice(r.fresh, func(i, j int) bool { return r.fresh[i] < r.fresh[j] })
+	}
+	defer func() {
+		close(stop)
+		<-polled
+	}()
+	first := load(cfg.E2ERate)
+	sent, stored, failed, allIn := first.sent, first.stored, first.failed, first.took
 	cpu1 := make([]time.Duration, len(parts))
 	for i, p := range parts {
 		cpu1[i] = cpuOf(p.pids)
@@ -583,18 +612,8 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 			return err
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	<-polled
-	var fresh []time.Duration
-	mu.Lock()
-	for id, t := range sentAt {
-		if s, ok := seenAt[id]; ok {
-			fresh = append(fresh, s.Sub(t))
-		}
-	}
-	mu.Unlock()
-	sort.Slice(fresh, func(i, j int) bool { return fresh[i] < fresh[j] })
+	freshness(&first)
+	fresh := first.fresh
 	fmt.Printf("\nend to end, %.0f hits/s offered for %s (collector, Kafka, processor, ClickHouse on this machine)\n", cfg.E2ERate, cfg.Duration)
 	fmt.Printf("%-34s %12d %12d\n", "hits accepted / rows stored", sent, stored)
 	if failed > 0 {
@@ -630,7 +649,12 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	if stored != sent {
 		return fmt.Errorf("%d hits accepted but %d rows stored", sent, stored)
 	}
-	return nil
+	sustainedMax(cfg, first, func(rate float64) loadRun {
+		r := load(rate)
+		freshness(&r)
+		return r
+	})
+	return nativeLimit(cfg, store, db)
 }
 
 func waitTable(store *chstore.Store) error {

@@ -435,13 +435,18 @@ func proof(e *event.Event, r *enrich.Result) string {
 	return event.ProofOf(e.Ingest, e.F[event.Type])
 }
 
-var insertEvents = func() *chsql.Query {
+var insertEvents = chsql.New("chstore.insert_events", "INSERT INTO events ("+strings.Join(Columns(), ", ")+")")
+
+// Columns are the events table's columns an insert writes, in its order
+// (the others are ClickHouse's defaults): what cmd/bench copies when it
+// measures ClickHouse's own insert rate.
+func Columns() []string {
 	names := make([]string, len(columns))
 	for i, c := range columns {
 		names[i] = c.name
 	}
-	return chsql.New("chstore.insert_events", "INSERT INTO events ("+strings.Join(names, ", ")+")")
-}()
+	return names
+}
 
 // maxIDsPerQuery keeps the ids under ClickHouse's default max_query_size
 // (256 KiB) at 37 bytes an id.
