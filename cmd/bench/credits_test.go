@@ -21,6 +21,9 @@ FROM events ORDER BY visitor_id, time, type, url_path, visit_source, visit_mediu
 // processor's crediting credits them (the other sizes' fill).
 func TestOwnCredits(t *testing.T) {
 	ctx := context.Background()
+	// Six inserts: visitors credited across batches, as in a real fill.
+	defer func(b int) { fillBatch = b }(fillBatch)
+	fillBatch = 5_000
 	end := time.Now().UTC().Truncate(24 * time.Hour)
 	from := end.Add(-30 * 24 * time.Hour)
 	// list is each event's line: its time, visitor, type, page and
@@ -28,7 +31,8 @@ func TestOwnCredits(t *testing.T) {
 	list := func(own bool) ([]string, map[string]bool) {
 		_, store := stacktest.ClickHouse(t)
 		// 30,000 events from 3,000 visitors, each back about ten times
-		// over the month: the crediting's sessions and returns.
+		// over the month, in no order of time: the crediting's sessions,
+		// returns and late events.
 		if err := generate(ctx, store, 0, 30_000, from, end, own); err != nil {
 			t.Fatal(err)
 		}

@@ -96,7 +96,7 @@ func goLoop(addr, uri string, conns int, d time.Duration) (float64, error) {
 // openLoop sends at a fixed rate for d. Latency counts from when a request
 // was due, not when it left, so a stalled server shows in the tail instead
 // of slowing the generator (no coordinated omission). uriFor gives request
-// i's URI, and is called when it is sent.
+// i's URI, and is called when it is sent, with when it was due.
 //
 // One OS thread drives every connection through epoll, with a timerfd for
 // the next due request. A goroutine per connection, sleeping on a timer
@@ -104,7 +104,7 @@ func goLoop(addr, uri string, conns int, d time.Duration) (float64, error) {
 // hit as the collector itself; in the end-to-end step the generator shares
 // the machine's cores with the pipeline being measured, so its CPU is the
 // pipeline's loss.
-func openLoop(addr string, rate float64, d time.Duration, uriFor func(i int) string) (latencies []time.Duration, failed int64) {
+func openLoop(addr string, rate float64, d time.Duration, uriFor func(i int, due time.Time) string) (latencies []time.Duration, failed int64) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	g, err := newGenerator(addr, 64)
@@ -201,7 +201,7 @@ func (g *generator) close() {
 	unix.Close(g.epfd)
 }
 
-func (g *generator) run(rate float64, d time.Duration, uriFor func(i int) string) (latencies []time.Duration, failed int64) {
+func (g *generator) run(rate float64, d time.Duration, uriFor func(i int, due time.Time) string) (latencies []time.Duration, failed int64) {
 	total := int(rate * d.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
 	start := time.Now().Add(50 * time.Millisecond)
@@ -225,7 +225,7 @@ func (g *generator) run(rate float64, d time.Duration, uriFor func(i int) string
 			c := g.idle[len(g.idle)-1]
 			g.idle = g.idle[:len(g.idle)-1]
 			g.req = append(g.req[:0], "GET "...)
-			g.req = append(g.req, uriFor(next)...)
+			g.req = append(g.req, uriFor(next, due)...)
 			g.req = append(g.req, " HTTP/1.1\r\nHost: "...)
 			g.req = append(g.req, g.host...)
 			g.req = append(g.req, "\r\nUser-Agent: "+userAgent+"\r\n\r\n"...)

@@ -47,7 +47,7 @@ func TestOpenLoop(t *testing.T) {
 
 	const rate, d = 4000.0, 500 * time.Millisecond
 	start := time.Now()
-	lat, failed := openLoop(ln.Addr().String(), rate, d, func(i int) string {
+	lat, failed := openLoop(ln.Addr().String(), rate, d, func(i int, _ time.Time) string {
 		return "/p.gif?i=" + strconv.Itoa(i) + "&url=" + strings.Repeat("x", i%700)
 	})
 	took := time.Since(start)

@@ -37,11 +37,14 @@ func benchQueries(cfg config, stamp string) error {
 		return err
 	}
 	db := "bench_q_" + stamp
+	if cfg.QueryDB != "" {
+		db = cfg.QueryDB
+	}
 	store, drop, err := scratchDB(cfg, db)
 	if err != nil {
 		return err
 	}
-	if cfg.KeepDB {
+	if cfg.KeepDB || cfg.QueryDB != "" {
 		fmt.Println("keeping database", db)
 	} else {
 		defer drop()
@@ -106,7 +109,16 @@ func benchQueries(cfg config, stamp string) error {
 	}
 	times := make([][]time.Duration, len(timed))
 	costs := make([][]chCost, len(timed))
-	have := 0
+	// A database of an earlier run (-bench-db) gets only the events it
+	// lacks.
+	var stored uint64
+	if err := store.DB().Driver().QueryRow(ctx, "SELECT count() FROM events").Scan(&stored); err != nil {
+		return err
+	}
+	have := int(stored)
+	if have > 0 {
+		fmt.Printf("%d events there already\n", have)
+	}
 	perEvent := 300.0 // bytes on disk per event, all tables: measured at each size
 	// With a size past 10M (make bench-large) the whole fill credits each
 	// event with its own source instead of through the processor's
@@ -120,19 +132,20 @@ func benchQueries(cfg config, stamp string) error {
 		fmt.Println("filling with each event's own source as its credit (a size past 10M; the same credits, TestOwnCredits)")
 	}
 	for _, n := range sizes {
-		if err := roomFor(cfg.CH.Addr, float64(n-have)*perEvent); err != nil {
+		if err := roomFor(cfg.CH.Addr, float64(max(n-have, 0))*perEvent); err != nil {
 			return err
 		}
 		start := time.Now()
-		if err := generate(ctx, store, have, n-have, from, end, own); err != nil {
+		if err := generate(ctx, store, have, max(n-have, 0), from, end, own); err != nil {
 			return err
 		}
 		var profileCount uint64
 		if err := store.DB().Driver().QueryRow(ctx, "SELECT uniq(visitor_id) FROM visitor_profiles").Scan(&profileCount); err != nil {
 			return err
 		}
-		fmt.Printf("\nqueries on %d generated events, %d profiles (%d events inserted in %s)\n", n, profileCount, n-have, time.Since(start).Round(time.Second))
-		have = n
+		inserted := max(n-have, 0)
+		have = max(have, n)
+		fmt.Printf("\nqueries on %d generated events, %d profiles (%d events inserted in %s)\n", have, profileCount, inserted, time.Since(start).Round(time.Second))
 		// The segment reports read the people table; bring it up to date
 		// with the load first (a whole rebuild the first time), then time
 		// what a refresh costs after a little more traffic.
@@ -378,18 +391,19 @@ func medianCost(ctx context.Context, store *chstore.Store, ids []string) (chCost
 	return cs[len(cs)/2], nil
 }
 
-// generate inserts n events spread over [from, end): one visitor per ten
-// events (1M profiles at 10M), who mostly browse, some of whom subscribe,
-// fill carts and order, from a mix of sources and devices. Ids continue
-// from offset so a second call adds new visitors.
-// generate inserts n generated events of the period [from, end) (a visitor
-// per ten events, numbered from offset/10; each keeps one referrer, user
-// agent and two of five sections). With own, each event is credited with
-// its own source (chstore.Own, or direct), not through the processor's
-// crediting (chstore.Store.Insert): the same credits for these events, as
-// each visitor only ever comes from one place.
+// fillBatch is how many generated events generate inserts at a time.
+var fillBatch = 200_000
+
+// generate inserts n events spread over [from, end), fillBatch at a time:
+// one visitor per ten events (1M profiles at 10M), who mostly browse, some
+// of whom subscribe, fill carts and order, each from one source, on one
+// device, in two of five sections. Ids continue from offset so a second
+// call adds new visitors. With own, each event is credited with its own
+// source (chstore.Own, or direct), not through the processor's crediting
+// (chstore.Store.Insert): the same credits for these events, as each
+// visitor only ever comes from one place (TestOwnCredits).
 func generate(ctx context.Context, store *chstore.Store, offset, n int, from, end time.Time, own bool) error {
-	const batch = 200_000
+	batch := fillBatch
 	rng := rand.New(rand.NewPCG(uint64(offset), 42))
 	en := enrich.New(0)
 	span := end.Sub(from).Milliseconds()

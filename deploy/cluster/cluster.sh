@@ -185,13 +185,14 @@ case "${1:-}" in
     # a service manager would (systemd's Restart=on-failure): ClickHouse
     # 18.16 has once exited on a restart after SIGKILL in CI, leaving no
     # reason we could read. Each attempt that failed says so and keeps its
-    # logs (<node>.failed-<n>.*); the test reports the line "restarted".
+    # logs (<node>.failed-<n>.*; err.log holds earlier runs' lines too);
+    # the test counts the "restarted" lines and reports them.
     for attempt in 1 2 3; do
       start_node "$2" || exit $?
       wait_node "$2" "${3:-120}" && exit 0
       running "$2" && exit 1 # up but not ready in time: not a crash
-      for f in "$LOGS/$2.out" "$LOGS/$2.err.log"; do
-        [[ -f "$f" ]] && cp "$f" "${f/$2./$2.failed-$attempt.}"
+      for f in out err.log; do
+        [[ -f "$LOGS/$2.$f" ]] && { cp "$LOGS/$2.$f" "$LOGS/$2.failed-$attempt.$f" || true; }
       done
       [[ $attempt -lt 3 ]] && log "$2 restarted (attempt $((attempt + 1)) of 3)"
     done

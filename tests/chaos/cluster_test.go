@@ -221,13 +221,14 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	at(8 * time.Second)
-	took, err := cl.Start("ch2")
+	took, restarts, err := cl.Start("ch2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	caught := waitReplica(t, cl.CH[1], cfg.Database)
 	record(fault{what: "ClickHouse ch2 (shard 1 replica) SIGKILL", at: killAt,
-		note: fmt.Sprintf("restarted after 4 s, serving %v later, replication queue empty %v after that", took.Round(100*time.Millisecond), caught.Round(100*time.Millisecond))})
+		note: fmt.Sprintf("restarted after 4 s, serving %v later%s, replication queue empty %v after that",
+			took.Round(100*time.Millisecond), exitedWhileStarting(restarts), caught.Round(100*time.Millisecond))})
 
 	// 2. The broker that leads most of the topic's partitions, down 5 s.
 	at(14 * time.Second)
@@ -242,12 +243,12 @@ func TestCluster(t *testing.T) {
 	// faults go on meanwhile.
 	kafkaBack := make(chan string, 1)
 	go func() {
-		took, err := cl.Start(node)
+		took, restarts, err := cl.Start(node)
 		if err != nil {
 			kafkaBack <- err.Error()
 			return
 		}
-		kafkaBack <- fmt.Sprintf("restarted after 5 s, serving %v later", took.Round(100*time.Millisecond))
+		kafkaBack <- fmt.Sprintf("restarted after 5 s, serving %v later%s", took.Round(100*time.Millisecond), exitedWhileStarting(restarts))
 	}()
 	kafkaFault := len(faults)
 	record(fault{what: "Kafka " + node + " (leader of most partitions) SIGKILL", at: killAt, note: "restarted after 5 s"})
@@ -613,4 +614,15 @@ func tail(path string) string {
 		last = last[:300] + "..."
 	}
 	return last
+}
+
+// exitedWhileStarting is what the fault's note says of a node cluster.sh
+// had to start more than once (it exited while starting, its logs kept as
+// <node>.failed-<n>.*): a crash of the server's, not of the pipeline, but
+// one the report must show.
+func exitedWhileStarting(restarts int) string {
+	if restarts == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (it exited while starting and was started again %d time(s): see its failed-* logs)", restarts)
 }

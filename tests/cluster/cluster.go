@@ -90,19 +90,20 @@ func (c *Cluster) Kill(node string) error {
 
 // Start starts node again and waits until it serves (ClickHouse: reads
 // system.zookeeper; Kafka: its port is open); it returns how long that
-// took. A node that exits while starting is started again by cluster.sh
-// (at most 3 attempts); what the script said of it, with the failed
-// attempt's last log lines, goes to the test's stderr.
-func (c *Cluster) Start(node string) (time.Duration, error) {
+// took (every attempt) and how many times the node was started again. A
+// node that exits while starting is started again by cluster.sh (at most
+// 3 attempts); what the script said of it, with the failed attempt's last
+// log lines, goes to the test's stderr.
+func (c *Cluster) Start(node string) (took time.Duration, restarts int, err error) {
 	start := time.Now()
 	out, err := exec.Command(c.script, "start", node, "120").CombinedOutput()
 	if err != nil {
-		return time.Since(start), fmt.Errorf("cluster.sh start %s: %v: %s", node, err, out)
+		return time.Since(start), 0, fmt.Errorf("cluster.sh start %s: %v: %s", node, err, out)
 	}
 	if len(out) > 0 {
 		fmt.Fprintf(os.Stderr, "cluster.sh start %s:\n%s", node, out)
 	}
-	return time.Since(start), nil
+	return time.Since(start), strings.Count(string(out), node+" restarted (attempt"), nil
 }
 
 // Node is the name of the ClickHouse node at addr (ch1..ch4) or of the
