@@ -26,6 +26,10 @@ type Config struct {
 	// Cluster, when set, is the ClickHouse cluster the database lives on:
 	// migrations and DDL are rewritten for it (cluster.go).
 	Cluster string
+	// ReadTimeout is how long a statement may run when its context has no
+	// deadline: clickhouse-go fails it then (the server goes on). Zero
+	// means 60 s. Long jobs bound their context instead (refresh.Bound).
+	ReadTimeout time.Duration
 }
 
 // Addrs is Addr split at its commas.
@@ -119,11 +123,15 @@ func dial(ctx context.Context, cfg Config, db string) (driver.Conn, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("open clickhouse: no address")
 	}
+	readTimeout := cfg.ReadTimeout
+	if readTimeout == 0 {
+		readTimeout = 60 * time.Second
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        addrs,
 		Auth:        clickhouse.Auth{Database: db, Username: cfg.User, Password: cfg.Password},
 		DialTimeout: 5 * time.Second,
-		ReadTimeout: 60 * time.Second,
+		ReadTimeout: readTimeout,
 		// Each new connection tries the next address first, and passes
 		// over one that does not answer: a dead node costs a refused dial.
 		ConnOpenStrategy: clickhouse.ConnOpenRoundRobin,

@@ -89,6 +89,8 @@ GROUP BY site_id, visitor_id HAVING argMinMerge(first_user_id) != ''
 func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
+	ctx, cancel := refresh.Bound(ctx)
+	defer cancel()
 	w, err := refresh.Last(ctx, s.db, "people", site)
 	if err != nil {
 		return 0, err

@@ -44,6 +44,20 @@ var (
 	dropDay      = chsql.New("refresh.drop_touched_day", `ALTER TABLE {{table}} DROP PARTITION @day`)
 )
 
+// Timeout bounds a refresh's statements. clickhouse-go fails a statement
+// still running at its connection's read timeout (60 s, chsql) unless the
+// context carries a deadline of its own, and a whole rebuild of the people
+// table at 100M events ran past two minutes on two cores: the client gave
+// up at 60 s, ClickHouse went on and then failed the statement ("Attempt
+// to read after eof"), and the next refresh began it again.
+const Timeout = time.Hour
+
+// Bound returns ctx with Timeout's deadline, or ctx's own if sooner: the
+// context a refresh runs its statements under.
+func Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, Timeout)
+}
+
 // Watermark is where a refresh starts.
 type Watermark struct {
 	Now   time.Time // the server's clock: the next refresh starts here

@@ -125,6 +125,8 @@ func around(hours []time.Time) (from, to time.Time) {
 func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
+	ctx, cancel := refresh.Bound(ctx)
+	defer cancel()
 	w, err := refresh.Last(ctx, s.db, "sessions", site)
 	if err != nil {
 		return 0, err
