@@ -28,8 +28,17 @@ type Config struct {
 	Cluster string
 	// ReadTimeout is how long a statement may run when its context has no
 	// deadline: clickhouse-go fails it then (the server goes on). Zero
-	// means 60 s. Long jobs bound their context instead (refresh.Bound).
+	// means 60 s. Long jobs bound their context instead (refresh.Bound);
+	// a batch insert keeps its context's deadline too (PrepareBatch).
 	ReadTimeout time.Duration
+}
+
+// readTimeout is ReadTimeout, 60 s when unset.
+func (cfg Config) readTimeout() time.Duration {
+	if cfg.ReadTimeout > 0 {
+		return cfg.ReadTimeout
+	}
+	return 60 * time.Second
 }
 
 // Addrs is Addr split at its commas.
@@ -53,6 +62,9 @@ type Conn struct {
 	rec     *recorder
 	cluster string
 	cfg     Config // on a cluster: to reach one node (execPerShard)
+	// readTimeout is the driver's (Config.ReadTimeout); a batch keeps a
+	// deadline of its context only past it (PrepareBatch).
+	readTimeout time.Duration
 }
 
 // Open connects to cfg.Database, which must exist: a reader never creates
@@ -76,9 +88,9 @@ func Open(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.Cluster != "" {
 		// What a cluster is sent is not what the current-ClickHouse check
 		// replays (ON CLUSTER, Replicated engines): not recorded.
-		return &Conn{conn: conn, db: cfg.Database, cluster: cfg.Cluster, cfg: cfg}, nil
+		return &Conn{conn: conn, db: cfg.Database, cluster: cfg.Cluster, cfg: cfg, readTimeout: cfg.readTimeout()}, nil
 	}
-	return &Conn{conn: conn, db: cfg.Database, rec: recorderFor(cfg.Database)}, nil
+	return &Conn{conn: conn, db: cfg.Database, rec: recorderFor(cfg.Database), readTimeout: cfg.readTimeout()}, nil
 }
 
 var createDatabase = New("chsql.create_database", `CREATE DATABASE IF NOT EXISTS {{database}}`)
@@ -123,15 +135,11 @@ func dial(ctx context.Context, cfg Config, db string) (driver.Conn, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("open clickhouse: no address")
 	}
-	readTimeout := cfg.ReadTimeout
-	if readTimeout == 0 {
-		readTimeout = 60 * time.Second
-	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        addrs,
 		Auth:        clickhouse.Auth{Database: db, Username: cfg.User, Password: cfg.Password},
 		DialTimeout: 5 * time.Second,
-		ReadTimeout: readTimeout,
+		ReadTimeout: cfg.readTimeout(),
 		// Each new connection tries the next address first, and passes
 		// over one that does not answer: a dead node costs a refused dial.
 		ConnOpenStrategy: clickhouse.ConnOpenRoundRobin,
@@ -330,7 +338,8 @@ func (c *Conn) execPerShard(ctx context.Context, stmt string) error {
 // with the columns named (ClickHouse 18.16 needs them). On a cluster, an
 // insert into a table that views read goes to <t>_in (see ClusterSQL). The batch is
 // detached from ctx's cancellation (see Detach); the connection's read
-// timeout still bounds a stuck insert.
+// timeout bounds a stuck insert, or ctx's deadline when that is later (a
+// refresh's, refresh.Bound: a batch is never cut shorter than before).
 func (c *Conn) PrepareBatch(ctx context.Context, q *Query) (driver.Batch, error) {
 	sql := q.sql
 	if c.cluster != "" {
@@ -338,7 +347,11 @@ func (c *Conn) PrepareBatch(ctx context.Context, q *Query) (driver.Batch, error)
 		// ClusterSQL).
 		sql = ClusterSQL(sql, c.db, c.cluster)[0]
 	}
-	b, err := c.conn.PrepareBatch(Detach(ctx), sql)
+	bctx := Detach(ctx)
+	if d, ok := ctx.Deadline(); ok && time.Until(d) > c.readTimeout {
+		bctx = detachKeepingDeadline(ctx)
+	}
+	b, err := c.conn.PrepareBatch(bctx, sql)
 	if err != nil {
 		c.rec.record(q.name, kindInsert, q.sql, q.sql, err)
 		return nil, err
@@ -355,6 +368,20 @@ func (c *Conn) PrepareBatch(ctx context.Context, q *Query) (driver.Batch, error)
 // after Send returned, it can close a connection already back in the pool,
 // and the next query on it fails with "use of closed network connection".
 func Detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// detachKeepingDeadline is Detach keeping ctx's deadline: clickhouse-go
+// reads Deadline only to set the socket's, so the batch is bounded by it,
+// while no Done channel can close the connection late.
+func detachKeepingDeadline(ctx context.Context) context.Context {
+	return deadlineOnly{context.WithoutCancel(ctx), ctx}
+}
+
+type deadlineOnly struct {
+	context.Context // Done, Err: never; Value: the parent's
+	parent          context.Context
+}
+
+func (d deadlineOnly) Deadline() (time.Time, bool) { return d.parent.Deadline() }
 
 type errRow struct{ err error }
 
