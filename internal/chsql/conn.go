@@ -61,10 +61,10 @@ type Conn struct {
 	db      string
 	rec     *recorder
 	cluster string
-	cfg     Config // on a cluster: to reach one node (execPerShard)
-	// readTimeout is the driver's (Config.ReadTimeout); a batch keeps a
-	// deadline of its context only past it (PrepareBatch).
-	readTimeout time.Duration
+	// cfg is what the connection was opened with: its read timeout
+	// (PrepareBatch) and, on a cluster, how to reach one node
+	// (execPerShard).
+	cfg Config
 }
 
 // Open connects to cfg.Database, which must exist: a reader never creates
@@ -88,9 +88,9 @@ func Open(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.Cluster != "" {
 		// What a cluster is sent is not what the current-ClickHouse check
 		// replays (ON CLUSTER, Replicated engines): not recorded.
-		return &Conn{conn: conn, db: cfg.Database, cluster: cfg.Cluster, cfg: cfg, readTimeout: cfg.readTimeout()}, nil
+		return &Conn{conn: conn, db: cfg.Database, cluster: cfg.Cluster, cfg: cfg}, nil
 	}
-	return &Conn{conn: conn, db: cfg.Database, rec: recorderFor(cfg.Database), readTimeout: cfg.readTimeout()}, nil
+	return &Conn{conn: conn, db: cfg.Database, rec: recorderFor(cfg.Database), cfg: cfg}, nil
 }
 
 var createDatabase = New("chsql.create_database", `CREATE DATABASE IF NOT EXISTS {{database}}`)
@@ -119,7 +119,7 @@ func CreateDatabase(ctx context.Context, cfg Config) error {
 	defer boot.Close()
 	// Recorded with the database's own statements: the check replays it
 	// under a database name of its own.
-	c := &Conn{conn: boot, db: "default", rec: recorderFor(cfg.Database)}
+	c := &Conn{conn: boot, db: "default", rec: recorderFor(cfg.Database), cfg: cfg}
 	if cfg.Cluster != "" {
 		c = &Conn{conn: boot, db: "default", cluster: cfg.Cluster, cfg: cfg}
 	}
@@ -348,7 +348,7 @@ func (c *Conn) PrepareBatch(ctx context.Context, q *Query) (driver.Batch, error)
 		sql = ClusterSQL(sql, c.db, c.cluster)[0]
 	}
 	bctx := Detach(ctx)
-	if d, ok := ctx.Deadline(); ok && time.Until(d) > c.readTimeout {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) > c.cfg.readTimeout() {
 		bctx = detachKeepingDeadline(ctx)
 	}
 	b, err := c.conn.PrepareBatch(bctx, sql)

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"footfall/internal/chsql"
 	"footfall/internal/refresh"
 	"footfall/tests/stacktest"
 )
@@ -48,30 +47,5 @@ func TestRecordRefreshDropsOldDays(t *testing.T) {
 	}
 	if next.Full || !next.Since.Equal(w.Now.Add(-refresh.TouchedSlack)) {
 		t.Errorf("after a refresh: full %v since %v, want an incremental refresh since %v", next.Full, next.Since, w.Now.Add(-refresh.TouchedSlack))
-	}
-}
-
-// TestBoundOutlivesReadTimeout: a statement under Bound's deadline runs
-// past the connection's read timeout (chsql.Config.ReadTimeout,
-// clickhouse-go's limit on a statement whose context has no deadline),
-// as the refreshes' whole rebuilds must: at 100M events the people
-// rebuild outlived the default 60 s and was failed by the client.
-func TestBoundOutlivesReadTimeout(t *testing.T) {
-	cfg, _ := stacktest.ClickHouse(t)
-	cfg.ReadTimeout = time.Nanosecond
-	open, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	short, err := chsql.Open(open, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer short.Close()
-	if _, err := refresh.Last(context.Background(), short, "people", "shop"); err == nil {
-		t.Fatal("a statement outlived a 1 ns read timeout: the test proves nothing")
-	}
-	ctx, cancel := refresh.Bound(context.Background())
-	defer cancel()
-	if _, err := refresh.Last(ctx, short, "people", "shop"); err != nil {
-		t.Errorf("under Bound: %v", err)
 	}
 }
