@@ -144,10 +144,13 @@ func nativeLimit(cfg config, src *chstore.Store, srcDB string) (skipped string) 
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	addr := strings.TrimSpace(strings.Split(cfg.CH.Addr, ",")[0])
-	host, port, err := net.SplitHostPort(addr)
+	addrs := cfg.CH.Addrs()
+	if len(addrs) == 0 {
+		return "no -clickhouse-addr"
+	}
+	host, port, err := net.SplitHostPort(addrs[0])
 	if err != nil {
-		return fmt.Sprintf("-clickhouse-addr %q: %v", addr, err)
+		return fmt.Sprintf("-clickhouse-addr %q: %v", addrs[0], err)
 	}
 	dir, err := os.MkdirTemp("", "bench-native-")
 	if err != nil {
