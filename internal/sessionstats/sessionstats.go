@@ -4,10 +4,11 @@
 // instead of merging every session of the site.
 //
 // A session's start, page views and length are known only once its events
-// are in, so a view cannot count it; a refresh recomputes, from the
-// sessions table, the hours in which the sessions that had new events since
-// the last refresh began. The processor refreshes (processor/derive);
-// the dashboards only read, on a connection that cannot write.
+// are in, so a view cannot count it; a refresh recomputes the sessions that
+// had new events since the last refresh (sessions_touched), writes each
+// one's figures to session_summaries, and sums again the hours those
+// sessions have rows in. The processor refreshes (processor/derive); the
+// dashboards only read, on a connection that cannot write.
 package sessionstats
 
 import (
@@ -40,8 +41,8 @@ func NewStore(db *chsql.Conn) *Store {
 	return &Store{db: db}
 }
 
-// maxHours is how many start hours an incremental refresh recomputes; past
-// it the site is recomputed whole, one pass being cheaper than many
+// maxHours is how many touched hours an incremental refresh reads around;
+// past it the site is recomputed whole, one pass being cheaper than many
 // ranges.
 const maxHours = 48
 
@@ -58,38 +59,62 @@ const merged = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) 
         AND session_id IN (SELECT session_id FROM session_parts WHERE site_id = @site AND hour IN @hours)
     GROUP BY session_id`
 
-// allSessions is every session of the site, for a whole rebuild.
-// Parameter: @site.
-const allSessions = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
-           maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
-    FROM session_parts WHERE site_id = @site GROUP BY session_id`
+// touched is the sessions with events in the hours @hours since @since.
+// A session touched in another hour since (an insert after the hours
+// were read) waits for the next refresh, which reads it whole.
+const touched = `SELECT session_id FROM sessions_touched WHERE site_id = @site AND touched_at >= @since AND hour IN @hours`
 
 var (
-	qTouchedHours = chsql.New("sessionstats.touched_hours", `SELECT DISTINCT hour FROM hours_touched WHERE site_id = @site AND touched_at >= @since`)
-	// The hours the sessions with events in the touched hours began in.
-	qStartHours = chsql.New("sessionstats.start_hours", `SELECT DISTINCT toStartOfHour(started_at) FROM (`+merged+`)`)
-	// insertStats computes the hours' rows from the sessions {{sessions}}
-	// lists, keeping those that began in the hours {{keep}} allows, with
-	// their visitors' first sighting ({{visitors}} narrows the visitors
-	// read). Parameters: @site, @version, and those of the parts. Both
-	// sides of the join are aliased, as current ClickHouse requires.
-	insertStats = chsql.New("sessionstats.refresh", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
-SELECT @site, hour, count(), countIf(first_seen >= started_at), countIf(pageviews <= 1), sum(toUInt64(ended_at - started_at)), @version
+	qTouchedHours = chsql.New("sessionstats.touched_hours", `SELECT DISTINCT hour FROM sessions_touched WHERE site_id = @site AND touched_at >= @since`)
+	// qSummarized says whether the site has session summaries: none (a
+	// site never refreshed, or refreshed before migration 0030) asks for
+	// a whole rebuild.
+	qSummarized = chsql.New("sessionstats.summarized", `SELECT count() FROM (SELECT 1 FROM session_summaries WHERE site_id = @site LIMIT 1)`)
+	// insertSummaries writes the figures of the sessions {{range}} picks,
+	// a row per hour each has parts in: the hour it began in carries
+	// sessions = 1 and its figures, with its visitor's first sighting
+	// ({{visitors}} narrows the visitors read); its other hours carry
+	// zeros, which replace the row of an hour it began in before a late,
+	// earlier event moved its start. Parameters: @site, @version, and
+	// those of the range. Both sides of the join are aliased, as current
+	// ClickHouse requires.
+	insertSummaries = chsql.New("sessionstats.summarize", `INSERT INTO session_summaries (site_id, hour, session_id, started_at, sessions, new_sessions, bounces, duration, version)
+SELECT @site, part_hour, session_id, started_at, toUInt8(part_hour = start_hour), toUInt8(part_hour = start_hour AND first_seen >= started_at),
+       toUInt8(part_hour = start_hour AND pageviews <= 1), toUInt32(if(part_hour = start_hour, ended_at - started_at, 0)), @version
 FROM (
-    SELECT toStartOfHour(started_at) AS hour, visitor_id, started_at, ended_at, pageviews FROM ({{sessions}}){{keep}}
+    SELECT session_id, visitor_id, started_at, ended_at, pageviews, toStartOfHour(started_at) AS start_hour, part_hour
+    FROM (
+        SELECT session_id, anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
+               maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews, groupUniqArray(hour) AS hours
+        FROM session_parts WHERE site_id = @site{{range}}
+        GROUP BY session_id
+    ) ARRAY JOIN hours AS part_hour
 ) AS s ANY LEFT JOIN (
     SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitor_profiles WHERE site_id = @site{{visitors}} GROUP BY visitor_id
-) AS v USING visitor_id
+) AS v USING visitor_id`)
+	// summarizeTouched: the sessions touched (@since, @hours), read over
+	// the hours around (@from, @to); summarizeAll: every session.
+	summarizeTouched = insertSummaries.With(map[string]string{
+		"range":    "\n            AND hour >= @from AND hour < @to AND session_id IN (" + touched + ")",
+		"visitors": " AND visitor_id IN (SELECT finalizeAggregation(visitor_id) FROM session_parts\n        WHERE site_id = @site AND hour IN @hours AND session_id IN (" + touched + "))"})
+	summarizeAll = insertSummaries.With(map[string]string{"range": "", "visitors": ""})
+	// qWritten is the hours the summaries of @version have rows in, around
+	// the touched hours (@from, @to).
+	qWritten = chsql.New("sessionstats.written_hours", `SELECT DISTINCT hour FROM session_summaries
+WHERE site_id = @site AND hour >= @from AND hour < @to AND version = @version`)
+	// insertHours sums the hours' session summaries into sessions_hourly:
+	// sumHours the hours @hours, each session's newest row (FINAL);
+	// sumWritten those of the summaries of @written alone, which a whole
+	// rebuild has just written for every session of the site.
+	insertHours = chsql.New("sessionstats.refresh", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
+SELECT @site, hour, sum(sessions), sum(new_sessions), sum(bounces), sum(duration), @version
+FROM session_summaries{{final}} WHERE site_id = @site AND {{which}}
 GROUP BY hour`)
-	// refreshHours recomputes the hours @hours, reading the sessions around
-	// them (@from, @to); rebuildAll recomputes every hour of the site.
-	refreshHours = insertStats.With(map[string]string{"sessions": merged, "keep": "\n    WHERE hour IN @hours",
-		"visitors": " AND visitor_id IN (SELECT finalizeAggregation(visitor_id) FROM session_parts WHERE site_id = @site AND hour IN @hours)"})
-	rebuildAll = insertStats.With(map[string]string{"sessions": allSessions, "keep": "", "visitors": ""})
-	insertZero = chsql.New("sessionstats.insert_zero", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)`)
+	sumHours   = insertHours.With(map[string]string{"final": " FINAL", "which": "hour IN @hours"})
+	sumWritten = insertHours.With(map[string]string{"final": "", "which": "version = @written"})
 	qStats     = chsql.New("sessionstats.period", `SELECT sum(sessions), sum(new_sessions), sum(bounces), sum(duration)
 FROM sessions_hourly FINAL WHERE site_id = @site AND hour >= @from AND hour < @to`)
-	// qEdges: the same figures, as insertStats computes them, of the
+	// qEdges: the same figures, as insertSummaries computes them, of the
 	// sessions that began in [@e0, @e1) or [@e2, @e3), parts of the hours
 	// @hours, read from the sessions themselves.
 	qEdges = chsql.New("sessionstats.period_edges", `SELECT count(), countIf(first_seen >= started_at), countIf(pageviews <= 1),
@@ -119,9 +144,9 @@ func around(hours []time.Time) (from, to time.Time) {
 	return from.Add(-span), to.Add(span + time.Hour)
 }
 
-// Refresh recomputes the hours of site whose sessions had events since the
-// last refresh, and says how many hours it recomputed (0 for a whole
-// rebuild, which it does not count).
+// Refresh recomputes the sessions of site that had events since the last
+// refresh and the hours they have parts in, and says how many hours it
+// summed (0 for a whole rebuild, which it does not count).
 func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
@@ -131,65 +156,55 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var hours []time.Time
 	if !w.Full {
-		touched, err := s.times(ctx, qTouchedHours, chsql.Args{"site": site, "since": w.Since})
+		var n uint64
+		if err := s.db.QueryRow(ctx, qSummarized, chsql.Args{"site": site}).Scan(&n); err != nil {
+			return 0, fmt.Errorf("session stats of %s: summaries: %w", site, err)
+		}
+		w.Full = n == 0
+	}
+	var touchedHours []time.Time
+	if !w.Full {
+		touchedHours, err = s.times(ctx, qTouchedHours, chsql.Args{"site": site, "since": w.Since})
 		if err != nil {
 			return 0, fmt.Errorf("session stats of %s: touched hours: %w", site, err)
 		}
-		if len(touched) == 0 {
+		if len(touchedHours) == 0 {
 			return 0, nil
 		}
-		from, to := around(touched)
-		hours, err = s.times(ctx, qStartHours, chsql.Args{"site": site, "from": from, "to": to, "hours": chsql.Set[time.Time](touched)})
-		if err != nil {
-			return 0, fmt.Errorf("session stats of %s: start hours: %w", site, err)
-		}
-		w.Full = len(hours) > maxHours
+		w.Full = len(touchedHours) > maxHours
 	}
 	version := uint64(time.Now().UnixNano())
-	switch {
-	case w.Full:
-		if err := s.db.Exec(ctx, rebuildAll, chsql.Args{"site": site, "version": version}); err != nil {
+	var hours []time.Time
+	if w.Full {
+		if err := s.db.Exec(ctx, summarizeAll, chsql.Args{"site": site, "version": version}); err != nil {
+			return 0, fmt.Errorf("session stats of %s: summaries: %w", site, err)
+		}
+		if err := s.db.Exec(ctx, sumWritten, chsql.Args{"site": site, "version": version + 1, "written": version}); err != nil {
 			return 0, fmt.Errorf("session stats of %s: %w", site, err)
 		}
-	case len(hours) > 0:
-		// An hour whose sessions are all gone (erased) must read zero, not
-		// keep its last figures: zeros first, the computed rows win.
-		if err := s.zero(ctx, site, hours, version); err != nil {
-			return 0, err
+	} else {
+		from, to := around(touchedHours)
+		args := chsql.Args{"site": site, "version": version, "since": w.Since, "hours": chsql.Set[time.Time](touchedHours), "from": from, "to": to}
+		if err := s.db.Exec(ctx, summarizeTouched, args); err != nil {
+			return 0, fmt.Errorf("session stats of %s: summaries: %w", site, err)
 		}
-		version++
-		from, to := around(hours)
-		args := chsql.Args{"site": site, "version": version, "from": from, "to": to, "hours": chsql.Set[time.Time](hours)}
-		if err := s.db.Exec(ctx, refreshHours, args); err != nil {
-			return 0, fmt.Errorf("session stats of %s: %w", site, err)
+		// The touched sessions' hours, those they began in before
+		// included; none when they are gone (erased since).
+		hours, err = s.times(ctx, qWritten, chsql.Args{"site": site, "from": from, "to": to, "version": version})
+		if err != nil {
+			return 0, fmt.Errorf("session stats of %s: summed hours: %w", site, err)
 		}
-	default:
-		// The touched hours' sessions are gone (erased since): no hour
-		// they began in is known, so there is nothing to recompute.
+		if len(hours) > 0 {
+			if err := s.db.Exec(ctx, sumHours, chsql.Args{"site": site, "version": version + 1, "hours": chsql.Set[time.Time](hours)}); err != nil {
+				return 0, fmt.Errorf("session stats of %s: %w", site, err)
+			}
+		}
 	}
-	if err := refresh.Record(ctx, s.db, "sessions", site, w, uint64(len(hours)), "hours_touched"); err != nil {
+	if err := refresh.Record(ctx, s.db, "sessions", site, w, uint64(len(hours)), "sessions_touched"); err != nil {
 		return 0, err
 	}
 	return len(hours), nil
-}
-
-func (s *Store) zero(ctx context.Context, site string, hours []time.Time, version uint64) error {
-	b, err := s.db.PrepareBatch(ctx, insertZero)
-	if err != nil {
-		return fmt.Errorf("session stats of %s: %w", site, err)
-	}
-	for _, h := range hours {
-		if err := b.Append(site, h, uint64(0), uint64(0), uint64(0), uint64(0), version); err != nil {
-			b.Abort()
-			return fmt.Errorf("session stats of %s: %w", site, err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("session stats of %s: reset hours: %w", site, err)
-	}
-	return nil
 }
 
 // Period sums the statistics of site's sessions that began in [from, to),

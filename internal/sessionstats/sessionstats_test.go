@@ -2,6 +2,7 @@ package sessionstats
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -142,5 +143,63 @@ func TestPeriodCutsHours(t *testing.T) {
 	}
 	if got, err := read.Period(ctx, "shop", at(30, 18, 0), at(31, 19, 0)); err != nil || got.Sessions != 6 {
 		t.Errorf("whole hours: %+v %v, want 6 sessions", got, err)
+	}
+}
+
+// TestRefreshNarrowsToTouchedSessions: a refresh after new events
+// recomputes the sessions that had them, not every session of their hour
+// (issue 24: 140,000 sessions an hour at 100M events), and the hour's sum
+// still counts the others as the refresh before left them. A late event
+// that moves a session's start to an earlier hour takes it out of the
+// hour it began in before.
+func TestRefreshNarrowsToTouchedSessions(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	s := NewStore(store.DB())
+	ctx := context.Background()
+	h10 := time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)
+	view := func(at time.Time, session string) stacktest.Hit {
+		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
+			event.VisitorID: "v-" + session, event.SessionID: session, event.URL: "https://shop.example/"}}
+	}
+	var hits []stacktest.Hit
+	for i := range 50 {
+		hits = append(hits, view(h10.Add(time.Duration(i)*time.Minute), fmt.Sprintf("s%02d", i)))
+	}
+	hits = append(hits, view(h10.Add(10*time.Minute), "late"), view(h10.Add(20*time.Minute), "late"))
+	stacktest.Insert(t, store, hits...)
+	if _, err := s.Refresh(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	hour := func(h time.Time) Stats {
+		t.Helper()
+		st, err := s.Period(ctx, "shop", h, h.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if got, want := hour(h10), (Stats{Sessions: 51, NewSessions: 51, Bounces: 50, Duration: 600}); got != want {
+		t.Fatalf("10:00 after the first refresh: %+v, want %+v", got, want)
+	}
+	// Let the first events fall out of the window a refresh looks back on.
+	time.Sleep(refresh.TouchedSlack + 1100*time.Millisecond)
+	if _, err := s.Refresh(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() uint64 { return stacktest.Count(t, store, "SELECT count() FROM session_summaries") }
+	before := rows()
+	stacktest.Insert(t, store, view(h10.Add(-5*time.Minute), "late")) // 9:55: "late" now began at 9:00
+	n, err := s.Refresh(ctx, "shop")
+	if err != nil || n != 2 {
+		t.Errorf("refresh summed %d hours (%v), want 9:00 and 10:00", n, err)
+	}
+	if added := rows() - before; added != 2 {
+		t.Errorf("the refresh wrote %d session summaries, want 2 (the touched session's two hours), not every session of 10:00", added)
+	}
+	if got, want := hour(h10), (Stats{Sessions: 50, NewSessions: 50, Bounces: 50}); got != want {
+		t.Errorf("10:00: %+v, want %+v (the 50 sessions the refresh left alone, without the one that now began at 9:55)", got, want)
+	}
+	if got, want := hour(h10.Add(-time.Hour)), (Stats{Sessions: 1, NewSessions: 1, Duration: 1500}); got != want {
+		t.Errorf("9:00: %+v, want %+v", got, want)
 	}
 }

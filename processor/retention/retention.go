@@ -45,8 +45,9 @@ type table struct {
 // lists each with why): the consent ledger (consents), the proof of each
 // consent, kept as long as the consent stands; the person tables the
 // erasure removes and the refresh rebuilds (visitor_profiles, identities,
-// identity_claims); people_touched, the refresh's queue, stamped with its
-// insertion time; events_rejected, which names no site.
+// identity_claims); people_touched and sessions_touched, the refreshes'
+// queues, stamped with their insertion time; events_rejected, which names
+// no site.
 var tables = []table{
 	{name: "events", time: "time", monthly: true},
 	{name: "events_hourly", time: "hour", monthly: true},
@@ -54,6 +55,7 @@ var tables = []table{
 	{name: "sources_daily", time: "day", date: true, monthly: true},
 	{name: "session_parts", time: "hour", monthly: true},
 	{name: "sessions_hourly", time: "hour"},
+	{name: "session_summaries", time: "hour", monthly: true},
 	{name: "visitor_visits", time: "time", monthly: true},
 	{name: "segment_sizes", time: "time", monthly: true},
 	{name: "sessions", time: "finalizeAggregation(ended_at)"},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"footfall/internal/event"
+	"footfall/internal/sessionstats"
 	"footfall/processor/chstore"
 	"footfall/tests/stacktest"
 )
@@ -50,6 +51,12 @@ func TestRetention(t *testing.T) {
 	stacktest.Insert(t, store, hits...)
 	// The rollups the processor's jobs fill, written as they write them.
 	ctx := context.Background()
+	sessions := sessionstats.NewStore(store.DB())
+	for site := range visits {
+		if _, err := sessions.Refresh(ctx, site); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, q := range []string{
 		"INSERT INTO sessions_hourly (site_id, hour, sessions, version)",
 		"INSERT INTO segment_sizes (site_id, time, members, seq)",
@@ -159,6 +166,7 @@ var notKept = map[string]string{
 	"identities":       "which visitor is which user: the erasure removes it",
 	"identity_claims":  "a browser's claims of a user id: the erasure removes them",
 	"people_touched":   "the profile refresh's queue, stamped with its insertion time, not an event's",
+	"sessions_touched": "the session statistics' refresh's queue, stamped with its insertion time, not an event's",
 }
 
 // TestRetentionCoversTables: every table (not a view) holding a site's
