@@ -14,6 +14,7 @@ package sessionstats
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,28 +60,21 @@ const merged = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) 
         AND session_id IN (SELECT session_id FROM session_parts WHERE site_id = @site AND hour IN @hours)
     GROUP BY session_id`
 
-// touched is the sessions with events in the hours @hours since @since.
-// A session touched in another hour since (an insert after the hours
-// were read) waits for the next refresh, which reads it whole.
-const touched = `SELECT session_id FROM sessions_touched WHERE site_id = @site AND touched_at >= @since AND hour IN @hours`
+// touched is the sessions with events in the touched hours @touched since
+// @since. A session touched in another hour since (an insert after the
+// hours were read) waits for the next refresh, which reads it whole.
+const touched = `SELECT session_id FROM sessions_touched WHERE site_id = @site AND touched_at >= @since AND hour IN @touched`
 
-var (
-	qTouchedHours = chsql.New("sessionstats.touched_hours", `SELECT DISTINCT hour FROM sessions_touched WHERE site_id = @site AND touched_at >= @since`)
-	// qSummarized says whether the site has session summaries: none (a
-	// site never refreshed, or refreshed before migration 0030) asks for
-	// a whole rebuild.
-	qSummarized = chsql.New("sessionstats.summarized", `SELECT count() FROM (SELECT 1 FROM session_summaries WHERE site_id = @site LIMIT 1)`)
-	// insertSummaries writes the figures of the sessions {{range}} picks,
-	// a row per hour each has parts in: the hour it began in carries
-	// sessions = 1 and its figures, with its visitor's first sighting
-	// ({{visitors}} narrows the visitors read); its other hours carry
-	// zeros, which replace the row of an hour it began in before a late,
-	// earlier event moved its start. Parameters: @site, @version, and
-	// those of the range. Both sides of the join are aliased, as current
-	// ClickHouse requires.
-	insertSummaries = chsql.New("sessionstats.summarize", `INSERT INTO session_summaries (site_id, hour, session_id, started_at, sessions, new_sessions, bounces, duration, version)
-SELECT @site, part_hour, session_id, started_at, toUInt8(part_hour = start_hour), toUInt8(part_hour = start_hour AND first_seen >= started_at),
-       toUInt8(part_hour = start_hour AND pageviews <= 1), toUInt32(if(part_hour = start_hour, ended_at - started_at, 0)), @version
+// summaries is the figures of the sessions {{range}} picks, a row per hour
+// each has parts in: the hour it began in carries sessions = 1 and its
+// figures, with its visitor's first sighting ({{visitors}} narrows the
+// visitors read); its other hours carry zeros, which replace the row of an
+// hour it began in before a late, earlier event moved its start. Both
+// sides of the join are aliased, as current ClickHouse requires.
+const summaries = `SELECT part_hour AS hour, session_id, started_at, toUInt8(part_hour = start_hour) AS sessions,
+       toUInt8(part_hour = start_hour AND first_seen >= started_at) AS new_sessions,
+       toUInt8(part_hour = start_hour AND pageviews <= 1) AS bounces,
+       toUInt32(if(part_hour = start_hour, ended_at - started_at, 0)) AS duration
 FROM (
     SELECT session_id, visitor_id, started_at, ended_at, pageviews, toStartOfHour(started_at) AS start_hour, part_hour
     FROM (
@@ -91,30 +85,58 @@ FROM (
     ) ARRAY JOIN hours AS part_hour
 ) AS s ANY LEFT JOIN (
     SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitor_profiles WHERE site_id = @site{{visitors}} GROUP BY visitor_id
-) AS v USING visitor_id`)
-	// summarizeTouched: the sessions touched (@since, @hours), read over
-	// the hours around (@from, @to); summarizeAll: every session.
-	summarizeTouched = insertSummaries.With(map[string]string{
+) AS v USING visitor_id`
+
+// summaryColumns are session_summaries' columns as the refresh writes them.
+const summaryColumns = `session_summaries (site_id, hour, session_id, started_at, sessions, new_sessions, bounces, duration, version)`
+
+var (
+	// qTouched is the hours with touched sessions since @since, and how
+	// many sessions each.
+	qTouched = chsql.New("sessionstats.touched", `SELECT hour, uniqExact(session_id) FROM sessions_touched
+WHERE site_id = @site AND touched_at >= @since GROUP BY hour ORDER BY hour`)
+	// qTouchedSummaries is the touched sessions' summaries (@since,
+	// @touched), their parts read over the hours around (@from, @to).
+	qTouchedSummaries = chsql.New("sessionstats.touched_summaries", summaries).With(map[string]string{
 		"range":    "\n            AND hour >= @from AND hour < @to AND session_id IN (" + touched + ")",
-		"visitors": " AND visitor_id IN (SELECT finalizeAggregation(visitor_id) FROM session_parts\n        WHERE site_id = @site AND hour IN @hours AND session_id IN (" + touched + "))"})
-	summarizeAll = insertSummaries.With(map[string]string{"range": "", "visitors": ""})
-	// qWritten is the hours the summaries of @version have rows in, around
-	// the touched hours (@from, @to).
-	qWritten = chsql.New("sessionstats.written_hours", `SELECT DISTINCT hour FROM session_summaries
-WHERE site_id = @site AND hour >= @from AND hour < @to AND version = @version`)
-	// insertHours sums the hours' session summaries into sessions_hourly:
-	// sumHours the hours @hours, each session's newest row (FINAL);
-	// sumWritten those of the summaries of @written alone, which a whole
-	// rebuild has just written for every session of the site.
-	insertHours = chsql.New("sessionstats.refresh", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
-SELECT @site, hour, sum(sessions), sum(new_sessions), sum(bounces), sum(duration), @version
-FROM session_summaries{{final}} WHERE site_id = @site AND {{which}}
+		"visitors": " AND visitor_id IN (SELECT finalizeAggregation(visitor_id) FROM session_parts\n        WHERE site_id = @site AND hour IN @touched AND session_id IN (" + touched + "))"})
+	// qOthers sums, per hour of @hours, the newest summaries of the
+	// sessions not touched (FINAL, then the filter: a condition on a
+	// column outside the key must not pick rows before FINAL merges them).
+	// It reads what earlier refreshes wrote, never this one's rows: on a
+	// cluster a replica may not have those yet.
+	qOthers = chsql.New("sessionstats.others", `SELECT hour, sum(sessions), sum(new_sessions), sum(bounces), sum(duration)
+FROM (
+    SELECT hour, session_id, sessions, new_sessions, bounces, duration FROM session_summaries FINAL
+    WHERE site_id = @site AND hour IN @hours
+)
+WHERE session_id NOT IN (`+touched+`)
 GROUP BY hour`)
-	sumHours   = insertHours.With(map[string]string{"final": " FINAL", "which": "hour IN @hours"})
-	sumWritten = insertHours.With(map[string]string{"final": "", "which": "version = @written"})
-	qStats     = chsql.New("sessionstats.period", `SELECT sum(sessions), sum(new_sessions), sum(bounces), sum(duration)
+	insertSummaries = chsql.New("sessionstats.insert_summaries", `INSERT INTO `+summaryColumns)
+	insertHours     = chsql.New("sessionstats.insert_hours", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)`)
+	// summarizeAll writes every session's summaries (@site, @version);
+	// rebuildAll computes every hour of sessions_hourly from the sessions
+	// themselves, not from the summaries just written (on a cluster a
+	// replica may not have them yet).
+	summarizeAll = chsql.New("sessionstats.summarize_all", `INSERT INTO `+summaryColumns+`
+SELECT @site, hour, session_id, started_at, sessions, new_sessions, bounces, duration, @version FROM (
+`+summaries+`
+)`).With(map[string]string{"range": "", "visitors": ""})
+	rebuildAll = chsql.New("sessionstats.rebuild", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
+SELECT @site, hour, count(), countIf(first_seen >= started_at), countIf(pageviews <= 1), sum(toUInt64(ended_at - started_at)), @version
+FROM (
+    SELECT toStartOfHour(started_at) AS hour, visitor_id, started_at, ended_at, pageviews FROM (
+        SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
+               maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
+        FROM session_parts WHERE site_id = @site GROUP BY session_id
+    )
+) AS s ANY LEFT JOIN (
+    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitor_profiles WHERE site_id = @site GROUP BY visitor_id
+) AS v USING visitor_id
+GROUP BY hour`)
+	qStats = chsql.New("sessionstats.period", `SELECT sum(sessions), sum(new_sessions), sum(bounces), sum(duration)
 FROM sessions_hourly FINAL WHERE site_id = @site AND hour >= @from AND hour < @to`)
-	// qEdges: the same figures, as insertSummaries computes them, of the
+	// qEdges: the same figures, as summaries computes them, of the
 	// sessions that began in [@e0, @e1) or [@e2, @e3), parts of the hours
 	// @hours, read from the sessions themselves.
 	qEdges = chsql.New("sessionstats.period_edges", `SELECT count(), countIf(first_seen >= started_at), countIf(pageviews <= 1),
@@ -144,35 +166,55 @@ func around(hours []time.Time) (from, to time.Time) {
 	return from.Add(-span), to.Add(span + time.Hour)
 }
 
+// kind is the session statistics' kind of refresh in the refreshes table.
+// Since migration 0030 it is not "sessions", the kind before it: the first
+// refresh of each site after it rebuilds whole, filling the summaries,
+// and a rebuild cut short is done again, since only a whole one is
+// recorded.
+const kind = "session_summaries"
+
+// maxSessions is how many touched sessions an incremental refresh reads
+// back and writes itself; past it the site is recomputed whole.
+const maxSessions = 500_000
+
+// summary is a row of session_summaries.
+type summary struct {
+	hour                           time.Time
+	session                        string
+	started                        time.Time
+	sessions, newSessions, bounces uint8
+	duration                       uint32
+}
+
 // Refresh recomputes the sessions of site that had events since the last
-// refresh and the hours they have parts in, and says how many hours it
-// summed (0 for a whole rebuild, which it does not count).
+// refresh and sums again the hours they have parts in, and says how many
+// hours it summed (0 for a whole rebuild, which it does not count).
+//
+// An incremental refresh reads the touched sessions' summaries and the
+// sums of the other sessions of their hours before it writes either: on a
+// cluster, a replica need not have what this refresh wrote a moment ago.
+// Cut short, it is done again whole by the next (its touched marks stay
+// until one is recorded).
 func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
 	ctx, cancel := refresh.Bound(ctx)
 	defer cancel()
-	w, err := refresh.Last(ctx, s.db, "sessions", site)
+	w, err := refresh.Last(ctx, s.db, kind, site)
 	if err != nil {
 		return 0, err
 	}
-	if !w.Full {
-		var n uint64
-		if err := s.db.QueryRow(ctx, qSummarized, chsql.Args{"site": site}).Scan(&n); err != nil {
-			return 0, fmt.Errorf("session stats of %s: summaries: %w", site, err)
-		}
-		w.Full = n == 0
-	}
 	var touchedHours []time.Time
 	if !w.Full {
-		touchedHours, err = s.times(ctx, qTouchedHours, chsql.Args{"site": site, "since": w.Since})
+		var n uint64
+		touchedHours, n, err = s.touched(ctx, site, w.Since)
 		if err != nil {
-			return 0, fmt.Errorf("session stats of %s: touched hours: %w", site, err)
+			return 0, fmt.Errorf("session stats of %s: touched sessions: %w", site, err)
 		}
 		if len(touchedHours) == 0 {
 			return 0, nil
 		}
-		w.Full = len(touchedHours) > maxHours
+		w.Full = len(touchedHours) > maxHours || n > maxSessions
 	}
 	version := uint64(time.Now().UnixNano())
 	var hours []time.Time
@@ -180,31 +222,136 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		if err := s.db.Exec(ctx, summarizeAll, chsql.Args{"site": site, "version": version}); err != nil {
 			return 0, fmt.Errorf("session stats of %s: summaries: %w", site, err)
 		}
-		if err := s.db.Exec(ctx, sumWritten, chsql.Args{"site": site, "version": version + 1, "written": version}); err != nil {
+		if err := s.db.Exec(ctx, rebuildAll, chsql.Args{"site": site, "version": version}); err != nil {
 			return 0, fmt.Errorf("session stats of %s: %w", site, err)
 		}
-	} else {
-		from, to := around(touchedHours)
-		args := chsql.Args{"site": site, "version": version, "since": w.Since, "hours": chsql.Set[time.Time](touchedHours), "from": from, "to": to}
-		if err := s.db.Exec(ctx, summarizeTouched, args); err != nil {
-			return 0, fmt.Errorf("session stats of %s: summaries: %w", site, err)
-		}
-		// The touched sessions' hours, those they began in before
-		// included; none when they are gone (erased since).
-		hours, err = s.times(ctx, qWritten, chsql.Args{"site": site, "from": from, "to": to, "version": version})
-		if err != nil {
-			return 0, fmt.Errorf("session stats of %s: summed hours: %w", site, err)
-		}
-		if len(hours) > 0 {
-			if err := s.db.Exec(ctx, sumHours, chsql.Args{"site": site, "version": version + 1, "hours": chsql.Set[time.Time](hours)}); err != nil {
-				return 0, fmt.Errorf("session stats of %s: %w", site, err)
-			}
-		}
+	} else if hours, err = s.refreshTouched(ctx, site, w.Since, touchedHours, version); err != nil {
+		return 0, fmt.Errorf("session stats of %s: %w", site, err)
 	}
-	if err := refresh.Record(ctx, s.db, "sessions", site, w, uint64(len(hours)), "sessions_touched"); err != nil {
+	if err := refresh.Record(ctx, s.db, kind, site, w, uint64(len(hours)), "sessions_touched"); err != nil {
 		return 0, err
 	}
 	return len(hours), nil
+}
+
+// touched reads the hours with sessions touched since since, and how
+// many sessions (a session touched in two hours counted twice).
+func (s *Store) touched(ctx context.Context, site string, since time.Time) ([]time.Time, uint64, error) {
+	rows, err := s.db.Query(ctx, qTouched, chsql.Args{"site": site, "since": since})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var hours []time.Time
+	var total uint64
+	for rows.Next() {
+		var h time.Time
+		var n uint64
+		if err := rows.Scan(&h, &n); err != nil {
+			return nil, 0, err
+		}
+		hours = append(hours, h.UTC())
+		total += n
+	}
+	return hours, total, rows.Err()
+}
+
+// refreshTouched recomputes the sessions touched in touchedHours since
+// since, writes their summaries and the sums of the hours they have parts
+// in (the other sessions' as earlier refreshes left them), and returns
+// those hours. Every one of them gets a row, zeros included: the hour a
+// session no longer begins in may have no other session.
+func (s *Store) refreshTouched(ctx context.Context, site string, since time.Time, touchedHours []time.Time, version uint64) ([]time.Time, error) {
+	from, to := around(touchedHours)
+	args := chsql.Args{"site": site, "since": since, "touched": chsql.Set[time.Time](touchedHours), "from": from, "to": to}
+	rows, err := s.db.Query(ctx, qTouchedSummaries, args)
+	if err != nil {
+		return nil, fmt.Errorf("touched sessions: %w", err)
+	}
+	var fresh []summary
+	sums := map[time.Time]*Stats{}
+	for rows.Next() {
+		var r summary
+		if err := rows.Scan(&r.hour, &r.session, &r.started, &r.sessions, &r.newSessions, &r.bounces, &r.duration); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("touched sessions: %w", err)
+		}
+		r.hour = r.hour.UTC()
+		fresh = append(fresh, r)
+		st := sums[r.hour]
+		if st == nil {
+			st = &Stats{}
+			sums[r.hour] = st
+		}
+		st.Sessions += uint64(r.sessions)
+		st.NewSessions += uint64(r.newSessions)
+		st.Bounces += uint64(r.bounces)
+		st.Duration += uint64(r.duration)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("touched sessions: %w", err)
+	}
+	if len(fresh) == 0 {
+		// The touched sessions are gone (erased since): no hour they
+		// have parts in is known, so there is nothing to sum.
+		return nil, nil
+	}
+	hours := make([]time.Time, 0, len(sums))
+	for h := range sums {
+		hours = append(hours, h)
+	}
+	slices.SortFunc(hours, time.Time.Compare)
+	others, err := s.db.Query(ctx, qOthers, chsql.Args{"site": site, "since": since, "touched": args["touched"], "hours": chsql.Set[time.Time](hours)})
+	if err != nil {
+		return nil, fmt.Errorf("the other sessions: %w", err)
+	}
+	for others.Next() {
+		var h time.Time
+		var o Stats
+		if err := others.Scan(&h, &o.Sessions, &o.NewSessions, &o.Bounces, &o.Duration); err != nil {
+			others.Close()
+			return nil, fmt.Errorf("the other sessions: %w", err)
+		}
+		if st := sums[h.UTC()]; st != nil {
+			st.Sessions += o.Sessions
+			st.NewSessions += o.NewSessions
+			st.Bounces += o.Bounces
+			st.Duration += o.Duration
+		}
+	}
+	others.Close()
+	if err := others.Err(); err != nil {
+		return nil, fmt.Errorf("the other sessions: %w", err)
+	}
+	b, err := s.db.PrepareBatch(ctx, insertSummaries)
+	if err != nil {
+		return nil, fmt.Errorf("write summaries: %w", err)
+	}
+	for _, r := range fresh {
+		if err := b.Append(site, r.hour, r.session, r.started, r.sessions, r.newSessions, r.bounces, r.duration, version); err != nil {
+			b.Abort()
+			return nil, fmt.Errorf("write summaries: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return nil, fmt.Errorf("write summaries: %w", err)
+	}
+	b, err = s.db.PrepareBatch(ctx, insertHours)
+	if err != nil {
+		return nil, fmt.Errorf("write hours: %w", err)
+	}
+	for _, h := range hours {
+		st := sums[h]
+		if err := b.Append(site, h, st.Sessions, st.NewSessions, st.Bounces, st.Duration, version); err != nil {
+			b.Abort()
+			return nil, fmt.Errorf("write hours: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return nil, fmt.Errorf("write hours: %w", err)
+	}
+	return hours, nil
 }
 
 // Period sums the statistics of site's sessions that began in [from, to),

@@ -33,7 +33,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, "refresh-interval", 5*time.Second, "how often the session statistics and the people table are brought up to date with the events (the dashboards show them as of the last refresh); 0 turns refreshing off, for a processor beside one that refreshes")
 }
 
-// The kinds of refresh, as the refreshes table names them.
+// The kinds of refresh, as the metrics name them (the refreshes table
+// names the session statistics' session_summaries since migration 0030).
 const (
 	Sessions = "sessions"
 	People   = "people"

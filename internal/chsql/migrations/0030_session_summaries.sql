@@ -18,9 +18,9 @@
 -- started_at lets a period that cuts an hour (a zone half an hour off
 -- UTC) count that hour's sessions by their start.
 --
--- Sessions are refreshed under a new kind of refresh (sessions_v2), so the
--- first refresh of each site after this migration rebuilds it whole and
--- fills session_summaries.
+-- Sessions are refreshed under a new kind of refresh (session_summaries in
+-- the refreshes table), so the first refresh of each site after this
+-- migration rebuilds it whole and fills session_summaries.
 CREATE TABLE IF NOT EXISTS sessions_touched (
     site_id    String,
     hour       DateTime,
