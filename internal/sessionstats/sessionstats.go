@@ -66,10 +66,15 @@ const merged = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) 
 const touched = `SELECT session_id FROM sessions_touched WHERE site_id = @site AND touched_at >= @since AND hour IN @touched`
 
 // summaries is the figures of the sessions {{range}} picks, a row per hour
-// each has parts in: the hour it began in carries sessions = 1 and its
-// figures, with its visitor's first sighting ({{visitors}} narrows the
-// visitors read); its other hours carry zeros, which replace the row of an
-// hour it began in before a late, earlier event moved its start. Both
+// from each one's first hour with events to its last: the hour it began in
+// carries sessions = 1 and its figures, with its visitor's first sighting
+// ({{visitors}} narrows the visitors read); its other hours carry zeros,
+// which replace the row of an hour it began in before a late, earlier
+// event moved its start. Every hour between the first and the last, not
+// only those with parts: an array of a session's hours per session cost a
+// whole rebuild 30% more memory (3.2 against 2.5 GB at 10M events), and a
+// session with an hour without events between two with is rare (a
+// snippet's session ends after 30 minutes without one, by default). Both
 // sides of the join are aliased, as current ClickHouse requires.
 const summaries = `SELECT part_hour AS hour, session_id, started_at, toUInt8(part_hour = start_hour) AS sessions,
        toUInt8(part_hour = start_hour AND first_seen >= started_at) AS new_sessions,
@@ -79,10 +84,11 @@ FROM (
     SELECT session_id, visitor_id, started_at, ended_at, pageviews, toStartOfHour(started_at) AS start_hour, part_hour
     FROM (
         SELECT session_id, anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
-               maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews, groupUniqArray(hour) AS hours
+               maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews,
+               min(hour) AS first_hour, max(hour) AS last_hour
         FROM session_parts WHERE site_id = @site{{range}}
         GROUP BY session_id
-    ) ARRAY JOIN hours AS part_hour
+    ) ARRAY JOIN arrayMap(i -> first_hour + i * 3600, range(toUInt32((last_hour - first_hour) / 3600) + 1)) AS part_hour
 ) AS s ANY LEFT JOIN (
     SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitor_profiles WHERE site_id = @site{{visitors}} GROUP BY visitor_id
 ) AS v USING visitor_id`
