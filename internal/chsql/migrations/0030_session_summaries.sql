@@ -5,8 +5,11 @@
 --
 -- sessions_touched says which sessions had events since the last refresh
 -- (hours_touched said only which hours, and every session of an hour was
--- recomputed); it replaces hours_touched and its view, so that inserts pay
--- no view more.
+-- recomputed); its view replaces hours_touched's, so that inserts pay no
+-- view more. The table hours_touched stays, no longer written: a processor
+-- of the version before, still running during an upgrade, finds no
+-- touched hour there and refreshes nothing, where a dropped table failed
+-- its every refresh.
 --
 -- session_summaries keeps each session's figures as the last refresh
 -- computed them, a row per hour the session has events in: in the hour it
@@ -36,8 +39,6 @@ FROM events WHERE session_id != '' AND is_bot = 0
 GROUP BY site_id, hour, session_id;
 
 DROP TABLE IF EXISTS hours_touched_mv;
-
-DROP TABLE IF EXISTS hours_touched;
 
 CREATE TABLE IF NOT EXISTS session_summaries (
     site_id      String,
