@@ -75,11 +75,13 @@ const touched = `SELECT session_id FROM sessions_touched WHERE site_id = @site A
 // whole rebuild 30% more memory (3.2 against 2.5 GB at 10M events), and a
 // session with an hour without events between two with is rare (a
 // snippet's session ends after 30 minutes without one, by default). Both
-// sides of the join are aliased, as current ClickHouse requires.
+// sides of the join are aliased, as current ClickHouse requires. {{extra}}
+// and {{profile}} add the visitor, their first sighting and how many
+// sessions they have.
 const summaries = `SELECT part_hour AS hour, session_id, started_at, toUInt8(part_hour = start_hour) AS sessions,
        toUInt8(part_hour = start_hour AND first_seen >= started_at) AS new_sessions,
        toUInt8(part_hour = start_hour AND pageviews <= 1) AS bounces,
-       toUInt32(if(part_hour = start_hour, ended_at - started_at, 0)) AS duration
+       toUInt32(if(part_hour = start_hour, ended_at - started_at, 0)) AS duration{{extra}}
 FROM (
     SELECT session_id, visitor_id, started_at, ended_at, pageviews, toStartOfHour(started_at) AS start_hour, part_hour
     FROM (
@@ -90,7 +92,7 @@ FROM (
         GROUP BY session_id
     ) ARRAY JOIN arrayMap(i -> first_hour + i * 3600, range(toUInt32((last_hour - first_hour) / 3600) + 1)) AS part_hour
 ) AS s ANY LEFT JOIN (
-    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitor_profiles WHERE site_id = @site{{visitors}} GROUP BY visitor_id
+    SELECT visitor_id, minMerge(first_seen) AS first_seen{{profile}} FROM visitor_profiles WHERE site_id = @site{{visitors}} GROUP BY visitor_id
 ) AS v USING visitor_id`
 
 // summaryColumns are session_summaries' columns as the refresh writes them.
@@ -102,8 +104,11 @@ var (
 	qTouched = chsql.New("sessionstats.touched", `SELECT hour, uniqExact(session_id) FROM sessions_touched
 WHERE site_id = @site AND touched_at >= @since GROUP BY hour ORDER BY hour`)
 	// qTouchedSummaries is the touched sessions' summaries (@since,
-	// @touched), their parts read over the hours around (@from, @to).
+	// @touched), their parts read over the hours around (@from, @to),
+	// with their visitors.
 	qTouchedSummaries = chsql.New("sessionstats.touched_summaries", summaries).With(map[string]string{
+		"extra":    ",\n       visitor_id, first_seen, visitor_sessions",
+		"profile":  ", uniqIfMerge(sessions) AS visitor_sessions",
 		"range":    "\n            AND hour >= @from AND hour < @to AND session_id IN (" + touched + ")",
 		"visitors": " AND visitor_id IN (SELECT finalizeAggregation(visitor_id) FROM session_parts\n        WHERE site_id = @site AND hour IN @touched AND session_id IN (" + touched + "))"})
 	// qOthers sums, per hour of @hours, the newest summaries of the
@@ -118,6 +123,22 @@ FROM (
 )
 WHERE session_id NOT IN (`+touched+`)
 GROUP BY hour`)
+	// qFirstSessions is the summary rows of the hours other sessions of
+	// the visitors @visitors began in (visitor_visits, a row per visitor
+	// and session), with the visitor, to be flagged new again or not: one
+	// of their touched sessions became new, their first sighting moved
+	// earlier.
+	qFirstSessions = chsql.New("sessionstats.first_sessions", `SELECT hour, session_id, started_at, new_sessions, bounces, duration, visitor
+FROM (
+    SELECT hour, session_id, started_at, sessions, new_sessions, bounces, duration FROM session_summaries FINAL
+    WHERE site_id = @site
+        AND hour IN (SELECT toStartOfHour(time) FROM visitor_visits WHERE site_id = @site AND visitor_id IN @visitors AND touch = 0)
+        AND session_id IN (SELECT session_id FROM visitor_visits WHERE site_id = @site AND visitor_id IN @visitors AND touch = 0)
+) AS s ALL INNER JOIN (
+    SELECT session_id, any(visitor_id) AS visitor FROM visitor_visits
+    WHERE site_id = @site AND visitor_id IN @visitors AND touch = 0 GROUP BY session_id
+) AS vv USING session_id
+WHERE sessions = 1`)
 	insertSummaries = chsql.New("sessionstats.insert_summaries", `INSERT INTO `+summaryColumns)
 	insertHours     = chsql.New("sessionstats.insert_hours", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)`)
 	// summarizeAll writes every session's summaries (@site, @version);
@@ -127,7 +148,7 @@ GROUP BY hour`)
 	summarizeAll = chsql.New("sessionstats.summarize_all", `INSERT INTO `+summaryColumns+`
 SELECT @site, hour, session_id, started_at, sessions, new_sessions, bounces, duration, @version FROM (
 `+summaries+`
-)`).With(map[string]string{"range": "", "visitors": ""})
+)`).With(map[string]string{"range": "", "visitors": "", "extra": "", "profile": ""})
 	rebuildAll = chsql.New("sessionstats.rebuild", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
 SELECT @site, hour, count(), countIf(first_seen >= started_at), countIf(pageviews <= 1), sum(toUInt64(ended_at - started_at)), @version
 FROM (
@@ -191,6 +212,9 @@ type summary struct {
 	sessions, newSessions, bounces uint8
 	duration                       uint32
 }
+
+// visitorsPerRead bounds the visitors one qFirstSessions names.
+const visitorsPerRead = 1000
 
 // Refresh recomputes the sessions of site that had events since the last
 // refresh and sums again the hours they have parts in, and says how many
@@ -276,14 +300,7 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since time.Time
 	}
 	var fresh []summary
 	sums := map[time.Time]*Stats{}
-	for rows.Next() {
-		var r summary
-		if err := rows.Scan(&r.hour, &r.session, &r.started, &r.sessions, &r.newSessions, &r.bounces, &r.duration); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("touched sessions: %w", err)
-		}
-		r.hour = r.hour.UTC()
-		fresh = append(fresh, r)
+	add := func(r summary) {
 		st := sums[r.hour]
 		if st == nil {
 			st = &Stats{}
@@ -294,6 +311,29 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since time.Time
 		st.Bounces += uint64(r.bounces)
 		st.Duration += uint64(r.duration)
 	}
+	// The visitors with a touched session that is now their first, and
+	// more sessions: their first sighting may have moved earlier (a late
+	// session), so another of their sessions may no longer be new.
+	firstSeen := map[string]time.Time{}
+	freshSessions := map[string]bool{}
+	for rows.Next() {
+		var r summary
+		var visitor string
+		var first time.Time
+		var visitorSessions uint64
+		if err := rows.Scan(&r.hour, &r.session, &r.started, &r.sessions, &r.newSessions, &r.bounces, &r.duration,
+			&visitor, &first, &visitorSessions); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("touched sessions: %w", err)
+		}
+		r.hour = r.hour.UTC()
+		fresh = append(fresh, r)
+		freshSessions[r.session] = true
+		add(r)
+		if r.newSessions == 1 && visitorSessions > 1 {
+			firstSeen[visitor] = first
+		}
+	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("touched sessions: %w", err)
@@ -302,6 +342,20 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since time.Time
 		// The touched sessions are gone (erased since): no hour they
 		// have parts in is known, so there is nothing to sum.
 		return nil, nil
+	}
+	// Their other sessions whose flag changes are written again; the
+	// others' sums below still hold their old flag, so the change is
+	// kept apart and added after.
+	reflagged, err := s.reflag(ctx, site, firstSeen, freshSessions)
+	if err != nil {
+		return nil, err
+	}
+	var flagChange = map[time.Time]int64{}
+	for _, r := range reflagged {
+		if sums[r.hour] == nil {
+			sums[r.hour] = &Stats{}
+		}
+		flagChange[r.hour] += int64(r.newSessions)*2 - 1 // 1 if now new, -1 if no longer
 	}
 	hours := make([]time.Time, 0, len(sums))
 	for h := range sums {
@@ -330,11 +384,16 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since time.Time
 	if err := others.Err(); err != nil {
 		return nil, fmt.Errorf("the other sessions: %w", err)
 	}
+	for h, d := range flagChange {
+		if st := sums[h]; d >= 0 || uint64(-d) <= st.NewSessions {
+			st.NewSessions = uint64(int64(st.NewSessions) + d)
+		}
+	}
 	b, err := s.db.PrepareBatch(ctx, insertSummaries)
 	if err != nil {
 		return nil, fmt.Errorf("write summaries: %w", err)
 	}
-	for _, r := range fresh {
+	for _, r := range append(fresh, reflagged...) {
 		if err := b.Append(site, r.hour, r.session, r.started, r.sessions, r.newSessions, r.bounces, r.duration, version); err != nil {
 			b.Abort()
 			return nil, fmt.Errorf("write summaries: %w", err)
@@ -358,6 +417,48 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since time.Time
 		return nil, fmt.Errorf("write hours: %w", err)
 	}
 	return hours, nil
+}
+
+// reflag reads the summaries of the sessions the visitors of firstSeen
+// began (those of skip left out) and returns those whose new-session flag
+// the visitor's first sighting changes, with the flag changed.
+func (s *Store) reflag(ctx context.Context, site string, firstSeen map[string]time.Time, skip map[string]bool) ([]summary, error) {
+	visitors := make([]string, 0, len(firstSeen))
+	for v := range firstSeen {
+		visitors = append(visitors, v)
+	}
+	slices.Sort(visitors)
+	var out []summary
+	for len(visitors) > 0 {
+		n := min(len(visitors), visitorsPerRead)
+		rows, err := s.db.Query(ctx, qFirstSessions, chsql.Args{"site": site, "visitors": chsql.Set[string](visitors[:n])})
+		if err != nil {
+			return nil, fmt.Errorf("the touched visitors' other sessions: %w", err)
+		}
+		visitors = visitors[n:]
+		for rows.Next() {
+			r := summary{sessions: 1}
+			var visitor string
+			if err := rows.Scan(&r.hour, &r.session, &r.started, &r.newSessions, &r.bounces, &r.duration, &visitor); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("the touched visitors' other sessions: %w", err)
+			}
+			var flag uint8
+			if !firstSeen[visitor].Before(r.started) { // first_seen >= started_at, as summaries says
+				flag = 1
+			}
+			if skip[r.session] || flag == r.newSessions {
+				continue
+			}
+			r.hour, r.newSessions = r.hour.UTC(), flag
+			out = append(out, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("the touched visitors' other sessions: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // Period sums the statistics of site's sessions that began in [from, to),
@@ -411,24 +512,4 @@ func (s *Store) Period(ctx context.Context, site string, from, to time.Time) (St
 	st.Bounces += edge.Bounces
 	st.Duration += edge.Duration
 	return st, nil
-}
-
-func (s *Store) times(ctx context.Context, q *chsql.Query, args chsql.Args) ([]time.Time, error) {
-	rows, err := s.db.Query(ctx, q, args)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []time.Time
-	for rows.Next() {
-		var t time.Time
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
-		out = append(out, t.UTC())
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
 }

@@ -203,3 +203,47 @@ func TestRefreshNarrowsToTouchedSessions(t *testing.T) {
 		t.Errorf("9:00: %+v, want %+v", got, want)
 	}
 }
+
+// TestRefreshLateFirstSession: a visitor's earlier session arriving late
+// (history sent with its time) is their first; the session that was their
+// first until then, which has no new event, is no longer new.
+func TestRefreshLateFirstSession(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	s := NewStore(store.DB())
+	ctx := context.Background()
+	h8 := time.Date(2026, 11, 10, 8, 0, 0, 0, time.UTC)
+	view := func(at time.Time, visitor, session string) stacktest.Hit {
+		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
+			event.VisitorID: visitor, event.SessionID: session, event.URL: "https://shop.example/"}}
+	}
+	stacktest.Insert(t, store, view(h8.Add(3*time.Hour), "ann", "a2"), view(h8.Add(3*time.Hour), "bob", "b1"))
+	if _, err := s.Refresh(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(refresh.TouchedSlack + 1100*time.Millisecond)
+	if _, err := s.Refresh(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	day := func() Stats {
+		t.Helper()
+		st, err := s.Period(ctx, "shop", h8.Add(-8*time.Hour), h8.Add(16*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if got, want := day(), (Stats{Sessions: 2, NewSessions: 2, Bounces: 2}); got != want {
+		t.Fatalf("before: %+v, want %+v", got, want)
+	}
+	stacktest.Insert(t, store, view(h8, "ann", "a1")) // ann's history: a visit at 8:00
+	if _, err := s.Refresh(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := day(), (Stats{Sessions: 3, NewSessions: 2, Bounces: 3}); got != want {
+		t.Errorf("after ann's 8:00 visit: %+v, want %+v (a1 and b1 new, a2 no longer)", got, want)
+	}
+	eleven, err := s.Period(ctx, "shop", h8.Add(3*time.Hour), h8.Add(4*time.Hour))
+	if want := (Stats{Sessions: 2, NewSessions: 1, Bounces: 2}); err != nil || eleven != want {
+		t.Errorf("11:00: %+v %v, want %+v", eleven, err, want)
+	}
+}
