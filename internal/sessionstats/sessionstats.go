@@ -60,10 +60,13 @@ const merged = `SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) 
         AND session_id IN (SELECT session_id FROM session_parts WHERE site_id = @site AND hour IN @hours)
     GROUP BY session_id`
 
-// touched is the sessions with events in the touched hours @touched since
-// @since. A session touched in another hour since (an insert after the
-// hours were read) waits for the next refresh, which reads it whole.
-const touched = `SELECT session_id FROM sessions_touched WHERE site_id = @site AND touched_at >= @since AND hour IN @touched`
+// touched is the sessions with events in the touched hours @touched from
+// @since to @upto (the refresh's start, by the server's clock, so that
+// the statements of one refresh name the same sessions but for those of
+// its last second). A session touched in another hour or later (an
+// insert after the hours were read) waits for the next refresh, which
+// reads it whole.
+const touched = `SELECT session_id FROM sessions_touched WHERE site_id = @site AND touched_at >= @since AND touched_at <= @upto AND hour IN @touched`
 
 // summaries is the figures of the sessions {{range}} picks, a row per hour
 // from each one's first hour with events to its last: the hour it began in
@@ -74,7 +77,9 @@ const touched = `SELECT session_id FROM sessions_touched WHERE site_id = @site A
 // only those with parts: an array of a session's hours per session cost a
 // whole rebuild 30% more memory (3.2 against 2.5 GB at 10M events), and a
 // session with an hour without events between two with is rare (a
-// snippet's session ends after 30 minutes without one, by default). Both
+// snippet's session ends after 30 minutes without one, by default); at
+// most 49 hours (176,400 s), twice span: a session id a sender reuses for
+// a year would otherwise make a row an hour. Both
 // sides of the join are aliased, as current ClickHouse requires. {{extra}}
 // and {{profile}} add the visitor, their first sighting and how many
 // sessions they have.
@@ -90,7 +95,7 @@ FROM (
                min(hour) AS first_hour, max(hour) AS last_hour
         FROM session_parts WHERE site_id = @site{{range}}
         GROUP BY session_id
-    ) ARRAY JOIN arrayMap(i -> first_hour + i * 3600, range(toUInt32((last_hour - first_hour) / 3600) + 1)) AS part_hour
+    ) ARRAY JOIN arrayMap(i -> first_hour + i * 3600, range(intDiv(least(toUInt32(last_hour - first_hour), 176400), 3600) + 1)) AS part_hour
 ) AS s ANY LEFT JOIN (
     SELECT visitor_id, minMerge(first_seen) AS first_seen{{profile}} FROM visitor_profiles WHERE site_id = @site{{visitors}} GROUP BY visitor_id
 ) AS v USING visitor_id`
@@ -102,7 +107,7 @@ var (
 	// qTouched is the hours with touched sessions since @since, and how
 	// many sessions each.
 	qTouched = chsql.New("sessionstats.touched", `SELECT hour, uniqExact(session_id) FROM sessions_touched
-WHERE site_id = @site AND touched_at >= @since GROUP BY hour ORDER BY hour`)
+WHERE site_id = @site AND touched_at >= @since AND touched_at <= @upto GROUP BY hour ORDER BY hour`)
 	// qTouchedSummaries is the touched sessions' summaries (@since,
 	// @touched), their parts read over the hours around (@from, @to),
 	// with their visitors.
@@ -213,8 +218,10 @@ type summary struct {
 	duration                       uint32
 }
 
-// visitorsPerRead bounds the visitors one qFirstSessions names.
-const visitorsPerRead = 1000
+// readBytes bounds the bytes of the identifiers or hours one statement
+// names (qFirstSessions names its visitors three times): under
+// ClickHouse's max_query_size, 256 KiB.
+const readBytes = 64 << 10
 
 // Refresh recomputes the sessions of site that had events since the last
 // refresh and sums again the hours they have parts in, and says how many
@@ -237,7 +244,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	var touchedHours []time.Time
 	if !w.Full {
 		var n uint64
-		touchedHours, n, err = s.touched(ctx, site, w.Since)
+		touchedHours, n, err = s.touched(ctx, site, w.Since, w.Now)
 		if err != nil {
 			return 0, fmt.Errorf("session stats of %s: touched sessions: %w", site, err)
 		}
@@ -255,7 +262,7 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		if err := s.db.Exec(ctx, rebuildAll, chsql.Args{"site": site, "version": version}); err != nil {
 			return 0, fmt.Errorf("session stats of %s: %w", site, err)
 		}
-	} else if hours, err = s.refreshTouched(ctx, site, w.Since, touchedHours, version); err != nil {
+	} else if hours, err = s.refreshTouched(ctx, site, w.Since, w.Now, touchedHours, version); err != nil {
 		return 0, fmt.Errorf("session stats of %s: %w", site, err)
 	}
 	if err := refresh.Record(ctx, s.db, kind, site, w, uint64(len(hours)), "sessions_touched"); err != nil {
@@ -264,10 +271,10 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 	return len(hours), nil
 }
 
-// touched reads the hours with sessions touched since since, and how
-// many sessions (a session touched in two hours counted twice).
-func (s *Store) touched(ctx context.Context, site string, since time.Time) ([]time.Time, uint64, error) {
-	rows, err := s.db.Query(ctx, qTouched, chsql.Args{"site": site, "since": since})
+// touched reads the hours with sessions touched from since to upto, and
+// how many sessions (a session touched in two hours counted twice).
+func (s *Store) touched(ctx context.Context, site string, since, upto time.Time) ([]time.Time, uint64, error) {
+	rows, err := s.db.Query(ctx, qTouched, chsql.Args{"site": site, "since": since, "upto": upto})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -286,14 +293,14 @@ func (s *Store) touched(ctx context.Context, site string, since time.Time) ([]ti
 	return hours, total, rows.Err()
 }
 
-// refreshTouched recomputes the sessions touched in touchedHours since
-// since, writes their summaries and the sums of the hours they have parts
-// in (the other sessions' as earlier refreshes left them), and returns
-// those hours. Every one of them gets a row, zeros included: the hour a
-// session no longer begins in may have no other session.
-func (s *Store) refreshTouched(ctx context.Context, site string, since time.Time, touchedHours []time.Time, version uint64) ([]time.Time, error) {
+// refreshTouched recomputes the sessions touched in touchedHours from
+// since to upto, writes their summaries and the sums of the hours they
+// have parts in (the other sessions' as earlier refreshes left them),
+// and returns those hours. Every one of them gets a row, zeros included:
+// the hour a session no longer begins in may have no other session.
+func (s *Store) refreshTouched(ctx context.Context, site string, since, upto time.Time, touchedHours []time.Time, version uint64) ([]time.Time, error) {
 	from, to := around(touchedHours)
-	args := chsql.Args{"site": site, "since": since, "touched": chsql.Set[time.Time](touchedHours), "from": from, "to": to}
+	args := chsql.Args{"site": site, "since": since, "upto": upto, "touched": chsql.Set[time.Time](touchedHours), "from": from, "to": to}
 	rows, err := s.db.Query(ctx, qTouchedSummaries, args)
 	if err != nil {
 		return nil, fmt.Errorf("touched sessions: %w", err)
@@ -362,32 +369,18 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since time.Time
 		hours = append(hours, h)
 	}
 	slices.SortFunc(hours, time.Time.Compare)
-	others, err := s.db.Query(ctx, qOthers, chsql.Args{"site": site, "since": since, "touched": args["touched"], "hours": chsql.Set[time.Time](hours)})
-	if err != nil {
-		return nil, fmt.Errorf("the other sessions: %w", err)
-	}
-	for others.Next() {
-		var h time.Time
-		var o Stats
-		if err := others.Scan(&h, &o.Sessions, &o.NewSessions, &o.Bounces, &o.Duration); err != nil {
-			others.Close()
-			return nil, fmt.Errorf("the other sessions: %w", err)
+	for rest := hours; len(rest) > 0; {
+		n := fit(len(rest), func(int) int { return len("'2006-01-02 15:04:05', ") })
+		if err := s.others(ctx, chsql.Args{"site": site, "since": since, "upto": upto, "touched": args["touched"], "hours": chsql.Set[time.Time](rest[:n])}, sums); err != nil {
+			return nil, err
 		}
-		if st := sums[h.UTC()]; st != nil {
-			st.Sessions += o.Sessions
-			st.NewSessions += o.NewSessions
-			st.Bounces += o.Bounces
-			st.Duration += o.Duration
-		}
-	}
-	others.Close()
-	if err := others.Err(); err != nil {
-		return nil, fmt.Errorf("the other sessions: %w", err)
+		rest = rest[n:]
 	}
 	for h, d := range flagChange {
-		if st := sums[h]; d >= 0 || uint64(-d) <= st.NewSessions {
-			st.NewSessions = uint64(int64(st.NewSessions) + d)
-		}
+		// Below zero only if a session touched after the fresh read was
+		// reflagged: the next refresh, which reads it, puts it right.
+		st := sums[h]
+		st.NewSessions = uint64(max(0, int64(st.NewSessions)+d))
 	}
 	b, err := s.db.PrepareBatch(ctx, insertSummaries)
 	if err != nil {
@@ -419,6 +412,45 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since time.Time
 	return hours, nil
 }
 
+// others adds to sums the sums of the sessions not touched of the hours
+// args names.
+func (s *Store) others(ctx context.Context, args chsql.Args, sums map[time.Time]*Stats) error {
+	rows, err := s.db.Query(ctx, qOthers, args)
+	if err != nil {
+		return fmt.Errorf("the other sessions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h time.Time
+		var o Stats
+		if err := rows.Scan(&h, &o.Sessions, &o.NewSessions, &o.Bounces, &o.Duration); err != nil {
+			return fmt.Errorf("the other sessions: %w", err)
+		}
+		if st := sums[h.UTC()]; st != nil {
+			st.Sessions += o.Sessions
+			st.NewSessions += o.NewSessions
+			st.Bounces += o.Bounces
+			st.Duration += o.Duration
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("the other sessions: %w", err)
+	}
+	return nil
+}
+
+// fit is how many of n items, the first of which at least, one statement
+// names within readBytes, size being each one's bytes in it.
+func fit(n int, size func(i int) int) int {
+	total := 0
+	for i := range n {
+		if total += size(i); total > readBytes && i > 0 {
+			return i
+		}
+	}
+	return n
+}
+
 // reflag reads the summaries of the sessions the visitors of firstSeen
 // began (those of skip left out) and returns those whose new-session flag
 // the visitor's first sighting changes, with the flag changed.
@@ -430,7 +462,7 @@ func (s *Store) reflag(ctx context.Context, site string, firstSeen map[string]ti
 	slices.Sort(visitors)
 	var out []summary
 	for len(visitors) > 0 {
-		n := min(len(visitors), visitorsPerRead)
+		n := fit(len(visitors), func(i int) int { return len(visitors[i]) + 4 })
 		rows, err := s.db.Query(ctx, qFirstSessions, chsql.Args{"site": site, "visitors": chsql.Set[string](visitors[:n])})
 		if err != nil {
 			return nil, fmt.Errorf("the touched visitors' other sessions: %w", err)
