@@ -30,6 +30,14 @@ type Stats struct {
 	Duration    uint64 // seconds from first to last event, summed
 }
 
+// add adds o's figures to st's.
+func (st *Stats) add(o Stats) {
+	st.Sessions += o.Sessions
+	st.NewSessions += o.NewSessions
+	st.Bounces += o.Bounces
+	st.Duration += o.Duration
+}
+
 // Store reads and refreshes the session statistics of one database.
 type Store struct {
 	db         *chsql.Conn
@@ -147,25 +155,18 @@ WHERE sessions = 1`)
 	insertSummaries = chsql.New("sessionstats.insert_summaries", `INSERT INTO `+summaryColumns)
 	insertHours     = chsql.New("sessionstats.insert_hours", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)`)
 	// summarizeAll writes every session's summaries (@site, @version);
-	// rebuildAll computes every hour of sessions_hourly from the sessions
-	// themselves, not from the summaries just written (on a cluster a
-	// replica may not have them yet).
+	// rebuildAll sums the same summaries into every hour some session
+	// began in, computing them again rather than reading back those just
+	// written (on a cluster a replica may not have them yet).
 	summarizeAll = chsql.New("sessionstats.summarize_all", `INSERT INTO `+summaryColumns+`
 SELECT @site, hour, session_id, started_at, sessions, new_sessions, bounces, duration, @version FROM (
 `+summaries+`
 )`).With(map[string]string{"range": "", "visitors": "", "extra": "", "profile": ""})
 	rebuildAll = chsql.New("sessionstats.rebuild", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
-SELECT @site, hour, count(), countIf(first_seen >= started_at), countIf(pageviews <= 1), sum(toUInt64(ended_at - started_at)), @version
-FROM (
-    SELECT toStartOfHour(started_at) AS hour, visitor_id, started_at, ended_at, pageviews FROM (
-        SELECT anyMerge(visitor_id) AS visitor_id, minMerge(started_at) AS started_at,
-               maxMerge(ended_at) AS ended_at, countIfMerge(pageviews) AS pageviews
-        FROM session_parts WHERE site_id = @site GROUP BY session_id
-    )
-) AS s ANY LEFT JOIN (
-    SELECT visitor_id, minMerge(first_seen) AS first_seen FROM visitor_profiles WHERE site_id = @site GROUP BY visitor_id
-) AS v USING visitor_id
-GROUP BY hour`)
+SELECT @site, hour, sum(sessions), sum(new_sessions), sum(bounces), sum(duration), @version FROM (
+`+summaries+`
+)
+GROUP BY hour HAVING sum(sessions) > 0`).With(map[string]string{"range": "", "visitors": "", "extra": "", "profile": ""})
 	qStats = chsql.New("sessionstats.period", `SELECT sum(sessions), sum(new_sessions), sum(bounces), sum(duration)
 FROM sessions_hourly FINAL WHERE site_id = @site AND hour >= @from AND hour < @to`)
 	// qEdges: the same figures, as summaries computes them, of the
@@ -216,6 +217,11 @@ type summary struct {
 	started                        time.Time
 	sessions, newSessions, bounces uint8
 	duration                       uint32
+}
+
+// stats is the row's figures as a sum of one.
+func (r summary) stats() Stats {
+	return Stats{Sessions: uint64(r.sessions), NewSessions: uint64(r.newSessions), Bounces: uint64(r.bounces), Duration: uint64(r.duration)}
 }
 
 // readBytes bounds the bytes of the identifiers or hours one statement
@@ -307,17 +313,6 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since, upto tim
 	}
 	var fresh []summary
 	sums := map[time.Time]*Stats{}
-	add := func(r summary) {
-		st := sums[r.hour]
-		if st == nil {
-			st = &Stats{}
-			sums[r.hour] = st
-		}
-		st.Sessions += uint64(r.sessions)
-		st.NewSessions += uint64(r.newSessions)
-		st.Bounces += uint64(r.bounces)
-		st.Duration += uint64(r.duration)
-	}
 	// The visitors with a touched session that is now their first, and
 	// more sessions: their first sighting may have moved earlier (a late
 	// session), so another of their sessions may no longer be new.
@@ -336,7 +331,10 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since, upto tim
 		r.hour = r.hour.UTC()
 		fresh = append(fresh, r)
 		freshSessions[r.session] = true
-		add(r)
+		if sums[r.hour] == nil {
+			sums[r.hour] = &Stats{}
+		}
+		sums[r.hour].add(r.stats())
 		if r.newSessions == 1 && visitorSessions > 1 {
 			firstSeen[visitor] = first
 		}
@@ -427,10 +425,7 @@ func (s *Store) others(ctx context.Context, args chsql.Args, sums map[time.Time]
 			return fmt.Errorf("the other sessions: %w", err)
 		}
 		if st := sums[h.UTC()]; st != nil {
-			st.Sessions += o.Sessions
-			st.NewSessions += o.NewSessions
-			st.Bounces += o.Bounces
-			st.Duration += o.Duration
+			st.add(o)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -539,9 +534,6 @@ func (s *Store) Period(ctx context.Context, site string, from, to time.Time) (St
 	if err != nil {
 		return st, fmt.Errorf("session stats of %s, the hours the period cuts: %w", site, err)
 	}
-	st.Sessions += edge.Sessions
-	st.NewSessions += edge.NewSessions
-	st.Bounces += edge.Bounces
-	st.Duration += edge.Duration
+	st.add(edge)
 	return st, nil
 }
