@@ -20,10 +20,7 @@ func TestRefresh(t *testing.T) {
 	read := NewStore(stacktest.Reader(t, store))
 	ctx := context.Background()
 	h9 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
-	view := func(at time.Time, visitor, session string) stacktest.Hit {
-		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
-			event.VisitorID: visitor, event.SessionID: session, event.URL: "https://shop.example/"}}
-	}
+	view := pageview
 	period := func(want Stats) {
 		t.Helper()
 		if _, err := s.Refresh(ctx, "shop"); err != nil {
@@ -110,10 +107,7 @@ func TestPeriodCutsHours(t *testing.T) {
 	s := NewStore(store.DB())
 	read := NewStore(stacktest.Reader(t, store))
 	ctx := context.Background()
-	view := func(at time.Time, session string) stacktest.Hit {
-		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
-			event.VisitorID: "v-" + session, event.SessionID: session, event.URL: "https://shop.example/"}}
-	}
+	view := func(at time.Time, session string) stacktest.Hit { return pageview(at, "v-"+session, session) }
 	at := func(d, h, m int) time.Time { return time.Date(2026, 11, d, h, m, 0, 0, time.UTC) }
 	stacktest.Insert(t, store,
 		view(at(30, 18, 10), "out1"),
@@ -157,10 +151,7 @@ func TestRefreshNarrowsToTouchedSessions(t *testing.T) {
 	s := NewStore(store.DB())
 	ctx := context.Background()
 	h10 := time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)
-	view := func(at time.Time, session string) stacktest.Hit {
-		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
-			event.VisitorID: "v-" + session, event.SessionID: session, event.URL: "https://shop.example/"}}
-	}
+	view := func(at time.Time, session string) stacktest.Hit { return pageview(at, "v-"+session, session) }
 	var hits []stacktest.Hit
 	for i := range 50 {
 		hits = append(hits, view(h10.Add(time.Duration(i)*time.Minute), fmt.Sprintf("s%02d", i)))
@@ -170,14 +161,7 @@ func TestRefreshNarrowsToTouchedSessions(t *testing.T) {
 	if _, err := s.Refresh(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	hour := func(h time.Time) Stats {
-		t.Helper()
-		st, err := s.Period(ctx, "shop", h, h.Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	hour := func(h time.Time) Stats { t.Helper(); return period(t, s, h, h.Add(time.Hour)) }
 	if got, want := hour(h10), (Stats{Sessions: 51, NewSessions: 51, Bounces: 50, Duration: 600}); got != want {
 		t.Fatalf("10:00 after the first refresh: %+v, want %+v", got, want)
 	}
@@ -214,10 +198,7 @@ func TestRefreshLateFirstSession(t *testing.T) {
 	s := NewStore(store.DB())
 	ctx := context.Background()
 	h8 := time.Date(2026, 11, 10, 8, 0, 0, 0, time.UTC)
-	view := func(at time.Time, visitor, session string) stacktest.Hit {
-		return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
-			event.VisitorID: visitor, event.SessionID: session, event.URL: "https://shop.example/"}}
-	}
+	view := pageview
 	stacktest.Insert(t, store, view(h8.Add(3*time.Hour), "ann", "a2"), view(h8.Add(3*time.Hour), "bob", "b1"))
 	if _, err := s.Refresh(ctx, "shop"); err != nil {
 		t.Fatal(err)
@@ -226,14 +207,7 @@ func TestRefreshLateFirstSession(t *testing.T) {
 	if _, err := s.Refresh(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	day := func() Stats {
-		t.Helper()
-		st, err := s.Period(ctx, "shop", h8.Add(-8*time.Hour), h8.Add(16*time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	day := func() Stats { t.Helper(); return period(t, s, h8.Add(-8*time.Hour), h8.Add(16*time.Hour)) }
 	if got, want := day(), (Stats{Sessions: 2, NewSessions: 2, Bounces: 2}); got != want {
 		t.Fatalf("before: %+v, want %+v", got, want)
 	}
@@ -244,14 +218,7 @@ func TestRefreshLateFirstSession(t *testing.T) {
 	if got, want := day(), (Stats{Sessions: 3, NewSessions: 2, Bounces: 3}); got != want {
 		t.Errorf("after ann's 8:00 visit: %+v, want %+v (a1 and b1 new, a2 no longer)", got, want)
 	}
-	eleven := func() Stats {
-		t.Helper()
-		st, err := s.Period(ctx, "shop", h8.Add(3*time.Hour), h8.Add(4*time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	eleven := func() Stats { t.Helper(); return period(t, s, h8.Add(3*time.Hour), h8.Add(4*time.Hour)) }
 	if got, want := eleven(), (Stats{Sessions: 2, NewSessions: 1, Bounces: 2}); got != want {
 		t.Errorf("11:00: %+v, want %+v", got, want)
 	}
@@ -283,4 +250,20 @@ func TestFit(t *testing.T) {
 	if n := fit(3, func(int) int { return 10 }); n != 3 {
 		t.Errorf("fit of small ones = %d, want 3", n)
 	}
+}
+
+// pageview is a page view of shop at at by visitor in session.
+func pageview(at time.Time, visitor, session string) stacktest.Hit {
+	return stacktest.Hit{At: at, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview",
+		event.VisitorID: visitor, event.SessionID: session, event.URL: "https://shop.example/"}}
+}
+
+// period is shop's statistics of [from, to) as s reads them.
+func period(t *testing.T, s *Store, from, to time.Time) Stats {
+	t.Helper()
+	st, err := s.Period(context.Background(), "shop", from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
