@@ -146,11 +146,20 @@ func TestPeriodCutsHours(t *testing.T) {
 // still counts the others as the refresh before left them. A late event
 // that moves a session's start to an earlier hour takes it out of the
 // hour it began in before.
+//
+// Both where the whole rebuild summarized the sessions (its last days: the
+// other sessions are summed from their summaries) and before (older
+// hours: summed from their sessions).
 func TestRefreshNarrowsToTouchedSessions(t *testing.T) {
+	for name, h10 := range bases(10) {
+		t.Run(name, func(t *testing.T) { testRefreshNarrows(t, h10) })
+	}
+}
+
+func testRefreshNarrows(t *testing.T, h10 time.Time) {
 	_, store := stacktest.ClickHouse(t)
 	s := NewStore(store.DB())
 	ctx := context.Background()
-	h10 := time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)
 	view := func(at time.Time, session string) stacktest.Hit { return pageview(at, "v-"+session, session) }
 	var hits []stacktest.Hit
 	for i := range 50 {
@@ -193,11 +202,18 @@ func TestRefreshNarrowsToTouchedSessions(t *testing.T) {
 // TestRefreshLateFirstSession: a visitor's earlier session arriving late
 // (history sent with its time) is their first; the session that was their
 // first until then, which has no new event, is no longer new.
+// Both within the summaries' horizon (a2's summary reflagged) and before
+// it (11:00 summed from its sessions).
 func TestRefreshLateFirstSession(t *testing.T) {
+	for name, h8 := range bases(8) {
+		t.Run(name, func(t *testing.T) { testRefreshLateFirst(t, h8) })
+	}
+}
+
+func testRefreshLateFirst(t *testing.T, h8 time.Time) {
 	_, store := stacktest.ClickHouse(t)
 	s := NewStore(store.DB())
 	ctx := context.Background()
-	h8 := time.Date(2026, 11, 10, 8, 0, 0, 0, time.UTC)
 	view := pageview
 	stacktest.Insert(t, store, view(h8.Add(3*time.Hour), "ann", "a2"), view(h8.Add(3*time.Hour), "bob", "b1"))
 	if _, err := s.Refresh(ctx, "shop"); err != nil {
@@ -249,6 +265,70 @@ func TestFit(t *testing.T) {
 	}
 	if n := fit(3, func(int) int { return 10 }); n != 3 {
 		t.Errorf("fit of small ones = %d, want 3", n)
+	}
+}
+
+// TestWholeRebuildSummarizesRecent: a whole rebuild writes the summaries
+// of the sessions of its last days only, and sums every session. A later
+// refresh sums an older hour from its sessions, touched or not: after a
+// late event of one of them, and after a late first session of the
+// visitor of another (whose flag changes with no summary to reflag).
+func TestWholeRebuildSummarizesRecent(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	s := NewStore(store.DB())
+	ctx := context.Background()
+	old, fresh := bases(9)["old"], bases(9)["recent"]
+	refreshed := func() {
+		t.Helper()
+		if _, err := s.Refresh(ctx, "shop"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled := func() { // the next refresh reads only what comes after
+		t.Helper()
+		time.Sleep(refresh.TouchedSlack + 1100*time.Millisecond)
+		refreshed()
+	}
+	hour := func(h time.Time) Stats { t.Helper(); return period(t, s, h, h.Add(time.Hour)) }
+	stacktest.Insert(t, store,
+		pageview(old, "a", "o1"), pageview(old.Add(time.Minute), "b", "o2"), pageview(old.Add(2*time.Minute), "c", "o3"),
+		pageview(fresh, "a", "r1"), pageview(fresh.Add(30*time.Minute), "a", "r1"))
+	time.Sleep(refresh.TouchedSlack + 1100*time.Millisecond)
+	refreshed()
+	if n := stacktest.Count(t, store, "SELECT count() FROM session_summaries"); n != 1 {
+		t.Errorf("%d session summaries, want 1 (r1's; o1 to o3 are older than the horizon)", n)
+	}
+	if got, want := hour(old), (Stats{Sessions: 3, NewSessions: 3, Bounces: 3}); got != want {
+		t.Errorf("the old hour: %+v, want %+v", got, want)
+	}
+	if got, want := hour(fresh), (Stats{Sessions: 1, Duration: 1800}); got != want {
+		t.Errorf("the recent hour: %+v, want %+v (a was first seen in o1)", got, want)
+	}
+
+	stacktest.Insert(t, store, pageview(old.Add(10*time.Minute), "a", "o1"))
+	refreshed()
+	if got, want := hour(old), (Stats{Sessions: 3, NewSessions: 3, Bounces: 2, Duration: 600}); got != want {
+		t.Errorf("the old hour after o1's late view: %+v, want %+v (o2 and o3 unsummarized, counted)", got, want)
+	}
+
+	settled()
+	stacktest.Insert(t, store, pageview(old.Add(-2*time.Hour), "c", "o0")) // c's history: a visit at 7:00
+	refreshed()
+	if got, want := hour(old), (Stats{Sessions: 3, NewSessions: 2, Bounces: 2, Duration: 600}); got != want {
+		t.Errorf("the old hour after c's late first visit: %+v, want %+v (o3 no longer new)", got, want)
+	}
+	if got, want := hour(old.Add(-2*time.Hour)), (Stats{Sessions: 1, NewSessions: 1, Bounces: 1}); got != want {
+		t.Errorf("7:00: %+v, want %+v", got, want)
+	}
+}
+
+// bases are two times at hour h: one within the summaries' horizon
+// (yesterday) and one long before it (20 days ago).
+func bases(h int) map[string]time.Time {
+	recentDay := time.Now().UTC().Add(-recent / 3).Truncate(24 * time.Hour)
+	return map[string]time.Time{
+		"recent": recentDay.Add(time.Duration(h) * time.Hour),
+		"old":    time.Now().UTC().AddDate(0, 0, -20).Truncate(24 * time.Hour).Add(time.Duration(h) * time.Hour),
 	}
 }
 
