@@ -12,6 +12,9 @@ var (
 	sessionBreakdownMetrics = []Metric{Visitors, Sessions, Pageviews, BounceRate, VisitDuration}
 )
 
+// breakdownOrder ranks a breakdown's rows.
+const breakdownOrder = "ORDER BY m_visitors DESC, m_pageviews DESC, m_events DESC, k LIMIT @limit"
+
 // fromTypedSessions are the session rows with visitor_type: a visitor is
 // returning when first seen before the session began.
 var fromTypedSessions = source{overSessions, `(
@@ -26,9 +29,15 @@ var fromTypedSessions = source{overSessions, `(
 )`}
 
 var (
-	// qBreakdown: one row per value of an event dimension ({{dim}}).
+	// qBreakdown: one row per value of an event dimension ({{dim}});
+	// qBreakdownSketched, the same with visitors and sessions estimated,
+	// for a site with exactBelow visitors or more in the period: at 10M
+	// events (a million visitors) by page, 4.6 to 5.1 s of ClickHouse's
+	// CPU against 7.7 to 8.5 s for a uniq state per page of each.
 	qBreakdown = chsql.New("reports.breakdown", statement("toString({{dim}}) AS k", fromEvents, breakdownMetrics,
-		"k", "ORDER BY m_visitors DESC, m_pageviews DESC, m_events DESC, k LIMIT @limit"))
+		"k", breakdownOrder))
+	qBreakdownSketched = chsql.New("reports.breakdown_sketched", statement("toString({{dim}}) AS k", fromEvents, sketched(breakdownMetrics),
+		"k", breakdownOrder))
 	// qSessionBreakdown: sessions grouped by one of their own dimensions
 	// ({{dim}}: entry_page, exit_page or visitor_type, a column of the rows).
 	qSessionBreakdown = chsql.New("reports.session_breakdown", statement("{{dim}} AS k", fromTypedSessions, sessionBreakdownMetrics,
@@ -47,14 +56,25 @@ func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit in
 	args := chsql.Args{"limit": uint64(limit)}
 	var stmt *chsql.Query
 	var ms []Metric
-	switch expr, isEvent := dimExpr(by, args); {
+	expr, isEvent := dimExpr(by, args)
+	events := qBreakdown
+	if isEvent || by == "prop" {
+		n, err := sketchedVisitors(ctx, db, q)
+		if err != nil {
+			return Table{}, wrap("visitors", err)
+		}
+		if n >= exactBelow {
+			events = qBreakdownSketched
+		}
+	}
+	switch {
 	case by == "prop":
 		// The keys of the events' properties, which the prop.<key>
 		// dimensions read (an event with two keys counts under each; an
 		// event without one under none).
-		stmt, ms = qBreakdown.With(map[string]string{"dim": "arrayJoin(prop_keys)", "filters": q.where(args)}), breakdownMetrics
+		stmt, ms = events.With(map[string]string{"dim": "arrayJoin(prop_keys)", "filters": q.where(args)}), breakdownMetrics
 	case isEvent:
-		stmt, ms = qBreakdown.With(map[string]string{"dim": expr, "filters": q.where(args)}), breakdownMetrics
+		stmt, ms = events.With(map[string]string{"dim": expr, "filters": q.where(args)}), breakdownMetrics
 	case sessionDims[by]:
 		// by is one of sessionDims' names, a column of the rows.
 		stmt, ms = qSessionBreakdown.With(map[string]string{"dim": by, "filters": q.where(args)}), sessionBreakdownMetrics

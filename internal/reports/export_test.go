@@ -23,3 +23,11 @@ func Shapes() (dimensions, ops, metricNames, intervalNames []string) {
 	slices.Sort(intervalNames)
 	return dimensions, slices.Clone(filterOps), metricNames, intervalNames
 }
+
+// SetExactBelow sets the visitor count from which reports sketch visitors
+// and returns what undoes it.
+func SetExactBelow(n uint64) (undo func()) {
+	old := exactBelow
+	exactBelow = n
+	return func() { exactBelow = old }
+}

@@ -104,9 +104,10 @@ FROM (
 GROUP BY source ORDER BY v DESC, source LIMIT 10`)
 )
 
-// exactBelow is the sketched visitor count under which the overview counts
-// visitors exactly.
-const exactBelow = 100_000
+// exactBelow is the sketched visitor count of a site's period under which
+// the overview and the breakdowns count visitors (and the breakdowns
+// sessions) exactly. A variable for the tests (SetExactBelow).
+var exactBelow uint64 = 100_000
 
 // visitorsAgg returns the visitors slot of events_hourly's statements and
 // that of the daily tables': sketches, or the exact uniq states.
@@ -115,6 +116,17 @@ func visitorsAgg(exact bool) (hourly, daily map[string]string) {
 		return map[string]string{"visitors": "uniqIfMerge(visitors)"}, map[string]string{"visitors": "uniqMerge(visitors)"}
 	}
 	return map[string]string{"visitors": "uniqHLL12IfMerge(visitors_hll)"}, map[string]string{"visitors": "uniqHLL12Merge(visitors_hll)"}
+}
+
+// sketchedVisitors is the sketched count of q's site's visitors over
+// [q.From, q.To), q's filters aside, as the overview counts them first:
+// from the rollups, a month in tens of milliseconds.
+func sketchedVisitors(ctx context.Context, db *chsql.Conn, q Query) (uint64, error) {
+	hourly, _ := visitorsAgg(false)
+	totals := hourSplit(q.Site, q.From, q.To, nil)
+	var pageviews, visitors uint64
+	err := db.QueryRow(ctx, qTotals.With(withRaw(hourly, totals)), totals.args).Scan(&pageviews, &visitors)
+	return visitors, err
 }
 
 // Overview is the traffic of site over [from, to) in UTC: OverviewOf
