@@ -186,6 +186,13 @@ GROUP BY hour`).With(map[string]string{"extra": "", "profile": "",
 	// summaries to reflag.
 	qVisitorHours = chsql.New("sessionstats.visitor_hours", `SELECT DISTINCT toStartOfHour(time) FROM visitor_visits
 WHERE site_id = @site AND visitor_id IN @visitors AND touch = 0 AND time < @horizon`)
+	// zeroHours writes zeros, at @version, over every hour of @site's
+	// sessions_hourly, which rebuildAll's rows at a later version replace
+	// where some session still begins: an hour no session begins in any
+	// more (a late, earlier event moved its one session's start) would
+	// otherwise keep its old row.
+	zeroHours = chsql.New("sessionstats.zero_hours", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
+SELECT @site, hour, 0, 0, 0, 0, @version FROM sessions_hourly WHERE site_id = @site GROUP BY hour`)
 	rebuildAll = chsql.New("sessionstats.rebuild", `INSERT INTO sessions_hourly (site_id, hour, sessions, new_sessions, bounces, duration, version)
 SELECT @site, hour, sum(sessions), sum(new_sessions), sum(bounces), sum(duration), @version FROM (
 `+summaries+`
@@ -303,7 +310,10 @@ func (s *Store) Refresh(ctx context.Context, site string) (int, error) {
 		if err := s.db.Exec(ctx, summarizeRecent, args); err != nil {
 			return 0, fmt.Errorf("session stats of %s: summaries: %w", site, err)
 		}
-		if err := s.db.Exec(ctx, rebuildAll, chsql.Args{"site": site, "version": version}); err != nil {
+		if err := s.db.Exec(ctx, zeroHours, chsql.Args{"site": site, "version": version}); err != nil {
+			return 0, fmt.Errorf("session stats of %s: clear the hours: %w", site, err)
+		}
+		if err := s.db.Exec(ctx, rebuildAll, chsql.Args{"site": site, "version": version + 1}); err != nil {
 			return 0, fmt.Errorf("session stats of %s: %w", site, err)
 		}
 	} else {

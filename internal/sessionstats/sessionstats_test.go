@@ -322,6 +322,39 @@ func TestWholeRebuildSummarizesRecent(t *testing.T) {
 	}
 }
 
+// TestWholeRebuildClearsHours: an hour whose only session began earlier
+// since (a late event) has no session left after a whole rebuild, not the
+// row the refresh before wrote.
+func TestWholeRebuildClearsHours(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	s := NewStore(store.DB())
+	ctx := context.Background()
+	h18 := bases(18)["recent"]
+	stacktest.Insert(t, store, pageview(h18, "g", "g1"), pageview(h18.Add(5*time.Minute), "g", "g1"))
+	if _, err := s.Refresh(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := period(t, s, h18, h18.Add(time.Hour)), (Stats{Sessions: 1, NewSessions: 1, Duration: 300}); got != want {
+		t.Fatalf("18:00 before: %+v, want %+v", got, want)
+	}
+	// g1 began an hour earlier; with more touched hours than an
+	// incremental refresh takes, the next one is whole.
+	hits := []stacktest.Hit{pageview(h18.Add(-time.Hour), "g", "g1")}
+	for i := range maxHours + 1 {
+		hits = append(hits, pageview(bases(0)["old"].Add(time.Duration(i)*time.Hour), fmt.Sprintf("f%d", i), fmt.Sprintf("fs%d", i)))
+	}
+	stacktest.Insert(t, store, hits...)
+	if n, err := s.Refresh(ctx, "shop"); err != nil || n != 0 {
+		t.Fatalf("refresh summed %d hours (%v), want a whole rebuild", n, err)
+	}
+	if got := period(t, s, h18, h18.Add(time.Hour)); got != (Stats{}) {
+		t.Errorf("18:00 after: %+v, want no session", got)
+	}
+	if got, want := period(t, s, h18.Add(-time.Hour), h18), (Stats{Sessions: 1, NewSessions: 1, Duration: 3900}); got != want {
+		t.Errorf("17:00 after: %+v, want %+v", got, want)
+	}
+}
+
 // bases are two times at hour h: one within the summaries' horizon
 // (yesterday) and one long before it (20 days ago).
 func bases(h int) map[string]time.Time {
