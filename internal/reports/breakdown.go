@@ -59,9 +59,9 @@ func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit in
 	expr, isEvent := dimExpr(by, args)
 	events := qBreakdown
 	if isEvent || by == "prop" {
-		n, err := sketchedVisitors(ctx, db, q)
+		_, n, err := totals(ctx, db, q, false)
 		if err != nil {
-			return Table{}, wrap("visitors", err)
+			return Table{}, err
 		}
 		if n >= exactBelow {
 			events = qBreakdownSketched

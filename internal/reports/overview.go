@@ -118,15 +118,14 @@ func visitorsAgg(exact bool) (hourly, daily map[string]string) {
 	return map[string]string{"visitors": "uniqHLL12IfMerge(visitors_hll)"}, map[string]string{"visitors": "uniqHLL12Merge(visitors_hll)"}
 }
 
-// sketchedVisitors is the sketched count of q's site's visitors over
-// [q.From, q.To), q's filters aside, as the overview counts them first:
-// from the rollups, a month in tens of milliseconds.
-func sketchedVisitors(ctx context.Context, db *chsql.Conn, q Query) (uint64, error) {
-	hourly, _ := visitorsAgg(false)
-	totals := hourSplit(q.Site, q.From, q.To, nil)
-	var pageviews, visitors uint64
-	err := db.QueryRow(ctx, qTotals.With(withRaw(hourly, totals)), totals.args).Scan(&pageviews, &visitors)
-	return visitors, err
+// totals are the page views and visitors of q's site over [q.From, q.To),
+// q's filters aside, from the rollups (a month in tens of milliseconds):
+// the visitors sketched, or exactly (visitorsAgg).
+func totals(ctx context.Context, db *chsql.Conn, q Query, exact bool) (pageviews, visitors uint64, err error) {
+	hourly, _ := visitorsAgg(exact)
+	split := hourSplit(q.Site, q.From, q.To, nil)
+	err = db.QueryRow(ctx, qTotals.With(withRaw(hourly, split)), split.args).Scan(&pageviews, &visitors)
+	return pageviews, visitors, wrap("totals", err)
 }
 
 // Overview is the traffic of site over [from, to) in UTC: OverviewOf
@@ -158,14 +157,13 @@ func OverviewOf(ctx context.Context, db *chsql.Conn, q Query, interval string) (
 	}
 	tr := Traffic{Interval: interval, Series: []Point{}}
 	hourly, daily := visitorsAgg(false)
-	totals := hourSplit(q.Site, from, to, nil)
-	if err := db.QueryRow(ctx, qTotals.With(withRaw(hourly, totals)), totals.args).Scan(&tr.Pageviews, &tr.Visitors); err != nil {
-		return tr, wrap("totals", err)
+	if tr.Pageviews, tr.Visitors, err = totals(ctx, db, q, false); err != nil {
+		return tr, err
 	}
 	if tr.Visitors < exactBelow {
 		hourly, daily = visitorsAgg(true)
-		if err := db.QueryRow(ctx, qTotals.With(withRaw(hourly, totals)), totals.args).Scan(&tr.Pageviews, &tr.Visitors); err != nil {
-			return tr, wrap("totals", err)
+		if tr.Pageviews, tr.Visitors, err = totals(ctx, db, q, true); err != nil {
+			return tr, err
 		}
 	}
 	stepOf := func(t time.Time) time.Time { return localHour(t, loc) }

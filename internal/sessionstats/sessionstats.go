@@ -409,7 +409,10 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since, upto tim
 	// Their other sessions whose flag changes are written again; the
 	// others' sums below still hold their old flag, so the change is
 	// kept apart and added after.
-	reflagged, err := s.reflag(ctx, site, firstSeen, freshSessions)
+	// Before the horizon, some of those sessions have no summary to
+	// reflag: their hours are added to sums, to be summed from their
+	// sessions below.
+	reflagged, err := s.reflag(ctx, site, firstSeen, freshSessions, horizon, sums)
 	if err != nil {
 		return nil, err
 	}
@@ -419,11 +422,6 @@ func (s *Store) refreshTouched(ctx context.Context, site string, since, upto tim
 			sums[r.hour] = &Stats{}
 		}
 		flagChange[r.hour] += int64(r.newSessions)*2 - 1 // 1 if now new, -1 if no longer
-	}
-	// The hours before the horizon those visitors began sessions in: some
-	// of those sessions have no summary to reflag.
-	if err := s.visitorHours(ctx, site, firstSeen, horizon, sums); err != nil {
-		return nil, err
 	}
 	hours := make([]time.Time, 0, len(sums))
 	for h := range sums {
@@ -526,37 +524,24 @@ func (s *Store) sum(ctx context.Context, q *chsql.Query, args chsql.Args, sums m
 	return rows.Err()
 }
 
-// visitorHours adds to sums the hours before horizon the visitors of
-// firstSeen began sessions in.
-func (s *Store) visitorHours(ctx context.Context, site string, firstSeen map[string]time.Time, horizon time.Time, sums map[time.Time]*Stats) error {
-	visitors := make([]string, 0, len(firstSeen))
-	for v := range firstSeen {
-		visitors = append(visitors, v)
+// olderHours adds to sums the hours before horizon the visitors began
+// sessions in.
+func (s *Store) olderHours(ctx context.Context, site string, visitors []string, horizon time.Time, sums map[time.Time]*Stats) error {
+	rows, err := s.db.Query(ctx, qVisitorHours, chsql.Args{"site": site, "visitors": chsql.Set[string](visitors), "horizon": horizon})
+	if err != nil {
+		return err
 	}
-	slices.Sort(visitors)
-	for len(visitors) > 0 {
-		n := fit(len(visitors), func(i int) int { return len(visitors[i]) + 4 })
-		rows, err := s.db.Query(ctx, qVisitorHours, chsql.Args{"site": site, "visitors": chsql.Set[string](visitors[:n]), "horizon": horizon})
-		if err != nil {
-			return fmt.Errorf("the touched visitors' older sessions: %w", err)
+	defer rows.Close()
+	for rows.Next() {
+		var h time.Time
+		if err := rows.Scan(&h); err != nil {
+			return err
 		}
-		visitors = visitors[n:]
-		for rows.Next() {
-			var h time.Time
-			if err := rows.Scan(&h); err != nil {
-				rows.Close()
-				return fmt.Errorf("the touched visitors' older sessions: %w", err)
-			}
-			if h = h.UTC(); sums[h] == nil {
-				sums[h] = &Stats{}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("the touched visitors' older sessions: %w", err)
+		if h = h.UTC(); sums[h] == nil {
+			sums[h] = &Stats{}
 		}
 	}
-	return nil
+	return rows.Err()
 }
 
 // fit is how many of n items, the first of which at least, one statement
@@ -573,8 +558,9 @@ func fit(n int, size func(i int) int) int {
 
 // reflag reads the summaries of the sessions the visitors of firstSeen
 // began (those of skip left out) and returns those whose new-session flag
-// the visitor's first sighting changes, with the flag changed.
-func (s *Store) reflag(ctx context.Context, site string, firstSeen map[string]time.Time, skip map[string]bool) ([]summary, error) {
+// the visitor's first sighting changes, with the flag changed; and adds
+// to sums the hours before horizon the visitors began sessions in.
+func (s *Store) reflag(ctx context.Context, site string, firstSeen map[string]time.Time, skip map[string]bool, horizon time.Time, sums map[time.Time]*Stats) ([]summary, error) {
 	visitors := make([]string, 0, len(firstSeen))
 	for v := range firstSeen {
 		visitors = append(visitors, v)
@@ -583,6 +569,9 @@ func (s *Store) reflag(ctx context.Context, site string, firstSeen map[string]ti
 	var out []summary
 	for len(visitors) > 0 {
 		n := fit(len(visitors), func(i int) int { return len(visitors[i]) + 4 })
+		if err := s.olderHours(ctx, site, visitors[:n], horizon, sums); err != nil {
+			return nil, fmt.Errorf("the touched visitors' older sessions: %w", err)
+		}
 		rows, err := s.db.Query(ctx, qFirstSessions, chsql.Args{"site": site, "visitors": chsql.Set[string](visitors[:n])})
 		if err != nil {
 			return nil, fmt.Errorf("the touched visitors' other sessions: %w", err)
