@@ -88,6 +88,19 @@ func BenchmarkEnrich(b *testing.B) {
 	}
 }
 
+// BenchmarkEnrichReferral is a page view a search engine referred, with
+// no campaign tags: its source is decided from the referrer (internal,
+// the ignored referrers, the known ones).
+func BenchmarkEnrichReferral(b *testing.B) {
+	en := New(100)
+	e := ev("https://shop.example/shoes/trail-runner", "https://www.google.com/", firefox, nil)
+	var r Result
+	b.ReportAllocs()
+	for b.Loop() {
+		en.Enrich(e, &r)
+	}
+}
+
 func TestPersonFields(t *testing.T) {
 	cases := []struct {
 		visitor, user     string

@@ -154,27 +154,25 @@ func (en *Enricher) internal(refHost, refPath, pageHost string) bool {
 	if refHost == pageHost {
 		return true
 	}
-	base := "" // refHost without its public suffix, found once
-	for i := range en.ignored {
-		ig := &en.ignored[i]
-		if ig.anyTLD {
-			if base == "" {
-				base = withoutSuffix(refHost)
-			}
-			if !underName(base, ig.host) {
-				continue
-			}
-		} else if !underName(refHost, ig.host) {
-			continue
-		}
-		if ig.path == "" || pathUnder(refPath, ig.path) {
-			return true
-		}
+	ref := en.names.get(refHost, namesOf)
+	if en.ignored.match(refHost, ref.base, refPath) {
+		return true
 	}
 	if pageHost == "" {
 		return false
 	}
-	return registrable(refHost) == registrable(pageHost)
+	return ref.domain == en.names.get(pageHost, namesOf).domain
+}
+
+// hostNames are a host's names by the Public Suffix List, found once per
+// host (the look-up allocates for a name that is not an IP address) and
+// kept by the enricher's cache: its registrable domain and the host
+// without its public suffix (withoutSuffix).
+type hostNames struct{ domain, base string }
+
+func namesOf(host string) hostNames {
+	// Copies: host points into a Kafka message.
+	return hostNames{domain: strings.Clone(registrable(host)), base: strings.Clone(withoutSuffix(host))}
 }
 
 // siteDomain says whether refHost is one of the domains the registry

@@ -584,6 +584,24 @@ func TestIgnoredReferrerKinds(t *testing.T) {
 	}
 }
 
+// TestReferralDoesNotAllocate: deciding a referral's source (internal,
+// ignored, known or another site) allocates nothing once its hosts are
+// known: the ignored referrers are looked up by name, and the Public
+// Suffix List's answers (whose look-up allocates for a name) are kept
+// per host.
+func TestReferralDoesNotAllocate(t *testing.T) {
+	en := New(100)
+	for _, ref := range []string{"https://www.google.com/", "https://www.paypal.de/checkout", "https://m.facebook.com/v19.0/dialog/oauth",
+		"https://blog.other.example/post", "https://www.shop.example/c", "https://checkout.shop.example/"} {
+		e := ev("https://shop.example/shoes", ref, firefox, nil)
+		var r Result
+		en.Enrich(e, &r) // the hosts' first sighting fills the caches
+		if n := testing.AllocsPerRun(100, func() { en.Enrich(e, &r) }); n != 0 {
+			t.Errorf("%s: %v allocations a referral (%s)", ref, n, r.Source)
+		}
+	}
+}
+
 // TestSiteDomainsInternal: every domain the site registry lists for a
 // site, with its subdomains, is an internal referrer of that site, of
 // another registrable domain than the page's included; it takes no
