@@ -440,7 +440,7 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	procAddr := freeAddr()
 	proc, err := start(cfg, "", filepath.Join(cfg.Bin, "processor"), "-kafka-brokers", cfg.Brokers, "-kafka-topic", topic,
 		"-kafka-group", "bench-"+stamp, "-clickhouse-addr", cfg.CH.Addr, "-clickhouse-user", cfg.CH.User, "-clickhouse-db", db,
-		"-processor-ops-listen", procAddr)
+		"-processor-ops-listen", procAddr, "-pprof")
 	if err != nil {
 		return err
 	}
@@ -652,8 +652,13 @@ func endToEnd(cfg config, brokers []string, stamp, chData string) error {
 	if sent == 0 {
 		return fmt.Errorf("no hit of the end-to-end run was accepted (%d failed)", failed)
 	}
-	if stored != sent {
+	// More rows than accepted hits is no loss: the generator gave up on
+	// requests (its timeout) that the collector took after all.
+	if stored < sent {
 		return fmt.Errorf("%d hits accepted but %d rows stored", sent, stored)
+	}
+	if stored > sent {
+		fmt.Printf("%-34s %12d  (requests the generator gave up on, which the collector took)\n", "rows stored beyond hits accepted", stored-sent)
 	}
 	sustainedMax(cfg, first, func(rate float64) loadRun {
 		r := load(rate)
