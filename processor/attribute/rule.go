@@ -173,7 +173,9 @@ func (v *visitor) touched(s string, t int64, tc *Touch) {
 	// Most often the session's last run goes on.
 	for i := len(v.runs) - 1; i >= 0; i-- {
 		r := &v.runs[i]
-		if r.session == s && compare(&r.touch, tc) == 0 && (s != "" || r.first == t) {
+		// The values compared last: a visitor's touches without a session
+		// are a run each, and a pixel hit's referrer is one every time.
+		if r.session == s && (s != "" || r.first == t) && compare(&r.touch, tc) == 0 {
 			r.first, r.last = min(r.first, t), max(r.last, t)
 			return
 		}
