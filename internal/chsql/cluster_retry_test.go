@@ -68,7 +68,7 @@ func TestClusterRetry(t *testing.T) {
 			{"SELECT countMerge(pageviews) FROM pages_daily WHERE site_id = '" + site + "'", views},
 			{"SELECT countIfMerge(pageviews) FROM sources_daily WHERE site_id = '" + site + "'", views},
 			{"SELECT countIfMerge(pageviews) FROM events_hourly WHERE site_id = '" + site + "'", views},
-			{"SELECT countMerge(events) FROM sessions WHERE site_id = '" + site + "'", views},
+			{"SELECT countIfMerge(pageviews) FROM session_parts WHERE site_id = '" + site + "'", views},
 		} {
 			var got uint64
 			for i := 0; ; i++ {

@@ -38,8 +38,8 @@ type table struct {
 
 // tables are every table whose rows are one site's at one time: the events
 // and what is built from them, per hour, day or visitor. A per-visitor
-// table keeps the latest time of its row as an aggregate state (sessions'
-// end, a product's last view, an interest's last sighting): its rows go
+// table keeps the latest time of its row as an aggregate state (a
+// product's last view, an interest's last sighting): its rows go
 // when that time is past the period, by deletion (they are not
 // partitioned by month). Left out on purpose (TestRetentionCoversTables
 // lists each with why): the consent ledger (consents), the proof of each
@@ -58,7 +58,6 @@ var tables = []table{
 	{name: "session_summaries", time: "hour", monthly: true},
 	{name: "visitor_visits", time: "time", monthly: true},
 	{name: "segment_sizes", time: "time", monthly: true},
-	{name: "sessions", time: "finalizeAggregation(ended_at)"},
 	{name: "viewed_products", time: "finalizeAggregation(last_viewed)"},
 	{name: "interest_visitors", time: "finalizeAggregation(last_seen)"},
 }

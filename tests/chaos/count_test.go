@@ -26,7 +26,6 @@ GROUP BY m`)
 	qRaw = chsql.New("chaos.test_raw", `
 SELECT count(), uniqExact(event_id),
        uniqExactIf(event_id, type = 'pageview'),
-       uniqExactIf(event_id, session_id != ''),
        uniqExactIf(event_id, session_id != '' AND type = 'pageview'),
        uniqExactIf(event_id, type = 'product_view' AND visitor_id != '' AND has(prop_keys, 'id')),
        countIf(is_bot != 0)
@@ -36,14 +35,13 @@ WHERE site_id = @site`)
 	qHourly   = chsql.New("chaos.test_events_hourly", `SELECT countMerge(events), countIfMerge(pageviews) FROM events_hourly WHERE site_id = @site`)
 	qPages    = chsql.New("chaos.test_pages_daily", `SELECT countMerge(pageviews) FROM pages_daily WHERE site_id = @site`)
 	qSources  = chsql.New("chaos.test_sources_daily", `SELECT countIfMerge(pageviews) FROM sources_daily WHERE site_id = @site`)
-	qSessions = chsql.New("chaos.test_sessions", `SELECT countMerge(events), countIfMerge(pageviews) FROM sessions WHERE site_id = @site`)
 	qParts    = chsql.New("chaos.test_session_parts", `SELECT countIfMerge(pageviews) FROM session_parts WHERE site_id = @site`)
 	qProducts = chsql.New("chaos.test_viewed_products", `SELECT countMerge(views) FROM viewed_products WHERE site_id = @site`)
 )
 
 // Rollups names the rollups compared with the raw events, in the table's
 // order.
-var Rollups = []string{"events_hourly", "pages_daily", "sources_daily", "sessions", "session_parts", "viewed_products"}
+var Rollups = []string{"events_hourly", "pages_daily", "sources_daily", "session_parts", "viewed_products"}
 
 // Stored is what ClickHouse holds of a run.
 type Stored struct {
@@ -87,8 +85,8 @@ func Count(ctx context.Context, db *chsql.Conn, site string) (Stored, error) {
 		return s, err
 	}
 	args := chsql.Args{"site": site}
-	var pv, withSession, pvSession, products uint64
-	if err := db.QueryRow(ctx, qRaw, args).Scan(&s.Rows, &s.Distinct, &pv, &withSession, &pvSession, &products, &s.Bots); err != nil {
+	var pv, pvSession, products uint64
+	if err := db.QueryRow(ctx, qRaw, args).Scan(&s.Rows, &s.Distinct, &pv, &pvSession, &products, &s.Bots); err != nil {
 		return s, fmt.Errorf("raw counts: %w", err)
 	}
 	one := func(q *chsql.Query, dest ...any) error {
@@ -97,10 +95,10 @@ func Count(ctx context.Context, db *chsql.Conn, site string) (Stored, error) {
 		}
 		return nil
 	}
-	var hEvents, hPV, pages, sources, sEvents, sPV, parts, views uint64
+	var hEvents, hPV, pages, sources, parts, views uint64
 	for _, e := range []error{
 		one(qHourly, &hEvents, &hPV), one(qPages, &pages), one(qSources, &sources),
-		one(qSessions, &sEvents, &sPV), one(qParts, &parts), one(qProducts, &views),
+		one(qParts, &parts), one(qProducts, &views),
 	} {
 		if e != nil {
 			return s, e
@@ -118,7 +116,6 @@ func Count(ctx context.Context, db *chsql.Conn, site string) (Stored, error) {
 		"events_hourly":   worse(d(hEvents, s.Distinct), d(hPV, pv)),
 		"pages_daily":     d(pages, pv),
 		"sources_daily":   d(sources, pv),
-		"sessions":        worse(d(sEvents, withSession), d(sPV, pvSession)),
 		"session_parts":   d(parts, pvSession),
 		"viewed_products": d(views, products),
 	}

@@ -33,10 +33,10 @@ func TestTally(t *testing.T) {
 	st.Markers[1] = 2 // hit 1 stored twice (a retry), found by its marker
 	st.Rows = 5
 	st.Distinct = 4
-	extra["sessions"] = 1
+	extra["session_parts"] = 1
 	r = Tally("f", sheet, st)
 	f := strings.Join(r.Failures(), "\n")
-	for _, want := range []string{"1 duplicate rows in events", "1 hits stored more than once", "sessions counts +1"} {
+	for _, want := range []string{"1 duplicate rows in events", "1 hits stored more than once", "session_parts counts +1"} {
 		if !strings.Contains(f, want) {
 			t.Errorf("failures %q lack %q", f, want)
 		}
@@ -45,7 +45,7 @@ func TestTally(t *testing.T) {
 		t.Errorf("lost %d, want 0", r.Lost)
 	}
 	table := Table([]Row{r})
-	if !strings.Contains(table, "| f | 5 | 3 | 2 | 4 | 1 | 0 | 0 | 0 | 1 | 0 | 0 | 0 |") {
+	if !strings.Contains(table, "| f | 5 | 3 | 2 | 4 | 1 | 0 | 0 | 0 | 1 | 0 | 0 |\n") {
 		t.Errorf("table:\n%s", table)
 	}
 }

@@ -144,9 +144,10 @@ func TestBrowserSPA(t *testing.T) {
 			t.Errorf("%s: %d events, want %d", e.what, got, e.want)
 		}
 	}
-	// The landing's session is a bounce: one page view.
+	// The landing's session is a bounce: one page view (session_parts: a
+	// session's states per hour, merged).
 	bounce := "SELECT count() FROM (SELECT session_id, anyMerge(visitor_id) AS visitor, countIfMerge(pageviews) AS views " +
-		"FROM sessions WHERE site_id = 'shop' GROUP BY session_id) WHERE visitor = '" + res.Landed + "' AND views = 1"
+		"FROM session_parts WHERE site_id = 'shop' GROUP BY session_id) WHERE visitor = '" + res.Landed + "' AND views = 1"
 	if got := stacktest.Count(t, store, bounce); got != 1 {
 		t.Errorf("sessions of the landing with one page view: %d, want 1", got)
 	}

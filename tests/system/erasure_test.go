@@ -169,7 +169,7 @@ func TestErasureErases(t *testing.T) {
 		ids = append(ids, l...)
 	}
 	before := traces(t, s, ids)
-	for _, table := range []string{"events", "recipients", "people", "identities", "visitor_profiles", "consents", "sessions",
+	for _, table := range []string{"events", "recipients", "people", "identities", "visitor_profiles", "consents", "session_parts",
 		"profile_overrides", "viewed_products"} {
 		if before[table] == 0 {
 			t.Errorf("before the erasure no row of %s names Ann (%v): the check below would prove nothing", table, before)

@@ -66,10 +66,11 @@ func TestBrowserPages(t *testing.T) {
 			t.Errorf("%s: %d events, want %d", e.what, got, e.want)
 		}
 	}
-	// The tidied landings are bounces: one page view in their session.
+	// The tidied landings are bounces: one page view in their session
+	// (session_parts: a session's states per hour, merged).
 	for _, id := range []string{res.HashTidied, res.SlashTidied} {
 		bounce := "SELECT count() FROM (SELECT session_id, anyMerge(visitor_id) AS visitor, countIfMerge(pageviews) AS views " +
-			"FROM sessions WHERE site_id = 'shop' GROUP BY session_id) WHERE visitor = '" + id + "' AND views = 1"
+			"FROM session_parts WHERE site_id = 'shop' GROUP BY session_id) WHERE visitor = '" + id + "' AND views = 1"
 		if got := stacktest.Count(t, store, bounce); got != 1 {
 			t.Errorf("visitor %s: sessions with one page view: %d, want 1", id, got)
 		}
