@@ -104,7 +104,7 @@ demo:
 ## bench: hot-path microbenchmarks, then the pipeline measured against its baselines (bin/bench run)
 bench: stack build
 	$(STACK) tools
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./collector/... ./processor/enrich ./processor/consume
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./collector/... ./processor/enrich ./processor/attribute ./processor/consume
 	bin/bench run
 
 ## bench-large: the queries step of bench at 10M then 100M generated events (a visitor per ten events: 10M
