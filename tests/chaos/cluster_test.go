@@ -330,7 +330,7 @@ func TestCluster(t *testing.T) {
 
 	// Both replicas of each shard hold the same rows.
 	syncReplicas(t, cl.CH, cfg.Database)
-	for _, table := range []string{"events_local", "events_hourly_local", "sessions_local", "pages_daily_local", "viewed_products_local"} {
+	for _, table := range []string{"events_local", "events_hourly_local", "session_parts_local", "pages_daily_local", "viewed_products_local"} {
 		var counts []uint64
 		for _, addr := range cl.CH {
 			n, err := chsql.Open(ctx, chsql.Config{Addr: addr, Database: cfg.Database, User: "default"})
