@@ -185,11 +185,6 @@ func (en *Enricher) siteDomain(site []byte, refHost string) bool {
 	return e != nil && e.ListsHost(unsafeBytes(refHost))
 }
 
-// underName says whether host is name or a subdomain of it.
-func underName(host, name string) bool {
-	return host == name || len(host) > len(name) && strings.HasSuffix(host, name) && host[len(host)-len(name)-1] == '.'
-}
-
 // withoutSuffix is host without its public suffix (www.paypal.co.uk:
 // www.paypal), or "." when nothing is left, which no name matches.
 func withoutSuffix(host string) string {
