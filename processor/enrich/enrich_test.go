@@ -78,26 +78,24 @@ func TestUserAgentCacheBounded(t *testing.T) {
 	}
 }
 
+// BenchmarkEnrich enriches a page view with campaign tags (its source is
+// the tags') and one a search engine referred without tags (its source is
+// decided from the referrer: internal, the ignored referrers, the known
+// ones).
 func BenchmarkEnrich(b *testing.B) {
-	en := New(100)
-	e := ev("https://shop.example/p/42?utm_source=news&utm_campaign=spring", "https://www.google.com/", firefox, nil)
-	var r Result
-	b.ReportAllocs()
-	for b.Loop() {
-		en.Enrich(e, &r)
-	}
-}
-
-// BenchmarkEnrichReferral is a page view a search engine referred, with
-// no campaign tags: its source is decided from the referrer (internal,
-// the ignored referrers, the known ones).
-func BenchmarkEnrichReferral(b *testing.B) {
-	en := New(100)
-	e := ev("https://shop.example/shoes/trail-runner", "https://www.google.com/", firefox, nil)
-	var r Result
-	b.ReportAllocs()
-	for b.Loop() {
-		en.Enrich(e, &r)
+	for _, c := range []struct{ name, url string }{
+		{"campaign", "https://shop.example/p/42?utm_source=news&utm_campaign=spring"},
+		{"referral", "https://shop.example/shoes/trail-runner"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			en := New(100)
+			e := ev(c.url, "https://www.google.com/", firefox, nil)
+			var r Result
+			b.ReportAllocs()
+			for b.Loop() {
+				en.Enrich(e, &r)
+			}
+		})
 	}
 }
 
