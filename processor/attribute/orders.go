@@ -32,9 +32,11 @@ import (
 // under u:<id>, which has no landing): an in-session copy written later
 // gives the order its own credit, and the copies written before get it
 // too (an ALTER TABLE ... UPDATE of their visit_* columns, qRecredit), so
-// that the order sits under one source. Only the order's events change:
-// no rollup counts orders by source (sources_daily counts page views and
-// visitors), and the reports count orders from events.
+// that the order sits under one source. The order's events change, and
+// their copies in purchases (migration 0032), which the breakdowns read
+// for orders and for the purchases' traffic by source; sources_daily
+// counts page views and visitors, and breakdowns_daily leaves purchases
+// out.
 
 // OrderWindow is how long after an order's first copy another copy
 // takes its credit. A copy later than that is credited by the rule alone.
@@ -59,6 +61,14 @@ GROUP BY order_id, session_id != '', visit_source, visit_medium, visit_utm_sourc
 var qRecredit = chsql.New("attribute.recredit_orders", `ALTER TABLE events UPDATE visit_source = @source, visit_medium = @medium,
     visit_utm_source = @utm_source, visit_utm_medium = @utm_medium, visit_utm_campaign = @utm_campaign, visit_utm_term = @utm_term,
     visit_utm_content = @utm_content, visit_affiliate = @affiliate, visit_click_id = @click_id
+WHERE site_id = @site AND time >= @since AND type = 'purchase' AND session_id = '' AND cityHash64(order_id) IN @order_hashes
+  AND visit_source = '(direct)'`)
+
+// qRecreditPurchases does the same to purchases (migration 0032), the copy
+// of the purchase events whose visit_source and visit_medium the
+// breakdowns read. It runs first: a processor stopped between the two
+// finds the events' copies still provisional and credits them again.
+var qRecreditPurchases = chsql.New("attribute.recredit_purchases", `ALTER TABLE purchases UPDATE visit_source = @source, visit_medium = @medium
 WHERE site_id = @site AND time >= @since AND type = 'purchase' AND session_id = '' AND cityHash64(order_id) IN @order_hashes
   AND visit_source = '(direct)'`)
 
@@ -235,6 +245,10 @@ func (a *Attributor) recredit(ctx context.Context, chosen map[key]*orderCopy, pr
 			"source": t.Source, "medium": t.Medium, "utm_source": t.UTMSource, "utm_medium": t.UTMMedium,
 			"utm_campaign": t.UTMCampaign, "utm_term": t.UTMTerm, "utm_content": t.UTMContent, "affiliate": t.Affiliate,
 			"click_id": t.ClickID}
+		purchases := chsql.Args{"site": g.site, "since": args["since"], "order_hashes": args["order_hashes"], "source": t.Source, "medium": t.Medium}
+		if err := a.db.Exec(ctx, qRecreditPurchases, purchases); err != nil {
+			return fmt.Errorf("attribution: credit %d orders' earlier copies to %s in purchases: %w", len(list), t.Source, err)
+		}
 		if err := a.db.Exec(ctx, qRecredit, args); err != nil {
 			return fmt.Errorf("attribution: credit %d orders' earlier copies to %s: %w", len(list), t.Source, err)
 		}

@@ -1,6 +1,8 @@
 package attribute_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +95,26 @@ func TestOneCreditPerOrder(t *testing.T) {
 				if got != c.want {
 					t.Errorf("%s %q at %s: credited to %q, want %q", c.visitor, c.session, c.at.Sub(t0), got, c.want)
 				}
+			}
+			// purchases, the breakdowns' copy of the purchase events
+			// (migration 0032), took the same credits: the update of the
+			// copy written before too.
+			credits := func(table string) string {
+				var got string
+				if err := store.DB().Driver().QueryRow(context.Background(), `SELECT toString(arraySort(groupArray((toString(event_id),
+    visit_source, visit_medium)))) FROM `+table+` WHERE type = 'purchase'`).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			want := credits("events")
+			got := credits("purchases")
+			for deadline := time.Now().Add(10 * time.Second); got != want && time.Now().Before(deadline); {
+				time.Sleep(100 * time.Millisecond)
+				got = credits("purchases")
+			}
+			if got != want || !strings.Contains(got, "google") {
+				t.Errorf("purchases' credits\n%s\nwant the events'\n%s", got, want)
 			}
 			// Every order under one source: the sources' orders add up to
 			// the orders.

@@ -45,7 +45,9 @@ func TestRetention(t *testing.T) {
 			hits = append(hits, stacktest.Hit{At: a, Fields: map[event.Field]string{event.Site: site, event.Type: "pageview",
 				event.VisitorID: v, event.SessionID: v + "-s", event.URL: "https://" + site + ".example/?utm_source=news"}},
 				stacktest.Hit{At: a, Fields: map[event.Field]string{event.Site: site, event.Type: "product_view",
-					event.VisitorID: v, event.SessionID: v + "-s", event.URL: "https://" + site + ".example/p/1"}, Props: []string{"id", "P1", "category", "shoes"}})
+					event.VisitorID: v, event.SessionID: v + "-s", event.URL: "https://" + site + ".example/p/1"}, Props: []string{"id", "P1", "category", "shoes"}},
+				stacktest.Hit{At: a, Revenue: 1_000_000, Fields: map[event.Field]string{event.Site: site, event.Type: "purchase",
+					event.VisitorID: v, event.SessionID: v + "-s", event.OrderID: v, event.Currency: "EUR"}})
 		}
 	}
 	stacktest.Insert(t, store, hits...)

@@ -28,7 +28,9 @@ SELECT count(), uniqExact(event_id),
        uniqExactIf(event_id, type = 'pageview'),
        uniqExactIf(event_id, session_id != '' AND type = 'pageview'),
        uniqExactIf(event_id, type = 'product_view' AND visitor_id != '' AND has(prop_keys, 'id')),
-       countIf(is_bot != 0)
+       countIf(is_bot != 0),
+       uniqExactIf(event_id, is_bot = 0 AND ingest != 'email'),
+       uniqExactIf(event_id, is_bot = 0 AND ingest != 'email' AND type != 'purchase')
 FROM events
 WHERE site_id = @site`)
 
@@ -37,11 +39,13 @@ WHERE site_id = @site`)
 	qSources  = chsql.New("chaos.test_sources_daily", `SELECT countIfMerge(pageviews) FROM sources_daily WHERE site_id = @site`)
 	qParts    = chsql.New("chaos.test_session_parts", `SELECT countIfMerge(pageviews) FROM session_parts WHERE site_id = @site`)
 	qProducts = chsql.New("chaos.test_viewed_products", `SELECT countMerge(views) FROM viewed_products WHERE site_id = @site`)
+	qPageBD   = chsql.New("chaos.test_page_breakdowns_daily", `SELECT countMerge(events_state) FROM page_breakdowns_daily WHERE site_id = @site`)
+	qBD       = chsql.New("chaos.test_breakdowns_daily", `SELECT countMerge(events_state) FROM breakdowns_daily WHERE site_id = @site`)
 )
 
 // Rollups names the rollups compared with the raw events, in the table's
 // order.
-var Rollups = []string{"events_hourly", "pages_daily", "sources_daily", "session_parts", "viewed_products"}
+var Rollups = []string{"events_hourly", "pages_daily", "sources_daily", "session_parts", "viewed_products", "page_breakdowns_daily", "breakdowns_daily"}
 
 // Stored is what ClickHouse holds of a run.
 type Stored struct {
@@ -85,8 +89,8 @@ func Count(ctx context.Context, db *chsql.Conn, site string) (Stored, error) {
 		return s, err
 	}
 	args := chsql.Args{"site": site}
-	var pv, pvSession, products uint64
-	if err := db.QueryRow(ctx, qRaw, args).Scan(&s.Rows, &s.Distinct, &pv, &pvSession, &products, &s.Bots); err != nil {
+	var pv, pvSession, products, human, humanNoPurchase uint64
+	if err := db.QueryRow(ctx, qRaw, args).Scan(&s.Rows, &s.Distinct, &pv, &pvSession, &products, &s.Bots, &human, &humanNoPurchase); err != nil {
 		return s, fmt.Errorf("raw counts: %w", err)
 	}
 	one := func(q *chsql.Query, dest ...any) error {
@@ -95,10 +99,10 @@ func Count(ctx context.Context, db *chsql.Conn, site string) (Stored, error) {
 		}
 		return nil
 	}
-	var hEvents, hPV, pages, sources, parts, views uint64
+	var hEvents, hPV, pages, sources, parts, views, pageBD, bd uint64
 	for _, e := range []error{
 		one(qHourly, &hEvents, &hPV), one(qPages, &pages), one(qSources, &sources),
-		one(qParts, &parts), one(qProducts, &views),
+		one(qParts, &parts), one(qProducts, &views), one(qPageBD, &pageBD), one(qBD, &bd),
 	} {
 		if e != nil {
 			return s, e
@@ -118,6 +122,10 @@ func Count(ctx context.Context, db *chsql.Conn, site string) (Stored, error) {
 		"sources_daily":   d(sources, pv),
 		"session_parts":   d(parts, pvSession),
 		"viewed_products": d(views, products),
+		// The breakdowns' rollups (migration 0032) count every human
+		// event; breakdowns_daily leaves purchases out.
+		"page_breakdowns_daily": d(pageBD, human),
+		"breakdowns_daily":      d(bd, humanNoPurchase),
 	}
 	return s, nil
 }

@@ -45,7 +45,7 @@ func TestTally(t *testing.T) {
 		t.Errorf("lost %d, want 0", r.Lost)
 	}
 	table := Table([]Row{r})
-	if !strings.Contains(table, "| f | 5 | 3 | 2 | 4 | 1 | 0 | 0 | 0 | 1 | 0 | 0 |\n") {
+	if !strings.Contains(table, "| f | 5 | 3 | 2 | 4 | 1 | 0 | 0 | 0 | 1 | 0 | 0 | 0 | 0 |\n") {
 		t.Errorf("table:\n%s", table)
 	}
 }
