@@ -78,6 +78,22 @@ func Revenue(pairs string) string {
 		`)), toDecimal128(` + minMicros + `, 0)), toDecimal128(` + maxMicros + `, 0)))`
 }
 
+// Largest and Total are Count and Revenue for rows grouped by order
+// first (GROUP BY ..., Key): Largest, an aggregate over one order's rows,
+// is its amount once, the largest sent for it (amount: an Int64
+// expression over a purchase's row, such as money.Amount); Total, over
+// one row per order, adds them as Revenue does, and count() counts them.
+// The same figures as Count and Revenue of the set of pairs; cheaper
+// where a row holds many orders: a breakdown's rows by source at 10M
+// events have 33,000 orders each, whose pairs were sorted as arrays (613
+// ms of ClickHouse's CPU for 201,000 purchases, 236 ms grouped).
+func Largest(amount string) string { return `max(` + amount + `)` }
+
+// Total: see Largest; amounts is the Int64 column of Largest's rows.
+func Total(amounts string) string {
+	return `toInt64(least(greatest(sum(toDecimal128(` + amounts + `, 0)), toDecimal128(` + minMicros + `, 0)), toDecimal128(` + maxMicros + `, 0)))`
+}
+
 // MaxMicros and MinMicros are the bounds a revenue figure is held within,
 // Int64's; maxMicros and minMicros are their text.
 const (

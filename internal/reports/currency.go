@@ -41,16 +41,18 @@ func (q Query) priced(stmt *chsql.Query, args chsql.Args) chsql.Args {
 // currency, each order once at the largest amount sent for it. The rates
 // are looked up for the purchases alone, in a query of their own: in the
 // WHERE of the events, ClickHouse computed the look-up for every event.
+// {{purchases}} is events, or purchases (migration 0032: the purchase
+// events' columns a report's filters on a rollup's dimensions read).
 var qUnconverted = chsql.New("reports.unconverted", `SELECT currency, `+orders.Count(orders.Pairs)+`, `+orders.Revenue(orders.Pairs)+` FROM (
-    SELECT order_id, event_id, revenue_micros, currency, time, type FROM events WHERE `+eventsWhere+` AND type = 'purchase'
+    SELECT order_id, event_id, revenue_micros, currency, time, type FROM {{purchases}} WHERE `+eventsWhere+` AND type = 'purchase'
 ) WHERE `+money.Missing(money.Days)+`
 GROUP BY currency ORDER BY currency`)
 
 // unconverted fills t.Unconverted with what q's revenue left out for want
-// of a rate.
-func (q Query) unconverted(ctx context.Context, db *chsql.Conn, t *Table) error {
+// of a rate, read from the table purchases (events or purchases).
+func (q Query) unconverted(ctx context.Context, db *chsql.Conn, purchases string, t *Table) error {
 	args := chsql.Args{}
-	stmt := qUnconverted.With(map[string]string{"filters": q.where(args)})
+	stmt := qUnconverted.With(map[string]string{"filters": q.where(args), "purchases": purchases})
 	t.Currency, t.Unconverted = q.currency(), nil
 	return each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
 		var u money.Unconverted

@@ -31,3 +31,21 @@ func SetExactBelow(n uint64) (undo func()) {
 	exactBelow = n
 	return func() { exactBelow = old }
 }
+
+// SetUseRollups says whether breakdowns may read the rollups and returns
+// what undoes it.
+func SetUseRollups(on bool) (undo func()) {
+	old := useRollups
+	useRollups = on
+	return func() { useRollups = old }
+}
+
+// RolledStates are the rollups' state columns and the expressions of
+// their states, for the test that checks migration 0032 against them.
+func RolledStates() map[string]string {
+	out := map[string]string{}
+	for _, m := range rolledMetrics {
+		out[stateColumn(m)] = stateOf(m)
+	}
+	return out
+}

@@ -136,7 +136,7 @@ func Goals(ctx context.Context, db *chsql.Conn, q Query, goals []Goal) (Table, e
 		t.Rows = append(t.Rows, []any{g.ID, g.Name, g.Kind, g.Value, reached[i], rate, rev})
 	}
 	if orders {
-		if err := q.unconverted(ctx, db, &t); err != nil {
+		if err := q.unconverted(ctx, db, "events", &t); err != nil {
 			return t, wrap("goals' unconverted orders", err)
 		}
 	}

@@ -146,7 +146,7 @@ func Series(ctx context.Context, db *chsql.Conn, q Query, interval string, ms []
 		t.Rows = append(t.Rows, row)
 	}
 	if hasMoney(evs) {
-		if err := q.unconverted(ctx, db, &t); err != nil {
+		if err := q.unconverted(ctx, db, "events", &t); err != nil {
 			return Table{}, wrap("unconverted", err)
 		}
 	}
