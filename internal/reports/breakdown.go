@@ -57,30 +57,45 @@ func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit in
 	var stmt *chsql.Query
 	var ms []Metric
 	expr, isEvent := dimExpr(by, args)
-	events, sketch := qBreakdown, false
+	r, rolled := rollupFor(by, q.Filters)
+	rolled = rolled && isEvent && useRollups
+	events := qBreakdown
 	if isEvent || by == "prop" {
+		// A breakdown a rollup can answer starts on it beside the
+		// totals that say whether the site is large enough to (rollup.go):
+		// its wait for them is the dearest part of its time; on a
+		// smaller site its answer is dropped.
+		var early chan rolledAnswer
+		drop := func() {}
+		if rolled {
+			rctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			drop, early = cancel, make(chan rolledAnswer, 1)
+			go func() {
+				t := q.table("breakdown-"+by, append([]string{by}, names(breakdownMetrics)...)...)
+				err := r.table(rctx, db, q, expr, limit, &t)
+				early <- rolledAnswer{t, err}
+			}()
+		}
 		_, n, err := totals(ctx, db, q, false)
 		if err != nil {
 			return Table{}, err
 		}
-		if n >= exactBelow {
-			events, sketch = qBreakdownSketched, true
+		switch {
+		case n >= exactBelow && rolled:
+			a := <-early
+			return a.t, a.err
+		case n >= exactBelow:
+			events = qBreakdownSketched
 		}
+		drop()
 	}
-	// Orders of the report's events, and those no rate converts: from
-	// purchases where the breakdown reads a rollup (rollup.go), from the
-	// events otherwise.
-	purchases := "events"
-	r, rolled := rollupFor(by, q.Filters)
-	rolled = rolled && isEvent && sketch && useRollups
 	switch {
 	case by == "prop":
 		// The keys of the events' properties, which the prop.<key>
 		// dimensions read (an event with two keys counts under each; an
 		// event without one under none).
 		stmt, ms = events.With(map[string]string{"dim": "arrayJoin(prop_keys)", "filters": q.where(args)}), breakdownMetrics
-	case rolled:
-		ms, purchases = breakdownMetrics, "purchases"
 	case isEvent:
 		stmt, ms = events.With(map[string]string{"dim": expr, "filters": q.where(args)}), breakdownMetrics
 	case sessionDims[by]:
@@ -90,18 +105,6 @@ func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit in
 		return Table{}, inputErrorf("by: want one of %s", dimList())
 	}
 	t := q.table("breakdown-"+by, append([]string{by}, names(ms)...)...)
-	if rolled {
-		// The unconverted orders read only purchases: beside the
-		// rollup's statements, not after them.
-		unconverted := make(chan error, 1)
-		go func() { unconverted <- q.unconverted(ctx, db, purchases, &t) }()
-		var err error
-		t.Rows, err = r.breakdown(ctx, db, q, expr, limit)
-		if uerr := <-unconverted; err == nil {
-			err = wrap("unconverted", uerr)
-		}
-		return t, err
-	}
 	err := each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
 		var k string
 		vals, err := scanRow(scan, ms, &k)
@@ -112,7 +115,7 @@ func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit in
 		return nil
 	})
 	if err == nil && hasMoney(ms) {
-		err = wrap("unconverted", q.unconverted(ctx, db, purchases, &t))
+		err = wrap("unconverted", q.unconverted(ctx, db, "events", &t))
 	}
 	return t, err
 }

@@ -164,6 +164,26 @@ FROM (
 ) AS p USING k`
 }
 
+// rolledAnswer is a breakdown's answer from a rollup.
+type rolledAnswer struct {
+	t   Table
+	err error
+}
+
+// table fills t with the breakdown by the event dimension expr over r:
+// its rows, and the unconverted orders, which read only purchases and so
+// run beside the rollup's statements.
+func (r breakdownRollup) table(ctx context.Context, db *chsql.Conn, q Query, expr string, limit int, t *Table) error {
+	unconverted := make(chan error, 1)
+	go func() { unconverted <- q.unconverted(ctx, db, "purchases", t) }()
+	var err error
+	t.Rows, err = r.breakdown(ctx, db, q, expr, limit)
+	if uerr := <-unconverted; err == nil {
+		err = wrap("unconverted", uerr)
+	}
+	return err
+}
+
 // breakdown is the rows of a breakdown by the event dimension expr over
 // r, as Breakdown's: the value, then breakdownMetrics' values.
 func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query, expr string, limit int) ([][]any, error) {
