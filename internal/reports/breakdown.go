@@ -73,7 +73,7 @@ func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit in
 			drop, early = cancel, make(chan rolledAnswer, 1)
 			go func() {
 				t := q.table("breakdown-"+by, append([]string{by}, names(breakdownMetrics)...)...)
-				err := r.table(rctx, db, q, expr, limit, &t)
+				err := r.answer(rctx, db, q, expr, limit, &t)
 				early <- rolledAnswer{t, err}
 			}()
 		}

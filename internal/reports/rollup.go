@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"footfall/internal/chsql"
 	"footfall/internal/money"
@@ -31,18 +32,31 @@ type breakdownRollup struct {
 	// dims are the dimensions whose expressions (dims) read only the
 	// rollup's key columns, named as the events'.
 	dims         []string
+	table        rollupTable
 	rank, detail *chsql.Query
 }
 
-// The rollups: breakdowns_daily leaves purchases out (it keys by the
-// visit_* columns), so its statements read them from purchases.
+// A rollupTable is a breakdown rollup's table: its name; purchases, that
+// it leaves purchases out (it keys by the visit_* columns), so its
+// statements read them from purchases; weeks, that it has rows per UTC
+// week from Monday (days = 7) beside those per UTC day (days = 1).
+type rollupTable struct {
+	name             string
+	purchases, weeks bool
+}
+
+var (
+	comboTable = rollupTable{name: "breakdowns_daily", purchases: true}
+	pageTable  = rollupTable{name: "page_breakdowns", weeks: true}
+)
+
 var breakdownRollups = []breakdownRollup{
-	{dims: []string{"type", "host", "source", "medium", "device", "browser", "os", "country"},
-		rank:   chsql.New("reports.breakdowns_rank", rankStatement("breakdowns_daily", true)),
-		detail: chsql.New("reports.breakdowns_detail", detailStatement("breakdowns_daily", true))},
-	{dims: []string{"page", "section"},
-		rank:   chsql.New("reports.page_breakdowns_rank", rankStatement("page_breakdowns_daily", false)),
-		detail: chsql.New("reports.page_breakdowns_detail", detailStatement("page_breakdowns_daily", false))},
+	{dims: []string{"type", "host", "source", "medium", "device", "browser", "os", "country"}, table: comboTable,
+		rank:   chsql.New("reports.breakdowns_rank", rankStatement(comboTable)),
+		detail: chsql.New("reports.breakdowns_detail", detailStatement(comboTable))},
+	{dims: []string{"page", "section"}, table: pageTable,
+		rank:   chsql.New("reports.page_breakdowns_rank", rankStatement(pageTable)),
+		detail: chsql.New("reports.page_breakdowns_detail", detailStatement(pageTable))},
 }
 
 // rollupFor is the rollup that answers a breakdown by the event dimension
@@ -84,13 +98,13 @@ func mergeOf(m Metric) string {
 }
 
 // rows are the states of metrics ms per value of {{dim}} (k): the rows of
-// rollup table of the period's whole UTC days, the events of the rest of
-// the period ({{raw}}) and, where the table leaves them out (purchases),
-// the period's purchases; only those of the values @keys where keys is
-// set.
+// t of the period's whole UTC weeks (@wfrom to @wto, where t has weeks)
+// and of its other whole UTC days (@dfrom to @dto), the events of the
+// rest of the period ({{raw}}) and, where t leaves them out, the period's
+// purchases; only those of the values @keys where keys is set.
 // ClickHouse reads a column for each state, so a statement names only
 // those it merges.
-func rows(table string, purchases bool, ms []Metric, keys bool) string {
+func rows(t rollupTable, ms []Metric, keys bool) string {
 	var states, columns []string
 	for _, m := range ms {
 		states = append(states, stateOf(m)+" AS "+stateColumn(m))
@@ -100,12 +114,16 @@ func rows(table string, purchases bool, ms []Metric, keys bool) string {
 	if keys {
 		only = " AND toString({{dim}}) IN @keys"
 	}
-	out := `SELECT toString({{dim}}) AS k, ` + strings.Join(columns, ", ") + ` FROM ` + table + `
-    WHERE site_id = @site AND day >= @dfrom AND day < @dto{{filters}}` + only + `
+	period := "day >= @dfrom AND day < @dto"
+	if t.weeks {
+		period = "(days = 7 AND day >= @wfrom AND day < @wto OR days = 1 AND day >= @dfrom AND day < @dto AND NOT (day >= @wfrom AND day < @wto))"
+	}
+	out := `SELECT toString({{dim}}) AS k, ` + strings.Join(columns, ", ") + ` FROM ` + t.name + `
+    WHERE site_id = @site AND ` + period + `{{filters}}` + only + `
     UNION ALL
     SELECT toString({{dim}}) AS k, ` + strings.Join(states, ", ") + `
     FROM events WHERE ` + eventsWhere + ` AND ({{raw}})` + only
-	if purchases {
+	if t.purchases {
 		out += ` AND type != 'purchase'
     GROUP BY k
     UNION ALL
@@ -114,6 +132,17 @@ func rows(table string, purchases bool, ms []Metric, keys bool) string {
 	}
 	return out + `
     GROUP BY k`
+}
+
+// weeks are the UTC weeks, from Monday, that lie whole in the UTC days
+// [dfrom, dto), as [wfrom, wto); wfrom = wto where there are none.
+func weeks(dfrom, dto time.Time) (wfrom, wto time.Time) {
+	wfrom = dfrom.AddDate(0, 0, (8-int(dfrom.Weekday()))%7)
+	wto = dto.AddDate(0, 0, -((int(dto.Weekday()) + 6) % 7))
+	if !wfrom.Before(wto) {
+		return dfrom, dfrom
+	}
+	return wfrom, wto
 }
 
 // merges is the select list of ms merged from rows' states.
@@ -136,21 +165,21 @@ var (
 	detailMetrics = []Metric{Sessions, Orders, Revenue}
 )
 
-func rankStatement(table string, purchases bool) string {
+func rankStatement(t rollupTable) string {
 	return `SELECT k, ` + merges(rankedMetrics) + `
 FROM (
-    ` + rows(table, purchases, rankedMetrics, false) + `
+    ` + rows(t, rankedMetrics, false) + `
 )
 GROUP BY k
 ORDER BY m_visitors DESC, m_pageviews DESC, m_events DESC, k LIMIT @limit`
 }
 
-func detailStatement(table string, purchases bool) string {
+func detailStatement(t rollupTable) string {
 	return `SELECT k, m_sessions, m_orders, m_revenue
 FROM (
     SELECT k, ` + merges(rolledMetrics[2:3]) + `
     FROM (
-    ` + rows(table, purchases, rolledMetrics[2:3], true) + `
+    ` + rows(t, rolledMetrics[2:3], true) + `
     )
     GROUP BY k
 ) AS t ANY LEFT JOIN (
@@ -170,10 +199,10 @@ type rolledAnswer struct {
 	err error
 }
 
-// table fills t with the breakdown by the event dimension expr over r:
+// answer fills t with the breakdown by the event dimension expr over r:
 // its rows, and the unconverted orders, which read only purchases and so
 // run beside the rollup's statements.
-func (r breakdownRollup) table(ctx context.Context, db *chsql.Conn, q Query, expr string, limit int, t *Table) error {
+func (r breakdownRollup) answer(ctx context.Context, db *chsql.Conn, q Query, expr string, limit int, t *Table) error {
 	unconverted := make(chan error, 1)
 	go func() { unconverted <- q.unconverted(ctx, db, "purchases", t) }()
 	var err error
@@ -191,6 +220,10 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 	s := daySplit(q.Site, q.From, q.To)
 	for k, v := range s.args {
 		args[k] = v
+	}
+	if r.table.weeks {
+		wfrom, wto := weeks(time.Time(s.args["dfrom"].(chsql.Date)), time.Time(s.args["dto"].(chsql.Date)))
+		args["wfrom"], args["wto"] = chsql.Date(wfrom), chsql.Date(wto)
 	}
 	slots := map[string]string{"dim": expr, "filters": q.where(args), "raw": s.raw}
 	var rows [][]any

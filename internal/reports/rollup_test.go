@@ -15,8 +15,9 @@ import (
 	"footfall/tests/stacktest"
 )
 
-// rollupTraffic stores four days of mixed traffic (November 9 to 12,
-// 2026, UTC) for site shop: 240 visitors in sessions of page views,
+// rollupTraffic stores 16 days of mixed traffic (November 2 to 17, 2026,
+// UTC: two whole weeks from Monday and two days) for site shop: 400
+// visitors in sessions of page views,
 // carts and purchases, from Google, Bing, a newsletter or nowhere, on
 // three browsers and two devices, on two hosts; orders sent twice (the
 // server's copy later, with another amount, or under the customer's id
@@ -27,7 +28,7 @@ import (
 func rollupTraffic(t *testing.T) *chstore.Store {
 	_, store := stacktest.ClickHouse(t)
 	rng := rand.New(rand.NewPCG(24, 32))
-	day0 := time.Date(2026, 11, 9, 0, 0, 0, 0, time.UTC)
+	day0 := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	uas := []string{
 		"Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
 		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
@@ -37,14 +38,14 @@ func rollupTraffic(t *testing.T) *chstore.Store {
 	refs := []string{"https://www.google.com/", "https://www.bing.com/", "", "", "https://news.example/"}
 	pages := []string{"/", "/shoes", "/shoes/1", "/shoes/2", "/hats", "/hats/7", "/bags/3", "/cart"}
 	var hits []stacktest.Hit
-	for v := range 240 {
+	for v := range 400 {
 		visitor := fmt.Sprintf("v%03d", v)
 		ua := uas[rng.IntN(len(uas))]
 		host := "https://shop.example"
 		if v%7 == 0 {
 			host = "https://m.shop.example"
 		}
-		at := day0.Add(time.Duration(rng.IntN(4*24*60)) * time.Minute)
+		at := day0.Add(time.Duration(rng.IntN(16*24*60)) * time.Minute)
 		for s := range 1 + rng.IntN(2) {
 			session := fmt.Sprintf("%s-%d", visitor, s)
 			ref := refs[rng.IntN(len(refs))]
@@ -99,7 +100,7 @@ func rollupTraffic(t *testing.T) *chstore.Store {
 	// The server's copy of an order first (direct, no landing), the
 	// browser's in a session from Google later, in another batch: the
 	// processor credits the first copy again.
-	landed := day0.Add(50 * time.Hour)
+	landed := day0.Add(9*24*time.Hour + 2*time.Hour)
 	stacktest.Insert(t, store,
 		stacktest.Hit{At: landed, Fields: map[event.Field]string{event.Site: "shop", event.Type: "pageview", event.VisitorID: "late",
 			event.SessionID: "late-1", event.URL: "https://shop.example/", event.Referrer: "https://www.google.com/"}},
@@ -123,8 +124,9 @@ func rollupTraffic(t *testing.T) *chstore.Store {
 // such dimensions, answers from the rollups what the events' statement
 // answers: every row, value and unconverted order, in UTC, Paris and
 // Kolkata (half an hour off: every day's edges from the events), for
-// whole days, a day and a half, and part of one day. Then, with the
-// rollups emptied, its answers change: it reads them.
+// periods with two whole UTC weeks, one, none (a day and a half), and
+// part of one day. Then, with the rollups emptied, its answers change: it
+// reads them.
 func TestBreakdownRollups(t *testing.T) {
 	store := rollupTraffic(t)
 	ctx := context.Background()
@@ -133,9 +135,10 @@ func TestBreakdownRollups(t *testing.T) {
 	kolkata, _ := time.LoadLocation("Asia/Kolkata")
 	day := func(d int, loc *time.Location) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, loc) }
 	periods := []reports.Query{
-		{Site: "shop", From: day(9, time.UTC), To: day(13, time.UTC)},
-		{Site: "shop", From: day(9, paris), To: day(13, paris), Zone: paris},
-		{Site: "shop", From: day(9, kolkata), To: day(12, kolkata), Zone: kolkata},
+		{Site: "shop", From: day(2, time.UTC), To: day(18, time.UTC)},
+		{Site: "shop", From: day(3, paris), To: day(17, paris), Zone: paris},
+		{Site: "shop", From: day(4, kolkata), To: day(17, kolkata), Zone: kolkata},
+		{Site: "shop", From: day(9, time.UTC), To: day(16, time.UTC)},
 		{Site: "shop", From: day(10, time.UTC).Add(13 * time.Hour), To: day(12, time.UTC), Currency: "USD"},
 		{Site: "shop", From: day(11, time.UTC).Add(3 * time.Hour), To: day(11, time.UTC).Add(17 * time.Hour)},
 	}
@@ -179,7 +182,7 @@ func TestBreakdownRollups(t *testing.T) {
 	if rows < 200 || unconverted == 0 {
 		t.Fatalf("%d rows and %d unconverted currencies in all the answers: the traffic does not test much", rows, unconverted)
 	}
-	for _, table := range []string{"breakdowns_daily", "page_breakdowns_daily"} {
+	for _, table := range []string{"breakdowns_daily", "page_breakdowns"} {
 		if err := store.DB().Driver().Exec(ctx, "TRUNCATE TABLE "+table); err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +200,7 @@ func TestBreakdownRollups(t *testing.T) {
 // states and the events' states of a period's edges are one aggregate.
 func TestRollupStatesAreTheMetrics(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
-	for _, view := range []string{"breakdowns_daily_mv", "page_breakdowns_daily_mv"} {
+	for _, view := range []string{"breakdowns_daily_mv", "page_breakdowns_mv"} {
 		var create string
 		if err := store.DB().Driver().QueryRow(context.Background(), "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = ?", view).Scan(&create); err != nil {
 			t.Fatalf("%s: %v", view, err)

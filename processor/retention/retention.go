@@ -54,7 +54,7 @@ var tables = []table{
 	{name: "pages_daily", time: "day", date: true, monthly: true},
 	{name: "sources_daily", time: "day", date: true, monthly: true},
 	{name: "breakdowns_daily", time: "day", date: true, monthly: true},
-	{name: "page_breakdowns_daily", time: "day", date: true, monthly: true},
+	{name: "page_breakdowns", time: "day", date: true, monthly: true},
 	{name: "purchases", time: "time", monthly: true},
 	{name: "session_parts", time: "hour", monthly: true},
 	{name: "sessions_hourly", time: "hour"},

@@ -39,13 +39,13 @@ WHERE site_id = @site`)
 	qSources  = chsql.New("chaos.test_sources_daily", `SELECT countIfMerge(pageviews) FROM sources_daily WHERE site_id = @site`)
 	qParts    = chsql.New("chaos.test_session_parts", `SELECT countIfMerge(pageviews) FROM session_parts WHERE site_id = @site`)
 	qProducts = chsql.New("chaos.test_viewed_products", `SELECT countMerge(views) FROM viewed_products WHERE site_id = @site`)
-	qPageBD   = chsql.New("chaos.test_page_breakdowns_daily", `SELECT countMerge(events_state) FROM page_breakdowns_daily WHERE site_id = @site`)
+	qPageBD   = chsql.New("chaos.test_page_breakdowns", `SELECT countMerge(events_state) FROM page_breakdowns WHERE site_id = @site AND days = 1`)
 	qBD       = chsql.New("chaos.test_breakdowns_daily", `SELECT countMerge(events_state) FROM breakdowns_daily WHERE site_id = @site`)
 )
 
 // Rollups names the rollups compared with the raw events, in the table's
 // order.
-var Rollups = []string{"events_hourly", "pages_daily", "sources_daily", "session_parts", "viewed_products", "page_breakdowns_daily", "breakdowns_daily"}
+var Rollups = []string{"events_hourly", "pages_daily", "sources_daily", "session_parts", "viewed_products", "page_breakdowns", "breakdowns_daily"}
 
 // Stored is what ClickHouse holds of a run.
 type Stored struct {
@@ -123,9 +123,10 @@ func Count(ctx context.Context, db *chsql.Conn, site string) (Stored, error) {
 		"session_parts":   d(parts, pvSession),
 		"viewed_products": d(views, products),
 		// The breakdowns' rollups (migration 0032) count every human
-		// event; breakdowns_daily leaves purchases out.
-		"page_breakdowns_daily": d(pageBD, human),
-		"breakdowns_daily":      d(bd, humanNoPurchase),
+		// event (page_breakdowns once in its rows per day, once in its
+		// rows per week); breakdowns_daily leaves purchases out.
+		"page_breakdowns":  d(pageBD, human),
+		"breakdowns_daily": d(bd, humanNoPurchase),
 	}
 	return s, nil
 }

@@ -6,7 +6,11 @@
 -- breakdowns_daily: per site and UTC day, the events of each combination
 -- of the low-cardinality dimensions (type, host, source, medium, device,
 -- browser, OS, country: columns named as the events' so that a report's
--- filters read them as they are); page_breakdowns_daily the same per page.
+-- filters read them as they are); page_breakdowns the same per page, per
+-- UTC day (days = 1) and per UTC week from Monday (days = 7): a month by
+-- page merges each page's four or five weeks and a few days, not its 30
+-- days (at 10M events, 500 pages: merging a sketch costs about 25 us on
+-- 18.16, and the pages' 15,000 daily rows took 300 ms to rank).
 -- Each holds the breakdown's traffic metrics as aggregate states of the
 -- expressions internal/reports defines (Metric.Sketch, else Events:
 -- TestRollupStatesAreTheMetrics): visitors and sessions as uniqHLL12,
@@ -46,8 +50,9 @@ CREATE TABLE IF NOT EXISTS breakdowns_daily (
 PARTITION BY toYYYYMM(day)
 ORDER BY (site_id, day, type, url_host, visit_source, visit_medium, device, browser, os, country);
 
-CREATE TABLE IF NOT EXISTS page_breakdowns_daily (
+CREATE TABLE IF NOT EXISTS page_breakdowns (
     site_id         String,
+    days            UInt8,
     day             Date,
     url_path        String,
     visitors_state  AggregateFunction(uniqHLL12If, String, UInt8),
@@ -56,7 +61,7 @@ CREATE TABLE IF NOT EXISTS page_breakdowns_daily (
     events_state    AggregateFunction(count)
 ) ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(day)
-ORDER BY (site_id, day, url_path);
+ORDER BY (site_id, days, day, url_path);
 
 CREATE TABLE IF NOT EXISTS purchases (
     event_id       UUID,
@@ -84,13 +89,13 @@ ORDER BY (site_id, time, event_id);
 
 DROP TABLE IF EXISTS breakdowns_daily_mv;
 
-DROP TABLE IF EXISTS page_breakdowns_daily_mv;
+DROP TABLE IF EXISTS page_breakdowns_mv;
 
 DROP TABLE IF EXISTS purchases_mv;
 
 TRUNCATE TABLE breakdowns_daily;
 
-TRUNCATE TABLE page_breakdowns_daily;
+TRUNCATE TABLE page_breakdowns;
 
 TRUNCATE TABLE purchases;
 
@@ -102,12 +107,12 @@ SELECT site_id, toDate(time) AS day, type, url_host, visit_source, visit_medium,
 FROM events WHERE is_bot = 0 AND ingest != 'email' AND type != 'purchase'
 GROUP BY site_id, day, type, url_host, visit_source, visit_medium, device, browser, os, country;
 
-INSERT INTO page_breakdowns_daily (site_id, day, url_path, visitors_state, pageviews_state, sessions_state, events_state)
-SELECT site_id, toDate(time) AS day, url_path,
+INSERT INTO page_breakdowns (site_id, days, day, url_path, visitors_state, pageviews_state, sessions_state, events_state)
+SELECT site_id, days, if(days = 1, toDate(time), toMonday(time)) AS day, url_path,
        uniqHLL12IfState(visitor_id, substring(visitor_id, 1, 2) != 'u:'), countIfState(type = 'pageview'),
        uniqHLL12IfState(session_id, session_id != ''), countState()
-FROM events WHERE is_bot = 0 AND ingest != 'email'
-GROUP BY site_id, day, url_path;
+FROM events ARRAY JOIN [1, 7] AS days WHERE is_bot = 0 AND ingest != 'email'
+GROUP BY site_id, days, day, url_path;
 
 INSERT INTO purchases (event_id, time, site_id, type, visitor_id, session_id, order_id, revenue_micros, currency,
                        url_host, url_path, visit_source, visit_medium, device, browser, os, country, is_bot, ingest)
@@ -124,14 +129,14 @@ SELECT site_id, toDate(time) AS day, type, url_host, visit_source, visit_medium,
 FROM events WHERE is_bot = 0 AND ingest != 'email' AND type != 'purchase'
 GROUP BY site_id, day, type, url_host, visit_source, visit_medium, device, browser, os, country;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS page_breakdowns_daily_mv TO page_breakdowns_daily AS
-SELECT site_id, toDate(time) AS day, url_path,
+CREATE MATERIALIZED VIEW IF NOT EXISTS page_breakdowns_mv TO page_breakdowns AS
+SELECT site_id, days, if(days = 1, toDate(time), toMonday(time)) AS day, url_path,
        uniqHLL12IfState(visitor_id, substring(visitor_id, 1, 2) != 'u:') AS visitors_state,
        countIfState(type = 'pageview') AS pageviews_state,
        uniqHLL12IfState(session_id, session_id != '') AS sessions_state,
        countState() AS events_state
-FROM events WHERE is_bot = 0 AND ingest != 'email'
-GROUP BY site_id, day, url_path;
+FROM events ARRAY JOIN [1, 7] AS days WHERE is_bot = 0 AND ingest != 'email'
+GROUP BY site_id, days, day, url_path;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS purchases_mv TO purchases AS
 SELECT event_id, time, site_id, type, visitor_id, session_id, order_id, revenue_micros, currency,
