@@ -248,7 +248,18 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
+	// The session statistics read their own rollup: beside the traffic's.
+	type period struct {
+		st  sessionstats.Stats
+		err error
+	}
+	sessions := make(chan period, 1)
+	go func() {
+		st, err := a.sessions.Period(ctx, site, from, to)
+		sessions <- period{st, err}
+	}()
 	tr, err := reports.OverviewOf(ctx, a.db, reports.Query{Site: site, From: from, To: to, Zone: loc}, q.Get("interval"))
+	ps := <-sessions
 	var bad *reports.InputError
 	if errors.As(err, &bad) {
 		writeError(w, http.StatusBadRequest, err)
@@ -260,9 +271,9 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	o := Overview{Site: site, From: from, To: to, Zone: loc.String(), Interval: tr.Interval, Pageviews: tr.Pageviews, Visitors: tr.Visitors,
 		Series: tr.Series, Pages: tr.Pages, Sources: tr.Sources}
-	st, err := a.sessions.Period(ctx, site, from, to)
-	if err != nil {
-		a.fail(w, "sessions", err)
+	st := ps.st
+	if ps.err != nil {
+		a.fail(w, "sessions", ps.err)
 		return
 	}
 	o.Sessions, o.NewSessions, o.ReturningSessions = st.Sessions, st.NewSessions, st.Sessions-st.NewSessions

@@ -176,29 +176,42 @@ func OverviewOf(ctx context.Context, db *chsql.Conn, q Query, interval string) (
 	}
 	slots := withRaw(hourly, series)
 	slots["step"] = step
+	// The series and the top lists read different rollups: side by side,
+	// each statement on a connection of its own (a month at 10M events:
+	// 40 to 90 ms each on 18.16).
+	days := daySplit(q.Site, from, to)
+	pages, sources := make(chan error, 1), make(chan error, 1)
+	go func() {
+		var err error
+		tr.Pages, err = top(ctx, db, qTopPages.With(withRaw(daily, days)), days.args)
+		pages <- wrap("top pages", err)
+	}()
+	go func() {
+		var err error
+		tr.Sources, err = top(ctx, db, qTopSources.With(withRaw(daily, days)), days.args)
+		sources <- wrap("top sources", err)
+	}()
 	steps := map[int64]Point{}
-	err = each(ctx, db, qSeries.With(slots), series.args, func(scan func(...any) error) error {
+	err = wrap("series", each(ctx, db, qSeries.With(slots), series.args, func(scan func(...any) error) error {
 		var p Point
 		if err := scan(&p.Time, &p.Pageviews, &p.Visitors); err != nil {
 			return err
 		}
 		steps[p.Time.Unix()] = p
 		return nil
-	})
+	}))
+	for _, e := range []error{<-pages, <-sources} {
+		if err == nil {
+			err = e
+		}
+	}
 	if err != nil {
-		return tr, wrap("series", err)
+		return tr, err
 	}
 	for _, t := range stepsOf(interval, from, to, loc) {
 		p := steps[t.Unix()]
 		p.Time = t
 		tr.Series = append(tr.Series, p)
-	}
-	days := daySplit(q.Site, from, to)
-	if tr.Pages, err = top(ctx, db, qTopPages.With(withRaw(daily, days)), days.args); err != nil {
-		return tr, wrap("top pages", err)
-	}
-	if tr.Sources, err = top(ctx, db, qTopSources.With(withRaw(daily, days)), days.args); err != nil {
-		return tr, wrap("top sources", err)
 	}
 	return tr, nil
 }
