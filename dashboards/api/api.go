@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"footfall/internal/access"
@@ -340,13 +341,33 @@ func (a *API) period(loc *time.Location, fromS, toS string) (time.Time, time.Tim
 	if to.Sub(from) > 400*24*time.Hour+time.Hour {
 		return from, to, fmt.Errorf("period longer than 400 days")
 	}
+	if from.Before(firstDay) || to.After(lastDay) {
+		return from, to, fmt.Errorf("from and to must be between %s and %s", firstDay.Format(time.DateOnly), lastDay.Format(time.DateOnly))
+	}
 	return from, to, nil
 }
 
+// firstDay and lastDay bound a report's period: ClickHouse's DateTime
+// holds 1970-01-01 to 2106-02-07 (UTC), and a report reads a few days
+// either side of its period (rates, sessions that cross its edges).
+var (
+	firstDay = time.Date(1970, 2, 1, 0, 0, 0, 0, time.UTC)
+	lastDay  = time.Date(2106, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 func (a *API) fail(w http.ResponseWriter, what string, err error) {
-	slog.Error("query failed", "report", what, "err", err)
+	// ClickHouse's message may quote the statement, up to its 256 KiB,
+	// with the values it names (pages, filters): the log keeps its head.
+	msg := err.Error()
+	if len(msg) > maxLoggedError {
+		msg = strings.ToValidUTF8(msg[:maxLoggedError], "") + fmt.Sprintf("... (%d bytes)", len(msg))
+	}
+	slog.Error("query failed", "report", what, "err", msg)
 	writeError(w, http.StatusInternalServerError, fmt.Errorf("query %s failed", what))
 }
+
+// maxLoggedError is how much of a failed query's error the log keeps.
+const maxLoggedError = 2048
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")

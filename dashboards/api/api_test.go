@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"footfall/dashboards/api"
 	"footfall/internal/event"
 	"footfall/internal/profiles"
+	"footfall/internal/reports"
 	"footfall/processor/chstore"
 	"footfall/processor/enrich"
 	"footfall/tests/stacktest"
@@ -135,6 +137,21 @@ func TestOverview(t *testing.T) {
 	}
 	if code := get(t, srv, "/api/v1/overview?site=shop&from=2026-11-12&to=2026-11-10", "tok", &e); code != 400 || e.Error != "from must be before to" {
 		t.Errorf("reversed period: %d %q", code, e.Error)
+	}
+	// Days ClickHouse's DateTime cannot hold (a report's statement failed
+	// with a 500), and filter values longer than any stored one.
+	long := strings.Repeat("x", reports.MaxFilterValue+1)
+	for _, path := range []string{
+		"/api/v1/overview?site=shop&from=1969-12-30&to=1970-01-02",
+		"/api/v1/breakdown?site=shop&from=0001-01-01&to=0001-01-05&by=page",
+		"/api/v1/breakdown?site=shop&from=2106-02-06&to=2106-02-09&by=source",
+		"/api/v1/breakdown?site=shop&by=source&filter=source==" + long,
+		"/api/v1/breakdown?site=shop&by=source" + strings.Repeat("&filter=browser!="+long[:2000], 5),
+	} {
+		e.Error = ""
+		if code := get(t, srv, path, "tok", &e); code != 400 || e.Error == "" {
+			t.Errorf("%.120s: %d %q, want 400 and a reason", path, code, e.Error)
+		}
 	}
 }
 

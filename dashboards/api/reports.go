@@ -113,15 +113,7 @@ func (a *API) reportParams(w http.ResponseWriter, r *http.Request) (reports.Quer
 
 // parseFilters reads the repeated filter parameter.
 func parseFilters(q url.Values) ([]reports.Filter, error) {
-	var out []reports.Filter
-	for _, raw := range q["filter"] {
-		f, err := reports.ParseFilter(raw)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, nil
+	return reports.ParseFilters(q["filter"])
 }
 
 // answer writes a report's table, or its error: 400 for a parameter the

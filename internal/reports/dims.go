@@ -117,7 +117,38 @@ func ParseFilter(raw string) (Filter, error) {
 		return f, inputErrorf("filter %q: unknown dimension %q, want one of %s", raw, f.Dim, dimList())
 	}
 	f.Value = canonicalValue(f.Dim, f.Value)
+	if len(f.Value) > MaxFilterValue {
+		return f, inputErrorf("filter %.40q...: a value of %d bytes, longer than any the collector stores (%d)", raw, len(f.Value), MaxFilterValue)
+	}
 	return f, nil
+}
+
+// MaxFilterValue is the longest filter value, in bytes: the longest value
+// the collector stores (a URL, event.Specs; a property's value,
+// event.MaxPropValueLen).
+const MaxFilterValue = 2048
+
+// MaxFilterBytes bounds the values of a report's filters together: a
+// statement names them up to four times, and ClickHouse refuses one past
+// 256 KiB (max_query_size).
+const MaxFilterBytes = 8 << 10
+
+// ParseFilters reads a report's filters (ParseFilter), their values at
+// most MaxFilterBytes together.
+func ParseFilters(raws []string) ([]Filter, error) {
+	var out []Filter
+	n := 0
+	for _, raw := range raws {
+		f, err := ParseFilter(raw)
+		if err != nil {
+			return nil, err
+		}
+		if n += len(f.Value); n > MaxFilterBytes {
+			return nil, inputErrorf("filters: their values are more than %d bytes together", MaxFilterBytes)
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // where is the condition of filters over the events, " AND <condition>"

@@ -101,7 +101,7 @@ func mergeOf(m Metric) string {
 // t of the period's whole UTC weeks (@wfrom to @wto, where t has weeks)
 // and of its other whole UTC days (@dfrom to @dto), the events of the
 // rest of the period ({{raw}}) and, where t leaves them out, the period's
-// purchases; only those of the values @keys where keys is set.
+// purchases; where keys is set, narrowed by the {{keys}} slot (only).
 // ClickHouse reads a column for each state, so a statement names only
 // those it merges.
 func rows(t rollupTable, ms []Metric, keys bool) string {
@@ -112,7 +112,7 @@ func rows(t rollupTable, ms []Metric, keys bool) string {
 	}
 	only := ""
 	if keys {
-		only = " AND toString({{dim}}) IN @keys"
+		only = "{{keys}}"
 	}
 	period := "day >= @dfrom AND day < @dto"
 	if t.weeks {
@@ -188,12 +188,27 @@ FROM (
     SELECT k, toUInt64(count()) AS m_orders, ` + orders.Total("amount") + ` AS m_revenue
     FROM (
         SELECT toString({{dim}}) AS k, ` + orders.Key + ` AS order_key, ` + orders.Largest(money.Amount(money.Days)) + ` AS amount
-        FROM purchases WHERE ` + eventsWhere + ` AND toString({{dim}}) IN @keys
+        FROM purchases WHERE ` + eventsWhere + `{{keys}}
         GROUP BY k, order_key
     ) AS o
     GROUP BY k
 ) AS p USING k`
 }
+
+// keysFit says whether the values shown may narrow the detail statement,
+// which names them four times: ClickHouse refuses a statement past 256
+// KiB (max_query_size), and a page's path may be 2 KiB. Beyond, the
+// detail reads every value and the rows keep the values shown.
+func keysFit(keys []string) bool {
+	n := 0
+	for _, k := range keys {
+		n += len(k)
+	}
+	return n <= maxKeyBytes
+}
+
+// maxKeyBytes bounds the values a detail statement names (keysFit).
+const maxKeyBytes = 16 << 10
 
 // rolledAnswer is a breakdown's answer from a rollup.
 type rolledAnswer struct {
@@ -259,7 +274,10 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 		return rows, wrap("rank", err)
 	}
 	delete(args, "limit")
-	args["keys"] = keys
+	slots["keys"] = ""
+	if keysFit(keys) {
+		slots["keys"], args["keys"] = " AND toString("+expr+") IN @keys", keys
+	}
 	stmt := r.detail.With(slots)
 	return rows, wrap("detail", each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
 		var k string
