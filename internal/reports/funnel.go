@@ -147,12 +147,16 @@ func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window
 	}
 	args := chsql.Args{"window": uint64(window)}
 	var conds []string
+	size := 0
 	for i, s := range steps {
 		var fs []Filter
 		for _, part := range strings.Split(s, ";") {
 			f, err := ParseFilter(part)
 			if err != nil {
 				return Table{}, inputErrorf("step %d: %v", i+1, err)
+			}
+			if size += len(f.Value); size > MaxFilterBytes {
+				return Table{}, inputErrorf("step: the steps' values are more than %d bytes together", MaxFilterBytes)
 			}
 			fs = append(fs, f)
 		}

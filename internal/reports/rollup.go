@@ -116,7 +116,14 @@ func rows(t rollupTable, ms []Metric, keys bool) string {
 	}
 	period := "day >= @dfrom AND day < @dto"
 	if t.weeks {
-		period = "(days = 7 AND day >= @wfrom AND day < @wto OR days = 1 AND day >= @dfrom AND day < @dto AND NOT (day >= @wfrom AND day < @wto))"
+		// A week's row counts only where the days of its week are all
+		// kept: retention deletes a site's rows before a day (processor/
+		// retention), the row of the week that day falls in with them,
+		// and that week's later days are then read from their own rows.
+		// Weeks start on the first Monday on or after the site's oldest
+		// day row.
+		kept := "greatest(@wfrom, toMonday(addDays((SELECT min(day) FROM " + t.name + " WHERE site_id = @site AND days = 1), 6)))"
+		period = "(days = 7 AND day >= " + kept + " AND day < @wto OR days = 1 AND day >= @dfrom AND day < @dto AND NOT (day >= " + kept + " AND day < @wto))"
 	}
 	out := `SELECT toString({{dim}}) AS k, ` + strings.Join(columns, ", ") + ` FROM ` + t.name + `
     WHERE site_id = @site AND ` + period + `{{filters}}` + only + `
@@ -161,11 +168,20 @@ func merges(ms []Metric) string {
 // and detail the sessions, orders and revenue of the values shown (@keys)
 // only: each order once (orders.Largest, orders.Total), from purchases.
 var (
-	rankedMetrics = []Metric{rolledMetrics[0], rolledMetrics[1], rolledMetrics[3]}
+	rankedMetrics = rolled(Visitors, Pageviews, Events)
 	// rolledSessions is the one rolled metric that detail merges.
-	rolledSessions = rolledMetrics[2:3]
+	rolledSessions = rolled(Sessions)
 	detailMetrics  = []Metric{Sessions, Orders, Revenue}
 )
+
+// rolled is ms as rolledMetrics holds them (sketched), by name.
+func rolled(ms ...Metric) []Metric {
+	out := make([]Metric, len(ms))
+	for i, m := range ms {
+		out[i] = rolledMetrics[slices.IndexFunc(rolledMetrics, func(r Metric) bool { return r.Name == m.Name })]
+	}
+	return out
+}
 
 func rankStatement(t rollupTable) string {
 	return `SELECT k, ` + merges(rankedMetrics) + `
