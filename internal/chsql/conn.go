@@ -140,6 +140,11 @@ func dial(ctx context.Context, cfg Config, db string) (driver.Conn, error) {
 		Auth:        clickhouse.Auth{Database: db, Username: cfg.User, Password: cfg.Password},
 		DialTimeout: 5 * time.Second,
 		ReadTimeout: cfg.readTimeout(),
+		// A report may run up to four statements at once (the overview,
+		// a breakdown from the rollups), and a dashboard asks several
+		// reports together: past clickhouse-go's default of 10, a
+		// statement waited DialTimeout for a connection, then failed.
+		MaxOpenConns: 32,
 		// Each new connection tries the next address first, and passes
 		// over one that does not answer: a dead node costs a refused dial.
 		ConnOpenStrategy: clickhouse.ConnOpenRoundRobin,
