@@ -62,9 +62,9 @@ func Breakdown(ctx context.Context, db *chsql.Conn, q Query, by string, limit in
 	events := qBreakdown
 	if isEvent || by == "prop" {
 		// A breakdown a rollup can answer starts on it beside the
-		// totals that say whether the site is large enough to (rollup.go):
-		// its wait for them is the dearest part of its time; on a
-		// smaller site its answer is dropped.
+		// totals that say whether the site is large enough for it
+		// (rollup.go), not after them; on a smaller site its work is
+		// dropped (cancelled) and the events answer.
 		var early chan rolledAnswer
 		drop := func() {}
 		if rolled {
