@@ -137,18 +137,29 @@ const MaxFilterBytes = 8 << 10
 // most MaxFilterBytes together.
 func ParseFilters(raws []string) ([]Filter, error) {
 	var out []Filter
-	n := 0
+	var size filterBytes
 	for _, raw := range raws {
 		f, err := ParseFilter(raw)
 		if err != nil {
 			return nil, err
 		}
-		if n += len(f.Value); n > MaxFilterBytes {
-			return nil, inputErrorf("filters: their values are more than %d bytes together", MaxFilterBytes)
+		if err := size.add(f); err != nil {
+			return nil, err
 		}
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// filterBytes counts the bytes of a report's filter values (a list's, a
+// funnel's steps'), refusing past MaxFilterBytes.
+type filterBytes int
+
+func (n *filterBytes) add(f Filter) error {
+	if *n += filterBytes(len(f.Value)); *n > MaxFilterBytes {
+		return inputErrorf("filters: their values are more than %d bytes together", MaxFilterBytes)
+	}
+	return nil
 }
 
 // where is the condition of filters over the events, " AND <condition>"

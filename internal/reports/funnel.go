@@ -147,7 +147,7 @@ func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window
 	}
 	args := chsql.Args{"window": uint64(window)}
 	var conds []string
-	size := 0
+	var size filterBytes
 	for i, s := range steps {
 		var fs []Filter
 		for _, part := range strings.Split(s, ";") {
@@ -155,8 +155,8 @@ func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window
 			if err != nil {
 				return Table{}, inputErrorf("step %d: %v", i+1, err)
 			}
-			if size += len(f.Value); size > MaxFilterBytes {
-				return Table{}, inputErrorf("step: the steps' values are more than %d bytes together", MaxFilterBytes)
+			if err := size.add(f); err != nil {
+				return Table{}, inputErrorf("step: %v", err)
 			}
 			fs = append(fs, f)
 		}

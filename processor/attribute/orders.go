@@ -61,16 +61,18 @@ GROUP BY order_id, session_id != '', visit_source, visit_medium, visit_utm_sourc
 var qRecredit = chsql.New("attribute.recredit_orders", `ALTER TABLE events UPDATE visit_source = @source, visit_medium = @medium,
     visit_utm_source = @utm_source, visit_utm_medium = @utm_medium, visit_utm_campaign = @utm_campaign, visit_utm_term = @utm_term,
     visit_utm_content = @utm_content, visit_affiliate = @affiliate, visit_click_id = @click_id
-WHERE site_id = @site AND time >= @since AND type = 'purchase' AND session_id = '' AND cityHash64(order_id) IN @order_hashes
-  AND visit_source = '(direct)'`)
+`+recreditWhere)
+
+// recreditWhere selects the copies a recredit rewrites, in events and purchases.
+const recreditWhere = `WHERE site_id = @site AND time >= @since AND type = 'purchase' AND session_id = '' AND cityHash64(order_id) IN @order_hashes
+  AND visit_source = '(direct)'`
 
 // qRecreditPurchases does the same to purchases (migration 0032), the copy
 // of the purchase events whose visit_source and visit_medium the
 // breakdowns read. It runs first: a processor stopped between the two
 // finds the events' copies still provisional and credits them again.
 var qRecreditPurchases = chsql.New("attribute.recredit_purchases", `ALTER TABLE purchases UPDATE visit_source = @source, visit_medium = @medium
-WHERE site_id = @site AND time >= @since AND type = 'purchase' AND session_id = '' AND cityHash64(order_id) IN @order_hashes
-  AND visit_source = '(direct)'`)
+`+recreditWhere)
 
 // provisional says whether c, a copy written before, was credited
 // (direct) without a session: it had no landing to be credited by, and a
