@@ -31,32 +31,39 @@ import (
 type breakdownRollup struct {
 	// dims are the dimensions whose expressions (dims) read only the
 	// rollup's key columns, named as the events'.
-	dims         []string
-	table        rollupTable
-	rank, detail *chsql.Query
+	dims  []string
+	table rollupTable
+	// rank, sessions and orders are its statements (rankStatement,
+	// sessionsStatement, ordersStatement).
+	rank, sessions, orders *chsql.Query
 }
 
 // A rollupTable is a breakdown rollup's table: its name; purchases, that
 // it leaves purchases out (it keys by the visit_* columns), so its
 // statements read them from purchases; weeks, that it has rows per UTC
-// week from Monday (days = 7) beside those per UTC day (days = 1).
+// week from Monday (days = 7) beside those per UTC day (days = 1); few,
+// that its dimensions have few values among a site's purchases (a
+// handful of sources or browsers, where a page may be one per order), so
+// the orders of every value may be counted beside the ranking.
 type rollupTable struct {
-	name             string
-	purchases, weeks bool
+	name                  string
+	purchases, weeks, few bool
 }
 
 var (
-	comboTable = rollupTable{name: "breakdowns_daily", purchases: true}
+	comboTable = rollupTable{name: "breakdowns_daily", purchases: true, few: true}
 	pageTable  = rollupTable{name: "page_breakdowns", weeks: true}
 )
 
 var breakdownRollups = []breakdownRollup{
 	{dims: []string{"type", "host", "source", "medium", "device", "browser", "os", "country"}, table: comboTable,
-		rank:   chsql.New("reports.breakdowns_rank", rankStatement(comboTable)),
-		detail: chsql.New("reports.breakdowns_detail", detailStatement(comboTable))},
+		rank:     chsql.New("reports.breakdowns_rank", rankStatement(comboTable)),
+		sessions: chsql.New("reports.breakdowns_sessions", sessionsStatement(comboTable)),
+		orders:   chsql.New("reports.breakdowns_orders", ordersStatement)},
 	{dims: []string{"page", "section"}, table: pageTable,
-		rank:   chsql.New("reports.page_breakdowns_rank", rankStatement(pageTable)),
-		detail: chsql.New("reports.page_breakdowns_detail", detailStatement(pageTable))},
+		rank:     chsql.New("reports.page_breakdowns_rank", rankStatement(pageTable)),
+		sessions: chsql.New("reports.page_breakdowns_sessions", sessionsStatement(pageTable)),
+		orders:   chsql.New("reports.page_breakdowns_orders", ordersStatement)},
 }
 
 // rollupFor is the rollup that answers a breakdown by the event dimension
@@ -161,17 +168,21 @@ func merges(ms []Metric) string {
 	return strings.Join(out, ", ")
 }
 
-// The two statements of a breakdown over a rollup. Merging sketches is
-// what it costs (about 25 us a state on 18.16: by page at 10M events, a
-// month of daily rows took 390 ms of CPU a metric), so rank merges what
-// the ranking reads, visitors, page views and events, for every value,
-// and detail the sessions, orders and revenue of the values shown (@keys)
-// only: each order once (orders.Largest, orders.Total), from purchases.
+// The statements of a breakdown over a rollup. Merging sketches is what
+// it costs (about 25 us a state on 18.16: by page at 10M events, a month
+// of daily rows took 390 ms of CPU a metric), so rank merges what the
+// ranking reads, visitors, page views and events, for every value, and
+// sessions the sessions of the values shown (@keys) only. orders counts
+// each order once (orders.Largest, orders.Total), from purchases: grouping
+// them by order key is most of its cost (about 150 ms of CPU for 200,000
+// purchases on 18.16, whatever the values), so it runs as a statement of
+// its own beside the others, for every value where they are few
+// (rollupTable.few), else for the values shown.
 var (
 	rankedMetrics = rolled(Visitors, Pageviews, Events)
-	// rolledSessions is the one rolled metric that detail merges.
+	// rolledSessions is the one rolled metric that sessions merges.
 	rolledSessions = rolled(Sessions)
-	detailMetrics  = []Metric{Sessions, Orders, Revenue}
+	orderMetrics   = []Metric{Orders, Revenue}
 )
 
 // rolled is ms as rolledMetrics holds them (sketched), by name.
@@ -192,29 +203,29 @@ GROUP BY k
 ORDER BY m_visitors DESC, m_pageviews DESC, m_events DESC, k LIMIT @limit`
 }
 
-func detailStatement(t rollupTable) string {
-	return `SELECT k, m_sessions, m_orders, m_revenue
+func sessionsStatement(t rollupTable) string {
+	return `SELECT k, ` + merges(rolledSessions) + `
 FROM (
-    SELECT k, ` + merges(rolledSessions) + `
-    FROM (
     ` + rows(t, rolledSessions, true) + `
-    )
-    GROUP BY k
-) AS t ANY LEFT JOIN (
-    SELECT k, toUInt64(count()) AS m_orders, ` + orders.Total("amount") + ` AS m_revenue
-    FROM (
-        SELECT toString({{dim}}) AS k, ` + orders.Key + ` AS order_key, ` + orders.Largest(money.Amount(money.Days)) + ` AS amount
-        FROM purchases WHERE ` + eventsWhere + `{{keys}}
-        GROUP BY k, order_key
-    ) AS o
-    GROUP BY k
-) AS p USING k`
+)
+GROUP BY k`
 }
 
-// keysFit says whether the values shown may narrow the detail statement,
-// which names them four times: ClickHouse refuses a statement past 256
-// KiB (max_query_size), and a page's path may be 2 KiB. Beyond, the
-// detail reads every value and the rows keep the values shown.
+// ordersStatement is the orders and revenue per value of {{dim}} (k),
+// narrowed by the {{keys}} slot.
+var ordersStatement = `SELECT k, toUInt64(count()) AS m_orders, ` + orders.Total("amount") + ` AS m_revenue
+FROM (
+    SELECT toString({{dim}}) AS k, ` + orders.Key + ` AS order_key, ` + orders.Largest(money.Amount(money.Days)) + ` AS amount
+    FROM purchases WHERE ` + eventsWhere + `{{keys}}
+    GROUP BY k, order_key
+)
+GROUP BY k`
+
+// keysFit says whether the values shown may narrow the sessions and
+// orders statements, which name them up to three times: ClickHouse
+// refuses a statement past 256 KiB (max_query_size), and a page's path may
+// be 2 KiB. Beyond, those read every value and the rows keep the values
+// shown.
 func keysFit(keys []string) bool {
 	n := 0
 	for _, k := range keys {
@@ -223,7 +234,8 @@ func keysFit(keys []string) bool {
 	return n <= maxKeyBytes
 }
 
-// maxKeyBytes bounds the values a detail statement names (keysFit).
+// maxKeyBytes bounds the values a sessions or orders statement names
+// (keysFit).
 const maxKeyBytes = 16 << 10
 
 // rolledAnswer is a breakdown's answer from a rollup.
@@ -264,6 +276,37 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 	column := func(m Metric) int {
 		return 1 + slices.IndexFunc(breakdownMetrics, func(b Metric) bool { return b.Name == m.Name })
 	}
+	// orders runs beside the ranking where the values are few, else
+	// after it for the values shown; its rows wait for the ranking's.
+	type counted struct {
+		rows map[string][]any
+		err  error
+	}
+	// countOrders counts the orders of the values keys (all where nil).
+	countOrders := func(keys chsql.Set[string]) <-chan counted {
+		out := make(chan counted, 1) // never blocks: a failed ranking does not wait
+		go func() {
+			c := counted{rows: map[string][]any{}}
+			args := chsql.Args{}
+			slots := map[string]string{"dim": expr, "filters": q.where(args), "keys": ""}
+			if keys != nil {
+				slots["keys"], args["keys"] = " AND toString("+expr+") IN @keys", keys
+			}
+			stmt := r.orders.With(slots)
+			c.err = wrap("orders", each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
+				var k string
+				vals, err := scanRow(scan, orderMetrics, &k)
+				c.rows[k] = vals
+				return err
+			}))
+			out <- c
+		}()
+		return out
+	}
+	var ordered <-chan counted
+	if r.table.few {
+		ordered = countOrders(nil)
+	}
 	var rows [][]any
 	at := map[string]int{}
 	keys := chsql.Set[string]{}
@@ -291,23 +334,37 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 	}
 	delete(args, "limit")
 	slots["keys"] = ""
-	if keysFit(keys) {
+	if !keysFit(keys) {
+		keys = nil
+	} else {
 		slots["keys"], args["keys"] = " AND toString("+expr+") IN @keys", keys
 	}
-	stmt := r.detail.With(slots)
-	return rows, wrap("detail", each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
+	if ordered == nil {
+		ordered = countOrders(keys)
+	}
+	err = each(ctx, db, r.sessions.With(slots), args, func(scan func(...any) error) error {
 		var k string
-		vals, err := scanRow(scan, detailMetrics, &k)
-		if err != nil {
-			return err
+		vals, err := scanRow(scan, rolledSessions, &k)
+		if i, ok := at[k]; ok && err == nil {
+			rows[i][column(Sessions)] = vals[0]
 		}
+		return err
+	})
+	c := <-ordered
+	if err != nil {
+		return rows, wrap("sessions", err)
+	}
+	if c.err != nil {
+		return rows, c.err
+	}
+	for k, vals := range c.rows {
 		if i, ok := at[k]; ok {
-			for j, m := range detailMetrics {
+			for j, m := range orderMetrics {
 				rows[i][column(m)] = vals[j]
 			}
 		}
-		return nil
-	}))
+	}
+	return rows, nil
 }
 
 // useRollups lets breakdowns read the rollups; a variable for the tests
