@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"footfall/internal/chsql"
 )
 
@@ -180,32 +182,27 @@ func OverviewOf(ctx context.Context, db *chsql.Conn, q Query, interval string) (
 	// each statement on a connection of its own (a month at 10M events:
 	// 40 to 90 ms each on 18.16).
 	days := daySplit(q.Site, from, to)
-	pages, sources := make(chan error, 1), make(chan error, 1)
-	go func() {
-		var err error
-		tr.Pages, err = top(ctx, db, qTopPages.With(withRaw(daily, days)), days.args)
-		pages <- wrap("top pages", err)
-	}()
-	go func() {
-		var err error
-		tr.Sources, err = top(ctx, db, qTopSources.With(withRaw(daily, days)), days.args)
-		sources <- wrap("top sources", err)
-	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		tr.Pages, err = top(gctx, db, qTopPages.With(withRaw(daily, days)), days.args)
+		return wrap("top pages", err)
+	})
+	g.Go(func() (err error) {
+		tr.Sources, err = top(gctx, db, qTopSources.With(withRaw(daily, days)), days.args)
+		return wrap("top sources", err)
+	})
 	steps := map[int64]Point{}
-	err = wrap("series", each(ctx, db, qSeries.With(slots), series.args, func(scan func(...any) error) error {
-		var p Point
-		if err := scan(&p.Time, &p.Pageviews, &p.Visitors); err != nil {
-			return err
-		}
-		steps[p.Time.Unix()] = p
-		return nil
-	}))
-	for _, e := range []error{<-pages, <-sources} {
-		if err == nil {
-			err = e
-		}
-	}
-	if err != nil {
+	g.Go(func() error {
+		return wrap("series", each(gctx, db, qSeries.With(slots), series.args, func(scan func(...any) error) error {
+			var p Point
+			if err := scan(&p.Time, &p.Pageviews, &p.Visitors); err != nil {
+				return err
+			}
+			steps[p.Time.Unix()] = p
+			return nil
+		}))
+	})
+	if err := g.Wait(); err != nil {
 		return tr, err
 	}
 	for _, t := range stepsOf(interval, from, to, loc) {

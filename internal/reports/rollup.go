@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"footfall/internal/chsql"
 	"footfall/internal/money"
 	"footfall/internal/orders"
@@ -248,18 +250,20 @@ type rolledAnswer struct {
 // its rows, and the unconverted orders, which read only purchases and so
 // run beside the rollup's statements.
 func (r breakdownRollup) answer(ctx context.Context, db *chsql.Conn, q Query, expr string, limit int, t *Table) error {
-	unconverted := make(chan error, 1)
-	go func() { unconverted <- q.unconverted(ctx, db, "purchases", t) }()
-	var err error
-	t.Rows, err = r.breakdown(ctx, db, q, expr, limit)
-	if uerr := <-unconverted; err == nil {
-		err = wrap("unconverted", uerr)
-	}
-	return err
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return wrap("unconverted", q.unconverted(ctx, db, "purchases", t)) })
+	g.Go(func() (err error) {
+		t.Rows, err = r.breakdown(ctx, db, q, expr, limit)
+		return err
+	})
+	return g.Wait()
 }
 
 // breakdown is the rows of a breakdown by the event dimension expr over
-// r, as Breakdown's: the value, then breakdownMetrics' values.
+// r, as Breakdown's: the value, then breakdownMetrics' values. The
+// ranking, then the sessions of the values shown; the orders beside the
+// ranking where the values are few, else beside the sessions for the
+// values shown.
 func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query, expr string, limit int) ([][]any, error) {
 	args := chsql.Args{"limit": uint64(limit)}
 	s := daySplit(q.Site, q.From, q.To)
@@ -276,88 +280,66 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 	column := func(m Metric) int {
 		return 1 + slices.IndexFunc(breakdownMetrics, func(b Metric) bool { return b.Name == m.Name })
 	}
-	// orders runs beside the ranking where the values are few, else
-	// after it for the values shown; its rows wait for the ranking's.
-	type counted struct {
-		rows map[string][]any
-		err  error
+	g, ctx := errgroup.WithContext(ctx)
+	var ordered map[string][]any
+	countOrders := func(keys chsql.Set[string]) {
+		g.Go(func() (err error) {
+			ordered, err = r.countOrders(ctx, db, q, expr, keys)
+			return wrap("orders", err)
+		})
 	}
-	// countOrders counts the orders of the values keys (all where nil).
-	countOrders := func(keys chsql.Set[string]) <-chan counted {
-		out := make(chan counted, 1) // never blocks: a failed ranking does not wait
-		go func() {
-			c := counted{rows: map[string][]any{}}
-			args := chsql.Args{}
-			slots := map[string]string{"dim": expr, "filters": q.where(args), "keys": ""}
-			if keys != nil {
-				slots["keys"], args["keys"] = " AND toString("+expr+") IN @keys", keys
-			}
-			stmt := r.orders.With(slots)
-			c.err = wrap("orders", each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
-				var k string
-				vals, err := scanRow(scan, orderMetrics, &k)
-				c.rows[k] = vals
-				return err
-			}))
-			out <- c
-		}()
-		return out
-	}
-	var ordered <-chan counted
 	if r.table.few {
-		ordered = countOrders(nil)
+		countOrders(nil)
 	}
 	var rows [][]any
 	at := map[string]int{}
-	keys := chsql.Set[string]{}
-	err := each(ctx, db, r.rank.With(slots), args, func(scan func(...any) error) error {
-		var k string
-		vals, err := scanRow(scan, rankedMetrics, &k)
-		if err != nil {
+	g.Go(func() error {
+		keys := chsql.Set[string]{}
+		err := each(ctx, db, r.rank.With(slots), args, func(scan func(...any) error) error {
+			var k string
+			vals, err := scanRow(scan, rankedMetrics, &k)
+			if err != nil {
+				return err
+			}
+			row := make([]any, 1+len(breakdownMetrics))
+			row[0] = k
+			for _, m := range breakdownMetrics {
+				row[column(m)] = m.zero()
+			}
+			for i, m := range rankedMetrics {
+				row[column(m)] = vals[i]
+			}
+			at[k] = len(rows)
+			keys = append(keys, k)
+			rows = append(rows, row)
+			return nil
+		})
+		if err != nil || len(rows) == 0 {
+			return wrap("rank", err)
+		}
+		delete(args, "limit")
+		slots["keys"] = ""
+		if !keysFit(keys) {
+			keys = nil
+		} else {
+			slots["keys"], args["keys"] = " AND toString("+expr+") IN @keys", keys
+		}
+		if !r.table.few {
+			countOrders(keys)
+		}
+		return wrap("sessions", each(ctx, db, r.sessions.With(slots), args, func(scan func(...any) error) error {
+			var k string
+			vals, err := scanRow(scan, rolledSessions, &k)
+			if i, ok := at[k]; ok && err == nil {
+				rows[i][column(Sessions)] = vals[0]
+			}
 			return err
-		}
-		row := make([]any, 1+len(breakdownMetrics))
-		row[0] = k
-		for _, m := range breakdownMetrics {
-			row[column(m)] = m.zero()
-		}
-		for i, m := range rankedMetrics {
-			row[column(m)] = vals[i]
-		}
-		at[k] = len(rows)
-		keys = append(keys, k)
-		rows = append(rows, row)
-		return nil
+		}))
 	})
-	if err != nil || len(rows) == 0 {
-		return rows, wrap("rank", err)
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
-	delete(args, "limit")
-	slots["keys"] = ""
-	if !keysFit(keys) {
-		keys = nil
-	} else {
-		slots["keys"], args["keys"] = " AND toString("+expr+") IN @keys", keys
-	}
-	if ordered == nil {
-		ordered = countOrders(keys)
-	}
-	err = each(ctx, db, r.sessions.With(slots), args, func(scan func(...any) error) error {
-		var k string
-		vals, err := scanRow(scan, rolledSessions, &k)
-		if i, ok := at[k]; ok && err == nil {
-			rows[i][column(Sessions)] = vals[0]
-		}
-		return err
-	})
-	c := <-ordered
-	if err != nil {
-		return rows, wrap("sessions", err)
-	}
-	if c.err != nil {
-		return rows, c.err
-	}
-	for k, vals := range c.rows {
+	for k, vals := range ordered {
 		if i, ok := at[k]; ok {
 			for j, m := range orderMetrics {
 				rows[i][column(m)] = vals[j]
@@ -365,6 +347,25 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 		}
 	}
 	return rows, nil
+}
+
+// countOrders is the orders and revenue (orderMetrics) per value of expr
+// among keys, or every value where keys is nil.
+func (r breakdownRollup) countOrders(ctx context.Context, db *chsql.Conn, q Query, expr string, keys chsql.Set[string]) (map[string][]any, error) {
+	out := map[string][]any{}
+	args := chsql.Args{}
+	slots := map[string]string{"dim": expr, "filters": q.where(args), "keys": ""}
+	if keys != nil {
+		slots["keys"], args["keys"] = " AND toString("+expr+") IN @keys", keys
+	}
+	stmt := r.orders.With(slots)
+	err := each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
+		var k string
+		vals, err := scanRow(scan, orderMetrics, &k)
+		out[k] = vals
+		return err
+	})
+	return out, err
 }
 
 // useRollups lets breakdowns read the rollups; a variable for the tests
