@@ -36,8 +36,9 @@ type breakdownRollup struct {
 	dims  []string
 	table rollupTable
 	// rank, sessions and orders are its statements (rankStatement,
-	// sessionsStatement, ordersStatement).
-	rank, sessions, orders *chsql.Query
+	// sessionsStatement, ordersStatement); oldest, where its table has
+	// weeks, the site's oldest day row (keptWeeks).
+	rank, sessions, orders, oldest *chsql.Query
 }
 
 // A rollupTable is a breakdown rollup's table: its name; purchases, that
@@ -65,7 +66,8 @@ var breakdownRollups = []breakdownRollup{
 	{dims: []string{"page", "section"}, table: pageTable,
 		rank:     chsql.New("reports.page_breakdowns_rank", rankStatement(pageTable)),
 		sessions: chsql.New("reports.page_breakdowns_sessions", sessionsStatement(pageTable)),
-		orders:   chsql.New("reports.page_breakdowns_orders", ordersStatement)},
+		orders:   chsql.New("reports.page_breakdowns_orders", ordersStatement),
+		oldest:   chsql.New("reports.page_breakdowns_oldest", `SELECT min(day) FROM page_breakdowns WHERE site_id = @site AND days = 1`)},
 }
 
 // rollupFor is the rollup that answers a breakdown by the event dimension
@@ -107,7 +109,8 @@ func mergeOf(m Metric) string {
 }
 
 // rows are the states of metrics ms per value of {{dim}} (k): the rows of
-// t of the period's whole UTC weeks (@wfrom to @wto, where t has weeks)
+// t of the period's whole UTC weeks it counts (@wfrom to @wto, where t
+// has weeks: keptWeeks)
 // and of its other whole UTC days (@dfrom to @dto), the events of the
 // rest of the period ({{raw}}) and, where t leaves them out, the period's
 // purchases; where keys is set, narrowed by the {{keys}} slot (only).
@@ -125,14 +128,7 @@ func rows(t rollupTable, ms []Metric, keys bool) string {
 	}
 	period := "day >= @dfrom AND day < @dto"
 	if t.weeks {
-		// A week's row counts only where the days of its week are all
-		// kept: retention deletes a site's rows before a day (processor/
-		// retention), the row of the week that day falls in with them,
-		// and that week's later days are then read from their own rows.
-		// Weeks start on the first Monday on or after the site's oldest
-		// day row.
-		kept := "greatest(@wfrom, toMonday(addDays((SELECT min(day) FROM " + t.name + " WHERE site_id = @site AND days = 1), 6)))"
-		period = "(days = 7 AND day >= " + kept + " AND day < @wto OR days = 1 AND day >= @dfrom AND day < @dto AND NOT (day >= " + kept + " AND day < @wto))"
+		period = "(days = 7 AND day >= @wfrom AND day < @wto OR days = 1 AND day >= @dfrom AND day < @dto AND NOT (day >= @wfrom AND day < @wto))"
 	}
 	out := `SELECT toString({{dim}}) AS k, ` + strings.Join(columns, ", ") + ` FROM ` + t.name + `
     WHERE site_id = @site AND ` + period + `{{filters}}` + only + `
@@ -148,6 +144,21 @@ func rows(t rollupTable, ms []Metric, keys bool) string {
 	}
 	return out + `
     GROUP BY k`
+}
+
+// keptWeeks are the UTC weeks, from Monday, whose rows a breakdown of the
+// UTC days [dfrom, dto) counts, as [wfrom, wto); wfrom = wto where there
+// are none: those that lie whole in the days and begin on or after the
+// site's oldest day row, oldest. A week's row counts only where the days
+// of its week are all kept: retention deletes a site's rows before a day
+// (processor/retention), the row of the week that day falls in with them,
+// and that week's later days are then read from their own rows.
+func keptWeeks(dfrom, dto, oldest time.Time) (wfrom, wto time.Time) {
+	// A Date from ClickHouse: the day, whatever zone it comes in.
+	if day := time.Date(oldest.Year(), oldest.Month(), oldest.Day(), 0, 0, 0, 0, time.UTC); day.After(dfrom) {
+		dfrom = day
+	}
+	return weeks(dfrom, dto)
 }
 
 // weeks are the UTC weeks, from Monday, that lie whole in the UTC days
@@ -270,8 +281,12 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 	for k, v := range s.args {
 		args[k] = v
 	}
-	if r.table.weeks {
-		wfrom, wto := weeks(time.Time(s.args["dfrom"].(chsql.Date)), time.Time(s.args["dto"].(chsql.Date)))
+	if r.oldest != nil {
+		var oldest time.Time
+		if err := db.QueryRow(ctx, r.oldest, chsql.Args{"site": q.Site}).Scan(&oldest); err != nil {
+			return nil, wrap("oldest day", err)
+		}
+		wfrom, wto := keptWeeks(time.Time(s.args["dfrom"].(chsql.Date)), time.Time(s.args["dto"].(chsql.Date)), oldest)
 		args["wfrom"], args["wto"] = chsql.Date(wfrom), chsql.Date(wto)
 	}
 	slots := map[string]string{"dim": expr, "filters": q.where(args), "raw": s.raw}
