@@ -67,7 +67,7 @@ var breakdownRollups = []breakdownRollup{
 		rank:     chsql.New("reports.page_breakdowns_rank", rankStatement(pageTable)),
 		sessions: chsql.New("reports.page_breakdowns_sessions", sessionsStatement(pageTable)),
 		orders:   chsql.New("reports.page_breakdowns_orders", ordersStatement),
-		oldest:   chsql.New("reports.page_breakdowns_oldest", `SELECT min(day) FROM page_breakdowns WHERE site_id = @site AND days = 1`)},
+		oldest:   chsql.New("reports.page_breakdowns_oldest", oldestStatement(pageTable))},
 }
 
 // rollupFor is the rollup that answers a breakdown by the event dimension
@@ -109,13 +109,12 @@ func mergeOf(m Metric) string {
 }
 
 // rows are the states of metrics ms per value of {{dim}} (k): the rows of
-// t of the period's whole UTC weeks it counts (@wfrom to @wto, where t
-// has weeks: keptWeeks)
-// and of its other whole UTC days (@dfrom to @dto), the events of the
-// rest of the period ({{raw}}) and, where t leaves them out, the period's
-// purchases; where keys is set, narrowed by the {{keys}} slot (only).
-// ClickHouse reads a column for each state, so a statement names only
-// those it merges.
+// t of the period's whole UTC weeks it counts (@wfrom to @wto, where t has
+// weeks: keptWeeks) and of its other whole UTC days (@dfrom to @dto), the
+// events of the rest of the period ({{raw}}) and, where t leaves them
+// out, the period's purchases; where keys is set, narrowed by the {{keys}}
+// slot (only). ClickHouse reads a column for each state, so a statement
+// names only those it merges.
 func rows(t rollupTable, ms []Metric, keys bool) string {
 	var states, columns []string
 	for _, m := range ms {
@@ -144,6 +143,12 @@ func rows(t rollupTable, ms []Metric, keys bool) string {
 	}
 	return out + `
     GROUP BY k`
+}
+
+// oldestStatement is the site's oldest day row in t (a table with weeks):
+// 1970-01-01 where it has none.
+func oldestStatement(t rollupTable) string {
+	return `SELECT min(day) FROM ` + t.name + ` WHERE site_id = @site AND days = 1`
 }
 
 // keptWeeks are the UTC weeks, from Monday, whose rows a breakdown of the
@@ -261,10 +266,10 @@ type rolledAnswer struct {
 // its rows, and the unconverted orders, which read only purchases and so
 // run beside the rollup's statements.
 func (r breakdownRollup) answer(ctx context.Context, db *chsql.Conn, q Query, expr string, limit int, t *Table) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return wrap("unconverted", q.unconverted(ctx, db, "purchases", t)) })
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return wrap("unconverted", q.unconverted(gctx, db, "purchases", t)) })
 	g.Go(func() (err error) {
-		t.Rows, err = r.breakdown(ctx, db, q, expr, limit)
+		t.Rows, err = r.breakdown(gctx, db, q, expr, limit)
 		return err
 	})
 	return g.Wait()
@@ -281,12 +286,17 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 	for k, v := range s.args {
 		args[k] = v
 	}
-	if r.oldest != nil {
-		var oldest time.Time
-		if err := db.QueryRow(ctx, r.oldest, chsql.Args{"site": q.Site}).Scan(&oldest); err != nil {
-			return nil, wrap("oldest day", err)
+	if r.table.weeks {
+		dfrom, dto := time.Time(s.args["dfrom"].(chsql.Date)), time.Time(s.args["dto"].(chsql.Date))
+		wfrom, wto := weeks(dfrom, dto)
+		// The oldest day row matters only to a period with a whole week.
+		if wfrom.Before(wto) {
+			var oldest time.Time
+			if err := db.QueryRow(ctx, r.oldest, chsql.Args{"site": q.Site}).Scan(&oldest); err != nil {
+				return nil, wrap("oldest day", err)
+			}
+			wfrom, wto = keptWeeks(dfrom, dto, oldest)
 		}
-		wfrom, wto := keptWeeks(time.Time(s.args["dfrom"].(chsql.Date)), time.Time(s.args["dto"].(chsql.Date)), oldest)
 		args["wfrom"], args["wto"] = chsql.Date(wfrom), chsql.Date(wto)
 	}
 	slots := map[string]string{"dim": expr, "filters": q.where(args), "raw": s.raw}
@@ -295,11 +305,11 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 	column := func(m Metric) int {
 		return 1 + slices.IndexFunc(breakdownMetrics, func(b Metric) bool { return b.Name == m.Name })
 	}
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	var ordered map[string][]any
 	countOrders := func(keys chsql.Set[string]) {
 		g.Go(func() (err error) {
-			ordered, err = r.countOrders(ctx, db, q, expr, keys)
+			ordered, err = r.countOrders(gctx, db, q, expr, keys)
 			return wrap("orders", err)
 		})
 	}
@@ -310,7 +320,7 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 	at := map[string]int{}
 	g.Go(func() error {
 		keys := chsql.Set[string]{}
-		err := each(ctx, db, r.rank.With(slots), args, func(scan func(...any) error) error {
+		err := each(gctx, db, r.rank.With(slots), args, func(scan func(...any) error) error {
 			var k string
 			vals, err := scanRow(scan, rankedMetrics, &k)
 			if err != nil {
@@ -342,13 +352,16 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 		if !r.table.few {
 			countOrders(keys)
 		}
-		return wrap("sessions", each(ctx, db, r.sessions.With(slots), args, func(scan func(...any) error) error {
+		return wrap("sessions", each(gctx, db, r.sessions.With(slots), args, func(scan func(...any) error) error {
 			var k string
 			vals, err := scanRow(scan, rolledSessions, &k)
-			if i, ok := at[k]; ok && err == nil {
+			if err != nil {
+				return err
+			}
+			if i, ok := at[k]; ok {
 				rows[i][column(Sessions)] = vals[0]
 			}
-			return err
+			return nil
 		}))
 	})
 	if err := g.Wait(); err != nil {
@@ -377,8 +390,11 @@ func (r breakdownRollup) countOrders(ctx context.Context, db *chsql.Conn, q Quer
 	err := each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
 		var k string
 		vals, err := scanRow(scan, orderMetrics, &k)
+		if err != nil {
+			return err
+		}
 		out[k] = vals
-		return err
+		return nil
 	})
 	return out, err
 }
