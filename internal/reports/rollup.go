@@ -252,6 +252,15 @@ func keysFit(keys []string) bool {
 	return n <= maxKeyBytes
 }
 
+// narrow fills the {{keys}} slot of a sessions or orders statement: the
+// values keys of expr, or every value where keys is nil.
+func narrow(slots map[string]string, args chsql.Args, expr string, keys chsql.Set[string]) {
+	slots["keys"] = ""
+	if keys != nil {
+		slots["keys"], args["keys"] = " AND toString("+expr+") IN @keys", keys
+	}
+}
+
 // maxKeyBytes bounds the values a sessions or orders statement names
 // (keysFit).
 const maxKeyBytes = 16 << 10
@@ -343,12 +352,10 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 			return wrap("rank", err)
 		}
 		delete(args, "limit")
-		slots["keys"] = ""
 		if !keysFit(keys) {
 			keys = nil
-		} else {
-			slots["keys"], args["keys"] = " AND toString("+expr+") IN @keys", keys
 		}
+		narrow(slots, args, expr, keys)
 		if !r.table.few {
 			countOrders(keys)
 		}
@@ -382,10 +389,8 @@ func (r breakdownRollup) breakdown(ctx context.Context, db *chsql.Conn, q Query,
 func (r breakdownRollup) countOrders(ctx context.Context, db *chsql.Conn, q Query, expr string, keys chsql.Set[string]) (map[string][]any, error) {
 	out := map[string][]any{}
 	args := chsql.Args{}
-	slots := map[string]string{"dim": expr, "filters": q.where(args), "keys": ""}
-	if keys != nil {
-		slots["keys"], args["keys"] = " AND toString("+expr+") IN @keys", keys
-	}
+	slots := map[string]string{"dim": expr, "filters": q.where(args)}
+	narrow(slots, args, expr, keys)
 	stmt := r.orders.With(slots)
 	err := each(ctx, db, stmt, q.priced(stmt, args), func(scan func(...any) error) error {
 		var k string
