@@ -12,10 +12,13 @@ import (
 )
 
 // funnel answers GET /api/v1/funnel?site=&from=&to=&step=type==pageview;page^=/shoes
-// &step=type==add_to_cart&step=type==purchase&window=86400: per step, the
-// visitors who reached it in order, the share of the first step's who did
-// (conversion) and the share of the previous step's who did not (drop-off).
-// A step is one or more filters joined by ";".
+// &step=type==add_to_cart&step=type==purchase&window=86400&sample=off: per
+// step, the visitors who reached it in order, the share of the first step's
+// who did (conversion) and the share of the previous step's who did not
+// (drop-off). A step is one or more filters joined by ";". Past a million
+// events in the period the visitors are estimated from a sample of them
+// (the answer's "sample": one visitor in that many); sample=off follows
+// every visitor (reports.SampleOff), sample=auto (the default) does not.
 func (a *API) funnel(w http.ResponseWriter, r *http.Request) {
 	p, ok := a.reportParams(w, r)
 	if !ok {
@@ -32,8 +35,18 @@ func (a *API) funnel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("window: %w", err))
 		return
 	}
+	var sampling reports.Sampling
+	switch q.Get("sample") {
+	case "", "auto":
+		sampling = reports.SampleLarge
+	case "off":
+		sampling = reports.SampleOff
+	default:
+		writeError(w, http.StatusBadRequest, errors.New("sample: want auto (a sample of the visitors past a million events) or off (every visitor)"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	t, err := reports.Funnel(ctx, a.db, p, q["step"], window)
+	t, err := reports.Funnel(ctx, a.db, p, q["step"], window, sampling)
 	a.answer(w, r, "funnel", t, err)
 }

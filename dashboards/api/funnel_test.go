@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,12 +115,19 @@ func TestFunnelOrder(t *testing.T) {
 		if c.name == "ten steps" {
 			site = "site=ten"
 		}
-		var tab api.Table
-		if code := get(t, srv, "/api/v1/funnel?"+site+period+c.query, "tok", &tab); code != 200 {
-			t.Fatalf("%s: status %d", c.name, code)
+		// A site this small is followed whole whatever sample says.
+		for _, sample := range []string{"", "&sample=auto", "&sample=off"} {
+			var tab api.Table
+			if code := get(t, srv, "/api/v1/funnel?"+site+period+c.query+sample, "tok", &tab); code != 200 {
+				t.Fatalf("%s%s: status %d", c.name, sample, code)
+			}
+			if !reflect.DeepEqual(tab.Rows, c.want) || tab.Sample != 0 {
+				t.Errorf("%s%s: rows\n%v\nwant\n%v (sample %d)", c.name, sample, tab.Rows, c.want, tab.Sample)
+			}
 		}
-		if !reflect.DeepEqual(tab.Rows, c.want) {
-			t.Errorf("%s: rows\n%v\nwant\n%v", c.name, tab.Rows, c.want)
-		}
+	}
+	var e struct{ Error string }
+	if code := get(t, srv, "/api/v1/funnel?site=shop"+period+"&step=type==pageview&step=type==purchase&sample=half", "tok", &e); code != 400 || !strings.Contains(e.Error, "sample") {
+		t.Errorf("sample=half: status %d %q, want 400 saying sample", code, e.Error)
 	}
 }

@@ -58,6 +58,9 @@ type Table struct {
 	// leave out for want of an exchange rate (currency.go).
 	Currency    string              `json:"currency,omitempty"`
 	Unconverted []money.Unconverted `json:"unconverted,omitempty"`
+	// Sample, where not 0, says that the visitors are estimated from one
+	// visitor in Sample (a funnel over a large period: funnelSample).
+	Sample uint64 `json:"sample,omitempty"`
 }
 
 func (q Query) table(report string, columns ...string) Table {

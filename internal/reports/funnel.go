@@ -52,6 +52,9 @@ const MaxPeriod = 400 * 24 * time.Hour
 // lambda captures a column, which ClickHouse 18.16 gets wrong inside
 // another lambda ("Unknown identifier").
 //
+// {{sample}} is empty, or a PREWHERE that keeps the visitors of a sample
+// (funnelSample).
+//
 // The statement is generated for the number of steps: {{conds}} the
 // steps' conditions c1..cn, {{any}} their disjunction, {{arrays}} p1 and
 // a2..an, {{steps}} and {{ends}} a SELECT around it for each later step
@@ -67,7 +70,7 @@ var qFunnel = chsql.New("reports.funnel", `SELECT level, count() FROM (
                    toUInt64(time) * 65536000 AS second_key,
                    toUInt64(toUInt32(time) - toUInt32(@from)) * 4294967296
                        + toUInt64(if(id_key >= second_key AND id_key < second_key + 4294967296, id_key - second_key, 0)) AS ord
-            FROM events
+            FROM events{{sample}}
             WHERE `+eventsWhere+` AND ({{any}})
         )
         GROUP BY visitor_id
@@ -133,12 +136,66 @@ func funnelParts(conds []string) map[string]string {
 	}
 }
 
+// Sampling says whom a funnel follows in a large period.
+type Sampling int
+
+const (
+	// SampleLarge follows every visitor of a period of up to
+	// funnelExactUpTo events, and past it a sample of the visitors
+	// (funnelSample): a funnel's cost is grouping its events by visitor
+	// (about 0.65 us of ClickHouse's CPU per event on 18.16, 6 s at 10M
+	// events on two cores), which no rollup can spare it, since its steps
+	// are any filters.
+	SampleLarge Sampling = iota
+	// SampleOff follows every visitor whatever the period's size.
+	SampleOff
+)
+
+var (
+	// funnelExactUpTo is the number of a site's events in a period up
+	// to which a funnel follows every visitor; funnelSampleEvents about
+	// how many events a sampled funnel's visitors have. Variables for the
+	// tests (SetFunnelSample).
+	funnelExactUpTo    uint64 = 1_000_000
+	funnelSampleEvents uint64 = 500_000
+)
+
+// qFunnelSize is the size that decides a funnel's sample: every event of
+// the site in the hours the period overlaps (bots included, e-mail opens
+// and clicks not), a few milliseconds from the hourly rollup.
+var qFunnelSize = chsql.New("reports.funnel_size", `SELECT countMerge(events) FROM events_hourly
+WHERE site_id = @site AND hour >= toStartOfHour(@from) AND hour < @to`)
+
+// funnelSample is the N of a funnel over q that follows one visitor in N,
+// those whose cityHash64(visitor_id) is a multiple of N: a visitor's events
+// are all in the sample or all out of it, the same visitors every time (as
+// PostHog samples its funnels by person). N is 1 (every visitor) up to
+// funnelExactUpTo events in the period, past it the events over
+// funnelSampleEvents rounded up, so that a sampled funnel's cost stays
+// about the same as the period grows, but for reading the events once.
+// A step's count is the sample's times N: its standard error is about
+// N*sqrt(k) for k visitors of the sample at that step (Poisson), so a step
+// reached by 400 sampled visitors is within 10% 95 times in 100.
+func funnelSample(ctx context.Context, db *chsql.Conn, q Query) (uint64, error) {
+	var events uint64
+	err := db.QueryRow(ctx, qFunnelSize, chsql.Args{"site": q.Site, "from": q.From, "to": q.To}).Scan(&events)
+	if err != nil {
+		return 0, wrap("funnel size", err)
+	}
+	if events <= funnelExactUpTo {
+		return 1, nil
+	}
+	return (events + funnelSampleEvents - 1) / funnelSampleEvents, nil
+}
+
 // Funnel is the report of the visitors of q who went through steps in
 // order, each step within window seconds of the first: per step, the
 // visitors who reached it, the share of the first step's who did
 // (conversion) and the share of the previous step's who did not (drop-off).
 // A step is one or more filters joined by ";" (type==pageview;page^=/shoes).
-func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window int) (Table, error) {
+// With SampleLarge, a funnel over more than funnelExactUpTo events is
+// estimated from a sample of the visitors (funnelSample; Table.Sample).
+func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window int, sampling Sampling) (Table, error) {
 	if q.To.Sub(q.From) > MaxPeriod {
 		return Table{}, inputErrorf("period longer than %d days", MaxPeriod/(24*time.Hour))
 	}
@@ -164,6 +221,20 @@ func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window
 	}
 	parts := funnelParts(conds)
 	parts["filters"] = q.where(args)
+	parts["sample"] = ""
+	sample := uint64(1)
+	if sampling == SampleLarge {
+		var err error
+		if sample, err = funnelSample(ctx, db, q); err != nil {
+			return Table{}, err
+		}
+	}
+	if sample > 1 {
+		// PREWHERE: the other columns are read and the steps' conditions
+		// computed for the sample's rows only (a fifth less CPU at 10M).
+		parts["sample"] = " PREWHERE cityHash64(visitor_id) % @sample = 0"
+		args["sample"] = sample
+	}
 	reached := make([]uint64, len(steps)+1)
 	err := each(ctx, db, qFunnel.With(parts), args, func(sc func(...any) error) error {
 		var level uint8
@@ -173,7 +244,7 @@ func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window
 		}
 		// A visitor at level L reached every step up to L.
 		for i := 1; i <= int(level) && i <= len(steps); i++ {
-			reached[i] += n
+			reached[i] += n * sample
 		}
 		return nil
 	})
@@ -181,6 +252,9 @@ func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window
 		return Table{}, err
 	}
 	t := q.table("funnel", "step", "definition", "visitors", "conversion", "drop_off")
+	if sample > 1 {
+		t.Sample = sample
+	}
 	for i, s := range steps {
 		n := reached[i+1]
 		var conv, drop float64
