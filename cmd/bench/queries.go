@@ -103,20 +103,22 @@ func benchQueries(cfg config, stamp string) error {
 			return err
 		}},
 		// Past a million events a funnel follows a sample of the visitors
-		// (reports.SampleLarge, as the API by default); the row after it is
-		// the same funnel following every visitor, without a target.
+		// (reports.SampleLarge, as the API by default); the last row is the
+		// same funnel following every visitor, without a target.
 		{"funnel: view, cart, checkout, order", "< 1 s", "< 5 s", func(ctx context.Context) error {
 			_, err := reports.Funnel(ctx, store.DB(), q, funnelSteps, 86400, reports.SampleLarge)
-			return err
-		}},
-		{"funnel: the same, every visitor", "", "", func(ctx context.Context) error {
-			_, err := reports.Funnel(ctx, store.DB(), q, funnelSteps, 86400, reports.SampleOff)
 			return err
 		}},
 		{"segment: 2+ orders, 100+ EUR", "< 1 s", "< 1 s", func(ctx context.Context) error { _, err := segs.Count(ctx, bigSpenders); return err }},
 		{"segment: viewed /shoes in 30 days, no order", "< 1 s", "< 1 s", func(ctx context.Context) error { _, err := segs.Count(ctx, lookers); return err }},
 		{"segment: viewed /shoes/1* (raw events)", "< 1 s", "< 1 s", func(ctx context.Context) error { _, err := segs.Count(ctx, pathLookers); return err }},
 		{"segment evaluation (diff with last members)", "< 1 s", "< 1 s", func(ctx context.Context) error { _, err := segs.Evaluate(ctx, bigSpenders); return err }},
+		// Last: at 100M it outlives the client's 60 s and ClickHouse
+		// goes on with it for a while, which would weigh on a row after it.
+		{"funnel: the same, every visitor", "", "", func(ctx context.Context) error {
+			_, err := reports.Funnel(ctx, store.DB(), q, funnelSteps, 86400, reports.SampleOff)
+			return err
+		}},
 	}
 	times := make([][]time.Duration, len(timed))
 	costs := make([][]chCost, len(timed))
