@@ -160,12 +160,12 @@ func OverviewOf(ctx context.Context, db *chsql.Conn, q Query, interval string) (
 	tr := Traffic{Interval: interval, Series: []Point{}}
 	hourly, daily := visitorsAgg(false)
 	if tr.Pageviews, tr.Visitors, err = totals(ctx, db, q, false); err != nil {
-		return tr, err
+		return Traffic{}, err
 	}
 	if tr.Visitors < exactBelow {
 		hourly, daily = visitorsAgg(true)
 		if tr.Pageviews, tr.Visitors, err = totals(ctx, db, q, true); err != nil {
-			return tr, err
+			return Traffic{}, err
 		}
 	}
 	stepOf := func(t time.Time) time.Time { return localHour(t, loc) }
@@ -203,7 +203,7 @@ func OverviewOf(ctx context.Context, db *chsql.Conn, q Query, interval string) (
 		}))
 	})
 	if err := g.Wait(); err != nil {
-		return tr, err
+		return Traffic{}, err
 	}
 	for _, t := range stepsOf(interval, from, to, loc) {
 		p := steps[t.Unix()]
