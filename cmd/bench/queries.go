@@ -103,10 +103,10 @@ func benchQueries(cfg config, stamp string) error {
 			return err
 		}},
 		// Past a million events a funnel follows a sample of the visitors
-		// (reports.SampleLarge, as the API by default); the last row is the
+		// (reports.Sampling, as the API by default); the last row is the
 		// same funnel following every visitor, without a target.
 		{"funnel: view, cart, checkout, order", "< 1 s", "< 5 s", func(ctx context.Context) error {
-			_, err := reports.Funnel(ctx, store.DB(), q, funnelSteps, 86400, reports.SampleLarge)
+			_, err := reports.Funnel(ctx, store.DB(), q, funnelSteps, 86400, reports.Sampling{})
 			return err
 		}},
 		{"segment: 2+ orders, 100+ EUR", "< 1 s", "< 1 s", func(ctx context.Context) error { _, err := segs.Count(ctx, bigSpenders); return err }},
@@ -116,7 +116,7 @@ func benchQueries(cfg config, stamp string) error {
 		// Last: at 100M it outlives the client's 60 s and ClickHouse
 		// goes on with it for a while, which would weigh on a row after it.
 		{"funnel: the same, every visitor", "", "", func(ctx context.Context) error {
-			_, err := reports.Funnel(ctx, store.DB(), q, funnelSteps, 86400, reports.SampleOff)
+			_, err := reports.Funnel(ctx, store.DB(), q, funnelSteps, 86400, reports.EveryVisitor)
 			return err
 		}},
 	}

@@ -80,6 +80,9 @@ type Config struct {
 	Currency func(site string) string
 	// Now is the clock "today" is read from; nil is time.Now.
 	Now func() time.Time
+	// Funnels says whom a funnel follows when the request does not say
+	// sample=off (its zero value: reports.DefaultSampleEvents).
+	Funnels reports.Sampling
 }
 
 // newAPI returns the read side of the API, on reader.

@@ -16,9 +16,9 @@ import (
 // step, the visitors who reached it in order, the share of the first step's
 // who did (conversion) and the share of the previous step's who did not
 // (drop-off). A step is one or more filters joined by ";". Past a million
-// events in the period the visitors are estimated from a sample of them
-// (the answer's "sample": one visitor in that many); sample=off follows
-// every visitor (reports.SampleOff), sample=auto (the default) does not.
+// events in the period (Config.Funnels) the visitors are estimated from a
+// sample of them (the answer's "sample": one visitor in that many);
+// sample=off follows every visitor, sample=auto (the default) does not.
 func (a *API) funnel(w http.ResponseWriter, r *http.Request) {
 	p, ok := a.reportParams(w, r)
 	if !ok {
@@ -35,12 +35,11 @@ func (a *API) funnel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("window: %w", err))
 		return
 	}
-	var sampling reports.Sampling
+	sampling := a.cfg.Funnels
 	switch q.Get("sample") {
 	case "", "auto":
-		sampling = reports.SampleLarge
 	case "off":
-		sampling = reports.SampleOff
+		sampling = reports.EveryVisitor
 	default:
 		writeError(w, http.StatusBadRequest, errors.New("sample: want auto (a sample of the visitors past a million events) or off (every visitor)"))
 		return

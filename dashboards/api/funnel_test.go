@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"footfall/dashboards/api"
 	"footfall/internal/event"
 	"footfall/internal/profiles"
+	"footfall/internal/reports"
 	"footfall/tests/stacktest"
 )
 
@@ -129,5 +131,37 @@ func TestFunnelOrder(t *testing.T) {
 	var e struct{ Error string }
 	if code := get(t, srv, "/api/v1/funnel?site=shop"+period+"&step=type==pageview&step=type==purchase&sample=half", "tok", &e); code != 400 || !strings.Contains(e.Error, "sample") {
 		t.Errorf("sample=half: status %d %q, want 400 saying sample", code, e.Error)
+	}
+
+	// A dashboards whose funnels sample past 10 events: the shop's 22
+	// events make it one visitor in 5 (22/5 rounded up), said in the
+	// answer and in the CSV's name; sample=off is every visitor again.
+	mux = http.NewServeMux()
+	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules, Funnels: reports.Sampling{Events: 5}}).Register(mux)
+	sampled := httptest.NewServer(mux)
+	defer sampled.Close()
+	steps := "&step=type==pageview&step=type==begin_checkout&step=type==purchase"
+	var tab api.Table
+	if code := get(t, sampled, "/api/v1/funnel?site=shop"+period+steps, "tok", &tab); code != 200 || tab.Sample != 5 {
+		t.Fatalf("sampled: status %d, sample %d, want 200 and 5", code, tab.Sample)
+	}
+	for _, r := range tab.Rows {
+		if v := r[2].(float64); int(v)%5 != 0 {
+			t.Errorf("sampled: step %v has %v visitors, not a multiple of 5", r[0], v)
+		}
+	}
+	req, _ := http.NewRequest("GET", sampled.URL+"/api/v1/funnel?site=shop"+period+steps+"&format=csv", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if d := res.Header.Get("Content-Disposition"); !strings.Contains(d, "-sample-1-in-5.csv") {
+		t.Errorf("sampled CSV: Content-Disposition %q, want its name to say the sample", d)
+	}
+	tab = api.Table{}
+	if code := get(t, sampled, "/api/v1/funnel?site=shop"+period+steps+"&sample=off", "tok", &tab); code != 200 || tab.Sample != 0 || fmt.Sprint(tab.Rows[2][2]) != "2" {
+		t.Errorf("sample=off: status %d, sample %d, rows %v: want every visitor (2 ordered)", code, tab.Sample, tab.Rows)
 	}
 }

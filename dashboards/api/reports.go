@@ -57,6 +57,10 @@ func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 	if !t.From.IsZero() {
 		name += "-" + t.From.Format(time.DateOnly) + "-" + t.To.Format(time.DateOnly)
 	}
+	if t.Sample > 0 {
+		// A CSV has no place for it but its name: an estimate says so.
+		name += fmt.Sprintf("-sample-1-in-%d", t.Sample)
+	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, strings.ReplaceAll(name, ":", "-")))
 	csvMoneyColumns(w, &t)

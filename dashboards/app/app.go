@@ -25,6 +25,7 @@ import (
 	"footfall/internal/links"
 	"footfall/internal/ops"
 	"footfall/internal/profiles"
+	"footfall/internal/reports"
 	"footfall/internal/sites"
 	"footfall/internal/weekly"
 	"footfall/processor/chstore"
@@ -42,6 +43,9 @@ type Config struct {
 	AdminPassword string
 	SecureCookies bool
 	SessionTTL    time.Duration
+	// FunnelSample is the size of a funnel's sample of visitors, in events
+	// (-funnel-sample-events; reports.Sampling).
+	FunnelSample uint64
 	// CH is the writer: segment definitions, campaigns and recipient
 	// imports, manual classes, erasure. Read is the same database as a user
 	// that may only read, for every report and read.
@@ -82,6 +86,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password of the first admin user (10 to 72 bytes), used only while there is no admin")
 	fs.BoolVar(&c.SecureCookies, "cookie-secure", false, "mark the login's cookie Secure and name it __Host-ff_session: set it when the dashboards are served over HTTPS (a TLS proxy in front)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
+	fs.Uint64Var(&c.FunnelSample, "funnel-sample-events", reports.DefaultSampleEvents, "a funnel over a period of more than twice this many events follows a sample of its visitors with about this many events (the answer says sample: one visitor in N); sample=off in a request follows every visitor")
 	c.CH.RegisterFlags(fs)
 	fs.StringVar(&c.Read.User, "clickhouse-read-user", "footfall_reader", "ClickHouse user of every report and read: give it readonly = 1 (deploy/local/clickhouse/users.xml) or SELECT rights only")
 	fs.StringVar(&c.Read.Password, "clickhouse-read-password", "", "password of -clickhouse-read-user")
@@ -127,7 +132,7 @@ type Program struct {
 // the start only.
 func Start(ctx context.Context, cfg Config) (*Program, error) {
 	acfg := api.Config{Token: cfg.Token, Rules: cfg.Rules, CollectorURL: cfg.CollectorURL, Commission: cfg.Commission,
-		SecureCookies: cfg.SecureCookies, SessionTTL: cfg.SessionTTL}
+		SecureCookies: cfg.SecureCookies, SessionTTL: cfg.SessionTTL, Funnels: reports.Sampling{Events: cfg.FunnelSample}}
 	if cfg.LinkSecret != "" {
 		var err error
 		if acfg.Links, err = links.NewSigner(cfg.LinkSecret); err != nil {

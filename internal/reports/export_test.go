@@ -49,12 +49,3 @@ func RolledStates() map[string]string {
 	}
 	return out
 }
-
-// SetFunnelSample sets the events of a period past which a funnel follows
-// a sample of its visitors, and about how many events the sample holds;
-// it returns what undoes it.
-func SetFunnelSample(exactUpTo, sampleEvents uint64) (undo func()) {
-	oldExact, oldEvents := funnelExactUpTo, funnelSampleEvents
-	funnelExactUpTo, funnelSampleEvents = exactUpTo, sampleEvents
-	return func() { funnelExactUpTo, funnelSampleEvents = oldExact, oldEvents }
-}

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -136,29 +137,23 @@ func funnelParts(conds []string) map[string]string {
 	}
 }
 
-// Sampling says whom a funnel follows in a large period.
-type Sampling int
+// Sampling says whom a funnel follows. A funnel's cost is grouping its
+// events by visitor (about 0.65 us of ClickHouse's CPU per event on 18.16,
+// 6 s at 10M events on two cores), which no rollup can spare it, since its
+// steps are any filters; so past twice Events events in its period it
+// follows a sample of the visitors that have about Events events
+// (funnelSample). Events 0 is DefaultSampleEvents; EveryVisitor follows
+// every visitor whatever the size.
+type Sampling struct{ Events uint64 }
 
-const (
-	// SampleLarge follows every visitor of a period of up to
-	// funnelExactUpTo events, and past it a sample of the visitors
-	// (funnelSample): a funnel's cost is grouping its events by visitor
-	// (about 0.65 us of ClickHouse's CPU per event on 18.16, 6 s at 10M
-	// events on two cores), which no rollup can spare it, since its steps
-	// are any filters.
-	SampleLarge Sampling = iota
-	// SampleOff follows every visitor whatever the period's size.
-	SampleOff
-)
+// DefaultSampleEvents is the size of a funnel's sample when Sampling does
+// not say: at 10M events a sampled funnel costs a seventh of following
+// every visitor (docs/perf.md), and a step reached by 1% of the visitors
+// still has hundreds of them in the sample.
+const DefaultSampleEvents = 500_000
 
-var (
-	// funnelExactUpTo is the number of a site's events in a period up
-	// to which a funnel follows every visitor; funnelSampleEvents about
-	// how many events a sampled funnel's visitors have. Variables for the
-	// tests (SetFunnelSample).
-	funnelExactUpTo    uint64 = 1_000_000
-	funnelSampleEvents uint64 = 500_000
-)
+// EveryVisitor is the Sampling that follows every visitor.
+var EveryVisitor = Sampling{Events: math.MaxUint64}
 
 // qFunnelSize is the size that decides a funnel's sample: every event of
 // the site in the hours the period overlaps (bots included, e-mail opens
@@ -170,22 +165,29 @@ WHERE site_id = @site AND hour >= toStartOfHour(@from) AND hour < @to`)
 // those whose cityHash64(visitor_id) is a multiple of N: a visitor's events
 // are all in the sample or all out of it, the same visitors every time (as
 // PostHog samples its funnels by person). N is 1 (every visitor) up to
-// funnelExactUpTo events in the period, past it the events over
-// funnelSampleEvents rounded up, so that a sampled funnel's cost stays
-// about the same as the period grows, but for reading the events once.
-// A step's count is the sample's times N: its standard error is about
-// N*sqrt(k) for k visitors of the sample at that step (Poisson), so a step
-// reached by 400 sampled visitors is within 10% 95 times in 100.
-func funnelSample(ctx context.Context, db *chsql.Conn, q Query) (uint64, error) {
+// twice s.Events events in the period, past it the events over s.Events
+// rounded up, so that a sampled funnel's cost stays about the same as the
+// period grows, but for reading the events once. A step's count is the
+// sample's times N: its standard error is about N*sqrt(k) for k visitors
+// of the sample at that step (Poisson), so a step reached by 400 sampled
+// visitors is within 10% 95 times in 100.
+func funnelSample(ctx context.Context, db *chsql.Conn, q Query, s Sampling) (uint64, error) {
+	size := s.Events
+	if size == 0 {
+		size = DefaultSampleEvents
+	}
+	if size == math.MaxUint64 {
+		return 1, nil
+	}
 	var events uint64
 	err := db.QueryRow(ctx, qFunnelSize, chsql.Args{"site": q.Site, "from": q.From, "to": q.To}).Scan(&events)
 	if err != nil {
 		return 0, wrap("funnel size", err)
 	}
-	if events <= funnelExactUpTo {
+	if events <= size || events-size <= size {
 		return 1, nil
 	}
-	return (events + funnelSampleEvents - 1) / funnelSampleEvents, nil
+	return (events + size - 1) / size, nil
 }
 
 // Funnel is the report of the visitors of q who went through steps in
@@ -193,8 +195,8 @@ func funnelSample(ctx context.Context, db *chsql.Conn, q Query) (uint64, error) 
 // visitors who reached it, the share of the first step's who did
 // (conversion) and the share of the previous step's who did not (drop-off).
 // A step is one or more filters joined by ";" (type==pageview;page^=/shoes).
-// With SampleLarge, a funnel over more than funnelExactUpTo events is
-// estimated from a sample of the visitors (funnelSample; Table.Sample).
+// A large period's funnel is estimated from a sample of the visitors
+// (sampling; funnelSample; Table.Sample).
 func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window int, sampling Sampling) (Table, error) {
 	if q.To.Sub(q.From) > MaxPeriod {
 		return Table{}, inputErrorf("period longer than %d days", MaxPeriod/(24*time.Hour))
@@ -222,12 +224,9 @@ func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window
 	parts := funnelParts(conds)
 	parts["filters"] = q.where(args)
 	parts["sample"] = ""
-	sample := uint64(1)
-	if sampling == SampleLarge {
-		var err error
-		if sample, err = funnelSample(ctx, db, q); err != nil {
-			return Table{}, err
-		}
+	sample, err := funnelSample(ctx, db, q, sampling)
+	if err != nil {
+		return Table{}, err
 	}
 	if sample > 1 {
 		// PREWHERE: the other columns are read and the steps' conditions
@@ -236,7 +235,7 @@ func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window
 		args["sample"] = sample
 	}
 	reached := make([]uint64, len(steps)+1)
-	err := each(ctx, db, qFunnel.With(parts), args, func(sc func(...any) error) error {
+	err = each(ctx, db, qFunnel.With(parts), args, func(sc func(...any) error) error {
 		var level uint8
 		var n uint64
 		if err := sc(&level, &n); err != nil {

@@ -16,7 +16,7 @@ import (
 // TestFunnelSample: past its size a funnel follows the visitors whose
 // cityHash64(visitor_id) is a multiple of N, N the period's events over
 // the sample's size rounded up, and counts each of them N times; below it,
-// and with SampleOff, it follows every visitor. The expected values are
+// and with EveryVisitor, it follows every visitor. The expected values are
 // computed here from the visitors sent and Go's CityHash64 (ClickHouse's
 // variant), not read back from ClickHouse.
 func TestFunnelSample(t *testing.T) {
@@ -62,7 +62,7 @@ func TestFunnelSample(t *testing.T) {
 		return out
 	}
 	// Below the size: every visitor, no sample.
-	tab, err := reports.Funnel(ctx, db, q, steps, 3600, reports.SampleLarge)
+	tab, err := reports.Funnel(ctx, db, q, steps, 3600, reports.Sampling{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,6 @@ func TestFunnelSample(t *testing.T) {
 		t.Errorf("below the size: visitors %v sample %d, want %v and no sample", got, tab.Sample, truth)
 	}
 
-	defer reports.SetFunnelSample(1000, 1000)()
 	events := uint64(len(hits))
 	n := (events + 999) / 1000
 	want := make([]uint64, len(steps))
@@ -87,7 +86,7 @@ func TestFunnelSample(t *testing.T) {
 	if n < 2 || sampled == 0 || sampled == visitors {
 		t.Fatalf("the test's data gives no sample: %d events, 1 in %d, %d of %d visitors", events, n, sampled, visitors)
 	}
-	tab, err = reports.Funnel(ctx, db, q, steps, 3600, reports.SampleLarge)
+	tab, err = reports.Funnel(ctx, db, q, steps, 3600, reports.Sampling{Events: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +108,8 @@ func TestFunnelSample(t *testing.T) {
 			}
 		}
 	}
-	// SampleOff follows every visitor whatever the size.
-	tab, err = reports.Funnel(ctx, db, q, steps, 3600, reports.SampleOff)
+	// EveryVisitor follows every visitor whatever the size.
+	tab, err = reports.Funnel(ctx, db, q, steps, 3600, reports.EveryVisitor)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func TestEveryShape(t *testing.T) {
 			t.Errorf("series of every metric by %s where source==google: %v", iv, err)
 		}
 	}
-	if _, err := reports.Funnel(ctx, db, q, []string{"page==/", "page^=/shoes", "type==purchase"}, 3600, reports.SampleLarge); err != nil {
+	if _, err := reports.Funnel(ctx, db, q, []string{"page==/", "page^=/shoes", "type==purchase"}, 3600, reports.Sampling{}); err != nil {
 		t.Errorf("funnel: %v", err)
 	}
 }
