@@ -15,10 +15,11 @@ import (
 // &step=type==add_to_cart&step=type==purchase&window=86400&sample=off: per
 // step, the visitors who reached it in order, the share of the first step's
 // who did (conversion) and the share of the previous step's who did not
-// (drop-off). A step is one or more filters joined by ";". Past a million
-// events in the period (Config.Funnels) the visitors are estimated from a
-// sample of them (the answer's "sample": one visitor in that many);
-// sample=off follows every visitor, sample=auto (the default) does not.
+// (drop-off). A step is one or more filters joined by ";". Past twice
+// Config.Funnels' events (a million by default) the visitors are estimated
+// from a sample of them (the answer's "sample" and the Footfall-Sample
+// header: one visitor in that many); sample=off follows every visitor,
+// sample=auto (the default) does not.
 func (a *API) funnel(w http.ResponseWriter, r *http.Request) {
 	p, ok := a.reportParams(w, r)
 	if !ok {
@@ -39,9 +40,9 @@ func (a *API) funnel(w http.ResponseWriter, r *http.Request) {
 	switch q.Get("sample") {
 	case "", "auto":
 	case "off":
-		sampling = reports.EveryVisitor
+		sampling.Off = true
 	default:
-		writeError(w, http.StatusBadRequest, errors.New("sample: want auto (a sample of the visitors past a million events) or off (every visitor)"))
+		writeError(w, http.StatusBadRequest, errors.New("sample: want auto (a large period's funnel follows a sample of its visitors) or off (every visitor)"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)

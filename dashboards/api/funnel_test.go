@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-faster/city"
 
 	"footfall/dashboards/api"
 	"footfall/internal/event"
@@ -133,35 +137,81 @@ func TestFunnelOrder(t *testing.T) {
 		t.Errorf("sample=half: status %d %q, want 400 saying sample", code, e.Error)
 	}
 
-	// A dashboards whose funnels sample past 10 events: the shop's 22
-	// events make it one visitor in 5 (22/5 rounded up), said in the
-	// answer and in the CSV's name; sample=off is every visitor again.
-	mux = http.NewServeMux()
-	api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules, Funnels: reports.Sampling{Events: 5}}).Register(mux)
-	sampled := httptest.NewServer(mux)
-	defer sampled.Close()
+	// Dashboards whose funnels sample past a few events. Samples of 7
+	// events: the shop's 22 make it one visitor in 4 (22/7 rounded up),
+	// whose own events (4 of them, 16 once scaled) keep it. Samples of 5:
+	// one in 5, whose one event says the funnel's are few, so every
+	// visitor is counted again (reports.Funnel). The expected rows are
+	// computed here from each visitor's level in the funnel below and Go's
+	// CityHash64.
 	steps := "&step=type==pageview&step=type==begin_checkout&step=type==purchase"
-	var tab api.Table
-	if code := get(t, sampled, "/api/v1/funnel?site=shop"+period+steps, "tok", &tab); code != 200 || tab.Sample != 5 {
-		t.Fatalf("sampled: status %d, sample %d, want 200 and 5", code, tab.Sample)
-	}
-	for _, r := range tab.Rows {
-		if v := r[2].(float64); int(v)%5 != 0 {
-			t.Errorf("sampled: step %v has %v visitors, not a multiple of 5", r[0], v)
+	levels := map[string][2]int{ // level, events that are steps
+		"inorder": {3, 3}, "ms": {3, 3}, "reversed": {2, 3}, "msrev": {2, 3}, "edge": {2, 2}, "late": {2, 2},
+		"restart": {2, 3}, "cart": {1, 1}, "carts": {1, 2}}
+	in := func(id string, n uint64) bool { return n == 0 || city.CH64([]byte(id)) <= math.MaxUint64/n }
+	round := func(x float64) float64 { return math.Round(x*10000) / 10000 }
+	for _, c := range []struct{ size, first, sample uint64 }{{7, 4, 4}, {5, 5, 0}} {
+		mux := http.NewServeMux()
+		api.New(stacktest.Reader(t, store), store, api.Config{Token: "tok", Rules: profiles.DefaultRules, Funnels: reports.Sampling{Events: c.size}}).Register(mux)
+		sampled := httptest.NewServer(mux)
+		defer sampled.Close()
+		n, rows := c.first, uint64(0)
+		for id, l := range levels {
+			if in(id, n) {
+				rows += uint64(l[1])
+			}
 		}
-	}
-	req, _ := http.NewRequest("GET", sampled.URL+"/api/v1/funnel?site=shop"+period+steps+"&format=csv", nil)
-	req.Header.Set("Authorization", "Bearer tok")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if d := res.Header.Get("Content-Disposition"); !strings.Contains(d, "-sample-1-in-5.csv") {
-		t.Errorf("sampled CSV: Content-Disposition %q, want its name to say the sample", d)
-	}
-	tab = api.Table{}
-	if code := get(t, sampled, "/api/v1/funnel?site=shop"+period+steps+"&sample=off", "tok", &tab); code != 200 || tab.Sample != 0 || fmt.Sprint(tab.Rows[2][2]) != "2" {
-		t.Errorf("sample=off: status %d, sample %d, rows %v: want every visitor (2 ordered)", code, tab.Sample, tab.Rows)
+		if rows*n <= 2*c.size {
+			n = 0 // the funnel's own events, as the sample says, are few
+		}
+		if n != c.sample {
+			t.Fatalf("the test's data: samples of %d events, one in %d holds %d events: want one in %d", c.size, c.first, rows, c.sample)
+		}
+		reached := make([]float64, 4)
+		for id, l := range levels {
+			for s := 1; s <= l[0] && in(id, n); s++ {
+				reached[s] += float64(max(n, 1))
+			}
+		}
+		var want [][]any
+		for s, def := range []string{"type==pageview", "type==begin_checkout", "type==purchase"} {
+			conv, drop := 0., 0.
+			if reached[1] > 0 {
+				conv = round(reached[s+1] / reached[1])
+			}
+			if s > 0 && reached[s] > 0 {
+				drop = round(1 - reached[s+1]/reached[s])
+			}
+			want = append(want, []any{float64(s + 1), def, reached[s+1], conv, drop})
+		}
+		req, _ := http.NewRequest("GET", sampled.URL+"/api/v1/funnel?site=shop"+period+steps, nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tab api.Table
+		err = json.NewDecoder(res.Body).Decode(&tab)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 || tab.Sample != n || !reflect.DeepEqual(tab.Rows, want) {
+			t.Errorf("samples of %d: status %d, %v, sample %d, rows\n%v\nwant sample %d, rows\n%v", c.size, res.StatusCode, err, tab.Sample, tab.Rows, n, want)
+		}
+		if h, want := res.Header.Get("Footfall-Sample"), map[bool]string{true: fmt.Sprint(n)}[n > 0]; h != want {
+			t.Errorf("samples of %d: Footfall-Sample %q, want %q", c.size, h, want)
+		}
+		req, _ = http.NewRequest("GET", sampled.URL+"/api/v1/funnel?site=shop"+period+steps+"&format=csv", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		if res, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if d := res.Header.Get("Content-Disposition"); (n > 0) != strings.Contains(d, fmt.Sprintf("-sample-1-in-%d.csv", n)) {
+			t.Errorf("samples of %d: CSV's Content-Disposition %q, want its name to say one in %d", c.size, d, n)
+		}
+		tab = api.Table{}
+		if code := get(t, sampled, "/api/v1/funnel?site=shop"+period+steps+"&sample=off", "tok", &tab); code != 200 || tab.Sample != 0 ||
+			len(tab.Rows) != 3 || fmt.Sprint(tab.Rows[2][2]) != "2" {
+			t.Errorf("samples of %d, sample=off: status %d, sample %d, rows %v: want every visitor (2 ordered)", c.size, code, tab.Sample, tab.Rows)
+		}
 	}
 }

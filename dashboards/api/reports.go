@@ -45,6 +45,10 @@ func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 	if t.Filters == nil {
 		t.Filters = []string{}
 	}
+	if t.Sample > 0 {
+		// An estimate says so where a script looks, whatever the format.
+		w.Header().Set("Footfall-Sample", strconv.FormatUint(t.Sample, 10))
+	}
 	if !wantsCSV(r) {
 		writeJSON(w, t)
 		return
@@ -58,7 +62,6 @@ func writeTable(w http.ResponseWriter, r *http.Request, t Table) {
 		name += "-" + t.From.Format(time.DateOnly) + "-" + t.To.Format(time.DateOnly)
 	}
 	if t.Sample > 0 {
-		// A CSV has no place for it but its name: an estimate says so.
 		name += fmt.Sprintf("-sample-1-in-%d", t.Sample)
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")

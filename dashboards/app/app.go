@@ -78,6 +78,11 @@ type Config struct {
 	WeeklyCheck time.Duration
 }
 
+// minFunnelSample is the smallest -funnel-sample-events: a step reached by
+// 1% of such a sample's visitors (a visitor per ten events) has 10 of them,
+// a standard error of a third.
+const minFunnelSample = 10_000
+
 // RegisterFlags declares the dashboards' flags on fs, with their defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "dashboards-listen", "127.0.0.1:8090", "address of the dashboard and query API")
@@ -86,7 +91,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password of the first admin user (10 to 72 bytes), used only while there is no admin")
 	fs.BoolVar(&c.SecureCookies, "cookie-secure", false, "mark the login's cookie Secure and name it __Host-ff_session: set it when the dashboards are served over HTTPS (a TLS proxy in front)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
-	fs.Uint64Var(&c.FunnelSample, "funnel-sample-events", reports.DefaultSampleEvents, "a funnel over a period of more than twice this many events follows a sample of its visitors with about this many events (the answer says sample: one visitor in N); sample=off in a request follows every visitor")
+	fs.Uint64Var(&c.FunnelSample, "funnel-sample-events", reports.DefaultSampleEvents, "a funnel over a period of more than twice this many events follows a sample of its visitors with about this many events (the answer says sample: one visitor in N); at least 10000; sample=off in a request follows every visitor")
 	c.CH.RegisterFlags(fs)
 	fs.StringVar(&c.Read.User, "clickhouse-read-user", "footfall_reader", "ClickHouse user of every report and read: give it readonly = 1 (deploy/local/clickhouse/users.xml) or SELECT rights only")
 	fs.StringVar(&c.Read.Password, "clickhouse-read-password", "", "password of -clickhouse-read-user")
@@ -131,6 +136,9 @@ type Program struct {
 // cfg.Listen, and /metrics, /healthz, /readyz on cfg.Ops.Listen. ctx bounds
 // the start only.
 func Start(ctx context.Context, cfg Config) (*Program, error) {
+	if cfg.FunnelSample < minFunnelSample {
+		return nil, fmt.Errorf("-funnel-sample-events: %d, want at least %d (a smaller sample's steps are noise; sample=off in a request follows every visitor)", cfg.FunnelSample, minFunnelSample)
+	}
 	acfg := api.Config{Token: cfg.Token, Rules: cfg.Rules, CollectorURL: cfg.CollectorURL, Commission: cfg.Commission,
 		SecureCookies: cfg.SecureCookies, SessionTTL: cfg.SessionTTL, Funnels: reports.Sampling{Events: cfg.FunnelSample}}
 	if cfg.LinkSecret != "" {
