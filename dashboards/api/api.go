@@ -366,6 +366,12 @@ func (a *API) fail(w http.ResponseWriter, what string, err error) {
 		msg = strings.ToValidUTF8(msg[:maxLoggedError], "") + fmt.Sprintf("... (%d bytes)", len(msg))
 	}
 	slog.Error("query failed", "report", what, "err", msg)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Not a fault of ours: the report outgrew its time (ClickHouse
+		// stops it too, clickhouse-go's max_execution_time). Say what to do.
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("query %s took longer than the API allows: narrow the period or the filters (a funnel: leave sample=off out)", what))
+		return
+	}
 	writeError(w, http.StatusInternalServerError, fmt.Errorf("query %s failed", what))
 }
 

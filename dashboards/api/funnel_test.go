@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -213,5 +214,16 @@ func TestFunnelOrder(t *testing.T) {
 			len(tab.Rows) != 3 || fmt.Sprint(tab.Rows[2][2]) != "2" {
 			t.Errorf("samples of %d, sample=off: status %d, sample %d, rows %v: want every visitor (2 ordered)", c.size, code, tab.Sample, tab.Rows)
 		}
+	}
+
+	// A report past its time is a 503 that says what to do, not a bare 500.
+	late, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	req := httptest.NewRequest("GET", "/api/v1/funnel?site=shop"+period+steps+"&sample=off", nil).WithContext(late)
+	req.Header.Set("Authorization", "Bearer tok")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "narrow the period") {
+		t.Errorf("a funnel past its time: %d %s, want 503 saying to narrow the period", rec.Code, rec.Body.String())
 	}
 }

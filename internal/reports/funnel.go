@@ -54,8 +54,10 @@ const MaxPeriod = 400 * 24 * time.Hour
 // another lambda ("Unknown identifier").
 //
 // {{sample}} is empty, or a PREWHERE that keeps the visitors of a sample
-// (sampleOf). n_rows is how many events each visitor's arrays were built
-// from, which the funnel's sample is checked against (Funnel).
+// (sampleOf). n_rows is how many events were grouped for each visitor,
+// which the funnel's sample is checked against (Funnel): every visitor
+// with an event of some step, so a visitor without a first step (e1 = 0)
+// stays to be counted, at level 0, with empty arrays (cheap to carry).
 //
 // The statement is generated for the number of steps: {{conds}} the
 // steps' conditions c1..cn, {{any}} their disjunction, {{arrays}} p1 and
@@ -63,9 +65,9 @@ const MaxPeriod = 400 * 24 * time.Hour
 // i, which says whether some chain reached it (e_i), and {{reached}} the
 // sum of those.
 var qFunnel = chsql.New("reports.funnel", `SELECT level, count(), sum(n_rows) FROM (
-    SELECT toUInt8(1{{reached}}) AS level, n_rows
+    SELECT toUInt8(e1 * (1{{reached}})) AS level, n_rows
     FROM {{steps}}(
-        SELECT {{arrays}}, count() AS n_rows
+        SELECT {{arrays}}, notEmpty(p1) AS e1, count() AS n_rows
         FROM (
             SELECT visitor_id, {{conds}},
                    reinterpretAsUInt64(reinterpretAsString(event_id)) AS id_key,
@@ -76,7 +78,6 @@ var qFunnel = chsql.New("reports.funnel", `SELECT level, count(), sum(n_rows) FR
             WHERE `+eventsWhere+` AND ({{any}})
         )
         GROUP BY visitor_id
-        HAVING notEmpty(p1)
     ){{ends}}
 )
 GROUP BY level ORDER BY level`)
@@ -93,7 +94,7 @@ func funnelParts(conds []string) map[string]string {
 		if i == 0 {
 			arrays = append(arrays, "arraySort(groupArrayIf(ord * 2 + 1, c1)) AS p1")
 		} else {
-			arrays = append(arrays, "arraySort(groupArrayIf(ord * 2, c"+k+")) AS a"+k)
+			arrays = append(arrays, "if(notEmpty(p1), arraySort(groupArrayIf(ord * 2, c"+k+")), emptyArrayUInt64()) AS a"+k)
 			reached = append(reached, " + e"+k)
 		}
 	}
@@ -108,7 +109,7 @@ func funnelParts(conds []string) map[string]string {
 		if i == 2 {
 			starts = "p1"
 		}
-		cols := []string{"n_rows"}
+		cols := []string{"n_rows", "e1"}
 		for j := i + 1; j <= n; j++ {
 			cols = append(cols, "a"+strconv.Itoa(j))
 		}
@@ -268,8 +269,8 @@ func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window
 
 // funnelLevels runs qFunnel with parts and args on a sample of one visitor
 // in sample (0: every visitor): per step 1..steps, the visitors who reached
-// it (the sample's times sample), and the events the sample's visitors with
-// a first step had.
+// it (the sample's times sample), and the events grouped (those of some
+// step, after the filters, without bots).
 func funnelLevels(ctx context.Context, db *chsql.Conn, parts map[string]string, args chsql.Args, steps int, sample uint64) (reached []uint64, rows uint64, err error) {
 	weight := uint64(1)
 	parts["sample"] = ""
@@ -284,7 +285,8 @@ func funnelLevels(ctx context.Context, db *chsql.Conn, parts map[string]string, 
 		if err := sc(&level, &n, &r); err != nil {
 			return err
 		}
-		// A visitor at level L reached every step up to L.
+		// A visitor at level L reached every step up to L (level 0: no
+		// first step, its events counted in rows only).
 		for i := 1; i <= int(level) && i <= steps; i++ {
 			reached[i] += n * weight
 		}

@@ -28,7 +28,8 @@ func TestFunnelSample(t *testing.T) {
 	db := stacktest.Reader(t, store)
 	ctx := context.Background()
 	day := time.Date(2026, 11, 12, 8, 0, 0, 0, time.UTC)
-	steps := []string{"type==pageview", "type==add_to_cart", "type==begin_checkout", "type==purchase"}
+	fourSteps := []string{"type==pageview", "type==add_to_cart", "type==begin_checkout", "type==purchase"}
+	steps := fourSteps
 	types := []string{"pageview", "add_to_cart", "begin_checkout", "purchase"}
 	const visitors = 1200
 	var hits []stacktest.Hit
@@ -80,10 +81,10 @@ func TestFunnelSample(t *testing.T) {
 		return (events + size - 1) / size
 	}
 	inSample := func(id string, n uint64) bool { return n == 0 || city.CH64([]byte(id)) <= math.MaxUint64/n }
-	// expect is what a funnel of every step, unfiltered, answers with
-	// samples of size events: the visitors per step, and N (0: every
-	// visitor).
-	expect := func(size uint64) ([]uint64, uint64) {
+	// expectOf is what a funnel answers with samples of size events where
+	// people are its visitors' levels and events that are its steps: the
+	// visitors per step, and N (0: every visitor).
+	expectOf := func(people map[string]visitor, steps int, size uint64) ([]uint64, uint64) {
 		n := sampleOf(events, size)
 		if n > 0 {
 			var rows uint64
@@ -96,7 +97,7 @@ func TestFunnelSample(t *testing.T) {
 				n = own
 			}
 		}
-		want := make([]uint64, len(steps))
+		want := make([]uint64, steps)
 		for id, p := range people {
 			if !inSample(id, n) {
 				continue
@@ -107,6 +108,7 @@ func TestFunnelSample(t *testing.T) {
 		}
 		return want, n
 	}
+	expect := func(size uint64) ([]uint64, uint64) { return expectOf(people, len(steps), size) }
 	visitorsOf := func(tab reports.Table) []uint64 {
 		var out []uint64
 		for _, r := range tab.Rows {
@@ -114,8 +116,11 @@ func TestFunnelSample(t *testing.T) {
 		}
 		return out
 	}
-	check := func(name string, q reports.Query, s reports.Sampling, want []uint64, n uint64) reports.Table {
+	check := func(name string, q reports.Query, s reports.Sampling, want []uint64, n uint64, steps ...string) reports.Table {
 		t.Helper()
+		if steps == nil {
+			steps = fourSteps
+		}
 		tab, err := reports.Funnel(ctx, db, q, steps, 3600, s)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -156,6 +161,27 @@ func TestFunnelSample(t *testing.T) {
 	filtered := q
 	filtered.Filters = []reports.Filter{{Dim: "page", Op: "==", Value: "/p0"}}
 	check("filtered", filtered, reports.Sampling{Events: 1000}, []uint64{visitors, 0, 0, 0}, 0)
+
+	// A rare first step (the early purchases of one visitor in seven),
+	// then a page view, which every visitor has: the funnel's events are
+	// the 1,372 of its steps, not only its first step's visitors' 344, so
+	// with samples of 500 events it is counted again with one in 3, not
+	// with every visitor.
+	early := map[string]visitor{}
+	for id := range people {
+		var v int
+		fmt.Sscanf(id, "fv%d", &v)
+		if v%7 == 0 {
+			early[id] = visitor{level: 2, events: 2}
+		} else {
+			early[id] = visitor{level: 0, events: 1}
+		}
+	}
+	want, n = expectOf(early, 2, 500)
+	if n != 3 {
+		t.Fatalf("the test's data: one in %d for the rare first step, want 3", n)
+	}
+	check("rare first step", q, reports.Sampling{Events: 500}, want, n, "type==purchase;page==/early", "type==pageview")
 
 	// At exactly twice the size: every visitor.
 	if events%2 != 0 {
