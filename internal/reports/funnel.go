@@ -192,7 +192,7 @@ func sampleWhere(n uint64, args chsql.Args) string {
 // (conversion) and the share of the previous step's who did not (drop-off).
 // A step is one or more filters joined by ";" (type==pageview;page^=/shoes).
 // A large period's funnel is estimated from a sample of the visitors
-// (sampling; funnelSample; Table.Sample).
+// (Sampling, sampleOf; Table.Sample says one visitor in how many).
 func Funnel(ctx context.Context, db *chsql.Conn, q Query, steps []string, window int, sampling Sampling) (Table, error) {
 	if q.To.Sub(q.From) > MaxPeriod {
 		return Table{}, inputErrorf("period longer than %d days", MaxPeriod/(24*time.Hour))
