@@ -59,7 +59,7 @@ type Table struct {
 	Currency    string              `json:"currency,omitempty"`
 	Unconverted []money.Unconverted `json:"unconverted,omitempty"`
 	// Sample, where not 0, says that the visitors are estimated from one
-	// visitor in Sample (a funnel over a large period: funnelSample).
+	// visitor in Sample (a funnel over a large period: Funnel, Sampling).
 	Sample uint64 `json:"sample,omitempty"`
 }
 
