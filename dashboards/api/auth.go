@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"footfall/internal/access"
+	"footfall/internal/csvexport"
 )
 
 // Who may call what. Every route but login, logout and the share link's
@@ -148,6 +149,10 @@ func (a *API) guardSite(l access.Level, bodySite bool, h http.HandlerFunc) http.
 		if p.Kind == access.KindKey && !a.cors(w, r, p) {
 			return
 		}
+		if err := plainQuery(r.URL.Query()); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
 		site := r.URL.Query().Get("site")
 		if bodySite {
 			s, ok := siteInBody(w, r)
@@ -168,6 +173,29 @@ func (a *API) guardSite(l access.Level, bodySite bool, h http.HandlerFunc) http.
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}
+}
+
+// listParams are the query parameters a route reads as a list: a
+// report's filters, a funnel's steps.
+var listParams = map[string]bool{"filter": true, "step": true}
+
+// plainQuery checks, before a route runs anything, what every route reads
+// alike: a parameter other than listParams given once at most (the
+// handlers, and guardSite's check of the site, read the first value: a
+// second one would be silently ignored, and a script that sent site=a&site=b
+// would read a report of a alone without knowing it), and the CSV dialect
+// (csvDialect), which a CSV report would otherwise refuse only after
+// running its queries.
+func plainQuery(q url.Values) error {
+	for k, vs := range q {
+		if len(vs) > 1 && !listParams[k] {
+			return fmt.Errorf("%s: given %d times, give it once", k, len(vs))
+		}
+	}
+	if _, ok := csvexport.ParseDialect(q.Get("dialect")); !ok {
+		return errBadDialect
+	}
+	return nil
 }
 
 func forbidden(p *access.Principal, site string, l access.Level) error {

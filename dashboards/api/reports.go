@@ -243,7 +243,9 @@ func (a *API) realtime(w http.ResponseWriter, r *http.Request) {
 func csvDialect(w http.ResponseWriter, r *http.Request) (d csvexport.Dialect, ok bool) {
 	d, ok = csvexport.ParseDialect(r.URL.Query().Get("dialect"))
 	if !ok {
-		writeError(w, http.StatusBadRequest, errors.New("dialect: want rfc4180 (the default) or excel-fr"))
+		writeError(w, http.StatusBadRequest, errBadDialect)
 	}
 	return d, ok
 }
+
+var errBadDialect = errors.New("dialect: want rfc4180 (the default) or excel-fr")

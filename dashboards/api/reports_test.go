@@ -245,6 +245,28 @@ func TestReports(t *testing.T) {
 			t.Errorf("%s: %d %q, want 400 with a reason", bad, code, e.Error)
 		}
 	}
+
+	// A parameter read once given twice: the first value would be read and
+	// the second silently dropped (a script asking for two sites would get
+	// one site's report). Only filter and step are lists (the cases above).
+	for _, twice := range []string{
+		"/api/v1/breakdown?" + period + "&by=page&by=source",
+		"/api/v1/breakdown?" + period + "&site=books&by=page",
+		"/api/v1/funnel?" + period + "&step=type==pageview&step=type==purchase&sample=off&sample=auto",
+		"/api/v1/breakdown?" + period + "&by=page&format=csv&dialect=excel-fr&dialect=rfc4180",
+		"/api/v1/segments?site=shop&site=books",
+		"/api/v1/profile?site=shop&user_id=u1&user_id=u2",
+	} {
+		resp, err := bearer(srv.URL+twice, "tok")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(body), "given 2 times") {
+			t.Errorf("%s: %d %.80q, want 400 naming the parameter given twice", twice, resp.StatusCode, body)
+		}
+	}
 }
 
 // TestAffiliates: an affiliate's visitor who orders later, server-side and
