@@ -570,8 +570,8 @@ func leaderOfMost(t *testing.T, brokers []string, topic string) string {
 	return best
 }
 
-// reportsOf answers the overview and three breakdowns of q's site, each
-// as JSON, by name.
+// reportsOf answers the overview, three breakdowns and two funnels of q's
+// site, each as JSON, by name.
 func reportsOf(t *testing.T, db *chsql.Conn, q reports.Query) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -595,6 +595,21 @@ func reportsOf(t *testing.T, db *chsql.Conn, q reports.Query) map[string]string 
 			t.Fatal(err)
 		}
 		out["breakdown by "+by] = js(tab.Rows)
+	}
+	// A funnel following every visitor, and one following a sample of
+	// them (past twice 500 events, about 8,000 here: one visitor in 16 or
+	// so, by cityHash64(visitor_id) in PREWHERE, which a Distributed
+	// table sends on to each shard): the same visitors on both.
+	steps := []string{"type==pageview", "type==product_view"}
+	for name, s := range map[string]reports.Sampling{"funnel": {Off: true}, "funnel sampled": {Events: 500}} {
+		tab, err := reports.Funnel(ctx, db, q, steps, 3600, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Events > 0 && tab.Sample < 2 {
+			t.Errorf("%s: sample %d, want a sample (one visitor in 2 or more)", name, tab.Sample)
+		}
+		out[name] = js(tab)
 	}
 	return out
 }
