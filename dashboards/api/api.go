@@ -43,6 +43,7 @@ type API struct {
 	segments  *segments.Store
 	campaigns *campaigns.Store
 	sessions  *sessionstats.Store
+	slots     *reportSlots
 }
 
 // Config is what the API needs beyond the database.
@@ -83,6 +84,10 @@ type Config struct {
 	// Funnels says whom a funnel follows when the request does not say
 	// sample=off (its zero value: reports.DefaultSampleEvents).
 	Funnels reports.Sampling
+	// MaxReports is how many reads of reports and people one credential
+	// (a user's sessions, a token, a share link) runs at once; one more
+	// waits up to 5 s, then is answered 429 (reportSlots). 0: no bound.
+	MaxReports int
 }
 
 // newAPI returns the read side of the API, on reader.
@@ -96,7 +101,8 @@ func newAPI(reader *chsql.Conn, cfg Config) *API {
 		cfg.SessionTTL = 12 * time.Hour
 	}
 	return &API{db: reader, cfg: cfg, access: cfg.Access, csrf: http.NewCrossOriginProtection(), now: now, people: people,
-		segments: segments.NewStore(people), campaigns: campaignsIn(reader, cfg.Currency), sessions: sessionstats.NewStore(reader)}
+		segments: segments.NewStore(people), campaigns: campaignsIn(reader, cfg.Currency), sessions: sessionstats.NewStore(reader),
+		slots: newReportSlots(cfg.MaxReports)}
 }
 
 // Point is one step of the overview's series.

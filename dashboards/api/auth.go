@@ -171,6 +171,11 @@ func (a *API) guardSite(l access.Level, bodySite bool, h http.HandlerFunc) http.
 			writeError(w, http.StatusForbidden, forbidden(p, site, l))
 			return
 		}
+		release, ok := a.slotFor(w, r, p, l)
+		if !ok {
+			return
+		}
+		defer release()
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}
 }

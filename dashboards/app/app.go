@@ -46,6 +46,9 @@ type Config struct {
 	// FunnelSample is the size of a funnel's sample of visitors, in events
 	// (-funnel-sample-events; reports.Sampling).
 	FunnelSample uint64
+	// MaxReports bounds the reads one credential runs at once
+	// (-max-reports; api.Config.MaxReports).
+	MaxReports int
 	// CH is the writer: segment definitions, campaigns and recipient
 	// imports, manual classes, erasure. Read is the same database as a user
 	// that may only read, for every report and read.
@@ -92,6 +95,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.SecureCookies, "cookie-secure", false, "mark the login's cookie Secure and name it __Host-ff_session: set it when the dashboards are served over HTTPS (a TLS proxy in front)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
 	fs.Uint64Var(&c.FunnelSample, "funnel-sample-events", reports.DefaultSampleEvents, fmt.Sprintf("a funnel over a period of more than twice this many events follows a sample of its visitors with about this many events (the answer says sample: one visitor in N); at least %d; sample=off in a request follows every visitor", minFunnelSample))
+	fs.IntVar(&c.MaxReports, "max-reports", 8, "reads of reports and people one credential (a user, a token, a share link) runs at once; one more waits up to 5 s, then is answered 429; 0: no bound")
 	c.CH.RegisterFlags(fs)
 	fs.StringVar(&c.Read.User, "clickhouse-read-user", "footfall_reader", "ClickHouse user of every report and read: give it readonly = 1 (deploy/local/clickhouse/users.xml) or SELECT rights only")
 	fs.StringVar(&c.Read.Password, "clickhouse-read-password", "", "password of -clickhouse-read-user")
@@ -140,7 +144,8 @@ func Start(ctx context.Context, cfg Config) (*Program, error) {
 		return nil, fmt.Errorf("-funnel-sample-events: %d, want at least %d (a smaller sample's steps are noise; sample=off in a request follows every visitor)", cfg.FunnelSample, minFunnelSample)
 	}
 	acfg := api.Config{Token: cfg.Token, Rules: cfg.Rules, CollectorURL: cfg.CollectorURL, Commission: cfg.Commission,
-		SecureCookies: cfg.SecureCookies, SessionTTL: cfg.SessionTTL, Funnels: reports.Sampling{Events: cfg.FunnelSample}}
+		SecureCookies: cfg.SecureCookies, SessionTTL: cfg.SessionTTL, Funnels: reports.Sampling{Events: cfg.FunnelSample},
+		MaxReports: cfg.MaxReports}
 	if cfg.LinkSecret != "" {
 		var err error
 		if acfg.Links, err = links.NewSigner(cfg.LinkSecret); err != nil {
