@@ -85,8 +85,8 @@ type Config struct {
 	// sample=off (its zero value: reports.DefaultSampleEvents).
 	Funnels reports.Sampling
 	// MaxReports is how many reads of reports and people one credential
-	// (a user's sessions, a token, a share link) runs at once; one more
-	// waits up to 5 s, then is answered 429 (reportSlots). 0: no bound.
+	// (a user's sessions, a token, a share link) runs at once; more wait
+	// their turn (reportSlots). 0: no bound.
 	MaxReports int
 }
 

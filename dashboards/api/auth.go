@@ -118,7 +118,7 @@ func (a *API) authenticate(ctx context.Context, secret string, kinds ...access.K
 // guard lets h answer only a request whose credential may act at level l
 // on the request's site (?site=), or on some site when it names none.
 func (a *API) guard(l access.Level, h http.HandlerFunc) http.HandlerFunc {
-	return a.guardSite(l, false, h)
+	return a.guardSite(l, false, bounded(l), h)
 }
 
 // guardBody is guard for a route whose JSON body may name the site
@@ -126,10 +126,12 @@ func (a *API) guard(l access.Level, h http.HandlerFunc) http.HandlerFunc {
 // erasure): the body is read here (64 KB at most, as the handlers read
 // it), its site checked, then handed on untouched.
 func (a *API) guardBody(l access.Level, h http.HandlerFunc) http.HandlerFunc {
-	return a.guardSite(l, true, h)
+	return a.guardSite(l, true, bounded(l), h)
 }
 
-func (a *API) guardSite(l access.Level, bodySite bool, h http.HandlerFunc) http.HandlerFunc {
+// guardSite is guard and guardBody; slot says the request takes one of
+// its credential's report slots (reportSlots) while it runs.
+func (a *API) guardSite(l access.Level, bodySite, slot bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Referrer-Policy", "no-referrer")
 		if err := a.csrf.Check(r); err != nil {
@@ -171,7 +173,7 @@ func (a *API) guardSite(l access.Level, bodySite bool, h http.HandlerFunc) http.
 			writeError(w, http.StatusForbidden, forbidden(p, site, l))
 			return
 		}
-		release, ok := a.slotFor(w, r, p, l)
+		release, ok := a.slotFor(w, r, p, slot)
 		if !ok {
 			return
 		}

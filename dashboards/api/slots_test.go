@@ -15,9 +15,9 @@ import (
 )
 
 // TestReportSlots: a credential runs as many reads as it has slots; one
-// more waits, then is refused; another credential's are its own; a slot
-// given back serves the next; nothing is kept of a credential without
-// reads.
+// more waits, then is refused; past the reads it may have waiting, one
+// more is refused at once; another credential's are its own; a slot given
+// back serves the next; nothing is kept of a credential without reads.
 func TestReportSlots(t *testing.T) {
 	s := newReportSlots(2)
 	s.wait = 50 * time.Millisecond
@@ -43,7 +43,30 @@ func TestReportSlots(t *testing.T) {
 	if _, err := s.take(gone, "a"); !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled wait: %v, want context.Canceled", err)
 	}
+	// With a's slots held and one read of a's waiting (as long as it
+	// takes), one more is refused at once.
+	s.wait, s.maxWaiting = time.Minute, 1
+	waited := make(chan error, 1)
+	go func() {
+		release, err := s.take(ctx, "a")
+		if err == nil {
+			release()
+		}
+		waited <- err
+	}()
+	for ready := false; !ready; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		ready = s.held["a"].users == 3
+		s.mu.Unlock()
+	}
+	began := time.Now()
+	if _, err := s.take(ctx, "a"); !errors.Is(err, errBusy) || time.Since(began) > 5*time.Second {
+		t.Errorf("a read of a with one waiting already: %v after %v, want errBusy at once", err, time.Since(began))
+	}
 	a2()
+	if err := <-waited; err != nil {
+		t.Errorf("the waiting read once a slot came back: %v", err)
+	}
 	a3()
 	b()
 	if len(s.held) != 0 {
@@ -61,7 +84,8 @@ func TestReportSlots(t *testing.T) {
 // credential's reports are not held up.
 func TestReportSlotsServed(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
-	srv := New(stacktest.Reader(t, store), store, Config{Token: "tok", MaxReports: 1})
+	reader := stacktest.Reader(t, store)
+	srv := New(reader, store, Config{Token: "tok", MaxReports: 1, Access: access.NewStore(reader, store.DB())})
 	srv.read.slots.wait = 100 * time.Millisecond
 	mux := http.NewServeMux()
 	srv.Register(mux)
@@ -87,8 +111,10 @@ func TestReportSlotsServed(t *testing.T) {
 	if resp, body := get(report); resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "-max-reports") {
 		t.Errorf("a report with the credential's one slot held: %d (Retry-After %q) %s, want 429 with Retry-After and the reason", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
-	if resp, body := get("/api/v1/recently-viewed?site=shop&visitor_id=v1"); resp.StatusCode != 200 {
-		t.Errorf("recently viewed products with the slot held: %d %s, want 200 (not bounded)", resp.StatusCode, body)
+	for _, free := range []string{"/api/v1/recently-viewed?site=shop&visitor_id=v1", "/api/v1/users", "/api/v1/report-emails?site=shop"} {
+		if resp, body := get(free); resp.StatusCode != 200 {
+			t.Errorf("%s with the slot held: %d %s, want 200 (a public key's, an admin's or an editor's route: not bounded)", free, resp.StatusCode, body)
+		}
 	}
 	release()
 	if resp, body := get(report); resp.StatusCode != 200 {

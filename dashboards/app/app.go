@@ -95,7 +95,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.SecureCookies, "cookie-secure", false, "mark the login's cookie Secure and name it __Host-ff_session: set it when the dashboards are served over HTTPS (a TLS proxy in front)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
 	fs.Uint64Var(&c.FunnelSample, "funnel-sample-events", reports.DefaultSampleEvents, fmt.Sprintf("a funnel over a period of more than twice this many events follows a sample of its visitors with about this many events (the answer says sample: one visitor in N); at least %d; sample=off in a request follows every visitor", minFunnelSample))
-	fs.IntVar(&c.MaxReports, "max-reports", 8, "reads of reports and people one credential (a user, a token, a share link) runs at once; one more waits up to 5 s, then is answered 429; 0: no bound")
+	fs.IntVar(&c.MaxReports, "max-reports", 8, "reads of reports and people one credential (a user, a token, a share link) runs at once; more wait their turn up to 30 s, 8 times as many at most, beyond which 429; 0: no bound")
 	c.CH.RegisterFlags(fs)
 	fs.StringVar(&c.Read.User, "clickhouse-read-user", "footfall_reader", "ClickHouse user of every report and read: give it readonly = 1 (deploy/local/clickhouse/users.xml) or SELECT rights only")
 	fs.StringVar(&c.Read.Password, "clickhouse-read-password", "", "password of -clickhouse-read-user")
@@ -142,6 +142,9 @@ type Program struct {
 func Start(ctx context.Context, cfg Config) (*Program, error) {
 	if cfg.FunnelSample < minFunnelSample {
 		return nil, fmt.Errorf("-funnel-sample-events: %d, want at least %d (a smaller sample's steps are noise; sample=off in a request follows every visitor)", cfg.FunnelSample, minFunnelSample)
+	}
+	if cfg.MaxReports < 0 {
+		return nil, fmt.Errorf("-max-reports: %d, want 0 (no bound) or more", cfg.MaxReports)
 	}
 	acfg := api.Config{Token: cfg.Token, Rules: cfg.Rules, CollectorURL: cfg.CollectorURL, Commission: cfg.Commission,
 		SecureCookies: cfg.SecureCookies, SessionTTL: cfg.SessionTTL, Funnels: reports.Sampling{Events: cfg.FunnelSample},

@@ -597,9 +597,9 @@ func reportsOf(t *testing.T, db *chsql.Conn, q reports.Query) map[string]string 
 		out["breakdown by "+by] = js(tab.Rows)
 	}
 	// A funnel following every visitor, and one following a sample of
-	// them (past twice 500 events, about 8,000 here: one visitor in 16 or
-	// so, by cityHash64(visitor_id) in PREWHERE, which a Distributed
-	// table sends on to each shard): the same visitors on both.
+	// them (past twice 500 events, about 7,200 here: one visitor in 15,
+	// by cityHash64(visitor_id) in PREWHERE, which a Distributed table
+	// sends on to each shard): the same visitors on both.
 	steps := []string{"type==pageview", "type==product_view"}
 	for name, s := range map[string]reports.Sampling{"funnel": {Off: true}, "funnel sampled": {Events: 500}} {
 		tab, err := reports.Funnel(ctx, db, q, steps, 3600, s)
