@@ -44,16 +44,16 @@ type credentialSlots struct {
 // long as the API gives a report to run.
 const reportWait = 30 * time.Second
 
-// maxWaiting is how many reads a credential may have waiting for a slot,
-// a multiple of its slots: a page of the dashboard that reads a profile
-// per row (50 after an import) still waits rather than fails.
-const maxWaiting = 8
+// waitingPerSlot is how many reads a credential may have waiting for a
+// slot, per slot it has: a page of the dashboard that reads a profile per
+// row (50 after an import) still waits rather than fails.
+const waitingPerSlot = 8
 
 func newReportSlots(n int) *reportSlots {
 	if n <= 0 {
 		return nil
 	}
-	return &reportSlots{max: n, maxWaiting: maxWaiting * n, wait: reportWait, held: map[string]*credentialSlots{}}
+	return &reportSlots{max: n, maxWaiting: waitingPerSlot * n, wait: reportWait, held: map[string]*credentialSlots{}}
 }
 
 // errBusy is the answer to a read that found no slot in time, or too
