@@ -151,11 +151,12 @@ func (a *API) guardSite(l access.Level, bodySite, slot bool, h http.HandlerFunc)
 		if p.Kind == access.KindKey && !a.cors(w, r, p) {
 			return
 		}
-		if err := plainQuery(r.URL.Query()); err != nil {
+		q := r.URL.Query()
+		if err := plainQuery(q); err != nil {
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
-		site := r.URL.Query().Get("site")
+		site := q.Get("site")
 		if bodySite {
 			s, ok := siteInBody(w, r)
 			if !ok {
@@ -190,9 +191,9 @@ var listParams = map[string]bool{"filter": true, "step": true}
 // alike: a parameter other than listParams given once at most (the
 // handlers, and guardSite's check of the site, read the first value: a
 // second one would be silently ignored, and a script that sent site=a&site=b
-// would read a report of a alone without knowing it), and the CSV dialect
-// (csvDialect), which a CSV report would otherwise refuse only after
-// running its queries.
+// would read a report of a alone without knowing it), and the CSV dialect,
+// which csvDialect then reads without a check of its own: a CSV report
+// refused it only after running its queries.
 func plainQuery(q url.Values) error {
 	for k, vs := range q {
 		if len(vs) > 1 && !listParams[k] {

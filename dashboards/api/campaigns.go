@@ -174,10 +174,7 @@ func (a *API) recipients(w http.ResponseWriter, r *http.Request) {
 		a.writeLocal(w, c.Site, out)
 		return
 	}
-	dialect, ok := csvDialect(w, r)
-	if !ok {
-		return
-	}
+	dialect := csvDialect(r)
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="recipients-`+c.ID+`.csv"`)
 	cw := csvexport.NewDialectWriter(w, dialect)

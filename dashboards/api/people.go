@@ -414,10 +414,7 @@ func (a *API) consentLedger(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("purpose: [A-Za-z0-9_.:-], up to 64 characters"))
 		return
 	}
-	dialect, ok := csvDialect(w, r)
-	if !ok {
-		return
-	}
+	dialect := csvDialect(r)
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
 	defer cancel()
 	var file spool

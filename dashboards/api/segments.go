@@ -276,10 +276,7 @@ func (a *API) exportCSV(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	dialect, ok := csvDialect(w, r)
-	if !ok {
-		return
-	}
+	dialect := csvDialect(r)
 	var file spool
 	defer file.Close()
 	out := csvexport.NewDialectWriter(&file, dialect)
