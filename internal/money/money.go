@@ -183,10 +183,18 @@ func Convert(days Scope, amount, currency, day string) string {
 	return convert(days, amount, currency, day)
 }
 
-// Missing holds for an events row whose revenue no rate converts.
+// Missing holds for an events row whose revenue no rate converts: a
+// Foreign row without a rate.
 func Missing(days Scope) string {
-	return `(revenue_micros != 0 AND NOT ` + native("currency") + ` AND ` + rate(days, "currency", "toDate(time)") + ` = 0)`
+	return `(` + Foreign + ` AND ` + rate(days, "currency", "toDate(time)") + ` = 0)`
 }
+
+// Foreign holds for an events row with revenue in another currency than
+// @currency: the rows Missing may hold for, found without the look-up of
+// a rate, so that a statement can keep them in its PREWHERE (ClickHouse
+// 18.16 computes each side of an AND for every row: the look-up cost a
+// breakdown of 2M purchases, all in the site's currency, 300 ms of CPU).
+var Foreign = `(revenue_micros != 0 AND NOT ` + native("currency") + `)`
 
 // ConvertPairs turns orders (an Array(Tuple(String, Int64, String, Date)):
 // order key, micros, currency, day, as visitor_profiles.order_money keeps

@@ -42,9 +42,13 @@ func (q Query) priced(stmt *chsql.Query, args chsql.Args) chsql.Args {
 // are looked up for the purchases alone, in a query of their own: in the
 // WHERE of the events, ClickHouse computed the look-up for every event.
 // {{purchases}} is events, or purchases (migration 0032: the purchase
-// events' columns a report's filters on a rollup's dimensions read).
+// events' columns a report's filters on a rollup's dimensions read). The
+// rows in another currency are picked in PREWHERE, before any other
+// column is read: a site selling in its own currency only reads two
+// columns (money.Foreign).
 var qUnconverted = chsql.New("reports.unconverted", `SELECT currency, `+orders.Count(orders.Pairs)+`, `+orders.Revenue(orders.Pairs)+` FROM (
-    SELECT order_id, event_id, revenue_micros, currency, time, type FROM {{purchases}} WHERE `+eventsWhere+` AND type = 'purchase'
+    SELECT order_id, event_id, revenue_micros, currency, time, type FROM {{purchases}} PREWHERE `+money.Foreign+`
+    WHERE `+eventsWhere+` AND type = 'purchase'
 ) WHERE `+money.Missing(money.Days)+`
 GROUP BY currency ORDER BY currency`)
 
