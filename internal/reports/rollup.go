@@ -192,8 +192,8 @@ func merges(ms []Metric) string {
 // ranking reads, visitors, page views and events, for every value, and
 // sessions the sessions of the values shown (@keys) only. orders counts
 // each order once (orders.Largest, orders.Total), from purchases: grouping
-// them by order key is most of its cost (about 150 ms of CPU for 200,000
-// purchases on 18.16, whatever the values), so it runs as a statement of
+// them by order key is most of its cost (150 to 250 ms of CPU for 200,000
+// purchases on 18.16, about 1 s for 2M), so it runs as a statement of
 // its own beside the others, for every value where they are few
 // (rollupTable.few), else for the values shown.
 var (
@@ -234,9 +234,12 @@ GROUP BY k`
 // a group of the 64-bit hash of the value and the order key: ClickHouse
 // 18.16 groups 2M purchases by that one number in 0.9 s where grouping
 // them by the two strings took 1.4 s (and 415 against 225 MB), the value
-// of each group kept as its hash and named after (n). Two orders of a
-// value sharing a hash would count once: about one chance in 10^7 for 2M
-// orders, below what a sample or a sketch gives away elsewhere.
+// of each group kept as its hash and named after (n, which reads the
+// purchases' values again under the same conditions). Hashes stand for
+// the strings: two (value, order) pairs sharing one would count as one
+// order, under one of the two values, and two values sharing one would
+// make one row: about one chance in 10^7 for 2M orders, far below what a
+// sample or a sketch gives away elsewhere.
 var ordersStatement = `SELECT k, m_orders, m_revenue FROM (
     SELECT kh, toUInt64(count()) AS m_orders, ` + orders.Total("amount") + ` AS m_revenue
     FROM (
