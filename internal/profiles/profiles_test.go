@@ -90,6 +90,15 @@ func (j *journey) sameStored(step string) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		j.t.Errorf("%s: people table\n%+v\nwant, computed from the events,\n%+v", step, got, want)
 	}
+	// Compacted, the next step reads what this one wrote below the
+	// site's base and its own refresh's rows above it (storedSQL).
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	if _, err := j.s.CompactUpTo(ctx, time.Now()); err != nil {
+		j.t.Fatalf("%s: compact: %v", step, err)
+	}
+	if got := j.people(stored); fmt.Sprint(got) != fmt.Sprint(want) {
+		j.t.Errorf("%s: people table, compacted\n%+v\nwant, computed from the events,\n%+v", step, got, want)
+	}
 }
 
 var (

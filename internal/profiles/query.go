@@ -228,13 +228,34 @@ GROUP BY person_key`
 }
 
 // storedSQL reads the person rows of the people table, as the last
-// Refresh left them. Parameter: @site.
+// Refresh left them: of each person key the row of the newest version,
+// tombstones left out. Parameter: @site.
+//
+// It reads the rows in two halves, split at the site's base (baseVersion,
+// which Compact moves): the rows at or below it hold each key once (Compact
+// saw to that, and no writer makes a version that old any more), so they
+// are read as they are, in parallel, less the keys that have a newer row;
+// only the newer rows, a few hours' refreshes, are merged by FINAL.
+// Through FINAL alone, 10M people in six parts took 3.4 s on one thread of
+// ClickHouse 18.16, 1.2 s in one part; split, 0.65 to 0.95 s
+// (docs/perf.md). With no base (a new site, or no Compact yet) the first
+// half is empty and the second is the whole FINAL read.
+//
 // The deleted filter stays outside the FINAL subquery so that it sees
 // merged rows: a tombstone must hide the older row of its key, not be
-// dropped before the merge.
-const storedSQL = `SELECT ` + personColumns + ` FROM (
-    SELECT ` + personColumns + `, deleted FROM people FINAL WHERE site_id = @site
-) WHERE deleted = 0`
+// dropped before the merge. The newer half's version condition is in its
+// PREWHERE, before the merge: every version of a key that has a newer row
+// is older than that row, so the merge of the newer rows alone keeps the
+// row FINAL over them all would. The subquery names version and the outer
+// filter repeats the condition because ClickHouse 18.16 otherwise drops the
+// column FINAL merges by ("Not found column version in block").
+const storedSQL = `SELECT ` + personColumns + ` FROM people
+WHERE site_id = @site AND version <= ` + baseVersion + ` AND deleted = 0
+    AND person_key NOT IN (SELECT person_key FROM people WHERE site_id = @site AND version > ` + baseVersion + `)
+UNION ALL
+SELECT ` + personColumns + ` FROM (
+    SELECT ` + personColumns + `, deleted, version FROM people FINAL PREWHERE version > ` + baseVersion + ` WHERE site_id = @site
+) WHERE deleted = 0 AND version > ` + baseVersion
 
 // qPeople classifies person rows ({{rows}}) and filters them ({{where}}).
 // Parameters: @now, @loyal_orders, @loyal_revenue, @inactive_days, @site

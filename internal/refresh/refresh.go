@@ -81,20 +81,8 @@ func Last(ctx context.Context, conn *chsql.Conn, kind, site string) (Watermark, 
 // Record notes a completed refresh, then drops the days of touched
 // that no refresh reads any more.
 func Record(ctx context.Context, conn *chsql.Conn, kind, site string, w Watermark, written uint64, touched string) error {
-	b, err := conn.PrepareBatch(ctx, insertRefresh)
-	if err != nil {
-		return fmt.Errorf("record %s refresh of %s: %w", kind, site, err)
-	}
-	var full uint8
-	if w.Full {
-		full = 1
-	}
-	if err := b.Append(site, kind, w.Now, written, full); err != nil {
-		b.Abort()
-		return fmt.Errorf("record %s refresh of %s: %w", kind, site, err)
-	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("record %s refresh of %s: %w", kind, site, err)
+	if err := Note(ctx, conn, kind, site, w.Now, written, w.Full); err != nil {
+		return err
 	}
 	// The refresh is done and recorded: days left this time go at the next
 	// one. On a cluster the days are listed on every node, and while one
@@ -103,6 +91,29 @@ func Record(ctx context.Context, conn *chsql.Conn, kind, site string, w Watermar
 	if err := dropOldDays(ctx, conn, touched, w.Now.Add(-TouchedKeep-24*time.Hour)); err != nil {
 		oldDaysKept.Inc()
 		slog.Warn("old touched days kept until the next refresh", "table", touched, "site", site, "err", err)
+	}
+	return nil
+}
+
+// Note writes one row of the refreshes table: kind of site got to upto,
+// writing written rows, whole (full) or not. Record is a refresh's; other
+// kinds of upkeep note theirs alike under kinds of their own (the people
+// table's base, internal/profiles).
+func Note(ctx context.Context, conn *chsql.Conn, kind, site string, upto time.Time, written uint64, full bool) error {
+	b, err := conn.PrepareBatch(ctx, insertRefresh)
+	if err != nil {
+		return fmt.Errorf("record %s of %s: %w", kind, site, err)
+	}
+	var f uint8
+	if full {
+		f = 1
+	}
+	if err := b.Append(site, kind, upto, written, f); err != nil {
+		b.Abort()
+		return fmt.Errorf("record %s of %s: %w", kind, site, err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("record %s of %s: %w", kind, site, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 // Package derive keeps the derived tables up to date: on a timer, for every
 // site with events, it refreshes the session statistics (sessions_hourly)
-// and the people table from what was inserted since their last refresh.
+// and the people table from what was inserted since their last refresh,
+// and now and then compacts the people table (profiles.Store.Compact).
 // The dashboards only read them, as the last refresh left them, on a
 // connection that cannot write. Each refresh's duration and errors, and
 // how long ago the last round of each kind completed, are metrics.
@@ -26,11 +27,15 @@ import (
 // Config configures the refresh timer.
 type Config struct {
 	Interval time.Duration
+	// CompactEvery is how often the people table is compacted
+	// (profiles.Store.Compact), in the refresh round past that time.
+	CompactEvery time.Duration
 }
 
 // RegisterFlags declares Config's flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, "refresh-interval", 5*time.Second, "how often the session statistics and the people table are brought up to date with the events (the dashboards show them as of the last refresh); 0 turns refreshing off, for a processor beside one that refreshes")
+	fs.DurationVar(&c.CompactEvery, "people-compact-interval", 6*time.Hour, "how often the refreshing processor merges the people table and moves each site's base, below which readers take each person's one row without merging (the first compaction comes a refresh interval after the start; each rewrites the table: 5 s for 10M people on two cores); 0 never compacts, and readers merge every row the refreshes wrote")
 }
 
 // The kinds of refresh, as the metrics name them (the refreshes table
@@ -48,6 +53,19 @@ var (
 		Help:    "Time to refresh one kind of derived table (sessions, people) for every site once.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
 	}, []string{"kind"})
+	compactSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "processor_people_compaction_seconds",
+		Help:    "Time to compact the people table: merge its parts and move the sites' bases (profiles.Store.Compact).",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+	})
+	compactErrors = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_people_compaction_errors_total",
+		Help: "Compactions of the people table that failed (tried again at the next round).",
+	})
+	basesHeld = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "processor_people_bases_held_total",
+		Help: "Sites whose base a compaction left where it was: a person still had two rows below the new base (a merge ClickHouse had not done). Their readers merge more rows until a later compaction moves it.",
+	})
 	refreshErrors = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "processor_refresh_errors_total",
 		Help: "Refreshes of a derived table of one site that failed (they are tried again next round), by kind.",
@@ -88,22 +106,34 @@ var qSites = chsql.New("derive.sites", `SELECT DISTINCT site_id FROM (
 
 // Refresher refreshes the derived tables of every site.
 type Refresher struct {
-	db       *chsql.Conn
-	sessions *sessionstats.Store
-	people   *profiles.Store
-	interval time.Duration
+	db           *chsql.Conn
+	sessions     *sessionstats.Store
+	people       *profiles.Store
+	interval     time.Duration
+	compactEvery time.Duration // Config.CompactEvery
 }
 
 // New returns a Refresher writing through people's connection. Share
 // people with the processor's other users of the people table (the
 // trigger loop's segments), so that their refreshes take turns.
 func New(people *profiles.Store, cfg Config) *Refresher {
-	return &Refresher{db: people.DB(), sessions: sessionstats.NewStore(people.DB()), people: people, interval: cfg.Interval}
+	return &Refresher{db: people.DB(), sessions: sessionstats.NewStore(people.DB()), people: people, interval: cfg.Interval, compactEvery: cfg.CompactEvery}
 }
 
 // Run refreshes every Interval until ctx ends; a round that fails is
 // logged and counted, and the next one tries again.
 func (r *Refresher) Run(ctx context.Context) {
+	if r.compactEvery > 0 {
+		// Compactions run beside the refreshes, not in their rounds: a
+		// merge waits for every replica of a cluster, and one that is
+		// down must not keep the dashboards' figures from refreshing.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			r.compactLoop(ctx)
+		}()
+		defer func() { <-done }()
+	}
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
 	for {
@@ -149,6 +179,34 @@ func (r *Refresher) Round(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// compactLoop compacts the people table a refresh interval after the
+// start (the first round has refreshed by then), then every
+// compactEvery, until ctx ends; a compaction that fails is logged and
+// counted, and the next one tries again.
+func (r *Refresher) compactLoop(ctx context.Context) {
+	wait := time.NewTimer(r.interval)
+	defer wait.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wait.C:
+		}
+		start := time.Now()
+		c, err := r.people.Compact(ctx)
+		compactSeconds.Observe(time.Since(start).Seconds())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			compactErrors.Inc()
+			slog.Error("compaction of the people table", "err", err)
+		case c.Held > 0:
+			basesHeld.Add(float64(c.Held))
+			slog.Warn("people table compacted; some sites' bases held (a person had two rows below the new base)", "moved", c.Moved, "held", c.Held)
+		}
+		wait.Reset(r.compactEvery)
+	}
 }
 
 func (r *Refresher) refresh(ctx context.Context, kind, site string) error {

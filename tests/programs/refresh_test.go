@@ -83,4 +83,31 @@ func TestRefreshJob(t *testing.T) {
 			t.Errorf("processor /metrics (%d) has no refresh age of %s", code, kind)
 		}
 	}
+	// The people table is compacted a refresh interval after the start
+	// (-people-compact-interval), beside the refreshes: its rows are
+	// younger than a base's margin, so no base moves, and nothing fails.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, metrics = get(t, "http://"+proc.OpsAddr()+"/metrics")
+		if strings.Contains(metrics, "\nprocessor_people_compaction_seconds_count ") && !strings.Contains(metrics, "\nprocessor_people_compaction_seconds_count 0\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("no compaction of the people table within 10 s of the start:\n%s", grepLines(metrics, "processor_people_"))
+			break
+		}
+	}
+	if !strings.Contains(metrics, "\nprocessor_people_compaction_errors_total 0\n") {
+		t.Errorf("compactions failed:\n%s", grepLines(metrics, "processor_people_"))
+	}
+}
+
+// grepLines keeps the lines of text that hold s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
