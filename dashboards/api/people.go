@@ -345,7 +345,12 @@ func (a *API) lifecycle(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	people, args, err := a.people.Query(site).SQL()
+	q := a.people.Query(site)
+	if err := a.people.AtBase(ctx, q); err != nil {
+		a.fail(w, "lifecycle", err)
+		return
+	}
+	people, args, err := q.SQL()
 	if err != nil {
 		a.fail(w, "lifecycle", err)
 		return

@@ -3,6 +3,7 @@ package profiles
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -17,25 +18,25 @@ var (
 	finalSQL = `SELECT ` + personColumns + ` FROM (
     SELECT ` + personColumns + `, deleted FROM people FINAL WHERE site_id = @site
 ) WHERE deleted = 0`
-	qTestBase       = chsql.New("profiles.test_base", `SELECT `+baseVersion)
 	qTestSuperseded = chsql.New("profiles.test_superseded", `SELECT count() FROM people
 WHERE site_id = @site AND version <= @base AND person_key IN (SELECT person_key FROM people WHERE site_id = @site AND version > @base)`)
 	insertTestRow = chsql.New("profiles.test_insert_person", `INSERT INTO people (site_id, person_key, orders, deleted, version)`)
+	qTestCount    = chsql.New("profiles.test_count_people", `SELECT count(), uniqExact(person_key) FROM ({{people}})`)
 )
 
 // TestCompactedPeople: the people table read in two halves split at the
 // site's base (storedSQL) holds the rows FINAL alone gives, before any
 // compaction, after one, after refreshes that write newer rows of people
 // below the base (more orders, a visitor joining a person: a tombstone),
-// and when a key has two rows below the base the compaction would move it
-// to (the base then stays).
+// and while a site's rows below where the base would go still hold a
+// person twice (that site's base then stays; another site's moves).
 func TestCompactedPeople(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	s := NewStore(store.DB(), DefaultRules)
 	ctx := context.Background()
-	const site = "shop"
+	const shop, other = "shop", "other"
 	day := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Hour)
-	hit := func(at time.Duration, visitor, typ, user string, revenue int64) stacktest.Hit {
+	hit := func(site string, at time.Duration, visitor, typ, user string, revenue int64) stacktest.Hit {
 		f := map[event.Field]string{event.Site: site, event.Type: typ, event.VisitorID: visitor, event.URL: "https://shop.example/p"}
 		h := stacktest.Hit{At: day.Add(at), Fields: f, Revenue: revenue}
 		if user != "" {
@@ -46,115 +47,172 @@ func TestCompactedPeople(t *testing.T) {
 		}
 		return h
 	}
-	same := func(step string) int {
+	same := func(site, step string) int {
 		t.Helper()
 		q := s.Query(site)
+		if err := s.AtBase(ctx, q); err != nil {
+			t.Fatal(err)
+		}
 		stored, args, err := q.SQL()
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := qPeople.With(map[string]string{"rows": finalSQL, "where": ""}).SQL()
-		got, wanted := peopleOf(t, s, stored, args), peopleOf(t, s, want, args)
+		finalArgs := maps.Clone(args)
+		delete(finalArgs, "base")
+		got, wanted := peopleOf(t, s, stored, args), peopleOf(t, s, want, finalArgs)
 		if fmt.Sprint(got) != fmt.Sprint(wanted) {
-			t.Errorf("%s: people in two halves\n%+v\nwant, through FINAL,\n%+v", step, got, wanted)
+			t.Errorf("%s, %s: people in two halves\n%+v\nwant, through FINAL,\n%+v", site, step, got, wanted)
 		}
 		return len(got)
 	}
-	refresh := func(step string, hits ...stacktest.Hit) {
+	refresh := func(site, step string, hits ...stacktest.Hit) {
 		t.Helper()
 		stacktest.Insert(t, store, hits...)
 		if _, err := s.Refresh(ctx, site); err != nil {
-			t.Fatalf("%s: refresh: %v", step, err)
+			t.Fatalf("%s, %s: refresh: %v", site, step, err)
 		}
 	}
-	base := func() uint64 {
+	base := func(site string) uint64 {
 		t.Helper()
 		var v uint64
-		if err := s.db.QueryRow(ctx, qTestBase, chsql.Args{"site": site}).Scan(&v); err != nil {
+		if err := s.db.QueryRow(ctx, qBase, chsql.Args{"site": site, "kind": BaseKind}).Scan(&v); err != nil {
 			t.Fatal(err)
 		}
 		return v
 	}
+	// A base is a whole second: bases are taken from the next one, when
+	// every row written so far is at or below it.
+	nextSecond := func() time.Time {
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+		return time.Now()
+	}
 
 	var first []stacktest.Hit
 	for i := 1; i <= 6; i++ {
-		first = append(first, hit(time.Duration(i)*time.Minute, fmt.Sprintf("v%d", i), "pageview", "", 0))
+		first = append(first, hit(shop, time.Duration(i)*time.Minute, fmt.Sprintf("v%d", i), "pageview", "", 0))
 	}
-	first = append(first, hit(10*time.Minute, "v1", "purchase", "", 30_000_000))
-	refresh("first events", first...)
-	refresh("v3 again", hit(20*time.Minute, "v3", "pageview", "", 0), hit(21*time.Minute, "v3", "add_to_cart", "", 0))
-	if n := same("no base"); n != 6 {
+	first = append(first, hit(shop, 10*time.Minute, "v1", "purchase", "", 30_000_000))
+	refresh(shop, "first events", first...)
+	refresh(shop, "v3 again", hit(shop, 20*time.Minute, "v3", "pageview", "", 0), hit(shop, 21*time.Minute, "v3", "add_to_cart", "", 0))
+	refresh(other, "first events", hit(other, time.Minute, "w1", "pageview", "", 0), hit(other, 2*time.Minute, "w2", "purchase", "", 5_000_000))
+	if n := same(shop, "no base"); n != 6 {
 		t.Errorf("no base: %d people, want 6", n)
 	}
-	if base() != 0 {
-		t.Fatalf("a base before any compaction: %d", base())
+	if base(shop) != 0 {
+		t.Fatalf("a base before any compaction: %d", base(shop))
 	}
 
-	// A base is a whole second: compact from the next one, when every row
-	// written so far is at or below it.
-	compact := func() (Compaction, error) {
-		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-		return s.CompactUpTo(ctx, time.Now())
-	}
-	c, err := compact()
+	c, err := s.CompactUpTo(ctx, nextSecond())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b1 := base()
-	if c.Moved != 1 || c.Held != 0 || b1 == 0 {
-		t.Fatalf("compaction %+v, base %d: want the site's base moved", c, b1)
+	b1 := base(shop)
+	if c.Moved != 2 || c.Held != 0 || b1 == 0 || base(other) != b1 {
+		t.Fatalf("compaction %+v, bases %d and %d: want both sites' bases moved", c, b1, base(other))
 	}
-	same("compacted")
+	same(shop, "compacted")
+	same(other, "compacted")
 
 	// Newer rows of people below the base: v1 orders again, v2 signs up
 	// (its anonymous row becomes a tombstone, the person a user id), v5
 	// signs in as the same user, v7 is new.
-	refresh("after the base",
-		hit(30*time.Minute, "v1", "purchase", "", 12_500_000),
-		hit(31*time.Minute, "v2", "sign_up", "ann@shop.example", 0),
-		hit(32*time.Minute, "v5", "pageview", "ann@shop.example", 0),
-		hit(33*time.Minute, "v7", "pageview", "", 0))
+	refresh(shop, "after the base",
+		hit(shop, 30*time.Minute, "v1", "purchase", "", 12_500_000),
+		hit(shop, 31*time.Minute, "v2", "sign_up", "ann@shop.example", 0),
+		hit(shop, 32*time.Minute, "v5", "pageview", "ann@shop.example", 0),
+		hit(shop, 33*time.Minute, "v7", "pageview", "", 0))
 	var superseded uint64
-	if err := s.db.QueryRow(ctx, qTestSuperseded, chsql.Args{"site": site, "base": b1}).Scan(&superseded); err != nil {
+	if err := s.db.QueryRow(ctx, qTestSuperseded, chsql.Args{"site": shop, "base": b1}).Scan(&superseded); err != nil {
 		t.Fatal(err)
 	}
 	if superseded < 3 {
 		t.Errorf("%d rows below the base have a newer row, want at least 3 (v1, v2, v5): the test reads no superseded row", superseded)
 	}
-	if n := same("refreshed over the base"); n != 6 {
+	if n := same(shop, "refreshed over the base"); n != 6 {
 		t.Errorf("refreshed over the base: %d people, want 6 (v2 and v5 are ann)", n)
 	}
 
-	// A key with two rows below where the base would go: a writer late
-	// past the margin, or a merge not done. The base must stay.
-	batch, err := s.db.PrepareBatch(ctx, insertTestRow)
+	// Without a merge, the shop's rows below a new base hold v1, v2 and
+	// v5 twice: its base stays; the other site's rows are one a key, and
+	// its base moves (each site reads its own).
+	c, err = s.moveBases(ctx, nextSecond())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := batch.Append(site, "v7", uint64(99), uint8(0), uint64(time.Now().UnixNano())); err != nil {
-		t.Fatal(err)
+	if c.Moved != 1 || c.Held != 1 || base(shop) != b1 || base(other) <= b1 {
+		t.Errorf("shop's people twice below the new base: compaction %+v, bases %d (was %d) and %d: want the shop's held, the other's moved", c, base(shop), b1, base(other))
 	}
-	if err := batch.Send(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-	c, err = s.moveBases(ctx, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Moved != 0 || c.Held != 1 || base() != b1 {
-		t.Errorf("two rows of v7 below the new base: compaction %+v, base %d (was %d): want it held", c, base(), b1)
-	}
-	same("base held")
+	same(shop, "base held")
+	same(other, "base moved")
 
-	c, err = compact()
+	c, err = s.CompactUpTo(ctx, nextSecond())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Moved != 1 || base() <= b1 {
-		t.Errorf("merged: compaction %+v, base %d (was %d): want it moved", c, base(), b1)
+	if c.Moved != 2 || base(shop) <= b1 {
+		t.Errorf("merged: compaction %+v, base %d (was %d): want it moved", c, base(shop), b1)
 	}
-	same("merged again")
+	same(shop, "merged again")
+}
+
+// TestPeopleReadWhileRefreshed: a person is read once, and every person
+// is read, while newer rows of them land during the read (a refresh's
+// insert), from 20 reads of 100,000 people with 2,000 rows inserted
+// beside each. The newer rows are the right side of one join: a read of
+// the older rows less the newer rows' keys, then the newer rows read
+// again, showed the people of an insert in between twice.
+func TestPeopleReadWhileRefreshed(t *testing.T) {
+	_, store := stacktest.ClickHouse(t)
+	s := NewStore(store.DB(), DefaultRules)
+	ctx := context.Background()
+	const people = 100_000
+	version := uint64(time.Now().Add(-time.Hour).UnixNano())
+	insert := func(from, n int, v uint64) {
+		t.Helper()
+		b, err := s.db.PrepareBatch(ctx, insertTestRow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := from; i < from+n; i++ {
+			if err := b.Append("shop", fmt.Sprintf("p%06d", i%people), uint64(i), uint8(0), v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(0, people, version)
+	if c, err := s.CompactUpTo(ctx, time.Unix(0, int64(version)).Add(time.Second)); err != nil || c.Moved != 1 {
+		t.Fatalf("compaction %+v, %v: want the base moved", c, err)
+	}
+	insert(0, 1000, version+2e9) // newer rows above the base before the reads
+	q := s.Query("shop")
+	if err := s.AtBase(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	stored, args, err := q.SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := qTestCount.With(map[string]string{"people": stored})
+	for round := 0; round < 20; round++ {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(time.Duration(round) * time.Millisecond)
+			insert(round*2000, 2000, version+uint64(3+round)*1e9)
+		}()
+		var n, keys uint64
+		if err := s.db.QueryRow(ctx, count, args).Scan(&n, &keys); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if n != people || keys != people {
+			t.Errorf("round %d: %d rows of %d people read, want %d of %d", round, n, keys, people, people)
+		}
+	}
 }
 
 // peopleOf reads the people query sql, in person key order.

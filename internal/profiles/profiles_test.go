@@ -86,6 +86,9 @@ func (j *journey) sameStored(step string) {
 	if err != nil {
 		j.t.Fatal(err)
 	}
+	if err := j.s.AtBase(ctx, stored); err != nil {
+		j.t.Fatal(err)
+	}
 	got := j.people(stored)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		j.t.Errorf("%s: people table\n%+v\nwant, computed from the events,\n%+v", step, got, want)
@@ -95,6 +98,9 @@ func (j *journey) sameStored(step string) {
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	if _, err := j.s.CompactUpTo(ctx, time.Now()); err != nil {
 		j.t.Fatalf("%s: compact: %v", step, err)
+	}
+	if err := j.s.AtBase(ctx, stored); err != nil {
+		j.t.Fatal(err)
 	}
 	if got := j.people(stored); fmt.Sprint(got) != fmt.Sprint(want) {
 		j.t.Errorf("%s: people table, compacted\n%+v\nwant, computed from the events,\n%+v", step, got, want)

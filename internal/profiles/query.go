@@ -114,8 +114,11 @@ type Query struct {
 	// person's: a subquery on a table of identifiers, WithPerson's or an
 	// export's) that restricts the query to them, however many they are.
 	visitorSet string
-	where      []string
-	args       chsql.Args
+	// base is the site's base (compact.go), which Store.AtBase reads: 0
+	// (the zero Query's) reads every row of the people table through FINAL.
+	base  uint64
+	where []string
+	args  chsql.Args
 }
 
 // Where adds a condition on the person columns, ANDed with the others;
@@ -229,33 +232,66 @@ GROUP BY person_key`
 
 // storedSQL reads the person rows of the people table, as the last
 // Refresh left them: of each person key the row of the newest version,
-// tombstones left out. Parameter: @site.
+// tombstones left out. Parameters: @site, @base (the site's base, or 0).
 //
-// It reads the rows in two halves, split at the site's base (baseVersion,
-// which Compact moves): the rows at or below it hold each key once (Compact
-// saw to that, and no writer makes a version that old any more), so they
-// are read as they are, in parallel, less the keys that have a newer row;
-// only the newer rows, a few hours' refreshes, are merged by FINAL.
-// Through FINAL alone, 10M people in six parts took 3.4 s on one thread of
-// ClickHouse 18.16, 1.2 s in one part; split, 0.65 to 0.95 s
-// (docs/perf.md). With no base (a new site, or no Compact yet) the first
-// half is empty and the second is the whole FINAL read.
+// It reads the rows in two halves, split at the site's base (compact.go):
+// the rows at or below it hold each key once (Compact saw to that, and no
+// writer makes a version that old any more), so they are read as they
+// are, in parallel; only the newer rows, a few hours' refreshes, are
+// merged by FINAL, and each older row whose key has a newer one takes
+// that one's columns. Through FINAL alone, 10M people in six parts took
+// 3.4 s on one thread of ClickHouse 18.16, 1.2 s in one part; in two
+// halves, 0.85 to 1.0 s (docs/perf.md). With no base (a new site, no
+// Compact yet) the first half is empty and the second is the whole FINAL
+// read.
 //
-// The deleted filter stays outside the FINAL subquery so that it sees
-// merged rows: a tombstone must hide the older row of its key, not be
-// dropped before the merge. The newer half's version condition is in its
-// PREWHERE, before the merge: every version of a key that has a newer row
-// is older than that row, so the merge of the newer rows alone keeps the
-// row FINAL over them all would. The subquery names version and the outer
-// filter repeats the condition because ClickHouse 18.16 otherwise drops the
-// column FINAL merges by ("Not found column version in block").
-const storedSQL = `SELECT ` + personColumns + ` FROM people
-WHERE site_id = @site AND version <= ` + baseVersion + ` AND deleted = 0
-    AND person_key NOT IN (SELECT person_key FROM people WHERE site_id = @site AND version > ` + baseVersion + `)
-UNION ALL
-SELECT ` + personColumns + ` FROM (
-    SELECT ` + personColumns + `, deleted, version FROM people FINAL PREWHERE version > ` + baseVersion + ` WHERE site_id = @site
-) WHERE deleted = 0 AND version > ` + baseVersion
+// The newer rows are read once, as the right side of a join, so that
+// every key is taken from one read of them: a refresh that lands while
+// the older rows are read shows its person once, as before it or as
+// after (an older row read without the newer ones' keys, then the newer
+// rows read again, showed both: a person twice). The FULL JOIN keeps the
+// newer rows that no older row has (new people); each side holds a key
+// once, so ALL joins as ANY would (current ClickHouse has no ANY FULL). The deleted filters
+// stay where they see merged rows: a tombstone must hide the older row of
+// its key, not be dropped before the merge. The newer half's version
+// condition is in PREWHERE, before the merge: every version of a key that
+// has a newer row is older than that row, so the merge of the newer rows
+// alone keeps the row FINAL over them all would. That subquery names
+// version and the filter above it repeats the condition because
+// ClickHouse 18.16 otherwise drops the column FINAL merges by ("Not found
+// column version in block"). The joined columns are renamed twice since
+// 18.16 cannot name an expression after a column it reads.
+var storedSQL = `SELECT ` + prefixed("o_", "", personColumns) + ` FROM (
+    SELECT ` + joined + `, n_hit, n_deleted FROM (
+        SELECT ` + personColumns + ` FROM people WHERE site_id = @site AND version <= @base AND deleted = 0
+    ) AS b ALL FULL OUTER JOIN (
+        SELECT person_key, ` + prefixed("", "n_", personColumns) + `, deleted AS n_deleted, toUInt8(1) AS n_hit FROM (
+            SELECT ` + personColumns + `, deleted, version FROM people FINAL PREWHERE version > @base WHERE site_id = @site
+        ) WHERE version > @base
+    ) AS n USING person_key
+) WHERE n_hit = 0 OR n_deleted = 0`
+
+// joined picks each column of a person row from the newer half (n_...)
+// where the key has a newer row, else from the older one, as o_....
+var joined = func() string {
+	var out []string
+	for _, c := range strings.Split(personColumns, ",") {
+		c = strings.TrimSpace(c)
+		out = append(out, "if(n_hit = 1, n_"+c+", "+c+") AS o_"+c)
+	}
+	return strings.Join(out, ", ")
+}()
+
+// prefixed renames the columns of list: from+c AS to+c ("" names c
+// itself).
+func prefixed(from, to, list string) string {
+	var out []string
+	for _, c := range strings.Split(list, ",") {
+		c = strings.TrimSpace(c)
+		out = append(out, from+c+" AS "+to+c)
+	}
+	return strings.Join(out, ", ")
+}
 
 // qPeople classifies person rows ({{rows}}) and filters them ({{where}}).
 // Parameters: @now, @loyal_orders, @loyal_revenue, @inactive_days, @site
@@ -301,6 +337,8 @@ func (q *Query) own() chsql.Args {
 	}
 	if q.visitorSet != "" {
 		args["currency"] = q.Rules.currency() // computedSQL converts
+	} else {
+		args["base"] = q.base // storedSQL
 	}
 	return args
 }

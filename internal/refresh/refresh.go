@@ -81,8 +81,8 @@ func Last(ctx context.Context, conn *chsql.Conn, kind, site string) (Watermark, 
 // Record notes a completed refresh, then drops the days of touched
 // that no refresh reads any more.
 func Record(ctx context.Context, conn *chsql.Conn, kind, site string, w Watermark, written uint64, touched string) error {
-	if err := Note(ctx, conn, kind, site, w.Now, written, w.Full); err != nil {
-		return err
+	if err := Note(ctx, conn, kind, w.Now, w.Full, Written{site, written}); err != nil {
+		return fmt.Errorf("record %s refresh of %s: %w", kind, site, err)
 	}
 	// The refresh is done and recorded: days left this time go at the next
 	// one. On a cluster the days are listed on every node, and while one
@@ -95,25 +95,33 @@ func Record(ctx context.Context, conn *chsql.Conn, kind, site string, w Watermar
 	return nil
 }
 
-// Note writes one row of the refreshes table: kind of site got to upto,
-// writing written rows, whole (full) or not. Record is a refresh's; other
-// kinds of upkeep note theirs alike under kinds of their own (the people
-// table's base, internal/profiles).
-func Note(ctx context.Context, conn *chsql.Conn, kind, site string, upto time.Time, written uint64, full bool) error {
+// Written is one site's row of a Note: how many rows kind wrote there.
+type Written struct {
+	Site string
+	Rows uint64
+}
+
+// Note writes rows of the refreshes table, one per site of written, in
+// one insert: kind got to upto there, whole (full) or not. Record is a
+// refresh's; other kinds of upkeep note theirs alike under kinds of their
+// own (the people table's base, internal/profiles).
+func Note(ctx context.Context, conn *chsql.Conn, kind string, upto time.Time, full bool, written ...Written) error {
 	b, err := conn.PrepareBatch(ctx, insertRefresh)
 	if err != nil {
-		return fmt.Errorf("record %s of %s: %w", kind, site, err)
+		return fmt.Errorf("note %s in the refreshes table: %w", kind, err)
 	}
 	var f uint8
 	if full {
 		f = 1
 	}
-	if err := b.Append(site, kind, upto, written, f); err != nil {
-		b.Abort()
-		return fmt.Errorf("record %s of %s: %w", kind, site, err)
+	for _, w := range written {
+		if err := b.Append(w.Site, kind, upto, w.Rows, f); err != nil {
+			b.Abort()
+			return fmt.Errorf("note %s of %s in the refreshes table: %w", kind, w.Site, err)
+		}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("record %s of %s: %w", kind, site, err)
+		return fmt.Errorf("note %s in the refreshes table: %w", kind, err)
 	}
 	return nil
 }

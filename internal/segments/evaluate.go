@@ -68,7 +68,7 @@ func (s *Store) Evaluate(ctx context.Context, seg Segment) (Evaluation, error) {
 	if err := db.QueryRow(ctx, qMembersBefore, of).Scan(&before); err != nil {
 		return Evaluation{}, fmt.Errorf("segment %s: count members: %w", seg.ID, err)
 	}
-	q, err := s.compile(seg.Site, seg.Conditions)
+	q, err := s.compile(ctx, seg.Site, seg.Conditions)
 	if err != nil {
 		return Evaluation{}, fmt.Errorf("segment %s: %w", seg.ID, err)
 	}

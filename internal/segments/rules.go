@@ -5,6 +5,7 @@
 package segments
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -382,9 +383,13 @@ func Compile(store *profiles.Store, site string, conds []Condition) (*profiles.Q
 }
 
 // compile compiles conds into a query of the people table as the last
-// refresh left it.
-func (s *Store) compile(site string, conds []Condition) (*profiles.Query, error) {
-	return Compile(s.people, site, conds)
+// refresh left it, read at the site's base (profiles.Store.AtBase).
+func (s *Store) compile(ctx context.Context, site string, conds []Condition) (*profiles.Query, error) {
+	q, err := Compile(s.people, site, conds)
+	if err != nil {
+		return nil, err
+	}
+	return q, s.people.AtBase(ctx, q)
 }
 
 // Builtin segments follow the lifecycle classes and the reactivation

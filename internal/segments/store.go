@@ -161,7 +161,7 @@ func (s *Store) Get(ctx context.Context, site, id string) (Segment, error) {
 
 // Count returns how many people are in seg now.
 func (s *Store) Count(ctx context.Context, seg Segment) (uint64, error) {
-	q, err := s.compile(seg.Site, seg.Conditions)
+	q, err := s.compile(ctx, seg.Site, seg.Conditions)
 	if err != nil {
 		return 0, err
 	}
@@ -185,7 +185,7 @@ func (s *Store) Members(ctx context.Context, seg Segment, consent, after string,
 		raw, _ := json.Marshal(consent)
 		conds = append(conds[:len(conds):len(conds)], Condition{Field: "consent", Value: raw})
 	}
-	q, err := s.compile(seg.Site, conds)
+	q, err := s.compile(ctx, seg.Site, conds)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ type Config struct {
 // RegisterFlags declares Config's flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, "refresh-interval", 5*time.Second, "how often the session statistics and the people table are brought up to date with the events (the dashboards show them as of the last refresh); 0 turns refreshing off, for a processor beside one that refreshes")
-	fs.DurationVar(&c.CompactEvery, "people-compact-interval", 6*time.Hour, "how often the refreshing processor merges the people table and moves each site's base, below which readers take each person's one row without merging (the first compaction comes a refresh interval after the start; each rewrites the table: 5 s for 10M people on two cores); 0 never compacts, and readers merge every row the refreshes wrote")
+	fs.DurationVar(&c.CompactEvery, "people-compact-interval", 6*time.Hour, "how often the refreshing processor merges the people table and moves each site's base, below which readers take each person's one row without merging (after a start, once the newest base is that old, at once when there is none; each rewrites the table: 5 s for 10M people on two cores); 0 never compacts, and readers merge every row the refreshes wrote")
 }
 
 // The kinds of refresh, as the metrics name them (the refreshes table
@@ -181,13 +181,19 @@ func (r *Refresher) Round(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// compactLoop compacts the people table a refresh interval after the
-// start (the first round has refreshed by then), then every
-// compactEvery, until ctx ends; a compaction that fails is logged and
-// counted, and the next one tries again.
+// compactLoop compacts the people table every compactEvery until ctx
+// ends: the first time a refresh interval after the start (the first
+// round has refreshed by then), or when the last compaction, by the
+// newest base, is compactEvery old, so that restarts do not rewrite the
+// table each time. A compaction that fails is logged and counted, and the
+// next one tries again.
 func (r *Refresher) compactLoop(ctx context.Context) {
 	wait := time.NewTimer(r.interval)
 	defer wait.Stop()
+	if newest, err := r.people.NewestBase(ctx); err == nil && !newest.IsZero() {
+		// A base lies profiles.BaseMargin before its compaction.
+		wait.Reset(max(r.interval, time.Until(newest.Add(profiles.BaseMargin+r.compactEvery))))
+	}
 	for {
 		select {
 		case <-ctx.Done():
