@@ -13,11 +13,6 @@ import (
 )
 
 var (
-	// finalSQL is the people table read through FINAL alone, as storedSQL
-	// read it before the base: what the two halves must give.
-	finalSQL = `SELECT ` + personColumns + ` FROM (
-    SELECT ` + personColumns + `, deleted FROM people FINAL WHERE site_id = @site
-) WHERE deleted = 0`
 	qTestSuperseded = chsql.New("profiles.test_superseded", `SELECT count() FROM people
 WHERE site_id = @site AND version <= @base AND person_key IN (SELECT person_key FROM people WHERE site_id = @site AND version > @base)`)
 	insertTestRow = chsql.New("profiles.test_insert_person", `INSERT INTO people (site_id, person_key, orders, deleted, version)`)
@@ -33,6 +28,7 @@ WHERE site_id = @site AND version <= @base AND person_key IN (SELECT person_key 
 func TestCompactedPeople(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	s := NewStore(store.DB(), DefaultRules)
+	s.maxNewer = 1 // six people: any refresh writes more than a tenth
 	ctx := context.Background()
 	const shop, other = "shop", "other"
 	day := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Hour)
@@ -47,11 +43,22 @@ func TestCompactedPeople(t *testing.T) {
 		}
 		return h
 	}
+	base := func(site string) uint64 {
+		t.Helper()
+		var v, newer, rows uint64
+		if err := s.db.QueryRow(ctx, qBase, chsql.Args{"site": site, "kind": BaseKind}).Scan(&v, &newer, &rows); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
 	same := func(site, step string) int {
 		t.Helper()
 		q := s.Query(site)
 		if err := s.AtBase(ctx, q); err != nil {
 			t.Fatal(err)
+		}
+		if (q.base > 0) != (base(site) > 0 && s.maxNewer == 1) {
+			t.Errorf("%s, %s: read at base %d, site's base %d (max share above it %v)", site, step, q.base, base(site), s.maxNewer)
 		}
 		stored, args, err := q.SQL()
 		if err != nil {
@@ -72,14 +79,6 @@ func TestCompactedPeople(t *testing.T) {
 		if _, err := s.Refresh(ctx, site); err != nil {
 			t.Fatalf("%s, %s: refresh: %v", site, step, err)
 		}
-	}
-	base := func(site string) uint64 {
-		t.Helper()
-		var v uint64
-		if err := s.db.QueryRow(ctx, qBase, chsql.Args{"site": site, "kind": BaseKind}).Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		return v
 	}
 	// A base is a whole second: bases are taken from the next one, when
 	// every row written so far is at or below it.
@@ -132,6 +131,13 @@ func TestCompactedPeople(t *testing.T) {
 	if n := same(shop, "refreshed over the base"); n != 6 {
 		t.Errorf("refreshed over the base: %d people, want 6 (v2 and v5 are ann)", n)
 	}
+	// More than a tenth of the shop's rows are above its base: the
+	// default reads them through FINAL alone, with the same answer.
+	s.maxNewer = defaultMaxNewer
+	if n := same(shop, "too many rows above the base"); n != 6 {
+		t.Errorf("too many rows above the base: %d people, want 6", n)
+	}
+	s.maxNewer = 1
 
 	// Without a merge, the shop's rows below a new base hold v1, v2 and
 	// v5 twice: its base stays; the other site's rows are one a key, and
@@ -165,6 +171,7 @@ func TestCompactedPeople(t *testing.T) {
 func TestPeopleReadWhileRefreshed(t *testing.T) {
 	_, store := stacktest.ClickHouse(t)
 	s := NewStore(store.DB(), DefaultRules)
+	s.maxNewer = 1
 	ctx := context.Background()
 	const people = 100_000
 	version := uint64(time.Now().Add(-time.Hour).UnixNano())

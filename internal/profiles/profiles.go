@@ -68,6 +68,10 @@ type Store struct {
 	// maxBoundOrderDays is the most currency days of orders whose rates
 	// a refresh binds to its INSERT (money.MaxOrderDays; tests lower it).
 	maxBoundOrderDays int
+	// maxNewer is the largest share of a site's people rows above its
+	// base that a read in two halves takes (defaultMaxNewer; tests raise
+	// it).
+	maxNewer float64
 	// erasing lets one erasure run at a time; erasureSecret keys its
 	// tombstones (see SetErasureSecret).
 	erasing       sync.Mutex
@@ -81,7 +85,7 @@ func (s *Store) SetErasureSecret(secret string) { s.erasureSecret = secret }
 
 // NewStore returns a Store classifying by rules.
 func NewStore(db *chsql.Conn, rules Rules) *Store {
-	return &Store{db: db, rules: rules, now: time.Now, fewTouched: 10_000, maxBoundOrderDays: money.MaxOrderDays}
+	return &Store{db: db, rules: rules, now: time.Now, fewTouched: 10_000, maxBoundOrderDays: money.MaxOrderDays, maxNewer: defaultMaxNewer}
 }
 
 // Rules returns the store's classification rules, those of a site the

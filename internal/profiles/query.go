@@ -115,7 +115,8 @@ type Query struct {
 	// export's) that restricts the query to them, however many they are.
 	visitorSet string
 	// base is the site's base (compact.go), which Store.AtBase reads: 0
-	// (the zero Query's) reads every row of the people table through FINAL.
+	// (the zero Query's, a site with no base, or too many rows above it)
+	// reads the people table through FINAL alone (finalSQL).
 	base  uint64
 	where []string
 	args  chsql.Args
@@ -241,9 +242,10 @@ GROUP BY person_key`
 // merged by FINAL, and each older row whose key has a newer one takes
 // that one's columns. Through FINAL alone, 10M people in six parts took
 // 3.4 s on one thread of ClickHouse 18.16, 1.2 s in one part; in two
-// halves, 0.85 to 1.0 s (docs/perf.md). With no base (a new site, no
-// Compact yet) the first half is empty and the second is the whole FINAL
-// read.
+// halves, 0.85 to 1.0 s (docs/perf.md). The newer half is a join's
+// right side, which ClickHouse holds in memory: where a site has no base
+// or too many rows above it (Store.AtBase), it is read through FINAL
+// alone instead (finalSQL), streamed.
 //
 // The newer rows are read once, as the right side of a join, so that
 // every key is taken from one read of them: a refresh that lands while
@@ -270,6 +272,13 @@ var storedSQL = `SELECT ` + prefixed("o_", "", personColumns) + ` FROM (
         ) WHERE version > @base
     ) AS n USING person_key
 ) WHERE n_hit = 0 OR n_deleted = 0`
+
+// finalSQL reads the person rows of the people table through FINAL
+// alone: where a site has no base, or too many rows above it for the
+// join's memory. Parameter: @site.
+const finalSQL = `SELECT ` + personColumns + ` FROM (
+    SELECT ` + personColumns + `, deleted FROM people FINAL WHERE site_id = @site
+) WHERE deleted = 0`
 
 // joined picks each column of a person row from the newer half (n_...)
 // where the key has a newer row, else from the older one, as o_....
@@ -337,7 +346,7 @@ func (q *Query) own() chsql.Args {
 	}
 	if q.visitorSet != "" {
 		args["currency"] = q.Rules.currency() // computedSQL converts
-	} else {
+	} else if q.base > 0 {
 		args["base"] = q.base // storedSQL
 	}
 	return args
@@ -363,7 +372,11 @@ func (q *Query) Statement() (*chsql.Query, chsql.Args, error) {
 		where = "\nWHERE (" + strings.Join(q.where, ") AND (") + ")"
 	}
 	if q.visitorSet == "" {
-		return qPeople.With(map[string]string{"rows": storedSQL, "where": where}), args, nil
+		rows := finalSQL
+		if q.base > 0 {
+			rows = storedSQL
+		}
+		return qPeople.With(map[string]string{"rows": rows, "where": where}), args, nil
 	}
 	filter := " AND visitor_id IN " + q.visitorSet
 	st := qPeople.With(map[string]string{"rows": computedSQL, "where": where})

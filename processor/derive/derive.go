@@ -35,7 +35,7 @@ type Config struct {
 // RegisterFlags declares Config's flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, "refresh-interval", 5*time.Second, "how often the session statistics and the people table are brought up to date with the events (the dashboards show them as of the last refresh); 0 turns refreshing off, for a processor beside one that refreshes")
-	fs.DurationVar(&c.CompactEvery, "people-compact-interval", 6*time.Hour, "how often the refreshing processor merges the people table and moves each site's base, below which readers take each person's one row without merging (after a start, once the newest base is that old, at once when there is none; each rewrites the table: 5 s for 10M people on two cores); 0 never compacts, and readers merge every row the refreshes wrote")
+	fs.DurationVar(&c.CompactEvery, "people-compact-interval", 6*time.Hour, "how often the refreshing processor merges the people table and moves each site's base, below which readers take each person's one row without merging (after a start, once the newest base is that old, a refresh interval after the start when there is none; each rewrites the table: 5 s for 10M people on two cores; at least the refresh interval); 0 never compacts, and readers merge every row the refreshes wrote")
 }
 
 // The kinds of refresh, as the metrics name them (the refreshes table
@@ -117,7 +117,11 @@ type Refresher struct {
 // people with the processor's other users of the people table (the
 // trigger loop's segments), so that their refreshes take turns.
 func New(people *profiles.Store, cfg Config) *Refresher {
-	return &Refresher{db: people.DB(), sessions: sessionstats.NewStore(people.DB()), people: people, interval: cfg.Interval, compactEvery: cfg.CompactEvery}
+	compactEvery := cfg.CompactEvery
+	if compactEvery > 0 && compactEvery < cfg.Interval {
+		compactEvery = cfg.Interval // each compaction rewrites the table
+	}
+	return &Refresher{db: people.DB(), sessions: sessionstats.NewStore(people.DB()), people: people, interval: cfg.Interval, compactEvery: compactEvery}
 }
 
 // Run refreshes every Interval until ctx ends; a round that fails is
