@@ -80,12 +80,6 @@ func TestCompactedPeople(t *testing.T) {
 			t.Fatalf("%s, %s: refresh: %v", site, step, err)
 		}
 	}
-	// A base is a whole second: bases are taken from the next one, when
-	// every row written so far is at or below it.
-	nextSecond := func() time.Time {
-		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-		return time.Now()
-	}
 
 	var first []stacktest.Hit
 	for i := 1; i <= 6; i++ {
@@ -222,8 +216,16 @@ func TestPeopleReadWhileRefreshed(t *testing.T) {
 	}
 }
 
+// nextSecond waits for the next second and returns the time then: a base
+// is a whole second (CompactUpTo truncates it), so one taken then has
+// every row written so far at or below it.
+func nextSecond() time.Time {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	return time.Now()
+}
+
 // peopleOf reads the people query sql, in person key order.
-func peopleOf(t *testing.T, s *Store, sql string, args chsql.Args) []Person {
+func peopleOf(t testing.TB, s *Store, sql string, args chsql.Args) []Person {
 	t.Helper()
 	rows, err := s.db.Query(context.Background(), qTestPeople.With(map[string]string{"people": sql}), args)
 	if err != nil {

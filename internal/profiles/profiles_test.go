@@ -98,8 +98,7 @@ func (j *journey) sameStored(step string) {
 	}
 	// Compacted, the next step reads what this one wrote below the
 	// site's base and its own refresh's rows above it (storedSQL).
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-	if _, err := j.s.CompactUpTo(ctx, time.Now()); err != nil {
+	if _, err := j.s.CompactUpTo(ctx, nextSecond()); err != nil {
 		j.t.Fatalf("%s: compact: %v", step, err)
 	}
 	if err := j.s.AtBase(ctx, stored); err != nil {
@@ -121,23 +120,7 @@ func (j *journey) people(q *Query) []Person {
 	if err != nil {
 		j.t.Fatal(err)
 	}
-	rows, err := j.s.db.Query(context.Background(), qTestPeople.With(map[string]string{"people": sql}), args)
-	if err != nil {
-		j.t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []Person
-	for rows.Next() {
-		p, err := Scan(rows)
-		if err != nil {
-			j.t.Fatal(err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		j.t.Fatal(err)
-	}
-	return out
+	return peopleOf(j.t, j.s, sql, args)
 }
 
 // TestJourney walks one person from anonymous visitor to inactive loyal

@@ -233,7 +233,8 @@ GROUP BY person_key`
 
 // storedSQL reads the person rows of the people table, as the last
 // Refresh left them: of each person key the row of the newest version,
-// tombstones left out. Parameters: @site, @base (the site's base, or 0).
+// tombstones left out. Parameters: @site, @base (the site's base, never
+// 0: without one the query reads finalSQL).
 //
 // It reads the rows in two halves, split at the site's base (compact.go):
 // the rows at or below it hold each key once (Compact saw to that, and no
@@ -253,9 +254,9 @@ GROUP BY person_key`
 // after (an older row read without the newer ones' keys, then the newer
 // rows read again, showed both: a person twice). The FULL JOIN keeps the
 // newer rows that no older row has (new people); each side holds a key
-// once, so ALL joins as ANY would (current ClickHouse has no ANY FULL). The deleted filters
-// stay where they see merged rows: a tombstone must hide the older row of
-// its key, not be dropped before the merge. The newer half's version
+// once, so ALL joins as ANY would (current ClickHouse has no ANY FULL).
+// The deleted filters stay where they see merged rows: a tombstone must
+// hide the older row of its key, not be dropped before the merge. The newer half's version
 // condition is in PREWHERE, before the merge: every version of a key that
 // has a newer row is older than that row, so the merge of the newer rows
 // alone keeps the row FINAL over them all would. That subquery names
@@ -282,22 +283,20 @@ const finalSQL = `SELECT ` + personColumns + ` FROM (
 
 // joined picks each column of a person row from the newer half (n_...)
 // where the key has a newer row, else from the older one, as o_....
-var joined = func() string {
-	var out []string
-	for _, c := range strings.Split(personColumns, ",") {
-		c = strings.TrimSpace(c)
-		out = append(out, "if(n_hit = 1, n_"+c+", "+c+") AS o_"+c)
-	}
-	return strings.Join(out, ", ")
-}()
+var joined = eachColumn(personColumns, func(c string) string { return "if(n_hit = 1, n_" + c + ", " + c + ") AS o_" + c })
 
 // prefixed renames the columns of list: from+c AS to+c ("" names c
 // itself).
 func prefixed(from, to, list string) string {
+	return eachColumn(list, func(c string) string { return from + c + " AS " + to + c })
+}
+
+// eachColumn is the columns of the comma-separated list, each as f
+// writes it, comma-separated.
+func eachColumn(list string, f func(c string) string) string {
 	var out []string
 	for _, c := range strings.Split(list, ",") {
-		c = strings.TrimSpace(c)
-		out = append(out, from+c+" AS "+to+c)
+		out = append(out, f(strings.TrimSpace(c)))
 	}
 	return strings.Join(out, ", ")
 }

@@ -28,7 +28,7 @@ import (
 type Config struct {
 	Interval time.Duration
 	// CompactEvery is how often the people table is compacted
-	// (profiles.Store.Compact), in the refresh round past that time.
+	// (profiles.Store.Compact), beside the refresh rounds.
 	CompactEvery time.Duration
 }
 
@@ -60,7 +60,7 @@ var (
 	})
 	compactErrors = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "processor_people_compaction_errors_total",
-		Help: "Compactions of the people table that failed (tried again at the next round).",
+		Help: "Compactions of the people table that failed (tried again after -people-compact-interval).",
 	})
 	basesHeld = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "processor_people_bases_held_total",
